@@ -1,0 +1,190 @@
+"""The `geo-platform` command line: services, ingest, demo (and more as the platform grows)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from geo_platform.settings import Settings, load_settings
+
+
+def dagster_env(settings: Settings) -> None:
+    """Point Dagster at the platform's instance (DAGSTER_HOME and its PostgreSQL storage)."""
+    from geo_platform import services as svc
+
+    svc.prepare_dagster_home(settings) if hasattr(svc, "prepare_dagster_home") else None
+    for key, value in svc.dagster_env(settings).items():
+        os.environ.setdefault(key, value)
+
+
+@click.group()
+def main() -> None:
+    """geo_platform: bronze geodata in, COGs, PostGIS tables and STAC items out."""
+
+
+# --- services --------------------------------------------------------------------------------
+@main.group()
+def services() -> None:
+    """Start, stop and inspect the local services (PostgreSQL/PostGIS/pgstac, Azurite)."""
+
+
+@services.command("up")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def services_up(as_json: bool) -> None:
+    """Start the local services (idempotent: starting twice is harmless)."""
+    from geo_platform import services as svc
+
+    settings = load_settings()
+    svc.up(settings)
+    _print_status(svc.status(settings), as_json)
+
+
+@services.command("down")
+def services_down() -> None:
+    """Stop the local services started by `services up` (data is kept)."""
+    from geo_platform import services as svc
+
+    click.echo(json.dumps(svc.down(load_settings()), indent=2, default=str))
+
+
+@services.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def services_status(as_json: bool) -> None:
+    """What runs where (the database URL is shown without its password)."""
+    from geo_platform import services as svc
+
+    _print_status(svc.status(load_settings()), as_json)
+
+
+def _print_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+        return
+    for name, value in status.items():
+        if isinstance(value, dict):
+            state = value.get("running")
+            mark = "" if state is None else ("up   " if state else "down ")
+            details = ", ".join(f"{k}={v}" for k, v in value.items() if k != "running")
+            click.echo(f"{name:<10} {mark}{details}")
+        else:
+            click.echo(f"{name:<10} {value}")
+
+
+# --- ingest ----------------------------------------------------------------------------------
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--prefix", default="", help="Folder in the bronze container to upload under.")
+@click.option("--wait", is_flag=True, help="Publish the files now and report per file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def ingest(paths: tuple[Path, ...], prefix: str, wait: bool, as_json: bool) -> None:
+    """Upload files or folders into bronze (names kept under PREFIX)."""
+    results = run_ingest(list(paths), prefix, wait, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        _print_results(results)
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def run_ingest(paths: list[Path], prefix: str, wait: bool, progress: bool = True) -> list[Any]:
+    from geo_platform import ingest as ing
+    from geo_platform.resources.blob_store import blob_store_from_settings
+
+    settings = load_settings()
+    store = blob_store_from_settings(settings)
+    files = ing.collect_files(paths, prefix)
+    results: dict[str, ing.FileResult] = {}
+    blobs = []
+    for local, info in _progress(
+        ing.upload(store, settings.bronze_container, files), len(files), "upload", progress
+    ):
+        results[info.path] = ing.FileResult(file=str(local), blob=info.path)
+        blobs.append(info)
+    if wait:
+        _publish_now(settings, blobs, results)
+    return list(results.values())
+
+
+def _publish_now(settings: Settings, blobs: list[Any], results: dict[str, Any]) -> None:
+    import dagster as dg
+
+    from geo_platform import ingest as ing
+    from geo_platform.definitions import PIPELINE_STAGES, defs
+    from geo_platform.defs.bronze.partitions import PARTITIONS
+    from geo_platform.defs.bronze.sensors import requests_for_plan
+    from geo_platform.lib.bronze import classify
+
+    dagster_env(settings)
+    instance = dg.DagsterInstance.get()
+    plan = ing.plan_for(blobs)
+    for blob, reason in plan.unsupported:
+        results[blob.path].status, results[blob.path].error = "skipped", reason
+    for blob in blobs:
+        if classify(blob.path, blob.size).kind == "sidecar":
+            results[blob.path].status = "skipped"
+            results[blob.path].error = "sidecar file: published with the file it belongs to"
+    req = requests_for_plan(instance, plan, settings.sensor_batch_size)
+    for kind, keys in req.add.items():
+        if keys:
+            instance.add_dynamic_partitions(PARTITIONS[kind].name, keys)
+    from geo_platform.lib.naming import partition_key_for_blob
+
+    keys_by_kind = {
+        kind: [partition_key_for_blob(b.path) for b in plan.new[kind]] for kind in PARTITIONS
+    }
+    ing.execute_pipeline(defs, instance, PIPELINE_STAGES, keys_by_kind, results)
+
+
+def _progress(items: Any, total: int, label: str, enabled: bool) -> Any:
+    if not enabled or total < 2:
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def _print_results(results: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ingest")
+    for col in ("blob", "status", "details"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        details = r.error or ", ".join(
+            [*(f"{i['collection']}/{i['id']}" for i in r.stac_items), *r.tables]
+        )
+        style = {"failed": "red", "published": "green", "skipped": "yellow"}.get(r.status)
+        table.add_row(r.blob, f"[{style}]{r.status}[/]" if style else r.status, details)
+    Console().print(table)
+
+
+# --- demo ------------------------------------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def demo(as_json: bool) -> None:
+    """Put sample data into bronze and run the whole pipeline, then print a summary."""
+    from geo_platform import demo as demo_mod
+
+    summary = demo_mod.run_demo(progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        demo_mod.print_summary(summary)
+    if summary.get("unexpected_failures"):
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,57 @@
+"""The Dagster code location: assets, checks, sensors and jobs from defs/, resources from settings.
+
+No logic here: every piece is defined in ``geo_platform.defs``; resources are chosen from the
+environment (``geo_platform.settings``) so the same code runs locally and in production.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from geo_platform.defs.bronze import assets as bronze_assets
+from geo_platform.defs.bronze.jobs import BRONZE_JOBS
+from geo_platform.defs.bronze.sensors import bronze_sensor
+from geo_platform.lib.types import DataKind
+from geo_platform.resources.blob_store import blob_store_from_settings
+from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.settings import Settings, load_settings
+
+# The jobs each kind of bronze file goes through, in order (used by `geo-platform ingest --wait`;
+# in the daemon, the silver and catalog stages follow by declarative automation instead).
+PIPELINE_STAGES: dict[DataKind, list[str]] = {
+    "raster": [BRONZE_JOBS["raster"].name],
+    "vector": [BRONZE_JOBS["vector"].name],
+}
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    return {
+        "blob_store": blob_store_from_settings(settings),
+        "postgis": PostGISResource(
+            database_url=settings.database_url, geo_schema=settings.geo_schema
+        ),
+        "pgstac": PgSTACResource(database_url=settings.database_url),
+        "platform": PlatformResource(
+            bronze_container=settings.bronze_container,
+            silver_container=settings.silver_container,
+            geo_schema=settings.geo_schema,
+            sensor_batch_size=settings.sensor_batch_size,
+            sensor_max_adds_per_tick=settings.sensor_max_adds_per_tick,
+            vector_assume_crs=settings.vector_assume_crs,
+            raster_target_crs_rules=settings.target_crs_rules,
+            raster_tiers_rules=settings.raster_tiers_rules,
+        ),
+    }
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or load_settings()
+    return dg.Definitions(
+        assets=[*dg.load_assets_from_modules([bronze_assets])],
+        sensors=[bronze_sensor],
+        jobs=list(BRONZE_JOBS.values()),
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions()

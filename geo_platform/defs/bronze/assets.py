@@ -1,0 +1,147 @@
+"""Bronze assets: each bronze file, inventoried, and a summary of the whole container."""
+
+import posixpath
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from geo_platform.defs.bronze.partitions import PARTITIONS
+from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition
+from geo_platform.lib.bronze import classify, extension, sidecar_names
+from geo_platform.lib.errors import NotFoundError
+from geo_platform.lib.inventory import inventory_file
+from geo_platform.lib.types import DataKind
+from geo_platform.resources.blob_store import BlobStore
+from geo_platform.resources.databases import PlatformResource
+
+BRONZE_GROUP = "bronze"
+
+
+@contextmanager
+def bronze_local_copy(store: BlobStore, container: str, blob: str) -> Iterator[Path]:
+    """A local copy of a bronze file, with its sidecars (shapefile parts, world files) beside it."""
+    info = store.stat(container, blob)
+    if info is None:
+        raise NotFoundError("the bronze blob no longer exists", path=blob)
+    folder = posixpath.dirname(blob)
+    stem = posixpath.splitext(posixpath.basename(blob))[0]
+    prefix = f"{folder}/{stem}" if folder else stem
+    siblings = [b.path for b in store.list_blobs(container, prefix=prefix)]
+    wanted = [blob, *sidecar_names(blob, siblings)]
+    with store.local_copies(container, wanted) as paths:
+        yield paths[blob]
+
+
+def _inventory_metadata(
+    store: BlobStore, platform: PlatformResource, kind: DataKind, blob: str
+) -> dict[str, Any]:
+    info = store.stat(platform.bronze_container, blob)
+    if info is None:
+        raise NotFoundError("the bronze blob no longer exists", path=blob)
+    with bronze_local_copy(store, platform.bronze_container, blob) as local:
+        inv = inventory_file(local, blob, kind)
+    meta: dict[str, Any] = {
+        "blob": blob,
+        "href": dg.MetadataValue.path(store.href(platform.bronze_container, blob)),
+        "etag": info.etag,
+        "format": inv.format,
+        "driver": inv.driver,
+        "size_bytes": inv.size,
+        "sha256": inv.sha256,
+        "crs": inv.crs or "none",
+    }
+    if inv.bbox:
+        meta["bbox"] = dg.MetadataValue.json(list(inv.bbox))
+    if kind == "raster":
+        meta.update(width=inv.width, height=inv.height, bands=inv.bands, dtypes=inv.dtypes)
+    else:
+        meta["features"] = inv.features or 0
+        meta["layers"] = dg.MetadataValue.json(inv.layers)
+    return meta
+
+
+def _bronze_asset(kind: DataKind) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"bronze_{kind}",
+        group_name=BRONZE_GROUP,
+        partitions_def=PARTITIONS[kind],
+        backfill_policy=BATCH_POLICY,
+        retry_policy=TRANSIENT_RETRY,
+        output_required=False,
+        kinds={kind, "blob"},
+        description=(
+            f"A raw {kind} file as delivered to the bronze container, one partition per file. "
+            "Materializing it inventories the file: format sniffed from its content, size, "
+            "sha256, CRS, bbox and bands or layers. A file that cannot be read fails here."
+        ),
+    )
+    def bronze_file(
+        context: dg.AssetExecutionContext, blob_store: BlobStore, platform: PlatformResource
+    ) -> Iterator[dg.AssetMaterialization]:
+        yield from each_partition(
+            context, lambda _key, blob: _inventory_metadata(blob_store, platform, kind, blob)
+        )
+
+    return bronze_file
+
+
+bronze_raster = _bronze_asset("raster")
+bronze_vector = _bronze_asset("vector")
+
+
+@dg.asset(
+    group_name=BRONZE_GROUP,
+    kinds={"blob"},
+    deps=[bronze_raster, bronze_vector],
+    description=(
+        "Summary of the bronze container: file counts and bytes by kind and format, files the "
+        "platform cannot publish (and why), and bronze partitions whose last run failed."
+    ),
+)
+def bronze_inventory(
+    context: dg.AssetExecutionContext, blob_store: BlobStore, platform: PlatformResource
+) -> dg.MaterializeResult:
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    by_format: dict[str, dict[str, int]] = defaultdict(lambda: {"files": 0, "bytes": 0})
+    unsupported: dict[str, str] = {}
+    for blob in blob_store.list_blobs(platform.bronze_container):
+        cls = classify(blob.path, blob.size)
+        counts[cls.kind] += 1
+        sizes[cls.kind] += blob.size
+        fmt = f"{cls.kind}:{extension(blob.path) or '(none)'}"
+        by_format[fmt]["files"] += 1
+        by_format[fmt]["bytes"] += blob.size
+        if cls.kind == "unsupported" and len(unsupported) < 500:
+            unsupported[blob.path] = cls.reason
+    failed = _failed_partitions(context)
+    return dg.MaterializeResult(
+        metadata={
+            "files_total": sum(counts.values()),
+            "bytes_total": sum(sizes.values()),
+            **{f"files_{k}": v for k, v in sorted(counts.items())},
+            **{f"bytes_{k}": v for k, v in sorted(sizes.items())},
+            "by_format": dg.MetadataValue.json(dict(sorted(by_format.items()))),
+            "unsupported": dg.MetadataValue.json(unsupported),
+            "failed_partitions": dg.MetadataValue.json(failed),
+            "failed_count": sum(len(v) for v in failed.values()),
+        }
+    )
+
+
+def _failed_partitions(context: dg.AssetExecutionContext) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    instance = context.instance
+    for kind, parts in PARTITIONS.items():
+        keys = instance.get_dynamic_partitions(parts.name)
+        if not keys:
+            continue
+        status = instance.get_status_by_partition(dg.AssetKey(f"bronze_{kind}"), keys, parts)
+        failed = [k for k, s in (status or {}).items() if s.value == "FAILED"]
+        if failed:
+            out[kind] = failed[:500]
+    return out

@@ -1,0 +1,147 @@
+"""Inventory of one bronze file: what it is and what it holds, without converting anything.
+
+The bronze assets record this as materialization metadata so that the UI shows, per partition,
+format (sniffed from the content), size, checksum, CRS, bbox, bands or layers, feature counts.
+A file that cannot be read fails here, with a message naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geo_platform.lib.bronze import sha256_file, sniff_format
+from geo_platform.lib.errors import (
+    FormatMismatchError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+)
+from geo_platform.lib.types import BBox, DataKind
+
+RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "netCDF", "SRTMHGT",
+                  "AAIGrid", "WEBP", "ZIP", "unknown", "text"}  # fmt: skip
+VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "ZIP", "CSV", "KML", "FlatGeobuf", "Parquet",
+                  "ESRI Shapefile", "GML", "GPX", "XML"}  # fmt: skip
+
+
+@dataclass
+class Inventory:
+    kind: DataKind
+    format: str
+    size: int
+    sha256: str
+    driver: str = ""
+    crs: str | None = None
+    bbox: BBox | None = None
+    width: int | None = None
+    height: int | None = None
+    bands: int | None = None
+    dtypes: list[str] = field(default_factory=list)
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    features: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, [], "")}
+
+
+def gdal_path(path: Path, fmt: str) -> str:
+    """The path GDAL should open: archives through /vsizip/."""
+    if fmt == "ZIP" and path.suffix.lower() != ".kmz":
+        return f"/vsizip/{path}"
+    return str(path)
+
+
+def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
+    """Sniff, checksum and open ``path`` (a local copy of bronze blob ``name``)."""
+    fmt = sniff_format(path)
+    expected = RASTER_FORMATS if kind == "raster" else VECTOR_FORMATS
+    if fmt not in expected or (path.suffix.lower() in (".zip", ".kmz") and fmt != "ZIP"):
+        raise FormatMismatchError(_mismatch(path, kind, fmt), path=name)
+    if fmt == "ZIP":
+        _check_zip(path, name)
+    inv = Inventory(kind=kind, format=fmt, size=path.stat().st_size, sha256=sha256_file(path))
+    if kind == "raster":
+        _raster_details(inv, gdal_path(path, fmt), name)
+    else:
+        _vector_details(inv, gdal_path(path, fmt), name)
+    return inv
+
+
+def _mismatch(path: Path, kind: DataKind, fmt: str) -> str:
+    ext = path.suffix.lower()
+    if ext in (".zip", ".kmz"):
+        return f"named {ext}, but it is not a zip archive (content: {fmt})"
+    seen = "unrecognised data" if fmt in ("unknown", "text") else fmt
+    return f"named like a {kind} file ({ext or 'no extension'}), but its content is {seen}"
+
+
+def _check_zip(path: Path, name: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except zipfile.BadZipFile as exc:
+        raise UnreadableFileError(f"not a valid zip archive ({exc})", path=name) from exc
+    if bad is not None:
+        raise UnreadableFileError(f"corrupt zip member {bad!r}", path=name)
+
+
+def _raster_details(inv: Inventory, src: str, name: str) -> None:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    from rasterio.warp import transform_bounds
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with rasterio.open(src) as ds:
+                inv.driver = ds.driver
+                inv.width, inv.height, inv.bands = ds.width, ds.height, ds.count
+                inv.dtypes = list(ds.dtypes)
+                if ds.crs:
+                    inv.crs = ds.crs.to_string()
+                    try:
+                        inv.bbox = tuple(
+                            round(v, 7) for v in transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+                        )
+                    except Exception:
+                        inv.bbox = None
+    except RasterioIOError as exc:
+        raise UnreadableFileError(f"GDAL cannot open it as a raster: {exc}", path=name) from exc
+
+
+def _vector_details(inv: Inventory, src: str, name: str) -> None:
+    import pyogrio
+    from pyogrio.errors import DataSourceError
+
+    try:
+        layers = pyogrio.list_layers(src)
+    except DataSourceError as exc:
+        raise UnreadableFileError(f"GDAL cannot open it as vector data: {exc}", path=name) from exc
+    except Exception as exc:
+        raise UnreadableFileError(f"cannot read vector layers: {exc}", path=name) from exc
+    if len(layers) == 0:
+        raise UnsupportedFormatError("the file holds no vector layers", path=name)
+    total = 0
+    for layer_name, geom_type in layers:
+        try:
+            info = pyogrio.read_info(src, layer=layer_name)
+        except Exception as exc:
+            raise UnreadableFileError(f"layer {layer_name!r} unreadable: {exc}", path=name) from exc
+        count = int(info.get("features") or 0)
+        total += max(count, 0)
+        inv.driver = str(info.get("driver") or inv.driver)
+        inv.layers.append(
+            {
+                "name": str(layer_name),
+                "geometry_type": str(geom_type),
+                "features": count,
+                "crs": info.get("crs"),
+                "fields": len(info.get("fields", [])),
+            }
+        )
+    inv.features = total
+    crs = {str(layer.get("crs")) for layer in inv.layers if layer.get("crs")}
+    inv.crs = ", ".join(sorted(crs)) or None

@@ -1,0 +1,88 @@
+"""pgstac operations on a psycopg connection: collections, items, extents.
+
+pgstac's own SQL API does the work (``upsert_items`` in one call per batch); this module only
+batches, serializes and keeps ``search_path`` right (pgstac functions need ``pgstac`` on it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+SEARCH_PATH = "SET search_path TO pgstac, public"
+
+
+def prepare(conn: psycopg.Connection) -> None:
+    conn.execute(SEARCH_PATH)
+
+
+def upsert_collection(conn: psycopg.Connection, collection: dict[str, Any]) -> None:
+    """Create or replace a collection (pgstac keeps its items)."""
+    prepare(conn)
+    conn.execute("SELECT upsert_collection(%s::jsonb)", (json.dumps(collection),))
+
+
+def get_collection(conn: psycopg.Connection, collection_id: str) -> dict[str, Any] | None:
+    prepare(conn)
+    row = conn.execute("SELECT content FROM collections WHERE id = %s", (collection_id,)).fetchone()
+    return row[0] if row else None
+
+
+def upsert_items(
+    conn: psycopg.Connection, items: Iterable[dict[str, Any]], batch_size: int = 500
+) -> int:
+    """Upsert items in batches (one ``pgstac.upsert_items`` call per batch); returns the count."""
+    prepare(conn)
+    batch: list[dict[str, Any]] = []
+    total = 0
+    for item in items:
+        batch.append(item)
+        if len(batch) >= batch_size:
+            total += _flush(conn, batch)
+            batch = []
+    if batch:
+        total += _flush(conn, batch)
+    return total
+
+
+def _flush(conn: psycopg.Connection, batch: Sequence[dict[str, Any]]) -> int:
+    conn.execute("SELECT upsert_items(%s::jsonb)", (json.dumps(list(batch)),))
+    return len(batch)
+
+
+def get_item(conn: psycopg.Connection, collection_id: str, item_id: str) -> dict[str, Any] | None:
+    prepare(conn)
+    row = conn.execute("SELECT get_item(%s, %s)", (item_id, collection_id)).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def delete_item(conn: psycopg.Connection, collection_id: str, item_id: str) -> bool:
+    """Delete one item; False when it did not exist."""
+    if get_item(conn, collection_id, item_id) is None:
+        return False
+    conn.execute("SELECT delete_item(%s, %s)", (item_id, collection_id))
+    return True
+
+
+def item_ids(conn: psycopg.Connection, collection_id: str) -> list[str]:
+    prepare(conn)
+    rows = conn.execute(
+        "SELECT id FROM items WHERE collection = %s ORDER BY id", (collection_id,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def refresh_collection_extent(conn: psycopg.Connection, collection_id: str) -> None:
+    """Recompute a collection's spatial and temporal extent from its items."""
+    prepare(conn)
+    conn.execute(
+        """
+        UPDATE collections SET content = content || jsonb_build_object(
+            'extent', collection_extent(id, true))
+        WHERE id = %s AND EXISTS (SELECT 1 FROM items WHERE collection = %s)
+        """,
+        (collection_id, collection_id),
+    )

@@ -1,0 +1,77 @@
+"""Offline STAC validation against the official JSON schemas shipped with the package.
+
+The schemas in ``schemas/`` are byte-identical copies of ``shared/stac-schemas`` (a test checks
+that); ``schemas/index.json`` maps every canonical schema URL to its file, so core schemas and
+every ``stac_extensions`` entry resolve without network access.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from geo_platform.lib.errors import ValidationError
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+
+
+@cache
+def _registry() -> tuple[Registry, dict[str, Any]]:
+    index: dict[str, str] = json.loads((SCHEMA_DIR / "index.json").read_text())
+    resources = []
+    by_url: dict[str, Any] = {}
+    for url, rel in index.items():
+        doc = json.loads((SCHEMA_DIR / rel).read_text())
+        by_url[url] = doc
+        resources.append((url, Resource.from_contents(doc, default_specification=DRAFT7)))
+        # Some schemas declare an $id that differs from the URL others use: register both.
+        sid = doc.get("$id") if isinstance(doc, dict) else None
+        if sid and sid != url:
+            resources.append((sid, Resource.from_contents(doc, default_specification=DRAFT7)))
+    return Registry().with_resources(resources), by_url
+
+
+def _core_schema_url(obj: dict[str, Any]) -> str:
+    version = obj.get("stac_version", "1.0.0")
+    kind = obj.get("type")
+    if kind == "Feature":
+        return f"https://schemas.stacspec.org/v{version}/item-spec/json-schema/item.json"
+    if kind == "Collection":
+        return (
+            f"https://schemas.stacspec.org/v{version}/collection-spec/json-schema/collection.json"
+        )
+    return f"https://schemas.stacspec.org/v{version}/catalog-spec/json-schema/catalog.json"
+
+
+def validate_stac(obj: dict[str, Any]) -> list[str]:
+    """Validate a STAC item/collection dict against core and extension schemas.
+
+    Returns the schema URLs used; raises ``ValidationError`` listing every problem found.
+    """
+    registry, by_url = _registry()
+    urls = [_core_schema_url(obj), *obj.get("stac_extensions", [])]
+    problems: list[str] = []
+    for url in urls:
+        schema = by_url.get(url)
+        if schema is None:
+            problems.append(f"no offline schema for {url}")
+            continue
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+        validator = cls(schema, registry=registry)
+        for err in validator.iter_errors(obj):
+            # For oneOf/anyOf failures, the most relevant sub-error says what is really wrong.
+            if err.context:
+                err = jsonschema.exceptions.best_match(err.context) or err
+            where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+            problems.append(f"{url.rsplit('/', 3)[-3]}: {where}: {err.message[:300]}")
+    if problems:
+        raise ValidationError(
+            "STAC validation failed: " + "; ".join(problems[:20]), path=str(obj.get("id"))
+        )
+    return urls

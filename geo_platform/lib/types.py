@@ -1,0 +1,38 @@
+"""Small shared types: aliases and records passed between the pure library and the wiring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+BBox = tuple[float, float, float, float]
+"""(minx, miny, maxx, maxy); in EPSG:4326 unless stated otherwise."""
+
+NoData = float | int | None
+
+DataKind = Literal["raster", "vector"]
+BlobClass = Literal["raster", "vector", "sidecar", "unsupported"]
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """One blob as a listing reports it. ``etag`` changes whenever the content changes."""
+
+    path: str
+    size: int
+    etag: str
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an output came from: recorded in every STAC item and in run metadata."""
+
+    source_blob: str
+    source_etag: str
+    source_href: str | None = None
+    source_sha256: str | None = None
+    run_id: str | None = None
+    code_version: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,111 @@
+"""Database resources: PostGIS for silver tables, pgstac for the catalog.
+
+Both hand out psycopg 3 connections; the SQL lives in ``geo_platform.lib``. A connection is
+opened per unit of work (a partition): that is cheap on a local server and keeps a crashed run
+from holding anything open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from dagster import ConfigurableResource
+
+from geo_platform.lib.errors import DatabaseUnavailableError
+from geo_platform.lib.stac import pgstac
+from geo_platform.settings import redact_url
+
+
+def _connect(url: str, **kwargs: Any) -> psycopg.Connection:
+    try:
+        return psycopg.connect(url, connect_timeout=10, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(
+            f"cannot connect to the database: {str(exc).splitlines()[0]}", path=redact_url(url)
+        ) from exc
+
+
+class PostGISResource(ConfigurableResource):
+    """The platform database (PostGIS + pgstac). Silver vector tables live in ``geo_schema``."""
+
+    database_url: str
+    geo_schema: str = "geo"
+
+    @contextmanager
+    def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        conn = _connect(self.database_url, autocommit=autocommit)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def public_url(self) -> str:
+        return redact_url(self.database_url)
+
+    def table_href(self, schema: str, table: str) -> str:
+        """A credential-free reference to a table, for STAC assets and UI metadata."""
+        parts = urlsplit(self.database_url)
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+        db = parts.path.lstrip("/")
+        return f"postgresql://{host}{port}/{db}?table={schema}.{table}"
+
+
+class PgSTACResource(ConfigurableResource):
+    """The STAC catalog in pgstac (same server as PostGIS by default)."""
+
+    database_url: str
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        conn = _connect(self.database_url)
+        try:
+            pgstac.prepare(conn)
+            yield conn
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def upsert_collection(self, collection: dict[str, Any]) -> None:
+        with self.connect() as conn:
+            pgstac.upsert_collection(conn, collection)
+
+    def upsert_items(self, items: list[dict[str, Any]]) -> int:
+        with self.connect() as conn:
+            return pgstac.upsert_items(conn, items)
+
+    def get_item(self, collection_id: str, item_id: str) -> dict[str, Any] | None:
+        with self.connect() as conn:
+            return pgstac.get_item(conn, collection_id, item_id)
+
+    def delete_item(self, collection_id: str, item_id: str) -> bool:
+        with self.connect() as conn:
+            return pgstac.delete_item(conn, collection_id, item_id)
+
+    def item_href(self, collection_id: str, item_id: str, stac_api_url: str = "") -> str:
+        base = stac_api_url.rstrip("/") if stac_api_url else "pgstac:"
+        if stac_api_url:
+            return f"{base}/collections/{collection_id}/items/{item_id}"
+        return f"{base}//collections/{collection_id}/items/{item_id}"
+
+
+class PlatformResource(ConfigurableResource):
+    """Platform-wide settings the assets need (containers, schema, batching, rules)."""
+
+    bronze_container: str = "bronze"
+    silver_container: str = "silver"
+    geo_schema: str = "geo"
+    code_version: str = "0.1.0"
+    stac_api_url: str = ""
+    sensor_batch_size: int = 25
+    sensor_max_adds_per_tick: int = 25_000
+    vector_assume_crs: str = ""
+    raster_target_crs_rules: str = ""
+    raster_tiers_rules: str = ""

@@ -1,0 +1,118 @@
+"""Local services for development, tests and CI: PostgreSQL/PostGIS/pgstac and Azurite.
+
+Why this exists: the platform needs a PostgreSQL with PostGIS and pgstac (for the catalog and for
+Dagster's own storage) and, to exercise the Azure blob backend, the Azurite emulator. Both run as
+project-owned processes whose data lives under ``settings.state_dir`` so that a checkout is
+self-contained and ``make clean-state`` really resets everything.
+
+Security note: the local cluster listens on 127.0.0.1 only and trusts every loopback connection
+(no password). That is acceptable for a developer box or a CI runner and nowhere else; point
+``GEO_PLATFORM_DATABASE_URL`` at a real server for anything shared.
+
+This package never imports dagster (the CLI uses it before any code location is loaded).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from geo_platform.services.azurite import (
+    azurite_status,
+    azurite_url,
+    ensure_azurite,
+    stop_azurite,
+    uses_external_azure,
+)
+from geo_platform.services.postgres import (
+    ensure_pgstac,
+    ensure_postgres,
+    pgstac_version,
+    postgres_status,
+    stop_postgres,
+)
+from geo_platform.settings import REPO_ROOT, Settings, redact_connection_string
+
+__all__ = [
+    "dagster_env",
+    "down",
+    "ensure_azurite",
+    "ensure_dagster_home",
+    "ensure_pgstac",
+    "ensure_postgres",
+    "pgstac_version",
+    "status",
+    "stop_azurite",
+    "stop_postgres",
+    "up",
+]
+
+
+# --- Dagster home ----------------------------------------------------------------------------
+def ensure_dagster_home(settings: Settings) -> Path:
+    """Create DAGSTER_HOME with a ``dagster.yaml`` that points at the repository's one."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    source = REPO_ROOT / "dagster.yaml"
+    target = home / "dagster.yaml"
+    if target.is_symlink() and target.resolve() == source.resolve():
+        return home
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    try:
+        target.symlink_to(source)
+    except OSError:
+        shutil.copyfile(source, target)
+    return home
+
+
+def dagster_env(settings: Settings) -> dict[str, str]:
+    """Environment a Dagster process needs (DAGSTER_HOME and the DAGSTER_PG_* fields)."""
+    return {"DAGSTER_HOME": str(settings.dagster_home), **settings.dagster_pg}
+
+
+# --- public entry points ---------------------------------------------------------------------
+def blob_status(settings: Settings) -> dict[str, Any]:
+    if settings.blob_backend == "azure":
+        if settings.azure_account_url:
+            location = settings.azure_account_url
+        elif settings.azure_connection_string:
+            location = redact_connection_string(settings.azure_connection_string)
+        else:
+            location = azurite_url(settings)
+        return {"backend": "azure", "location": location}
+    return {"backend": settings.blob_backend, "location": str(settings.blob_root)}
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """What runs and where, as JSON-serialisable data without any secret."""
+    return {
+        "postgres": postgres_status(settings),
+        "azurite": azurite_status(settings),
+        "blob_store": blob_status(settings),
+        "dagster": {
+            "home": str(settings.dagster_home),
+            "ui_url": f"http://127.0.0.1:{settings.dagster_ui_port}",
+        },
+        "state_dir": str(settings.state_dir),
+    }
+
+
+def up(settings: Settings) -> dict[str, Any]:
+    """Start whatever is missing (PostgreSQL, Azurite unless a real Azure account is configured),
+    prepare DAGSTER_HOME, and return ``status``. Calling it again is cheap and harmless."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_postgres(settings)
+    if not uses_external_azure(settings):
+        ensure_azurite(settings)
+    if settings.blob_backend == "local":
+        settings.blob_root.mkdir(parents=True, exist_ok=True)
+    ensure_dagster_home(settings)
+    return status(settings)
+
+
+def down(settings: Settings) -> dict[str, Any]:
+    """Stop the project's own servers (never an external database)."""
+    stopped = {"postgres": stop_postgres(settings), "azurite": stop_azurite(settings)}
+    return {"stopped": stopped, **status(settings)}

@@ -1,0 +1,91 @@
+"""End to end: a bronze file through the sensor and a real run on a PostgreSQL-backed instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from geo_platform.definitions import build_definitions
+from geo_platform.defs.bronze.sensors import bronze_sensor
+from geo_platform.settings import REPO_ROOT, load_settings
+from geo_platform_tests.helpers import TESTDATA
+
+pytestmark = pytest.mark.slow
+
+
+def test_sensor_then_run_on_postgres_instance(pg_instance, local_blob_root, monkeypatch):
+    monkeypatch.setenv("GEO_PLATFORM_BLOB_ROOT", str(local_blob_root))
+    defs = build_definitions(load_settings())
+    resources = defs.resources
+    store = resources["blob_store"]
+    store.ensure_container("bronze")
+    store.upload_file("bronze", "e2e/rgb.tif", TESTDATA / "rasters/rgb_uint8/RGB.byte.tif")
+
+    ctx = dg.build_sensor_context(
+        instance=pg_instance,
+        instance_ref=pg_instance.get_ref(),
+        resources=resources,
+        definitions=defs,
+    )
+    result = bronze_sensor.evaluate_tick(ctx)
+    for req in result.dynamic_partitions_requests:
+        pg_instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+    assert len(result.run_requests) == 1
+    rr = result.run_requests[0]
+    run = defs.resolve_job_def(rr.job_name).execute_in_process(
+        instance=pg_instance, partition_key=rr.partition_key, tags=rr.tags
+    )
+    assert run.success
+    stored = pg_instance.get_run_by_id(run.run_id)
+    assert stored is not None and stored.is_success
+    event = pg_instance.get_latest_materialization_event(dg.AssetKey("bronze_raster"))
+    assert event.asset_materialization.partition == "e2e/rgb.tif"
+    assert event.asset_materialization.metadata["format"].value == "GTiff"
+
+
+def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "rgb.tif").write_bytes(
+        (TESTDATA / "rasters/rgb_uint8/RGB.byte.tif").read_bytes()
+    )
+    (src / "broken.tif").write_bytes(
+        (TESTDATA / "rasters/corrupt/RGB.byte.truncated-50pct.tif").read_bytes()
+    )
+    (src / "notes.docx").write_bytes(b"hello")
+    env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(local_blob_root)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geo_platform.cli",
+            "ingest",
+            str(src),
+            "--prefix",
+            "cli",
+            "--wait",
+            "--json",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stderr  # one file is broken on purpose
+    rows = {r["blob"]: r for r in json.loads(proc.stdout)}
+    assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx"}
+    assert rows["cli/sub/rgb.tif"]["status"] == "published"
+    assert rows["cli/broken.tif"]["status"] == "failed"
+    assert (
+        "broken.tif" in rows["cli/broken.tif"]["error"] or "TIFF" in rows["cli/broken.tif"]["error"]
+    )
+    assert rows["cli/notes.docx"]["status"] == "skipped"
+    for r in rows.values():
+        assert set(r) == {"file", "blob", "status", "error", "stac_items", "tables", "blobs"}
+    assert (local_blob_root / "bronze" / "cli" / "sub" / "rgb.tif").is_file()

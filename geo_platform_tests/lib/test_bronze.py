@@ -1,0 +1,124 @@
+from pathlib import Path
+
+import pytest
+
+from geo_platform.lib import bronze
+from geo_platform.lib.errors import EmptyFileError
+from geo_platform.lib.types import BlobInfo
+from geo_platform_tests.helpers import TESTDATA
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("a/b.tif", "raster"),
+        ("a/b.TIFF", "raster"),
+        ("srtm/N45E006.hgt.zip", "raster"),
+        ("v/x.geojson", "vector"),
+        ("v/x.zip", "vector"),
+        ("v/x.gdb.zip", "vector"),
+        ("v/x.kmz", "vector"),
+        ("v/x.shp", "vector"),
+        ("v/x.dbf", "sidecar"),
+        ("v/x.shp.xml", "sidecar"),
+        ("a/b.tif.aux.xml", "sidecar"),
+        ("a/b.ovr", "sidecar"),
+        ("a/b.jgw", "sidecar"),
+        ("a/b.docx", "unsupported"),
+        ("a/README", "unsupported"),
+        ("a/.DS_Store", "unsupported"),
+    ],
+)
+def test_classify(path, kind):
+    assert bronze.classify(path, 10).kind == kind
+
+
+def test_zero_bytes_is_unsupported_with_reason():
+    c = bronze.classify("a/b.tif", 0)
+    assert c.kind == "unsupported" and "zero" in c.reason
+
+
+def test_sidecar_names_group_by_stem():
+    names = [
+        "v/roads.shp",
+        "v/roads.dbf",
+        "v/roads.shx",
+        "v/roads.prj",
+        "v/roadsX.dbf",
+        "w/roads.dbf",
+    ]
+    assert bronze.sidecar_names("v/roads.shp", names) == [
+        "v/roads.dbf",
+        "v/roads.prj",
+        "v/roads.shx",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rel", "fmt"),
+    [
+        ("rasters/rgb_uint8/RGB.byte.tif", "GTiff"),
+        ("rasters/misc/sample_bigtiff.tif", "GTiff"),
+        ("rasters/non_tiff/nemo.jp2", "JP2OpenJPEG"),
+        ("rasters/non_tiff/gfs.t06z.pgrb2.10p0.f010.grib2", "GRIB"),
+        ("rasters/non_tiff/dem_azimuth50_pa.img", "HFA"),
+        ("vectors/gpkg_multilayer/ynp_features.gpkg", "GPKG"),
+        ("vectors/shp_zip_with_prj/naturalearth_lowres.zip", "ZIP"),
+        ("vectors/misc/open_shelter_Nanao-shi_2024-01-15.fgb", "FlatGeobuf"),
+        ("vectors/misc/trio.geojson", "GeoJSON"),
+        ("vectors/kml/addresses.kml", "KML"),
+        ("vectors/csv_latlon/airports.csv", "CSV"),
+        ("vectors/misc/badzip.zip", "unknown"),
+    ],
+)
+def test_sniff_real_files(rel, fmt):
+    got = bronze.sniff_format(TESTDATA / rel)
+    if fmt == "unknown":
+        assert got != "ZIP"  # named .zip, but not a zip archive
+    else:
+        assert got == fmt
+
+
+def test_sniff_empty_file(tmp_path: Path):
+    p = tmp_path / "empty.tif"
+    p.write_bytes(b"")
+    with pytest.raises(EmptyFileError, match=r"empty\.tif"):
+        bronze.sniff_format(p)
+
+
+def _b(path: str, etag: str = "e1", size: int = 10) -> BlobInfo:
+    return BlobInfo(path=path, size=size, etag=etag)
+
+
+def test_plan_tick_new_changed_removed_unsupported():
+    first = bronze.plan_tick(
+        [_b("r/a.tif"), _b("v/b.gpkg"), _b("x/c.docx"), _b("r/a.tif.aux.xml")], {}
+    )
+    assert [b.path for b in first.new["raster"]] == ["r/a.tif"]
+    assert [b.path for b in first.new["vector"]] == ["v/b.gpkg"]
+    assert [b.path for b, _ in first.unsupported] == ["x/c.docx"]
+    assert first.sidecars == 1
+    # Same listing again: nothing to do, unsupported not reported twice.
+    again = bronze.plan_tick(
+        [_b("r/a.tif"), _b("v/b.gpkg"), _b("x/c.docx"), _b("r/a.tif.aux.xml")], first.state
+    )
+    assert not again.new["raster"] and not again.changed["raster"] and not again.unsupported
+    # Changed etag, removal.
+    third = bronze.plan_tick([_b("r/a.tif", "e2")], again.state)
+    assert [b.path for b in third.changed["raster"]] == ["r/a.tif"]
+    assert third.removed == {"v/b.gpkg": "vector"}
+
+
+def test_plan_tick_defers_beyond_limit():
+    listing = [_b(f"r/{i:03d}.tif") for i in range(10)]
+    plan = bronze.plan_tick(listing, {}, max_new=4)
+    assert len(plan.new["raster"]) == 4 and plan.deferred == 6
+    nxt = bronze.plan_tick(listing, plan.state, max_new=4)
+    assert len(nxt.new["raster"]) == 4 and not nxt.removed
+
+
+def test_state_round_trip_is_compact():
+    state = {f"rasters/tile_{i:05d}.tif": "r0123456789" for i in range(10_000)}
+    enc = bronze.encode_state(state)
+    assert bronze.decode_state(enc) == state
+    assert len(enc) < 200_000
