@@ -17,7 +17,7 @@ def dagster_env(settings: Settings) -> None:
     """Point Dagster at the platform's instance (DAGSTER_HOME and its PostgreSQL storage)."""
     from geo_platform import services as svc
 
-    svc.prepare_dagster_home(settings) if hasattr(svc, "prepare_dagster_home") else None
+    svc.ensure_dagster_home(settings)
     for key, value in svc.dagster_env(settings).items():
         os.environ.setdefault(key, value)
 

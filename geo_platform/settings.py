@@ -70,9 +70,15 @@ class Settings:
     sensor_max_adds_per_tick: int
     sensor_interval_seconds: int
     vector_assume_crs: str
-    target_crs_rules: str
-    raster_tiers_rules: str
+    raster_rules: str
+    vector_rules: str
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pg_fast(self) -> bool:
+        """GEO_PLATFORM_PG_FAST=1: start the local cluster with fsync, synchronous_commit and
+        full_page_writes off (throwaway test/CI data only; read when the server starts)."""
+        return _env_bool("GEO_PLATFORM_PG_FAST", False)
 
     @property
     def local_database(self) -> bool:
@@ -115,8 +121,8 @@ def load_settings() -> Settings:
         sensor_max_adds_per_tick=_env_int("GEO_PLATFORM_SENSOR_MAX_ADDS", 25_000),
         sensor_interval_seconds=_env_int("GEO_PLATFORM_SENSOR_INTERVAL", 30),
         vector_assume_crs=_env("GEO_PLATFORM_VECTOR_ASSUME_CRS"),
-        target_crs_rules=_env("GEO_PLATFORM_RASTER_TARGET_CRS"),
-        raster_tiers_rules=_env("GEO_PLATFORM_RASTER_TIERS"),
+        raster_rules=_env("GEO_PLATFORM_RASTER_RULES"),
+        vector_rules=_env("GEO_PLATFORM_VECTOR_RULES"),
     )
 
 

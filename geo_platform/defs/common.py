@@ -9,6 +9,7 @@ naming every file that failed, so Dagster marks exactly those partitions as fail
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -22,7 +23,16 @@ TRANSIENT_RETRY = dg.RetryPolicy(
 )
 BATCH_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=25)
 
-PartitionFn = Callable[[str, str], Mapping[str, Any]]
+
+@dataclass
+class Outcome:
+    """What processing one partition produced: metadata, and check verdicts by check name."""
+
+    metadata: Mapping[str, Any]
+    checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+
+
+PartitionFn = Callable[[str, str], "Mapping[str, Any] | Outcome"]
 
 
 def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
@@ -32,7 +42,7 @@ def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
 
 def each_partition(
     context: dg.AssetExecutionContext, fn: PartitionFn
-) -> Iterator[dg.AssetMaterialization]:
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     """Run ``fn(partition_key, blob_path)`` for every partition in the run.
 
     ``fn`` returns the materialization metadata. Errors are collected per partition and
@@ -40,19 +50,45 @@ def each_partition(
     the retry policy retries the run; publishing is idempotent).
     """
     failures: dict[str, BaseException] = {}
+    verdicts: dict[str, dict[str, tuple[bool, str]]] = {}
     for key in partition_keys(context):
         blob = blob_for_partition_key(key)
         try:
-            metadata = fn(key, blob)
+            out = fn(key, blob)
         except Exception as exc:
             failures[key] = exc
             context.log.error(f"{blob}: {describe_error(exc)}")
             continue
+        outcome = out if isinstance(out, Outcome) else Outcome(out)
+        for name, verdict in outcome.checks.items():
+            verdicts.setdefault(name, {})[blob] = verdict
         yield dg.AssetMaterialization(
-            asset_key=context.asset_key, partition=key, metadata=dict(metadata)
+            asset_key=context.asset_key, partition=key, metadata=dict(outcome.metadata)
         )
+    yield from check_results(context, verdicts)
     if failures:
         raise_failures(context, failures)
+
+
+def check_results(
+    context: dg.AssetExecutionContext, verdicts: dict[str, dict[str, tuple[bool, str]]]
+) -> Iterator[dg.AssetCheckResult]:
+    """One result per declared check for the run's files (which file failed, and why)."""
+    for spec in context.assets_def.check_specs:
+        per_file = verdicts.get(spec.name, {})
+        if not per_file:
+            continue
+        failed = {blob: why for blob, (ok, why) in per_file.items() if not ok}
+        yield dg.AssetCheckResult(
+            check_name=spec.name,
+            passed=not failed,
+            description=f"{len(per_file) - len(failed)}/{len(per_file)} files passed",
+            metadata={
+                "files_checked": len(per_file),
+                "failed": dg.MetadataValue.json(failed),
+                "details": dg.MetadataValue.json({b: why for b, (_, why) in per_file.items()}),
+            },
+        )
 
 
 def describe_error(exc: BaseException) -> str:

@@ -176,7 +176,7 @@ class AzureBlobStore(BlobStore):
     @contextmanager
     def local_copy(self, container: str, path: str) -> Iterator[Path]:
         clean = clean_path(path)
-        tmp = tempfile.mkdtemp(prefix="geo-platform-")
+        tmp = tempfile.mkdtemp(prefix="geo-platform-", dir=self.tmp_dir)
         try:
             yield self.download_to(container, clean, Path(tmp) / basename(clean))
         finally:
@@ -227,6 +227,11 @@ class AzureBlobStore(BlobStore):
         """
         src_clean, source = self._blob(container, src)
         dst_clean, target = self._blob(container, dst)
+        if src_clean == dst_clean:  # copy onto itself then delete would lose the blob
+            info = self.stat(container, src_clean)
+            if info is None:
+                raise NotFoundError(f"blob not found in container {container!r}", path=src_clean)
+            return info
         with _azure_errors(container, src_clean):
             source.get_blob_properties()  # NotFoundError before touching the destination
             target.start_copy_from_url(source.url)

@@ -63,6 +63,10 @@ def basename(path: str) -> str:
 class BlobStore(ConfigurableResource):
     """A place holding containers of blobs (a local folder, or an Azure storage account)."""
 
+    tmp_dir: str | None = None
+    """Where local copies of blobs are made (default: the system temp folder). Point it at a
+    disk with room for the largest input when /tmp is small or in memory."""
+
     # --- listing and metadata --------------------------------------------------------------
     @abstractmethod
     def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
@@ -97,7 +101,7 @@ class BlobStore(ConfigurableResource):
         """
         cleaned = [clean_path(p) for p in paths]
         _check_unique_basenames(cleaned)
-        with tempfile.TemporaryDirectory(prefix="geo-platform-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="geo-platform-", dir=self.tmp_dir) as tmp:
             out = {p: self.download_to(container, p, Path(tmp) / basename(p)) for p in cleaned}
             yield out
 

@@ -107,5 +107,5 @@ class PlatformResource(ConfigurableResource):
     sensor_batch_size: int = 25
     sensor_max_adds_per_tick: int = 25_000
     vector_assume_crs: str = ""
-    raster_target_crs_rules: str = ""
-    raster_tiers_rules: str = ""
+    raster_rules: str = ""
+    vector_rules: str = ""

@@ -7,7 +7,6 @@ the ``postgres`` OS user, which owns the data folder.
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import sys
@@ -27,14 +26,9 @@ PG_OS_USER = "postgres"
 _PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"),)
 
 
-def _fast_mode() -> bool:
-    return os.environ.get("GEO_PLATFORM_PG_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _pg_bin(name: str) -> str:
     """Path of a PostgreSQL server binary (Debian keeps them out of PATH)."""
-    env_dir = os.environ.get("GEO_PLATFORM_PG_BINDIR")
-    for directory in ([Path(env_dir)] if env_dir else []) + list(_PG_BIN_CANDIDATES):
+    for directory in _PG_BIN_CANDIDATES:
         if (directory / name).exists():
             return str(directory / name)
     found = shutil.which(name)
@@ -93,7 +87,7 @@ def _server_conf(settings: Settings) -> str:
         "max_wal_size = '2GB'",
         "log_min_messages = warning",
     ]
-    if _fast_mode():  # throwaway dev/test data only: a crash can corrupt the cluster
+    if settings.pg_fast:  # throwaway dev/test data only: a crash can corrupt the cluster
         lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
     return "\n".join(lines) + "\n"
 

@@ -41,7 +41,7 @@ class Case:
     backend: str
 
 
-@pytest.fixture(params=["local", "azure"])
+@pytest.fixture(params=["local", pytest.param("azure", marks=pytest.mark.azurite)])
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     container = f"t-{uuid.uuid4().hex[:20]}"
     if request.param == "local":
@@ -191,6 +191,9 @@ def test_move_publishes_under_the_new_name(case: Case) -> None:
     assert [b.path for b in case.store.list_blobs(case.container)] == ["silver/x.tif"]
     with pytest.raises(NotFoundError):
         case.store.move(case.container, "_tmp/missing.tif", "silver/y.tif")
+    # Moving a blob onto itself keeps it.
+    assert case.store.move(case.container, "silver/x.tif", "silver//x.tif").path == "silver/x.tif"
+    assert _read(case, "silver/x.tif") == b"new version"
 
 
 def test_missing_blobs(case: Case, tmp_path: Path) -> None:
@@ -281,6 +284,7 @@ def test_local_skips_in_progress_uploads_and_hands_out_the_file(tmp_path: Path) 
         assert local == tmp_path.resolve() / "bronze" / "done.tif"  # no copy
 
 
+@pytest.mark.azurite
 def test_azure_content_type_is_set(azurite_connection_string: str) -> None:
     store = AzureBlobStore(connection_string=azurite_connection_string)
     container = f"t-{uuid.uuid4().hex[:20]}"
@@ -312,6 +316,7 @@ def test_azure_unreachable_is_a_transient_error() -> None:
         list(store.list_blobs("bronze"))
 
 
+@pytest.mark.azurite
 def test_factory_follows_settings(
     tmp_settings: Callable[..., Settings], azurite_connection_string: str, tmp_path: Path
 ) -> None:

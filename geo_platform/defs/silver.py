@@ -1,0 +1,53 @@
+"""Silver outputs: publish a bronze file's derived files atomically, and find them again.
+
+Every bronze file owns one folder in the silver container (``naming.silver_prefix``). New
+outputs are uploaded under a staging prefix first, then moved into place; files from a previous
+version that the new one no longer has are deleted, so nothing accumulates. If anything fails,
+the staged files are removed and the previous outputs stay as they were.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from geo_platform.lib.naming import silver_prefix
+from geo_platform.lib.stac.catalog import load_item_json
+from geo_platform.lib.types import BlobInfo
+from geo_platform.resources.blob_store import BlobStore
+
+STAGING_ROOT = "_staging"
+STAC_FOLDER = "stac"
+
+
+def replace_outputs(
+    store: BlobStore, container: str, blob: str, files: Mapping[str, Path]
+) -> dict[str, BlobInfo]:
+    """Publish ``files`` (relative name -> local file) as the silver outputs of bronze ``blob``."""
+    prefix = silver_prefix(blob)
+    staging = f"{STAGING_ROOT}/{uuid.uuid4().hex}"
+    store.ensure_container(container)
+    published: dict[str, BlobInfo] = {}
+    try:
+        for rel, local in files.items():
+            store.upload_file(container, f"{staging}/{rel}", local)
+        for rel in files:
+            published[rel] = store.move(container, f"{staging}/{rel}", f"{prefix}/{rel}")
+    finally:
+        store.delete_prefix(container, staging + "/")
+    for old in list(store.list_blobs(container, prefix=prefix + "/")):
+        if old.path[len(prefix) + 1 :] not in files:
+            store.delete(container, old.path)
+    return published
+
+
+def stac_items(store: BlobStore, container: str, blob: str) -> list[dict]:
+    """The STAC items the silver stage wrote for bronze ``blob``."""
+    prefix = f"{silver_prefix(blob)}/{STAC_FOLDER}/"
+    items = []
+    for info in store.list_blobs(container, prefix=prefix):
+        if info.path.endswith(".json"):
+            with store.local_copy(container, info.path) as local:
+                items.append(load_item_json(local.read_bytes(), info.path))
+    return items

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from geo_platform.lib.errors import ValidationError
+from geo_platform.lib.stac import pgstac
+from geo_platform.lib.stac.catalog import dataset_collection, items_of_source, publish_source_items
+from geo_platform.lib.stac.validate import validate_stac
+
+
+def _item(cid: str, iid: str, source: str) -> dict:
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "id": iid,
+        "collection": cid,
+        "geometry": {"type": "Point", "coordinates": [1.0, 2.0]},
+        "bbox": [1.0, 2.0, 1.0, 2.0],
+        "properties": {"datetime": "2024-05-01T00:00:00Z", "geo_platform:source_blob": source},
+        "links": [{"rel": "collection", "href": f"./{cid}.json"}],
+        "assets": {"data": {"href": "/x.tif", "roles": ["data"]}},
+    }
+
+
+def test_dataset_collection_validates():
+    validate_stac(dataset_collection("c-1", "desc", "raster"))
+
+
+def test_publish_replaces_items_of_a_source_and_creates_collection(pg_dsn):
+    cid = f"t-{uuid.uuid4().hex[:8]}"
+    src = f"bronze/{cid}.gpkg"
+    with psycopg.connect(pg_dsn) as conn:
+        first = publish_source_items(
+            conn, [_item(cid, "a", src), _item(cid, "b", src)], src, "vector"
+        )
+        assert first.collections_created == [cid]
+        assert sorted(i["id"] for i in first.items) == ["a", "b"]
+        # Re-publishing with one layer fewer removes the stale item, and creates nothing new.
+        second = publish_source_items(conn, [_item(cid, "a", src)], src, "vector")
+        assert second.removed == [{"collection": cid, "id": "b"}] and not second.collections_created
+        assert items_of_source(conn, src) == [(cid, "a")]
+        coll = pgstac.get_collection(conn, cid)
+        assert coll["extent"]["spatial"]["bbox"][0] == [1, 2, 1, 2]
+        conn.execute("SELECT delete_collection(%s)", (cid,))
+        conn.commit()
+
+
+def test_invalid_item_publishes_nothing(pg_dsn):
+    cid = f"t-{uuid.uuid4().hex[:8]}"
+    src = f"bronze/{cid}.tif"
+    bad = _item(cid, "bad", src)
+    del bad["properties"]["datetime"]
+    with psycopg.connect(pg_dsn) as conn:
+        with pytest.raises(ValidationError, match="datetime"):
+            publish_source_items(conn, [_item(cid, "good", src), bad], src, "raster")
+        assert items_of_source(conn, src) == []
+        assert pgstac.get_collection(conn, cid) is None
