@@ -11,6 +11,9 @@ import dagster as dg
 from geo_platform.defs.bronze import assets as bronze_assets
 from geo_platform.defs.bronze.jobs import BRONZE_JOBS
 from geo_platform.defs.bronze.sensors import bronze_sensor
+from geo_platform.defs.catalog import assets as catalog_assets
+from geo_platform.defs.raster import assets as raster_assets
+from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job, raster_pipeline_job
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import blob_store_from_settings
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
@@ -19,9 +22,21 @@ from geo_platform.settings import Settings, load_settings
 # The jobs each kind of bronze file goes through, in order (used by `geo-platform ingest --wait`;
 # in the daemon, the silver and catalog stages follow by declarative automation instead).
 PIPELINE_STAGES: dict[DataKind, list[str]] = {
-    "raster": [BRONZE_JOBS["raster"].name],
+    "raster": [BRONZE_JOBS["raster"].name, raster_cog_job.name, raster_catalog_job.name],
     "vector": [BRONZE_JOBS["vector"].name],
 }
+
+# Silver and catalog assets follow bronze by declarative automation (AutomationCondition.eager);
+# a tick that requests several partitions of an asset emits a backfill, which honours the
+# assets' backfill policy and so batches a burst of files into few runs.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "silver_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    emit_backfills=True,
+    description="Materializes silver and catalog partitions when their bronze file changes.",
+)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -38,8 +53,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             sensor_batch_size=settings.sensor_batch_size,
             sensor_max_adds_per_tick=settings.sensor_max_adds_per_tick,
             vector_assume_crs=settings.vector_assume_crs,
-            raster_target_crs_rules=settings.target_crs_rules,
-            raster_tiers_rules=settings.raster_tiers_rules,
+            raster_rules=settings.raster_rules,
+            vector_rules=settings.vector_rules,
         ),
     }
 
@@ -47,9 +62,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([bronze_assets])],
-        sensors=[bronze_sensor],
-        jobs=list(BRONZE_JOBS.values()),
+        assets=dg.load_assets_from_modules([bronze_assets, raster_assets, catalog_assets]),
+        sensors=[bronze_sensor, automation_sensor],
+        jobs=[*BRONZE_JOBS.values(), raster_cog_job, raster_catalog_job, raster_pipeline_job],
         resources=build_resources(settings),
     )
 

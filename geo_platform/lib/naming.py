@@ -139,13 +139,14 @@ def ascii_fold(text: str) -> str:
     return decomposed.encode("ascii", "ignore").decode("ascii")
 
 
-def slugify(text: str, sep: str = "_", max_bytes: int | None = None) -> str:
+def slugify(text: str, sep: str = "_", max_bytes: int | None = None, keep: str = "") -> str:
     """Lowercase ASCII words joined by ``sep``; appends a hash when the result is lossy.
 
     The result is never empty and never longer than ``max_bytes``.
     """
     folded = ascii_fold(text).lower()
-    slug = _NON_WORD.sub(sep, folded).strip(sep)
+    pattern = re.compile(f"[^a-z0-9{re.escape(keep)}]+") if keep else _NON_WORD
+    slug = pattern.sub(sep, folded).strip(sep + keep)
     # Lowercasing and folder separators count as lossless (readable names); anything else that
     # changed gets a hash so that "a b" and "a_b" never map to the same name.
     lossless = slug == text.lower().replace("/", sep)
@@ -235,9 +236,12 @@ def collection_id(blob_path: str, prefix: str = "") -> str:
 
 
 def item_id(blob_path: str, suffix: str = "") -> str:
-    """STAC item id for a bronze file, unique within its collection ('a b.tif' -> 'a-b-tif-<h>')."""
+    """STAC item id of a bronze file, unique in its collection.
+
+    'A.tif' -> 'a.tif'; 'a b.tif' -> 'a-b.tif-<hash>' (a hash whenever sanitizing lost something).
+    """
     name = posixpath.basename(blob_path) + suffix
-    return slugify(name, "-", 200)
+    return slugify(name, "-", 200, keep="._-")
 
 
 def table_name(blob_path: str, layer: str | None = None, multi_layer: bool = False) -> str:

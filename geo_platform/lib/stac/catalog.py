@@ -49,6 +49,16 @@ def dataset_collection(collection_id: str, description: str, kind: str) -> dict[
     }
 
 
+def with_collection_link(item: dict[str, Any]) -> dict[str, Any]:
+    """STAC requires a 'collection' link when an item names its collection; add a relative one."""
+    cid = item.get("collection")
+    links = item.setdefault("links", [])
+    if cid and not any(link.get("rel") == "collection" for link in links):
+        links.append({"rel": "collection", "href": f"../{cid}/collection.json",
+                      "type": "application/json"})  # fmt: skip
+    return item
+
+
 def _lock(conn: psycopg.Connection, source_blob: str) -> None:
     # Two runs publishing the same source serialize; different sources never wait.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("stac:" + source_blob,))
@@ -72,7 +82,7 @@ def publish_source_items(
 ) -> PublishResult:
     """Validate, then publish ``items`` (all from ``source_blob``) and commit."""
     for item in items:
-        validate_stac(item)
+        validate_stac(with_collection_link(item))
         if item.get("properties", {}).get(SOURCE_PROPERTY) != source_blob:
             item.setdefault("properties", {})[SOURCE_PROPERTY] = source_blob
     result = PublishResult()
