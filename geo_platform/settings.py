@@ -73,6 +73,10 @@ class Settings:
     raster_rules: str
     vector_rules: str
     extra: dict[str, str] = field(default_factory=dict)
+    # Serving (geo_platform.serve): loopback ports of the STAC API, the tiler and OGC Features.
+    stac_port: int = 8081
+    tiler_port: int = 8082
+    features_port: int = 8083
 
     @property
     def pg_fast(self) -> bool:
@@ -123,6 +127,9 @@ def load_settings() -> Settings:
         vector_assume_crs=_env("GEO_PLATFORM_VECTOR_ASSUME_CRS"),
         raster_rules=_env("GEO_PLATFORM_RASTER_RULES"),
         vector_rules=_env("GEO_PLATFORM_VECTOR_RULES"),
+        stac_port=_env_int("GEO_PLATFORM_STAC_PORT", 8081),
+        tiler_port=_env_int("GEO_PLATFORM_TILER_PORT", 8082),
+        features_port=_env_int("GEO_PLATFORM_FEATURES_PORT", 8083),
     )
 
 

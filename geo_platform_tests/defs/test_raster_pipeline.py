@@ -108,8 +108,12 @@ def test_rasters_publish_cogs_and_items_and_fail_cleanly(env, pg_dsn):
             assert items_of_source(conn, f"{prefix}/{bad}") == []
     failure = silver.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "NotGeoreferencedError" in failure.metadata["failed_files"].value[f"{prefix}/nogeo.tif"]
-    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-              for e in silver.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}  # fmt: skip
+    evaluations = [
+        e.asset_check_evaluation_data
+        for e in silver.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    checks = {c.check_name: c.passed for c in evaluations}
     assert checks == {"cog_valid": True, "stac_item_valid": True}
 
 
