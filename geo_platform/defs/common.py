@@ -42,14 +42,17 @@ def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
 
 def each_partition(
     context: dg.AssetExecutionContext, fn: PartitionFn
-) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.MaterializeResult]:
     """Run ``fn(partition_key, blob_path)`` for every partition in the run.
 
-    ``fn`` returns the materialization metadata. Errors are collected per partition and
-    re-raised at the end as one ``Failure`` (permanent) or as the first transient error (so
-    the retry policy retries the run; publishing is idempotent).
+    ``fn`` returns the materialization metadata (or an ``Outcome`` with check verdicts too).
+    When every file succeeds, the run ends with one ``MaterializeResult`` (each partition keeps
+    its own metadata), so downstream assets in the same run go on. When some fail, the good
+    files are recorded as materialized one by one and the step fails naming the bad ones
+    (a permanent ``Failure``, or the first transient error so that the retry policy applies).
     """
     failures: dict[str, BaseException] = {}
+    done: dict[str, Mapping[str, Any]] = {}
     verdicts: dict[str, dict[str, tuple[bool, str]]] = {}
     for key in partition_keys(context):
         blob = blob_for_partition_key(key)
@@ -62,12 +65,18 @@ def each_partition(
         outcome = out if isinstance(out, Outcome) else Outcome(out)
         for name, verdict in outcome.checks.items():
             verdicts.setdefault(name, {})[blob] = verdict
-        yield dg.AssetMaterialization(
-            asset_key=context.asset_key, partition=key, metadata=dict(outcome.metadata)
-        )
+        done[key] = outcome.metadata
     yield from check_results(context, verdicts)
-    if failures:
-        raise_failures(context, failures)
+    if not failures:
+        for key, metadata in done.items():
+            context.add_asset_metadata(dict(metadata), partition_key=key)
+        yield dg.MaterializeResult()
+        return
+    for key, metadata in done.items():
+        yield dg.AssetMaterialization(
+            asset_key=context.asset_key, partition=key, metadata=dict(metadata)
+        )
+    raise_failures(context, failures)
 
 
 def check_results(
