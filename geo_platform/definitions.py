@@ -14,6 +14,8 @@ from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.defs.catalog import assets as catalog_assets
 from geo_platform.defs.raster import assets as raster_assets
 from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job, raster_pipeline_job
+from geo_platform.defs.vector import assets as vector_assets
+from geo_platform.defs.vector.jobs import vector_catalog_job, vector_pipeline_job, vector_table_job
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import blob_store_from_settings
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
@@ -23,7 +25,7 @@ from geo_platform.settings import Settings, load_settings
 # in the daemon, the silver and catalog stages follow by declarative automation instead).
 PIPELINE_STAGES: dict[DataKind, list[str]] = {
     "raster": [BRONZE_JOBS["raster"].name, raster_cog_job.name, raster_catalog_job.name],
-    "vector": [BRONZE_JOBS["vector"].name],
+    "vector": [BRONZE_JOBS["vector"].name, vector_table_job.name, vector_catalog_job.name],
 }
 
 # Silver and catalog assets follow bronze by declarative automation (AutomationCondition.eager);
@@ -62,9 +64,19 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([bronze_assets, raster_assets, catalog_assets]),
+        assets=dg.load_assets_from_modules(
+            [bronze_assets, raster_assets, vector_assets, catalog_assets]
+        ),
         sensors=[bronze_sensor, automation_sensor],
-        jobs=[*BRONZE_JOBS.values(), raster_cog_job, raster_catalog_job, raster_pipeline_job],
+        jobs=[
+            *BRONZE_JOBS.values(),
+            raster_cog_job,
+            raster_catalog_job,
+            raster_pipeline_job,
+            vector_table_job,
+            vector_catalog_job,
+            vector_pipeline_job,
+        ],
         resources=build_resources(settings),
     )
 

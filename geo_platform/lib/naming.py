@@ -245,23 +245,30 @@ def item_id(blob_path: str, suffix: str = "") -> str:
 
 
 def table_name(blob_path: str, layer: str | None = None, multi_layer: bool = False) -> str:
-    """PostGIS table name for a bronze vector (and layer, when the file has several)."""
+    """PostGIS table name for a bronze vector (and layer, when the file has several).
+
+    '<folder>_<stem>' and '<folder>_<stem>__<layer>', lowercase ASCII; a hash of the source is
+    appended when sanitizing lost anything or the name had to be shortened to 63 bytes.
+    """
     stem = posixpath.basename(blob_path)
     for ext in (".zip", ".gz"):
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
     stem = posixpath.splitext(stem)[0] or stem
-    dataset = dataset_of(blob_path).replace("/", "_")
-    base = f"{dataset}_{stem}" if dataset else stem
+    parts = [*dataset_of(blob_path).split("/"), stem]
+    raw = "_".join(p for p in parts if p)
     if multi_layer and layer:
-        base = f"{base}__{layer}"
-    # Hash the full path so different files with the same sanitized stem never collide.
-    digest_source = blob_path + ("\x00" + layer if multi_layer and layer else "")
-    name = pg_identifier(base, PG_MAX_IDENTIFIER_BYTES)
-    if name != base:
-        tail = "_" + short_hash(digest_source)
-        if not name.endswith(tail):
-            name = name[: PG_MAX_IDENTIFIER_BYTES - len(tail)].rstrip("_") + tail
+        raw = f"{raw}__{layer}"
+    folded = "_".join(_NON_WORD.sub("_", ascii_fold(p).lower()).strip("_") for p in raw.split("_"))
+    name = re.sub(r"_{3,}", "__", folded).strip("_") or "t"
+    lossless = name == raw.lower()
+    if name[0].isdigit():
+        name, lossless = "t_" + name, False
+    if name in _PG_RESERVED:
+        name += "_"
+    if not lossless or len(name) > PG_MAX_IDENTIFIER_BYTES:
+        tail = "_" + short_hash(blob_path + ("\x00" + layer if multi_layer and layer else ""))
+        name = name[: PG_MAX_IDENTIFIER_BYTES - len(tail)].rstrip("_") + tail
     return name
 
 
