@@ -14,6 +14,7 @@ from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
 from geo_platform.lib import naming
+from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.raster.cog import build_cog_tiers, validate_cog
 from geo_platform.lib.raster.options import RasterOptions
@@ -86,6 +87,7 @@ def _publish_raster(
         provenance = Provenance(
             source_blob=blob,
             source_etag=info.etag,
+            source_sha256=sha256_file(local),
             source_href=store.href(platform.bronze_container, blob),
             run_id=context.run.run_id,
             code_version=platform.code_version,

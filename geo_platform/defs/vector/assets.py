@@ -14,6 +14,7 @@ from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
 from geo_platform.lib import naming
+from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import ConfigError, NotFoundError, ValidationError
 from geo_platform.lib.postgis import table_stats
 from geo_platform.lib.rules import options_for, parse_rules
@@ -88,6 +89,7 @@ def _publish_vector(
         provenance = Provenance(
             source_blob=blob,
             source_etag=info.etag,
+            source_sha256=sha256_file(local),
             source_href=store.href(platform.bronze_container, blob),
             run_id=context.run.run_id,
             code_version=platform.code_version,
