@@ -29,6 +29,11 @@ OUTPUT_KEYS = {"stac_items": "geo_platform/stac_items", "tables": "geo_platform/
                "blobs": "geo_platform/blobs"}  # fmt: skip
 
 
+# In-process runs log to the instance (and so the UI) as usual; the terminal gets the summary
+# table, which names every failed file and its error.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
 @dataclass
 class FileResult:
     file: str
@@ -104,6 +109,7 @@ def execute_pipeline(
                 }
                 run = job.execute_in_process(
                     instance=instance,
+                    run_config=QUIET,
                     tags=tags if len(group) > 1 else None,
                     partition_key=group[0] if len(group) == 1 else None,
                     raise_on_error=False,
