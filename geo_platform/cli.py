@@ -186,5 +186,15 @@ def demo(as_json: bool) -> None:
         sys.exit(1)
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules (imported lazily by click at call time)."""
+    from geo_platform.serve_cli import serve
+
+    main.add_command(serve)
+
+
+_register_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,23 +9,29 @@ from __future__ import annotations
 import dagster as dg
 
 from geo_platform.defs.bronze import assets as bronze_assets
-from geo_platform.defs.bronze.jobs import BRONZE_JOBS
+from geo_platform.defs.bronze.jobs import BRONZE_JOBS, PIPELINE_JOBS, STAGE_ASSETS
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.defs.catalog import assets as catalog_assets
 from geo_platform.defs.raster import assets as raster_assets
-from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job, raster_pipeline_job
+from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job
 from geo_platform.defs.vector import assets as vector_assets
-from geo_platform.defs.vector.jobs import vector_catalog_job, vector_pipeline_job, vector_table_job
+from geo_platform.defs.vector.jobs import vector_catalog_job, vector_table_job
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import blob_store_from_settings
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.settings import Settings, load_settings
 
-# The jobs each kind of bronze file goes through, in order (used by `geo-platform ingest --wait`;
-# in the daemon, the silver and catalog stages follow by declarative automation instead).
-PIPELINE_STAGES: dict[DataKind, list[str]] = {
-    "raster": [BRONZE_JOBS["raster"].name, raster_cog_job.name, raster_catalog_job.name],
-    "vector": [BRONZE_JOBS["vector"].name, vector_table_job.name, vector_catalog_job.name],
+# Each kind's pipeline job, and its stages as (asset, job of that stage alone), in order: used by
+# `geo-platform ingest --wait` to carry on the files that survived a partly failed batch.
+PIPELINE_STAGES: dict[DataKind, tuple[str, list[tuple[str, str]]]] = {
+    kind: (
+        PIPELINE_JOBS[kind].name,
+        list(zip(STAGE_ASSETS[kind], [BRONZE_JOBS[kind].name, *stage_jobs], strict=True)),
+    )
+    for kind, stage_jobs in {
+        "raster": [raster_cog_job.name, raster_catalog_job.name],
+        "vector": [vector_table_job.name, vector_catalog_job.name],
+    }.items()
 }
 
 # Silver and catalog assets follow bronze by declarative automation (AutomationCondition.eager);
@@ -70,12 +76,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         sensors=[bronze_sensor, automation_sensor],
         jobs=[
             *BRONZE_JOBS.values(),
+            *PIPELINE_JOBS.values(),
             raster_cog_job,
             raster_catalog_job,
-            raster_pipeline_job,
             vector_table_job,
             vector_catalog_job,
-            vector_pipeline_job,
         ],
         resources=build_resources(settings),
     )

@@ -87,39 +87,70 @@ def plan_for(blobs: list[BlobInfo]) -> TickPlan:
     return plan
 
 
+@dataclass
+class _Progress:
+    """Which stage assets each partition has completed, and the first error it hit."""
+
+    done: dict[str, set[str]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
 def execute_pipeline(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
-    stages: dict[DataKind, list[str]],
+    stages: dict[DataKind, tuple[str, list[tuple[str, str]]]],
     keys_by_kind: dict[DataKind, list[str]],
     results: dict[str, FileResult],
 ) -> None:
-    """Run each stage's job over the keys still alive, recording failures and outputs per file."""
-    for kind, jobs in stages.items():
-        alive = list(keys_by_kind.get(kind, []))
-        for job_name in jobs:
-            if not alive:
-                break
-            job = defs.resolve_job_def(job_name)
-            ok: set[str] = set()
-            for group in _ranges(instance, kind, alive):
-                tags = {
-                    ASSET_PARTITION_RANGE_START_TAG: group[0],
-                    ASSET_PARTITION_RANGE_END_TAG: group[-1],
-                }
-                run = job.execute_in_process(
-                    instance=instance,
-                    run_config=QUIET,
-                    tags=tags if len(group) > 1 else None,
-                    partition_key=group[0] if len(group) == 1 else None,
-                    raise_on_error=False,
-                )
-                ok |= _record_run(run, results, group)
-            alive = [k for k in alive if k in ok]
-        for key in alive:
+    """Run each kind's pipeline job over its keys (one run per contiguous batch), then carry
+    any file that passed a stage but was held back by a failing neighbour through the
+    remaining stages alone. Records per file: published, or failed with the first error."""
+    for kind, (pipeline_job, stage_jobs) in stages.items():
+        keys = list(keys_by_kind.get(kind, []))
+        if not keys:
+            continue
+        progress = _Progress(done={k: set() for k in keys})
+        _run_over(defs, instance, pipeline_job, kind, keys, progress)
+        for i, (asset, job) in enumerate(stage_jobs):
+            before = [a for a, _ in stage_jobs[:i]]
+            pending = [
+                k for k in keys
+                if k not in progress.failed
+                and asset not in progress.done[k]
+                and all(a in progress.done[k] for a in before)
+            ]  # fmt: skip
+            if pending:
+                _run_over(defs, instance, job, kind, pending, progress)
+        last = stage_jobs[-1][0]
+        for key in keys:
             res = results[blob_for_partition_key(key)]
-            if res.status != "failed":
-                res.status = "published"
+            if last in progress.done[key]:
+                res.status, res.error = "published", None
+            else:
+                res.status = "failed"
+                res.error = progress.failed.get(key, "did not complete every stage")
+        _collect_outputs(instance, [a for a, _ in stage_jobs], keys, results)
+
+
+def _run_over(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    kind: DataKind,
+    keys: list[str],
+    progress: _Progress,
+) -> None:
+    job = defs.resolve_job_def(job_name)
+    for group in _ranges(instance, kind, keys):
+        tags = {ASSET_PARTITION_RANGE_START_TAG: group[0], ASSET_PARTITION_RANGE_END_TAG: group[-1]}
+        run = job.execute_in_process(
+            instance=instance,
+            run_config=QUIET,
+            tags=tags if len(group) > 1 else None,
+            partition_key=group[0] if len(group) == 1 else None,
+            raise_on_error=False,
+        )
+        _record_run(run, group, progress)
 
 
 def _ranges(instance: dg.DagsterInstance, kind: DataKind, keys: list[str]) -> list[list[str]]:
@@ -130,35 +161,48 @@ def _ranges(instance: dg.DagsterInstance, kind: DataKind, keys: list[str]) -> li
     return contiguous_ranges(order, keys, 25)
 
 
-def _record_run(
-    run: dg.ExecuteInProcessResult, results: dict[str, FileResult], group: list[str]
-) -> set[str]:
-    ok: set[str] = set()
+def _record_run(run: dg.ExecuteInProcessResult, group: list[str], progress: _Progress) -> None:
     for event in run.get_asset_materialization_events():
         mat = event.materialization
-        if mat is None or mat.partition is None:
-            continue
-        ok.add(mat.partition)
-        res = results.get(blob_for_partition_key(mat.partition))
-        if res is None:
-            continue
-        for attr, meta_key in OUTPUT_KEYS.items():
-            value = mat.metadata.get(meta_key)
-            if value is not None:
-                getattr(res, attr).extend(v for v in value.value if v not in getattr(res, attr))  # type: ignore[union-attr]
+        if mat.partition in progress.done:
+            progress.done[mat.partition].add(mat.asset_key.to_user_string())
     for event in run.get_step_failure_events():
         data = event.step_failure_data
-        failed = {}
+        failed: dict[str, str] = {}
         if data.user_failure_data is not None:
             meta = data.user_failure_data.metadata.get("failed_files")
             failed = dict(meta.value) if meta is not None else {}  # type: ignore[arg-type]
-        for blob, message in failed.items():
-            if blob in results:
-                results[blob].status, results[blob].error = "failed", str(message)
-        if not failed and data.error is not None:
-            message = data.error.message.strip().splitlines()[-1][:500]
-            for key in group:
-                res = results[blob_for_partition_key(key)]
-                if key not in ok and res.status != "failed":
-                    res.status, res.error = "failed", message
-    return ok
+        for key in group:
+            blob = blob_for_partition_key(key)
+            if blob in failed:
+                progress.failed.setdefault(key, str(failed[blob]))
+            elif not failed and data.error is not None and key not in progress.failed:
+                step = event.step_key or "a step"
+                message = data.error.message.strip().splitlines()[-1][:500]
+                if not any(step.startswith(a) for a in progress.done[key]):
+                    progress.failed[key] = f"{step}: {message}"
+
+
+def _collect_outputs(
+    instance: dg.DagsterInstance, assets: list[str], keys: list[str], results: dict[str, FileResult]
+) -> None:
+    """Outputs (items, tables, silver blobs) from the latest materialization of each stage."""
+    for asset in assets:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=keys),
+            limit=len(keys) * 2,
+        ).records
+        seen: set[str] = set()
+        for rec in records:  # newest first
+            mat = rec.asset_materialization
+            if mat is None or mat.partition is None or mat.partition in seen:
+                continue
+            seen.add(mat.partition)
+            res = results[blob_for_partition_key(mat.partition)]
+            if res.status != "published":
+                continue
+            for attr, meta_key in OUTPUT_KEYS.items():
+                value = mat.metadata.get(meta_key)
+                if value is not None:
+                    current = getattr(res, attr)
+                    current.extend(v for v in value.value if v not in current)  # type: ignore[union-attr]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,6 +78,28 @@ class Settings:
     stac_port: int = 8081
     tiler_port: int = 8082
     features_port: int = 8083
+    # Promotion (geo_platform.lib.promotion): staging = database_url + silver_container (where
+    # pipelines publish); production = its own database (geo schema + pgstac) and container.
+    production_database_url: str = ""
+    production_container: str = "silver-prod"
+    auto_promote: str = ""
+    # Least-privilege roles created by the setup scripts (geo_platform.services.access).
+    writer_role: str = "geo_writer"
+    promoter_role: str = "geo_promoter"
+    reader_role: str = "geo_reader"
+    admin_role: str = "geo_admin"
+    # Role passwords: from the environment only; repr=False keeps them out of any printed Settings.
+    role_passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    # Quality and accounting (helper G): duplicate handling and the storage price table.
+    duplicates: str = "link"
+    prices: str = ""
+    # Lifecycle and notifications (geo_platform.defs.lifecycle): what a bronze removal does
+    # (off | dry_run | on), the webhook for run notifications ("" = none), success summaries,
+    # and whether the daily janitor removes what it finds (default: report only).
+    unpublish_on_removal: str = "off"
+    webhook_url: str = field(default="", repr=False)
+    notify_success: bool = True
+    janitor_apply: bool = False
 
     @property
     def pg_fast(self) -> bool:
@@ -88,6 +111,36 @@ class Settings:
     def local_database(self) -> bool:
         """True when the platform manages its own PostgreSQL cluster (no external URL given)."""
         return not _env("GEO_PLATFORM_DATABASE_URL")
+
+    def role_password(self, kind: str) -> str:
+        """The password of role ``kind`` (writer, promoter, reader, admin): from
+        GEO_PLATFORM_<KIND>_PASSWORD, else, for the project's own trust-auth cluster only, a
+        development default (``<role>-dev-only``). Empty means: no password in the URL."""
+        value = self.role_passwords.get(kind, "")
+        if value:
+            return value
+        return f"{self.role_name(kind)}-dev-only" if self.local_database else ""
+
+    def role_name(self, kind: str) -> str:
+        names = {
+            "writer": self.writer_role,
+            "promoter": self.promoter_role,
+            "reader": self.reader_role,
+            "admin": self.admin_role,
+        }
+        if kind not in names:
+            raise ValueError(f"unknown role kind {kind!r} (use {sorted(names)})")
+        return names[kind]
+
+    def role_url(self, kind: str, target: str = "staging") -> str:
+        """The staging or production database URL, connecting as role ``kind``.
+
+        Contains the role's password (if any): never log it; use ``redact_url`` for display.
+        """
+        base = self.production_database_url if target == "production" else self.database_url
+        if target not in ("staging", "production"):
+            raise ValueError(f"unknown target {target!r} (use 'staging' or 'production')")
+        return url_with_user(base, self.role_name(kind), self.role_password(kind))
 
     @property
     def dagster_pg(self) -> dict[str, str]:
@@ -102,11 +155,28 @@ class Settings:
         }
 
 
+def url_with_user(url: str, user: str, password: str = "") -> str:
+    """``url`` with its user (and password) replaced; host, port, database and query kept."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    cred = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    return urlunsplit(parts._replace(netloc=f"{cred}@{host}"))
+
+
+def url_with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database on the same server (credentials kept)."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + quote(database, safe="")))
+
+
+_ROLE_KINDS = ("writer", "promoter", "reader", "admin")
+
+
 def load_settings() -> Settings:
     """Read the environment now (call again after changing it; nothing is cached)."""
     state = Path(_env("GEO_PLATFORM_STATE_DIR", str(REPO_ROOT / ".state")))
     pg_port = _env_int("GEO_PLATFORM_PG_PORT", 55432)
     default_db = f"postgresql://geo_platform@127.0.0.1:{pg_port}/geo_platform"
+    database_url = _env("GEO_PLATFORM_DATABASE_URL", default_db)
     return Settings(
         state_dir=state,
         blob_backend=_env("GEO_PLATFORM_BLOB_BACKEND", "local").lower(),
@@ -115,7 +185,7 @@ def load_settings() -> Settings:
         azure_account_url=_env("AZURE_STORAGE_ACCOUNT_URL"),
         bronze_container=_env("GEO_PLATFORM_BRONZE_CONTAINER", "bronze"),
         silver_container=_env("GEO_PLATFORM_SILVER_CONTAINER", "silver"),
-        database_url=_env("GEO_PLATFORM_DATABASE_URL", default_db),
+        database_url=database_url,
         dagster_home=Path(_env("DAGSTER_HOME", str(state / "dagster_home"))),
         pg_port=pg_port,
         azurite_port=_env_int("GEO_PLATFORM_AZURITE_PORT", 10000),
@@ -130,7 +200,38 @@ def load_settings() -> Settings:
         stac_port=_env_int("GEO_PLATFORM_STAC_PORT", 8081),
         tiler_port=_env_int("GEO_PLATFORM_TILER_PORT", 8082),
         features_port=_env_int("GEO_PLATFORM_FEATURES_PORT", 8083),
+        duplicates=_env("GEO_PLATFORM_DUPLICATES", "link").lower(),
+        prices=_env("GEO_PLATFORM_PRICES"),
+        **_promotion_settings(database_url),
+        **_lifecycle_settings(),
     )
+
+
+def _lifecycle_settings() -> dict[str, Any]:
+    """Unpublish on bronze removal, webhook notifications (helper F; see Settings fields)."""
+    return {
+        "unpublish_on_removal": _env("GEO_PLATFORM_UNPUBLISH_ON_REMOVAL", "off").strip().lower(),
+        "webhook_url": _env("GEO_PLATFORM_WEBHOOK_URL"),
+        "notify_success": _env_bool("GEO_PLATFORM_NOTIFY_SUCCESS", True),
+        "janitor_apply": _env_bool("GEO_PLATFORM_JANITOR_APPLY", False),
+    }
+
+
+def _promotion_settings(database_url: str) -> dict[str, Any]:
+    """Production target, auto-promotion and role settings (helper H; see Settings fields)."""
+    return {
+        "production_database_url": _env(
+            "GEO_PLATFORM_PRODUCTION_DATABASE_URL",
+            url_with_database(database_url, "geo_platform_prod"),
+        ),
+        "production_container": _env("GEO_PLATFORM_PRODUCTION_CONTAINER", "silver-prod"),
+        "auto_promote": _env("GEO_PLATFORM_AUTO_PROMOTE"),
+        "writer_role": _env("GEO_PLATFORM_WRITER_ROLE", "geo_writer"),
+        "promoter_role": _env("GEO_PLATFORM_PROMOTER_ROLE", "geo_promoter"),
+        "reader_role": _env("GEO_PLATFORM_READER_ROLE", "geo_reader"),
+        "admin_role": _env("GEO_PLATFORM_ADMIN_ROLE", "geo_admin"),
+        "role_passwords": {k: _env(f"GEO_PLATFORM_{k.upper()}_PASSWORD") for k in _ROLE_KINDS},
+    }
 
 
 def azurite_connection_string(port: int) -> str:

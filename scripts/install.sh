@@ -2,7 +2,9 @@
 # Install everything geo_platform needs on Debian 12, idempotently (fast when already done):
 #   - system packages: PostgreSQL 15 + PostGIS 3, GDAL command line tools (reference benchmarks),
 #     Node.js + npm (for the Azurite blob emulator);
-#   - .venv with Python 3.11 and the project in editable mode with its dev extras;
+#   - Debian's chromium (headless browser test of the UI);
+#   - .venv with Python 3.11 and the project in editable mode with its dev, serve and deploy
+#     extras;
 #   - node_modules/ with Azurite pinned by package-lock.json.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -16,7 +18,9 @@ SUDO=""
 
 # --- system packages -------------------------------------------------------------------------
 missing=()
-for pkg in postgresql-15 postgresql-15-postgis-3 gdal-bin; do
+# chromium: the headless browser test of the Dagster UI (Playwright drives Debian's build; we never
+# run `playwright install`).
+for pkg in postgresql-15 postgresql-15-postgis-3 gdal-bin chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Node may come from another source (e.g. nodesource, which bundles npm): only the commands matter.
@@ -55,8 +59,9 @@ fi
 
 STAMP=.venv/.geo_platform-installed
 if [[ ! -f $STAMP || pyproject.toml -nt $STAMP ]]; then
-  log "pip install -e '.[dev]'"
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  # serve: STAC API / tiler / OGC Features servers; deploy: dagster-k8s (validates deploy/).
+  log "pip install -e '.[dev,serve,deploy]'"
+  .venv/bin/python -m pip install --quiet -e '.[dev,serve,deploy]'
   touch "$STAMP"
 fi
 

@@ -52,8 +52,7 @@ def each_partition(
     (a permanent ``Failure``, or the first transient error so that the retry policy applies).
     """
     failures: dict[str, BaseException] = {}
-    done: dict[str, Mapping[str, Any]] = {}
-    verdicts: dict[str, dict[str, tuple[bool, str]]] = {}
+    done: dict[str, Outcome] = {}
     for key in partition_keys(context):
         blob = blob_for_partition_key(key)
         try:
@@ -62,19 +61,56 @@ def each_partition(
             failures[key] = exc
             context.log.error(f"{blob}: {describe_error(exc)}")
             continue
-        outcome = out if isinstance(out, Outcome) else Outcome(out)
+        done[key] = out if isinstance(out, Outcome) else Outcome(out)
+    yield from finish(context, done, failures)
+
+
+def each_partition_batched(
+    context: dg.AssetExecutionContext,
+    prepare: Callable[[str, str], Any],
+    commit: Callable[[dict[str, Any]], dict[str, Mapping[str, Any]]],
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.MaterializeResult]:
+    """Like ``each_partition``, for work that is cheaper done once per run (one database
+    transaction for all files): ``prepare(key, blob)`` runs per file (a failure stays that
+    file's), then ``commit({key: prepared})`` once returns each key's metadata. If the commit
+    fails, every prepared file fails with its error."""
+    failures: dict[str, BaseException] = {}
+    prepared: dict[str, Any] = {}
+    for key in partition_keys(context):
+        blob = blob_for_partition_key(key)
+        try:
+            prepared[key] = prepare(key, blob)
+        except Exception as exc:
+            failures[key] = exc
+            context.log.error(f"{blob}: {describe_error(exc)}")
+    done: dict[str, Outcome] = {}
+    if prepared:
+        try:
+            done = {k: Outcome(m) for k, m in commit(prepared).items()}
+        except Exception as exc:
+            context.log.error(f"publishing {len(prepared)} file(s) failed: {describe_error(exc)}")
+            failures.update(dict.fromkeys(prepared, exc))
+    yield from finish(context, done, failures)
+
+
+def finish(
+    context: dg.AssetExecutionContext,
+    done: dict[str, Outcome],
+    failures: dict[str, BaseException],
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.MaterializeResult]:
+    verdicts: dict[str, dict[str, tuple[bool, str]]] = {}
+    for key, outcome in done.items():
         for name, verdict in outcome.checks.items():
-            verdicts.setdefault(name, {})[blob] = verdict
-        done[key] = outcome.metadata
+            verdicts.setdefault(name, {})[blob_for_partition_key(key)] = verdict
     yield from check_results(context, verdicts)
     if not failures:
-        for key, metadata in done.items():
-            context.add_asset_metadata(dict(metadata), partition_key=key)
+        for key, outcome in done.items():
+            context.add_asset_metadata(dict(outcome.metadata), partition_key=key)
         yield dg.MaterializeResult()
         return
-    for key, metadata in done.items():
+    for key, outcome in done.items():
         yield dg.AssetMaterialization(
-            asset_key=context.asset_key, partition=key, metadata=dict(metadata)
+            asset_key=context.asset_key, partition=key, metadata=dict(outcome.metadata)
         )
     raise_failures(context, failures)
 

@@ -20,7 +20,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from geo_platform.defs.bronze.jobs import BRONZE_JOBS
+from geo_platform.defs.bronze.jobs import PIPELINE_JOBS
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.lib.bronze import TickPlan, decode_state, encode_state, plan_tick
 from geo_platform.lib.naming import partition_key_for_blob
@@ -58,7 +58,7 @@ def contiguous_ranges(order: dict[str, int], keys: Iterable[str], max_size: int)
 
 def _run_request(kind: DataKind, keys: Sequence[str], etags: dict[str, str]) -> dg.RunRequest:
     digest = hashlib.sha1("\n".join(f"{k}@{etags[k]}" for k in keys).encode()).hexdigest()
-    job = BRONZE_JOBS[kind].name
+    job = PIPELINE_JOBS[kind].name
     if len(keys) == 1:
         return dg.RunRequest(
             job_name=job, partition_key=keys[0], run_key=f"{kind}:{keys[0]}@{etags[keys[0]]}"
@@ -196,7 +196,7 @@ def _log_plan(log: object, plan: TickPlan, req: TickRequests) -> None:
 
 @dg.sensor(
     name="bronze_sensor",
-    jobs=list(BRONZE_JOBS.values()),
+    jobs=list(PIPELINE_JOBS.values()),
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(

@@ -6,10 +6,12 @@ from typing import Any
 import dagster as dg
 
 from geo_platform.defs.bronze.partitions import PARTITIONS
-from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition
+from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition_batched
 from geo_platform.defs.silver import stac_items
 from geo_platform.lib.errors import NotFoundError
-from geo_platform.lib.stac.catalog import publish_source_items
+from geo_platform.lib.naming import blob_for_partition_key
+from geo_platform.lib.stac.catalog import publish_sources, with_collection_link
+from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
@@ -18,27 +20,39 @@ CATALOG_GROUP = "catalog"
 SILVER_ASSET = {"raster": "raster_cog", "vector": "vector_table"}
 
 
-def _publish(
-    store: BlobStore, pgstac: PgSTACResource, platform: PlatformResource, kind: DataKind, blob: str
-) -> dict[str, Any]:
+def _read_items(store: BlobStore, platform: PlatformResource, blob: str) -> list[dict[str, Any]]:
     items = stac_items(store, platform.silver_container, blob)
     if not items:
         raise NotFoundError("no silver STAC items found: publish the silver stage first", path=blob)
+    for item in items:
+        validate_stac(with_collection_link(item))
+    return items
+
+
+def _publish(
+    pgstac: PgSTACResource, platform: PlatformResource, kind: DataKind, prepared: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """One transaction for the whole run's files."""
+    by_source = {blob_for_partition_key(k): items for k, items in prepared.items()}
     with pgstac.connect() as conn:
-        result = publish_source_items(conn, items, blob, kind)
-    links = {
-        f"{i['collection']}/{i['id']}": pgstac.item_href(
-            i["collection"], i["id"], platform.stac_api_url
-        )
-        for i in result.items
-    }
-    return {
-        "geo_platform/stac_items": dg.MetadataValue.json(result.items),
-        "items": len(result.items),
-        "collections": sorted({i["collection"] for i in result.items}),
-        "removed_stale_items": dg.MetadataValue.json(result.removed),
-        "item_links": dg.MetadataValue.json(links),
-    }
+        results = publish_sources(conn, by_source, kind)
+    out = {}
+    for key in prepared:
+        result = results[blob_for_partition_key(key)]
+        links = {
+            f"{i['collection']}/{i['id']}": pgstac.item_href(
+                i["collection"], i["id"], platform.stac_api_url
+            )
+            for i in result.items
+        }
+        out[key] = {
+            "geo_platform/stac_items": dg.MetadataValue.json(result.items),
+            "items": len(result.items),
+            "collections": sorted({i["collection"] for i in result.items}),
+            "removed_stale_items": dg.MetadataValue.json(result.removed),
+            "item_links": dg.MetadataValue.json(links),
+        }
+    return out
 
 
 def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:
@@ -65,8 +79,10 @@ def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:
         pgstac: PgSTACResource,
         platform: PlatformResource,
     ) -> Iterator[dg.AssetMaterialization]:
-        yield from each_partition(
-            context, lambda _k, blob: _publish(blob_store, pgstac, platform, kind, blob)
+        yield from each_partition_batched(
+            context,
+            lambda _k, blob: _read_items(blob_store, platform, blob),
+            lambda prepared: _publish(pgstac, platform, kind, prepared),
         )
 
     return stac_item

@@ -12,8 +12,3 @@ raster_catalog_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("raster_stac_item"),
     description="Publish the STAC items of silver rasters into pgstac.",
 )
-raster_pipeline_job = dg.define_asset_job(
-    name="raster_pipeline_job",
-    selection=dg.AssetSelection.assets("bronze_raster", "raster_cog", "raster_stac_item"),
-    description="Bronze inventory, COG tiers and STAC item of bronze rasters, in one run.",
-)

@@ -106,6 +106,7 @@ def _publish_vector(
                 parquet_href=store.href(platform.silver_container, f"{prefix}/{parquet_rel}"),
                 provenance=provenance,
                 datetime_fallback=info.last_modified,
+                validate=False,  # validated once, in _checks (the stac_item_valid check)
                 parquet_size=t.geoparquet_path.stat().st_size if t.geoparquet_path else None,
             )
             items[t.table] = with_collection_link(item.to_dict())

@@ -12,8 +12,3 @@ vector_catalog_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("vector_stac_item"),
     description="Publish the STAC items of silver vector tables into pgstac.",
 )
-vector_pipeline_job = dg.define_asset_job(
-    name="vector_pipeline_job",
-    selection=dg.AssetSelection.assets("bronze_vector", "vector_table", "vector_stac_item"),
-    description="Bronze inventory, PostGIS tables and STAC items of bronze vectors, in one run.",
-)

@@ -64,13 +64,18 @@ def _lock(conn: psycopg.Connection, source_blob: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("stac:" + source_blob,))
 
 
-def items_of_source(conn: psycopg.Connection, source_blob: str) -> list[tuple[str, str]]:
-    """(collection, id) of every item a bronze source published."""
+def items_of_source(
+    conn: psycopg.Connection, source_blob: str, collections: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """(collection, id) of every item a bronze source published (in ``collections`` if given:
+    pgstac partitions items by collection, so naming them keeps this from scanning all items)."""
     pgstac.prepare(conn)
-    rows = conn.execute(
-        "SELECT collection, id FROM items WHERE content->'properties'->>%s = %s",
-        (SOURCE_PROPERTY, source_blob),
-    ).fetchall()
+    query = "SELECT collection, id FROM items WHERE content->'properties'->>%s = %s"
+    params: list[Any] = [SOURCE_PROPERTY, source_blob]
+    if collections is not None:
+        query += " AND collection = ANY(%s)"
+        params.append(collections)
+    rows = conn.execute(query, params).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 
@@ -81,35 +86,55 @@ def publish_source_items(
     kind: str,
 ) -> PublishResult:
     """Validate, then publish ``items`` (all from ``source_blob``) and commit."""
-    for item in items:
-        validate_stac(with_collection_link(item))
-        if item.get("properties", {}).get(SOURCE_PROPERTY) != source_blob:
-            item.setdefault("properties", {})[SOURCE_PROPERTY] = source_blob
-    result = PublishResult()
+    return publish_sources(conn, {source_blob: items}, kind)[source_blob]
+
+
+def publish_sources(
+    conn: psycopg.Connection, by_source: dict[str, list[dict[str, Any]]], kind: str
+) -> dict[str, PublishResult]:
+    """Publish the items of several sources in ONE transaction (a batch run's files), after
+    validating every item; extents are refreshed once per collection."""
+    for source, items in by_source.items():
+        for item in items:
+            validate_stac(with_collection_link(item))
+            item.setdefault("properties", {})[SOURCE_PROPERTY] = source
+    results = {source: PublishResult() for source in by_source}
     try:
-        _lock(conn, source_blob)
         pgstac.prepare(conn)
-        collections = sorted({str(i["collection"]) for i in items})
-        for cid in collections:
-            if pgstac.get_collection(conn, cid) is None:
-                pgstac.upsert_collection(
-                    conn, dataset_collection(cid, f"{kind} data published from bronze", kind)
-                )
-                result.collections_created.append(cid)
-        pgstac.upsert_items(conn, items)
-        keep = {(str(i["collection"]), str(i["id"])) for i in items}
-        for cid, iid in items_of_source(conn, source_blob):
-            if (cid, iid) not in keep:
-                conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
-                result.removed.append({"collection": cid, "id": iid})
-        for cid in {*collections, *(r["collection"] for r in result.removed)}:
+        for source in sorted(by_source):  # a fixed order: concurrent batches never deadlock
+            _lock(conn, source)
+        collections = sorted({str(i["collection"]) for items in by_source.values() for i in items})
+        created = _ensure_collections(conn, collections, kind)
+        pgstac.upsert_items(conn, [i for items in by_source.values() for i in items])
+        touched = set(collections)
+        for source, items in by_source.items():
+            res = results[source]
+            keep = {(str(i["collection"]), str(i["id"])) for i in items}
+            res.items = [{"collection": c, "id": i} for c, i in sorted(keep)]
+            res.collections_created = [c for c in created if c in {k[0] for k in keep}]
+            scope = sorted({k[0] for k in keep}) or None
+            for cid, iid in items_of_source(conn, source, scope):
+                if (cid, iid) not in keep:
+                    conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
+                    res.removed.append({"collection": cid, "id": iid})
+                    touched.add(cid)
+        for cid in sorted(touched):
             pgstac.refresh_collection_extent(conn, cid)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
-    result.items = [{"collection": c, "id": i} for c, i in sorted(keep)]
-    return result
+    return results
+
+
+def _ensure_collections(conn: psycopg.Connection, collections: list[str], kind: str) -> list[str]:
+    created = []
+    for cid in collections:
+        if pgstac.get_collection(conn, cid) is None:
+            description = f"{kind} data published from bronze"
+            pgstac.upsert_collection(conn, dataset_collection(cid, description, kind))
+            created.append(cid)
+    return created
 
 
 def load_item_json(data: bytes, name: str) -> dict[str, Any]:

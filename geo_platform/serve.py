@@ -1,0 +1,360 @@
+"""Serving what the platform publishes with existing engines, on loopback.
+
+Why: geospatial people use STAC clients, tile URLs and OGC API Features, not our code. Three
+off-the-shelf servers read the platform's database directly, so there is no home-made API:
+
+- ``stac``: stac-fastapi-pgstac, the STAC API over pgstac (search by bbox, datetime, CQL2);
+- ``tiles``: titiler-pgstac, COG tiles of one item and mosaic tiles of a pgstac search;
+- ``features``: tipg, OGC API Features (and vector tiles) over the ``geo`` schema of PostGIS.
+
+Each runs as a background ``uvicorn`` process (``sys.executable -m uvicorn``) bound to 127.0.0.1,
+with its pid file and log under ``settings.state_dir / "serve"``. ``start`` is idempotent (a live
+pid whose health URL answers is left alone), waits until every server is healthy and fails with
+the log tail if one dies or does not answer in time. The STAC items' asset hrefs of the local
+backend are absolute file paths, which the tiler (GDAL) opens directly.
+
+This module never imports dagster (the CLI uses it before any code location is loaded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from geo_platform.lib.errors import ConfigError, GeoPlatformError
+from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, tail
+from geo_platform.settings import Settings, azurite_connection_string, redact_url
+
+SERVERS: tuple[str, ...] = ("stac", "tiles", "features")
+HOST = "127.0.0.1"
+_LOG_ROTATE_BYTES = 10_000_000
+
+# GDAL settings titiler recommends for reading COGs over HTTP (local files ignore them). The
+# caller's environment wins, so AZURE_* / GDAL_* / RIO_TILER_STAC_ALTERNATE_KEY pass through.
+_GDAL_DEFAULTS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_VERSION": "2",
+    "VSI_CACHE": "TRUE",
+    "VSI_CACHE_SIZE": "5000000",
+}
+
+
+# Azure: STAC assets keep their https blob URL as ``href`` (for STAC clients) and carry
+# ``alternate: {"vsiaz": {"href": "/vsiaz/<container>/<path>"}}`` (alternate-assets extension).
+# The tiler reads that alternate through GDAL's /vsiaz/, which authenticates with a connection
+# string, a SAS (AZURE_STORAGE_SAS_TOKEN) or a managed / workload identity (AZURE_STORAGE_ACCOUNT).
+TILER_ALTERNATE_KEY = "vsiaz"
+
+
+def vsiaz_alternate(container: str, path: str) -> dict[str, dict[str, str]]:
+    """The ``alternate`` entry of an Azure-backed asset (what the tiler reads instead of href)."""
+    return {TILER_ALTERNATE_KEY: {"href": f"/vsiaz/{container}/{path}", "title": "GDAL /vsiaz/"}}
+
+
+class ServerStartError(GeoPlatformError):
+    """A server process exited or did not become healthy in time (the message has its log)."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to run one server: the uvicorn target, its port, health path and environment."""
+
+    name: str
+    app: str
+    factory: bool
+    port: int
+    health_path: str
+    env: Mapping[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+def _db_env(database_url: str) -> dict[str, str]:
+    """The database as the PG* variables (stac-fastapi) and as DATABASE_URL (titiler, tipg)."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in {"postgresql", "postgres"} or not parts.hostname:
+        raise ConfigError(
+            f"the database URL {redact_url(database_url)!r} is not a postgresql:// URL with a host"
+        )
+    env = {
+        "PGUSER": unquote(parts.username or "postgres"),
+        "PGPASSWORD": unquote(parts.password or ""),
+        "PGHOST": parts.hostname,
+        "PGPORT": str(parts.port or 5432),
+        "PGDATABASE": parts.path.lstrip("/") or "postgres",
+        "DATABASE_URL": database_url,
+    }
+    sslmode = parse_qs(parts.query).get("sslmode")
+    if sslmode:  # e.g. Azure Flexible Server: ?sslmode=require (asyncpg and libpq read PGSSLMODE)
+        env["PGSSLMODE"] = sslmode[-1]
+    return env
+
+
+def _tiler_storage_env(settings: Settings) -> dict[str, str]:
+    """GDAL credentials for Azure-backed assets (none for the local backend: plain paths)."""
+    if settings.blob_backend != "azure":
+        return {}
+    env = {"RIO_TILER_STAC_ALTERNATE_KEY": TILER_ALTERNATE_KEY}
+    if settings.azure_connection_string:
+        env["AZURE_STORAGE_CONNECTION_STRING"] = settings.azure_connection_string
+    elif settings.azure_account_url:  # managed identity / workload identity via GDAL
+        host = urlsplit(settings.azure_account_url).hostname or ""
+        env["AZURE_STORAGE_ACCOUNT"] = host.split(".")[0]  # <account>.blob.core.windows.net
+    else:
+        env["AZURE_STORAGE_CONNECTION_STRING"] = azurite_connection_string(settings.azurite_port)
+    return env
+
+
+def server_specs(settings: Settings) -> dict[str, ServerSpec]:
+    """The three servers for these settings (ports from GEO_PLATFORM_*_PORT)."""
+    db = _db_env(settings.database_url)
+    stac_env = {
+        **db,
+        "ENABLE_TRANSACTIONS_EXTENSIONS": "false",  # read-only: the pipeline publishes
+        "STAC_FASTAPI_TITLE": "geo_platform STAC API",
+        "STAC_FASTAPI_DESCRIPTION": "Rasters and vector datasets published by geo_platform",
+        "STAC_FASTAPI_LANDING_ID": "geo_platform",
+    }
+    tiles_env = {
+        **db,
+        **_GDAL_DEFAULTS,
+        **_tiler_storage_env(settings),
+        "TITILER_PGSTAC_API_DEBUG": "false",
+    }
+    features_env = {
+        **db,
+        "TIPG_DB_SCHEMAS": json.dumps([settings.geo_schema]),
+        # New tables appear within a minute without a restart (tipg re-reads its catalog).
+        "TIPG_CATALOG_TTL": "60",
+        "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+    }
+    return {
+        "stac": ServerSpec(
+            "stac", "stac_fastapi.pgstac.app:create_app", True, settings.stac_port,
+            "/_mgmt/health", stac_env,
+        ),
+        "tiles": ServerSpec(
+            "tiles", "titiler.pgstac.main:app", False, settings.tiler_port, "/healthz", tiles_env,
+        ),
+        "features": ServerSpec(
+            "features", "tipg.main:app", False, settings.features_port, "/healthz", features_env,
+        ),
+    }  # fmt: skip
+
+
+def serve_dir(settings: Settings) -> Path:
+    return settings.state_dir / "serve"
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return serve_dir(settings) / f"{name}.pid"
+
+
+def _log_file(settings: Settings, name: str) -> Path:
+    return serve_dir(settings) / f"{name}.log"
+
+
+def _healthy(spec: ServerSpec, timeout: float = 2.0) -> bool:
+    """GET the health URL on loopback; True on HTTP 200."""
+    try:
+        with urllib.request.urlopen(spec.url + spec.health_path, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _running_pid(settings: Settings, spec: ServerSpec) -> int | None:
+    pid = read_pid(_pid_file(settings, spec.name))
+    return pid if pid_alive(pid) else None
+
+
+def _names(names: Iterable[str] | None) -> list[str]:
+    chosen = list(SERVERS if names is None else names)
+    unknown = sorted(set(chosen) - set(SERVERS))
+    if unknown:
+        raise ConfigError(f"unknown server(s) {unknown}; choose from {list(SERVERS)}")
+    return chosen
+
+
+def _command(spec: ServerSpec) -> list[str]:
+    cmd = [sys.executable, "-m", "uvicorn", spec.app, "--host", HOST, "--port", str(spec.port)]
+    cmd += ["--workers", "1", "--log-level", "info", "--no-server-header"]
+    return [*cmd, "--factory"] if spec.factory else cmd
+
+
+def _launch(settings: Settings, spec: ServerSpec) -> None:
+    """Start one server in its own session; ``sh`` writes the real PID then ``exec``s uvicorn."""
+    folder = serve_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ}
+    for key, value in spec.env.items():
+        if key.startswith(("GDAL_", "VSI_", "TIPG_CATALOG", "TIPG_MAX", "STAC_FASTAPI_")):
+            env.setdefault(key, value)  # tuning knobs: the caller may override
+        else:
+            env[key] = value
+    log_path = _log_file(settings, spec.name)
+    if log_path.exists() and log_path.stat().st_size > _LOG_ROTATE_BYTES:
+        log_path.replace(log_path.with_suffix(".log.1"))  # keep one previous log, bounded
+    with log_path.open("ab") as log:
+        subprocess.Popen(
+            ["sh", "-c", 'echo $$ > "$0"; exec "$@"', str(_pid_file(settings, spec.name)),
+             *_command(spec)],
+            cwd=folder,  # the servers read a ".env" in their working directory: keep it ours
+            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+
+
+def _wait_healthy(settings: Settings, spec: ServerSpec, timeout: float) -> int:
+    """Wait for the pid file and a healthy answer; raise with the log tail otherwise."""
+    deadline = time.monotonic() + timeout
+    log = _log_file(settings, spec.name)
+    while time.monotonic() < deadline:
+        pid = read_pid(_pid_file(settings, spec.name))
+        if pid is not None and not pid_alive(pid):
+            raise ServerStartError(f"{spec.name} server exited:\n{tail(log)}", path=str(log))
+        if pid is not None and _healthy(spec, timeout=1.0):
+            return pid
+        time.sleep(0.2)
+    _stop_one(settings, spec.name)
+    raise ServerStartError(
+        f"{spec.name} server not healthy at {spec.url}{spec.health_path} within {timeout:.0f} s:"
+        f"\n{tail(log)}",
+        path=str(log),
+    )
+
+
+def start(
+    settings: Settings, names: Iterable[str] | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Start the chosen servers (default: all) unless already up; return ``status``.
+
+    Servers start in parallel and are then awaited one by one (each within ``timeout``). A port
+    held by a process that is not ours is a ``ConfigError`` naming the variable to change.
+    """
+    chosen = _names(names)
+    specs = server_specs(settings)
+    with lock(settings, "serve"):
+        launched = []
+        for name in chosen:
+            spec = specs[name]
+            if _running_pid(settings, spec) and _healthy(spec):
+                continue
+            _stop_one(settings, name)  # ours but unhealthy (or a stale pid file)
+            if port_open(HOST, spec.port):
+                raise ConfigError(
+                    f"port {spec.port} for the {name} server is in use by another process; set "
+                    f"GEO_PLATFORM_{_PORT_VARS[name]} to a free port"
+                )
+            _launch(settings, spec)
+            launched.append(spec)
+        for spec in launched:
+            _wait_healthy(settings, spec, timeout)
+    return status(settings)
+
+
+_PORT_VARS = {"stac": "STAC_PORT", "tiles": "TILER_PORT", "features": "FEATURES_PORT"}
+
+
+def _stop_one(settings: Settings, name: str, timeout: float = 10.0) -> bool:
+    pid_file = _pid_file(settings, name)
+    pid = read_pid(pid_file)
+    if not pid_alive(pid):
+        pid_file.unlink(missing_ok=True)
+        return False
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def stop(settings: Settings, names: Iterable[str] | None = None) -> dict[str, bool]:
+    """Stop our servers by their recorded PIDs; value: name -> whether it was running."""
+    with lock(settings, "serve"):
+        return {name: _stop_one(settings, name) for name in _names(names)}
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """Per server: running (pid alive and healthy), pid, url, log (JSON-ready, no secrets)."""
+    out: dict[str, Any] = {}
+    for name, spec in server_specs(settings).items():
+        pid = _running_pid(settings, spec)
+        out[name] = {
+            "running": bool(pid) and _healthy(spec),
+            "pid": pid,
+            "url": spec.url,
+            "docs": spec.url + "/api.html",
+            "log": str(_log_file(settings, name)),
+        }
+    return out
+
+
+# --- links for metadata, the CLI and the README ---------------------------------------------
+def item_links(
+    settings: Settings, collection_id: str, item_id: str, asset: str | None = None
+) -> dict[str, str]:
+    """URLs of a published STAC item: the API item, and (with ``asset``) tiles of that asset.
+
+    Pure string building (no request): callers add them to metadata only when ``status`` says
+    the servers run. ``tiles`` is an XYZ template in WebMercatorQuad.
+    """
+    specs = server_specs(settings)
+    c, i = quote(collection_id, safe=""), quote(item_id, safe="")
+    links = {"stac_item": f"{specs['stac'].url}/collections/{c}/items/{i}"}
+    if asset:
+        base = f"{specs['tiles'].url}/collections/{c}/items/{i}"
+        query = f"assets={quote(asset, safe='')}"
+        links["tiles"] = f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png?{query}"
+        links["tilejson"] = f"{base}/WebMercatorQuad/tilejson.json?{query}"
+        links["map"] = f"{base}/WebMercatorQuad/map.html?{query}"
+    return links
+
+
+def collection_links(
+    settings: Settings, collection_id: str, asset: str | None = None
+) -> dict[str, str]:
+    """URLs of a collection in the STAC API and (with ``asset``) its mosaic tiles."""
+    specs = server_specs(settings)
+    c = quote(collection_id, safe="")
+    links = {
+        "stac_collection": f"{specs['stac'].url}/collections/{c}",
+        "stac_items": f"{specs['stac'].url}/collections/{c}/items",
+    }
+    if asset:
+        base = f"{specs['tiles'].url}/collections/{c}"
+        query = f"assets={quote(asset, safe='')}"
+        links["mosaic_tiles"] = f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png?{query}"
+        links["mosaic_map"] = f"{base}/WebMercatorQuad/map.html?{query}"
+    return links
+
+
+def features_links(settings: Settings, table: str) -> dict[str, str]:
+    """URLs of a PostGIS table of the ``geo`` schema in tipg (collection id ``schema.table``)."""
+    specs = server_specs(settings)
+    cid = quote(f"{settings.geo_schema}.{table}", safe="")
+    base = f"{specs['features'].url}/collections/{cid}"
+    return {
+        "features_collection": base,
+        "features_items": f"{base}/items",
+        "vector_tiles": f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
+        "map": f"{base}/viewer.html",
+    }

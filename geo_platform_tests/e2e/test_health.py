@@ -1,0 +1,139 @@
+"""`geo-platform health`: fails honestly when something is down, passes when everything is up."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from geo_platform.health import check_all, check_blob_store, healthy
+from geo_platform.health_cli import health
+from geo_platform.resources.blob_store import LocalBlobStore
+from geo_platform.settings import REPO_ROOT, load_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _by_name(payload: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in payload["checks"]}
+
+
+def test_health_fails_when_the_database_is_down(monkeypatch, tmp_path):
+    port = _free_port()  # nothing listens there: a stopped database
+    monkeypatch.setenv("GEO_PLATFORM_DATABASE_URL", f"postgresql://geo:pw@127.0.0.1:{port}/geo")
+    monkeypatch.setenv("GEO_PLATFORM_BLOB_ROOT", str(tmp_path / "blobs"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    for var in (
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_PORT",
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_DB",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    start = time.monotonic()
+    result = CliRunner().invoke(health, ["--json"])
+    assert time.monotonic() - start < 60
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.output)
+    checks = _by_name(payload)
+    assert payload["healthy"] is False
+    for name in ("database", "postgis", "pgstac", "dagster_storage", "daemon"):
+        assert checks[name]["status"] == "FAIL", name
+    assert str(port) in checks["database"]["detail"]
+    assert "pw" not in result.output  # the password never shows
+    # The blob store is a local folder here and works: its checks pass on their own.
+    assert checks["blob:bronze"]["status"] == "ok" and checks["blob:silver"]["status"] == "ok"
+
+
+def test_blob_probe_fails_when_a_container_cannot_be_written(tmp_path):
+    root = tmp_path / "blobs"
+    (root / "bronze").mkdir(parents=True)
+    (root / "silver").mkdir()
+    store = LocalBlobStore(root=str(root))
+    settings = load_settings()
+    assert all(c.ok for c in check_blob_store(settings, store))
+    assert list(root.rglob("*.probe")) == []  # probes are cleaned up
+    shutil.rmtree(root / "silver")
+    (root / "silver").write_text("not a folder")  # even root cannot write into this
+    checks = {c.name: c for c in check_blob_store(settings, store)}
+    assert checks["blob:bronze"].ok and not checks["blob:silver"].ok
+    assert checks["blob:silver"].detail
+
+
+def test_without_a_daemon_the_daemon_check_fails(pg_instance, pg_dsn, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEO_PLATFORM_BLOB_ROOT", str(tmp_path / "blobs"))
+    settings = load_settings()
+    checks = {c.name: c for c in check_all(settings, instance=pg_instance)}
+    for name in (
+        "database",
+        "postgis",
+        "pgstac",
+        "blob:bronze",
+        "blob:silver",
+        "dagster_storage",
+        "sensor:bronze_sensor",
+        "sensor:silver_automation",
+    ):
+        assert checks[name].ok, (name, checks[name].detail)
+    assert not checks["daemon"].ok and "heartbeat" in checks["daemon"].detail
+    assert not healthy(checks.values())
+    # Skipping is explicit and never shown as passing.
+    skipped = {c.name: c for c in check_all(settings, instance=pg_instance, skip=["daemon"])}
+    assert skipped["daemon"].skipped and skipped["daemon"].status == "skipped"
+    assert healthy(skipped.values())
+
+
+@pytest.mark.slow
+def test_health_passes_when_everything_is_up(pg_instance_env, pg_instance, tmp_path):
+    env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(tmp_path / "blobs")}
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "dagster._daemon", "run", "-w", "workspace.yaml"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_for_heartbeats(pg_instance, daemon, log_path)
+            result = CliRunner().invoke(health, ["--json"], env=env)
+            payload = json.loads(result.output)
+            assert result.exit_code == 0, json.dumps(payload, indent=1)
+            assert all(c["status"] == "ok" for c in payload["checks"])
+            assert len(payload["checks"]) == 9
+            table = CliRunner().invoke(health, [], env=env)
+            assert table.exit_code == 0 and "healthy" in table.output
+        finally:
+            os.killpg(daemon.pid, signal.SIGTERM)
+            try:
+                daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, signal.SIGKILL)
+
+
+def _wait_for_heartbeats(instance: dg.DagsterInstance, daemon: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert daemon.poll() is None, log.read_text()[-3000:]
+        statuses = instance.get_daemon_statuses()
+        if statuses and all(s.healthy for s in statuses.values()):
+            return
+        time.sleep(2)
+    raise AssertionError(f"daemons not healthy: {instance.get_daemon_statuses()}")
