@@ -22,7 +22,19 @@ def dagster_env(settings: Settings) -> None:
         os.environ.setdefault(key, value)
 
 
-@click.group()
+class _Group(click.Group):
+    """Platform errors (bad input, config, unreachable services) print as one clear line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from geo_platform.lib.errors import GeoPlatformError
+
+        try:
+            return super().invoke(ctx)
+        except GeoPlatformError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 def main() -> None:
     """geo_platform: bronze geodata in, COGs, PostGIS tables and STAC items out."""
 
@@ -184,6 +196,86 @@ def demo(as_json: bool) -> None:
         demo_mod.print_summary(summary)
     if summary.get("unexpected_failures"):
         sys.exit(1)
+
+
+# --- backfill --------------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--select",
+    "select",
+    required=True,
+    help="Comma-separated asset keys, e.g. raster_cog,raster_stac_item.",
+)
+@click.option("--partitions", default="", help="Comma-separated bronze blob paths.")
+@click.option("--prefix", default=None, help="Every bronze file under this path prefix.")
+@click.option("--all", "all_partitions", is_flag=True, help="Every bronze file of that kind.")
+@click.option("--failed", is_flag=True, help="Partitions whose last materialization failed.")
+@click.option("--no-wait", is_flag=True, help="Print the backfill id and return at once.")
+@click.option("--url", default=None, help="Dagster GraphQL URL (default: the local UI).")
+@click.option("--json", "as_json", is_flag=True)
+def backfill(
+    select: str, partitions: str, prefix: str | None, all_partitions: bool, failed: bool,
+    no_wait: bool, url: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Launch an asset backfill (honouring backfill policies) and follow its progress."""
+    import dagster as dg
+
+    from geo_platform import backfill as bf
+    from geo_platform.definitions import defs
+
+    settings = load_settings()
+    dagster_env(settings)
+    url = url or f"http://127.0.0.1:{settings.dagster_ui_port}/graphql"
+    keys = [dg.AssetKey.from_user_string(s.strip()) for s in select.split(",") if s.strip()]
+    graph = defs.resolve_asset_graph()
+    parts_defs = {graph.get(k).partitions_def for k in keys}
+    if len(parts_defs) != 1 or not isinstance(
+        next(iter(parts_defs)), dg.DynamicPartitionsDefinition
+    ):
+        raise click.UsageError(
+            "select assets of one kind (all raster or all vector) partitioned by file"
+        )
+    if not (partitions or prefix is not None or all_partitions or failed):
+        raise click.UsageError("say which partitions: --partitions, --prefix, --all or --failed")
+    with dg.DagsterInstance.get() as instance:
+        chosen = bf.select_partitions(
+            instance, next(iter(parts_defs)), keys,
+            partitions=[p for p in partitions.split(",") if p],
+            prefix=prefix, all_partitions=all_partitions, failed=failed,
+        )  # fmt: skip
+    if not chosen:
+        click.echo("nothing to backfill: no partition matches")
+        return
+    backfill_id = bf.launch(url, keys, chosen, f"geo-platform backfill ({len(chosen)} files)")
+    click.echo(json.dumps({"backfill_id": backfill_id, "partitions": len(chosen)}) if as_json
+               else f"launched backfill {backfill_id} over {len(chosen)} partitions")  # fmt: skip
+    if no_wait:
+        return
+    final = _follow_backfill(bf, url, backfill_id, len(chosen) * len(keys), quiet=as_json)
+    if as_json:
+        click.echo(json.dumps({"backfill_id": backfill_id, "status": final.status,
+                               "per_asset": final.per_asset}))  # fmt: skip
+    else:
+        click.echo(f"backfill {backfill_id}: {final.status}; materialized {final.materialized}, "
+                   f"failed {final.failed} of {final.targeted}")  # fmt: skip
+    if final.failed or final.status not in ("COMPLETED", "COMPLETED_SUCCESS"):
+        sys.exit(1)
+
+
+def _follow_backfill(bf: Any, url: str, backfill_id: str, total: int, quiet: bool) -> Any:
+    if quiet:
+        return bf.follow(url, backfill_id, lambda _s: None)
+    from rich.progress import Progress
+
+    with Progress() as bar:
+        task = bar.add_task("backfill", total=total)
+
+        def update(state: Any) -> None:
+            bar.update(task, total=max(state.targeted, 1),
+                       completed=state.materialized + state.failed,
+                       description=f"backfill {state.status.lower()}")  # fmt: skip
+
+        return bf.follow(url, backfill_id, update)
 
 
 def _register_commands() -> None:

@@ -1,0 +1,114 @@
+"""`geo-platform backfill` launches a real asset backfill through the running webserver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from geo_platform.definitions import build_resources, defs
+from geo_platform.defs.bronze.partitions import bronze_raster_partitions
+from geo_platform.lib import naming
+from geo_platform.lib.stac import pgstac
+from geo_platform.settings import REPO_ROOT, load_settings
+from geo_platform_tests.e2e.test_ui_browser import _free_port, _wait_http
+from geo_platform_tests.helpers import TESTDATA
+
+pytestmark = pytest.mark.slow
+SOURCES = ["rasters/rgb_uint8/RGB.byte.tif", "rasters/palette/storml_tcc.tif",
+           "rasters/dem_float32/dem-hills.tiff"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bronze_only(pg_instance, pg_dsn, tmp_path_factory) -> Iterator[dict]:
+    """Three bronze rasters inventoried, nothing published yet."""
+    root = tmp_path_factory.mktemp("bf_blobs")
+    prefix = f"bf{uuid.uuid4().hex[:6]}/imagery"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEO_PLATFORM_BLOB_ROOT", str(root))
+        resources = build_resources(load_settings())
+    store = resources["blob_store"]
+    store.ensure_container("bronze")
+    keys = []
+    for rel in SOURCES:
+        blob = f"{prefix}/{Path(rel).name}"
+        store.upload_file("bronze", blob, TESTDATA / rel)
+        keys.append(naming.partition_key_for_blob(blob))
+    pg_instance.add_dynamic_partitions(bronze_raster_partitions.name, keys)
+    tags = {"dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1]}  # fmt: skip
+    res = defs.resolve_job_def("bronze_raster_job").execute_in_process(
+        instance=pg_instance, tags=tags, resources=resources
+    )
+    assert res.success
+    yield {"root": root, "prefix": prefix, "keys": keys}
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute(
+            "SELECT pgstac.delete_collection(id) FROM pgstac.collections WHERE id = %s",
+            (naming.collection_id(f"{prefix}/x.tif"),),
+        )
+        conn.commit()
+
+
+@pytest.fixture(scope="module")
+def ui(bronze_only, pg_instance_env, tmp_path_factory) -> Iterator[dict]:
+    tmp = tmp_path_factory.mktemp("bf_dev")
+    port = _free_port()
+    env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(bronze_only["root"]),
+           "GEO_PLATFORM_UI_PORT": str(port)}  # fmt: skip
+    log = tmp / "dagster_dev.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/server_info", proc, log, timeout=180)
+        yield {"env": env, "log": log}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_backfill_cli_publishes_the_prefix(ui, bronze_only, pg_dsn):
+    prefix = bronze_only["prefix"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "geo_platform.cli", "backfill", "--select",
+         "raster_cog,raster_stac_item", "--prefix", prefix, "--json"],
+        cwd=REPO_ROOT, env=ui["env"], capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr + ui["log"].read_text()[-2000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines[0]["partitions"] == 3
+    assert lines[-1]["status"] in ("COMPLETED", "COMPLETED_SUCCESS")
+    assert lines[-1]["per_asset"]["raster_stac_item"]["materialized"] == 3
+    with psycopg.connect(pg_dsn) as conn:
+        ids = pgstac.item_ids(conn, naming.collection_id(f"{prefix}/x.tif"))
+    assert len(ids) == 3
+    with dg.DagsterInstance.from_config(ui["env"]["DAGSTER_HOME"]) as inst:
+        backfills = inst.get_backfills()
+    assert any(b.backfill_id == lines[0]["backfill_id"] and b.is_asset_backfill for b in backfills)
+
+
+def test_backfill_cli_rejects_unknown_partitions(ui):
+    proc = subprocess.run(
+        [sys.executable, "-m", "geo_platform.cli", "backfill", "--select", "raster_cog",
+         "--partitions", "no/such/file.tif"],
+        cwd=REPO_ROOT, env=ui["env"], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "unknown partitions" in proc.stderr + proc.stdout
