@@ -25,16 +25,16 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dagster as dg  # noqa: E402
-import psycopg  # noqa: E402
-from bench_small_rasters import OUT, generate, python_loop  # noqa: E402
-from psycopg import sql  # noqa: E402
+import dagster as dg
+import psycopg
+from bench_small_rasters import OUT, generate, python_loop
+from psycopg import sql
 
-from geo_platform import services  # noqa: E402
-from geo_platform.definitions import build_definitions  # noqa: E402
-from geo_platform.defs.bronze.sensors import bronze_sensor  # noqa: E402
-from geo_platform.ingest import QUIET  # noqa: E402
-from geo_platform.settings import REPO_ROOT, load_settings  # noqa: E402
+from geo_platform import services
+from geo_platform.definitions import build_definitions
+from geo_platform.defs.bronze.sensors import bronze_sensor
+from geo_platform.ingest import QUIET
+from geo_platform.settings import REPO_ROOT, load_settings
 
 
 def _instance_home(tmp: Path, dsn: str, db: str) -> Path:
@@ -102,7 +102,9 @@ def pipeline(files: list[Path], tmp: Path, prefix: str) -> tuple[float, int, int
         return seconds, runs, n
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db))
+            )
 
 
 def main() -> None:
@@ -120,10 +122,13 @@ def main() -> None:
         pipe_s, runs, items = pipeline(files, tmp, prefix)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"platform (sensor tick + {runs} batched runs, published in pgstac): {pipe_s:.1f} s; "
-          f"items in pgstac: {items}/{len(files)}")
+    print(
+        f"platform (sensor tick + {runs} batched runs, published in pgstac): {pipe_s:.1f} s; "
+        f"items in pgstac: {items}/{len(files)}"
+    )
     ratio = pipe_s / loop_s
-    print(f"ratio platform / plain loop: {ratio:.2f}x (target <= 3x: {'OK' if ratio <= 3 else 'MISSED'})")
+    verdict = "OK" if ratio <= 3 else "MISSED"
+    print(f"ratio platform / plain loop: {ratio:.2f}x (target <= 3x: {verdict})")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from geo_platform.defs.analytics import assets as analytics_assets
+from geo_platform.defs.analytics.jobs import duckdb_catalog_job, h3_aggregate_job
 from geo_platform.defs.bronze import assets as bronze_assets
 from geo_platform.defs.bronze.jobs import BRONZE_JOBS, PIPELINE_JOBS, STAGE_ASSETS
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.defs.catalog import assets as catalog_assets
+from geo_platform.defs.grids import assets as grid_assets
+from geo_platform.defs.grids.jobs import h3_bbox_grid_job, h3_grids_job
 from geo_platform.defs.raster import assets as raster_assets
 from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job
 from geo_platform.defs.vector import assets as vector_assets
@@ -71,7 +75,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     return dg.Definitions(
         assets=dg.load_assets_from_modules(
-            [bronze_assets, raster_assets, vector_assets, catalog_assets]
+            [
+                bronze_assets,
+                raster_assets,
+                vector_assets,
+                catalog_assets,
+                grid_assets,
+                analytics_assets,
+            ]
         ),
         sensors=[bronze_sensor, automation_sensor],
         jobs=[
@@ -81,6 +92,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             raster_catalog_job,
             vector_table_job,
             vector_catalog_job,
+            h3_grids_job,
+            h3_bbox_grid_job,
+            h3_aggregate_job,
+            duckdb_catalog_job,
         ],
         resources=build_resources(settings),
     )

@@ -19,6 +19,8 @@ from geo_platform.resources.blob_store import BlobStore
 
 STAGING_ROOT = "_staging"
 STAC_FOLDER = "stac"
+# Sub-folders that other assets own inside a bronze file's silver folder (the H3 aggregates).
+OTHER_OWNERS = ("h3/",)
 
 
 def replace_outputs(
@@ -37,7 +39,8 @@ def replace_outputs(
     finally:
         store.delete_prefix(container, staging + "/")
     for old in list(store.list_blobs(container, prefix=prefix + "/")):
-        if old.path[len(prefix) + 1 :] not in files:
+        rel = old.path[len(prefix) + 1 :]
+        if rel not in files and not rel.startswith(OTHER_OWNERS):
             store.delete(container, old.path)
     return published
 

@@ -8,6 +8,8 @@ retry the former.
 
 from __future__ import annotations
 
+import errno
+
 
 class GeoPlatformError(Exception):
     """Base class. ``path`` is the file or blob the error is about, when there is one."""
@@ -113,14 +115,112 @@ class DatabaseUnavailableError(TransientError):
     """The database connection failed or was lost."""
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """True for errors a retry policy should retry (transient infrastructure problems)."""
+# SQLSTATE classes worth a retry: connection exception (08), transaction rollback such as a
+# serialization failure or deadlock (40), insufficient resources (53), operator intervention
+# such as a server shutdown or a cancelled query (57), and "lock not available" (55P03).
+# Other database errors (syntax, missing table, limits exceeded) are permanent.
+_RETRYABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+_RETRYABLE_SQLSTATES = frozenset({"55P03"})
+# HTTP statuses that mean "busy or briefly broken": timeout, throttling, server errors.
+RETRYABLE_HTTP_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_RETRYABLE_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.EPIPE,
+        errno.EAGAIN,
+    }
+)
+_EAI_AGAIN = -3  # socket.EAI_AGAIN on Linux and macOS
+# Library exceptions recognised by class name (anywhere in the MRO), so that this module does
+# not import psycopg, azure or requests: connection-level failures only.
+_TRANSIENT_CLASS_NAMES = frozenset(
+    {
+        "ServiceRequestError",  # azure-core: the request never got an answer
+        "ServiceResponseError",  # azure-core: the connection broke while reading the answer
+        "ServiceRequestTimeoutError",
+        "ServiceResponseTimeoutError",
+        "IncompleteReadError",
+        "ConnectTimeout",  # httpx / requests
+        "ReadTimeout",
+        "ConnectError",
+        "RemoteProtocolError",
+        "CPLE_HttpResponseError",  # GDAL /vsicurl/ HTTP errors (rasterio)
+    }
+)
+
+
+def _mro_names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _http_status(exc: BaseException) -> int | None:
+    for attr in ("status_code", "code", "status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and 100 <= value <= 599:
+            return value
+    return None
+
+
+def _classify(exc: BaseException) -> bool | None:
+    """True/False when ``exc`` itself is recognised as transient/permanent, None if unknown."""
     if isinstance(exc, GeoPlatformError):
         return exc.retryable
-    # Connection-level errors from libraries we use, recognised without importing them eagerly.
-    name = type(exc).__name__
-    return name in {
-        "OperationalError",
-        "ServiceRequestError",
-        "ServiceResponseError",
-    } or isinstance(exc, ConnectionError | TimeoutError)
+    names = _mro_names(exc)
+    if type(exc).__module__.startswith("sqlalchemy"):
+        # SQLAlchemy wraps the driver's error (its __cause__): judge that one when present.
+        return None if exc.__cause__ is not None else "OperationalError" in names
+    if "OperationalError" in names:
+        # psycopg: no SQLSTATE means the client lost or never got a connection.
+        state = getattr(exc, "sqlstate", None)
+        if not state:
+            return True
+        return state[:2] in _RETRYABLE_SQLSTATE_CLASSES or state in _RETRYABLE_SQLSTATES
+    if "DatabaseError" in names or "InterfaceError" in names:
+        return False  # psycopg errors other than operational ones: bad SQL, bad data, misuse
+    if "HttpResponseError" in names or "HTTPError" in names:
+        status = _http_status(exc)
+        return status in RETRYABLE_HTTP_STATUS if status is not None else None
+    if names & _TRANSIENT_CLASS_NAMES:
+        return True
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if "URLError" in names:  # urllib: judged by its reason (refused, timeout, TLS, DNS)
+        reason = getattr(exc, "reason", None)
+        return _classify(reason) is True if isinstance(reason, BaseException) else True
+    if "gaierror" in names:  # DNS: only "temporary failure in name resolution" is transient
+        return getattr(exc, "errno", None) == _EAI_AGAIN
+    if isinstance(exc, OSError) and exc.errno in _RETRYABLE_ERRNOS:
+        return True
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for errors a retry policy should retry (transient infrastructure problems).
+
+    Transient: network failures and timeouts, storage throttling and server errors (HTTP 408,
+    429, 5xx), a database connection that failed or was lost, deadlocks and serialization
+    failures, and the platform's ``TransientError`` subclasses. Permanent: bad input
+    (``InputError``), validation and configuration errors, SQL errors, anything unknown.
+    An unrecognised wrapper is judged by its cause (``raise X from transient``), so a library
+    that wraps a connection error in its own exception type is still retried.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        verdict = _classify(current)
+        if verdict is not None:
+            return verdict
+        current = current.__cause__
+    return False
+
+
+def error_kind(exc: BaseException) -> str:
+    """'transient' or 'permanent', for logs, metadata and notifications."""
+    return "transient" if is_retryable(exc) else "permanent"

@@ -118,6 +118,13 @@ def publish_sources(
                     conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
                     res.removed.append({"collection": cid, "id": iid})
                     touched.add(cid)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    # Extents in a second transaction: pgstac may ALTER an item partition's constraints when an
+    # item's datetime moved, which it cannot do in the transaction that wrote the item.
+    try:
         for cid in sorted(touched):
             pgstac.refresh_collection_extent(conn, cid)
         conn.commit()

@@ -76,13 +76,22 @@ def item_ids(conn: psycopg.Connection, collection_id: str) -> list[str]:
 
 
 def refresh_collection_extent(conn: psycopg.Connection, collection_id: str) -> None:
-    """Recompute a collection's spatial and temporal extent from its items."""
+    """Recompute a collection's spatial and temporal extent from its items.
+
+    Three statements on purpose: ``collection_extent(id, true)`` refreshes partition stats,
+    which may ALTER the items partition (after a delete changed its datetime range); any
+    statement that itself reads the items table then fails with ObjectInUse ("being used by
+    active queries in this session").
+    """
     prepare(conn)
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM items WHERE collection = %s)", (collection_id,)
+    ).fetchone()
+    if not row or not row[0]:
+        return
+    extent = conn.execute("SELECT collection_extent(%s, true)", (collection_id,)).fetchone()
     conn.execute(
-        """
-        UPDATE collections SET content = content || jsonb_build_object(
-            'extent', collection_extent(id, true))
-        WHERE id = %s AND EXISTS (SELECT 1 FROM items WHERE collection = %s)
-        """,
-        (collection_id, collection_id),
+        "UPDATE collections SET content = content || jsonb_build_object('extent', %s::jsonb) "
+        "WHERE id = %s",
+        (json.dumps(extent[0]) if extent else None, collection_id),
     )

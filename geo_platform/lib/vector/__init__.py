@@ -1,0 +1,26 @@
+"""Bronze vector files -> clean PostGIS tables (+ GeoParquet) -> STAC items; pure functions.
+
+Entry points: ``read.open_source`` / ``read.list_layers`` (formats and bad-input checks),
+``publish.publish_vector_file`` (the whole pipeline for one file), ``postgis.load_layer`` (the
+atomic loader), ``geoparquet`` and ``stac.vector_item.build_vector_item``.
+
+Documented rules (details in the module named):
+
+- **Empty layers** (``publish``): skipped with ``EmptyLayerWarning``; a file with nothing to
+  publish raises ``EmptyDatasetError``; ``empty_layers="publish"`` writes empty tables for
+  layers that declare their geometry type.
+- **Mixed geometry types** (``plan``): one table per dimension, suffixed ``__points``,
+  ``__lines``, ``__polygons``; collections count by their highest-dimension parts.
+- **Geometry cleaning** (``geometry``): null/empty dropped and counted (or kept by option),
+  invalid repaired with ``make_valid`` keeping the dimension, unrepairable ones dropped and
+  counted, everything promoted to Multi*.
+- **Z/M** (``geometry``): M dropped; Z kept when declared, or when an undeclared layer has
+  non-zero Z values.
+- **CRS** (``reproject``): reprojected to EPSG:4326 and the source CRS recorded; a missing CRS
+  fails unless ``assume_crs`` is set.
+- **CSV** (``csvsource``): lat/lon column names in several languages, or a WKT column; lat/lon
+  are WGS84 by convention and range-checked.
+- **Names and types** (``clean``, ``pgcopy``): columns SQL-safe, unique, lowercase (originals
+  recorded); Arrow types mapped faithfully (date, timestamptz, boolean, bigint, numeric,
+  jsonb for nested values).
+"""

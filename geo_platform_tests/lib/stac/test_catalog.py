@@ -58,3 +58,19 @@ def test_invalid_item_publishes_nothing(pg_dsn):
             publish_source_items(conn, [_item(cid, "good", src), bad], src, "raster")
         assert items_of_source(conn, src) == []
         assert pgstac.get_collection(conn, cid) is None
+
+
+def test_republishing_with_a_new_datetime_works(pg_dsn):
+    cid = f"t-{uuid.uuid4().hex[:8]}"
+    src = f"bronze/{cid}.tif"
+    with psycopg.connect(pg_dsn) as conn:
+        publish_source_items(conn, [_item(cid, "a", src)], src, "raster")
+        moved = _item(cid, "a", src)
+        moved["properties"]["datetime"] = "2021-03-01T00:00:00Z"
+        publish_source_items(conn, [moved], src, "raster")
+        item = pgstac.get_item(conn, cid, "a")
+        assert item["properties"]["datetime"].startswith("2021-03-01")
+        interval = pgstac.get_collection(conn, cid)["extent"]["temporal"]["interval"][0]
+        assert interval[0].startswith("2021-03-01")
+        conn.execute("SELECT delete_collection(%s)", (cid,))
+        conn.commit()

@@ -1,0 +1,247 @@
+"""Analytics on the silver layer: a DuckDB catalog of published datasets and H3 aggregates.
+
+``duckdb_catalog`` keeps ``<state_dir>/analytics/catalog.duckdb`` holding one view per
+published GeoParquet file. ``h3_aggregate`` (gold) aggregates each vector file's GeoParquet onto
+H3 cells in DuckDB (point counts, line lengths, polygon area coverage) and publishes the cells
+as GeoParquet beside the silver file and as a PostGIS table in the ``gold`` schema.
+"""
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow.parquet as pq
+from psycopg import sql
+
+from geo_platform.defs.analytics.views import H3_FOLDER, catalog_path, published_views
+from geo_platform.defs.bronze.partitions import bronze_vector_partitions
+from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
+from geo_platform.lib.analytics import (
+    DEFAULT_RESOLUTION,
+    AggregateStats,
+    aggregate_to_h3,
+    catalog_summary,
+    sync_catalog,
+)
+from geo_platform.lib.errors import NotFoundError
+from geo_platform.lib.naming import silver_prefix
+from geo_platform.lib.postgis import drop_table, ensure_schema, ident_with_suffix, load_layer
+from geo_platform.resources.blob_store import BlobStore
+from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.settings import load_settings
+
+ANALYTICS_GROUP = "analytics"
+GOLD_SCHEMA = "gold"
+POINTS_CHECK = "point_counts_match_rows"
+TOTALS_CHECK = "totals_match_source"
+CATALOG_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since(
+        dg.AutomationCondition.newly_requested() | dg.AutomationCondition.newly_updated()
+    )
+    & ~dg.AutomationCondition.in_progress()
+)
+
+
+class H3AggregateConfig(dg.Config):
+    """Resolution of the aggregate cells (0-15; 8 is about 0.74 km2 per cell)."""
+
+    resolution: int = DEFAULT_RESOLUTION
+    gold_schema: str = GOLD_SCHEMA
+
+
+def gold_table_name(table: str, resolution: int) -> str:
+    return ident_with_suffix(table, f"_h3_res{int(resolution)}")
+
+
+def _silver_tables(store: BlobStore, container: str, blob: str) -> dict[str, str]:
+    """{table: blob path} of the GeoParquet files the vector stage published for ``blob``."""
+    prefix = silver_prefix(blob) + "/"
+    out = {}
+    for info in store.list_blobs(container, prefix=prefix):
+        rel = info.path[len(prefix) :]
+        if "/" not in rel and rel.endswith(".parquet"):
+            out[rel[: -len(".parquet")]] = info.path
+    return out
+
+
+def _load_gold(conn: Any, parquet: Path, schema: str, table: str) -> int:
+    """The aggregate cells as a PostGIS table (geometry as ``geom``, no bbox column)."""
+    data = pq.read_table(parquet)
+    data = data.drop_columns([c for c in ("bbox",) if c in data.column_names])
+    data = data.rename_columns(["geom" if c == "geometry" else c for c in data.column_names])
+    ensure_schema(conn, schema)
+    result = load_layer(conn, data, schema=schema, table=table, geometry_type="MultiPolygon")
+    return result.rows
+
+
+def _gold_point_sum(conn: Any, schema: str, table: str) -> int:
+    row = conn.execute(
+        sql.SQL("SELECT coalesce(sum(point_count), 0) FROM {}.{}").format(
+            sql.Identifier(schema), sql.Identifier(table)
+        )
+    ).fetchone()
+    return int(row[0])
+
+
+def _verdicts(stats: AggregateStats, gold_points: int, gold_rows: int) -> dict[str, Any]:
+    non_empty = stats.rows - stats.empty_rows
+    point_only = stats.kinds == ("points",)
+    points_ok = stats.points == stats.source_points == gold_points
+    if point_only and stats.source_points == stats.point_rows:  # single points: one per row
+        points_ok = points_ok and stats.points == non_empty
+    totals = stats.checks()
+    totals_ok = totals["line_length"][0] and totals["polygon_area"][0] and gold_rows == stats.cells
+    return {
+        POINTS_CHECK: (
+            points_ok,
+            f"sum(point_count) {stats.points} (PostGIS {gold_points}), source points "
+            f"{stats.source_points}, non-empty rows {non_empty}",
+        ),
+        TOTALS_CHECK: (
+            totals_ok,
+            f"{totals['line_length'][1]}; {totals['polygon_area'][1]}; {gold_rows} rows",
+        ),
+    }
+
+
+def _aggregate_blob(
+    store: BlobStore,
+    postgis: PostGISResource,
+    platform: PlatformResource,
+    config: H3AggregateConfig,
+    blob: str,
+) -> Outcome:
+    container, res = platform.silver_container, config.resolution
+    tables = _silver_tables(store, container, blob)
+    if not tables:
+        raise NotFoundError("no silver GeoParquet for this file: run vector_table first", path=blob)
+    prefix = silver_prefix(blob)
+    checks: dict[str, list[tuple[bool, str]]] = {POINTS_CHECK: [], TOTALS_CHECK: []}
+    details: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="h3agg-") as tmp, postgis.connect() as conn:
+        for table, path in sorted(tables.items()):
+            out = Path(tmp) / f"{table}_res{res}.parquet"
+            with store.local_copy(container, path) as local:
+                stats = aggregate_to_h3(local, res, out)
+            gold = gold_table_name(table, res)
+            gold_rows = _load_gold(conn, out, config.gold_schema, gold)
+            conn.commit()
+            store.upload_file(container, f"{prefix}/{H3_FOLDER}/{out.name}", out)
+            verdicts = _verdicts(stats, _gold_point_sum(conn, config.gold_schema, gold), gold_rows)
+            for name, (ok, why) in verdicts.items():
+                checks[name].append((ok, f"{table}: {why}"))
+            details[table] = _stats_metadata(stats, f"{config.gold_schema}.{gold}")
+        _remove_stale(store, container, prefix, set(tables), res, conn, config.gold_schema)
+    return Outcome(
+        {
+            "resolution": res,
+            "tables": dg.MetadataValue.json(details),
+            "cells": sum(d["cells"] for d in details.values()),
+        },
+        {k: (all(ok for ok, _ in v), "; ".join(w for _, w in v)) for k, v in checks.items()},
+    )
+
+
+def _stats_metadata(stats: AggregateStats, gold: str) -> dict[str, Any]:
+    return {
+        "gold_table": gold,
+        "cells": stats.cells,
+        "rows": stats.rows,
+        "kinds": list(stats.kinds),
+        "points": stats.points,
+        "line_length_m": round(stats.line_length_m, 3),
+        "area_m2": round(stats.area_m2, 1),
+        "seconds": round(stats.seconds, 3),
+    }
+
+
+def _remove_stale(
+    store: BlobStore,
+    container: str,
+    prefix: str,
+    tables: set[str],
+    res: int,
+    conn: Any,
+    schema: str,
+) -> None:
+    """Aggregates (this resolution) of tables the vector file no longer has."""
+    suffix = f"_res{res}.parquet"
+    for info in store.list_blobs(container, prefix=f"{prefix}/{H3_FOLDER}/"):
+        name = info.path.rsplit("/", 1)[-1]
+        if name.endswith(suffix) and name[: -len(suffix)] not in tables:
+            store.delete(container, info.path)
+            drop_table(conn, schema, gold_table_name(name[: -len(suffix)], res))
+    conn.commit()
+
+
+@dg.asset(
+    group_name=ANALYTICS_GROUP,
+    partitions_def=bronze_vector_partitions,
+    deps=["vector_table"],
+    backfill_policy=BATCH_POLICY,
+    retry_policy=TRANSIENT_RETRY,
+    output_required=False,
+    kinds={"duckdb", "parquet", "postgres"},
+    pool="postgis",
+    check_specs=[
+        dg.AssetCheckSpec(
+            POINTS_CHECK,
+            asset="h3_aggregate",
+            description="Sum of point counts over the cells (GeoParquet and PostGIS) equals the "
+            "number of source points; for single-point data, the number of non-empty rows.",
+        ),
+        dg.AssetCheckSpec(
+            TOTALS_CHECK,
+            asset="h3_aggregate",
+            description="Line lengths add up to the source's great-circle length, polygon area "
+            "to its spherical area (within 1%), and PostGIS holds one row per cell.",
+        ),
+    ],
+    description=(
+        "Gold: each vector file's GeoParquet aggregated onto H3 cells (run config resolution, "
+        "default 8) in DuckDB: point counts, line lengths (m), polygon area (m2 and share of "
+        "the cell) and distinct features per cell, as GeoParquet in silver "
+        "(<file>/h3/<table>_res<R>.parquet) and as PostGIS tables gold.<table>_h3_res<R>."
+    ),
+)
+def h3_aggregate(
+    context: dg.AssetExecutionContext,
+    config: H3AggregateConfig,
+    blob_store: BlobStore,
+    postgis: PostGISResource,
+    platform: PlatformResource,
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.MaterializeResult]:
+    yield from each_partition(
+        context, lambda _k, blob: _aggregate_blob(blob_store, postgis, platform, config, blob)
+    )
+
+
+@dg.asset(
+    group_name=ANALYTICS_GROUP,
+    deps=["vector_table", "h3_aggregate"],
+    automation_condition=CATALOG_AUTOMATION,
+    kinds={"duckdb"},
+    description=(
+        "A DuckDB database file (<state_dir>/analytics/catalog.duckdb) with one view per "
+        "published GeoParquet dataset, named like its PostGIS table (H3 aggregates as "
+        "<table>_h3_res<R>); views of unpublished datasets are dropped. Open it with any "
+        "DuckDB client, or use `geo-platform query`."
+    ),
+)
+def duckdb_catalog(
+    context: dg.AssetExecutionContext, blob_store: BlobStore, platform: PlatformResource
+) -> dg.MaterializeResult:
+    settings = load_settings()
+    views = published_views(blob_store, platform.silver_container, settings)
+    result = sync_catalog(catalog_path(settings), views)
+    context.log.info(f"catalog {result.path}: {catalog_summary(result)}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(result.path)),
+            "views": dg.MetadataValue.json(sorted(views)),
+            "view_count": len(views),
+            "changes": dg.MetadataValue.json(catalog_summary(result)),
+        }
+    )

@@ -1,0 +1,176 @@
+"""Zip archives (zipped Shapefiles, FileGDBs, KMZ): safety checks before GDAL sees the file.
+
+Python's ``zipfile`` reads the central directory only, so the checks cost nothing. GDAL then
+reads the vetted members in place through ``/vsizip/`` (nothing is extracted to disk):
+
+- path traversal (zip slip): absolute names, ``..`` segments, drive letters, NUL -> refused;
+- zip bombs: total uncompressed size, per-member compression ratio and member count limits;
+- encrypted members -> refused (GDAL cannot read them and would fail obscurely).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from geo_platform.lib.errors import (
+    FormatMismatchError,
+    NoGeometryError,
+    TooLargeError,
+    UnreadableFileError,
+    UnsafeArchiveError,
+)
+from geo_platform.lib.vector.options import VectorOptions
+
+# Members this small are never treated as bombs, whatever their ratio (a 1 KiB .prj of zeros...).
+RATIO_CHECK_MIN_BYTES = 4 * 1024 * 1024
+_SIDECARS_REQUIRED = (".shx", ".dbf")
+# Single-file vector formats GDAL reads inside a zip, by extension.
+_FILE_DRIVERS = {
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".geojsonl": "GeoJSONSeq",
+    ".geojsons": "GeoJSONSeq",
+    ".ndjson": "GeoJSONSeq",
+    ".kml": "LIBKML",
+    ".fgb": "FlatGeobuf",
+}
+_TABULAR = {".csv": "CSV", ".tsv": "CSV"}
+
+
+@dataclass(frozen=True)
+class ArchiveVector:
+    """One openable vector inside a zip: a Shapefile, a FileGDB folder or a single file."""
+
+    inner_path: str
+    driver: str
+    name: str
+
+
+def _unsafe(name: str) -> bool:
+    if "\x00" in name or "\\" in name or name.startswith("/"):
+        return True
+    if re.match(r"^[A-Za-z]:", name):
+        return True
+    return any(seg == ".." for seg in name.split("/"))
+
+
+def _ignored(name: str) -> bool:
+    """macOS resource forks and hidden files are never data."""
+    base = posixpath.basename(name.rstrip("/"))
+    return name.startswith("__MACOSX/") or base.startswith(".")
+
+
+def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
+    """Member names of a zip after the safety checks (raises on a hostile or broken archive)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise FormatMismatchError(f"not a valid zip archive ({exc})", path=display) from exc
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot read zip archive: {exc}", path=display) from exc
+    if len(infos) > options.max_archive_members:
+        raise TooLargeError(
+            f"zip has {len(infos)} members (limit {options.max_archive_members})", path=display
+        )
+    total = 0
+    for info in infos:
+        if _unsafe(info.filename):
+            raise UnsafeArchiveError(
+                f"zip member {info.filename!r} escapes the archive root (path traversal)",
+                path=display,
+            )
+        if info.flag_bits & 0x1:
+            raise UnreadableFileError(f"zip member {info.filename!r} is encrypted", path=display)
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > options.max_archive_ratio:
+            raise TooLargeError(
+                f"zip member {info.filename!r} expands {ratio:.0f}x "
+                f"(limit {options.max_archive_ratio:.0f}x): refusing a possible zip bomb",
+                path=display,
+            )
+    if total > options.max_archive_bytes:
+        raise TooLargeError(
+            f"zip expands to {total} bytes (limit {options.max_archive_bytes})", path=display
+        )
+    return [i.filename for i in infos]
+
+
+def _shapefiles(names: list[str], display: str) -> list[ArchiveVector]:
+    lower = {n.lower(): n for n in names}
+    out = []
+    for name in names:
+        stem, ext = posixpath.splitext(name)
+        if ext.lower() != ".shp":
+            continue
+        missing = [s for s in _SIDECARS_REQUIRED if (stem + s).lower() not in lower]
+        if missing:
+            raise UnreadableFileError(
+                f"shapefile {name!r} in the zip lacks its {', '.join(missing)} sidecar(s)",
+                path=display,
+            )
+        out.append(ArchiveVector(name, "ESRI Shapefile", posixpath.basename(stem)))
+    return out
+
+
+def _filegdbs(names: list[str]) -> list[ArchiveVector]:
+    found: dict[str, None] = {}
+    for name in names:
+        parts = name.split("/")
+        for i, seg in enumerate(parts[:-1]):
+            if seg.lower().endswith(".gdb"):
+                found["/".join(parts[: i + 1])] = None
+                break
+    return [
+        ArchiveVector(gdb, "OpenFileGDB", posixpath.splitext(posixpath.basename(gdb))[0])
+        for gdb in found
+    ]
+
+
+def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
+    """The vector datasets inside an archive, in member order.
+
+    Shapefiles (by ``.shp``, sidecars required), FileGDB folders and single-file formats are
+    candidates. CSV members count only when nothing else is found (they are usually attribute
+    tables or documentation next to a Shapefile).
+    """
+    usable = [n for n in names if not _ignored(n) and not n.endswith("/")]
+    gdbs = _filegdbs(usable)
+    in_gdb = tuple(g.inner_path + "/" for g in gdbs)
+    rest = [n for n in usable if not n.startswith(in_gdb)]
+    found = _shapefiles(rest, display) + gdbs
+    for name in rest:
+        stem, ext = posixpath.splitext(name)
+        driver = _FILE_DRIVERS.get(ext.lower())
+        if driver:
+            found.append(ArchiveVector(name, driver, posixpath.basename(stem)))
+    if not found:
+        for name in rest:
+            stem, ext = posixpath.splitext(name)
+            if ext.lower() in _TABULAR:
+                found.append(ArchiveVector(name, "CSV", posixpath.basename(stem)))
+    if not found:
+        listed = ", ".join(usable[:10]) or "(no files)"
+        raise NoGeometryError(
+            f"zip contains no Shapefile, FileGDB or other vector file (members: {listed})",
+            path=display,
+        )
+    return _dedupe_names(found)
+
+
+def _dedupe_names(found: list[ArchiveVector]) -> list[ArchiveVector]:
+    """Two members with the same stem in different folders get their folder path as name."""
+    stems = [v.name for v in found]
+    out = []
+    for v in found:
+        if stems.count(v.name) > 1:
+            out.append(ArchiveVector(v.inner_path, v.driver, posixpath.splitext(v.inner_path)[0]))
+        else:
+            out.append(v)
+    return out

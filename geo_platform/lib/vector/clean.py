@@ -1,0 +1,360 @@
+"""Cleaning of Arrow batches: geometry rules, reprojection, SQL-safe columns, faithful types.
+
+``plan_layer`` decides, before any row is loaded, which tables a layer becomes and whether they
+keep Z: from the declared geometry type when the format has one (GeoPackage, Shapefile,
+FlatGeobuf, FileGDB, GeoParquet), else from a geometry-only pre-scan (GeoJSON with mixed types,
+KML, CSV WKT). A layer mixing dimensions is split into one table per dimension with the
+suffixes ``__points``, ``__lines``, ``__polygons`` (double underscore: names derived from file
+names never contain one, so a split table cannot collide with another file's table).
+
+``LayerCleaner.clean`` then turns each source batch into one cleaned batch per table:
+null/empty geometries dropped and counted (or kept), invalid ones repaired (rules in
+``geometry.py``), reprojected to EPSG:4326, Multi*, ISO WKB in ``geom``; attribute columns renamed
+to unique SQL-safe lowercase names (``naming.unique_pg_identifiers``, originals recorded) and
+kept in their Arrow types, which ``pgcopy.pg_type_for`` maps to PostgreSQL faithfully. Point
+batches take a numpy-only path (no shapely), which is what makes large point layers fast.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from geo_platform.lib.errors import CoordinateRangeError, DecodingError
+from geo_platform.lib.naming import unique_pg_identifiers
+from geo_platform.lib.vector import geometry as geom_rules
+from geo_platform.lib.vector import wkb
+from geo_platform.lib.vector.options import VectorOptions
+from geo_platform.lib.vector.pgcopy import pg_type_for
+from geo_platform.lib.vector.plan import LayerPlan, parse_wkb
+from geo_platform.lib.vector.reproject import Reprojector
+from geo_platform.lib.vector.source import LayerSource
+
+GEOM = "geom"
+RESERVED = ("fid", GEOM)
+
+
+class GeometryWarning(UserWarning):
+    """Features dropped because their geometry does not fit the layer's declared type."""
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Attribute column: original name in the source, SQL-safe name, PostgreSQL type."""
+
+    source: str
+    name: str
+    pg_type: str
+
+
+@dataclass
+class KindStats:
+    """Counters of one output table (a layer's features of one dimension)."""
+
+    rows_read: int = 0
+    rows_loaded: int = 0
+    dropped_null: int = 0
+    dropped_empty: int = 0
+    repaired: int = 0
+    invalid_dropped: int = 0
+
+
+@dataclass
+class CleanPart:
+    """Cleaned rows of one kind from one source batch."""
+
+    kind: str
+    batch: pa.RecordBatch  # attribute columns (SQL-safe names) + ``geom`` (ISO WKB)
+    bounds: np.ndarray  # (n, 4) in EPSG:4326, NaN for null/empty geometries
+
+
+def plan_columns(schema: pa.Schema, geometry_column: str) -> list[ColumnPlan]:
+    """SQL-safe, unique, lowercase column names (never ``fid``/``geom``) and their types."""
+    sources = [f for f in schema if f.name != geometry_column]
+    names = unique_pg_identifiers([*RESERVED, *(f.name for f in sources)])[len(RESERVED) :]
+    return [
+        ColumnPlan(f.name, n, pg_type_for(_plain_type(f.type)))
+        for f, n in zip(sources, names, strict=True)
+    ]
+
+
+def _plain_type(t: pa.DataType) -> pa.DataType:
+    if isinstance(t, pa.DictionaryType):
+        return _plain_type(t.value_type)
+    if pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_binary_view(t):
+        return pa.binary()
+    if t == pa.float16():
+        return pa.float32()
+    return t
+
+
+def attribute_schema(columns: list[ColumnPlan], schema: pa.Schema) -> pa.Schema:
+    """Arrow schema of the cleaned attribute columns."""
+    return pa.schema([pa.field(c.name, _plain_type(schema.field(c.source).type)) for c in columns])
+
+
+class LayerCleaner:
+    """Cleans the batches of one layer into per-kind parts, counting what it drops/repairs."""
+
+    def __init__(
+        self, src: LayerSource, schema: pa.Schema, plan: LayerPlan, options: VectorOptions
+    ) -> None:
+        self.src, self.plan, self.options = src, plan, options
+        self.columns = plan_columns(schema, src.geometry_column)
+        self.out_schema = attribute_schema(self.columns, schema)
+        self.reprojector = Reprojector(src.crs, options.assume_crs, src.display)
+        self.stats = {k: KindStats() for k in wkb.KINDS}
+        self.null_rows = 0
+        self.rows_read = 0
+
+    def _attributes(self, batch: pa.RecordBatch) -> list[pa.Array]:
+        out = []
+        for c, f in zip(self.columns, self.out_schema, strict=True):
+            arr = batch.column(c.source)
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                self._check_utf8(arr, c.source)
+            if arr.type != f.type:
+                arr = arr.cast(f.type)
+            out.append(arr)
+        return out
+
+    def _check_utf8(self, arr: pa.Array, column: str) -> None:
+        """GDAL passes undecodable bytes through (a DBF whose .cpg lies): refuse them here."""
+        try:
+            arr.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            raise DecodingError(
+                f"column {column!r} of layer {self.src.name!r} holds text that is not valid "
+                f"UTF-8 ({exc}); set the vector encoding option (e.g. cp1252) for this file",
+                path=self.src.display,
+            ) from exc
+
+    def clean(self, batch: pa.RecordBatch) -> list[CleanPart]:
+        """Cleaned parts (one per kind present in this batch) of a source batch."""
+        self.rows_read += batch.num_rows
+        arr = batch.column(self.src.geometry_column)
+        h = wkb.headers(arr)
+        attrs = self._attributes(batch)
+        null = _null_mask(arr, h)
+        fast = wkb.simple_points(arr, h) if self.plan.kinds == (wkb.POINTS,) else None
+        if fast is not None:
+            return self._clean_points(attrs, h, null, *fast)
+        return self._clean_general(attrs, arr, h, null)
+
+    def _range_check(self, x: np.ndarray, y: np.ndarray) -> None:
+        if not self.src.lonlat_range_check:
+            return
+        bad = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > 180) | (np.abs(y) > 90))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise CoordinateRangeError(
+                f"{int(bad.sum())} coordinate(s) outside longitude -180..180 / latitude -90..90 "
+                f"(first: lon={x[i]}, lat={y[i]}); are latitude and longitude swapped, or is "
+                "the CRS not WGS84? Set assume_crs for projected coordinates",
+                path=self.src.display,
+            )
+
+    def _clean_points(
+        self,
+        attrs: list[pa.Array],
+        h: wkb.WkbHeaders,
+        null: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        z: np.ndarray,
+    ) -> list[CleanPart]:
+        st = self.stats[wkb.POINTS]
+        empty = h.present & (np.isnan(x) | np.isnan(y))
+        self._range_check(x, y)
+        x, y = self.reprojector.xy(x, y)
+        invalid = ~null & ~empty & ~(np.isfinite(x) & np.isfinite(y))
+        keep = ~invalid & (~null | self.options.keep_null_geometries)
+        keep &= ~empty | self.options.keep_empty_geometries
+        self.null_rows += int(null.sum())
+        st.rows_read += int((~null).sum())
+        st.dropped_empty += int((empty & ~keep).sum())
+        st.invalid_dropped += int(invalid.sum())
+        zz = (z if z.size else np.zeros_like(x)) if self.plan.has_z[wkb.POINTS] else None
+        sel = np.flatnonzero(keep)
+        geoms = wkb.multipoint_wkb(x[sel], y[sel], None if zz is None else zz[sel])
+        drop_geom = null[sel] | empty[sel]
+        if drop_geom.any():
+            geoms = _null_or_empty(geoms, null[sel], empty[sel], wkb.POINTS, zz is not None)
+        bounds = np.column_stack([x[sel], y[sel], x[sel], y[sel]])
+        bounds[drop_geom] = np.nan
+        st.rows_loaded += len(sel)
+        return [self._part(wkb.POINTS, attrs, sel, geoms, bounds, len(h.present))]
+
+    def _part(
+        self,
+        kind: str,
+        attrs: list[pa.Array],
+        sel: np.ndarray,
+        geoms: pa.Array,
+        bounds: np.ndarray,
+        n: int,
+    ) -> CleanPart:
+        if len(sel) == n:  # sel is sorted and unique: all rows, in order
+            cols = attrs
+        else:
+            idx = pa.array(sel, pa.int64())
+            cols = [a.take(idx) for a in attrs]
+        batch = pa.RecordBatch.from_arrays(
+            [*cols, geoms], schema=self.out_schema.append(pa.field(GEOM, pa.binary()))
+        )
+        return CleanPart(kind, batch, bounds)
+
+    def _clean_general(
+        self, attrs: list[pa.Array], arr: pa.Array, h: wkb.WkbHeaders, null: np.ndarray
+    ) -> list[CleanPart]:
+        n = len(arr)
+        geoms = parse_wkb(arr)
+        unparsable = ~null & shapely.is_missing(geoms)
+        geoms = geom_rules.drop_m(geoms)
+        if self.src.lonlat_range_check:
+            b = shapely.bounds(geoms)
+            self._range_check(np.r_[b[:, 0], b[:, 2]], np.r_[b[:, 1], b[:, 3]])
+        geoms = self.reprojector.geometries(geoms)
+        kinds = np.full(n, -1, np.int8)
+        ok = ~shapely.is_missing(geoms)
+        kinds[ok] = geom_rules.kind_index(geoms[ok])
+        empty = ok & shapely.is_empty(geoms)
+        parts = []
+        self.null_rows += int(null.sum())
+        header_kind = h.kind_index()
+        for ki, kind in enumerate(wkb.KINDS):
+            rows = np.flatnonzero((kinds == ki) | (unparsable & (header_kind == ki)))
+            if kind not in self.plan.kinds:
+                self._off_plan(kind, rows)
+                continue
+            first = kind == self.plan.kinds[0]
+            part = self._clean_kind(kind, ki, attrs, geoms, rows, empty, null if first else None)
+            if part is not None:
+                parts.append(part)
+        unknown = int((unparsable & (header_kind < 0)).sum())
+        if unknown and self.plan.kinds:
+            self.stats[self.plan.kinds[0]].invalid_dropped += unknown
+            self.stats[self.plan.kinds[0]].rows_read += unknown
+        return parts
+
+    def _off_plan(self, kind: str, rows: np.ndarray) -> None:
+        if not len(rows) or not self.plan.kinds:
+            return
+        target = self.stats[self.plan.kinds[0]]
+        target.rows_read += len(rows)
+        target.invalid_dropped += len(rows)
+        warnings.warn(
+            f"{self.src.display}: {len(rows)} {kind} feature(s) in layer {self.src.name!r} "
+            f"declared as {self.src.geometry_type} were dropped",
+            GeometryWarning,
+            stacklevel=3,
+        )
+
+    def _clean_kind(
+        self,
+        kind: str,
+        ki: int,
+        attrs: list[pa.Array],
+        geoms: np.ndarray,
+        rows: np.ndarray,
+        empty: np.ndarray,
+        null: np.ndarray | None,
+    ) -> CleanPart | None:
+        st = self.stats[kind]
+        st.rows_read += len(rows)
+        g = geoms[rows]
+        is_empty = empty[rows]
+        missing = shapely.is_missing(g)  # unparsable
+        st.invalid_dropped += int(missing.sum())
+        fixed = g.copy()
+        check = ~missing & ~is_empty
+        if ki > 0 or (shapely.get_type_id(g[check]) == 7).any():
+            fixed, repaired, failed = _repair_all(g, check, ki)
+            st.repaired += repaired
+            st.invalid_dropped += int(failed.sum())
+            missing |= failed
+        keep = ~missing & (~is_empty | self.options.keep_empty_geometries)
+        st.dropped_empty += int((is_empty & ~keep & ~missing).sum())
+        sel = rows[keep]
+        out = fixed[keep]
+        if null is not None and self.options.keep_null_geometries:
+            sel = np.concatenate([sel, np.flatnonzero(null)])
+            out = np.concatenate([out, np.full(int(null.sum()), None, dtype=object)])
+            order = np.argsort(sel, kind="stable")
+            sel, out = sel[order], out[order]
+        if not len(sel):
+            return None
+        out = geom_rules.set_z(geom_rules.empty_to_multi(out), self.plan.has_z[kind])
+        dim = 3 if self.plan.has_z[kind] else 2
+        wkb_values = shapely.to_wkb(out, output_dimension=dim, flavor="iso", byte_order=1)
+        multi = wkb.wrap_multi(pa.array(wkb_values, pa.binary()))
+        bounds = shapely.bounds(out)
+        st.rows_loaded += len(sel)
+        return self._part(kind, attrs, sel, multi, bounds, len(geoms))
+
+    def finish_stats(self) -> dict[str, KindStats]:
+        """Per-kind counters; null geometries are reported on the layer's first table."""
+        if self.plan.kinds:
+            first = self.stats[self.plan.kinds[0]]
+            kept = self.options.keep_null_geometries
+            first.rows_read += self.null_rows
+            if not kept:
+                first.dropped_null += self.null_rows
+        return {k: self.stats[k] for k in self.plan.kinds}
+
+
+def _null_mask(arr: pa.Array, h: wkb.WkbHeaders) -> np.ndarray:
+    """Rows without geometry: Arrow NULL or zero-length WKB."""
+    if arr.null_count == 0:
+        return h.lengths == 0
+    return ~arr.is_valid().to_numpy(zero_copy_only=False) | (h.lengths == 0)
+
+
+def _repair_all(g: np.ndarray, check: np.ndarray, dim: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """Repair invalid geometries among ``g[check]``; (fixed, repaired count, failed mask).
+
+    ``make_valid`` runs vectorized; results that are already a clean (Multi)geometry of the
+    right dimension are taken as they are, the rest (collections, collapsed parts) go through
+    ``geometry.repair`` one by one.
+    """
+    fixed = g.copy()
+    failed = np.zeros(len(g), bool)
+    idx = np.flatnonzero(check)
+    bad = idx[~shapely.is_valid(g[idx]) | (shapely.get_type_id(g[idx]) == 7)]
+    if not len(bad):
+        return fixed, 0, failed
+    made = shapely.make_valid(g[bad], method="structure", keep_collapsed=False)
+    types = shapely.get_type_id(made)
+    simple = np.isin(types, _SIMPLE_TYPES[dim]) & ~shapely.is_empty(made)
+    fixed[bad[simple]] = made[simple]
+    for i in bad[~simple]:
+        result = geom_rules.repair(g[i], dim)
+        if result is None:
+            failed[i] = True
+        else:
+            fixed[i] = result
+    return fixed, len(bad) - int(failed.sum()), failed
+
+
+_SIMPLE_TYPES = {0: [0, 4], 1: [1, 5], 2: [3, 6]}
+
+
+def _null_or_empty(
+    geoms: pa.Array, null: np.ndarray, empty: np.ndarray, kind: str, z: bool
+) -> pa.Array:
+    """Replace rows with NULL (null geometry) or an empty Multi* (empty geometry) WKB."""
+    empty_wkb = shapely.to_wkb(
+        shapely.from_wkt(f"{wkb.MULTI_TYPE[kind].upper()} {'Z ' if z else ''}EMPTY"),
+        flavor="iso",
+        output_dimension=3 if z else 2,
+    )
+    values = geoms.to_pylist()
+    for i in np.flatnonzero(null | empty):
+        values[i] = None if null[i] else empty_wkb
+    return pa.array(values, pa.binary())

@@ -1,0 +1,237 @@
+"""CSV files as point (lat/lon columns) or WKT layers.
+
+Detection rule (configurable through ``VectorOptions``):
+
+1. ``wkt_column`` or ``lat_column``/``lon_column`` when configured (must exist).
+2. Otherwise a column whose name is a known WKT name (``wkt``, ``geom``, ``geometry``,
+   ``the_geom``, ``shape``...) *and* whose sampled values look like WKT.
+3. Otherwise the best latitude and longitude columns by name, in several languages (``lat``,
+   ``latitude``, ``breite``, ``latitud``, ``y``... / ``lon``, ``lng``, ``long``, ``länge``,
+   ``longitud``, ``x``...), whose sampled values must be numeric.
+
+Coordinates from lat/lon columns are WGS84 by convention (``options.csv_crs``) unless
+``assume_crs`` says otherwise; a WKT column has no such convention and needs ``assume_crs``.
+Geographic coordinates are range-checked while loading (a latitude of 91 is an error).
+Text must be UTF-8, or ``options.encoding`` names the encoding (the file is then transcoded to
+a temporary UTF-8 copy for GDAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import warnings
+import weakref
+import zipfile
+from dataclasses import replace
+from typing import IO, Any
+
+import pyogrio
+
+from geo_platform.lib.errors import (
+    DecodingError,
+    InvalidCRSError,
+    NoGeometryError,
+    TooLargeError,
+)
+from geo_platform.lib.naming import ascii_fold
+from geo_platform.lib.vector.options import VectorOptions
+
+_WKT_START = re.compile(
+    r"^\s*(SRID=\d+;\s*)?(POINT|LINESTRING|POLYGON|MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|"
+    r"GEOMETRYCOLLECTION|CIRCULARSTRING|COMPOUNDCURVE|CURVEPOLYGON|MULTICURVE|MULTISURFACE|"
+    r"TRIANGLE|TIN|POLYHEDRALSURFACE)\b",
+    re.IGNORECASE,
+)
+_BASE_OPTIONS = {"EMPTY_STRING_AS_NULL": "YES", "AUTODETECT_SIZE_LIMIT": "10000000"}
+
+
+class _TempCopy:
+    """A temporary UTF-8 copy of a CSV, deleted when the last layer using it goes away."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._finalizer = weakref.finalize(self, _unlink, path)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def normalize(name: str) -> str:
+    """'Länge (WGS84)' -> 'langewgs84': lowercase ASCII letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", ascii_fold(name).lower())
+
+
+def _open_raw(gdal_path: str) -> IO[bytes]:
+    if gdal_path.startswith("/vsizip/"):
+        inner = gdal_path[len("/vsizip/") :]
+        for marker in (".zip/", ".ZIP/"):
+            if marker in inner:
+                zpath, member = inner.split(marker, 1)
+                return zipfile.ZipFile(zpath + marker[:-1]).open(member)
+    return open(gdal_path, "rb")
+
+
+def _first_undecodable(fh: IO[bytes], encoding: str) -> int | None:
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    while True:
+        block = fh.read(1 << 20)
+        try:
+            decoder.decode(block, final=not block)
+        except UnicodeDecodeError as exc:
+            return offset + exc.start
+        if not block:
+            return None
+        offset += len(block)
+
+
+def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
+    """The layer source itself when UTF-8, else a transcoded copy (or DecodingError)."""
+    with _open_raw(base.gdal_path) as fh:
+        bad = _first_undecodable(fh, "utf-8")
+    if bad is None:
+        return base
+    if not options.encoding:
+        raise DecodingError(
+            f"CSV text is not valid UTF-8 (first bad byte at offset {bad}); "
+            "set the vector encoding option (e.g. cp1252) if it uses another encoding",
+            path=base.display,
+        )
+    with _open_raw(base.gdal_path) as fh:
+        raw = fh.read(options.max_transcode_bytes + 1)
+    if len(raw) > options.max_transcode_bytes:
+        raise TooLargeError("CSV too large to transcode", path=base.display)
+    try:
+        text = raw.decode(options.encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise DecodingError(
+            f"CSV text is not valid {options.encoding}: {exc}", path=base.display
+        ) from exc
+    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="geo_platform_")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    holder = _TempCopy(tmp)
+    return replace(base, gdal_path=tmp, keepalive=holder)
+
+
+def _sample(gdal_path: str, n: int = 200) -> dict[str, list[Any]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, table = pyogrio.read_arrow(gdal_path, max_features=n, AUTODETECT_TYPE="NO")
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+def _numeric_share(values: list[Any]) -> float:
+    present = [v for v in values if v not in (None, "")]
+    if not present:
+        return 0.0
+    ok = 0
+    for v in present:
+        try:
+            float(str(v).replace(",", "."))
+            ok += 1
+        except ValueError:
+            pass
+    return ok / len(present)
+
+
+def _pick(fields: list[str], wanted: tuple[str, ...]) -> str | None:
+    by_norm: dict[str, str] = {}
+    for f in fields:
+        by_norm.setdefault(normalize(f), f)
+    for name in wanted:
+        if name in by_norm:
+            return by_norm[name]
+    return None
+
+
+def _choose(
+    fields: list[str], sample: dict[str, list[Any]], options: VectorOptions, display: str
+) -> tuple[str, str | None, str | None]:
+    """('wkt', column, None) or ('latlon', lat, lon)."""
+
+    def require(col: str) -> str:
+        if col not in fields:
+            raise NoGeometryError(
+                f"configured CSV column {col!r} not found (columns: {fields})", path=display
+            )
+        return col
+
+    if options.wkt_column:
+        return "wkt", require(options.wkt_column), None
+    if options.lat_column or options.lon_column:
+        if not (options.lat_column and options.lon_column):
+            raise NoGeometryError("configure both lat_column and lon_column", path=display)
+        return "latlon", require(options.lat_column), require(options.lon_column)
+    for f in fields:
+        if normalize(f) in options.wkt_names:
+            values = [v for v in sample.get(f, []) if v]
+            if values and all(_WKT_START.match(str(v)) for v in values[:20]):
+                return "wkt", f, None
+    lat, lon = _pick(fields, options.lat_names), _pick(fields, options.lon_names)
+    if lat and lon and lat != lon:
+        if min(_numeric_share(sample.get(lat, [])), _numeric_share(sample.get(lon, []))) >= 0.8:
+            return "latlon", lat, lon
+        raise NoGeometryError(
+            f"CSV columns {lat!r}/{lon!r} look like coordinates but hold non-numeric values",
+            path=display,
+        )
+    raise NoGeometryError(
+        "CSV has no coordinate columns: found neither a latitude/longitude pair "
+        f"(e.g. lat/lon, latitude/longitude, breite/länge) nor a WKT column among {fields}; "
+        "configure lat_column/lon_column or wkt_column",
+        path=display,
+    )
+
+
+def _is_geographic(crs: str, display: str) -> bool:
+    from pyproj import CRS
+
+    try:
+        return bool(CRS.from_user_input(crs).is_geographic)
+    except Exception as exc:
+        raise InvalidCRSError(f"unusable CRS {crs!r}: {exc}", path=display) from exc
+
+
+def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
+    """The single layer of a CSV file, with GDAL open options set for its geometry."""
+    base = _ensure_utf8(base, options)
+    sample = _sample(base.gdal_path)
+    fields = list(sample)
+    mode, first, second = _choose(fields, sample, options, base.display)
+    opts = dict(_BASE_OPTIONS)
+    if mode == "wkt":
+        assert first is not None
+        opts.update(GEOM_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
+        crs = options.assume_crs
+        gtype = "Unknown"
+    else:
+        assert first is not None and second is not None
+        opts.update(X_POSSIBLE_NAMES=second, Y_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="YES")
+        opts.update(AUTODETECT_TYPE="YES")
+        crs = options.assume_crs or options.csv_crs
+        gtype = "Point"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = pyogrio.read_info(base.gdal_path, **opts)
+    geographic = crs is not None and _is_geographic(crs, base.display)
+    count = info.get("features")
+    return [
+        replace(
+            base,
+            open_options=opts,
+            crs=crs,
+            geometry_type=gtype,
+            feature_count=None if count is None or count < 0 else int(count),
+            fields=tuple(str(f) for f in info.get("fields", ())),
+            geometry_column="wkb_geometry",
+            lonlat_range_check=geographic,
+        )
+    ]

@@ -1,0 +1,304 @@
+"""Open bronze vector files as layers, and stream their features as Arrow batches.
+
+``open_source`` checks a file before GDAL reads it (format by content vs extension, zip safety,
+text encoding) and returns one ``LayerSource`` per layer to publish. ``iter_batches`` streams a
+layer through pyogrio's Arrow reader (GeoParquet through pyarrow), in bounded batches.
+
+Formats: GeoJSON, GeoJSONSeq, GeoPackage (all layers or ``options.layer``), Shapefile (zipped,
+nested folders and several per zip allowed, or a loose ``.shp`` with its sidecars), CSV with
+coordinate or WKT columns (see ``csv.py``), KML/KMZ (every folder is a layer), FlatGeobuf,
+GeoParquet and zipped FileGDB.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+import weakref
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyogrio
+from pyogrio.raw import open_arrow
+from pyogrio.util import vsi_path
+
+from geo_platform.lib.errors import (
+    EmptyDatasetError,
+    FormatMismatchError,
+    NoGeometryError,
+    UnknownLayerError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+)
+from geo_platform.lib.vector import archive, geoparquet, sniff
+from geo_platform.lib.vector import csvsource as csv_source
+from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
+from geo_platform.lib.vector.source import LayerSource
+
+# Drivers GDAL may legitimately pick for each declared format.
+_ACCEPTED_DRIVERS = {
+    "GeoJSON": {"GeoJSON", "ESRIJSON", "TopoJSON"},
+    "GeoJSONSeq": {"GeoJSONSeq", "GeoJSON"},
+    "GPKG": {"GPKG"},
+    "ESRI Shapefile": {"ESRI Shapefile"},
+    "LIBKML": {"LIBKML", "KML"},
+    "FlatGeobuf": {"FlatGeobuf"},
+    "OpenFileGDB": {"OpenFileGDB"},
+    "CSV": {"CSV"},
+}
+
+
+def _encoding(options: VectorOptions) -> str | None:
+    return None if options.encoding is None else gdal_encoding(options.encoding)
+
+
+def _reader_error(exc: Exception, display: str) -> UnreadableFileError:
+    msg = str(exc).replace("\n", " ")
+    return UnreadableFileError(f"GDAL cannot read it: {msg[:500]}", path=display)
+
+
+def _layer_info(src: LayerSource) -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pyogrio.read_info(
+                src.gdal_path, layer=src.layer, encoding=src.encoding, **src.open_options
+            )
+        except Exception as exc:
+            raise _reader_error(exc, src.display) from exc
+
+
+def _gdal_layers(gdal_path: str, display: str) -> list[tuple[str, str | None]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            listed = pyogrio.list_layers(gdal_path)
+        except Exception as exc:
+            raise _reader_error(exc, display) from exc
+    return [(str(name), None if gtype is None else str(gtype)) for name, gtype in listed]
+
+
+def _ogr_layers(base: LayerSource, expected_driver: str) -> list[LayerSource]:
+    """Every spatial layer GDAL finds at ``base.gdal_path`` (aspatial tables are skipped)."""
+    out = []
+    for name, gtype in _gdal_layers(base.gdal_path, base.display):
+        if gtype is None:
+            continue
+        src = replace(base, layer=name, name=name)
+        info = _layer_info(src)
+        driver = str(info.get("driver") or "")
+        if driver not in _ACCEPTED_DRIVERS.get(expected_driver, {expected_driver}):
+            raise FormatMismatchError(
+                f"content is read by GDAL as {driver}, not {expected_driver}", path=base.display
+            )
+        out.append(_with_info(src, info))
+    return out
+
+
+def _with_info(src: LayerSource, info: dict[str, Any]) -> LayerSource:
+    count = info.get("features")
+    return replace(
+        src,
+        driver=str(info.get("driver") or src.driver),
+        crs=info.get("crs"),
+        geometry_type=str(info.get("geometry_type") or "Unknown"),
+        feature_count=None if count is None or count < 0 else int(count),
+        fields=tuple(str(f) for f in info.get("fields", ())),
+        geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
+    )
+
+
+def _base(path: Path, display: str, gdal_path: str, driver: str, name: str) -> LayerSource:
+    return LayerSource(
+        path=path,
+        display=display,
+        gdal_path=gdal_path,
+        layer=None,
+        name=name,
+        driver=driver,
+        crs=None,
+        geometry_type="Unknown",
+        feature_count=None,
+        fields=(),
+        geometry_column="wkb_geometry",
+    )
+
+
+def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
+    names = archive.inspect_zip(path, display, options)
+    layers: list[LayerSource] = []
+    for vec in archive.find_vectors(names, display):
+        gdal_path = f"/vsizip/{path.resolve()}/{vec.inner_path}"
+        base = _base(path, display, gdal_path, vec.driver, vec.name)
+        if vec.driver == "CSV":
+            layers.extend(csv_source.csv_layers(base, options))
+            continue
+        if vec.driver == "ESRI Shapefile":
+            base = replace(base, encoding=_encoding(options))
+        found = _ogr_layers(base, vec.driver)
+        if vec.driver == "ESRI Shapefile":
+            found = [replace(s, name=vec.name) for s in found]
+        layers.extend(found)
+    return layers
+
+
+def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
+    siblings = {p.name.lower() for p in path.parent.iterdir()}
+    missing = [s for s in (".shx", ".dbf") if (path.stem + s).lower() not in siblings]
+    if missing:
+        raise UnreadableFileError(
+            f"Shapefile lacks its {', '.join(missing)} sidecar(s) next to it", path=display
+        )
+    safe, holder = _gdal_safe(path)
+    base = _base(path, display, str(safe), "ESRI Shapefile", path.stem)
+    base = replace(base, encoding=_encoding(options), keepalive=holder)
+    return [replace(s, name=path.stem) for s in _ogr_layers(base, "ESRI Shapefile")]
+
+
+class _TempDir:
+    """A private temporary folder, deleted when the last layer source using it goes away."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="geo_platform_"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, True)
+
+
+def _gdal_safe(path: Path) -> tuple[Path, _TempDir | None]:
+    """A path GDAL/pyogrio read as-is: names with ``;``, ``#``, ``?``, ``!`` are reached
+    through a symlink with a plain name (pyogrio parses those characters as URI syntax).
+    A Shapefile's sidecars get links too."""
+    text = str(path.resolve())
+    if vsi_path(text) == text:
+        return Path(text), None
+    holder = _TempDir()
+    stem = path.stem.lower()
+    siblings = [p for p in path.parent.iterdir() if p.stem.lower() == stem] or [path]
+    for p in siblings:
+        (holder.path / ("source" + p.suffix)).symlink_to(p.resolve())
+    return holder.path / ("source" + path.suffix), holder
+
+
+def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> list[LayerSource]:
+    """Every spatial layer of a file, after the safety and format checks (no layer choice)."""
+    options = options or VectorOptions()
+    path = Path(path)
+    fmt = sniff.check_file(path, name)
+    if fmt == "zip":
+        layers = _zip_layers(path, name, options)
+    elif fmt == "shp":
+        layers = _loose_shapefile(path, name, options)
+    elif fmt == "csv":
+        safe, holder = _gdal_safe(path)
+        base = replace(_base(path, name, str(safe), "CSV", path.stem), keepalive=holder)
+        layers = csv_source.csv_layers(base, options)
+    elif fmt == "parquet":
+        layers = [geoparquet.parquet_layer_source(path, name)]
+    elif fmt == "kmz":
+        archive.inspect_zip(path, name, options)
+        safe, holder = _gdal_safe(path)
+        base = replace(_base(path, name, str(safe), "LIBKML", path.stem), keepalive=holder)
+        layers = _ogr_layers(base, "LIBKML")
+    else:
+        sniff.check_text_encoding(path, name, fmt)
+        driver = sniff.DRIVER_OF_FORMAT[fmt]
+        safe, holder = _gdal_safe(path)
+        base = replace(_base(path, name, str(safe), driver, path.stem), keepalive=holder)
+        layers = _ogr_layers(base, driver)
+        if holder is not None and len(layers) == 1 and layers[0].name == "source":
+            layers = [replace(layers[0], name=path.stem)]  # named after the link, not the file
+    if not layers:
+        raise EmptyDatasetError("the file has no layers with features or geometry", path=name)
+    multi = len(layers) > 1
+    return [replace(s, multi_layer=multi) for s in layers]
+
+
+def open_source(path: Path, name: str, options: VectorOptions | None = None) -> list[LayerSource]:
+    """The layers to publish from a file: all of them, or ``options.layer`` only."""
+    options = options or VectorOptions()
+    layers = list_layers(path, name, options)
+    if options.layer is None:
+        return layers
+    chosen = [s for s in layers if options.layer in (s.name, s.layer)]
+    if not chosen:
+        names = ", ".join(repr(s.name) for s in layers)
+        raise UnknownLayerError(f"layer {options.layer!r} not found (layers: {names})", path=name)
+    return [replace(chosen[0], multi_layer=False)]
+
+
+@contextmanager
+def open_batches(
+    src: LayerSource, batch_size: int = 65_536, columns: list[str] | None = None
+) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
+    """(Arrow schema, batch iterator) of a layer: attributes plus WKB in ``geometry_column``.
+
+    ``columns=[]`` reads the geometry only (the pre-scan). GDAL errors while opening or
+    reading become ``UnreadableFileError`` naming the file.
+    """
+    if src.driver == "GeoParquet":
+        schema = geoparquet.parquet_schema(src, columns)
+        yield schema, geoparquet.iter_parquet_batches(src, batch_size, columns)
+        return
+    with ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        try:
+            _meta, reader = stack.enter_context(
+                open_arrow(
+                    src.gdal_path,
+                    layer=src.layer,
+                    columns=columns,
+                    encoding=src.encoding,
+                    batch_size=batch_size,
+                    use_pyarrow=True,
+                    **src.open_options,
+                )
+            )
+        except _GDAL_ERRORS as exc:
+            raise _reader_error(exc, src.display) from exc
+        # Only errors raised while GDAL reads are translated, never the consumer's own.
+        yield reader.schema, _guarded(reader, src.display)
+
+
+_GDAL_ERRORS = (
+    pyogrio.errors.DataSourceError,
+    pyogrio.errors.DataLayerError,
+    pyogrio.errors.FieldError,
+    OSError,
+    pa.ArrowInvalid,
+)
+
+
+def _guarded(reader: Any, display: str) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except _GDAL_ERRORS as exc:
+        raise _reader_error(exc, display) from exc
+
+
+def iter_batches(
+    src: LayerSource, batch_size: int = 65_536, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The batches of ``open_batches`` without the schema."""
+    with open_batches(src, batch_size, columns) as (_schema, batches):
+        yield from batches
+
+
+def require_geometry(src: LayerSource) -> None:
+    """Refuse an attribute-only layer with a clear error."""
+    if src.geometry_type in ("None", ""):
+        raise NoGeometryError(f"layer {src.name!r} has no geometry column", path=src.display)
+
+
+__all__ = [
+    "LayerSource",
+    "UnsupportedFormatError",
+    "iter_batches",
+    "list_layers",
+    "open_source",
+    "require_geometry",
+]

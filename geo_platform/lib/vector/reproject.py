@@ -1,0 +1,81 @@
+"""Reprojection of a layer to EPSG:4326 (lon/lat order), recording the source CRS.
+
+A layer without a CRS fails with ``MissingCRSError`` unless ``assume_crs`` is configured;
+GeoPackage's "Undefined geographic/Cartesian SRS" counts as missing. Sources already in WGS84
+longitude/latitude (EPSG:4326, OGC:CRS84, EPSG:4979) are passed through untouched. Z is never
+transformed (horizontal reprojection only). Antimeridian-crossing data is kept as it is.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from geo_platform.lib.errors import InvalidCRSError, MissingCRSError
+
+TARGET_SRID = 4326
+_WGS84_LONLAT = ("EPSG:4326", "OGC:CRS84", "EPSG:4979", "OGC:CRS84h")
+
+
+def _is_undefined(crs: str) -> bool:
+    return "undefined" in crs.lower() and ("srs" in crs.lower() or "cartesian" in crs.lower())
+
+
+def crs_label(crs: Any) -> str:
+    """'EPSG:32100' (or another authority) when the CRS has one, else its WKT."""
+    auth = crs.to_authority() or crs.to_authority(min_confidence=90)
+    return ":".join(auth) if auth else str(crs.to_wkt())
+
+
+class Reprojector:
+    """Transforms coordinates of one layer from its CRS (or the assumed one) to EPSG:4326."""
+
+    def __init__(self, crs: str | None, assume_crs: str | None, display: str) -> None:
+        from pyproj import CRS
+
+        text = crs if crs and not _is_undefined(crs) else None
+        assumed = text is None
+        text = text or assume_crs
+        if not text:
+            raise MissingCRSError(
+                "the layer has no coordinate reference system; configure assume_crs "
+                "(e.g. EPSG:4326) if you know it",
+                path=display,
+            )
+        try:
+            self.crs = CRS.from_user_input(text)
+        except Exception as exc:
+            raise InvalidCRSError(f"unusable CRS {text[:200]!r}: {exc}", path=display) from exc
+        self.assumed = assumed
+        self.source_crs = crs_label(self.crs)
+        self.identity = self.source_crs in _WGS84_LONLAT or self.crs.equals(
+            CRS.from_epsg(TARGET_SRID), ignore_axis_order=True
+        )
+        self.display = display
+
+    @cached_property
+    def _transformer(self) -> Any:
+        from pyproj import Transformer
+
+        return Transformer.from_crs(self.crs, TARGET_SRID, always_xy=True)
+
+    def xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Transformed coordinate arrays (inf where PROJ cannot transform a point)."""
+        if self.identity or not len(x):
+            return x, y
+        tx, ty = self._transformer.transform(x, y, errcheck=False)
+        return np.asarray(tx, float), np.asarray(ty, float)
+
+    def geometries(self, geoms: np.ndarray) -> np.ndarray:
+        """Transformed shapely geometries (Z passed through unchanged)."""
+        if self.identity or not len(geoms):
+            return geoms
+        import shapely
+
+        def fn(coords: np.ndarray) -> np.ndarray:
+            x, y = self.xy(coords[:, 0], coords[:, 1])
+            return np.column_stack([x, y, coords[:, 2:]])
+
+        return np.asarray(shapely.transform(geoms, fn, include_z=None), dtype=object)

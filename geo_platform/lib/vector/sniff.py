@@ -1,0 +1,179 @@
+"""What a file really is: magic bytes against the extension, and text encodings.
+
+GDAL's own errors for a mislabelled file ("not recognized as a supported file format") do not
+say what is wrong. Reading the first bytes does: a ``.zip`` that is a dBase table, a
+``.geojson`` that is a zip archive, a ``.gpkg`` that is not SQLite all get a
+``FormatMismatchError`` naming the file and both formats.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+from geo_platform.lib.errors import (
+    DecodingError,
+    EmptyFileError,
+    FormatMismatchError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+)
+
+FORMAT_OF_EXTENSION = {
+    ".zip": "zip",
+    ".kmz": "kmz",
+    ".shp": "shp",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".geoparquet": "parquet",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".geojsonl": "geojsonseq",
+    ".geojsons": "geojsonseq",
+    ".geojsonseq": "geojsonseq",
+    ".ndjson": "geojsonseq",
+    ".jsonl": "geojsonseq",
+    ".gpkg": "gpkg",
+    ".kml": "kml",
+    ".fgb": "fgb",
+}
+DRIVER_OF_FORMAT = {
+    "geojson": "GeoJSON",
+    "geojsonseq": "GeoJSONSeq",
+    "gpkg": "GPKG",
+    "kml": "LIBKML",
+    "fgb": "FlatGeobuf",
+}
+# What the content may be for each declared format.
+_CONTENT_OK = {
+    "zip": {"zip"},
+    "kmz": {"zip"},
+    "shp": {"shp"},
+    "csv": {"text"},
+    "parquet": {"parquet"},
+    "geojson": {"json"},
+    "geojsonseq": {"json", "jsonseq"},
+    "gpkg": {"sqlite"},
+    "kml": {"xml"},
+    "fgb": {"fgb"},
+}
+_DESCRIBE = {
+    "zip": "a zip archive",
+    "sqlite": "an SQLite database",
+    "parquet": "a Parquet file",
+    "fgb": "a FlatGeobuf file",
+    "shp": "a Shapefile .shp",
+    "dbf": "a dBase table (.dbf)",
+    "json": "JSON text",
+    "jsonseq": "JSON text sequence",
+    "xml": "XML text",
+    "text": "plain text",
+    "binary": "unrecognized binary data",
+}
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _looks_like_dbf(head: bytes) -> bool:
+    """dBase header: version byte, then a plausible last-update date (YY MM DD)."""
+    if len(head) < 32 or head[0] not in (0x03, 0x83, 0x8B, 0x30, 0x31, 0xF5):
+        return False
+    return 1 <= head[2] <= 12 and 1 <= head[3] <= 31
+
+
+def detect_content(head: bytes) -> str:
+    """A coarse content class from the first bytes of a file."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "sqlite"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"fgb\x03"):
+        return "fgb"
+    if head.startswith(b"\x00\x00\x27\x0a"):
+        return "shp"
+    if _looks_like_dbf(head):
+        return "dbf"
+    text = head
+    for bom in _BOMS:
+        if text.startswith(bom):
+            text = text[len(bom) :]
+            if bom != codecs.BOM_UTF8:
+                return "text"
+    if b"\x00" in text[:4096]:
+        return "binary"
+    stripped = text.lstrip()
+    if stripped.startswith(b"\x1e"):
+        return "jsonseq"
+    if stripped.startswith((b"{", b"[")):
+        return "json"
+    if stripped.startswith(b"<"):
+        return "xml"
+    return "text"
+
+
+def check_file(path: Path, display: str) -> str:
+    """The declared format of ``path`` after checking its content matches (else raise)."""
+    fmt = FORMAT_OF_EXTENSION.get(path.suffix.lower())
+    if fmt is None:
+        raise UnsupportedFormatError(
+            f"unsupported vector file extension {path.suffix!r}", path=display
+        )
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(65_536)
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot read file: {exc}", path=display) from exc
+    if size == 0:
+        raise EmptyFileError("the file is empty (0 bytes)", path=display)
+    content = detect_content(head)
+    if content not in _CONTENT_OK[fmt]:
+        raise FormatMismatchError(
+            f"named {path.suffix} but its content is {_DESCRIBE[content]}", path=display
+        )
+    return fmt
+
+
+_XML_ENCODING = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def declared_xml_encoding(head: bytes) -> str | None:
+    m = _XML_ENCODING.search(head[:1024])
+    return m.group(1).decode("ascii") if m else None
+
+
+def check_text_encoding(path: Path, display: str, fmt: str, encoding: str | None = None) -> None:
+    """Refuse text that does not decode (UTF-8, or what a KML's XML declaration says)."""
+    if fmt not in ("geojson", "geojsonseq", "kml", "csv"):
+        return
+    if fmt == "kml":
+        with path.open("rb") as fh:
+            encoding = declared_xml_encoding(fh.read(1024)) or "utf-8"
+    first_bad = find_undecodable(path, encoding or "utf-8")
+    if first_bad is not None:
+        raise DecodingError(
+            f"text is not valid {encoding or 'UTF-8'} (first bad byte at offset {first_bad})",
+            path=display,
+        )
+
+
+def find_undecodable(path: Path, encoding: str, chunk: int = 1 << 20) -> int | None:
+    """Byte offset of the first undecodable byte, or None when the whole file decodes."""
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    except LookupError:
+        return 0
+    offset = 0
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return offset + exc.start
+            if not block:
+                return None
+            offset += len(block)

@@ -1,0 +1,33 @@
+"""The record describing one readable layer of a bronze file (shared by the readers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, eq=False)
+class LayerSource:
+    """One layer of a bronze file, ready to stream.
+
+    ``display`` names the file in errors (the blob path); ``gdal_path``/``layer`` are what the
+    reader opens; ``name`` is the layer's own name (for table names and STAC).
+    """
+
+    path: Path
+    display: str
+    gdal_path: str
+    layer: str | None
+    name: str
+    driver: str
+    crs: str | None
+    geometry_type: str
+    feature_count: int | None
+    fields: tuple[str, ...]
+    geometry_column: str
+    multi_layer: bool = False
+    open_options: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    lonlat_range_check: bool = False
+    keepalive: Any = None  # owner of a temporary transcoded copy, if any

@@ -1,0 +1,83 @@
+"""`geo-platform query`: DuckDB over published silver GeoParquet, in every output format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from geo_platform.analytics_cli import query
+from geo_platform_tests.helpers import TESTDATA
+
+YNP = TESTDATA / "vectors" / "gpkg_multilayer" / "ynp_features.gpkg"
+
+
+@pytest.fixture
+def silver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A local silver container with two published datasets and one H3 aggregate."""
+    monkeypatch.setenv("GEO_PLATFORM_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GEO_PLATFORM_BLOB_ROOT", str(tmp_path / "blobs"))
+    monkeypatch.setenv("GEO_PLATFORM_BLOB_BACKEND", "local")
+    monkeypatch.setenv("GEO_PLATFORM_SILVER_CONTAINER", "silver")
+    folder = tmp_path / "blobs" / "silver" / "parks" / "ynp-gpkg"
+    (folder / "h3").mkdir(parents=True)
+    (folder / "stac").mkdir()
+    for layer in ("points_of_interest", "roads"):
+        gdf = gpd.read_file(YNP, layer=layer).to_crs(4326)
+        gdf.to_parquet(folder / f"parks_ynp__{layer}.parquet")
+    (folder / "stac" / "x.json").write_text("{}")  # not a dataset
+    from geo_platform.lib.analytics import aggregate_to_h3
+
+    aggregate_to_h3(folder / "parks_ynp__points_of_interest.parquet", 6,
+                    folder / "h3" / "parks_ynp__points_of_interest_res6.parquet")  # fmt: skip
+    return tmp_path
+
+
+def _run(*args: str):
+    return CliRunner().invoke(query, list(args), catch_exceptions=False)
+
+
+def test_table_output_and_view_names(silver: Path) -> None:
+    r = _run("SELECT count(*) AS n FROM parks_ynp__points_of_interest", "--list-views")
+    assert r.exit_code == 0, r.output
+    assert "1399" in r.stdout and "(1 row)" in r.stdout
+    views = {line.split("\t")[0] for line in r.stderr.splitlines()}
+    assert views == {
+        "parks_ynp__points_of_interest",
+        "parks_ynp__roads",
+        "parks_ynp__points_of_interest_h3_res6",
+    }
+
+
+def test_csv_and_json_output(silver: Path) -> None:
+    sql = (
+        "SELECT sum(point_count) AS points, count(*) AS cells "
+        "FROM parks_ynp__points_of_interest_h3_res6"
+    )
+    r = _run(sql, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows[0]["points"] == "1399" and int(rows[0]["cells"]) > 10
+    r = _run("SELECT * FROM parks_ynp__roads LIMIT 2", "--format", "json")
+    data = json.loads(r.stdout)
+    assert len(data) == 2 and data[0]["geometry"].startswith("LINESTRING")
+
+
+def test_parquet_output_to_file(silver: Path) -> None:
+    out = silver / "out" / "roads.parquet"
+    r = _run("SELECT * FROM parks_ynp__roads", "--format", "parquet", "--output", str(out))
+    assert r.exit_code == 0 and "2021 rows written" in r.stderr
+    assert pq.read_table(out).num_rows == 2021
+    assert gpd.read_parquet(out).geom_type.unique().tolist() == ["LineString"]
+
+
+def test_errors_are_reported_without_a_traceback(silver: Path) -> None:
+    r = CliRunner().invoke(query, ["SELECT * FROM no_such_dataset"])
+    assert r.exit_code == 1 and "query failed" in r.output and "no_such_dataset" in r.output
+    r = CliRunner().invoke(query, ["SELECT 1", "--format", "parquet"])
+    assert r.exit_code == 1 and "--output" in r.output
