@@ -15,6 +15,8 @@ from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
+from geo_platform.serve import features_links, item_links
+from geo_platform.settings import load_settings
 
 CATALOG_GROUP = "catalog"
 SILVER_ASSET = {"raster": "raster_cog", "vector": "vector_table"}
@@ -37,22 +39,32 @@ def _publish(
     with pgstac.connect() as conn:
         results = publish_sources(conn, by_source, kind)
     out = {}
+    settings = load_settings()
     for key in prepared:
         result = results[blob_for_partition_key(key)]
-        links = {
-            f"{i['collection']}/{i['id']}": pgstac.item_href(
-                i["collection"], i["id"], platform.stac_api_url
-            )
-            for i in result.items
-        }
-        out[key] = {
+        meta: dict[str, Any] = {
             "geo_platform/stac_items": dg.MetadataValue.json(result.items),
             "items": len(result.items),
             "collections": sorted({i["collection"] for i in result.items}),
             "removed_stale_items": dg.MetadataValue.json(result.removed),
-            "item_links": dg.MetadataValue.json(links),
         }
+        meta.update(_links(settings, kind, result.items))
+        out[key] = meta
     return out
+
+
+def _links(settings: Any, kind: DataKind, items: list[dict[str, str]]) -> dict[str, Any]:
+    """Where to look at the first item: the STAC API, tiles (rasters) or features (vectors).
+    The URLs answer when `geo-platform serve` runs."""
+    if not items:
+        return {}
+    first = items[0]
+    if kind == "raster":
+        links = item_links(settings, first["collection"], first["id"], asset="visualization")
+    else:
+        links = item_links(settings, first["collection"], first["id"])
+        links.update(features_links(settings, first["id"]))
+    return {f"link_{name}": dg.MetadataValue.url(url) for name, url in links.items()}
 
 
 def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:
