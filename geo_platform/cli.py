@@ -281,10 +281,13 @@ def _follow_backfill(bf: Any, url: str, backfill_id: str, total: int, quiet: boo
 def _register_commands() -> None:
     """Commands that live in their own modules (imported lazily by click at call time)."""
     from geo_platform.analytics_cli import query
+    from geo_platform.lifecycle_cli import janitor, unpublish
     from geo_platform.serve_cli import serve
 
     main.add_command(serve)
     main.add_command(query)
+    main.add_command(unpublish)
+    main.add_command(janitor)
 
 
 _register_commands()

@@ -16,6 +16,12 @@ from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.defs.catalog import assets as catalog_assets
 from geo_platform.defs.grids import assets as grid_assets
 from geo_platform.defs.grids.jobs import h3_bbox_grid_job, h3_grids_job
+from geo_platform.defs.lifecycle import (
+    LIFECYCLE_JOBS,
+    LIFECYCLE_SCHEDULES,
+    LIFECYCLE_SENSORS,
+    lifecycle_resource_from_settings,
+)
 from geo_platform.defs.raster import assets as raster_assets
 from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job
 from geo_platform.defs.vector import assets as vector_assets
@@ -53,6 +59,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
+        "lifecycle": lifecycle_resource_from_settings(settings),
         "blob_store": blob_store_from_settings(settings),
         "postgis": PostGISResource(
             database_url=settings.database_url, geo_schema=settings.geo_schema
@@ -84,7 +91,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 analytics_assets,
             ]
         ),
-        sensors=[bronze_sensor, automation_sensor],
+        sensors=[bronze_sensor, automation_sensor, *LIFECYCLE_SENSORS],
+        schedules=[*LIFECYCLE_SCHEDULES],
         jobs=[
             *BRONZE_JOBS.values(),
             *PIPELINE_JOBS.values(),
@@ -96,6 +104,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             h3_bbox_grid_job,
             h3_aggregate_job,
             duckdb_catalog_job,
+            *LIFECYCLE_JOBS,
         ],
         resources=build_resources(settings),
     )
