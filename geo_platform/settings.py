@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,6 +100,14 @@ class Settings:
     webhook_url: str = field(default="", repr=False)
     notify_success: bool = True
     janitor_apply: bool = False
+    # Large rasters and raster collections (helper I; geo_platform.defs.collections): folder
+    # prefixes that are collections (comma-separated; a `_collection.json` marker also declares
+    # one), the tiling threshold (pixels), tile size, and where tiles are staged between runs
+    # (kept after a failure so a re-run builds only the missing tiles).
+    raster_collections: str = ""
+    tiling_threshold_pixels: int = 16384 * 16384
+    tiling_tile_size: int = 4096
+    tiling_work_dir: str = ""
 
     @property
     def pg_fast(self) -> bool:
@@ -163,6 +171,44 @@ def url_with_user(url: str, user: str, password: str = "") -> str:
     return urlunsplit(parts._replace(netloc=f"{cred}@{host}"))
 
 
+def secret_free_url(url: str) -> str:
+    """``url`` without its password (user, host, port, database and query kept).
+
+    What resource configuration may hold: Dagster stores resource config in every run's job
+    snapshot and shows it in the UI. The password is found again by ``password_for``.
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url_with_user(url, unquote(parts.username or ""))
+
+
+def password_for(url: str, settings: Settings | None = None) -> str | None:
+    """The password to connect to ``url`` with, looked up when a connection is opened.
+
+    ``url``'s own password if it has one; else the password of a configured URL
+    (GEO_PLATFORM_DATABASE_URL, GEO_PLATFORM_PRODUCTION_DATABASE_URL) or role
+    (GEO_PLATFORM_<ROLE>_PASSWORD) with the same user, host and port. None lets libpq's
+    PGPASSWORD / PGPASSFILE apply.
+    """
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return unquote(parts.password)
+    s = settings or load_settings()
+    candidates = [s.database_url, s.production_database_url]
+    candidates += [s.role_url(k, t) for k in _ROLE_KINDS for t in ("staging", "production")]
+    for candidate in candidates:
+        c = urlsplit(candidate)
+        same = (c.username, c.hostname, c.port or 5432) == (
+            parts.username,
+            parts.hostname,
+            parts.port or 5432,
+        )
+        if same and c.password:
+            return unquote(c.password)
+    return None
+
+
 def url_with_database(url: str, database: str) -> str:
     """``url`` pointing at another database on the same server (credentials kept)."""
     return urlunsplit(urlsplit(url)._replace(path="/" + quote(database, safe="")))
@@ -204,7 +250,18 @@ def load_settings() -> Settings:
         prices=_env("GEO_PLATFORM_PRICES"),
         **_promotion_settings(database_url),
         **_lifecycle_settings(),
+        **_tiling_settings(),
     )
+
+
+def _tiling_settings() -> dict[str, Any]:
+    """Large-raster tiling and raster collections (helper I; see Settings fields)."""
+    return {
+        "raster_collections": _env("GEO_PLATFORM_RASTER_COLLECTIONS"),
+        "tiling_threshold_pixels": _env_int("GEO_PLATFORM_TILING_THRESHOLD_PIXELS", 16384 * 16384),
+        "tiling_tile_size": _env_int("GEO_PLATFORM_TILING_TILE_SIZE", 4096),
+        "tiling_work_dir": _env("GEO_PLATFORM_TILING_WORK_DIR"),
+    }
 
 
 def _lifecycle_settings() -> dict[str, Any]:
