@@ -281,13 +281,20 @@ def _follow_backfill(bf: Any, url: str, backfill_id: str, total: int, quiet: boo
 def _register_commands() -> None:
     """Commands that live in their own modules (imported lazily by click at call time)."""
     from geo_platform.analytics_cli import query
+    from geo_platform.health_cli import health
     from geo_platform.lifecycle_cli import janitor, unpublish
+    from geo_platform.promotion_cli import demote, promote
     from geo_platform.serve_cli import serve
+    from geo_platform.services.reset import reset_command
 
     main.add_command(serve)
+    main.add_command(health)
+    services.add_command(reset_command)
     main.add_command(query)
     main.add_command(unpublish)
     main.add_command(janitor)
+    main.add_command(promote)
+    main.add_command(demote)
 
 
 _register_commands()

@@ -22,6 +22,9 @@ from geo_platform.defs.lifecycle import (
     LIFECYCLE_SENSORS,
     lifecycle_resource_from_settings,
 )
+from geo_platform.defs.promotion import PROMOTION_JOBS, promotion_assets, promotion_resource
+from geo_platform.defs.quality import assets as quality_assets
+from geo_platform.defs.quality.jobs import quality_job, quality_schedule
 from geo_platform.defs.raster import assets as raster_assets
 from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job
 from geo_platform.defs.vector import assets as vector_assets
@@ -60,6 +63,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "lifecycle": lifecycle_resource_from_settings(settings),
+        "promotion": promotion_resource(settings),
         "blob_store": blob_store_from_settings(settings),
         "postgis": PostGISResource(
             database_url=settings.database_url, geo_schema=settings.geo_schema
@@ -74,6 +78,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             vector_assume_crs=settings.vector_assume_crs,
             raster_rules=settings.raster_rules,
             vector_rules=settings.vector_rules,
+            duplicates=settings.duplicates,
+            prices=settings.prices,
         ),
     }
 
@@ -89,10 +95,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 catalog_assets,
                 grid_assets,
                 analytics_assets,
+                quality_assets,
             ]
-        ),
+        )
+        + list(promotion_assets(settings)),
         sensors=[bronze_sensor, automation_sensor, *LIFECYCLE_SENSORS],
-        schedules=[*LIFECYCLE_SCHEDULES],
+        schedules=[*LIFECYCLE_SCHEDULES, quality_schedule],
         jobs=[
             *BRONZE_JOBS.values(),
             *PIPELINE_JOBS.values(),
@@ -104,7 +112,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             h3_bbox_grid_job,
             h3_aggregate_job,
             duckdb_catalog_job,
+            quality_job,
             *LIFECYCLE_JOBS,
+            *PROMOTION_JOBS,
         ],
         resources=build_resources(settings),
     )

@@ -20,6 +20,9 @@ from psycopg import sql
 
 # Throwaway data: a faster, crash-unsafe cluster is fine for tests (only applies at start-up).
 os.environ.setdefault("GEO_PLATFORM_PG_FAST", "1")
+# Tests publish the same shared test files under many names into one catalogue: publish each
+# in full (tests of duplicate linking choose "link" explicitly).
+os.environ.setdefault("GEO_PLATFORM_DUPLICATES", "publish")
 
 from geo_platform import services as platform_services
 from geo_platform.settings import REPO_ROOT, Settings, load_settings

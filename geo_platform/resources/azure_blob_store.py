@@ -33,7 +33,7 @@ from azure.storage.blob import (
     ContentSettings,
     ExponentialRetry,
 )
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, model_validator
 
 from geo_platform.lib.errors import (
     ConfigError,
@@ -48,6 +48,10 @@ from geo_platform.resources.blob_base import (
     check_container,
     clean_path,
     clean_prefix,
+)
+from geo_platform.resources.secret_config import (
+    connection_string_by_reference,
+    resolve_connection_string,
 )
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -96,6 +100,9 @@ class AzureBlobStore(BlobStore):
     """Containers and blobs of one Azure storage account."""
 
     connection_string: str | None = None
+    """A connection string, or ``env:NAME``: the variable holding it, read when the client is
+    made (one equal to AZURE_STORAGE_CONNECTION_STRING is turned into that reference, so the
+    account key stays out of Dagster's job snapshots and UI)."""
     account_url: str | None = None
     page_size: int = 1000
     max_concurrency: int = 4
@@ -104,15 +111,21 @@ class AzureBlobStore(BlobStore):
 
     _service: BlobServiceClient | None = PrivateAttr(default=None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_in_config(cls, data: Any) -> Any:
+        return connection_string_by_reference(data)
+
     # --- clients ---------------------------------------------------------------------------
     def _client(self) -> BlobServiceClient:
         if self._service is None:
             # The SDK default backs off for about a minute; fail over to Dagster sooner.
             retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=self.retries)
             options = {**_CLIENT_OPTIONS, "retry_policy": retry}
-            if self.connection_string:
+            connection_string = resolve_connection_string(self.connection_string)
+            if connection_string:
                 self._service = BlobServiceClient.from_connection_string(
-                    self.connection_string, **options
+                    connection_string, **options
                 )
             elif self.account_url:
                 from azure.identity import DefaultAzureCredential

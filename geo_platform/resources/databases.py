@@ -14,15 +14,18 @@ from urllib.parse import urlsplit
 
 import psycopg
 from dagster import ConfigurableResource
+from pydantic import model_validator
 
 from geo_platform.lib.errors import DatabaseUnavailableError
 from geo_platform.lib.stac import pgstac
-from geo_platform.settings import redact_url
+from geo_platform.resources.secret_config import database_url_without_password
+from geo_platform.settings import password_for, redact_url
 
 
 def _connect(url: str, **kwargs: Any) -> psycopg.Connection:
     try:
-        return psycopg.connect(url, connect_timeout=10, **kwargs)
+        # The URL in config has no password (see _no_password_in_config): look it up now.
+        return psycopg.connect(url, connect_timeout=10, password=password_for(url), **kwargs)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(
             f"cannot connect to the database: {str(exc).splitlines()[0]}", path=redact_url(url)
@@ -34,6 +37,11 @@ class PostGISResource(ConfigurableResource):
 
     database_url: str
     geo_schema: str = "geo"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password_in_config(cls, data: Any) -> Any:
+        return database_url_without_password(data)
 
     @contextmanager
     def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
@@ -59,6 +67,11 @@ class PgSTACResource(ConfigurableResource):
     """The STAC catalog in pgstac (same server as PostGIS by default)."""
 
     database_url: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password_in_config(cls, data: Any) -> Any:
+        return database_url_without_password(data)
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
@@ -109,3 +122,9 @@ class PlatformResource(ConfigurableResource):
     vector_assume_crs: str = ""
     raster_rules: str = ""
     vector_rules: str = ""
+    duplicates: str = "publish"
+    """Same content under a second bronze name: 'link' (publish once, link the second name) or
+    'publish' (both in full, the second flagged). The platform passes GEO_PLATFORM_DUPLICATES,
+    whose default is 'link'; a bare resource publishes everything (no cross-file effects)."""
+    prices: str = ""
+    """Storage price table as JSON (GEO_PLATFORM_PRICES); empty for the documented defaults."""

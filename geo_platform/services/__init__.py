@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from geo_platform.services.access import access_status
 from geo_platform.services.azurite import (
     azurite_status,
     azurite_url,
@@ -96,6 +97,8 @@ def status(settings: Settings) -> dict[str, Any]:
             "ui_url": f"http://127.0.0.1:{settings.dagster_ui_port}",
         },
         "state_dir": str(settings.state_dir),
+        # Staging and production (redacted URLs, containers) and the role names: services.access.
+        "targets": access_status(settings),
     }
 
 

@@ -187,20 +187,24 @@ def _pypgstac_cli() -> str:
     return found
 
 
-def ensure_pgstac(settings: Settings) -> str:
-    """Install or upgrade pgstac (and with it PostGIS) only when the version differs."""
+def ensure_pgstac(settings: Settings, url: str | None = None) -> str:
+    """Install or upgrade pgstac (and with it PostGIS) only when the version differs.
+
+    ``url``: another database than the platform's (the production target), same rules.
+    """
     from pypgstac import __version__ as wanted
 
-    current = pgstac_version(settings.database_url)
+    url = url or settings.database_url
+    current = pgstac_version(url)
     if current == wanted:
         return current
-    result = run([_pypgstac_cli(), "migrate", "--dsn", settings.database_url], timeout=300)
+    result = run([_pypgstac_cli(), "migrate", "--dsn", url], timeout=300)
     if result.returncode != 0:
         raise DatabaseUnavailableError(
             f"pypgstac migrate failed: {result.stderr.strip()[-2000:]}",
-            path=redact_url(settings.database_url),
+            path=redact_url(url),
         )
-    return pgstac_version(settings.database_url) or wanted
+    return pgstac_version(url) or wanted
 
 
 def ensure_postgres(settings: Settings) -> str:
@@ -209,7 +213,8 @@ def ensure_postgres(settings: Settings) -> str:
     With ``GEO_PLATFORM_DATABASE_URL`` set, nothing is started: the external server is only
     checked. Otherwise the project's own cluster is created on first use, started if it is not
     running (a second call is a cheap no-op), and given the ``geo_platform`` and ``dagster``
-    databases with pgstac migrated.
+    databases with pgstac migrated, plus the production database (``geo_platform_prod``, its own
+    pgstac) and the least-privilege roles (``geo_platform.services.access``).
     """
     if not settings.local_database:
         with _connect(settings.database_url) as conn:
@@ -226,6 +231,11 @@ def ensure_postgres(settings: Settings) -> str:
             _pg_start(settings, paths)
         _ensure_databases(settings)
         ensure_pgstac(settings)
+        # The production target and the least-privilege roles (geo_platform.services.access).
+        from geo_platform.services.access import ensure_access, ensure_production_database
+
+        ensure_production_database(settings)
+        ensure_access(settings, lock_dagster_db="dagster")
     return settings.database_url
 
 

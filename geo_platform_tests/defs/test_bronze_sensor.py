@@ -58,8 +58,8 @@ def test_new_files_become_partitions_and_runs(instance, store):
     assert instance.get_dynamic_partitions(PARTITIONS["vector"].name) == ["vectors/ynp.gpkg"]
     jobs = sorted((r.job_name, r.partition_key) for r in res.run_requests)
     assert jobs == [
-        ("bronze_raster_job", "rasters/a.tif"),
-        ("bronze_vector_job", "vectors/ynp.gpkg"),
+        ("raster_pipeline_job", "rasters/a.tif"),
+        ("vector_pipeline_job", "vectors/ynp.gpkg"),
     ]
     assert all("@" in r.run_key for r in res.run_requests)
     unsupported = [e for e in res.asset_events if e.asset_key == dg.AssetKey("bronze_inventory")]

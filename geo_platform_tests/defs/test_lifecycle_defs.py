@@ -14,15 +14,8 @@ from geo_platform.settings import Settings
 
 
 def _defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions.merge(
-        build_definitions(settings),
-        dg.Definitions(
-            jobs=lifecycle.LIFECYCLE_JOBS,
-            schedules=lifecycle.LIFECYCLE_SCHEDULES,
-            sensors=lifecycle.LIFECYCLE_SENSORS,
-            resources={"lifecycle": lifecycle.lifecycle_resource_from_settings(settings)},
-        ),
-    )
+    """The platform's own Definitions: lifecycle jobs, schedules and sensors are registered."""
+    return build_definitions(settings)
 
 
 def test_definitions_load_and_defaults_are_safe(settings: Settings) -> None:

@@ -114,7 +114,12 @@ def test_rasters_publish_cogs_and_items_and_fail_cleanly(env, pg_dsn):
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
     checks = {c.check_name: c.passed for c in evaluations}
-    assert checks == {"cog_valid": True, "stac_item_valid": True}
+    assert checks == {
+        "cog_valid": True,
+        "stac_item_valid": True,
+        "raster_plausible": True,
+        "collection_consistent": True,
+    }
 
 
 def test_rematerializing_is_idempotent(env, pg_dsn):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -137,3 +139,31 @@ def _wait_for_heartbeats(instance: dg.DagsterInstance, daemon: subprocess.Popen,
             return
         time.sleep(2)
     raise AssertionError(f"daemons not healthy: {instance.get_daemon_statuses()}")
+
+
+@pytest.mark.azurite
+def test_blob_probe_on_azurite(azurite_connection_string, settings):
+    from azure.storage.blob import BlobServiceClient
+
+    from geo_platform.resources.blob_store import AzureBlobStore
+
+    store = AzureBlobStore(connection_string=azurite_connection_string)
+    own = dataclasses.replace(
+        settings,
+        bronze_container="hb-" + uuid.uuid4().hex[:8],
+        silver_container="hs-" + uuid.uuid4().hex[:8],
+    )
+    service = BlobServiceClient.from_connection_string(azurite_connection_string)
+    try:
+        missing = {c.name: c for c in check_blob_store(own, store)}
+        assert not missing[f"blob:{own.bronze_container}"].ok  # no such container: a failure
+        store.ensure_container(own.bronze_container)
+        store.ensure_container(own.silver_container)
+        checks = check_blob_store(own, store)
+        assert all(c.ok for c in checks), checks
+        assert "azure" in checks[0].detail
+        assert list(store.list_blobs(own.bronze_container)) == []
+    finally:
+        for name in (own.bronze_container, own.silver_container):
+            if service.get_container_client(name).exists():
+                service.delete_container(name)

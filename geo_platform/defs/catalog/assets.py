@@ -8,14 +8,16 @@ import dagster as dg
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition_batched
 from geo_platform.defs.silver import stac_items
+from geo_platform.lib.duplicates import resolve_sources
 from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.lib.stac.catalog import publish_sources, with_collection_link
+from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.serve import features_links, item_links
+from geo_platform.serve import features_links, item_links, server_specs
 from geo_platform.settings import load_settings
 
 CATALOG_GROUP = "catalog"
@@ -37,7 +39,9 @@ def _publish(
     """One transaction for the whole run's files."""
     by_source = {blob_for_partition_key(k): items for k, items in prepared.items()}
     with pgstac.connect() as conn:
-        results = publish_sources(conn, by_source, kind)
+        # Content published under another name first (earlier, or in this batch): pointers.
+        resolved = resolve_sources(conn, by_source, mode=platform.duplicates)
+        results = publish_sources(conn, {s: r.items for s, r in resolved.items()}, kind)
     out = {}
     settings = load_settings()
     for key in prepared:
@@ -49,6 +53,10 @@ def _publish(
             "removed_stale_items": dg.MetadataValue.json(result.removed),
         }
         meta.update(_links(settings, kind, result.items))
+        meta.update(_render_links(settings, resolved[blob_for_partition_key(key)].items))
+        original = resolved[blob_for_partition_key(key)].original
+        if original is not None:
+            meta["duplicate_of"] = original.source_blob
         out[key] = meta
     return out
 
@@ -65,6 +73,17 @@ def _links(settings: Any, kind: DataKind, items: list[dict[str, str]]) -> dict[s
         links = item_links(settings, first["collection"], first["id"])
         links.update(features_links(settings, first["id"]))
     return {f"link_{name}": dg.MetadataValue.url(url) for name, url in links.items()}
+
+
+def _render_links(settings: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Map links of the first item's band combinations (multispectral rasters) in the tiler."""
+    if not items:
+        return {}
+    item = items[0]
+    renders = item.get("properties", {}).get(RENDERS_PROPERTY) or {}
+    tiles = server_specs(settings)["tiles"].url
+    links = render_links(tiles, str(item["collection"]), str(item["id"]), renders)
+    return {f"link_render_{name}": dg.MetadataValue.url(url) for name, url in links.items()}
 
 
 def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:

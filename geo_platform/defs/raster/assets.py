@@ -12,19 +12,27 @@ import dagster as dg
 from geo_platform.defs.bronze.assets import bronze_local_copy, bronze_raster
 from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
+from geo_platform.defs.quality.duplicates import link_duplicate, raster_item_ids
 from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
 from geo_platform.lib import naming
 from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import NotFoundError, ValidationError
+from geo_platform.lib.quality import collection_consistency, raster_checks, raster_quality
 from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.rules import options_for, parse_rules
 from geo_platform.lib.stac.catalog import with_collection_link
+from geo_platform.lib.stac.completeness import (
+    COMPLETENESS_PROPERTY,
+    MISSING_PROPERTY,
+    with_completeness,
+)
 from geo_platform.lib.stac.raster_item import build_raster_item
+from geo_platform.lib.stac.render import RENDERS_PROPERTY, apply_renders
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import Provenance
 from geo_platform.resources.blob_store import BlobStore
-from geo_platform.resources.databases import PlatformResource
+from geo_platform.resources.databases import PgSTACResource, PlatformResource
 
 SILVER_GROUP = "silver"
 
@@ -57,6 +65,7 @@ def _thumbnail_markdown(path: Path | None) -> str:
 def _publish_raster(
     context: dg.AssetExecutionContext,
     store: BlobStore,
+    pgstac: PgSTACResource,
     platform: PlatformResource,
     config: RasterRunConfig,
     blob: str,
@@ -72,6 +81,27 @@ def _publish_raster(
         tempfile.TemporaryDirectory(prefix="cog-") as tmp,
         bronze_local_copy(store, platform.bronze_container, blob) as local,
     ):
+        provenance = Provenance(
+            source_blob=blob,
+            source_etag=info.etag,
+            source_sha256=sha256_file(local),
+            source_href=store.href(platform.bronze_container, blob),
+            run_id=context.run.run_id,
+            code_version=platform.code_version,
+        )
+        with pgstac.connect() as conn:
+            duplicate = link_duplicate(
+                store,
+                conn,
+                silver_container=platform.silver_container,
+                mode=platform.duplicates,
+                provenance=provenance,
+                collection_id=collection,
+                item_id_for=raster_item_ids(blob),
+            )
+        if duplicate is not None:
+            note = f"duplicate of {duplicate['duplicate_of']}: nothing built, pointer item"
+            return Outcome(duplicate, {"cog_valid": (True, note), "stac_item_valid": (True, note)})
         result = build_cog_tiers(local, Path(tmp), options, name=blob)
         files: dict[str, Path] = {
             f"{t.tier}.tif": t.path
@@ -84,14 +114,6 @@ def _publish_raster(
             rel.rsplit(".", 1)[0]: store.href(platform.silver_container, f"{prefix}/{rel}")
             for rel in files
         }
-        provenance = Provenance(
-            source_blob=blob,
-            source_etag=info.etag,
-            source_sha256=sha256_file(local),
-            source_href=store.href(platform.bronze_container, blob),
-            run_id=context.run.run_id,
-            code_version=platform.code_version,
-        )
         item = build_raster_item(
             result,
             item_id=item_id,
@@ -102,7 +124,7 @@ def _publish_raster(
             source_last_modified=info.last_modified,
             validate=False,  # validated once, below, as the stac_item_valid check
         )
-        item_dict = with_collection_link(item.to_dict())
+        item_dict = with_completeness(apply_renders(with_collection_link(item.to_dict())))
         checks = _checks(result, item_dict)
         item_path = Path(tmp) / "item.json"
         item_path.write_text(json.dumps(item_dict, indent=1))
@@ -112,9 +134,27 @@ def _publish_raster(
                 "outputs failed validation: " + "; ".join(w for ok, w in checks.values() if not ok),
                 path=blob,
             )
+        quality = raster_quality(result.info, result.grid, result.band_stats)
+        with pgstac.connect() as conn:
+            consistency = collection_consistency(
+                conn,
+                collection,
+                proj_code=result.grid.crs_code,
+                wkt2=result.grid.crs_wkt2,
+                resolution=result.grid.resolution,
+                exclude_item=item_id,
+            )
+        checks.update(raster_checks(quality, consistency))
         preview = _thumbnail_markdown(result.thumbnail)
         published = replace_outputs(store, platform.silver_container, blob, files)
     meta = _raster_metadata(result, published, hrefs, collection, item_id, preview, store, platform)
+    props = item_dict["properties"]
+    meta.update(quality.metadata())
+    meta.update(consistency.metadata())
+    meta["quality/completeness"] = props[COMPLETENESS_PROPERTY]
+    meta["completeness_missing"] = dg.MetadataValue.json(props[MISSING_PROPERTY])
+    if props.get(RENDERS_PROPERTY):
+        meta["renders"] = dg.MetadataValue.json(props[RENDERS_PROPERTY])
     return Outcome(meta, checks)
 
 
@@ -189,6 +229,17 @@ def _raster_metadata(
             blocking=True,
             description="The STAC item validates against the official schemas.",
         ),
+        dg.AssetCheckSpec(
+            "raster_plausible",
+            asset="raster_cog",
+            description="Valid pixels present, statistics plausible (not all zero, no NaN in "
+            "integer data), CRS and pixel size present.",
+        ),
+        dg.AssetCheckSpec(
+            "collection_consistent",
+            asset="raster_cog",
+            description="Same CRS and resolution as the other rasters of its collection.",
+        ),
     ],
     description=(
         "Cloud-Optimized GeoTIFFs made from one bronze raster, in tiers: 'analysis' (lossless, "
@@ -201,8 +252,10 @@ def raster_cog(
     context: dg.AssetExecutionContext,
     config: RasterRunConfig,
     blob_store: BlobStore,
+    pgstac: PgSTACResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization]:
     yield from each_partition(
-        context, lambda _k, blob: _publish_raster(context, blob_store, platform, config, blob)
+        context,
+        lambda _k, blob: _publish_raster(context, blob_store, pgstac, platform, config, blob),
     )

@@ -12,13 +12,16 @@ import dagster as dg
 from geo_platform.defs.bronze.assets import bronze_local_copy, bronze_vector
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
+from geo_platform.defs.quality.duplicates import link_duplicate, vector_item_ids
 from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
 from geo_platform.lib import naming
 from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import ConfigError, NotFoundError, ValidationError
 from geo_platform.lib.postgis import table_stats
+from geo_platform.lib.quality import vector_checks, vector_metadata, vector_quality
 from geo_platform.lib.rules import options_for, parse_rules
 from geo_platform.lib.stac.catalog import with_collection_link
+from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY, with_completeness
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac.vector_item import build_vector_item
 from geo_platform.lib.types import Provenance
@@ -75,6 +78,26 @@ def _publish_vector(
         bronze_local_copy(store, platform.bronze_container, blob) as local,
         postgis.connect() as conn,
     ):
+        provenance = Provenance(
+            source_blob=blob,
+            source_etag=info.etag,
+            source_sha256=sha256_file(local),
+            source_href=store.href(platform.bronze_container, blob),
+            run_id=context.run.run_id,
+            code_version=platform.code_version,
+        )
+        with postgis.connect() as stac_conn:  # pgstac lives in the platform database
+            duplicate = link_duplicate(
+                store,
+                stac_conn,
+                silver_container=platform.silver_container,
+                mode=platform.duplicates,
+                provenance=provenance,
+                collection_id=collection,
+                item_id_for=vector_item_ids(blob),
+            )
+        if duplicate is not None:
+            return Outcome(duplicate)
         tables = publish_vector_file(
             conn,
             local,
@@ -86,14 +109,6 @@ def _publish_vector(
         )
         files: dict[str, Path] = {}
         items: dict[str, dict[str, Any]] = {}
-        provenance = Provenance(
-            source_blob=blob,
-            source_etag=info.etag,
-            source_sha256=sha256_file(local),
-            source_href=store.href(platform.bronze_container, blob),
-            run_id=context.run.run_id,
-            code_version=platform.code_version,
-        )
         for t in tables:
             parquet_rel = f"{t.table}.parquet"
             if t.geoparquet_path is not None:
@@ -109,15 +124,21 @@ def _publish_vector(
                 validate=False,  # validated once, in _checks (the stac_item_valid check)
                 parquet_size=t.geoparquet_path.stat().st_size if t.geoparquet_path else None,
             )
-            items[t.table] = with_collection_link(item.to_dict())
+            items[t.table] = with_completeness(with_collection_link(item.to_dict()))
             item_path = Path(tmp) / f"{t.table}.item.json"
             item_path.write_text(json.dumps(items[t.table], indent=1, default=str))
             files[f"{STAC_FOLDER}/{t.table}.json"] = item_path
         checks = _checks(conn, tables, items)
         if not checks["stac_item_valid"][0]:
             raise ValidationError(checks["stac_item_valid"][1], path=blob)
+        qualities = [vector_quality(conn, t) for t in tables]
+        checks.update(vector_checks(qualities))
         published = replace_outputs(store, platform.silver_container, blob, files)
-    return Outcome(_metadata(tables, published, store, platform), checks)
+    meta = _metadata(tables, published, store, platform)
+    meta.update(vector_metadata(qualities))
+    scores = [i["properties"][COMPLETENESS_PROPERTY] for i in items.values()]
+    meta["quality/completeness"] = min(scores)
+    return Outcome(meta, checks)
 
 
 def _checks(
@@ -224,6 +245,16 @@ def _metadata(
             asset="vector_table",
             blocking=True,
             description="The STAC items validate against the official schemas.",
+        ),
+        dg.AssetCheckSpec(
+            "no_duplicate_geometries",
+            asset="vector_table",
+            description="No two features have byte-identical geometries.",
+        ),
+        dg.AssetCheckSpec(
+            "attributes_not_empty",
+            asset="vector_table",
+            description="Every attribute column holds at least one value.",
         ),
     ],
     description=(

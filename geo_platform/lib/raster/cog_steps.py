@@ -1,0 +1,181 @@
+"""Small steps of the COG build: the GDAL copy with error mapping, grid description, the
+valid-data footprint and output profiles. Kept apart from ``cog.py`` so each stays readable."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pyproj
+import rasterio
+import shapely
+from affine import Affine
+from pyproj.exceptions import ProjError
+from rasterio.features import shapes
+from rasterio.shutil import copy as rio_copy
+from shapely.geometry import Polygon, shape
+
+from geo_platform.lib.errors import GeoPlatformError, UnreadableFileError
+from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
+from geo_platform.lib.raster.inspect import RasterInfo
+from geo_platform.lib.raster.opening import GDAL_ERRORS
+from geo_platform.lib.raster.stats import RasterSample
+from geo_platform.lib.types import BBox
+
+_WRITE_FAILURES = ("No space left", "Free disk space", "Cannot create", "Permission denied")
+
+
+@dataclass(frozen=True)
+class BandMeta:
+    """One band of an output COG, as STAC describes it."""
+
+    index: int
+    dtype: str
+    nodata: float | None
+    colorinterp: str
+    description: str | None
+    unit: str | None
+    scale: float
+    offset: float
+
+
+@dataclass(frozen=True)
+class GridInfo:
+    """The pixel grid and CRS of an output COG (for the STAC projection extension)."""
+
+    crs_wkt2: str
+    crs_code: str | None
+    shape: tuple[int, int]
+    transform: tuple[float, float, float, float, float, float]
+    bounds: BBox
+    resolution: tuple[float, float]
+    bands: tuple[BandMeta, ...]
+
+    @classmethod
+    def of(cls, ds: rasterio.io.DatasetReader) -> GridInfo:
+        crs = pyproj.CRS.from_wkt(ds.crs.to_wkt())
+        authority = crs.to_authority(min_confidence=70)
+        t = ds.transform
+        bands = tuple(
+            BandMeta(
+                index=i,
+                dtype=ds.dtypes[i - 1],
+                nodata=ds.nodatavals[i - 1],
+                colorinterp=ds.colorinterp[i - 1].name,
+                description=ds.descriptions[i - 1] or None,
+                unit=ds.units[i - 1] or None,
+                scale=ds.scales[i - 1],
+                offset=ds.offsets[i - 1],
+            )
+            for i in range(1, ds.count + 1)
+        )
+        return cls(
+            crs_wkt2=crs.to_wkt("WKT2_2019"),
+            crs_code=":".join(authority) if authority else None,
+            shape=(ds.height, ds.width),
+            transform=(t.a, t.b, t.c, t.d, t.e, t.f),
+            bounds=tuple(ds.bounds),
+            resolution=ds.res,
+            bands=bands,
+        )
+
+    @property
+    def affine(self) -> Affine:
+        return Affine(*self.transform)
+
+
+def translate(
+    source: str, dst: Path, options: dict[str, Any], name: str, *, reads_source: bool
+) -> None:
+    """GDAL COG driver copy; a failed block read of the source becomes ``UnreadableFileError``."""
+    try:
+        rio_copy(source, str(dst), driver="COG", **options)
+    except GDAL_ERRORS as exc:
+        dst.unlink(missing_ok=True)
+        text = str(exc)
+        if reads_source and not any(marker in text for marker in _WRITE_FAILURES):
+            raise UnreadableFileError(
+                f"reading the raster data failed (truncated or corrupt data block): {text}", name
+            ) from exc
+        raise GeoPlatformError(f"writing {dst.name} failed: {text}", path=name) from exc
+
+
+def tier_profile(path: Path) -> dict[str, Any]:
+    """A JSON-able description of an output COG (for run metadata and debugging)."""
+    with rasterio.open(path) as ds:
+        structure = ds.tags(ns="IMAGE_STRUCTURE")
+        return {
+            "width": ds.width,
+            "height": ds.height,
+            "count": ds.count,
+            "dtype": ds.dtypes[0],
+            "nodata": ds.nodata,
+            "crs": ds.crs.to_string() if ds.crs else None,
+            "blocksize": list(ds.block_shapes[0]),
+            "overviews": ds.overviews(1),
+            "compression": structure.get("COMPRESSION"),
+            "predictor": structure.get("PREDICTOR"),
+            "interleave": structure.get("INTERLEAVE"),
+            "internal_mask": any(f.name == "per_dataset" for f in ds.mask_flag_enums[0]),
+        }
+
+
+def data_footprint(sample: RasterSample, grid: GridInfo, info: RasterInfo) -> Footprint:
+    """Outline of the valid pixels (from the sample mask) in EPSG:4326, antimeridian-safe.
+
+    Holes and specks smaller than 0.5% of the largest part are dropped, and the outline is
+    simplified to the sample's pixel size. Falls back to the raster edge when the mask is full,
+    and to the inspected source outline if the CRS cannot place the mask on the Earth.
+    """
+    crs = pyproj.CRS.from_wkt(grid.crs_wkt2)
+    rows, cols = grid.shape
+    try:
+        if sample.mask.all():
+            return footprint_4326(raster_outline(cols, rows), grid.affine, crs)
+        outline = _mask_outline(sample)
+        if outline is None:
+            return Footprint(info.footprint_4326, info.bbox_4326)
+        return footprint_4326(outline, grid.affine, crs)
+    except (ValueError, ProjError):
+        return Footprint(info.footprint_4326, info.bbox_4326)
+
+
+def _mask_outline(sample: RasterSample) -> shapely.Geometry | None:
+    sx, sy = sample.pixel_scale
+    valid = (sample.mask > 0).astype("uint8")
+    polys = [
+        Polygon(shape(geom).exterior)
+        for geom, value in shapes(valid, mask=valid > 0, transform=Affine.scale(sx, sy))
+        if value
+    ]
+    if not polys:
+        return None
+    largest = max(p.area for p in polys)
+    kept = [p for p in polys if p.area >= 0.005 * largest]
+    merged = shapely.union_all(kept).simplify(max(sx, sy), preserve_topology=True)
+    return merged if not merged.is_empty else None
+
+
+@cache
+def software_versions() -> dict[str, str]:
+    """Versions of the software that made the outputs (STAC ``processing:software``)."""
+    out = {"GDAL": rasterio.__gdal_version__, "rasterio": rasterio.__version__}
+    for package in ("geo_platform", "rio-cogeo", "pystac"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def multihash_sha256(path: Path) -> str:
+    """SHA-256 of a file as a hex multihash (``1220`` + digest), as ``file:checksum`` wants."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 * 2**20):
+            digest.update(chunk)
+    return "1220" + digest.hexdigest()

@@ -1,0 +1,132 @@
+"""Opening bronze rasters with GDAL, and turning GDAL's failures into our specific errors.
+
+Bronze files arrive as local paths. Zip archives (zipped SRTM ``.hgt`` tiles, zipped GeoTIFFs)
+are read in place through ``/vsizip/`` (nothing is extracted, so path traversal inside the
+archive cannot write anywhere). Sidecars (world files, ``.aux.xml``, ``.prj``) must sit next to
+the raster with the same stem, as GDAL expects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import rasterio
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
+
+from geo_platform.lib.errors import (
+    EmptyFileError,
+    GeoPlatformError,
+    TooLargeError,
+    UnreadableFileError,
+    UnsafeArchiveError,
+    UnsupportedFormatError,
+)
+
+SIDECAR_SUFFIXES = (
+    ".aux.xml",
+    ".ovr",
+    ".prj",
+    ".tfw",
+    ".tifw",
+    ".jgw",
+    ".jpgw",
+    ".pgw",
+    ".pngw",
+    ".wld",
+    ".xml",
+    ".txt",
+    ".md",
+    ".html",
+    ".pdf",
+    ".rrd",
+    ".hdr",
+    ".msk",
+    ".json",
+)
+"""Archive members that are never the raster itself."""
+
+MAX_ZIP_RATIO = 200
+"""A member whose uncompressed size exceeds this many times its compressed size is refused."""
+
+GDAL_ERRORS: tuple[type[Exception], ...] = (RasterioError, CPLE_BaseError, SystemError)
+"""Everything rasterio raises for a GDAL failure (CPLE_* errors are not RasterioErrors, and a
+GDAL call that fails without setting an error surfaces as ``SystemError``)."""
+
+_NOT_RECOGNISED = ("not recognized as", "not recognised as", "not a supported")
+
+
+def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = None) -> str:
+    """The GDAL path to open: the file itself, or ``/vsizip/...`` for the raster in a zip.
+
+    Raises ``EmptyFileError`` for 0-byte files, ``UnsupportedFormatError`` when a zip holds no
+    raster or several candidates, ``UnsafeArchiveError`` for zip-bomb-like members.
+    """
+    if not path.exists():
+        raise UnreadableFileError("file does not exist", path=name)
+    if path.stat().st_size == 0:
+        raise EmptyFileError("the file is empty (0 bytes)", path=name)
+    if not zipfile.is_zipfile(path):
+        return str(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnreadableFileError(f"corrupt zip archive: {exc}", path=name) from exc
+    candidates = [m for m in members if not m.filename.lower().endswith(SIDECAR_SUFFIXES)]
+    if not candidates:
+        raise UnsupportedFormatError("zip archive holds no raster file", path=name)
+    if len(candidates) > 1:
+        listed = ", ".join(m.filename for m in candidates[:5])
+        raise UnsupportedFormatError(
+            f"zip archive holds {len(candidates)} candidate rasters ({listed}); "
+            "publish one raster per archive",
+            path=name,
+        )
+    member = candidates[0]
+    _check_member(member, name, max_uncompressed)
+    inner = PurePosixPath(member.filename).as_posix()
+    return f"/vsizip/{path}/{inner}"
+
+
+def _check_member(member: zipfile.ZipInfo, name: str, max_uncompressed: int | None) -> None:
+    ratio = member.file_size / max(member.compress_size, 1)
+    if member.file_size > 10 * 2**20 and ratio > MAX_ZIP_RATIO:
+        raise UnsafeArchiveError(
+            f"zip member {member.filename!r} expands {ratio:.0f}x ({member.file_size} bytes)",
+            path=name,
+        )
+    if max_uncompressed is not None and member.file_size > max_uncompressed:
+        raise TooLargeError(
+            f"zip member {member.filename!r} is {member.file_size} bytes uncompressed "
+            f"(limit {max_uncompressed})",
+            path=name,
+        )
+
+
+def gdal_error(exc: Exception, name: str, action: str) -> GeoPlatformError:
+    """Map a rasterio/GDAL exception to the specific platform error naming the file."""
+    text = str(exc)
+    if any(marker in text for marker in _NOT_RECOGNISED):
+        return UnsupportedFormatError(f"not a raster format GDAL can read ({text})", path=name)
+    return UnreadableFileError(f"{action} failed, the file is truncated or corrupt: {text}", name)
+
+
+@contextlib.contextmanager
+def open_raster(gdal_path: str, name: str) -> Iterator[rasterio.io.DatasetReader]:
+    """``rasterio.open``; failures become ``UnsupportedFormatError`` or ``UnreadableFileError``."""
+    try:
+        with warnings.catch_warnings():
+            # Non-georeferenced files are reported by inspect_raster with a specific error.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(gdal_path)
+    except RasterioIOError as exc:
+        raise gdal_error(exc, name, "opening") from exc
+    except GDAL_ERRORS as exc:
+        raise UnreadableFileError(f"opening failed: {exc}", path=name) from exc
+    with ds:
+        yield ds

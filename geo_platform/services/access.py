@@ -1,0 +1,314 @@
+"""The production database and the least-privilege roles: the setup script of both targets.
+
+Two publication targets: **staging** (``GEO_PLATFORM_DATABASE_URL``, where pipelines publish)
+and **production** (``GEO_PLATFORM_PRODUCTION_DATABASE_URL``, what consumers and the serving
+stack read; by default the database ``geo_platform_prod`` on the same server). Each has its own
+``geo`` schema, pgstac and ``audit`` schema.
+
+Roles (names from settings, passwords from ``GEO_PLATFORM_<KIND>_PASSWORD``):
+
+- **writer** (pipelines): ``pgstac_ingest`` + USAGE/CREATE on staging ``geo`` (and CREATE on the
+  staging database, because ``CREATE SCHEMA IF NOT EXISTS`` checks it first). No CONNECT on
+  production: PostgreSQL roles are cluster-wide, so on a shared server the database-level
+  CONNECT privilege is what keeps ``pgstac_ingest`` members out of production.
+- **promoter** (the promote job): ``pgstac_read`` + SELECT on staging ``geo``; in production
+  only, the privileges ``pgstac_ingest`` holds there (copied object by object, so the promoter
+  cannot write staging's pgstac), CREATE on ``geo`` and INSERT on ``audit.promotions``.
+- **reader** (STAC API, tiles, features): ``pgstac_read`` + SELECT on ``geo`` in both targets.
+  No ``audit``, no Dagster database, no other schema.
+- **admin** (migrations only): owns the ``geo`` and ``audit`` schemas, member of
+  ``pgstac_admin``.
+
+Passwords are sent to the server already hashed (SCRAM, computed by libpq), so they never
+appear in SQL text or server logs. The local cluster trusts loopback connections: there the
+passwords are not checked, but privileges are (tests connect *as* each role).
+
+Run ``python -m geo_platform.services.access`` against external servers (the URLs in settings
+must then be an administrator's); ``services up`` runs it for the project's own cluster.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+
+from geo_platform.lib.promotion_audit import AUDIT_SCHEMA, ensure_audit_table
+from geo_platform.settings import Settings, load_settings, redact_url, url_with_database
+
+ACCESS_VERSION = "geo_platform-access-v2"
+ROLE_KINDS = ("writer", "promoter", "reader", "admin")
+
+
+def _ident(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
+def database_name(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
+# --- production database -----------------------------------------------------------------------
+def ensure_production_database(settings: Settings) -> str:
+    """Create the production database if missing and migrate its pgstac (idempotent)."""
+    from geo_platform.services.postgres import ensure_pgstac
+
+    url = settings.production_database_url
+    name = database_name(url)
+    with _connect(url_with_database(url, "postgres")) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(_ident(name)))
+    ensure_pgstac(settings, url=url)
+    return url
+
+
+# --- roles -----------------------------------------------------------------------------------
+def ensure_roles(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Create the four login roles (cluster-wide), set their passwords and pgstac memberships."""
+    existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
+    memberships = {
+        "writer": "pgstac_ingest",
+        "promoter": "pgstac_read",
+        "reader": "pgstac_read",
+        "admin": "pgstac_admin",
+    }
+    for kind in ROLE_KINDS:
+        role = settings.role_name(kind)
+        if role not in existing:
+            conn.execute(
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS"
+                ).format(_ident(role))
+            )
+        password = settings.role_password(kind)
+        if password:
+            hashed = conn.pgconn.encrypt_password(
+                password.encode(), role.encode(), b"scram-sha-256"
+            )
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    _ident(role), sql.Literal(hashed.decode())
+                )
+            )
+        conn.execute(sql.SQL("GRANT {} TO {}").format(_ident(memberships[kind]), _ident(role)))
+
+
+def _roles(settings: Settings) -> dict[str, sql.Identifier]:
+    return {kind: _ident(settings.role_name(kind)) for kind in ROLE_KINDS}
+
+
+def _run(conn: psycopg.Connection[Any], statements: list[sql.Composable]) -> None:
+    with conn.transaction():
+        for stmt in statements:
+            conn.execute(stmt)
+
+
+def _schemas(r: dict[str, sql.Identifier], geo: sql.Identifier) -> list[sql.Composable]:
+    """``geo`` and ``audit`` owned by the admin role; nothing for PUBLIC."""
+    audit = _ident(AUDIT_SCHEMA)
+    out: list[sql.Composable] = []
+    for schema in (geo, audit):
+        out += [
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(schema, r["admin"]),
+            sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, r["admin"]),
+            sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(schema),
+        ]
+    return out
+
+
+def _readable_geo(
+    r: dict[str, sql.Identifier], geo: sql.Identifier, creators: list[sql.Identifier], readers: str
+) -> list[sql.Composable]:
+    """SELECT on every table of ``geo``, now and later (default privileges per creating role)."""
+    to = sql.SQL(", ").join(r[k] for k in readers.split())
+    out: list[sql.Composable] = [
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(geo, to),
+        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(geo, to),
+    ]
+    for creator in creators:
+        out.append(
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}"
+            ).format(creator, geo, to)
+        )
+    return out
+
+
+def grant_staging(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Staging: the writer publishes, the promoter and the reader read."""
+    r, geo = _roles(settings), _ident(settings.geo_schema)
+    db = _ident(database_name(settings.database_url))
+    me = _ident(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+    stmts = _schemas(r, geo)
+    stmts += [
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}, {}, {}").format(
+            db, r["writer"], r["promoter"], r["reader"], r["admin"]
+        ),
+        sql.SQL("GRANT CREATE ON DATABASE {} TO {}, {}").format(db, r["writer"], r["admin"]),
+        sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(geo, r["writer"]),
+        # The lifecycle jobs (unpublish) write their audit rows here as the pipeline role.
+        sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(_ident(AUDIT_SCHEMA), r["writer"]),
+    ]
+    stmts += _readable_geo(r, geo, [r["writer"], r["admin"], me], "promoter reader")
+    # Tables published before the roles existed belong to whoever ran the pipelines: hand them
+    # to the writer so that a pipeline running as the writer can replace them.
+    rows = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tableowner <> %s",
+        (settings.geo_schema, settings.writer_role),
+    ).fetchall()
+    stmts += [
+        sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(geo, _ident(t), r["writer"])
+        for (t,) in rows
+    ]
+    _run(conn, stmts)
+
+
+def _copy_pgstac_ingest(conn: psycopg.Connection[Any], role: sql.Identifier) -> None:
+    """Give ``role`` what ``pgstac_ingest`` may do in THIS database's pgstac schema only.
+
+    Membership in ``pgstac_ingest`` would be cluster-wide (staging included); object grants
+    stay in the database they are made in.
+    """
+    stmts: list[sql.Composable] = [
+        sql.SQL("GRANT USAGE, CREATE ON SCHEMA pgstac TO {}").format(role),
+        sql.SQL(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES "
+            "IN SCHEMA pgstac TO {}"
+        ).format(role),
+        sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgstac TO {}").format(role),
+        sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgstac TO {}").format(role),
+        # Item partitions that pgstac creates later (owned by pgstac_admin).
+        sql.SQL(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE pgstac_admin IN SCHEMA pgstac "
+            "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {}"
+        ).format(role),
+        sql.SQL(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE pgstac_admin IN SCHEMA pgstac "
+            "GRANT USAGE, SELECT ON SEQUENCES TO {}"
+        ).format(role),
+    ]
+    _run(conn, stmts)
+
+
+def grant_production(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Production: the promoter writes, the reader reads, the writer cannot even connect."""
+    r, geo = _roles(settings), _ident(settings.geo_schema)
+    db = _ident(database_name(settings.production_database_url))
+    me = _ident(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+    stmts = _schemas(r, geo)
+    stmts += [
+        sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db),
+        sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(db, r["writer"]),
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}, {}").format(
+            db, r["promoter"], r["reader"], r["admin"]
+        ),
+        # pgstac's item ingest stages rows in a temporary table.
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, r["promoter"]),
+        sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, r["admin"]),
+        sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(geo, r["promoter"]),
+    ]
+    stmts += _readable_geo(r, geo, [r["promoter"], r["admin"], me], "reader")
+    _run(conn, stmts)
+    _copy_pgstac_ingest(conn, r["promoter"])
+    ensure_audit_table(conn, owner=settings.admin_role)
+    _run(
+        conn,
+        [
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(_ident(AUDIT_SCHEMA), r["promoter"]),
+            sql.SQL("GRANT SELECT, INSERT ON {}.promotions TO {}").format(
+                _ident(AUDIT_SCHEMA), r["promoter"]
+            ),
+        ],
+    )
+
+
+def _stamp(settings: Settings, pgstac_version: str | None) -> str:
+    names = ",".join(settings.role_name(k) for k in ROLE_KINDS)
+    return f"{ACCESS_VERSION} roles={names} geo={settings.geo_schema} pgstac={pgstac_version}"
+
+
+def _current_stamp(conn: psycopg.Connection[Any]) -> str | None:
+    row = conn.execute(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+        (AUDIT_SCHEMA,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _pgstac_version(conn: psycopg.Connection[Any]) -> str | None:
+    if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'pgstac'").fetchone():
+        return None
+    row = conn.execute("SELECT pgstac.get_version()").fetchone()
+    return str(row[0]) if row else None
+
+
+def _ensure_target(url: str, settings: Settings, grant: Any) -> bool:
+    """Apply ``grant`` unless this database already carries the current stamp."""
+    with _connect(url) as conn:
+        stamp = _stamp(settings, _pgstac_version(conn))
+        if _current_stamp(conn) == stamp:
+            return False
+        grant(conn, settings)
+        conn.execute(
+            sql.SQL("COMMENT ON SCHEMA {} IS {}").format(_ident(AUDIT_SCHEMA), sql.Literal(stamp))
+        )
+        return True
+
+
+def ensure_access(settings: Settings, *, lock_dagster_db: str | None = None) -> dict[str, Any]:
+    """Roles, passwords and grants on both targets (grants only when the stamp changed).
+
+    ``lock_dagster_db``: a Dagster storage database on the same server whose CONNECT is
+    revoked from PUBLIC (run history is nobody's business but Dagster's own user).
+    """
+    with _connect(settings.database_url) as conn:
+        ensure_roles(conn, settings)
+        if lock_dagster_db:
+            conn.execute(
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                    _ident(lock_dagster_db)
+                )
+            )
+    staging = _ensure_target(settings.database_url, settings, grant_staging)
+    production = _ensure_target(settings.production_database_url, settings, grant_production)
+    return {
+        "roles": {k: settings.role_name(k) for k in ROLE_KINDS},
+        "granted": {"staging": staging, "production": production},
+    }
+
+
+def access_status(settings: Settings) -> dict[str, Any]:
+    """Where the two targets are (no secrets) and which roles exist."""
+    return {
+        "staging": {
+            "url": redact_url(settings.database_url),
+            "container": settings.silver_container,
+        },
+        "production": {
+            "url": redact_url(settings.production_database_url),
+            "container": settings.production_container,
+        },
+        "roles": {k: settings.role_name(k) for k in ROLE_KINDS},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set up production and the roles on the configured (administrator) URLs."""
+    settings = load_settings()
+    ensure_production_database(settings)
+    report = ensure_access(settings)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
