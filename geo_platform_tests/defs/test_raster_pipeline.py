@@ -139,3 +139,34 @@ def test_rematerializing_is_idempotent(env, pg_dsn):
     assert len(silver) == 2 * 5  # three tiers, a thumbnail and the item JSON per file
     with psycopg.connect(pg_dsn) as conn:
         assert len(pgstac.item_ids(conn, naming.collection_id(good[0]))) == 2
+
+
+def test_tiers_follow_prefix_rules_and_run_config(tmp_path, pg_dsn):
+    import json
+
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    store = LocalBlobStore(root=str(tmp_path / "blobs"))
+    store.ensure_container("bronze")
+    blobs = [f"{prefix}/dem/hills.tif", f"{prefix}/imagery/rgb.tif"]
+    store.upload_file("bronze", blobs[0], TESTDATA / "rasters/dem_float32/dem-hills.tiff")
+    store.upload_file("bronze", blobs[1], TESTDATA / "rasters/rgb_uint8/RGB.byte.tif")
+    rules = json.dumps({f"{prefix}/dem/": {"tiers": ["analysis", "archive"]}})
+    resources = {"blob_store": store, "pgstac": PgSTACResource(database_url=pg_dsn),
+                 "platform": PlatformResource(raster_rules=rules)}  # fmt: skip
+    with dg.instance_for_test() as inst:
+        inst.add_dynamic_partitions(bronze_raster_partitions.name, blobs)
+        job = defs.resolve_job_def("raster_cog_job")
+        assert job.execute_in_process(
+            instance=inst, partition_key=blobs[0], resources=resources
+        ).success
+        run_config = {"ops": {"raster_cog": {"config": {"tiers": ["visualization"]}}}}
+        assert job.execute_in_process(
+            instance=inst, partition_key=blobs[1], resources=resources, run_config=run_config
+        ).success
+
+    def tiers(blob: str) -> set[str]:
+        folder = Path(store.root) / "silver" / naming.silver_prefix(blob)
+        return {p.stem for p in folder.glob("*.tif")}
+
+    assert tiers(blobs[0]) == {"analysis", "archive"}
+    assert tiers(blobs[1]) == {"visualization"}

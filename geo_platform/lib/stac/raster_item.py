@@ -234,7 +234,7 @@ def _add_assets(item: pystac.Item, result: CogBuildResult, hrefs: Mapping[str, s
             continue
         grid = result.archive_grid if tier == "archive" and result.archive_grid else result.grid
         stats = result.band_stats if tier != "visualization" else ()
-        bands = _visual_bands(out) if tier == "visualization" else _bands(grid, stats)
+        bands = _visual_bands(out, grid) if tier == "visualization" else _bands(grid, stats)
         uses_eo = uses_eo or any("eo:common_name" in b for b in bands)
         extra: dict[str, Any] = {**_file_fields(out.size_bytes, out.checksum), "bands": bands}
         if grid is not result.grid:
@@ -298,12 +298,19 @@ def _band_common(band: BandMeta, grid: GridInfo) -> dict[str, Any]:
     return entry
 
 
-def _visual_bands(out: TierOutput) -> list[dict[str, Any]]:
+def _visual_bands(out: TierOutput, grid: GridInfo) -> list[dict[str, Any]]:
+    """8-bit display bands (with raster fields, so an item whose only tier is the picture
+    still describes its pixels and validates against the raster extension)."""
     count = int(out.profile.get("count", 0))
     names = ["gray"] if count == 1 else ["red", "green", "blue"][:count]
     bands: list[dict[str, Any]] = []
     for name in names:
-        entry: dict[str, Any] = {"name": name, "data_type": "uint8"}
+        entry: dict[str, Any] = {
+            "name": name,
+            "data_type": "uint8",
+            "raster:bits_per_sample": 8,
+            "raster:spatial_resolution": abs(grid.resolution[0]),
+        }
         if name != "gray":
             entry["eo:common_name"] = name
         bands.append(entry)
