@@ -14,6 +14,9 @@ from geo_platform.defs.bronze import assets as bronze_assets
 from geo_platform.defs.bronze.jobs import BRONZE_JOBS, PIPELINE_JOBS, STAGE_ASSETS
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.defs.catalog import assets as catalog_assets
+from geo_platform.defs.collections.assets import raster_collection
+from geo_platform.defs.collections.jobs import raster_collection_job
+from geo_platform.defs.collections.sensors import raster_collection_sensor
 from geo_platform.defs.grids import assets as grid_assets
 from geo_platform.defs.grids.jobs import h3_bbox_grid_job, h3_grids_job
 from geo_platform.defs.lifecycle import (
@@ -77,6 +80,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             sensor_max_adds_per_tick=settings.sensor_max_adds_per_tick,
             vector_assume_crs=settings.vector_assume_crs,
             raster_rules=settings.raster_rules,
+            raster_collections=settings.raster_collections,
             vector_rules=settings.vector_rules,
             duplicates=settings.duplicates,
             prices=settings.prices,
@@ -86,20 +90,22 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
+    modules = [
+        bronze_assets,
+        raster_assets,
+        vector_assets,
+        catalog_assets,
+        grid_assets,
+        analytics_assets,
+        quality_assets,
+    ]
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(
-            [
-                bronze_assets,
-                raster_assets,
-                vector_assets,
-                catalog_assets,
-                grid_assets,
-                analytics_assets,
-                quality_assets,
-            ]
-        )
-        + list(promotion_assets(settings)),
-        sensors=[bronze_sensor, automation_sensor, *LIFECYCLE_SENSORS],
+        assets=[
+            *dg.load_assets_from_modules(modules),
+            raster_collection,
+            *promotion_assets(settings),
+        ],
+        sensors=[bronze_sensor, automation_sensor, raster_collection_sensor, *LIFECYCLE_SENSORS],
         schedules=[*LIFECYCLE_SCHEDULES, quality_schedule],
         jobs=[
             *BRONZE_JOBS.values(),
@@ -115,6 +121,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             quality_job,
             *LIFECYCLE_JOBS,
             *PROMOTION_JOBS,
+            raster_collection_job,
         ],
         resources=build_resources(settings),
     )

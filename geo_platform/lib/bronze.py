@@ -16,7 +16,7 @@ import hashlib
 import json
 import posixpath
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,13 +215,17 @@ def _etag_digest(etag: str) -> str:
 
 
 def plan_tick(
-    listing: Iterable[BlobInfo], state: dict[str, str], max_new: int = 25_000
+    listing: Iterable[BlobInfo],
+    state: dict[str, str],
+    max_new: int = 25_000,
+    in_collection: Callable[[str], bool] | None = None,
 ) -> TickPlan:
     """Compare a bronze listing with the previous state.
 
     ``state`` maps blob path -> "<kind-letter><etag digest>" ('r', 'v' for partitions, 'u' for
-    reported unsupported blobs, 's' for sidecars). New blobs beyond ``max_new`` are deferred to
-    the next tick (left out of the new state so they count as new again).
+    reported unsupported blobs, 's' for sidecars, 'c' for members of a raster collection, which
+    the collection asset publishes, not the per-file pipeline). New blobs beyond ``max_new`` are
+    deferred to the next tick (left out of the new state so they count as new again).
     """
     plan = TickPlan()
     letters: dict[str, DataKind] = {"r": "raster", "v": "vector"}
@@ -231,6 +235,9 @@ def plan_tick(
         cls = classify(blob.path, blob.size)
         digest = _etag_digest(blob.etag)
         prev = state.get(blob.path)
+        if in_collection is not None and in_collection(blob.path):
+            plan.state[blob.path] = "c" + digest
+            continue
         if cls.kind == "sidecar":
             plan.sidecars += 1
             plan.state[blob.path] = "s" + digest

@@ -121,6 +121,7 @@ class PlatformResource(ConfigurableResource):
     sensor_max_adds_per_tick: int = 25_000
     vector_assume_crs: str = ""
     raster_rules: str = ""
+    raster_collections: str = ""
     vector_rules: str = ""
     duplicates: str = "publish"
     """Same content under a second bronze name: 'link' (publish once, link the second name) or

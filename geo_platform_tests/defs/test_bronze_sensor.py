@@ -134,3 +134,19 @@ def test_hostile_names_never_crash_the_sensor(instance, store):
     assert keys == {partition_key_for_blob(n) for n in names[:-1]}
     inv = [e for e in res.asset_events if e.asset_key == dg.AssetKey("bronze_inventory")]
     assert "odd/zero.tif" in inv[0].metadata["unsupported_files"].value
+
+
+def test_raster_collection_members_are_left_to_the_collection_asset(instance, store):
+    store.upload_file("bronze", "tiles/a.tif", RGB)
+    store.upload_bytes("bronze", "tiles/_collection.json", b"{}")
+    store.upload_file("bronze", "scenes/b.tif", RGB)
+    store.upload_file("bronze", "single/c.tif", RGB)
+    ctx = dg.build_sensor_context(
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        resources={"blob_store": store, "platform": PlatformResource(raster_collections="scenes")},
+        definitions=defs,
+    )
+    res = bronze_sensor.evaluate_tick(ctx)
+    assert [r.partition_key for r in res.run_requests] == ["single/c.tif"]
+    assert not [e for e in res.asset_events if e.asset_key == dg.AssetKey("bronze_inventory")]

@@ -170,3 +170,55 @@ def test_tiers_follow_prefix_rules_and_run_config(tmp_path, pg_dsn):
 
     assert tiers(blobs[0]) == {"analysis", "archive"}
     assert tiers(blobs[1]) == {"visualization"}
+
+
+def _tiled_dem(path: Path, width: int, height: int) -> None:
+    import numpy as np
+    from rasterio.transform import from_origin
+
+    yy, xx = np.mgrid[0:height, 0:width]
+    data = (1000 + 300 * np.sin(xx / 97.0) * np.cos(yy / 53.0)).astype("uint16")
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1,
+               "dtype": "uint16", "crs": "EPSG:32633", "tiled": True, "blockxsize": 256,
+               "blockysize": 256, "compress": "deflate",
+               "transform": from_origin(500000, 5300000, 10, 10)}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+
+
+def test_large_raster_becomes_tiles_mosaic_and_items(tmp_path, pg_dsn, monkeypatch):
+    """Above the tiling threshold the pipeline publishes COG tiles, a MosaicJSON, an item per
+    tile and a mosaic asset on the collection (threshold lowered so a small file counts)."""
+    monkeypatch.setenv("GEO_PLATFORM_TILING_THRESHOLD_PIXELS", "100000")
+    monkeypatch.setenv("GEO_PLATFORM_TILING_TILE_SIZE", "512")
+    monkeypatch.setenv("GEO_PLATFORM_TILING_WORK_DIR", str(tmp_path / "work"))
+    blob = f"t{uuid.uuid4().hex[:6]}/big/rgb.tif"
+    store = LocalBlobStore(root=str(tmp_path / "blobs"))
+    store.ensure_container("bronze")
+    src = tmp_path / "dem.tif"
+    _tiled_dem(src, width=1500, height=1200)
+    store.upload_file("bronze", blob, src)
+    resources = {"blob_store": store, "pgstac": PgSTACResource(database_url=pg_dsn),
+                 "platform": PlatformResource()}  # fmt: skip
+    with dg.instance_for_test() as inst:
+        inst.add_dynamic_partitions(bronze_raster_partitions.name, [blob])
+        res = defs.resolve_job_def("raster_pipeline_job").execute_in_process(
+            instance=inst, partition_key=blob, resources=resources
+        )
+        assert res.success
+    root = Path(store.root) / "silver" / naming.silver_prefix(blob)
+    tiles = sorted((root / "tiles").glob("*.tif"))
+    assert len(tiles) == 9  # 1500 x 1200 pixels in 512-pixel tiles, edges clipped
+    for tile in tiles:
+        assert cog_validate(str(tile))[0]
+    assert (root / "mosaic.json").is_file()
+    cid = naming.collection_id(blob)
+    try:
+        with psycopg.connect(pg_dsn) as conn:
+            assert len(pgstac.item_ids(conn, cid)) == 9
+            assets = pgstac.get_collection(conn, cid).get("assets", {})
+            assert any(key.startswith("mosaic") for key in assets)
+    finally:
+        with psycopg.connect(pg_dsn) as conn:
+            conn.execute("SELECT pgstac.delete_collection(%s)", (cid,))
+            conn.commit()

@@ -11,7 +11,7 @@ hash the files and their etags: a re-delivered blob is a no-op, a changed blob r
 """
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -24,6 +24,7 @@ from geo_platform.defs.bronze.jobs import PIPELINE_JOBS
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.lib.bronze import TickPlan, decode_state, encode_state, plan_tick
 from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.lib.raster.collection import MARKER_NAME, collection_prefix_for, parse_prefixes
 from geo_platform.lib.types import BlobInfo, DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
@@ -161,7 +162,10 @@ def bronze_tick(
     """One evaluation of the bronze sensor (separate from the decorator for tests and benches)."""
     state = decode_state(cursor)
     listing = store.list_blobs(platform.bronze_container)
-    plan = plan_tick(listing, state, max_new=platform.sensor_max_adds_per_tick)
+    in_collection = collection_membership(store, platform)
+    plan = plan_tick(
+        listing, state, max_new=platform.sensor_max_adds_per_tick, in_collection=in_collection
+    )
     req = requests_for_plan(instance, plan, platform.sensor_batch_size)
     _log_plan(log, plan, req)
     return dg.SensorResult(
@@ -172,6 +176,26 @@ def bronze_tick(
         asset_events=req.events,
         cursor=encode_state(plan.state),
     )
+
+
+def collection_membership(store: BlobStore, platform: PlatformResource) -> Callable[[str], bool]:
+    """Whether a bronze blob belongs to a raster collection: under a configured prefix, or in a
+    folder (or below one) holding a ``_collection.json`` marker. One lookup per folder."""
+    prefixes = parse_prefixes(platform.raster_collections)
+    marked: dict[str, bool] = {}
+
+    def has_marker(folder: str) -> bool:
+        if folder not in marked:
+            marked[folder] = store.exists(platform.bronze_container, f"{folder}/{MARKER_NAME}")
+        return marked[folder]
+
+    def member(path: str) -> bool:
+        if collection_prefix_for(path, prefixes):
+            return True
+        parts = path.split("/")[:-1]
+        return any(has_marker("/".join(parts[: i + 1])) for i in range(len(parts)))
+
+    return member
 
 
 def _log_plan(log: object, plan: TickPlan, req: TickRequests) -> None:

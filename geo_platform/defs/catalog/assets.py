@@ -8,11 +8,13 @@ import dagster as dg
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition_batched
 from geo_platform.defs.silver import stac_items
+from geo_platform.lib import naming
 from geo_platform.lib.duplicates import resolve_sources
 from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.lib.stac.catalog import publish_sources, with_collection_link
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
+from geo_platform.lib.stac.tile_item import attach_mosaic
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
@@ -34,7 +36,11 @@ def _read_items(store: BlobStore, platform: PlatformResource, blob: str) -> list
 
 
 def _publish(
-    pgstac: PgSTACResource, platform: PlatformResource, kind: DataKind, prepared: dict[str, Any]
+    store: BlobStore,
+    pgstac: PgSTACResource,
+    platform: PlatformResource,
+    kind: DataKind,
+    prepared: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     """One transaction for the whole run's files."""
     by_source = {blob_for_partition_key(k): items for k, items in prepared.items()}
@@ -42,6 +48,8 @@ def _publish(
         # Content published under another name first (earlier, or in this batch): pointers.
         resolved = resolve_sources(conn, by_source, mode=platform.duplicates)
         results = publish_sources(conn, {s: r.items for s, r in resolved.items()}, kind)
+        if kind == "raster":
+            _attach_mosaics(conn, store, platform, list(by_source))
     out = {}
     settings = load_settings()
     for key in prepared:
@@ -59,6 +67,22 @@ def _publish(
             meta["duplicate_of"] = original.source_blob
         out[key] = meta
     return out
+
+
+def _attach_mosaics(
+    conn: Any, store: BlobStore, platform: PlatformResource, blobs: list[str]
+) -> None:
+    """A tiled large raster's MosaicJSON becomes a collection asset and a pgstac mosaic search."""
+    for blob in blobs:
+        path = f"{naming.silver_prefix(blob)}/mosaic.json"
+        if store.exists(platform.silver_container, path):
+            attach_mosaic(
+                conn,
+                naming.collection_id(blob),
+                store.href(platform.silver_container, path),
+                parent_item=naming.item_id(blob),
+            )
+    conn.commit()
 
 
 def _links(settings: Any, kind: DataKind, items: list[dict[str, str]]) -> dict[str, Any]:
@@ -113,7 +137,7 @@ def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:
         yield from each_partition_batched(
             context,
             lambda _k, blob: _read_items(blob_store, platform, blob),
-            lambda prepared: _publish(pgstac, platform, kind, prepared),
+            lambda prepared: _publish(blob_store, pgstac, platform, kind, prepared),
         )
 
     return stac_item

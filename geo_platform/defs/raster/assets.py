@@ -11,6 +11,7 @@ import dagster as dg
 
 from geo_platform.defs.bronze.assets import bronze_local_copy, bronze_raster
 from geo_platform.defs.bronze.partitions import bronze_raster_partitions
+from geo_platform.defs.collections.large import publish_large_raster, tiling_options
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.defs.quality.duplicates import link_duplicate, raster_item_ids
 from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
@@ -19,7 +20,9 @@ from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.quality import collection_consistency, raster_checks, raster_quality
 from geo_platform.lib.raster.cog import build_cog_tiers
+from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.options import RasterOptions
+from geo_platform.lib.raster.tiling import needs_tiling
 from geo_platform.lib.rules import options_for, parse_rules
 from geo_platform.lib.stac.catalog import with_collection_link
 from geo_platform.lib.stac.completeness import (
@@ -102,7 +105,20 @@ def _publish_raster(
         if duplicate is not None:
             note = f"duplicate of {duplicate['duplicate_of']}: nothing built, pointer item"
             return Outcome(duplicate, {"cog_valid": (True, note), "stac_item_valid": (True, note)})
-        result = build_cog_tiers(local, Path(tmp), options, name=blob)
+        raster_info = inspect_raster(
+            local,
+            blob,
+            max_bytes=options.max_bytes,
+            max_pixels=options.max_pixels,
+            assume_crs=options.assume_crs,
+        )
+        tiling = tiling_options()
+        if needs_tiling(raster_info, tiling):
+            # Very large rasters: a grid of COG tiles, a MosaicJSON and an item per tile.
+            return publish_large_raster(
+                context, store, platform, blob, info, local, raster_info, tiling
+            )
+        result = build_cog_tiers(local, Path(tmp), options, name=blob, info=raster_info)
         files: dict[str, Path] = {
             f"{t.tier}.tif": t.path
             for t in result.tiers.values()

@@ -1,0 +1,253 @@
+"""MosaicJSON (0.0.3, cogeo-mosaic) over many COGs: the tiles of a large raster or the files of a
+raster collection, served as one dataset by any MosaicJSON-aware tiler (titiler's mosaic).
+
+A mosaic maps web-mercator quadkeys (at ``quadkey_zoom``) to the COG hrefs that intersect them.
+Sources are described by ``MosaicSource`` (href + lon/lat bounds), built without opening the
+COGs when their grid is known (``sources_from_tiling``, ``sources_from_items``) or from files
+(``sources_from_paths``). ``update_mosaic`` merges new or changed sources into an existing
+mosaic quadkey by quadkey (no rebuild of the rest), ``validate_mosaic`` checks it with
+cogeo-mosaic's pydantic model, ``tiles_for_point`` answers "which COGs cover this point".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import morecantile
+import rasterio
+from affine import Affine
+from cogeo_mosaic.backends import MemoryBackend
+from cogeo_mosaic.mosaic import MosaicJSON
+from pydantic import ValidationError as PydanticValidationError
+from rasterio.crs import CRS
+from rasterio.warp import calculate_default_transform, transform_bounds
+
+from geo_platform.lib.errors import ValidationError
+from geo_platform.lib.raster.tiling import TileOutput, TilingResult
+from geo_platform.lib.types import BBox
+
+MOSAICJSON_VERSION = "0.0.3"
+WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
+MOSAIC_MEDIA_TYPE = "application/json"
+MOSAIC_ROLE = "mosaic"
+
+
+@dataclass(frozen=True)
+class MosaicSource:
+    """One COG of a mosaic: where it is, its lon/lat bounds and the zooms it is sharp at."""
+
+    href: str
+    bounds: BBox
+    minzoom: int
+    maxzoom: int
+
+
+def zoom_range(crs: CRS | str, transform: Affine, width: int, height: int) -> tuple[int, int]:
+    """Web-mercator zooms of a grid: maxzoom at native resolution, minzoom where the whole grid
+    fits one 256-pixel tile (the same rule as rio-tiler's reader)."""
+    crs = CRS.from_user_input(crs)
+    bounds = rasterio.transform.array_bounds(height, width, transform)
+    dst, w, h = calculate_default_transform(crs, WEB_MERCATOR.rasterio_crs, width, height, *bounds)
+    res = max(abs(dst.a), abs(dst.e))
+    maxzoom = WEB_MERCATOR.zoom_for_res(res)
+    overview_res = res * max(w or 1, h or 1) / 256
+    minzoom = WEB_MERCATOR.zoom_for_res(overview_res)
+    return min(minzoom, maxzoom), maxzoom
+
+
+def _lonlat_bounds(crs: CRS | str, transform: Affine, width: int, height: int) -> BBox:
+    native = rasterio.transform.array_bounds(height, width, transform)
+    west, south, east, north = transform_bounds(crs, "EPSG:4326", *native, densify_pts=21)
+    return (west, south, east, north)
+
+
+def sources_from_tiling(
+    result: TilingResult, href_for: Callable[[TileOutput], str]
+) -> list[MosaicSource]:
+    """Sources for the tiles of ``result`` computed from the grid (no file is opened)."""
+    crs = CRS.from_wkt(result.crs_wkt)
+    base = Affine(*result.transform)
+    out = []
+    for tile in result.tiles:
+        s = tile.spec
+        transform = base @ Affine.translation(s.col_off, s.row_off)
+        minz, maxz = zoom_range(crs, transform, s.width, s.height)
+        bounds = _lonlat_bounds(crs, transform, s.width, s.height)
+        out.append(MosaicSource(href_for(tile), bounds, minz, maxz))
+    return out
+
+
+def sources_from_items(
+    items: Iterable[Mapping[str, Any]], asset: str = "analysis"
+) -> list[MosaicSource]:
+    """Sources from STAC items (``bbox``, ``proj:*`` and the ``asset`` href)."""
+    out = []
+    for item in items:
+        props = item["properties"]
+        height, width = props["proj:shape"]
+        crs = props.get("proj:code") or props["proj:wkt2"]
+        minz, maxz = zoom_range(crs, Affine(*props["proj:transform"][:6]), width, height)
+        west, south, east, north = item["bbox"][:4] if len(item["bbox"]) == 4 else _bbox2d(item)
+        out.append(
+            MosaicSource(item["assets"][asset]["href"], (west, south, east, north), minz, maxz)
+        )
+    return out
+
+
+def _bbox2d(item: Mapping[str, Any]) -> list[float]:
+    b = item["bbox"]
+    return [b[0], b[1], b[3], b[4]]
+
+
+def sources_from_paths(paths: Iterable[Path | str]) -> list[MosaicSource]:
+    """Sources from local or GDAL-readable files (each file's header is read)."""
+    out = []
+    for path in paths:
+        with rasterio.open(path) as ds:
+            minz, maxz = zoom_range(ds.crs, ds.transform, ds.width, ds.height)
+            bounds = _lonlat_bounds(ds.crs, ds.transform, ds.width, ds.height)
+        out.append(MosaicSource(str(path), bounds, minz, maxz))
+    return out
+
+
+def _feature(source: MosaicSource) -> dict[str, Any]:
+    w, s, e, n = source.bounds
+    ring = [(w, n), (w, s), (e, s), (e, n), (w, n)]
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"path": source.href},
+    }
+
+
+def build_mosaic(
+    sources: Sequence[MosaicSource],
+    *,
+    minzoom: int | None = None,
+    maxzoom: int | None = None,
+    quadkey_zoom: int | None = None,
+    name: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """A MosaicJSON 0.0.3 document (dict) over ``sources``.
+
+    Zooms default to the sources' own: maxzoom the finest, minzoom the coarsest minzoom, and
+    quadkey_zoom = minzoom (each quadkey lists few COGs)."""
+    if not sources:
+        raise ValidationError("a mosaic needs at least one source COG")
+    minzoom = min(s.minzoom for s in sources) if minzoom is None else minzoom
+    maxzoom = max(s.maxzoom for s in sources) if maxzoom is None else maxzoom
+    mosaic = MosaicJSON.from_features(
+        [_feature(s) for s in sources],
+        minzoom,
+        max(maxzoom, minzoom),
+        quadkey_zoom=quadkey_zoom,
+        version=MOSAICJSON_VERSION,
+        tilematrixset=WEB_MERCATOR,
+        quiet=True,
+    )
+    if name:
+        mosaic.name = name
+    if description:
+        mosaic.description = description
+    return _to_dict(mosaic)
+
+
+def _to_dict(mosaic: MosaicJSON) -> dict[str, Any]:
+    return dict(mosaic.model_dump(exclude_none=True, mode="json"))
+
+
+def update_mosaic(
+    mosaic: Mapping[str, Any],
+    added: Sequence[MosaicSource],
+    removed: Iterable[str] = (),
+) -> dict[str, Any]:
+    """``mosaic`` with ``added`` sources merged in and ``removed`` hrefs dropped.
+
+    Only the quadkeys the new sources touch are recomputed (cogeo-mosaic's per-quadkey merge);
+    a re-added href (a replaced file) is listed once, first. Zoom levels and quadkey zoom stay
+    those of the existing mosaic; the ``version`` is bumped."""
+    current = validate_mosaic(mosaic)
+    gone = set(removed) | {s.href for s in added}
+    tiles = {
+        qk: kept
+        for qk, assets in current.tiles.items()
+        if (kept := [a for a in assets if a not in gone])
+    }
+    if added:
+        new = MosaicJSON.from_features(
+            [_feature(s) for s in added],
+            current.minzoom,
+            current.maxzoom,
+            quadkey_zoom=current.quadkey_zoom,
+            version=MOSAICJSON_VERSION,
+            tilematrixset=WEB_MERCATOR,
+            quiet=True,
+        )
+        for quadkey, assets in new.tiles.items():
+            tiles[quadkey] = [*assets, *tiles.get(quadkey, [])]
+    if not tiles:
+        raise ValidationError("the updated mosaic would have no tiles")
+    out = _to_dict(current)
+    out["tiles"] = tiles
+    out["bounds"] = list(_tiles_bounds(tiles))
+    out["center"] = [
+        (out["bounds"][0] + out["bounds"][2]) / 2,
+        (out["bounds"][1] + out["bounds"][3]) / 2,
+        current.minzoom,
+    ]
+    major, minor, patch = (int(p) for p in str(current.version).split("."))
+    out["version"] = f"{major}.{minor}.{patch + 1}"
+    return _to_dict(validate_mosaic(out))
+
+
+def _tiles_bounds(tiles: Mapping[str, Any]) -> BBox:
+    """Lon/lat bounds of the quadkeys (a slight over-estimate of the data, never under)."""
+    boxes = [WEB_MERCATOR.bounds(WEB_MERCATOR.quadkey_to_tile(qk)) for qk in tiles]
+    return (
+        min(b.left for b in boxes),
+        min(b.bottom for b in boxes),
+        max(b.right for b in boxes),
+        max(b.top for b in boxes),
+    )
+
+
+def validate_mosaic(mosaic: Mapping[str, Any]) -> MosaicJSON:
+    """Parse ``mosaic`` with cogeo-mosaic's model; raise ``ValidationError`` with the reasons.
+
+    Beyond the model: a non-empty tile index, quadkeys of length ``quadkey_zoom`` (or minzoom),
+    and no empty asset lists."""
+    try:
+        model = MosaicJSON.model_validate(dict(mosaic))
+    except PydanticValidationError as exc:
+        raise ValidationError(f"not a valid MosaicJSON: {exc}") from exc
+    zoom = model.quadkey_zoom or model.minzoom
+    problems = []
+    if not model.tiles:
+        problems.append("no tiles")
+    bad = [qk for qk, assets in model.tiles.items() if len(qk) != zoom or not assets]
+    if bad:
+        problems.append(f"{len(bad)} quadkeys of the wrong zoom or without assets: {bad[:3]}")
+    if model.minzoom > model.maxzoom:
+        problems.append(f"minzoom {model.minzoom} > maxzoom {model.maxzoom}")
+    if problems:
+        raise ValidationError("not a valid MosaicJSON: " + "; ".join(problems))
+    return model
+
+
+def tiles_for_point(mosaic: Mapping[str, Any], lon: float, lat: float) -> list[str]:
+    """The COG hrefs the mosaic lists for the quadkey containing (lon, lat), first = on top.
+
+    This is what a tiler reads for that location; the COGs' bounds may be tighter than the
+    quadkey (a tiler then gets no data from the others)."""
+    with MemoryBackend(mosaic_def=validate_mosaic(mosaic)) as backend:
+        return list(backend.assets_for_point(lon, lat))
+
+
+def tiles_for_bbox(mosaic: Mapping[str, Any], bounds: BBox) -> list[str]:
+    """The COG hrefs listed for the quadkeys intersecting lon/lat ``bounds``."""
+    with MemoryBackend(mosaic_def=validate_mosaic(mosaic)) as backend:
+        return list(backend.assets_for_bbox(*bounds))

@@ -1,0 +1,428 @@
+"""Cut a large raster into a regular grid of lossless COG tiles, in parallel, resumably.
+
+Why: one COG of a 40,000 x 40,000 raster is slow to build on one core and awkward to serve and
+re-publish; a grid of COGs aligned to the source blocks is built by every CPU at once, and a
+MosaicJSON (``mosaic.py``) makes the tiles one dataset again.
+
+- **Grid**: ``tile_size`` pixels, rounded up to a multiple of the source block size and of the
+  output block size, so every tile reads whole source blocks and writes whole COG blocks. Edge
+  tiles are smaller (never padded): the union of the tiles is exactly the source grid.
+- **Ids**: ``<item_id>_r{row:03d}_c{col:03d}``; the same source and options give the same ids and
+  windows on every run. Each tile records its source window (lineage).
+- **Each tile**: GDAL's COG driver over ``vrt://<source>?srcwin=...`` (a windowed virtual dataset:
+  GDAL streams the window block by block, so memory is bounded by the GDAL cache per worker),
+  lossless DEFLATE level 1 with predictor (as the analysis tier), overviews with ``nearest`` for
+  categorical data and ``cubic`` otherwise, validated with ``validate_cog``, sha256 multihash.
+- **Parallelism**: a process pool with one single-threaded GDAL per CPU. One Dagster run does
+  the whole grid: no per-tile step start-up (about 1-4 s each), no per-tile event log writes.
+- **Resume**: ``tiles.json`` (the manifest) in ``out_dir`` lists finished tiles with their
+  window, size and checksum, keyed to the source fingerprint and the options. It is rewritten
+  after every finished tile, so a re-run after a failure rebuilds only tiles that are missing,
+  changed, or whose file no longer matches its checksum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rasterio
+
+from geo_platform.lib.errors import ConfigError, GeoPlatformError, ValidationError
+from geo_platform.lib.raster.cog_steps import multihash_sha256, translate
+from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
+from geo_platform.lib.raster.validate import validate_cog
+
+MANIFEST_NAME = "tiles.json"
+TILE_FOLDER = "tiles"
+MANIFEST_VERSION = 1
+
+
+class TilingError(GeoPlatformError):
+    """Some tiles failed; the others are finished and recorded in the manifest (re-run resumes)."""
+
+    def __init__(self, message: str, path: str | None = None, failed: Mapping[str, str] = {}):
+        super().__init__(message, path=path)
+        self.failed = dict(failed)
+
+
+@dataclass(frozen=True)
+class TilingOptions:
+    """When and how to tile (defaults in brackets).
+
+    - ``threshold_pixels`` [16384 x 16384] / ``threshold_bytes`` [2 GiB uncompressed]: a raster
+      above either is tiled instead of becoming one COG.
+    - ``tile_size`` [4096]: tile width/height in pixels before block alignment.
+    - ``blocksize`` [512]: internal COG block size of each tile.
+    - ``compression`` [DEFLATE] / ``level`` [1]: lossless codec (predictor chosen per data type).
+    - ``resampling`` [auto]: overview resampling; ``nearest`` for categorical data, else ``cubic``.
+    - ``workers`` [CPU count]: processes; 1 builds inline (no pool).
+    - ``cache_bytes`` [128 MiB]: GDAL block cache per worker (bounds memory).
+    - ``validate`` [True]: ``validate_cog`` on every tile. ``verify_checksums`` [True]: re-hash
+      tiles found on disk before reusing them (else size only).
+    """
+
+    threshold_pixels: int = 16384 * 16384
+    threshold_bytes: int = 2 * 2**30
+    tile_size: int = 4096
+    blocksize: int = 512
+    compression: str = "DEFLATE"
+    level: int = 1
+    resampling: str | None = None
+    workers: int | None = None
+    cache_bytes: int = 128 * 2**20
+    validate: bool = True
+    verify_checksums: bool = True
+
+    def __post_init__(self) -> None:
+        if self.tile_size < self.blocksize or self.tile_size % self.blocksize:
+            raise ConfigError(
+                f"tile_size ({self.tile_size}) must be a multiple of blocksize ({self.blocksize})"
+            )
+        if self.blocksize % 16 or self.blocksize < 64:
+            raise ConfigError(f"blocksize must be a multiple of 16 and >= 64: {self.blocksize}")
+        if self.compression.upper() not in ("DEFLATE", "ZSTD", "LZW"):
+            raise ConfigError(f"tile compression must be DEFLATE, ZSTD or LZW: {self.compression}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be >= 1: {self.workers}")
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any] | None) -> TilingOptions:
+        """Options from config; unknown keys raise ``ConfigError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config or {}) - names)
+        if unknown:
+            raise ConfigError(f"unknown tiling options {unknown}; known: {sorted(names)}")
+        return cls(**dict(config or {}))
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or len(os.sched_getaffinity(0)) or 1
+
+    def key(self) -> str:
+        """Fingerprint of what changes the tiles' bytes (not workers/cache/verification)."""
+        fields = ("tile_size", "blocksize", "compression", "level", "resampling")
+        text = json.dumps({f: getattr(self, f) for f in fields}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def needs_tiling(info: RasterInfo, options: TilingOptions) -> bool:
+    """Whether ``info`` is above the tiling threshold (pixels or uncompressed bytes)."""
+    pixels = info.width * info.height
+    return pixels > options.threshold_pixels or info.uncompressed_bytes > options.threshold_bytes
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """One cell of the grid: its id, grid position and source window (pixels)."""
+
+    tile_id: str
+    row: int
+    col: int
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+
+    @property
+    def window(self) -> tuple[int, int, int, int]:
+        """(col_off, row_off, width, height), as GDAL's srcwin."""
+        return (self.col_off, self.row_off, self.width, self.height)
+
+    @property
+    def filename(self) -> str:
+        return f"{TILE_FOLDER}/{self.tile_id}.tif"
+
+
+@dataclass(frozen=True)
+class TileOutput:
+    """A finished tile (built in this run, or reused from an earlier one)."""
+
+    spec: TileSpec
+    path: Path
+    size_bytes: int
+    checksum: str
+    reused: bool
+
+
+@dataclass(frozen=True)
+class TilingResult:
+    """All tiles of one source, plus what the STAC items and the mosaic need."""
+
+    item_id: str
+    tiles: tuple[TileOutput, ...]
+    manifest: Path
+    source_shape: tuple[int, int]
+    tile_step: int
+    crs_wkt: str
+    transform: tuple[float, float, float, float, float, float]
+    dtype: str
+    count: int
+    categorical: bool
+    timings: dict[str, float]
+
+    @property
+    def built(self) -> list[str]:
+        return [t.spec.tile_id for t in self.tiles if not t.reused]
+
+    @property
+    def reused(self) -> list[str]:
+        return [t.spec.tile_id for t in self.tiles if t.reused]
+
+
+def tile_step(block_shape: tuple[int, int], width: int, options: TilingOptions) -> int:
+    """Tile edge in pixels: ``tile_size`` rounded up to whole source and output blocks.
+
+    Striped sources (block as wide as the raster) only constrain rows; absurd block sizes (over
+    ``tile_size``) are ignored rather than making giant tiles.
+    """
+    rows, cols = block_shape
+    step = options.tile_size
+    for block in (rows, cols if cols < width else 1):
+        if 1 < block <= options.tile_size:
+            step = math.lcm(step, block)
+    return step if step <= 4 * options.tile_size else options.tile_size
+
+
+def plan_tiles(width: int, height: int, step: int, item_id: str) -> list[TileSpec]:
+    """The regular grid over a ``width`` x ``height`` raster; edge tiles are clipped."""
+    specs = []
+    for row in range(math.ceil(height / step)):
+        for col in range(math.ceil(width / step)):
+            x, y = col * step, row * step
+            specs.append(
+                TileSpec(
+                    tile_id=f"{item_id}_r{row:03d}_c{col:03d}",
+                    row=row,
+                    col=col,
+                    col_off=x,
+                    row_off=y,
+                    width=min(step, width - x),
+                    height=min(step, height - y),
+                )
+            )
+    return specs
+
+
+def tile_raster(
+    src: Path | str,
+    out_dir: Path,
+    item_id: str,
+    options: TilingOptions | None = None,
+    *,
+    info: RasterInfo | None = None,
+    source_fingerprint: str = "",
+    on_tile: Callable[[TileOutput], None] | None = None,
+) -> TilingResult:
+    """Tile ``src`` into ``out_dir/tiles/*.tif`` and record them in ``out_dir/tiles.json``.
+
+    ``source_fingerprint`` (e.g. the bronze etag or sha256) ties the manifest to one version of
+    the source: tiles of another version are rebuilt. Raises ``TilingError`` (listing the failed
+    tiles) after all other tiles finished, and the input errors of ``inspect_raster``.
+    """
+    options = options or TilingOptions()
+    start = time.perf_counter()
+    info = info or inspect_raster(src, str(src))
+    with rasterio.open(info.gdal_path) as ds:
+        block_shape = ds.block_shapes[0]
+    step = tile_step(block_shape, info.width, options)
+    specs = plan_tiles(info.width, info.height, step, item_id)
+    (out_dir / TILE_FOLDER).mkdir(parents=True, exist_ok=True)
+    manifest = _Manifest.load(out_dir, item_id, source_fingerprint, options.key())
+    done = {s.tile_id: t for s in specs if (t := _reusable(out_dir, manifest, s, options))}
+    todo = [s for s in specs if s.tile_id not in done]
+    job = _job(info, options)
+    failed: dict[str, str] = {}
+    for out in _run(todo, out_dir, job, options.worker_count, failed):
+        done[out.spec.tile_id] = out
+        manifest.record(out)
+        if on_tile:
+            on_tile(out)
+    manifest.save()
+    _remove_strays(out_dir, {s.tile_id for s in specs})
+    if failed:
+        detail = "; ".join(f"{k}: {v}" for k, v in sorted(failed.items()))
+        raise TilingError(
+            f"{len(failed)} of {len(specs)} tiles failed ({detail}); finished tiles are kept "
+            "and a re-run builds only the missing ones",
+            path=info.name,
+            failed=failed,
+        )
+    return TilingResult(
+        item_id=item_id,
+        tiles=tuple(done[s.tile_id] for s in specs),
+        manifest=manifest.path,
+        source_shape=(info.height, info.width),
+        tile_step=step,
+        crs_wkt=info.crs_wkt2,
+        transform=info.transform,
+        dtype=info.dtype,
+        count=info.count,
+        categorical=info.is_categorical,
+        timings={"tiling": round(time.perf_counter() - start, 3)},
+    )
+
+
+def _job(info: RasterInfo, options: TilingOptions) -> dict[str, Any]:
+    """Everything a worker needs to build one tile (picklable)."""
+    dtype = info.dtype
+    creation: dict[str, Any] = {
+        "compress": options.compression.upper(),
+        "blocksize": options.blocksize,
+        "bigtiff": "IF_SAFER",
+        "overviews": "IGNORE_EXISTING",
+        "overview_resampling": options.resampling
+        or ("nearest" if info.is_categorical else "cubic"),
+        "num_threads": "1" if options.worker_count > 1 else "ALL_CPUS",
+    }
+    if not dtype.startswith("complex"):
+        creation["predictor"] = 3 if dtype.startswith("float") else 2
+    if options.compression.upper() in ("DEFLATE", "ZSTD"):
+        creation["level"] = options.level
+    extra = ""
+    if info.crs_source != "dataset":  # CRS from a .prj sidecar or assume_crs
+        extra = f"&a_srs={info.crs_code}" if info.crs_code else ""
+    return {
+        "gdal_path": info.gdal_path,
+        "extra": extra,
+        "name": info.name,
+        "creation": creation,
+        "env": {"GDAL_CACHEMAX": options.cache_bytes, "GDAL_TIFF_INTERNAL_MASK": "YES"},
+        "validate": options.validate,
+    }
+
+
+def build_tile(spec: TileSpec, out_dir: Path, job: dict[str, Any]) -> TileOutput:
+    """Build one tile (runs in a worker): windowed VRT -> COG -> validate -> checksum -> rename."""
+    final = out_dir / spec.filename
+    partial = final.with_name(f".{final.stem}.partial.tif")
+    x, y, w, h = spec.window
+    source = f"vrt://{job['gdal_path']}?srcwin={x},{y},{w},{h}{job['extra']}"
+    try:
+        with rasterio.Env(**job["env"]):
+            translate(source, partial, job["creation"], job["name"], reads_source=True)
+        if job["validate"]:
+            validate_cog(partial)
+        checksum = multihash_sha256(partial)
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    return TileOutput(spec, final, final.stat().st_size, checksum, reused=False)
+
+
+def _run(
+    todo: list[TileSpec], out_dir: Path, job: dict[str, Any], workers: int, failed: dict[str, str]
+) -> Any:
+    """Yield finished tiles as they complete; failures go to ``failed`` (never stop the rest).
+
+    At most ``2 * workers`` tiles are in flight, so pending futures stay few."""
+    if workers == 1 or len(todo) <= 1:
+        for spec in todo:
+            try:
+                yield build_tile(spec, out_dir, job)
+            except Exception as exc:  # recorded; raised as TilingError at the end
+                failed[spec.tile_id] = _describe(exc)
+        return
+    queue = list(reversed(todo))
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        running: dict[Future[TileOutput], TileSpec] = {}
+        while queue or running:
+            while queue and len(running) < 2 * workers:
+                spec = queue.pop()
+                running[pool.submit(build_tile, spec, out_dir, job)] = spec
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = running.pop(future)
+                try:
+                    yield future.result()
+                except Exception as exc:
+                    failed[spec.tile_id] = _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+
+
+def _reusable(
+    out_dir: Path, manifest: _Manifest, spec: TileSpec, options: TilingOptions
+) -> TileOutput | None:
+    """The tile from an earlier run, if its manifest entry, file and checksum still agree."""
+    entry = manifest.tiles.get(spec.tile_id)
+    path = out_dir / spec.filename
+    if not entry or list(entry["window"]) != list(spec.window) or not path.is_file():
+        return None
+    if path.stat().st_size != entry["size"]:
+        return None
+    if options.verify_checksums and multihash_sha256(path) != entry["checksum"]:
+        return None
+    if options.validate:
+        try:
+            validate_cog(path)
+        except ValidationError:
+            return None
+    return TileOutput(spec, path, entry["size"], entry["checksum"], reused=True)
+
+
+def _remove_strays(out_dir: Path, keep: set[str]) -> None:
+    """Delete tiles of an older grid (other tile size) and partial files of crashed workers."""
+    for path in (out_dir / TILE_FOLDER).glob("*.tif"):
+        if path.name.startswith(".") or path.stem not in keep:
+            path.unlink(missing_ok=True)
+
+
+@dataclass
+class _Manifest:
+    """``tiles.json``: finished tiles of one source version and option set."""
+
+    path: Path
+    header: dict[str, Any]
+    tiles: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, out_dir: Path, item_id: str, source: str, options_key: str) -> _Manifest:
+        path = out_dir / MANIFEST_NAME
+        header = {
+            "version": MANIFEST_VERSION,
+            "item_id": item_id,
+            "source": source,
+            "options": options_key,
+        }
+        tiles: dict[str, dict[str, Any]] = {}
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text())
+            except (OSError, ValueError):
+                old = {}
+            if all(old.get(k) == v for k, v in header.items()):
+                tiles = dict(old.get("tiles", {}))
+        return cls(path, header, tiles)
+
+    def record(self, tile: TileOutput) -> None:
+        self.tiles[tile.spec.tile_id] = {
+            "row": tile.spec.row,
+            "col": tile.spec.col,
+            "window": list(tile.spec.window),
+            "file": tile.spec.filename,
+            "size": tile.size_bytes,
+            "checksum": tile.checksum,
+        }
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({**self.header, "tiles": self.tiles}, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The manifest JSON of ``out_dir`` (for publishing: window and checksum per tile)."""
+    return dict(json.loads((out_dir / MANIFEST_NAME).read_text()))

@@ -1,0 +1,208 @@
+"""STAC items for the tiles of a tiled raster, and the collection pieces that make them one
+dataset: a ``mosaic`` asset (the MosaicJSON) on the collection and a pgstac mosaic search.
+
+A tile item is light (no statistics or thumbnail: those belong to the whole raster): footprint
+and bbox of the tile in EPSG:4326, projection (code or WKT2, shape, transform, native bbox), file
+size and checksum, and lineage: ``geo_platform:source_window`` ([col_off, row_off, width,
+height] in source pixels), ``geo_platform:tile`` ([row, col]) and ``geo_platform:parent_item``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pyproj
+from affine import Affine
+from psycopg.types.json import Jsonb
+
+from geo_platform.lib.raster.cog import COG_MEDIA_TYPE
+from geo_platform.lib.raster.footprint import footprint_4326, raster_outline
+from geo_platform.lib.raster.mosaic import MOSAIC_MEDIA_TYPE, MOSAIC_ROLE
+from geo_platform.lib.raster.tiling import TileOutput, TilingResult
+from geo_platform.lib.stac import pgstac
+from geo_platform.lib.stac.catalog import dataset_collection
+from geo_platform.lib.stac.raster_item import FILE_EXT, PROCESSING_EXT, PROJ_EXT
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.types import Provenance
+
+_PREFIX = "geo_platform:"
+
+
+def _iso(value: datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _crs_fields(crs: pyproj.CRS) -> dict[str, Any]:
+    authority = crs.to_authority(min_confidence=70)
+    if authority:
+        return {"proj:code": ":".join(authority)}
+    return {"proj:code": None, "proj:wkt2": crs.to_wkt("WKT2_2019")}
+
+
+def _nodata(value: float | None) -> float | str | None:
+    if value is None:
+        return None
+    if value != value:
+        return "nan"
+    return int(value) if float(value).is_integer() else value
+
+
+def build_tile_item(
+    tile: TileOutput,
+    result: TilingResult,
+    *,
+    collection_id: str,
+    href: str,
+    provenance: Provenance,
+    when: datetime,
+    nodata: float | None = None,
+    processed_at: datetime | None = None,
+    validate: bool = True,
+) -> dict[str, Any]:
+    """The STAC item (dict) of one tile; ``href`` is where the tile COG is published."""
+    s = tile.spec
+    crs = pyproj.CRS.from_wkt(result.crs_wkt)
+    transform = Affine(*result.transform) @ Affine.translation(s.col_off, s.row_off)
+    fp = footprint_4326(raster_outline(s.width, s.height), transform, crs)
+    x0, y0 = transform @ (0, 0)
+    x1, y1 = transform @ (s.width, s.height)
+    now = _iso(processed_at or datetime.now(UTC))
+    band: dict[str, Any] = {"data_type": result.dtype}
+    if nodata is not None:
+        band["nodata"] = _nodata(nodata)
+    props: dict[str, Any] = {
+        "datetime": _iso(when),
+        "created": now,
+        **_crs_fields(crs),
+        "proj:shape": [s.height, s.width],
+        "proj:transform": list(transform)[:6],
+        "proj:bbox": [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)],
+        "processing:datetime": now,
+        "processing:lineage": (
+            f"Tile r{s.row} c{s.col} of {provenance.source_blob!r}: source window "
+            f"{list(s.window)} (col_off, row_off, width, height) copied losslessly by GDAL's "
+            "COG driver."
+        ),
+        f"{_PREFIX}parent_item": result.item_id,
+        f"{_PREFIX}tile": [s.row, s.col],
+        f"{_PREFIX}source_window": list(s.window),
+        f"{_PREFIX}source_etag": provenance.source_etag,
+        f"{_PREFIX}source_blob": provenance.source_blob,
+    }
+    optional = {
+        "source_href": provenance.source_href,
+        "source_sha256": provenance.source_sha256,
+        "run_id": provenance.run_id,
+        "code_version": provenance.code_version,
+    }
+    props.update({f"{_PREFIX}{k}": v for k, v in optional.items() if v is not None})
+    item = {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": [PROJ_EXT, FILE_EXT, PROCESSING_EXT],
+        "id": s.tile_id,
+        "collection": collection_id,
+        "geometry": fp.geometry,
+        "bbox": list(fp.bbox),
+        "properties": props,
+        "links": [
+            {
+                "rel": "collection",
+                "href": f"/collections/{collection_id}",
+                "type": "application/json",
+            }
+        ],
+        "assets": {
+            "analysis": {
+                "href": href,
+                "type": COG_MEDIA_TYPE,
+                "roles": ["data"],
+                "title": "Analysis-ready COG tile (lossless)",
+                "file:size": tile.size_bytes,
+                "file:checksum": tile.checksum,
+                "bands": [dict(band) for _ in range(result.count)],
+            }
+        },
+    }
+    if validate:
+        validate_stac(item)
+    return item
+
+
+def with_mosaic_asset(
+    collection: Mapping[str, Any],
+    mosaic_href: str,
+    search_id: str | None = None,
+    key: str = "mosaic",
+) -> dict[str, Any]:
+    """``collection`` with an asset ``key`` (the MosaicJSON) and, when registered, the pgstac
+    search id under ``geo_platform:mosaic_searches[key]`` (what titiler-pgstac's /searches
+    serves). A raster collection has one ``mosaic``; each tiled large raster of a folder dataset
+    adds ``mosaic-<item_id>``."""
+    out = json.loads(json.dumps(collection))
+    out.setdefault("assets", {})[key] = {
+        "href": mosaic_href,
+        "type": MOSAIC_MEDIA_TYPE,
+        "roles": [MOSAIC_ROLE, "data"],
+        "title": "MosaicJSON of all the COGs of this dataset",
+    }
+    if search_id:
+        out.setdefault(f"{_PREFIX}mosaic_searches", {})[key] = search_id
+    return out
+
+
+def register_mosaic_search(
+    conn: psycopg.Connection[Any],
+    collection_id: str,
+    name: str | None = None,
+    parent_item: str | None = None,
+) -> str:
+    """Register "all items of ``collection_id``" as a pgstac mosaic search; returns its hash.
+
+    Same call titiler-pgstac's ``/searches/register`` makes (``pgstac.search_query`` with
+    metadata ``{"type": "mosaic"}``); idempotent (same search and metadata -> same hash). A
+    tiler then renders ``/searches/<hash>/tiles/...``."""
+    search: dict[str, Any] = {"collections": [collection_id], "filter-lang": "cql2-json"}
+    if parent_item:  # only the tiles of one large raster
+        prop = {"property": f"{_PREFIX}parent_item"}
+        search["filter"] = {"op": "=", "args": [prop, parent_item]}
+    metadata = {"type": "mosaic", "name": name or collection_id}
+    with conn.cursor() as cur:
+        cur.execute("SET search_path TO pgstac, public")
+        cur.execute(
+            "SELECT hash FROM pgstac.search_query(%s, _metadata => %s)",
+            (Jsonb(search), Jsonb(metadata)),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise RuntimeError(f"pgstac did not register the mosaic search of {collection_id}")
+    return str(row[0])
+
+
+def attach_mosaic(
+    conn: psycopg.Connection[Any],
+    collection_id: str,
+    mosaic_href: str,
+    *,
+    parent_item: str | None = None,
+    kind: str = "raster",
+) -> str:
+    """Give ``collection_id`` its ``mosaic`` asset and register its pgstac mosaic search.
+
+    Creates a minimal dataset collection when missing (pgstac keeps its items and the extent is
+    refreshed by the catalog). Validates the collection offline before the upsert; returns the
+    search hash. The caller commits."""
+    current = pgstac.get_collection(conn, collection_id) or dataset_collection(
+        collection_id, f"{kind} data published from bronze", kind
+    )
+    key = f"mosaic-{parent_item}" if parent_item else "mosaic"
+    search_id = register_mosaic_search(conn, collection_id, key, parent_item)
+    updated = with_mosaic_asset(current, mosaic_href, search_id, key)
+    validate_stac(updated)
+    pgstac.upsert_collection(conn, updated)
+    return search_id
