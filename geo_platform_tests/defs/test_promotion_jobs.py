@@ -203,17 +203,12 @@ def test_auto_promotion_asset(env: Env) -> None:
 
 
 def test_registration_recipe_gives_valid_definitions() -> None:
-    """What the lead registers: the merged code location loads and the graph is wired."""
-    from geo_platform.defs.promotion import PROMOTION_JOBS, promotion_resource, promotion_schedule
+    """The platform's code location, with auto-promotion on, loads and the graph is wired."""
+    from geo_platform.definitions import build_definitions
+    from geo_platform.defs.promotion import promotion_resource
 
     settings = dataclasses.replace(load_settings(), auto_promote="rasters-*")
-    mine = dg.Definitions(
-        assets=promotion_assets(settings),
-        jobs=PROMOTION_JOBS,
-        schedules=[promotion_schedule("rasters-dem", "0 2 * * *")],
-        resources={"promotion": promotion_resource(settings)},
-    )
-    merged = dg.Definitions.merge(defs, mine)
+    merged = build_definitions(settings)
     dg.Definitions.validate_loadable(merged)
     graph = merged.resolve_asset_graph()
     for kind in ("raster", "vector"):
