@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.lib.stac.catalog import load_item_json
-from geo_platform.lib.types import BlobInfo
+from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.resources.blob_store import BlobStore
 
 STAGING_ROOT = "_staging"
@@ -43,6 +46,26 @@ def replace_outputs(
         if rel not in files and not rel.startswith(OTHER_OWNERS):
             store.delete(container, old.path)
     return published
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def provenance_for(
+    context: Any, store: BlobStore, platform: Any, blob: str, info: BlobInfo, local: Path
+) -> Provenance:
+    """Where a silver output comes from: the bronze blob (etag, sha256, href), run, code."""
+    st = local.stat()
+    return Provenance(
+        source_blob=blob,
+        source_etag=info.etag,
+        source_sha256=_sha256(str(local), st.st_size, st.st_mtime_ns),
+        source_href=store.href(platform.bronze_container, blob),
+        run_id=context.run.run_id,
+        code_version=platform.code_version,
+    )
 
 
 def stac_items(store: BlobStore, container: str, blob: str) -> list[dict]:

@@ -36,3 +36,16 @@ class Provenance:
     run_id: str | None = None
     code_version: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def stac_properties(self, prefix: str = "geo_platform:") -> dict[str, str]:
+        """The provenance as STAC item properties (unset fields left out)."""
+        fields = {
+            "source_blob": self.source_blob,
+            "source_etag": self.source_etag,
+            "source_href": self.source_href,
+            "source_sha256": self.source_sha256,
+            "run_id": self.run_id,
+            "code_version": self.code_version,
+            **self.extra,
+        }
+        return {f"{prefix}{k}": v for k, v in fields.items() if v is not None}

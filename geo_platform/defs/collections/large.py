@@ -21,15 +21,14 @@ from typing import Any
 import dagster as dg
 
 from geo_platform.defs.common import Outcome
-from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
+from geo_platform.defs.silver import STAC_FOLDER, provenance_for, replace_outputs
 from geo_platform.lib import naming
-from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.raster.collection import local_work_dir
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.mosaic import MOSAIC_MEDIA_TYPE, build_mosaic, sources_from_tiling
 from geo_platform.lib.raster.tiling import MANIFEST_NAME, TilingOptions, tile_raster
 from geo_platform.lib.stac.tile_item import build_tile_item
-from geo_platform.lib.types import BlobInfo, Provenance
+from geo_platform.lib.types import BlobInfo
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.settings import load_settings
@@ -79,14 +78,7 @@ def publish_large_raster(
         name=item_id,
         description=f"Tiles of {blob}",
     )
-    provenance = Provenance(
-        source_blob=blob,
-        source_etag=bronze.etag,
-        source_sha256=sha256_file(local),
-        source_href=store.href(platform.bronze_container, blob),
-        run_id=context.run.run_id,
-        code_version=platform.code_version,
-    )
+    provenance = provenance_for(context, store, platform, blob, bronze, local)
     when = info.datetime or bronze.last_modified or datetime.now(UTC)
     files: dict[str, Path] = {t.spec.filename: t.path for t in result.tiles}
     files[MANIFEST_NAME] = result.manifest

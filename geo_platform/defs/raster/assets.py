@@ -14,9 +14,8 @@ from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.defs.collections.large import publish_large_raster, tiling_options
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.defs.quality.duplicates import link_duplicate, raster_item_ids
-from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
+from geo_platform.defs.silver import STAC_FOLDER, provenance_for, replace_outputs
 from geo_platform.lib import naming
-from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.quality import collection_consistency, raster_checks, raster_quality
 from geo_platform.lib.raster.cog import build_cog_tiers
@@ -33,7 +32,6 @@ from geo_platform.lib.stac.completeness import (
 from geo_platform.lib.stac.raster_item import build_raster_item
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, apply_renders
 from geo_platform.lib.stac.validate import validate_stac
-from geo_platform.lib.types import Provenance
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
 
@@ -84,14 +82,7 @@ def _publish_raster(
         tempfile.TemporaryDirectory(prefix="cog-") as tmp,
         bronze_local_copy(store, platform.bronze_container, blob) as local,
     ):
-        provenance = Provenance(
-            source_blob=blob,
-            source_etag=info.etag,
-            source_sha256=sha256_file(local),
-            source_href=store.href(platform.bronze_container, blob),
-            run_id=context.run.run_id,
-            code_version=platform.code_version,
-        )
+        provenance = provenance_for(context, store, platform, blob, info, local)
         with pgstac.connect() as conn:
             duplicate = link_duplicate(
                 store,

@@ -13,9 +13,8 @@ from geo_platform.defs.bronze.assets import bronze_local_copy, bronze_vector
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.defs.quality.duplicates import link_duplicate, vector_item_ids
-from geo_platform.defs.silver import STAC_FOLDER, replace_outputs
+from geo_platform.defs.silver import STAC_FOLDER, provenance_for, replace_outputs
 from geo_platform.lib import naming
-from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import ConfigError, NotFoundError, ValidationError
 from geo_platform.lib.postgis import table_stats
 from geo_platform.lib.quality import vector_checks, vector_metadata, vector_quality
@@ -24,7 +23,6 @@ from geo_platform.lib.stac.catalog import with_collection_link
 from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY, with_completeness
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac.vector_item import build_vector_item
-from geo_platform.lib.types import Provenance
 from geo_platform.lib.vector.geoparquet import parquet_row_count
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.publish import publish_vector_file
@@ -78,14 +76,7 @@ def _publish_vector(
         bronze_local_copy(store, platform.bronze_container, blob) as local,
         postgis.connect() as conn,
     ):
-        provenance = Provenance(
-            source_blob=blob,
-            source_etag=info.etag,
-            source_sha256=sha256_file(local),
-            source_href=store.href(platform.bronze_container, blob),
-            run_id=context.run.run_id,
-            code_version=platform.code_version,
-        )
+        provenance = provenance_for(context, store, platform, blob, info, local)
         with postgis.connect() as stac_conn:  # pgstac lives in the platform database
             duplicate = link_duplicate(
                 store,

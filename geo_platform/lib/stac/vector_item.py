@@ -84,19 +84,7 @@ def _lineage(table: LoadedTable) -> str:
 
 
 def _provenance(prov: Provenance) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        f"{_PREFIX}source_blob": prov.source_blob,
-        f"{_PREFIX}source_etag": prov.source_etag,
-    }
-    optional = {
-        "source_href": prov.source_href,
-        "source_sha256": prov.source_sha256,
-        "run_id": prov.run_id,
-        "code_version": prov.code_version,
-    }
-    out.update({f"{_PREFIX}{k}": v for k, v in optional.items() if v is not None})
-    out.update({f"{_PREFIX}{k}": v for k, v in prov.extra.items()})
-    return out
+    return dict(prov.stac_properties(_PREFIX))
 
 
 def _geometry(table: LoadedTable) -> tuple[dict[str, Any] | None, list[float] | None]:
