@@ -20,13 +20,9 @@ parts spanning more than 180 degrees of longitude. Tables go to a scratch schema
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -73,38 +69,7 @@ with psycopg.connect(dsn) as conn:
 t3 = time.perf_counter()
 print(grid.num_cells, t1 - t0, t2 - t1, t3 - t2)
 """
-
-
-def run(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    stdout = proc.stdout.read().decode() if proc.stdout else ""
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[:3]} failed:\n{stderr[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, stdout
-
-
-def pg_connstring(dsn: str) -> str:
-    """The ``PG:`` connection string of ogr2ogr for a postgresql:// URL."""
-    p = urlsplit(dsn)
-    parts = {
-        "host": p.hostname or "127.0.0.1",
-        "port": str(p.port or 5432),
-        "dbname": p.path.lstrip("/"),
-        "user": p.username or "",
-        "password": p.password or "",
-    }
-    return "PG:" + " ".join(f"{k}={v}" for k, v in parts.items() if v)
+from _measure import pg_connstring, run  # noqa: E402
 
 
 def table_facts(dsn: str) -> dict[str, tuple[int, int, int]]:

@@ -19,11 +19,8 @@ Inputs are generated under ``bench/out/``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +51,7 @@ polys = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) fo
 gpd.GeoDataFrame(counts, geometry=polys, crs="EPSG:4326").to_parquet(out)
 print(len(counts), int(counts.point_count.sum()), time.perf_counter() - t1)
 """
+from _measure import run  # noqa: E402
 
 
 def generate(path: Path, n: int, box: tuple[float, float, float, float]) -> Path:
@@ -73,22 +71,6 @@ def generate(path: Path, n: int, box: tuple[float, float, float, float]) -> Path
     )
     gdf.to_parquet(path, schema_version="1.1.0")
     return path
-
-
-def run(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
-    stdout = proc.stdout.read().decode() if proc.stdout else ""
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[:3]} failed:\n{stderr[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, stdout
 
 
 def same_counts(ours: Path, theirs: Path) -> bool:

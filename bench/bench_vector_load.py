@@ -19,13 +19,11 @@ tables go to a scratch schema ``bench_vector`` that is dropped at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -45,6 +43,7 @@ with psycopg.connect(dsn, autocommit=True) as conn:
                                table_base=table, parquet_dir=Path(parquet) if parquet else None)
 print(t.rows_loaded, time.perf_counter() - start)
 """
+from _measure import pg_connstring, run  # noqa: E402
 
 
 def generate(path: Path, rows: int) -> Path:
@@ -72,43 +71,6 @@ def generate(path: Path, rows: int) -> Path:
     df.to_file(tmp, layer="points", engine="pyogrio", use_arrow=True)
     tmp.rename(path)
     return path
-
-
-def run(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB of the process, its stdout).
-
-    Linux charges a child the parent's RSS at fork/exec time too, so the parent stays small
-    (no geopandas/pyarrow imported here).
-    """
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    out, err = proc.stdout, proc.stderr
-    stdout = out.read().decode() if out else ""  # small outputs: no pipe deadlock
-    stderr = err.read().decode() if err else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[0]} failed:\n{stderr[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, stdout
-
-
-def pg_connstring(dsn: str) -> str:
-    """The ``PG:`` connection string of ogr2ogr for a postgresql:// URL."""
-    p = urlsplit(dsn)
-    parts = {
-        "host": p.hostname or "127.0.0.1",
-        "port": str(p.port or 5432),
-        "dbname": p.path.lstrip("/"),
-        "user": p.username or "",
-        "password": p.password or "",
-    }
-    return "PG:" + " ".join(f"{k}={v}" for k, v in parts.items() if v)
 
 
 def check_tables(dsn: str, rows: int) -> dict[str, tuple[int, int, list[int]]]:
