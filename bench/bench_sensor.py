@@ -49,7 +49,8 @@ def main() -> None:
         parts = urlsplit(dsn)
         os.environ.update(
             DAGSTER_PG_HOST=parts.hostname or "127.0.0.1",
-            DAGSTER_PG_PORT=str(parts.port),
+            # as the platform does: through PgBouncer when it runs (services.dagster_env)
+            DAGSTER_PG_PORT=services.dagster_env(settings)["DAGSTER_PG_PORT"],
             DAGSTER_PG_USER=parts.username or "",
             DAGSTER_PG_PASSWORD=parts.password or "",
             DAGSTER_PG_DB=db,

@@ -40,7 +40,9 @@ from geo_platform.settings import REPO_ROOT, load_settings
 def _instance_home(tmp: Path, dsn: str, db: str) -> Path:
     parts = urlsplit(dsn)
     os.environ.update(
-        DAGSTER_PG_HOST=parts.hostname or "127.0.0.1", DAGSTER_PG_PORT=str(parts.port),
+        DAGSTER_PG_HOST=parts.hostname or "127.0.0.1",
+        # as the platform does: through PgBouncer when it runs (services.dagster_env)
+        DAGSTER_PG_PORT=services.dagster_env(load_settings())["DAGSTER_PG_PORT"],
         DAGSTER_PG_USER=parts.username or "", DAGSTER_PG_PASSWORD=parts.password or "",
         DAGSTER_PG_DB=db,
     )  # fmt: skip

@@ -131,3 +131,22 @@ def test_fresh_state_dir_lifecycle(
     finally:
         svc.down(own)
         svc.stop_postgres(own)
+
+
+def test_pgbouncer_pools_dagster_storage(pg_dsn, settings, tmp_path):
+    """Dagster's storage reaches the local cluster through PgBouncer once it runs."""
+    import psycopg
+
+    from geo_platform import services
+    from geo_platform.services.pgbouncer import ensure_pgbouncer, pgbouncer_status
+
+    assert ensure_pgbouncer(settings) == settings.pgbouncer_port
+    assert ensure_pgbouncer(settings) == settings.pgbouncer_port  # idempotent
+    assert pgbouncer_status(settings)["running"]
+    env = services.dagster_env(settings)
+    assert env["DAGSTER_PG_PORT"] == str(settings.pgbouncer_port)
+    with psycopg.connect(
+        host="127.0.0.1", port=settings.pgbouncer_port, user=env["DAGSTER_PG_USER"],
+        dbname=env["DAGSTER_PG_DB"],
+    ) as conn:  # fmt: skip
+        assert conn.execute("SELECT current_database()").fetchone()[0] == env["DAGSTER_PG_DB"]

@@ -14,6 +14,7 @@ This package never imports dagster (the CLI uses it before any code location is 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from geo_platform.services.azurite import (
     stop_azurite,
     uses_external_azure,
 )
+from geo_platform.services.pgbouncer import ensure_pgbouncer, pgbouncer_status, stop_pgbouncer
 from geo_platform.services.postgres import (
     ensure_pgstac,
     ensure_postgres,
@@ -69,8 +71,14 @@ def ensure_dagster_home(settings: Settings) -> Path:
 
 
 def dagster_env(settings: Settings) -> dict[str, str]:
-    """Environment a Dagster process needs (DAGSTER_HOME and the DAGSTER_PG_* fields)."""
-    return {"DAGSTER_HOME": str(settings.dagster_home), **settings.dagster_pg}
+    """Environment a Dagster process needs (DAGSTER_HOME and the DAGSTER_PG_* fields).
+
+    With the local cluster, Dagster's storage goes through PgBouncer when it runs (see
+    services/pgbouncer.py), unless DAGSTER_PG_PORT was set explicitly."""
+    env = {"DAGSTER_HOME": str(settings.dagster_home), **settings.dagster_pg}
+    if "DAGSTER_PG_PORT" not in os.environ and pgbouncer_status(settings).get("running"):
+        env["DAGSTER_PG_PORT"] = str(settings.pgbouncer_port)
+    return env
 
 
 # --- public entry points ---------------------------------------------------------------------
@@ -90,6 +98,7 @@ def status(settings: Settings) -> dict[str, Any]:
     """What runs and where, as JSON-serialisable data without any secret."""
     return {
         "postgres": postgres_status(settings),
+        "pgbouncer": pgbouncer_status(settings),
         "azurite": azurite_status(settings),
         "blob_store": blob_status(settings),
         "dagster": {
@@ -107,6 +116,7 @@ def up(settings: Settings) -> dict[str, Any]:
     prepare DAGSTER_HOME, and return ``status``. Calling it again is cheap and harmless."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     ensure_postgres(settings)
+    ensure_pgbouncer(settings)
     if not uses_external_azure(settings):
         ensure_azurite(settings)
     if settings.blob_backend == "local":
@@ -117,5 +127,9 @@ def up(settings: Settings) -> dict[str, Any]:
 
 def down(settings: Settings) -> dict[str, Any]:
     """Stop the project's own servers (never an external database)."""
-    stopped = {"postgres": stop_postgres(settings), "azurite": stop_azurite(settings)}
+    stopped = {
+        "pgbouncer": stop_pgbouncer(settings),
+        "postgres": stop_postgres(settings),
+        "azurite": stop_azurite(settings),
+    }
     return {"stopped": stopped, **status(settings)}

@@ -10,7 +10,7 @@ from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partiti
 from geo_platform.defs.silver import stac_items
 from geo_platform.lib import naming
 from geo_platform.lib.duplicates import resolve_sources
-from geo_platform.lib.errors import NotFoundError
+from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.lib.stac.catalog import publish_sources, with_collection_link
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
@@ -27,11 +27,16 @@ SILVER_ASSET = {"raster": "raster_cog", "vector": "vector_table"}
 
 
 def _read_items(store: BlobStore, platform: PlatformResource, blob: str) -> list[dict[str, Any]]:
+    """The silver stage's items. It validated each one against the schemas before writing it
+    (its stac_item_valid check), so only their identity is checked here, not the schema again."""
     items = stac_items(store, platform.silver_container, blob)
     if not items:
         raise NotFoundError("no silver STAC items found: publish the silver stage first", path=blob)
     for item in items:
-        validate_stac(with_collection_link(item))
+        missing = [k for k in ("type", "stac_version", "id", "collection") if not item.get(k)]
+        if missing:
+            raise ValidationError(f"silver STAC item lacks {', '.join(missing)}", path=blob)
+        with_collection_link(item)
     return items
 
 
@@ -47,7 +52,14 @@ def _publish(
     with pgstac.connect() as conn:
         # Content published under another name first (earlier, or in this batch): pointers.
         resolved = resolve_sources(conn, by_source, mode=platform.duplicates)
-        results = publish_sources(conn, {s: r.items for s, r in resolved.items()}, kind)
+        # Items read from silver were validated per file in _read_items; pointer items (for
+        # duplicate content) are new here, so those are validated now.
+        for res in resolved.values():
+            if res.original is not None:
+                for item in res.items:
+                    validate_stac(with_collection_link(item))
+        items = {s: r.items for s, r in resolved.items()}
+        results = publish_sources(conn, items, kind, validated=True)
         if kind == "raster":
             _attach_mosaics(conn, store, platform, list(by_source))
     out = {}

@@ -90,13 +90,20 @@ def publish_source_items(
 
 
 def publish_sources(
-    conn: psycopg.Connection, by_source: dict[str, list[dict[str, Any]]], kind: str
+    conn: psycopg.Connection,
+    by_source: dict[str, list[dict[str, Any]]],
+    kind: str,
+    *,
+    validated: bool = False,
 ) -> dict[str, PublishResult]:
     """Publish the items of several sources in ONE transaction (a batch run's files), after
-    validating every item; extents are refreshed once per collection."""
+    validating every item (unless the caller just did: ``validated``); extents are refreshed
+    once per collection."""
     for source, items in by_source.items():
         for item in items:
-            validate_stac(with_collection_link(item))
+            with_collection_link(item)
+            if not validated:
+                validate_stac(item)
             item.setdefault("properties", {})[SOURCE_PROPERTY] = source
     results = {source: PublishResult() for source in by_source}
     try:

@@ -37,6 +37,17 @@ def _registry() -> tuple[Registry, dict[str, Any]]:
     return Registry().with_resources(resources), by_url
 
 
+@cache
+def _validator(url: str) -> Any:
+    """A compiled validator per schema URL (building one is much of the cost of validating)."""
+    registry, by_url = _registry()
+    schema = by_url.get(url)
+    if schema is None:
+        return None
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    return cls(schema, registry=registry)
+
+
 def _core_schema_url(obj: dict[str, Any]) -> str:
     version = obj.get("stac_version", "1.0.0")
     kind = obj.get("type")
@@ -54,16 +65,13 @@ def validate_stac(obj: dict[str, Any]) -> list[str]:
 
     Returns the schema URLs used; raises ``ValidationError`` listing every problem found.
     """
-    registry, by_url = _registry()
     urls = [_core_schema_url(obj), *obj.get("stac_extensions", [])]
     problems: list[str] = []
     for url in urls:
-        schema = by_url.get(url)
-        if schema is None:
+        validator = _validator(url)
+        if validator is None:
             problems.append(f"no offline schema for {url}")
             continue
-        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-        validator = cls(schema, registry=registry)
         for err in validator.iter_errors(obj):
             # For oneOf/anyOf failures, the most relevant sub-error says what is really wrong.
             if err.context:
