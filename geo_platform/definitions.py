@@ -32,6 +32,7 @@ from geo_platform.defs.raster import assets as raster_assets
 from geo_platform.defs.raster.jobs import raster_catalog_job, raster_cog_job
 from geo_platform.defs.vector import assets as vector_assets
 from geo_platform.defs.vector.jobs import vector_catalog_job, vector_table_job
+from geo_platform.lib.errors import ConfigError
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import blob_store_from_settings
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
@@ -88,6 +89,23 @@ def build_resources(settings: Settings) -> dict[str, object]:
     }
 
 
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    """The step executor, a deployment choice (GEO_PLATFORM_EXECUTOR): `multiprocess` (default,
+    steps share the run's process or pod), `in_process`, or `k8s` (one Kubernetes pod per step,
+    needs the `deploy` extra)."""
+    if settings.executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if settings.executor == "in_process":
+        return dg.in_process_executor
+    if settings.executor == "multiprocess":
+        return dg.multiprocess_executor
+    raise ConfigError(
+        f"GEO_PLATFORM_EXECUTOR must be multiprocess, in_process or k8s, not {settings.executor!r}"
+    )
+
+
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     modules = [
@@ -100,6 +118,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         quality_assets,
     ]
     return dg.Definitions(
+        executor=executor_for(settings),
         assets=[
             *dg.load_assets_from_modules(modules),
             raster_collection,

@@ -65,6 +65,7 @@ class Settings:
     dagster_home: Path
     pg_port: int
     pgbouncer_port: int
+    executor: str
     azurite_port: int
     dagster_ui_port: int
     geo_schema: str
@@ -236,6 +237,7 @@ def load_settings() -> Settings:
         dagster_home=Path(_env("DAGSTER_HOME", str(state / "dagster_home"))),
         pg_port=pg_port,
         pgbouncer_port=_env_int("GEO_PLATFORM_PGBOUNCER_PORT", pg_port + 1000),
+        executor=_env("GEO_PLATFORM_EXECUTOR", "multiprocess").lower(),
         azurite_port=_env_int("GEO_PLATFORM_AZURITE_PORT", 10000),
         dagster_ui_port=_env_int("GEO_PLATFORM_UI_PORT", 3000),
         geo_schema=_env("GEO_PLATFORM_GEO_SCHEMA", "geo"),

@@ -38,3 +38,21 @@ def test_asset_graph():
     assert defs.resolve_sensor_def("bronze_sensor") is not None
     for job in ("bronze_raster_job", "bronze_vector_job"):
         assert defs.resolve_job_def(job) is not None
+
+
+def test_executor_is_a_deployment_choice():
+    import dataclasses
+
+    import pytest
+
+    from geo_platform.definitions import build_definitions
+    from geo_platform.lib.errors import ConfigError
+    from geo_platform.settings import load_settings
+
+    base = load_settings()
+    k8s = build_definitions(dataclasses.replace(base, executor="k8s"))
+    assert k8s.resolve_job_def("raster_pipeline_job").executor_def.name == "k8s"
+    local = build_definitions(dataclasses.replace(base, executor="multiprocess"))
+    assert local.resolve_job_def("raster_pipeline_job").executor_def.name == "multiprocess"
+    with pytest.raises(ConfigError, match="GEO_PLATFORM_EXECUTOR"):
+        build_definitions(dataclasses.replace(base, executor="celery-ish"))
