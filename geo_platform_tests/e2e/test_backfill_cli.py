@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -20,7 +19,7 @@ from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.lib import naming
 from geo_platform.lib.stac import pgstac
 from geo_platform.settings import REPO_ROOT, load_settings
-from geo_platform_tests.e2e.test_ui_browser import _free_port, _wait_http
+from geo_platform_tests.e2e.processes import dagster_dev
 from geo_platform_tests.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
@@ -62,26 +61,11 @@ def bronze_only(pg_instance, pg_dsn, tmp_path_factory) -> Iterator[dict]:
 @pytest.fixture(scope="module")
 def ui(bronze_only, pg_instance_env, tmp_path_factory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("bf_dev")
-    port = _free_port()
-    env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(bronze_only["root"]),
-           "GEO_PLATFORM_UI_PORT": str(port)}  # fmt: skip
+    env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(bronze_only["root"])}
     log = tmp / "dagster_dev.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/server_info", proc, log, timeout=180)
-        yield {"env": env, "log": log}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with dagster_dev(env, log) as url:
+        port = url.rsplit(":", 1)[1]
+        yield {"env": {**env, "GEO_PLATFORM_UI_PORT": port}, "log": log}
 
 
 def test_backfill_cli_publishes_the_prefix(ui, bronze_only, pg_dsn):

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -19,7 +16,7 @@ import pytest
 
 from geo_platform.lib import naming
 from geo_platform.lib.stac import pgstac
-from geo_platform.settings import REPO_ROOT
+from geo_platform_tests.e2e.processes import daemon
 from geo_platform_tests.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
@@ -29,37 +26,27 @@ def test_dropped_file_is_published_by_the_daemon(pg_instance_env, pg_dsn, tmp_pa
     blob_root = tmp_path / "blobs"
     blob = f"daemon{uuid.uuid4().hex[:6]}/dem/hills.tiff"
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(blob_root)}
-    log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "dagster._daemon", "run", "-w", "workspace.yaml"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        target = blob_root / "bronze" / blob
-        target.parent.mkdir(parents=True)
-        shutil.copy(TESTDATA / "rasters/dem_float32/dem-hills.tiff", target)
-        deadline = time.monotonic() + 300
-        item = None
-        while time.monotonic() < deadline and item is None:
-            time.sleep(5)
-            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-            with psycopg.connect(pg_dsn) as conn:
-                item = pgstac.get_item(conn, naming.collection_id(blob), naming.item_id(blob))
-        assert item is not None, (tmp_path / "daemon.log").read_text()[-3000:]
-        assert item["properties"]["geo_platform:source_blob"] == blob
-        analysis = blob_root / "silver" / naming.silver_prefix(blob) / "analysis.tif"
-        assert analysis.is_file()
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
+    log = tmp_path / "daemon.log"
+    with daemon(env, log) as proc:
         try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-        log.close()
-        with psycopg.connect(pg_dsn) as conn:
-            conn.execute("SELECT pgstac.delete_collection(%s)", (naming.collection_id(blob),))
-            conn.commit()
+            target = blob_root / "bronze" / blob
+            target.parent.mkdir(parents=True)
+            shutil.copy(TESTDATA / "rasters/dem_float32/dem-hills.tiff", target)
+            deadline = time.monotonic() + 300
+            item = None
+            while time.monotonic() < deadline and item is None:
+                time.sleep(5)
+                assert proc.poll() is None, log.read_text()[-3000:]
+                with psycopg.connect(pg_dsn) as conn:
+                    item = pgstac.get_item(conn, naming.collection_id(blob), naming.item_id(blob))
+            assert item is not None, log.read_text()[-3000:]
+            assert item["properties"]["geo_platform:source_blob"] == blob
+            analysis = blob_root / "silver" / naming.silver_prefix(blob) / "analysis.tif"
+            assert analysis.is_file()
+        finally:
+            with psycopg.connect(pg_dsn) as conn:
+                conn.execute(
+                    "SELECT pgstac.delete_collection(id) FROM pgstac.collections WHERE id = %s",
+                    (naming.collection_id(blob),),
+                )
+                conn.commit()

@@ -6,10 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,13 +18,8 @@ from click.testing import CliRunner
 from geo_platform.health import check_all, check_blob_store, healthy
 from geo_platform.health_cli import health
 from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.settings import REPO_ROOT, load_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from geo_platform.settings import load_settings
+from geo_platform_tests.e2e.processes import daemon, free_port
 
 
 def _by_name(payload: dict) -> dict[str, dict]:
@@ -35,7 +27,7 @@ def _by_name(payload: dict) -> dict[str, dict]:
 
 
 def test_health_fails_when_the_database_is_down(monkeypatch, tmp_path):
-    port = _free_port()  # nothing listens there: a stopped database
+    port = free_port()  # nothing listens there: a stopped database
     monkeypatch.setenv("GEO_PLATFORM_DATABASE_URL", f"postgresql://geo:pw@127.0.0.1:{port}/geo")
     monkeypatch.setenv("GEO_PLATFORM_BLOB_ROOT", str(tmp_path / "blobs"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
@@ -104,30 +96,15 @@ def test_without_a_daemon_the_daemon_check_fails(pg_instance, pg_dsn, tmp_path, 
 def test_health_passes_when_everything_is_up(pg_instance_env, pg_instance, tmp_path):
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(tmp_path / "blobs")}
     log_path = tmp_path / "daemon.log"
-    with log_path.open("w") as log:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "dagster._daemon", "run", "-w", "workspace.yaml"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_for_heartbeats(pg_instance, daemon, log_path)
-            result = CliRunner().invoke(health, ["--json"], env=env)
-            payload = json.loads(result.output)
-            assert result.exit_code == 0, json.dumps(payload, indent=1)
-            assert all(c["status"] == "ok" for c in payload["checks"])
-            assert len(payload["checks"]) == 9
-            table = CliRunner().invoke(health, [], env=env)
-            assert table.exit_code == 0 and "healthy" in table.output
-        finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
+    with daemon(env, log_path) as proc:
+        _wait_for_heartbeats(pg_instance, proc, log_path)
+        result = CliRunner().invoke(health, ["--json"], env=env)
+        payload = json.loads(result.output)
+        assert result.exit_code == 0, json.dumps(payload, indent=1)
+        assert all(c["status"] == "ok" for c in payload["checks"])
+        assert len(payload["checks"]) == 9
+        table = CliRunner().invoke(health, [], env=env)
+        assert table.exit_code == 0 and "healthy" in table.output
 
 
 def _wait_for_heartbeats(instance: dg.DagsterInstance, daemon: subprocess.Popen, log: Path):

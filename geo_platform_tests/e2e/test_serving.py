@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import socket
 import urllib.parse
 import urllib.request
 import uuid
@@ -36,18 +35,13 @@ from geo_platform import serve
 from geo_platform.lib.stac.catalog import publish_source_items
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.settings import Settings
+from geo_platform_tests.e2e.processes import free_port
 
 pytestmark = pytest.mark.slow
 
 BOUNDS = (10.0, 45.0, 10.2, 45.2)  # lon/lat, EPSG:4326
 WHEN = datetime(2021, 6, 15, 10, 30, tzinfo=UTC)
 POINTS = [(10.01 + 0.03 * i, 45.02 + 0.03 * i, f"place {i}") for i in range(7)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str, timeout: float = 30) -> tuple[int, str, bytes]:
@@ -163,9 +157,9 @@ def servers(
         settings,
         state_dir=tmp_path_factory.mktemp("serve_state"),
         geo_schema=feature_schema,
-        stac_port=_free_port(),
-        tiler_port=_free_port(),
-        features_port=_free_port(),
+        stac_port=free_port(),
+        tiler_port=free_port(),
+        features_port=free_port(),
     )
     serve.start(test_settings, timeout=90)
     try:
@@ -390,7 +384,7 @@ def test_azure_assets_are_tiled_through_vsiaz_with_credentials(
         state_dir=servers.state_dir / "azure",
         blob_backend="azure",
         azure_connection_string=azurite_connection_string,
-        tiler_port=_free_port(),
+        tiler_port=free_port(),
     )
     serve.start(azure, ["tiles"], timeout=90)
     try:

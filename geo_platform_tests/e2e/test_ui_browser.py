@@ -13,11 +13,6 @@ browser looks around (the runs the UI shows are the ones made here).
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +27,7 @@ import pytest
 
 from geo_platform.lib import naming
 from geo_platform.settings import REPO_ROOT
+from geo_platform_tests.e2e.processes import dagster_dev
 from geo_platform_tests.e2e.raster_pipeline import publish_raster
 from geo_platform_tests.helpers import TESTDATA
 
@@ -48,26 +44,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"dagster dev exited:\n{log.read_text()[-3000:]}"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -102,27 +78,9 @@ def dagster_ui(
 ) -> Iterator[str]:
     """``dagster dev -w workspace.yaml`` on a free loopback port; the process group is ended."""
     tmp = tmp_path_factory.mktemp("dagster_dev")
-    port = _free_port()
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(tmp / "empty_blobs")}
-    log = tmp / "dagster_dev.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/server_info", proc, log, timeout=180)
+    with dagster_dev(env, tmp / "dagster_dev.log") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 @pytest.fixture(scope="module")
