@@ -70,6 +70,7 @@ class Settings:
     dagster_ui_port: int
     geo_schema: str
     sensor_batch_size: int
+    event_batch_size: int
     sensor_max_adds_per_tick: int
     sensor_interval_seconds: int
     vector_assume_crs: str
@@ -242,6 +243,9 @@ def load_settings() -> Settings:
         dagster_ui_port=_env_int("GEO_PLATFORM_UI_PORT", 3000),
         geo_schema=_env("GEO_PLATFORM_GEO_SCHEMA", "geo"),
         sensor_batch_size=_env_int("GEO_PLATFORM_SENSOR_BATCH_SIZE", 25),
+        # Dagster's own switch: a step's per-partition materializations and a run's planned
+        # events are written to the event log in one INSERT each instead of one per event.
+        event_batch_size=_env_int("DAGSTER_EVENT_BATCH_SIZE", 500),
         sensor_max_adds_per_tick=_env_int("GEO_PLATFORM_SENSOR_MAX_ADDS", 25_000),
         sensor_interval_seconds=_env_int("GEO_PLATFORM_SENSOR_INTERVAL", 30),
         vector_assume_crs=_env("GEO_PLATFORM_VECTOR_ASSUME_CRS"),

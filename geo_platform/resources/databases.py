@@ -1,8 +1,9 @@
 """Database resources: PostGIS for silver tables, pgstac for the catalog.
 
 Both hand out psycopg 3 connections; the SQL lives in ``geo_platform.lib``. A connection is
-opened per unit of work (a partition): that is cheap on a local server and keeps a crashed run
-from holding anything open.
+opened per unit of work (a partition) for writes: that keeps a crashed run from holding anything
+open. Read-only catalog lookups made for every file of a batch (duplicates, collection
+consistency) share one connection for the whole step instead (``PgSTACResource.lookups``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from dagster import ConfigurableResource
-from pydantic import model_validator
+from pydantic import PrivateAttr, model_validator
 
 from geo_platform.lib.errors import DatabaseUnavailableError
 from geo_platform.lib.stac import pgstac
@@ -67,11 +68,48 @@ class PgSTACResource(ConfigurableResource):
     """The STAC catalog in pgstac (same server as PostGIS by default)."""
 
     database_url: str
+    _lookup_conn: psycopg.Connection | None = PrivateAttr(default=None)
+    _in_session: bool = PrivateAttr(default=False)
 
     @model_validator(mode="before")
     @classmethod
     def _no_password_in_config(cls, data: Any) -> Any:
         return database_url_without_password(data)
+
+    @contextmanager
+    def lookup_session(self) -> Iterator[None]:
+        """Within it, ``lookups()`` shares one connection (opened on first use, closed at the
+        end): wrap a step's loop over its files in it."""
+        self._in_session = True
+        try:
+            yield
+        finally:
+            self._in_session = False
+            conn, self._lookup_conn = self._lookup_conn, None
+            if conn is not None:
+                conn.close()
+
+    @contextmanager
+    def lookups(self) -> Iterator[psycopg.Connection]:
+        """A connection for read-only lookups. Inside ``lookup_session()`` it is the session's
+        connection, otherwise one of its own. Each use ends in a rollback, so no transaction
+        stays open between files; after an error the shared connection is dropped."""
+        conn = self._lookup_conn
+        if conn is None or conn.closed or conn.broken:
+            conn = _connect(self.database_url)
+            pgstac.prepare(conn)
+            conn.commit()
+            self._lookup_conn = conn if self._in_session else None
+        try:
+            yield conn
+            conn.rollback()
+        except BaseException:
+            self._lookup_conn = None
+            conn.close()
+            raise
+        finally:
+            if not self._in_session:
+                conn.close()
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:

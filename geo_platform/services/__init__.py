@@ -71,11 +71,16 @@ def ensure_dagster_home(settings: Settings) -> Path:
 
 
 def dagster_env(settings: Settings) -> dict[str, str]:
-    """Environment a Dagster process needs (DAGSTER_HOME and the DAGSTER_PG_* fields).
+    """Environment a Dagster process needs (DAGSTER_HOME, the DAGSTER_PG_* fields and
+    DAGSTER_EVENT_BATCH_SIZE, which batches event-log writes).
 
     With the local cluster, Dagster's storage goes through PgBouncer when it runs (see
     services/pgbouncer.py), unless DAGSTER_PG_PORT was set explicitly."""
-    env = {"DAGSTER_HOME": str(settings.dagster_home), **settings.dagster_pg}
+    env = {
+        "DAGSTER_HOME": str(settings.dagster_home),
+        **settings.dagster_pg,
+        "DAGSTER_EVENT_BATCH_SIZE": str(settings.event_batch_size),
+    }
     if "DAGSTER_PG_PORT" not in os.environ and pgbouncer_status(settings).get("running"):
         env["DAGSTER_PG_PORT"] = str(settings.pgbouncer_port)
     return env

@@ -83,7 +83,7 @@ def _publish_raster(
         bronze_local_copy(store, platform.bronze_container, blob) as local,
     ):
         provenance = provenance_for(context, store, platform, blob, info, local)
-        with pgstac.connect() as conn:
+        with pgstac.lookups() as conn:
             duplicate = link_duplicate(
                 store,
                 conn,
@@ -142,7 +142,7 @@ def _publish_raster(
                 path=blob,
             )
         quality = raster_quality(result.info, result.grid, result.band_stats)
-        with pgstac.connect() as conn:
+        with pgstac.lookups() as conn:
             consistency = collection_consistency(
                 conn,
                 collection,
@@ -262,7 +262,8 @@ def raster_cog(
     pgstac: PgSTACResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization]:
-    yield from each_partition(
-        context,
-        lambda _k, blob: _publish_raster(context, blob_store, pgstac, platform, config, blob),
-    )
+    with pgstac.lookup_session():  # one connection for every file's catalog lookups
+        yield from each_partition(
+            context,
+            lambda _k, blob: _publish_raster(context, blob_store, pgstac, platform, config, blob),
+        )

