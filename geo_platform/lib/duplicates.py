@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from geo_platform.lib.errors import ConfigError
 from geo_platform.lib.stac import pgstac
@@ -90,13 +91,15 @@ def find_duplicate(conn: psycopg.Connection[Any], sha256: str, blob: str) -> Ori
     published item has that checksum.
     """
     pgstac.prepare(conn)
-    rows = conn.execute(
+    query = sql.SQL(
         """SELECT content->'properties'->>%(src)s, collection, id,
                   coalesce(content->'properties'->>'created', datetime::text)
            FROM items
-           WHERE content->'properties'->>%(sha)s = %(value)s
-             AND NOT (content->'properties' ? %(dup)s)""",
-        {"src": SOURCE_PROPERTY, "sha": SHA_PROPERTY, "value": sha256, "dup": DUPLICATE_PROPERTY},
+           WHERE {sha} = %(value)s
+             AND NOT (content->'properties' ? %(dup)s)"""
+    ).format(sha=pgstac.property_text(SHA_PROPERTY))  # indexed (pgstac.PROVENANCE_QUERYABLES)
+    rows = conn.execute(
+        query, {"src": SOURCE_PROPERTY, "value": sha256, "dup": DUPLICATE_PROPERTY}
     ).fetchall()
     first: dict[str, str] = {}
     items: dict[str, list[tuple[str, str]]] = {}

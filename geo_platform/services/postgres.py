@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from geo_platform.lib.errors import ConfigError, DatabaseUnavailableError
+from geo_platform.lib.stac import pgstac as pgstac_ops
 from geo_platform.services._proc import is_root, lock, pid_alive, port_open, read_pid, run, tail
 from geo_platform.settings import Settings, redact_url
 
@@ -188,7 +189,8 @@ def _pypgstac_cli() -> str:
 
 
 def ensure_pgstac(settings: Settings, url: str | None = None) -> str:
-    """Install or upgrade pgstac (and with it PostGIS) only when the version differs.
+    """Install or upgrade pgstac (and with it PostGIS) only when the version differs, and
+    register the platform's provenance queryables (``lib.stac.pgstac.PROVENANCE_QUERYABLES``).
 
     ``url``: another database than the platform's (the production target), same rules.
     """
@@ -196,15 +198,17 @@ def ensure_pgstac(settings: Settings, url: str | None = None) -> str:
 
     url = url or settings.database_url
     current = pgstac_version(url)
-    if current == wanted:
-        return current
-    result = run([_pypgstac_cli(), "migrate", "--dsn", url], timeout=300)
-    if result.returncode != 0:
-        raise DatabaseUnavailableError(
-            f"pypgstac migrate failed: {result.stderr.strip()[-2000:]}",
-            path=redact_url(url),
-        )
-    return pgstac_version(url) or wanted
+    if current != wanted:
+        result = run([_pypgstac_cli(), "migrate", "--dsn", url], timeout=300)
+        if result.returncode != 0:
+            raise DatabaseUnavailableError(
+                f"pypgstac migrate failed: {result.stderr.strip()[-2000:]}",
+                path=redact_url(url),
+            )
+        current = pgstac_version(url) or wanted
+    with _connect(url) as conn:  # indexed provenance lookups (a no-op once registered)
+        pgstac_ops.ensure_queryables(conn)
+    return current
 
 
 def ensure_postgres(settings: Settings) -> str:

@@ -110,7 +110,8 @@ def published_raster(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> I
     with psycopg.connect(pg_dsn) as conn:
         publish_source_items(conn, [item], f"tests/serve/{tag}/gradient.tif", "raster")
     try:
-        yield {"collection": collection_id, "item": item_id, "cog": cog}
+        yield {"collection": collection_id, "item": item_id, "cog": cog,
+               "source": f"tests/serve/{tag}/gradient.tif"}  # fmt: skip
     finally:
         with psycopg.connect(pg_dsn) as conn:
             conn.execute("SELECT pgstac.delete_collection(%s)", (collection_id,))
@@ -206,6 +207,15 @@ def test_stac_search_with_pystac_client(servers: Settings, published_raster: dic
     # Without a collection filter, bbox + datetime + property still find it among all items.
     found = ids(bbox=list(BOUNDS), datetime="2021-06-15", filter=cql2, filter_lang="cql2-json")
     assert iid in found
+    # The provenance queryables (indexed by services up): listed, and filterable across all items.
+    base = serve.server_specs(servers)["stac"].url.rstrip("/")
+    queryables = json.loads(_get(f"{base}/queryables")[2])["properties"]
+    assert {"geo_platform:source_blob", "geo_platform:source_sha256"} <= set(queryables)
+    by_source = {
+        "op": "=",
+        "args": [{"property": "geo_platform:source_blob"}, published_raster["source"]],
+    }
+    assert ids(filter=by_source, filter_lang="cql2-json") == [iid]
     item = collection.get_item(iid)
     assert item is not None
     assert item.assets["analysis"].href == str(published_raster["cog"])

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from geo_platform.lib.stac import pgstac
 from geo_platform.lib.stac.validate import validate_stac
@@ -70,10 +71,13 @@ def items_of_source(
     """(collection, id) of every item a bronze source published (in ``collections`` if given:
     pgstac partitions items by collection, so naming them keeps this from scanning all items)."""
     pgstac.prepare(conn)
-    query = "SELECT collection, id FROM items WHERE content->'properties'->>%s = %s"
-    params: list[Any] = [SOURCE_PROPERTY, source_blob]
+    # indexed: pgstac.PROVENANCE_QUERYABLES
+    query = sql.SQL("SELECT collection, id FROM items WHERE {} = %s").format(
+        pgstac.property_text(SOURCE_PROPERTY)
+    )
+    params: list[Any] = [source_blob]
     if collections is not None:
-        query += " AND collection = ANY(%s)"
+        query += sql.SQL(" AND collection = ANY(%s)")
         params.append(collections)
     rows = conn.execute(query, params).fetchall()
     return [(r[0], r[1]) for r in rows]

@@ -11,12 +11,58 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 SEARCH_PATH = "SET search_path TO pgstac, public"
+
+# Item properties the platform looks items up by, for every file it publishes (the stale items of
+# a source, duplicates of its content). Registered as pgstac queryables with a BTREE index: pgstac
+# then indexes every items partition, present and future, on ``property_text(name)``, and the STAC
+# API lists them as queryables (CQL2 filters by source work too).
+PROVENANCE_QUERYABLES: dict[str, dict[str, Any]] = {
+    "geo_platform:source_blob": {
+        "title": "Bronze source blob",
+        "description": "Path of the bronze file this item was made from.",
+        "type": "string",
+    },
+    "geo_platform:source_sha256": {
+        "title": "Bronze source SHA-256",
+        "description": "SHA-256 of the bronze file's content (duplicate detection).",
+        "type": "string",
+    },
+}
 
 
 def prepare(conn: psycopg.Connection) -> None:
     conn.execute(SEARCH_PATH)
+
+
+def property_text(name: str) -> sql.Composed:
+    """``to_text(content->'properties'->'<name>')``: the expression pgstac indexes for a
+    queryable. The name is a literal (not a parameter) so that the planner can use the index."""
+    return sql.SQL("to_text(content->'properties'->{})").format(sql.Literal(name))
+
+
+def ensure_queryables(conn: psycopg.Connection) -> list[str]:
+    """Register the provenance queryables (and so their indexes) where missing; returns the
+    names added. A no-op when they are there already (pgstac rebuilds an index on every upsert,
+    so nothing is re-registered)."""
+    prepare(conn)
+    names = list(PROVENANCE_QUERYABLES)
+    rows = conn.execute(
+        """SELECT name FROM queryables
+           WHERE name = ANY(%s) AND collection_ids IS NULL
+             AND property_wrapper = 'to_text' AND upper(property_index_type) = 'BTREE'""",
+        (names,),
+    ).fetchall()
+    present = {r[0] for r in rows}
+    added = [n for n in names if n not in present]
+    for name in added:
+        conn.execute(
+            "SELECT upsert_queryable(%s, %s::jsonb, 'to_text', 'BTREE')",
+            (name, json.dumps(PROVENANCE_QUERYABLES[name])),
+        )
+    return added
 
 
 def upsert_collection(conn: psycopg.Connection, collection: dict[str, Any]) -> None:

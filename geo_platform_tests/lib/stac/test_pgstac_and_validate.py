@@ -82,3 +82,44 @@ def test_pgstac_round_trip_and_extent(pg_dsn):
         assert pgstac.get_item(conn, cid, "i1") is None
         conn.execute("SELECT delete_collection(%s)", (cid,))
         conn.commit()
+
+
+def _index_oids(conn: psycopg.Connection) -> set[int]:
+    rows = conn.execute(
+        "SELECT indexrelid::int FROM pg_index WHERE indrelid = "
+        "'pgstac.queryable_index_template'::regclass"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_provenance_lookups_are_indexed_in_every_partition(pg_dsn):
+    """services registered the provenance queryables; a new collection's partition is indexed
+    on the exact expression the lookups use, and registering again rebuilds nothing."""
+    from geo_platform.lib.duplicates import SHA_PROPERTY, find_duplicate
+    from geo_platform.lib.stac.catalog import SOURCE_PROPERTY, items_of_source
+
+    cid = f"test-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_dsn) as conn:
+        before = _index_oids(conn)
+        assert pgstac.ensure_queryables(conn) == []  # ensure_postgres did it already
+        assert _index_oids(conn) == before
+        item = _item(cid, "a", 1.0, "2021-01-01T00:00:00Z")
+        item["properties"].update({SOURCE_PROPERTY: f"{cid}/a.tif", SHA_PROPERTY: "f" * 64})
+        pgstac.upsert_collection(conn, _collection(cid))
+        pgstac.upsert_items(conn, [item])
+        assert items_of_source(conn, f"{cid}/a.tif") == [(cid, "a")]
+        found = find_duplicate(conn, "f" * 64, f"{cid}/b.tif")
+        assert found is not None and found.source_blob == f"{cid}/a.tif"
+        conn.execute("SET enable_seqscan = off")  # only an index can answer now
+        for name in (SOURCE_PROPERTY, SHA_PROPERTY):
+            plan = conn.execute(
+                psycopg.sql.SQL(
+                    "EXPLAIN SELECT id FROM items WHERE collection = %s AND {} = 'x'"
+                ).format(pgstac.property_text(name)),
+                (cid,),
+            ).fetchall()
+            text = "\n".join(r[0] for r in plan)
+            assert "Index" in text and "to_text" in text, text
+        conn.execute("RESET enable_seqscan")
+        conn.execute("SELECT pgstac.delete_collection(%s)", (cid,))
+        conn.commit()
