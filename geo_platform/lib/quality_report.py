@@ -20,7 +20,6 @@ from typing import Any
 
 import psycopg
 
-from geo_platform.lib import report_charts
 from geo_platform.lib.stac import pgstac
 from geo_platform.lib.stac.completeness import (
     COMPLETENESS_PROPERTY,
@@ -206,6 +205,10 @@ def _charts(
     failures: Sequence[FailureFacts],
     materializations: Sequence[Materialization],
 ) -> dict[str, Path]:
+    # matplotlib is imported here, not at module level: every Dagster process loads this module
+    # with the code location, and only the quality report draws.
+    from geo_platform.lib import report_charts
+
     days, counts, sizes = _cumulative(items)
     per_day: dict[date, Counter[str]] = defaultdict(Counter)
     for m in materializations:
