@@ -289,7 +289,12 @@ class _Builder:
     def _analysis(self, source: str, path: Path) -> TierOutput:
         start = time.perf_counter()
         opts = self._lossless(self.options.analysis_compression, self.options.analysis_level)
-        opts.update(overviews="IGNORE_EXISTING", overview_resampling=self.resampling)
+        # A raster a few pixels across gets no overviews: halving its short side would reach
+        # zero pixels, and GDAL's overviews then have a decimation rio-cogeo rejects.
+        thin = min(self.info.width, self.info.height) < MIN_OVERVIEW_SIDE
+        opts.update(
+            overviews="NONE" if thin else "IGNORE_EXISTING", overview_resampling=self.resampling
+        )
         if self.options.web_optimized:
             opts.update(tiling_scheme="GoogleMapsCompatible", warp_resampling=self.resampling)
         elif self.options.target_crs:
@@ -306,7 +311,10 @@ class _Builder:
             "bigtiff": "IF_SAFER",
         }
         dtype = self.info.dtype
-        if codec.upper() in ("DEFLATE", "ZSTD", "LZW") and not dtype.startswith("complex"):
+        nbits = self.info.nbits
+        packed = nbits is not None and nbits not in (8, 16, 32, 64)  # predictor unsupported
+        predictable = codec.upper() in ("DEFLATE", "ZSTD", "LZW") and not dtype.startswith("c")
+        if predictable and not packed:
             opts["predictor"] = 3 if dtype.startswith("float") else 2
         if level is not None and codec.upper() in ("DEFLATE", "ZSTD"):
             opts["level"] = level
@@ -384,6 +392,10 @@ class _Builder:
         path = write_thumbnail(vrt, self._target("thumbnail", ".png"), self.options.thumbnail_size)
         self._timed("thumbnail", start)
         return path
+
+
+MIN_OVERVIEW_SIDE = 16
+"""Rasters thinner than this (pixels, either side) are published without overviews."""
 
 
 def _threads(options: RasterOptions, info: RasterInfo) -> str:

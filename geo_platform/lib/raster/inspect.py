@@ -24,9 +24,10 @@ raises one specific error that names the file:
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.windows import Window
 
 from geo_platform.lib.errors import (
+    CoordinateRangeError,
     EmptyDatasetError,
     InvalidCRSError,
     MissingCRSError,
@@ -100,6 +102,8 @@ class RasterInfo:
     uncompressed_bytes: int
     empty_checked: bool
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    nbits: int | None = None
+    """Bits per sample when not the data type's full width (TIFF NBITS: 1-bit masks, 12-bit)."""
 
     @property
     def crs(self) -> CRS:
@@ -150,7 +154,21 @@ def inspect_raster(
         return _describe(ds, name, gdal_path, crs, crs_source, empty_checked)
 
 
+REFERENCING_DRIVERS = frozenset(
+    {"VRT", "WMS", "WMTS", "DAAS", "EEDA", "EEDAI", "PLMOSAIC", "OGCAPI", "STACIT", "STACTA",
+     "GTI", "NGW", "TILEDB"}
+)  # fmt: skip
+"""Drivers whose files point at other files or at network services. A bronze file must hold its
+own pixels: a VRT could otherwise publish any file the worker can read, or fetch a URL."""
+
+
 def _check_structure(ds: rasterio.io.DatasetReader, name: str) -> None:
+    if ds.driver.upper() in REFERENCING_DRIVERS:
+        raise UnsupportedFormatError(
+            f"a {ds.driver} file refers to other files or services instead of holding pixels; "
+            "upload the raster itself (e.g. gdal_translate it to GeoTIFF)",
+            path=name,
+        )
     if ds.count == 0:
         subs = len(ds.subdatasets)
         detail = f"a container of {subs} subdatasets" if subs else "no raster bands"
@@ -179,10 +197,20 @@ def _check_structure(ds: rasterio.io.DatasetReader, name: str) -> None:
         )
 
 
+def dtype_itemsize(dtype: str) -> int:
+    """Bytes per sample; rasterio names GDAL types numpy lacks (``complex_int16`` is CInt16)."""
+    if dtype == "complex_int16":
+        return 4
+    try:
+        return int(np.dtype(dtype).itemsize)
+    except TypeError:
+        return 8
+
+
 def _check_size(
     ds: rasterio.io.DatasetReader, name: str, max_bytes: int, max_pixels: int | None
 ) -> None:
-    itemsize = np.dtype(ds.dtypes[0]).itemsize
+    itemsize = dtype_itemsize(ds.dtypes[0])
     size = ds.width * ds.height * ds.count * itemsize
     if size > max_bytes:
         raise TooLargeError(
@@ -206,9 +234,9 @@ def _resolve_crs(
     except GDAL_ERRORS as exc:
         raise InvalidCRSError(f"GDAL cannot read the CRS: {exc}", path=name) from exc
     if text is None:
-        prj = Path(gdal_path).with_suffix(".prj")
-        if not gdal_path.startswith("/vsi") and prj.is_file():
-            text, source = prj.read_text(errors="replace"), "prj_sidecar"
+        prj_text = prj_sidecar(gdal_path)
+        if prj_text is not None:
+            text, source = prj_text, "prj_sidecar"
         elif assume_crs:
             text, source = assume_crs, "assumed"
         else:
@@ -222,6 +250,41 @@ def _resolve_crs(
     except (ProjCRSError, ProjError) as exc:
         raise InvalidCRSError(f"PROJ rejects the CRS ({source}): {exc}", path=name) from exc
     return crs, source
+
+
+def prj_sidecar(gdal_path: str) -> str | None:
+    """The text of the ``.prj`` beside the raster (same stem, any case), also inside a zip."""
+    if gdal_path.startswith("/vsizip/"):
+        outer, inner = _split_vsizip(gdal_path)
+        if outer is None:
+            return None
+        stem = PurePosixPath(inner).with_suffix("").as_posix().lower()
+        with zipfile.ZipFile(outer) as archive:
+            for member in archive.infolist():
+                if member.filename.lower() == stem + ".prj" and member.file_size < 1_000_000:
+                    return archive.read(member).decode("utf-8", errors="replace")
+        return None
+    if gdal_path.startswith("/vsi"):
+        return None
+    path = Path(gdal_path)
+    wanted = path.stem.lower() + ".prj"
+    try:
+        siblings = [p for p in path.parent.iterdir() if p.name.lower() == wanted]
+    except OSError:
+        return None
+    for prj in sorted(siblings):
+        if prj.is_file():
+            return prj.read_text(errors="replace")
+    return None
+
+
+def _split_vsizip(gdal_path: str) -> tuple[Path | None, str]:
+    """``/vsizip/<archive>/<member>`` -> (archive, member)."""
+    rest = gdal_path[len("/vsizip/") :]
+    for parent in PurePosixPath(rest).parents:
+        if Path(str(parent)).is_file():
+            return Path(str(parent)), rest[len(str(parent)) + 1 :]
+    return None, ""
 
 
 def _cheap_to_check(ds: rasterio.io.DatasetReader) -> bool:
@@ -256,10 +319,17 @@ def _describe(
     crs_source: str,
     empty_checked: bool,
 ) -> RasterInfo:
+    _check_lonlat_range(ds, crs, name)
     try:
         fp = footprint_4326(raster_outline(ds.width, ds.height), ds.transform, crs)
     except (ValueError, ProjError) as exc:
         raise InvalidCRSError(f"the CRS cannot be transformed to EPSG:4326: {exc}", name) from exc
+    if not fp.geometry.get("coordinates"):
+        raise InvalidCRSError(
+            "no part of the raster can be placed on the Earth in its CRS: the georeferencing "
+            "or the CRS is wrong",
+            path=name,
+        )
     tags = _tags(ds)
     band_tags = tuple(ds.tags(i) for i in range(1, ds.count + 1))
     when, when_tag = find_datetime(tags, band_tags[0])
@@ -301,9 +371,38 @@ def _describe(
         alpha_band=alpha,
         overview_factors=tuple(ds.overviews(1)),
         file_size=_file_size(gdal_path),
-        uncompressed_bytes=ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize,
+        uncompressed_bytes=ds.width * ds.height * ds.count * dtype_itemsize(ds.dtypes[0]),
         empty_checked=empty_checked,
+        nbits=_nbits(ds),
     )
+
+
+def _check_lonlat_range(ds: rasterio.io.DatasetReader, crs: pyproj.CRS, name: str) -> None:
+    """A geographic CRS whose raster lies wholly beyond the poles or the longitude range:
+    projected coordinates labelled as degrees, most likely."""
+    if not crs.is_geographic:
+        return
+    left, bottom, right, top = ds.bounds
+    south, north = min(bottom, top), max(bottom, top)
+    west, east = min(left, right), max(left, right)
+    if south > 90 or north < -90 or west > 540 or east < -540:
+        raise CoordinateRangeError(
+            f"bounds ({west:g}, {south:g}, {east:g}, {north:g}) are outside the range of "
+            "longitude and latitude although the CRS is geographic: the coordinates look "
+            "projected (metres?) or the CRS is wrong",
+            path=name,
+        )
+
+
+_TAG_ERRORS: tuple[type[Exception], ...] = (*GDAL_ERRORS, ValueError)
+
+
+def _nbits(ds: rasterio.io.DatasetReader) -> int | None:
+    try:
+        value = ds.tags(1, ns="IMAGE_STRUCTURE").get("NBITS")
+        return int(value) if value else None
+    except _TAG_ERRORS:
+        return None
 
 
 def _tags(ds: rasterio.io.DatasetReader) -> dict[str, str]:

@@ -77,7 +77,11 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
             members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, OSError) as exc:
         raise UnreadableFileError(f"corrupt zip archive: {exc}", path=name) from exc
-    candidates = [m for m in members if not m.filename.lower().endswith(SIDECAR_SUFFIXES)]
+    candidates = [
+        m
+        for m in members
+        if not m.filename.lower().endswith(SIDECAR_SUFFIXES) and not _archive_noise(m.filename)
+    ]
     if not candidates:
         raise UnsupportedFormatError("zip archive holds no raster file", path=name)
     if len(candidates) > 1:
@@ -91,6 +95,12 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
     _check_member(member, name, max_uncompressed)
     inner = PurePosixPath(member.filename).as_posix()
     return f"/vsizip/{path}/{inner}"
+
+
+def _archive_noise(member: str) -> bool:
+    """macOS resource forks (``__MACOSX/``, ``._name``) and other hidden files: never the data."""
+    parts = PurePosixPath(member).parts
+    return any(p == "__MACOSX" or p.startswith(".") for p in parts)
 
 
 def _check_member(member: zipfile.ZipInfo, name: str, max_uncompressed: int | None) -> None:

@@ -97,12 +97,14 @@ def _band_stats(band: np.ma.MaskedArray, percentiles: tuple[float, float]) -> Ba
     if values.dtype.kind == "c":
         values = np.abs(values)
     as_float = values.astype("float64", copy=False)
-    low, high = np.percentile(as_float, percentiles)
+    with np.errstate(over="ignore", invalid="ignore"):
+        low, high = np.percentile(as_float, percentiles)
+        mean, std = as_float.mean(), as_float.std()
     return BandStats(
         minimum=_num(as_float.min()),
         maximum=_num(as_float.max()),
-        mean=_num(as_float.mean()),
-        stddev=_num(as_float.std()),
+        mean=_num(mean),
+        stddev=_num(std),
         valid_percent=100.0 * values.size / total,
         valid_count=int(values.size),
         p_low=_num(low),
@@ -110,6 +112,10 @@ def _band_stats(band: np.ma.MaskedArray, percentiles: tuple[float, float]) -> Ba
     )
 
 
-def _num(value: float) -> float:
-    """Plain Python floats; integers stay integral-looking for JSON readers."""
-    return float(round(float(value), 10))
+def _num(value: float) -> float | None:
+    """Plain Python floats; integers stay integral-looking for JSON readers. None when not
+    finite (a mean that overflows on values near the float64 limit): JSON has no infinity."""
+    number = float(value)
+    if not np.isfinite(number):
+        return None
+    return float(round(number, 10))

@@ -50,7 +50,8 @@ _EPOCH = re.compile(r"^\s*(-?\d{9,11})(?:\s*sec.*)?$")
 
 
 def parse_datetime(value: str) -> datetime | None:
-    """Parse the date formats found in raster tags; naive times are taken as UTC.
+    """Parse the date formats found in raster tags; naive times are taken as UTC, times with
+    another offset are converted to UTC.
 
     Handles EXIF/TIFF ``YYYY:MM:DD HH:MM:SS``, ISO 8601 (with or without zone, ``Z``), plain
     dates and epoch seconds (GRIB ``1631980800`` or ``1631980800 sec UTC``). Returns None for
@@ -61,7 +62,10 @@ def parse_datetime(value: str) -> datetime | None:
         return None
     epoch = _EPOCH.match(text)
     if epoch:
-        return datetime.fromtimestamp(int(epoch.group(1)), tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(epoch.group(1)), tz=UTC)
+        except (ValueError, OverflowError, OSError):  # before year 1 or beyond the platform's
+            return None
     parsed: datetime | None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -69,7 +73,12 @@ def parse_datetime(value: str) -> datetime | None:
         parsed = _parse_exif_like(text)
     if parsed is None:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)  # STAC wants UTC ("Z"); the instant is kept
+    except (ValueError, OverflowError):
+        return None
 
 
 def _parse_exif_like(text: str) -> datetime | None:

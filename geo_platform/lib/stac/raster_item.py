@@ -154,11 +154,11 @@ def _item_datetime(
     result: CogBuildResult, last_modified: datetime | None, now: datetime
 ) -> tuple[datetime, str]:
     if result.info.datetime is not None:
-        return result.info.datetime, f"metadata:{result.info.datetime_tag}"
+        return result.info.datetime.astimezone(UTC), f"metadata:{result.info.datetime_tag}"
     if last_modified is not None:
         aware = last_modified if last_modified.tzinfo else last_modified.replace(tzinfo=UTC)
-        return aware, "blob_last_modified"
-    return now, "processing_time"
+        return aware.astimezone(UTC), "blob_last_modified"
+    return now.astimezone(UTC), "processing_time"
 
 
 def _iso(value: datetime) -> str:

@@ -11,7 +11,7 @@ import pyproj
 import rasterio
 from rasterio.control import GroundControlPoint
 from rasterio.shutil import copy as rio_copy
-from rasterio.transform import from_origin
+from rasterio.transform import Affine, from_origin
 
 from geo_platform_tests.helpers import TESTDATA
 
@@ -132,18 +132,14 @@ def gcp_only(path: Path) -> Path:
     return path
 
 
-def huge_vrt(path: Path, side: int = 1_000_000) -> Path:
-    """A VRT declaring a side x side x 3 raster (3 TB uncompressed) over a tiny file."""
-    small = write_tif(path.with_suffix(".tif"), gradient(3, 16, 16))
-    bands = "".join(
-        f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource>'
-        f'<SourceFilename relativeToVRT="1">{small.name}</SourceFilename>'
-        f"<SourceBand>{b}</SourceBand>"
-        f"</SimpleSource></VRTRasterBand>"
-        for b in (1, 2, 3)
-    )
-    path.write_text(
-        f'<VRTDataset rasterXSize="{side}" rasterYSize="{side}"><SRS>{UTM33}</SRS>'
-        f"<GeoTransform>500000, 1, 0, 5000000, 0, -1</GeoTransform>{bands}</VRTDataset>"
-    )
+def huge_sparse_tif(path: Path, side: int = 200_000) -> Path:
+    """A sparse tiled GeoTIFF declaring a side x side x 1 uint8 raster (37 GiB uncompressed at
+    the default side) that is only a few hundred kilobytes on disk (no tile is written)."""
+    profile = {
+        "driver": "GTiff", "width": side, "height": side, "count": 1, "dtype": "uint8",
+        "crs": UTM33, "transform": Affine(1, 0, 500000, 0, -1, 5000000), "tiled": True,
+        "blockxsize": 1024, "blockysize": 1024, "sparse_ok": True, "bigtiff": "YES",
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile):
+        pass
     return path

@@ -144,8 +144,8 @@ def test_gcps_only_is_not_georeferenced(tmp_path: Path) -> None:
 
 
 def test_too_large(tmp_path: Path) -> None:
-    with pytest.raises(TooLargeError, match=r"huge.vrt: 1000000x1000000x3 uint8"):
-        inspect_raster(synth.huge_vrt(tmp_path / "huge.vrt"), "huge.vrt")
+    with pytest.raises(TooLargeError, match=r"huge.tif: 200000x200000x1 uint8 is 37.3 GiB"):
+        inspect_raster(synth.huge_sparse_tif(tmp_path / "huge.tif"), "huge.tif")
     small = synth.write_tif(tmp_path / "small.tif", synth.gradient(1, 100, 100))
     with pytest.raises(TooLargeError):
         inspect_raster(small, "small.tif", max_bytes=9_999)

@@ -1,0 +1,154 @@
+"""Rasters found by fuzzing: odd but legitimate files publish, hostile ones get a clear error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from geo_platform.lib.errors import CoordinateRangeError, UnsupportedFormatError
+from geo_platform.lib.raster.cog import build_cog_tiers
+from geo_platform.lib.raster.inspect import inspect_raster
+from geo_platform.lib.raster.options import RasterOptions
+from geo_platform.lib.raster.tags import parse_datetime
+from geo_platform.lib.raster.validate import validate_cog
+from geo_platform.lib.stac.raster_item import build_raster_item
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.types import Provenance
+
+PROV = Provenance(source_blob="bronze/x.tif", source_etag="e")
+
+
+def _tif(path: Path, data: np.ndarray, **kw: Any) -> Path:
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": str(data.dtype),
+        "crs": "EPSG:32633",
+        "transform": from_origin(500000, 5000000, 10, 10),
+    }
+    profile.update(kw)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+    return path
+
+
+def _item(path: Path, out: Path, **options: Any) -> dict[str, Any]:
+    result = build_cog_tiers(path, out, RasterOptions(**options), f"bronze/{path.name}")
+    hrefs = {k: f"https://x/{k}.tif" for k in result.published()}
+    item = build_raster_item(
+        result, item_id="x", collection_id="c", hrefs=hrefs, provenance=PROV
+    ).to_dict()
+    validate_stac(item)
+    json.dumps(item, allow_nan=False)  # pgstac stores JSON: no NaN or infinity
+    return item
+
+
+def test_macos_zip_noise_is_ignored(tmp_path: Path) -> None:
+    src = _tif(tmp_path / "a.tif", np.ones((1, 8, 8), "uint8"))
+    archive = tmp_path / "mac.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(src, "a.tif")
+        z.writestr("__MACOSX/._a.tif", b"\x00\x05\x16\x07")
+        z.writestr(".DS_Store", b"\x00")
+    info = inspect_raster(archive, "bronze/mac.zip")
+    assert info.gdal_path.endswith("mac.zip/a.tif") and info.width == 8
+
+
+def test_a_prj_inside_the_zip_and_an_upper_case_prj_are_used(tmp_path: Path) -> None:
+    wkt = CRS.from_epsg(32633).to_wkt()
+    src = _tif(tmp_path / "n.tif", np.ones((1, 8, 8), "uint8"), crs=None)
+    archive = tmp_path / "prj.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(src, "r.tif")
+        z.writestr("r.prj", wkt)
+    info = inspect_raster(archive, "bronze/prj.zip")
+    assert (info.crs_code, info.crs_source) == ("EPSG:32633", "prj_sidecar")
+    upper = _tif(tmp_path / "UP.TIF", np.ones((1, 8, 8), "uint8"), crs=None)
+    (tmp_path / "UP.PRJ").write_text(wkt)
+    assert inspect_raster(upper, "bronze/UP.TIF").crs_code == "EPSG:32633"
+
+
+def test_vrt_files_are_refused_before_anything_is_read(tmp_path: Path) -> None:
+    """A VRT could publish any file the worker can read (here /etc/passwd as pixels)."""
+    vrt = tmp_path / "p.tif"  # the extension does not matter: GDAL sniffs the content
+    vrt.write_text(
+        '<VRTDataset rasterXSize="40" rasterYSize="1"><SRS>EPSG:32633</SRS>'
+        "<GeoTransform>500000,10,0,5000000,0,-10</GeoTransform>"
+        '<VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">'
+        '<SourceFilename relativetoVRT="0">/etc/passwd</SourceFilename><ImageOffset>0'
+        "</ImageOffset><PixelOffset>1</PixelOffset><LineOffset>40</LineOffset>"
+        "</VRTRasterBand></VRTDataset>"
+    )
+    with pytest.raises(UnsupportedFormatError, match="VRT file refers to other files") as err:
+        build_cog_tiers(vrt, tmp_path / "out", RasterOptions(), "bronze/p.tif")
+    assert "bronze/p.tif" in str(err.value)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.tif"))
+
+
+def test_datetimes_with_offsets_become_utc_and_bad_epochs_are_ignored(tmp_path: Path) -> None:
+    assert parse_datetime("2020-01-01T10:00:00+05:00").isoformat() == "2020-01-01T05:00:00+00:00"
+    assert parse_datetime("-99999999999") is None
+    src = _tif(tmp_path / "tz.tif", np.ones((1, 8, 8), "uint8"))
+    with rasterio.open(src, "r+") as ds:
+        ds.update_tags(ACQUISITIONDATETIME="2020-01-01T10:00:00+05:00")
+    item = _item(src, tmp_path / "out")
+    assert item["properties"]["datetime"] == "2020-01-01T05:00:00Z"
+
+
+def test_a_geographic_raster_outside_the_earth_is_refused(tmp_path: Path) -> None:
+    src = _tif(
+        tmp_path / "beyond.tif",
+        np.ones((1, 10, 10), "uint8"),
+        crs="EPSG:4326",
+        transform=from_origin(500000, 5000000, 10, 10),  # metres labelled as degrees
+    )
+    with pytest.raises(CoordinateRangeError, match="look projected"):
+        inspect_raster(src, "bronze/beyond.tif")
+
+
+def test_complex_int16_publishes(tmp_path: Path) -> None:
+    base = _tif(tmp_path / "i.tif", (np.arange(64).reshape(1, 8, 8) - 20).astype("int16"))
+    src = tmp_path / "cint16.tif"
+    subprocess.run(["gdal_translate", "-q", "-ot", "CInt16", str(base), str(src)], check=True)
+    item = _item(src, tmp_path / "out")
+    assert item["assets"]["analysis"]["bands"][0]["data_type"] == "cint16"
+
+
+def test_one_bit_rasters_publish_losslessly(tmp_path: Path) -> None:
+    data = (np.arange(64 * 80).reshape(1, 64, 80) % 3 == 0).astype("uint8")
+    src = _tif(tmp_path / "nbits1.tif", data, nbits=1)
+    result = build_cog_tiers(src, tmp_path / "out", RasterOptions(), "bronze/nbits1.tif")
+    analysis = result.tiers["analysis"].path
+    assert analysis is not None
+    validate_cog(analysis)
+    with rasterio.open(analysis) as ds:
+        assert np.array_equal(ds.read(), data)
+
+
+def test_statistics_overflowing_to_infinity_are_left_out(tmp_path: Path) -> None:
+    data = np.full((1, 64, 80), 100.0)
+    data[0, :10] = -1.7976931348623157e308  # a fill value near the float64 limit, no nodata
+    item = _item(_tif(tmp_path / "dblmax.tif", data), tmp_path / "out")
+    stats = item["assets"]["analysis"]["bands"][0]["statistics"]
+    assert "mean" not in stats and "stddev" not in stats
+    assert stats["maximum"] == 100.0
+
+
+@pytest.mark.parametrize("shape", [(1, 600, 1), (1, 3, 5000)])
+def test_rasters_a_few_pixels_across_publish_valid_cogs(tmp_path: Path, shape: tuple) -> None:
+    src = _tif(tmp_path / "thin.tif", np.ones(shape, "uint8"))
+    result = build_cog_tiers(src, tmp_path / "out", RasterOptions(), "bronze/thin.tif")
+    for tier in result.tiers.values():
+        if tier.path is not None:
+            validate_cog(tier.path)
