@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 from rasterio.shutil import copy as rio_copy
 
@@ -270,19 +271,28 @@ class _Builder:
         )
 
     def _source_path(self) -> str:
-        """The GDAL path to read; a VRT carrying the CRS when it came from a sidecar/option."""
-        if self.info.crs_source == "dataset":
+        """The GDAL path to read; a VRT when the CRS came from a sidecar/option (it carries the
+        CRS) or when a reprojection needs a nodata value for its padding (``fill_nodata``)."""
+        fill = fill_nodata(self.info) if self.options.reprojects else None
+        if self.info.crs_source == "dataset" and fill is None:
             return self.info.gdal_path
         vrt = self.work / "source.vrt"
         rio_copy(self.info.gdal_path, str(vrt), driver="VRT")
         tree = ET.parse(vrt)
         root = tree.getroot()
-        srs = root.find("SRS")
-        if srs is None:
-            srs = ET.Element("SRS")
-            root.insert(0, srs)
-        srs.text = self.info.crs_wkt2
-        srs.set("dataAxisToSRSAxisMapping", "1,2")
+        if self.info.crs_source != "dataset":
+            srs = root.find("SRS")
+            if srs is None:
+                srs = ET.Element("SRS")
+                root.insert(0, srs)
+            srs.text = self.info.crs_wkt2
+            srs.set("dataAxisToSRSAxisMapping", "1,2")
+        if fill is not None:
+            for band in root.findall("VRTRasterBand"):
+                nodata = band.find("NoDataValue")
+                if nodata is None:
+                    nodata = ET.SubElement(band, "NoDataValue")
+                nodata.text = fill
         tree.write(vrt)
         return str(vrt)
 
@@ -392,6 +402,22 @@ class _Builder:
         path = write_thumbnail(vrt, self._target("thumbnail", ".png"), self.options.thumbnail_size)
         self._timed("thumbnail", start)
         return path
+
+
+def fill_nodata(info: RasterInfo) -> str | None:
+    """The nodata value given to a reprojected raster that has no nodata, mask or alpha, so
+    that the padding around the warped grid is not taken for data: NaN for floating point,
+    the type's most negative (signed) or largest (unsigned) value for integers. None for 8- and
+    16-bit unsigned data, where GDAL adds an alpha band that it does read as a mask."""
+    if info.nodata is not None or info.mask_kind != "none":
+        return None
+    dtype = info.dtype
+    if dtype in ("uint8", "uint16") or dtype.startswith("complex"):
+        return None
+    if dtype.startswith("float"):
+        return "nan"
+    limits = np.iinfo(np.dtype(dtype))
+    return str(limits.min if limits.min < 0 else limits.max)
 
 
 MIN_OVERVIEW_SIDE = 16

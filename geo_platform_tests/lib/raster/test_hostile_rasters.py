@@ -152,3 +152,27 @@ def test_rasters_a_few_pixels_across_publish_valid_cogs(tmp_path: Path, shape: t
     for tier in result.tiers.values():
         if tier.path is not None:
             validate_cog(tier.path)
+
+
+@pytest.mark.parametrize(("dtype", "fill"), [("float32", "nan"), ("int16", -32768)])
+def test_reprojection_padding_of_data_without_nodata_is_not_data(
+    tmp_path: Path, dtype: str, fill: float | str
+) -> None:
+    """GDAL pads a warped grid; without nodata that padding must not count as pixels (a float
+    alpha band is not read as a mask by GDAL, so the platform gives the output a nodata)."""
+    src = _tif(tmp_path / f"{dtype}.tif", np.full((1, 64, 80), 100, dtype))
+    result = build_cog_tiers(
+        src, tmp_path / "out", RasterOptions(web_optimized=True), f"bronze/{src.name}"
+    )
+    stats = result.band_stats[0]
+    assert stats.minimum == stats.maximum == 100.0 and stats.valid_percent < 50
+    with rasterio.open(result.tiers["analysis"].path) as ds:
+        assert ds.count == 1
+        assert ds.nodata is not None
+        if fill == "nan":
+            assert np.isnan(ds.nodata)
+        else:
+            assert ds.nodata == fill
+    w, s, e, n = result.footprint.bbox
+    sw, ss, se, sn = result.info.bbox_4326
+    assert abs(w - sw) < 1e-3 and abs(e - se) < 1e-3 and abs(s - ss) < 1e-3 and abs(n - sn) < 1e-3
