@@ -169,12 +169,21 @@ def pg_identifier(text: str, max_bytes: int = PG_MAX_IDENTIFIER_BYTES) -> str:
     return name
 
 
+# PostgreSQL's system column names: a user column cannot have them (DuplicateColumn).
+PG_SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
+
 def unique_pg_identifiers(names: list[str]) -> list[str]:
-    """Sanitize a list of column names, keeping them unique and in order."""
+    """Sanitize a list of column names, keeping them unique and in order.
+
+    Reserved words and system column names (``xmin``, ``ctid``...) get a ``_`` suffix.
+    """
     out: list[str] = []
     seen: set[str] = set()
     for raw in names:
         base = pg_identifier(raw or "column")
+        if base in PG_SYSTEM_COLUMNS:
+            base += "_"
         candidate, n = base, 1
         while candidate in seen:
             n += 1

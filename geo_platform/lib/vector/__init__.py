@@ -18,9 +18,19 @@ Documented rules (details in the module named):
   non-zero Z values.
 - **CRS** (``reproject``): reprojected to EPSG:4326 and the source CRS recorded; a missing CRS
   fails unless ``assume_crs`` is set.
+- **Coordinate range** (``clean``): every layer whose source CRS is geographic in degrees (a
+  GeoJSON without a ``crs`` member, CSV lat/lon, an assumed EPSG:4326...) must stay within
+  longitude -180..180 / latitude -90..90 (1e-5 degree tolerance for rounding), else
+  ``CoordinateRangeError`` with a hint (projected metres, swapped axes). Longitudes in the
+  0..360 convention are refused too: they would be stored outside EPSG:4326's range with a
+  wrong bbox, and wrapping lines/polygons across 180 silently is not safe.
 - **CSV** (``csvsource``): lat/lon column names in several languages, or a WKT column; lat/lon
   are WGS84 by convention and range-checked.
 - **Names and types** (``clean``, ``pgcopy``): columns SQL-safe, unique, lowercase (originals
-  recorded); Arrow types mapped faithfully (date, timestamptz, boolean, bigint, numeric,
-  jsonb for nested values).
+  recorded; reserved words and system column names such as ``xmin`` get a ``_`` suffix,
+  repeated names ``_2``...); Arrow types mapped faithfully (date, timestamptz, boolean, bigint,
+  numeric, jsonb for nested values; plain strings in a jsonb column are stored as JSON
+  strings). More than 1,598 attributes is a ``TooLargeError`` (PostgreSQL's 1,600 columns).
+- **Zip members** (``read``): layers of different members that would share a table name are
+  named after their member (``pts.gpkg``, ``pts.geojson``).
 """

@@ -36,6 +36,8 @@ from geo_platform.lib.vector.source import LayerSource
 
 GEOM = "geom"
 RESERVED = ("fid", GEOM)
+# Degrees a geographic coordinate may overshoot +-180/+-90 (float rounding, float32 storage).
+LONLAT_TOLERANCE = 1e-5
 
 
 class GeometryWarning(UserWarning):
@@ -44,11 +46,16 @@ class GeometryWarning(UserWarning):
 
 @dataclass(frozen=True)
 class ColumnPlan:
-    """Attribute column: original name in the source, SQL-safe name, PostgreSQL type."""
+    """Attribute column: original name in the source, SQL-safe name, PostgreSQL type.
+
+    ``index`` is the column's position in the source batches: names alone are ambiguous when a
+    source repeats one (a CSV header ``a,a``, a GeoJSON property named like the geometry).
+    """
 
     source: str
     name: str
     pg_type: str
+    index: int = -1
 
 
 @dataclass
@@ -72,13 +79,26 @@ class CleanPart:
     bounds: np.ndarray  # (n, 4) in EPSG:4326, NaN for null/empty geometries
 
 
+def geometry_index(schema: pa.Schema, geometry_column: str) -> int:
+    """Position of the geometry column: the readers append it last, so when an attribute has
+    the same name (a GeoJSON property ``wkb_geometry``) the last field of that name wins."""
+    matches = [i for i, f in enumerate(schema) if f.name == geometry_column]
+    if not matches:
+        raise KeyError(f"geometry column {geometry_column!r} not in {schema.names}")
+    return matches[-1]
+
+
 def plan_columns(schema: pa.Schema, geometry_column: str) -> list[ColumnPlan]:
-    """SQL-safe, unique, lowercase column names (never ``fid``/``geom``) and their types."""
-    sources = [f for f in schema if f.name != geometry_column]
-    names = unique_pg_identifiers([*RESERVED, *(f.name for f in sources)])[len(RESERVED) :]
+    """SQL-safe, unique, lowercase column names (never ``fid``/``geom``) and their types.
+
+    Repeated source names (``a``, ``a``) become ``a``, ``a_2``; each plan keeps its position.
+    """
+    gi = geometry_index(schema, geometry_column)
+    sources = [(i, f) for i, f in enumerate(schema) if i != gi]
+    names = unique_pg_identifiers([*RESERVED, *(f.name for _, f in sources)])[len(RESERVED) :]
     return [
-        ColumnPlan(f.name, n, pg_type_for(_plain_type(f.type)))
-        for f, n in zip(sources, names, strict=True)
+        ColumnPlan(f.name, n, pg_type_for(_plain_type(f.type)), i)
+        for (i, f), n in zip(sources, names, strict=True)
     ]
 
 
@@ -96,7 +116,13 @@ def _plain_type(t: pa.DataType) -> pa.DataType:
 
 def attribute_schema(columns: list[ColumnPlan], schema: pa.Schema) -> pa.Schema:
     """Arrow schema of the cleaned attribute columns."""
-    return pa.schema([pa.field(c.name, _plain_type(schema.field(c.source).type)) for c in columns])
+    return pa.schema(
+        [pa.field(c.name, _plain_type(schema.field(_position(c, schema)).type)) for c in columns]
+    )
+
+
+def _position(c: ColumnPlan, schema: pa.Schema) -> int:
+    return c.index if c.index >= 0 else schema.get_field_index(c.source)
 
 
 class LayerCleaner:
@@ -107,8 +133,10 @@ class LayerCleaner:
     ) -> None:
         self.src, self.plan, self.options = src, plan, options
         self.columns = plan_columns(schema, src.geometry_column)
+        self.geometry_index = geometry_index(schema, src.geometry_column)
         self.out_schema = attribute_schema(self.columns, schema)
         self.reprojector = Reprojector(src.crs, options.assume_crs, src.display)
+        self.range_check = src.lonlat_range_check or self.reprojector.lonlat_degrees
         self.stats = {k: KindStats() for k in wkb.KINDS}
         self.null_rows = 0
         self.rows_read = 0
@@ -116,7 +144,7 @@ class LayerCleaner:
     def _attributes(self, batch: pa.RecordBatch) -> list[pa.Array]:
         out = []
         for c, f in zip(self.columns, self.out_schema, strict=True):
-            arr = batch.column(c.source)
+            arr = batch.column(_position(c, batch.schema))
             if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
                 self._check_utf8(arr, c.source)
             if arr.type != f.type:
@@ -138,7 +166,7 @@ class LayerCleaner:
     def clean(self, batch: pa.RecordBatch) -> list[CleanPart]:
         """Cleaned parts (one per kind present in this batch) of a source batch."""
         self.rows_read += batch.num_rows
-        arr = batch.column(self.src.geometry_column)
+        arr = batch.column(self.geometry_index)
         h = wkb.headers(arr)
         attrs = self._attributes(batch)
         null = _null_mask(arr, h)
@@ -148,17 +176,26 @@ class LayerCleaner:
         return self._clean_general(attrs, arr, h, null)
 
     def _range_check(self, x: np.ndarray, y: np.ndarray) -> None:
-        if not self.src.lonlat_range_check:
+        if not self.range_check:
             return
-        bad = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > 180) | (np.abs(y) > 90))
+        bad = np.isfinite(x) & np.isfinite(y)
+        bad &= (np.abs(x) > 180 + LONLAT_TOLERANCE) | (np.abs(y) > 90 + LONLAT_TOLERANCE)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise CoordinateRangeError(
                 f"{int(bad.sum())} coordinate(s) outside longitude -180..180 / latitude -90..90 "
-                f"(first: lon={x[i]}, lat={y[i]}); are latitude and longitude swapped, or is "
-                "the CRS not WGS84? Set assume_crs for projected coordinates",
+                f"of its geographic CRS {self.reprojector.source_crs} (first: lon={x[i]}, "
+                f"lat={y[i]}); {_range_hint(x[bad], y[bad], self._crs_advice())}",
                 path=self.src.display,
             )
+
+    def _crs_advice(self) -> str:
+        if self.src.driver == "CSV" or self.reprojector.assumed:
+            return "set assume_crs to the coordinates' real CRS (e.g. EPSG:25832)"
+        return (
+            "declare the real CRS in the file (a GeoJSON without a 'crs' member is WGS84 by "
+            "definition; a Shapefile needs its .prj) or reproject it to EPSG:4326"
+        )
 
     def _clean_points(
         self,
@@ -217,7 +254,7 @@ class LayerCleaner:
         geoms = parse_wkb(arr)
         unparsable = ~null & shapely.is_missing(geoms)
         geoms = geom_rules.drop_m(geoms)
-        if self.src.lonlat_range_check:
+        if self.range_check:
             b = shapely.bounds(geoms)
             self._range_check(np.r_[b[:, 0], b[:, 2]], np.r_[b[:, 1], b[:, 3]])
         geoms = self.reprojector.geometries(geoms)
@@ -307,6 +344,20 @@ class LayerCleaner:
             if not kept:
                 first.dropped_null += self.null_rows
         return {k: self.stats[k] for k in self.plan.kinds}
+
+
+def _range_hint(x: np.ndarray, y: np.ndarray, advice: str) -> str:
+    """What the out-of-range coordinates (all finite) most likely mean."""
+    if (np.abs(x) > 360).any() or (np.abs(y) > 360).any():
+        return f"the coordinates look projected (metres?), not degrees: {advice}"
+    if (np.abs(x) <= 90).all() and (np.abs(y) <= 180).all():
+        return "latitude and longitude look swapped (x must be the longitude)"
+    if (x > 180).all() and (x <= 360).all() and (np.abs(y) <= 90).all():
+        return (
+            "longitudes in the 0..360 convention are not published as they are: shift them "
+            "to -180..180 (e.g. ST_WrapX or ogr2ogr -wrapdateline)"
+        )
+    return f"are latitude and longitude swapped, or is the CRS not WGS84? {advice}"
 
 
 def _null_mask(arr: pa.Array, h: wkb.WkbHeaders) -> np.ndarray:

@@ -9,6 +9,9 @@ Detection rule (configurable through ``VectorOptions``):
    ``latitude``, ``breite``, ``latitud``, ``y``... / ``lon``, ``lng``, ``long``, ``länge``,
    ``longitud``, ``x``...), whose sampled values must be numeric.
 
+A header without rows is an ``EmptyDatasetError``; EWKT (``SRID=4326;POINT (...)``) is refused
+(GDAL cannot parse it); repeated header names are loaded as ``a``, ``a_2``.
+
 Coordinates from lat/lon columns are WGS84 by convention (``options.csv_crs``) unless
 ``assume_crs`` says otherwise; a WKT column has no such convention and needs ``assume_crs``.
 Geographic coordinates are range-checked while loading (a latitude of 91 is an error).
@@ -32,9 +35,11 @@ import pyogrio
 
 from geo_platform.lib.errors import (
     DecodingError,
+    EmptyDatasetError,
     InvalidCRSError,
     NoGeometryError,
     TooLargeError,
+    UnsupportedFormatError,
 )
 from geo_platform.lib.naming import ascii_fold
 from geo_platform.lib.vector.options import VectorOptions
@@ -121,11 +126,19 @@ def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
     return replace(base, gdal_path=tmp, keepalive=holder)
 
 
-def _sample(gdal_path: str, n: int = 200) -> dict[str, list[Any]]:
+def _sample(gdal_path: str, n: int = 200) -> tuple[list[str], dict[str, list[Any]], int]:
+    """(header fields, sampled values by name, sampled row count).
+
+    A repeated header name (``a,a``) keeps the values of its first column here; the loader
+    reads every column by position and names the repeats ``a_2``...
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, table = pyogrio.read_arrow(gdal_path, max_features=n, AUTODETECT_TYPE="NO")
-    return {name: table.column(name).to_pylist() for name in table.column_names}
+    sample: dict[str, list[Any]] = {}
+    for i, name in enumerate(table.column_names):
+        sample.setdefault(name, table.column(i).to_pylist())
+    return list(table.column_names), sample, table.num_rows
 
 
 def _numeric_share(values: list[Any]) -> float:
@@ -191,6 +204,24 @@ def _choose(
     )
 
 
+_EWKT_SRID = re.compile(r"^\s*SRID=(\d*)\s*;", re.IGNORECASE)
+
+
+def _refuse_ewkt(column: str, values: list[Any], display: str) -> None:
+    """GDAL reads no EWKT (``SRID=4326;POINT (1 2)``): its rows would silently become null
+    geometries, so such a column is refused with what to do instead."""
+    for v in values:
+        m = _EWKT_SRID.match(str(v)) if v else None
+        if m:
+            srid = m.group(1) or "<srid>"
+            raise UnsupportedFormatError(
+                f"the WKT column {column!r} holds EWKT ({str(v)[:40]!r}...), which is not "
+                f"supported: remove the 'SRID={srid};' prefix and set assume_crs "
+                f"(e.g. EPSG:{srid})",
+                path=display,
+            )
+
+
 def _is_geographic(crs: str, display: str) -> bool:
     from pyproj import CRS
 
@@ -203,12 +234,19 @@ def _is_geographic(crs: str, display: str) -> bool:
 def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
     """The single layer of a CSV file, with GDAL open options set for its geometry."""
     base = _ensure_utf8(base, options)
-    sample = _sample(base.gdal_path)
-    fields = list(sample)
+    fields, sample, rows = _sample(base.gdal_path)
+    if rows == 0:
+        raise EmptyDatasetError(
+            f"the CSV has no rows (header only: {fields})"
+            if fields
+            else "the CSV has no rows and no header",
+            path=base.display,
+        )
     mode, first, second = _choose(fields, sample, options, base.display)
     opts = dict(_BASE_OPTIONS)
     if mode == "wkt":
         assert first is not None
+        _refuse_ewkt(first, sample.get(first, []), base.display)
         opts.update(GEOM_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
         crs = options.assume_crs
         gtype = "Unknown"
@@ -231,7 +269,8 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
             geometry_type=gtype,
             feature_count=None if count is None or count < 0 else int(count),
             fields=tuple(str(f) for f in info.get("fields", ())),
-            geometry_column="wkb_geometry",
+            # GDAL names a WKT geometry after its source column ("geometry", "geom"...)
+            geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
             lonlat_range_check=geographic,
         )
     ]

@@ -197,6 +197,30 @@ def _json_bytes(v: Any) -> bytes:
     return b"\x01" + json.dumps(_jsonable(v), ensure_ascii=False).encode()
 
 
+def json_text(arr: pa.Array) -> pa.Array:
+    """JSON text for a jsonb column: values that are not JSON become JSON strings.
+
+    GDAL types a GeoJSON property as JSON when any feature holds an object or array, and then
+    passes the plain strings of the other features through unquoted (``plain``): jsonb would
+    reject them. Each value is parsed once (only nested values take this path).
+    """
+    values = arr.to_pylist()
+    fixed = False
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        try:
+            json.loads(v, parse_constant=_no_constant)
+        except ValueError:
+            values[i] = json.dumps(v, ensure_ascii=False)
+            fixed = True
+    return pa.array(values, arr.type) if fixed else arr
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python accepts NaN/Infinity, jsonb does not
+
+
 def _text_no_nul(arr: pa.Array) -> pa.Array:
     """PostgreSQL text cannot hold NUL characters: drop them."""
     return pc.replace_substring(arr, "\x00", "")
@@ -217,9 +241,9 @@ def encode_column(arr: pa.Array, pg_type: str) -> list[pa.Array]:
         )
     if pg_type == "jsonb":
         if isinstance(t, pa.JsonType):
-            return _varlen_field(arr.storage, b"\x01")
+            return _varlen_field(json_text(arr.storage), b"\x01")
         if pa.types.is_string(t) or pa.types.is_large_string(t):
-            return _varlen_field(arr, b"\x01")
+            return _varlen_field(json_text(arr), b"\x01")
         return [_per_value(arr, _json_bytes)]
     if pg_type == "numeric":
         return [_per_value(arr, _numeric)]

@@ -29,7 +29,12 @@ from typing import Any
 import psycopg
 
 from geo_platform.lib import naming
-from geo_platform.lib.errors import DatabaseUnavailableError, EmptyDatasetError
+from geo_platform.lib.errors import (
+    DatabaseUnavailableError,
+    EmptyDatasetError,
+    TooLargeError,
+    is_retryable,
+)
 from geo_platform.lib.postgis import (
     ColumnSpec,
     StagedTable,
@@ -48,6 +53,7 @@ from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
 from geo_platform.lib.vector.source import LayerSource
 
 SRID = 4326
+PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
 
 
 class EmptyLayerWarning(UserWarning):
@@ -85,6 +91,20 @@ def layer_table_base(src: LayerSource, source_name: str, table_base: str) -> str
     if not src.multi_layer:
         return table_base
     return naming.table_name(source_name, src.name, multi_layer=True)
+
+
+def distinct_bases(bases: list[str]) -> list[str]:
+    """Table bases made distinct (in layer order, so stable for an unchanged file): a layer
+    whose name folds to another's (KML folders ``A`` and ``a``) gets ``_2``, ``_3``...
+    Zip members whose layers share a name are told apart earlier (``read._zip_layers``)."""
+    out: list[str] = []
+    for base in bases:
+        name, n = base, 1
+        while name in out:
+            n += 1
+            name = ident_with_suffix(base, f"_{n}")
+        out.append(name)
+    return out
 
 
 BATCH_BYTES = 64 * 1024 * 1024
@@ -136,13 +156,21 @@ def publish_vector_file(
     done: list[tuple[LoadedTable, _Output]] = []
     try:
         with conn.transaction():
-            for src in layers:
-                base = layer_table_base(src, source_name, table_base)
+            bases = distinct_bases([layer_table_base(s, source_name, table_base) for s in layers])
+            for src, base in zip(layers, bases, strict=True):
                 done.extend(_publish_layer(conn, src, schema, base, options, parquet_dir))
             _swap_all(conn, schema, [out for _, out in done])
     except psycopg.OperationalError as exc:
         _discard([o for _, o in done])
-        raise DatabaseUnavailableError(f"database error while loading: {exc}", source_name) from exc
+        if is_retryable(exc):  # connection lost, deadlock, server shutting down...
+            raise DatabaseUnavailableError(
+                f"database error while loading: {exc}", source_name
+            ) from exc
+        if (exc.sqlstate or "").startswith("54"):  # program_limit_exceeded: columns, row size
+            raise TooLargeError(
+                f"the data exceeds a PostgreSQL limit: {exc}".strip(), source_name
+            ) from exc
+        raise  # permanent: is_retryable() says so
     except BaseException:
         _discard([o for _, o in done])
         raise
@@ -190,6 +218,7 @@ def _publish_layer(
         try:
             with open_batches(src, batch_rows(src, options)) as (arrow_schema, batches):
                 cleaner = LayerCleaner(src, arrow_schema, plan, options)
+                _check_column_count(src, len(cleaner.columns))
                 outputs = _open_outputs(conn, cleaner, plan, schema, base, names, parquet_dir)
                 exclusive = len(plan.kinds) == 1
                 for batch in batches:
@@ -209,6 +238,16 @@ def _publish_layer(
     if rolled_back:
         return _skip(src, "every feature was dropped (null, empty or invalid geometry)")
     return results
+
+
+def _check_column_count(src: LayerSource, attributes: int) -> None:
+    if attributes + 2 > PG_MAX_COLUMNS:
+        raise TooLargeError(
+            f"layer {src.name!r} has {attributes} attribute columns; a PostgreSQL table holds "
+            f"at most {PG_MAX_COLUMNS} columns ({PG_MAX_COLUMNS - 2} attributes besides fid "
+            "and geom)",
+            path=src.display,
+        )
 
 
 def _open_outputs(

@@ -27,6 +27,7 @@ import pyogrio
 from pyogrio.raw import open_arrow
 from pyogrio.util import vsi_path
 
+from geo_platform.lib import naming
 from geo_platform.lib.errors import (
     EmptyDatasetError,
     FormatMismatchError,
@@ -131,20 +132,48 @@ def _base(path: Path, display: str, gdal_path: str, driver: str, name: str) -> L
 
 def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
     names = archive.inspect_zip(path, display, options)
-    layers: list[LayerSource] = []
+    members: list[tuple[str, list[LayerSource]]] = []
     for vec in archive.find_vectors(names, display):
-        gdal_path = f"/vsizip/{path.resolve()}/{vec.inner_path}"
-        base = _base(path, display, gdal_path, vec.driver, vec.name)
-        if vec.driver == "CSV":
-            layers.extend(csv_source.csv_layers(base, options))
-            continue
-        if vec.driver == "ESRI Shapefile":
-            base = replace(base, encoding=_encoding(options))
-        found = _ogr_layers(base, vec.driver)
-        if vec.driver == "ESRI Shapefile":
-            found = [replace(s, name=vec.name) for s in found]
-        layers.extend(found)
-    return layers
+        members.append((vec.inner_path, _member_layers(path, display, vec, options)))
+    return _distinct_layer_names(members)
+
+
+def _distinct_layer_names(members: list[tuple[str, list[LayerSource]]]) -> list[LayerSource]:
+    """Layers of different zip members whose names would give the same table (``pts.gpkg``
+    layer ``pts`` and ``pts.geojson``) are all renamed after their member: ``pts.gpkg/pts``,
+    ``pts.geojson``. Every layer of the clash is renamed, so names do not depend on member
+    order and stay the same from one run to the next."""
+
+    def key(name: str) -> str:
+        return naming.table_name("zip", name, multi_layer=True)
+
+    owners: dict[str, set[str]] = {}
+    for inner, found in members:
+        for src in found:
+            owners.setdefault(key(src.name), set()).add(inner)
+    out: list[LayerSource] = []
+    for inner, found in members:
+        for src in found:
+            if len(owners[key(src.name)]) > 1:
+                qualified = inner if len(found) == 1 else f"{inner}/{src.name}"
+                src = replace(src, name=qualified)
+            out.append(src)
+    return out
+
+
+def _member_layers(
+    path: Path, display: str, vec: archive.ArchiveVector, options: VectorOptions
+) -> list[LayerSource]:
+    gdal_path = f"/vsizip/{path.resolve()}/{vec.inner_path}"
+    base = _base(path, display, gdal_path, vec.driver, vec.name)
+    if vec.driver == "CSV":
+        return list(csv_source.csv_layers(base, options))
+    if vec.driver == "ESRI Shapefile":
+        base = replace(base, encoding=_encoding(options))
+    found = _ogr_layers(base, vec.driver)
+    if vec.driver == "ESRI Shapefile":
+        found = [replace(s, name=vec.name) for s in found]
+    return found
 
 
 def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:

@@ -4,6 +4,7 @@ A layer without a CRS fails with ``MissingCRSError`` unless ``assume_crs`` is co
 GeoPackage's "Undefined geographic/Cartesian SRS" counts as missing. Sources already in WGS84
 longitude/latitude (EPSG:4326, OGC:CRS84, EPSG:4979) are passed through untouched. Z is never
 transformed (horizontal reprojection only). Antimeridian-crossing data is kept as it is.
+``lonlat_degrees`` tells the cleaner to range-check a geographic source (see ``clean``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ class Reprojector:
             CRS.from_epsg(TARGET_SRID), ignore_axis_order=True
         )
         self.display = display
+
+    @cached_property
+    def lonlat_degrees(self) -> bool:
+        """True for a geographic CRS in degrees: its coordinates must lie in -180..180/-90..90."""
+        if not self.crs.is_geographic:
+            return False
+        units = [str(a.unit_name).lower() for a in self.crs.axis_info[:2]]
+        return len(units) == 2 and all(u.startswith("degree") for u in units)
 
     @cached_property
     def _transformer(self) -> Any:
