@@ -107,7 +107,7 @@ def _publish_raster(
         if needs_tiling(raster_info, tiling):
             # Very large rasters: a grid of COG tiles, a MosaicJSON and an item per tile.
             return publish_large_raster(
-                context, store, platform, blob, info, local, raster_info, tiling
+                context, store, platform, blob, info, local, raster_info, tiling, options
             )
         result = build_cog_tiers(local, Path(tmp), options, name=blob, info=raster_info)
         files: dict[str, Path] = {

@@ -29,7 +29,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,7 +242,7 @@ def tile_raster(
     todo = [s for s in specs if s.tile_id not in done]
     job = _job(info, options)
     failed: dict[str, str] = {}
-    for out in _run(todo, out_dir, job, options.worker_count, failed):
+    for out in run_tile_jobs(todo, out_dir, job, options.worker_count, failed):
         done[out.spec.tile_id] = out
         manifest.record(out)
         if on_tile:
@@ -284,7 +284,8 @@ def _job(info: RasterInfo, options: TilingOptions) -> dict[str, Any]:
         or ("nearest" if info.is_categorical else "cubic"),
         "num_threads": "1" if options.worker_count > 1 else "ALL_CPUS",
     }
-    if not dtype.startswith("complex"):
+    packed = info.nbits is not None and info.nbits not in (8, 16, 32, 64)  # no predictor then
+    if not dtype.startswith("complex") and not packed:
         creation["predictor"] = 3 if dtype.startswith("float") else 2
     if options.compression.upper() in ("DEFLATE", "ZSTD"):
         creation["level"] = options.level
@@ -319,16 +320,24 @@ def build_tile(spec: TileSpec, out_dir: Path, job: dict[str, Any]) -> TileOutput
     return TileOutput(spec, final, final.stat().st_size, checksum, reused=False)
 
 
-def _run(
-    todo: list[TileSpec], out_dir: Path, job: dict[str, Any], workers: int, failed: dict[str, str]
-) -> Any:
+def run_tile_jobs(
+    todo: list[TileSpec],
+    out_dir: Path,
+    job: dict[str, Any],
+    workers: int,
+    failed: dict[str, str],
+    build: Callable[[TileSpec, Path, dict[str, Any]], TileOutput] | None = None,
+) -> Iterator[TileOutput]:
     """Yield finished tiles as they complete; failures go to ``failed`` (never stop the rest).
 
-    At most ``2 * workers`` tiles are in flight, so pending futures stay few."""
+    ``build`` (a picklable module-level function, default ``build_tile``) makes one tile; the
+    visualization tier (``tiling_visual.py``) runs its JPEG tiles through the same pool. At most
+    ``2 * workers`` tiles are in flight, so pending futures stay few."""
+    build = build or build_tile
     if workers == 1 or len(todo) <= 1:
         for spec in todo:
             try:
-                yield build_tile(spec, out_dir, job)
+                yield build(spec, out_dir, job)
             except Exception as exc:  # recorded; raised as TilingError at the end
                 failed[spec.tile_id] = _describe(exc)
         return
@@ -338,7 +347,7 @@ def _run(
         while queue or running:
             while queue and len(running) < 2 * workers:
                 spec = queue.pop()
-                running[pool.submit(build_tile, spec, out_dir, job)] = spec
+                running[pool.submit(build, spec, out_dir, job)] = spec
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 spec = running.pop(future)

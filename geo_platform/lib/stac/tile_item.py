@@ -1,16 +1,19 @@
 """STAC items for the tiles of a tiled raster, and the collection pieces that make them one
 dataset: a ``mosaic`` asset (the MosaicJSON) on the collection and a pgstac mosaic search.
 
-A tile item is light (no statistics or thumbnail: those belong to the whole raster): footprint
-and bbox of the tile in EPSG:4326, projection (code or WKT2, shape, transform, native bbox), file
-size and checksum, and lineage: ``geo_platform:source_window`` ([col_off, row_off, width,
-height] in source pixels), ``geo_platform:tile`` ([row, col]) and ``geo_platform:parent_item``.
+A tile item is light (no statistics: those belong to the whole raster): footprint and bbox of
+the tile in EPSG:4326, projection (code or WKT2, shape, transform, native bbox), file size and
+checksum, and lineage: ``geo_platform:source_window`` ([col_off, row_off, width, height] in
+source pixels), ``geo_platform:tile`` ([row, col]) and ``geo_platform:parent_item``. With
+``TileAssets`` it also gets the tile's ``visualization`` COG (8-bit JPEG, one render plan for the
+whole raster), the ``thumbnail`` of the whole raster (shared by all tiles) and the MosaicJSONs.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +22,7 @@ import pyproj
 from affine import Affine
 from psycopg.types.json import Jsonb
 
-from geo_platform.lib.raster.cog import COG_MEDIA_TYPE
+from geo_platform.lib.raster.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE
 from geo_platform.lib.raster.footprint import footprint_4326, raster_outline
 from geo_platform.lib.raster.mosaic import MOSAIC_MEDIA_TYPE, MOSAIC_ROLE
 from geo_platform.lib.raster.tiling import TileOutput, TilingResult
@@ -52,6 +55,58 @@ def _nodata(value: float | None) -> float | str | None:
     return int(value) if float(value).is_integer() else value
 
 
+MOSAIC_TITLES = {
+    "mosaic": "MosaicJSON of all tiles",
+    "mosaic-visual": "MosaicJSON of all visualization tiles",
+}
+
+
+@dataclass(frozen=True)
+class TileAssets:
+    """The assets a tile item gets beyond its lossless COG (each optional).
+
+    ``visual``/``visual_href``: the tile's visualization COG and where it is published;
+    ``visual_bands``: its band names (``gray`` or ``red``/``green``/``blue``); ``visual_rule``:
+    how it was rendered (for the lineage); ``thumbnail_href``: the whole raster's thumbnail;
+    ``mosaics``: asset key (``mosaic``, ``mosaic-visual``) -> MosaicJSON href."""
+
+    visual: TileOutput | None = None
+    visual_href: str | None = None
+    visual_bands: tuple[str, ...] = ()
+    visual_rule: str | None = None
+    thumbnail_href: str | None = None
+    mosaics: Mapping[str, str] = field(default_factory=dict)
+
+
+def _extra_assets(extras: TileAssets) -> dict[str, dict[str, Any]]:
+    assets: dict[str, dict[str, Any]] = {}
+    if extras.visual is not None and extras.visual_href:
+        assets["visualization"] = {
+            "href": extras.visual_href,
+            "type": COG_MEDIA_TYPE,
+            "roles": ["visual"],
+            "title": "Visual COG tile (8-bit JPEG)",
+            "file:size": extras.visual.size_bytes,
+            "file:checksum": extras.visual.checksum,
+            "bands": [{"name": n, "data_type": "uint8"} for n in extras.visual_bands],
+        }
+    if extras.thumbnail_href:
+        assets["thumbnail"] = {
+            "href": extras.thumbnail_href,
+            "type": PNG_MEDIA_TYPE,
+            "roles": ["thumbnail"],
+            "title": "Thumbnail of the whole raster",
+        }
+    for key, href in extras.mosaics.items():
+        assets[key] = {
+            "href": href,
+            "type": MOSAIC_MEDIA_TYPE,
+            "roles": [MOSAIC_ROLE],
+            "title": MOSAIC_TITLES.get(key, "MosaicJSON"),
+        }
+    return assets
+
+
 def build_tile_item(
     tile: TileOutput,
     result: TilingResult,
@@ -63,8 +118,11 @@ def build_tile_item(
     nodata: float | None = None,
     processed_at: datetime | None = None,
     validate: bool = True,
+    extras: TileAssets | None = None,
 ) -> dict[str, Any]:
-    """The STAC item (dict) of one tile; ``href`` is where the tile COG is published."""
+    """The STAC item (dict) of one tile; ``href`` is where the tile COG is published,
+    ``extras`` the visualization, thumbnail and mosaic assets."""
+    extras = extras or TileAssets()
     s = tile.spec
     crs = pyproj.CRS.from_wkt(result.crs_wkt)
     transform = Affine(*result.transform) @ Affine.translation(s.col_off, s.row_off)
@@ -86,7 +144,7 @@ def build_tile_item(
         "processing:lineage": (
             f"Tile r{s.row} c{s.col} of {provenance.source_blob!r}: source window "
             f"{list(s.window)} (col_off, row_off, width, height) copied losslessly by GDAL's "
-            "COG driver."
+            "COG driver." + (f" Visualization: {extras.visual_rule}." if extras.visual_rule else "")
         ),
         f"{_PREFIX}parent_item": result.item_id,
         f"{_PREFIX}tile": [s.row, s.col],
@@ -126,7 +184,8 @@ def build_tile_item(
                 "file:size": tile.size_bytes,
                 "file:checksum": tile.checksum,
                 "bands": [dict(band) for _ in range(result.count)],
-            }
+            },
+            **_extra_assets(extras),
         },
     }
     if validate:
