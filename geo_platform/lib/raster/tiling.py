@@ -367,18 +367,26 @@ def _reusable(
     """The tile from an earlier run, if its manifest entry, file and checksum still agree."""
     entry = manifest.tiles.get(spec.tile_id)
     path = out_dir / spec.filename
-    if not entry or list(entry["window"]) != list(spec.window) or not path.is_file():
+    if not entry or list(entry["window"]) != list(spec.window):
         return None
-    if path.stat().st_size != entry["size"]:
+    if not tile_intact(path, entry, options):
         return None
+    return TileOutput(spec, path, entry["size"], entry["checksum"], reused=True)
+
+
+def tile_intact(path: Path, entry: Mapping[str, Any], options: TilingOptions) -> bool:
+    """Whether a tile file from an earlier run still matches its manifest ``entry`` (size, and
+    checksum and COG validity unless ``options`` skip them)."""
+    if not path.is_file() or path.stat().st_size != entry["size"]:
+        return False
     if options.verify_checksums and multihash_sha256(path) != entry["checksum"]:
-        return None
+        return False
     if options.validate:
         try:
             validate_cog(path)
         except ValidationError:
-            return None
-    return TileOutput(spec, path, entry["size"], entry["checksum"], reused=True)
+            return False
+    return True
 
 
 def _remove_strays(out_dir: Path, keep: set[str]) -> None:
@@ -389,12 +397,34 @@ def _remove_strays(out_dir: Path, keep: set[str]) -> None:
 
 
 @dataclass
-class _Manifest:
-    """``tiles.json``: finished tiles of one source version and option set."""
+class JsonManifest:
+    """A JSON file of finished tiles under a header; the tiles are kept only when the header
+    (version, item, source, options) is the same as the one asked for. Saved atomically."""
 
     path: Path
     header: dict[str, Any]
     tiles: dict[str, dict[str, Any]]
+
+    @staticmethod
+    def read_tiles(path: Path, header: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        if not path.is_file():
+            return {}
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not all(old.get(k) == v for k, v in header.items()):
+            return {}
+        return dict(old.get("tiles", {}))
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({**self.header, "tiles": self.tiles}, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+class _Manifest(JsonManifest):
+    """``tiles.json``: finished tiles of one source version and option set."""
 
     @classmethod
     def load(cls, out_dir: Path, item_id: str, source: str, options_key: str) -> _Manifest:
@@ -405,15 +435,7 @@ class _Manifest:
             "source": source,
             "options": options_key,
         }
-        tiles: dict[str, dict[str, Any]] = {}
-        if path.is_file():
-            try:
-                old = json.loads(path.read_text())
-            except (OSError, ValueError):
-                old = {}
-            if all(old.get(k) == v for k, v in header.items()):
-                tiles = dict(old.get("tiles", {}))
-        return cls(path, header, tiles)
+        return cls(path, header, cls.read_tiles(path, header))
 
     def record(self, tile: TileOutput) -> None:
         self.tiles[tile.spec.tile_id] = {
@@ -425,11 +447,6 @@ class _Manifest:
             "checksum": tile.checksum,
         }
         self.save()
-
-    def save(self) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({**self.header, "tiles": self.tiles}, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:

@@ -43,19 +43,20 @@ import rasterio
 from affine import Affine
 from rasterio.dtypes import dtype_rev, typename_fwd
 
-from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.raster.cog_steps import multihash_sha256, translate
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.render import Layout, RenderPlan, plan_render, write_render_vrt
 from geo_platform.lib.raster.stats import RasterSample, sample_raster
 from geo_platform.lib.raster.thumbnail import write_thumbnail
 from geo_platform.lib.raster.tiling import (
+    JsonManifest,
     TileOutput,
     TileSpec,
     TilingError,
     TilingOptions,
     TilingResult,
     run_tile_jobs,
+    tile_intact,
 )
 from geo_platform.lib.raster.validate import validate_cog
 
@@ -305,17 +306,8 @@ def _reusable(
     """The visual tile of an earlier run, if made from this lossless tile and still intact."""
     entry = manifest.tiles.get(tile.spec.tile_id)
     path = manifest.path.parent / visual_filename(tile.spec.tile_id)
-    if not entry or entry["from"] != tile.checksum or not path.is_file():
+    if not entry or entry["from"] != tile.checksum or not tile_intact(path, entry, options):
         return None
-    if path.stat().st_size != entry["size"]:
-        return None
-    if options.verify_checksums and multihash_sha256(path) != entry["checksum"]:
-        return None
-    if options.validate:
-        try:
-            validate_cog(path)
-        except ValidationError:
-            return None
     return TileOutput(tile.spec, path, entry["size"], entry["checksum"], reused=True)
 
 
@@ -345,13 +337,8 @@ def _thumbnail(
     return write_thumbnail(vrt, work / THUMBNAIL_NAME, size)
 
 
-@dataclass
-class _VisualManifest:
+class _VisualManifest(JsonManifest):
     """``visual.json``: the render rule (or skip reason) and the finished visual tiles."""
-
-    path: Path
-    header: dict[str, Any]
-    tiles: dict[str, dict[str, Any]]
 
     @classmethod
     def load(
@@ -359,14 +346,7 @@ class _VisualManifest:
     ) -> _VisualManifest:
         path = out_dir / VISUAL_MANIFEST
         header = {"version": VISUAL_MANIFEST_VERSION, "item_id": item_id, "settings": key}
-        tiles: dict[str, dict[str, Any]] = {}
-        if path.is_file():
-            try:
-                old = json.loads(path.read_text())
-            except (OSError, ValueError):
-                old = {}
-            if all(old.get(k) == v for k, v in header.items()):
-                tiles = dict(old.get("tiles", {}))
+        tiles = cls.read_tiles(path, header)
         header.update(rule=plan.rule if plan else None, skipped=reason)
         return cls(path, header, tiles)
 
@@ -378,8 +358,3 @@ class _VisualManifest:
             "checksum": tile.checksum,
         }
         self.save()
-
-    def save(self) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({**self.header, "tiles": self.tiles}, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
