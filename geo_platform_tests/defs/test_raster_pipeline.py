@@ -17,6 +17,7 @@ from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.lib import naming
 from geo_platform.lib.stac import pgstac
 from geo_platform.lib.stac.catalog import items_of_source
+from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
 from geo_platform_tests.helpers import TESTDATA
@@ -216,8 +217,16 @@ def test_large_raster_becomes_tiles_mosaic_and_items(tmp_path, pg_dsn, monkeypat
     try:
         with psycopg.connect(pg_dsn) as conn:
             assert len(pgstac.item_ids(conn, cid)) == 9
-            assets = pgstac.get_collection(conn, cid).get("assets", {})
-            assert any(key.startswith("mosaic") for key in assets)
+            collection = pgstac.get_collection(conn, cid)
+            assets = collection.get("assets", {})
+            item = naming.item_id(blob)
+            assert assets[f"mosaic-{item}"]["href"].endswith("/mosaic.json")
+            # the visualization tiles' mosaic too, served by the same pgstac search
+            visual = assets[f"mosaic-visual-{item}"]
+            assert visual["href"].endswith("/mosaic-visual.json") and "visual" in visual["roles"]
+            searches = collection["geo_platform:mosaic_searches"]
+            assert searches[f"mosaic-visual-{item}"] == searches[f"mosaic-{item}"]
+            validate_stac(collection)
     finally:
         with psycopg.connect(pg_dsn) as conn:
             conn.execute("SELECT pgstac.delete_collection(%s)", (cid,))

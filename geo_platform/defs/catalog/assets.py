@@ -84,16 +84,19 @@ def _publish(
 def _attach_mosaics(
     conn: Any, store: BlobStore, platform: PlatformResource, blobs: list[str]
 ) -> None:
-    """A tiled large raster's MosaicJSON becomes a collection asset and a pgstac mosaic search."""
+    """A tiled large raster's MosaicJSONs (lossless tiles, and visualization tiles when it has
+    them) become collection assets, with a pgstac mosaic search."""
     for blob in blobs:
-        path = f"{naming.silver_prefix(blob)}/mosaic.json"
-        if store.exists(platform.silver_container, path):
-            attach_mosaic(
-                conn,
-                naming.collection_id(blob),
-                store.href(platform.silver_container, path),
-                parent_item=naming.item_id(blob),
-            )
+        for name, visual in (("mosaic.json", False), ("mosaic-visual.json", True)):
+            path = f"{naming.silver_prefix(blob)}/{name}"
+            if store.exists(platform.silver_container, path):
+                attach_mosaic(
+                    conn,
+                    naming.collection_id(blob),
+                    store.href(platform.silver_container, path),
+                    parent_item=naming.item_id(blob),
+                    visual=visual,
+                )
     conn.commit()
 
 

@@ -198,6 +198,8 @@ def with_mosaic_asset(
     mosaic_href: str,
     search_id: str | None = None,
     key: str = "mosaic",
+    *,
+    visual: bool = False,
 ) -> dict[str, Any]:
     """``collection`` with an asset ``key`` (the MosaicJSON) and, when registered, the pgstac
     search id under ``geo_platform:mosaic_searches[key]`` (what titiler-pgstac's /searches
@@ -207,8 +209,10 @@ def with_mosaic_asset(
     out.setdefault("assets", {})[key] = {
         "href": mosaic_href,
         "type": MOSAIC_MEDIA_TYPE,
-        "roles": [MOSAIC_ROLE, "data"],
-        "title": "MosaicJSON of all the COGs of this dataset",
+        "roles": [MOSAIC_ROLE, "visual" if visual else "data"],
+        "title": "MosaicJSON of the "
+        + ("visualization (8-bit JPEG) tiles" if visual else "COGs")
+        + " of this dataset",
     }
     if search_id:
         out.setdefault(f"{_PREFIX}mosaic_searches", {})[key] = search_id
@@ -250,8 +254,11 @@ def attach_mosaic(
     *,
     parent_item: str | None = None,
     kind: str = "raster",
+    visual: bool = False,
 ) -> str:
     """Give ``collection_id`` its ``mosaic`` asset and register its pgstac mosaic search.
+    ``visual``: the MosaicJSON of a tiled raster's visualization tiles, as
+    ``mosaic-visual-<parent_item>`` (same search: a tiler picks the ``visualization`` asset).
 
     Creates a minimal dataset collection when missing (pgstac keeps its items and the extent is
     refreshed by the catalog). Validates the collection offline before the upsert; returns the
@@ -261,7 +268,9 @@ def attach_mosaic(
     )
     key = f"mosaic-{parent_item}" if parent_item else "mosaic"
     search_id = register_mosaic_search(conn, collection_id, key, parent_item)
-    updated = with_mosaic_asset(current, mosaic_href, search_id, key)
+    if visual:
+        key = f"mosaic-visual-{parent_item}" if parent_item else "mosaic-visual"
+    updated = with_mosaic_asset(current, mosaic_href, search_id, key, visual=visual)
     validate_stac(updated)
     pgstac.upsert_collection(conn, updated)
     return search_id
