@@ -19,7 +19,7 @@ from rasterio.features import shapes
 from rasterio.shutil import copy as rio_copy
 from shapely.geometry import Polygon, shape
 
-from geo_platform.lib.errors import GeoPlatformError, UnreadableFileError
+from geo_platform.lib.errors import GeoPlatformError, UnreadableFileError, UnsupportedFormatError
 from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.opening import GDAL_ERRORS
@@ -27,6 +27,15 @@ from geo_platform.lib.raster.stats import RasterSample
 from geo_platform.lib.types import BBox
 
 _WRITE_FAILURES = ("No space left", "Free disk space", "Cannot create", "Permission denied")
+# GDAL refusing an option for this raster (not a damaged file): e.g. a predictor on 1-bit data,
+# web_optimized on a pixel size no web mercator zoom level matches.
+_OPTION_FAILURES = (
+    "only supported with",
+    "appropriate zoom level",
+    "not supported",
+    "Illegal value",
+    "Invalid value",
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,12 @@ def translate(
     except GDAL_ERRORS as exc:
         dst.unlink(missing_ok=True)
         text = str(exc)
+        if any(marker in text for marker in _OPTION_FAILURES):
+            wanted = {k: v for k, v in options.items() if k != "num_threads"}
+            raise UnsupportedFormatError(
+                f"GDAL cannot make {dst.name} from this raster with the options {wanted}: {text}",
+                name,
+            ) from exc
         if reads_source and not any(marker in text for marker in _WRITE_FAILURES):
             raise UnreadableFileError(
                 f"reading the raster data failed (truncated or corrupt data block): {text}", name

@@ -176,3 +176,15 @@ def test_reprojection_padding_of_data_without_nodata_is_not_data(
     w, s, e, n = result.footprint.bbox
     sw, ss, se, sn = result.info.bbox_4326
     assert abs(w - sw) < 1e-3 and abs(e - se) < 1e-3 and abs(s - ss) < 1e-3 and abs(n - sn) < 1e-3
+
+
+def test_an_option_gdal_cannot_apply_is_not_reported_as_corruption(tmp_path: Path) -> None:
+    src = _tif(
+        tmp_path / "tiny.tif",
+        np.ones((1, 8, 8), "uint8"),
+        crs="EPSG:4326",
+        transform=from_origin(10, 45, 1e-12, 1e-12),  # no web mercator zoom level is this fine
+    )
+    with pytest.raises(UnsupportedFormatError, match="appropriate zoom level") as err:
+        build_cog_tiers(src, tmp_path / "o", RasterOptions(web_optimized=True), "bronze/tiny.tif")
+    assert "corrupt" not in str(err.value) and "bronze/tiny.tif" in str(err.value)
