@@ -33,6 +33,7 @@ from geo_platform.lib.raster.mosaic import build_mosaic, sources_from_tiling
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling import (
     MANIFEST_NAME,
+    Reprojection,
     TileOutput,
     TilingOptions,
     TilingResult,
@@ -75,7 +76,8 @@ def publish_large_raster(
 ) -> Outcome:
     """Tile ``local`` (bronze ``blob``), build the visual tiles, thumbnail, mosaics and per-tile
     items, publish to silver. ``raster`` (the blob's raster options; defaults when None) decides
-    whether the visualization tier is built (``tiers``) and how it looks."""
+    whether the visualization tier is built (``tiers``) and how it looks, and the CRS of the
+    tiles (``target_crs``; ``web_optimized``: EPSG:3857 on the web-map zoom grid)."""
     options = options or tiling_options()
     prefix = naming.silver_prefix(blob)
     work = local_work_dir(load_settings().tiling_work_dir, f"tiles:{blob}")
@@ -87,7 +89,10 @@ def publish_large_raster(
         info=info,
         source_fingerprint=bronze.etag,
         on_tile=lambda t: context.log.debug(f"tile {t.spec.tile_id} done"),
+        reprojection=Reprojection.from_options(raster, info),
     )
+    if result.skipped:
+        context.log.info(f"{len(result.skipped)} tiles outside the warped data skipped")
     visual = build_visual_tier(
         result,
         raster,
@@ -122,7 +127,7 @@ def publish_large_raster(
             href=href(tile.spec.filename),
             provenance=provenance,
             when=when,
-            nodata=info.nodata,
+            nodata=result.nodata,
             extras=_tile_assets(visual_tiles.get(tile.spec.tile_id), visual, href, mosaics),
         )
         rel = f"{STAC_FOLDER}/{tile.spec.tile_id}.json"
@@ -192,7 +197,8 @@ def _outcome(
         "tile_step": result.tile_step,
         "width": info.width,
         "height": info.height,
-        "crs": info.crs_code or "custom WKT",
+        "crs": result.target_crs or info.crs_code or "custom WKT",
+        "tiles_skipped_empty": len(result.skipped),
         "mosaic_href": dg.MetadataValue.path(mosaics["mosaic"]),
         "mosaic_quadkeys": len(mosaic["tiles"]),
         "tiles_bytes": sum(t.size_bytes for t in result.tiles),

@@ -19,8 +19,10 @@ from typing import Any
 
 import psycopg
 import pyproj
+import shapely
 from affine import Affine
 from psycopg.types.json import Jsonb
+from shapely import affinity
 
 from geo_platform.lib.raster.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE
 from geo_platform.lib.raster.footprint import footprint_4326, raster_outline
@@ -107,6 +109,38 @@ def _extra_assets(extras: TileAssets) -> dict[str, dict[str, Any]]:
     return assets
 
 
+def _tile_outline(tile: TileOutput, result: TilingResult) -> shapely.Geometry:
+    """The tile's data in its own pixel coordinates: the whole tile, or for a reprojected tile
+    its part inside the warped source outline (the padding around the warped area is not data)."""
+    s = tile.spec
+    whole = raster_outline(s.width, s.height)
+    if not result.data_outline:
+        return whole
+    outline = shapely.from_wkt(result.data_outline)
+    part = affinity.translate(outline, -s.col_off, -s.row_off).intersection(whole)
+    part = shapely.make_valid(part)
+    polygons = [
+        g for g in getattr(part, "geoms", [part]) if g.geom_type in ("Polygon", "MultiPolygon")
+    ]
+    kept = shapely.union_all(polygons) if polygons else None
+    return kept if kept is not None and not kept.is_empty and kept.area > 0 else whole
+
+
+def _lineage(tile: TileOutput, result: TilingResult, source_blob: str) -> str:
+    s = tile.spec
+    head = f"Tile r{s.row} c{s.col} of {source_blob!r}: "
+    if result.target_crs:
+        return (
+            head + f"window {list(s.window)} (col_off, row_off, width, height) of the source "
+            f"warped to {result.target_crs} ({result.warp_resampling} resampling) by GDAL, "
+            "written by GDAL's COG driver."
+        )
+    return (
+        head + f"source window {list(s.window)} (col_off, row_off, width, height) copied "
+        "losslessly by GDAL's COG driver."
+    )
+
+
 def build_tile_item(
     tile: TileOutput,
     result: TilingResult,
@@ -126,7 +160,7 @@ def build_tile_item(
     s = tile.spec
     crs = pyproj.CRS.from_wkt(result.crs_wkt)
     transform = Affine(*result.transform) @ Affine.translation(s.col_off, s.row_off)
-    fp = footprint_4326(raster_outline(s.width, s.height), transform, crs)
+    fp = footprint_4326(_tile_outline(tile, result), transform, crs)
     x0, y0 = transform @ (0, 0)
     x1, y1 = transform @ (s.width, s.height)
     now = _iso(processed_at or datetime.now(UTC))
@@ -142,13 +176,14 @@ def build_tile_item(
         "proj:bbox": [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)],
         "processing:datetime": now,
         "processing:lineage": (
-            f"Tile r{s.row} c{s.col} of {provenance.source_blob!r}: source window "
-            f"{list(s.window)} (col_off, row_off, width, height) copied losslessly by GDAL's "
-            "COG driver." + (f" Visualization: {extras.visual_rule}." if extras.visual_rule else "")
+            _lineage(tile, result, provenance.source_blob)
+            + (f" Visualization: {extras.visual_rule}." if extras.visual_rule else "")
         ),
         f"{_PREFIX}parent_item": result.item_id,
         f"{_PREFIX}tile": [s.row, s.col],
-        f"{_PREFIX}source_window": list(s.window),
+        f"{_PREFIX}source_window" if not result.target_crs else f"{_PREFIX}grid_window": list(
+            s.window
+        ),
         f"{_PREFIX}source_etag": provenance.source_etag,
         f"{_PREFIX}source_blob": provenance.source_blob,
     }
