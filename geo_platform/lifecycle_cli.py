@@ -164,8 +164,9 @@ def _finish(ok: bool, report: Any, error: str, as_json: bool, lines: Any) -> Non
 def unpublish_lines(report: dict[str, Any]) -> list[str]:
     mode = "DRY RUN (nothing changed; --apply to remove)" if report["dry_run"] else "applied"
     out = [f"{report['message']} [{mode}]"]
+    warning = report.get("dependents", {}).get("production_warning")
     if report["noop"]:
-        return out
+        return out + ([warning] if warning else [])
     for item in report["items"]:
         out.append(f"item {item['collection']}/{item['id']} ({item['state']})")
         keep_b = "" if report["delete_blobs"] else " [kept]"
@@ -176,6 +177,18 @@ def unpublish_lines(report: dict[str, Any]) -> list[str]:
             for b in item.get("shared_blobs", [])
         ]
         out += [f"  table {t['table']} ({t['rows']} rows){keep_t}" for t in item["tables"]]
+        h3 = item.get("h3_aggregates", {})
+        out += [
+            f"  H3 aggregate {b['path']} ({b['size']} bytes){keep_b}" for b in h3.get("blobs", [])
+        ]
+        out += [
+            f"  H3 aggregate table {t['table']} ({t['rows']} rows){keep_t}"
+            for t in h3.get("tables", [])
+        ]
+    deps = report.get("dependents", {})
+    out += [
+        f"DuckDB view {v['view']} ({v['source']}): dropped" for v in deps.get("duckdb_views", [])
+    ]
     coll = report["collection"]
     if coll["would_be_deleted"]:
         out.append(f"collection {coll['id']}: deleted (empty afterwards)")
@@ -184,6 +197,8 @@ def unpublish_lines(report: dict[str, Any]) -> list[str]:
         out.append(f"collection {coll['id']}: kept ({why})")
     if "result" in report:
         out.append(f"audit rows: {report['result']['audit_ids']}")
+    if warning:
+        out.append(warning)
     return out
 
 

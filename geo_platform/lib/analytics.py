@@ -23,6 +23,7 @@ import pyarrow as pa
 from geo_platform.lib import analytics_output as render
 from geo_platform.lib import h3_contrib, h3grid
 from geo_platform.lib.errors import InputError
+from geo_platform.lib.postgis import ident_with_suffix
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 
 DEFAULT_RESOLUTION = 8
@@ -49,6 +50,19 @@ OUTPUT_FIELDS = pa.schema(
         ("feature_count", pa.int64()),
     ]
 )
+
+
+H3_FOLDER = "h3"
+"""Aggregates are written beside their source: ``<silver prefix>/h3/<table>_res<R>.parquet``."""
+
+
+def gold_table_name(table: str, resolution: int) -> str:
+    """The gold PostGIS table of ``table``'s aggregate at ``resolution``."""
+    return ident_with_suffix(table, f"_h3_res{int(resolution)}")
+
+
+def h3_blob_name(table: str, resolution: int) -> str:
+    return f"{table}_res{int(resolution)}.parquet"
 
 
 @dataclass(frozen=True)
@@ -272,6 +286,15 @@ def _existing_views(path: Path) -> dict[str, str]:
     except duckdb.Error:
         return {}
     return {str(r[0]): str(r[1]) for r in rows}
+
+
+def catalog_views(db_path: Path | str) -> dict[str, str]:
+    """{view: source file} of the platform's views in the catalog file ({} if there is none)."""
+    return {
+        name: comment[len(MANAGED) :]
+        for name, comment in _existing_views(Path(db_path)).items()
+        if comment.startswith(MANAGED)
+    }
 
 
 def sync_catalog(db_path: Path | str, views: Mapping[str, Path | str]) -> CatalogSync:

@@ -6,10 +6,15 @@ it) and decides whether the collection would be left empty and deleted. A dry ru
 this plan. ``execute_unpublish`` then works in a fixed order:
 
 0. an audit row per item, status ``started``, with the inventory (before anything is removed);
-1. delete the silver blobs / drop the tables (unless ``delete_blobs`` / ``drop_table`` is off);
+1. delete the silver blobs / drop the tables (unless ``delete_blobs`` / ``drop_table`` is off),
+   the gold H3 aggregates of the item's tables included (blobs and ``gold`` tables);
 2. delete the STAC items (one transaction) and refresh the collection's extent;
 3. delete the collection if it is now empty, unless protected (``system-*``);
-4. complete the audit rows.
+4. drop the DuckDB catalog views that read removed files (the catalog is rebuilt without them);
+5. complete the audit rows.
+
+Dependents are in ``lifecycle_deps``. Production copies (promotion) are reported in the plan,
+never removed here: production changes through ``geo-platform demote`` only.
 
 Every step is idempotent (missing blobs and tables are skipped, deleting a deleted item is a
 no-op), and an item that is already gone from pgstac is planned again from its audit row. So a
@@ -29,6 +34,7 @@ from psycopg import sql
 
 from geo_platform.lib import audit
 from geo_platform.lib.errors import ConfigError, InputError, NotFoundError
+from geo_platform.lib.lifecycle_deps import add_h3_aggregates, affected_views, drop_views
 from geo_platform.lib.lifecycle_types import (
     DONE,
     PUBLISHED,
@@ -85,12 +91,15 @@ def plan_unpublish(
     delete_blobs: bool = True,
     drop_table: bool = True,
     bronze_container: str | None = None,
+    gold_schema: str | None = None,
+    catalog_path: str | None = None,
 ) -> UnpublishPlan:
     """Inventory what unpublishing ``item_ids`` from ``collection`` removes (read-only).
 
     Raises ``NotFoundError`` when an id is neither in pgstac nor in the audit (a typo must not
     half-run), and ``InputError`` for an item of the other kind or a table outside
-    ``geo_schema``: all before anything is touched.
+    ``geo_schema``: all before anything is touched. With ``gold_schema`` the H3 aggregates'
+    gold tables are found there; with ``catalog_path`` the DuckDB views over removed files.
     """
     ids = list(dict.fromkeys(i.strip() for i in item_ids if i and i.strip()))
     if not ids:
@@ -125,6 +134,12 @@ def plan_unpublish(
                 path=ip.id,
             )
         _add_tables(conn, ip, geo_schema, drop_table)
+        add_h3_aggregates(
+            conn, store, silver_container, ip, geo_schema=geo_schema, gold_schema=gold_schema
+        )
+    views = (
+        affected_views(catalog_path, silver_container, items, geo_schema) if delete_blobs else []
+    )
     coll = pgstac.get_collection(conn, collection)
     remaining = _remaining_items(conn, collection, ids)
     return UnpublishPlan(
@@ -139,6 +154,8 @@ def plan_unpublish(
         collection_would_be_deleted=coll is not None
         and remaining == 0
         and not is_protected(collection),
+        views=views,
+        catalog_path=catalog_path,
     )
 
 
@@ -262,20 +279,29 @@ def execute_unpublish(
         for ip, out in zip(work, result.items, strict=True):
             if plan.delete_blobs:
                 out.update(_delete_blobs(store, plan.silver_container, ip, log))
-        if plan.drop_table and any(ip.tables for ip in work):
+                out.update(_delete_h3_blobs(store, plan.silver_container, ip, log))
+        if plan.drop_table and any(ip.tables or ip.h3_tables for ip in work):
             with connect() as conn:
                 for ip, out in zip(work, result.items, strict=True):
                     out.update(_drop_tables(conn, ip, log))
-        with connect() as conn:
-            for ip, out in zip(work, result.items, strict=True):
-                out["item_deleted"] = _delete_item(conn, ip, log)
-            pgstac.refresh_collection_extent(conn, plan.collection)
-            conn.commit()
+        if work:
+            with connect() as conn:
+                for ip, out in zip(work, result.items, strict=True):
+                    out["item_deleted"] = _delete_item(conn, ip, log)
+                if pgstac.get_collection(conn, plan.collection) is not None:
+                    pgstac.refresh_collection_extent(conn, plan.collection)
+                conn.commit()
         with connect() as conn:
             result.collection_deleted = _delete_collection_if_empty(conn, plan.collection, log)
             conn.commit()
+        if plan.views and plan.catalog_path:
+            result.duckdb_catalog = _drop_views(plan, log)
         with connect() as conn:
-            summary = {"items": result.items, "collection_deleted": result.collection_deleted}
+            summary = {
+                "items": result.items,
+                "collection_deleted": result.collection_deleted,
+                "duckdb_catalog": result.duckdb_catalog,
+            }
             audit.finish(conn, result.audit_ids, audit.COMPLETED, summary)
             audit.supersede_unfinished(conn, result.audit_ids)
             conn.commit()
@@ -334,17 +360,45 @@ def _delete_blobs(
     return {"blobs_deleted": deleted, "blobs_already_gone": gone, "blobs_kept_shared": shared}
 
 
+def _delete_h3_blobs(
+    store: BlobStoreLike, container: str, ip: ItemPlan, log: Callable[[str], None]
+) -> dict[str, Any]:
+    deleted, gone = [], []
+    for b in ip.h3_blobs:
+        if b.size is not None and store.delete(container, b.path):
+            deleted.append(b.path)
+            log(f"deleted H3 aggregate {container}/{b.path} ({b.size} bytes)")
+        else:
+            gone.append(b.path)
+    return {"h3_blobs_deleted": deleted, "h3_blobs_already_gone": gone}
+
+
 def _drop_tables(
     conn: psycopg.Connection[Any], ip: ItemPlan, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    dropped, gone = [], []
-    for t in ip.tables:
-        if drop_table(conn, t.schema, t.table):
-            dropped.append(t.name)
-            log(f"dropped table {t.name} ({t.rows} rows)")
-        else:
-            gone.append(t.name)
-    return {"tables_dropped": dropped, "tables_already_gone": gone}
+    out: dict[str, Any] = {}
+    for key, what, tables in (
+        ("tables", "table", ip.tables),
+        ("h3_tables", "H3 table", ip.h3_tables),
+    ):
+        dropped, gone = [], []
+        for t in tables:
+            if drop_table(conn, t.schema, t.table):
+                dropped.append(t.name)
+                log(f"dropped {what} {t.name} ({t.rows} rows)")
+            else:
+                gone.append(t.name)
+        out.update({f"{key}_dropped": dropped, f"{key}_already_gone": gone})
+    return out
+
+
+def _drop_views(plan: UnpublishPlan, log: Callable[[str], None]) -> dict[str, Any]:
+    """Rebuild the DuckDB catalog without the views over removed files (idempotent)."""
+    assert plan.catalog_path is not None
+    sync, missing = drop_views(plan.catalog_path, {v.name for v in plan.views})
+    for name in sync.dropped:
+        log(f"dropped DuckDB view {name} from {sync.path}")
+    return {"path": str(sync.path), "views_dropped": sync.dropped, "broken_views": missing}
 
 
 def _delete_item(conn: psycopg.Connection[Any], ip: ItemPlan, log: Callable[[str], None]) -> bool:

@@ -52,6 +52,9 @@ class ItemPlan:
     tables: list[TableEntry] = field(default_factory=list)
     external_hrefs: list[str] = field(default_factory=list)
     last_audit: audit.AuditRow | None = None
+    # Gold H3 aggregates of the item's tables (lifecycle_deps): silver blobs, gold tables.
+    h3_blobs: list[BlobEntry] = field(default_factory=list)
+    h3_tables: list[TableEntry] = field(default_factory=list)
 
     def inventory(self, plan: UnpublishPlan) -> dict[str, Any]:
         """JSON inventory of this item (what the report lists and the audit row stores)."""
@@ -79,11 +82,19 @@ class ItemPlan:
             "delete_blobs": plan.delete_blobs,
             "drop_table": plan.drop_table,
             "stac_item": f"{self.collection}/{self.id}" if self.state == PUBLISHED else None,
+            "h3_aggregates": {
+                "blobs": [{"path": b.path, "size": b.size} for b in self.h3_blobs if b.removable],
+                "tables": [
+                    {"table": t.name, "rows": t.rows} for t in self.h3_tables if t.rows is not None
+                ],
+            },
         }
 
     def work_left(self, plan: UnpublishPlan) -> bool:
-        blobs = plan.delete_blobs and any(b.removable for b in self.blobs)
-        tables = plan.drop_table and any(t.rows is not None for t in self.tables)
+        blobs = plan.delete_blobs and any(b.removable for b in (*self.blobs, *self.h3_blobs))
+        tables = plan.drop_table and any(
+            t.rows is not None for t in (*self.tables, *self.h3_tables)
+        )
         return self.state != DONE or blobs or tables
 
 
@@ -98,6 +109,11 @@ class UnpublishPlan:
     collection_json: dict[str, Any] | None
     collection_remaining_items: int
     collection_would_be_deleted: bool
+    # DuckDB catalog views reading removed files (lifecycle_deps.ViewEntry), the catalog file,
+    # and what production holds (lifecycle_deps.production_copies; None: not configured).
+    views: list[Any] = field(default_factory=list)
+    catalog_path: str | None = None
+    production: dict[str, Any] | None = None
 
     @property
     def collection_protected(self) -> bool:
@@ -105,8 +121,29 @@ class UnpublishPlan:
 
     @property
     def noop(self) -> bool:
-        return not self.collection_would_be_deleted and not any(
-            i.work_left(self) for i in self.items
+        return (
+            not self.collection_would_be_deleted
+            and not any(i.work_left(self) for i in self.items)
+            and not self.views
+        )
+
+    def production_warning(self) -> str | None:
+        """Production copies are never removed by unpublish: say so, and what removes them."""
+        prod = self.production
+        if prod is None:
+            return None
+        if not prod.get("checked"):
+            return (
+                "WARNING: production could not be checked "
+                f"({prod.get('error', 'unknown error')}); if {self.collection} was promoted, "
+                f"remove it with: geo-platform demote {self.collection} --apply"
+            )
+        if not prod.get("items"):
+            return None
+        return (
+            f"WARNING: production still holds {len(prod['items'])} of these item(s) in "
+            f"{self.collection} ({', '.join(prod['items'])}); unpublish never changes "
+            f"production. Remove them with: {prod['command']}"
         )
 
     def message(self) -> str:
@@ -124,6 +161,8 @@ class UnpublishPlan:
         n = sum(1 for i in self.items if i.state == PUBLISHED)
         resumed = sum(1 for i in self.items if i.state == RESUME)
         extra = f", completing {resumed} earlier unpublish(es)" if resumed else ""
+        if self.views:
+            extra += f", dropping {len(self.views)} DuckDB view(s)"
         return f"unpublishing {n} item(s) from {self.collection!r}{extra}"
 
     def report(self, dry_run: bool) -> dict[str, Any]:
@@ -133,6 +172,7 @@ class UnpublishPlan:
             entry["stac_item_json"] = i.item if i.state == PUBLISHED else None
         act_blobs = self.delete_blobs
         act_tables = self.drop_table
+        h3 = [e["h3_aggregates"] for e in items]
         return {
             "dry_run": dry_run,
             "noop": self.noop,
@@ -149,6 +189,19 @@ class UnpublishPlan:
                 "rows": sum(t["rows"] for e in items for t in e["tables"]) if act_tables else 0,
                 "kept_blobs": 0 if act_blobs else sum(len(e["blobs"]) for e in items),
                 "kept_tables": 0 if act_tables else sum(len(e["tables"]) for e in items),
+                "h3_blobs": sum(len(h["blobs"]) for h in h3) if act_blobs else 0,
+                "h3_tables": sum(len(h["tables"]) for h in h3) if act_tables else 0,
+                "duckdb_views": len(self.views),
+            },
+            "dependents": {
+                "h3_blobs": [b["path"] for h in h3 for b in h["blobs"]],
+                "h3_tables": [t["table"] for h in h3 for t in h["tables"]],
+                "duckdb_views": [
+                    {"view": v.name, "source": v.source, "item": v.item} for v in self.views
+                ],
+                "duckdb_catalog": self.catalog_path,
+                "production": self.production,
+                "production_warning": self.production_warning(),
             },
             "collection": {
                 "id": self.collection,
@@ -169,6 +222,7 @@ class UnpublishResult:
     items: list[dict[str, Any]] = field(default_factory=list)
     collection_deleted: bool = False
     audit_ids: list[int] = field(default_factory=list)
+    duckdb_catalog: dict[str, Any] | None = None  # views dropped from the catalog (if any)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -178,4 +232,5 @@ class UnpublishResult:
             "items": self.items,
             "collection_deleted": self.collection_deleted,
             "audit_ids": self.audit_ids,
+            "duckdb_catalog": self.duckdb_catalog,
         }

@@ -23,11 +23,12 @@ from geo_platform.lib.analytics import (
     AggregateStats,
     aggregate_to_h3,
     catalog_summary,
+    gold_table_name,
     sync_catalog,
 )
 from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.naming import silver_prefix
-from geo_platform.lib.postgis import drop_table, ensure_schema, ident_with_suffix, load_layer
+from geo_platform.lib.postgis import drop_table, ensure_schema, load_layer
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
 from geo_platform.settings import load_settings
@@ -49,10 +50,6 @@ class H3AggregateConfig(dg.Config):
 
     resolution: int = DEFAULT_RESOLUTION
     gold_schema: str = GOLD_SCHEMA
-
-
-def gold_table_name(table: str, resolution: int) -> str:
-    return ident_with_suffix(table, f"_h3_res{int(resolution)}")
 
 
 def _silver_tables(store: BlobStore, container: str, blob: str) -> dict[str, str]:

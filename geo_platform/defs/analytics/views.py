@@ -15,12 +15,12 @@ import re
 from pathlib import Path
 
 from geo_platform.defs.silver import STAGING_ROOT
+from geo_platform.lib.analytics import H3_FOLDER
 from geo_platform.lib.naming import short_hash
 from geo_platform.lib.types import BlobInfo
 from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
 from geo_platform.settings import Settings
 
-H3_FOLDER = "h3"
 _H3_NAME = re.compile(r"^(?P<table>.+)_res(?P<res>\d{1,2})$")
 
 

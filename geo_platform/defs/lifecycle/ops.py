@@ -25,6 +25,8 @@ from typing import Any
 
 import dagster as dg
 
+from geo_platform.defs.analytics.assets import GOLD_SCHEMA
+from geo_platform.defs.analytics.views import catalog_path
 from geo_platform.lib.errors import GeoPlatformError
 from geo_platform.lib.janitor import Orphans, find_orphans, remove_orphans
 from geo_platform.lib.lifecycle import (
@@ -34,11 +36,13 @@ from geo_platform.lib.lifecycle import (
     execute_unpublish,
     plan_unpublish,
 )
+from geo_platform.lib.lifecycle_deps import production_copies
 from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.lib.stac.catalog import items_of_source
 from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
 from geo_platform.resources.local_blob_store import TMP_DIR as LOCAL_TMP_DIR
+from geo_platform.settings import load_settings
 
 ASSETS_BY_KIND = {
     "raster": ("raster_cog", "raster_stac_item"),
@@ -99,8 +103,11 @@ def unpublish(
             delete_blobs=delete_blobs,
             drop_table=drop_table,
             bronze_container=platform.bronze_container,
+            gold_schema=GOLD_SCHEMA,
+            catalog_path=str(catalog_path(load_settings())),
         )
         conn.rollback()
+    plan.production = check_production(collection, [i.id for i in plan.items])
     report = plan.report(dry_run=dry_run)
     for line in plan_lines(plan, dry_run):
         log(line)
@@ -114,11 +121,31 @@ def unpublish(
     return report, unpublished_observations(plan, result, postgis, reason, run_id)
 
 
+def check_production(collection: str, item_ids: list[str]) -> dict[str, Any] | None:
+    """What production holds of these items (read only, as the promoter role); None when no
+    production database is configured. An unreachable production is reported, not fatal:
+    staging can be cleaned up while production is down."""
+    from geo_platform.defs.promotion import promotion_resource
+    from geo_platform.lib.notify import scrub_secrets
+
+    settings = load_settings()
+    if not settings.production_database_url:
+        return None
+    try:
+        with promotion_resource(settings).connect("production") as conn:
+            found = production_copies(conn, collection, item_ids)
+            conn.rollback()
+            return found
+    except Exception as exc:
+        return {"checked": False, "error": scrub_secrets(f"{type(exc).__name__}: {exc}")[:500]}
+
+
 def plan_lines(plan: UnpublishPlan, dry_run: bool) -> list[str]:
     """Human-readable inventory: exactly what is (or would be) removed."""
     verb = "would remove" if dry_run else "removing"
+    warning = plan.production_warning()
     if plan.noop:
-        return [plan.message()]
+        return [plan.message()] + ([warning] if warning else [])
     lines = [f"{plan.message()} ({'DRY RUN: nothing is changed' if dry_run else 'real run'})"]
     for ip in plan.items:
         if not ip.work_left(plan):
@@ -140,6 +167,16 @@ def plan_lines(plan: UnpublishPlan, dry_run: bool) -> list[str]:
             if t.rows is not None:
                 keep = "" if plan.drop_table else " [kept: drop_table=false]"
                 lines.append(f"  table {t.name} ({t.rows} rows){keep}")
+        for b in ip.h3_blobs:
+            if b.size is not None:
+                keep = "" if plan.delete_blobs else " [kept: delete_blobs=false]"
+                lines.append(f"  H3 aggregate {plan.silver_container}/{b.path}{keep}")
+        for t in ip.h3_tables:
+            if t.rows is not None:
+                keep = "" if plan.drop_table else " [kept: drop_table=false]"
+                lines.append(f"  H3 aggregate table {t.name} ({t.rows} rows){keep}")
+    for v in plan.views:
+        lines.append(f"DuckDB view {v.name} ({v.source}): {verb} from {plan.catalog_path}")
     coll = plan.collection
     if plan.collection_would_be_deleted:
         lines.append(f"collection {coll}: {verb} (empty afterwards)")
@@ -147,6 +184,8 @@ def plan_lines(plan: UnpublishPlan, dry_run: bool) -> list[str]:
         lines.append(f"collection {coll}: kept (protected system-* collection)")
     else:
         lines.append(f"collection {coll}: kept ({plan.collection_remaining_items} items remain)")
+    if warning:
+        lines.append(warning)
     return lines
 
 
@@ -202,6 +241,9 @@ def report_metadata(report: dict[str, Any]) -> dict[str, Any]:
         "tables": totals.get("tables", 0),
         "rows": totals.get("rows", 0),
         "collection_would_be_deleted": bool(coll.get("would_be_deleted")),
+        "h3_aggregates": totals.get("h3_blobs", 0) + totals.get("h3_tables", 0),
+        "duckdb_views": totals.get("duckdb_views", 0),
+        "in_production": bool((report.get("dependents", {}).get("production") or {}).get("items")),
         "report": dg.MetadataValue.json(report),
     }
     if "result" in report:
