@@ -185,3 +185,34 @@ def count_rows(conn: psycopg.Connection[Any], table: str) -> int | None:
         return None
     row = conn.execute(sql.SQL("SELECT count(*) FROM geo.{}").format(sql.Identifier(table)))
     return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def kinked_vector_in_bronze(
+    tmp_path: Path, pg_dsn: str, settings: Settings, prefix: str
+) -> tuple[str, LocalBlobStore, dict[str, Any]]:
+    """A real vector file in a local bronze container, and the resources (staging databases
+    plus a promotion resource acting as the promoter role) that publish and promote it.
+    Returns (blob, store, resources)."""
+    from geo_platform.defs.promotion import PromotionResource
+    from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+    from geo_platform.settings import url_with_user
+    from geo_platform_tests.helpers import TESTDATA
+
+    blob = f"{prefix}/kinked.geojson"
+    store = LocalBlobStore(root=str(tmp_path / "blobs"))
+    store.ensure_container("bronze")
+    store.upload_file(
+        "bronze", blob, TESTDATA / "vectors/geojson_invalid/switzerlandKinked.geojson"
+    )
+    promoter = settings.promoter_role
+    resources = {
+        "blob_store": store,
+        "postgis": PostGISResource(database_url=pg_dsn, geo_schema="geo"),
+        "pgstac": PgSTACResource(database_url=pg_dsn),
+        "platform": PlatformResource(geo_schema="geo"),
+        "promotion": PromotionResource(
+            staging_database_url=url_with_user(settings.database_url, promoter),
+            production_database_url=url_with_user(settings.production_database_url, promoter),
+        ),
+    }
+    return blob, store, resources

@@ -27,9 +27,8 @@ from geo_platform.lib.promotion_audit import history
 from geo_platform.lib.promotion_refs import PROMOTION_RUN
 from geo_platform.lib.promotion_state import read_items
 from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
-from geo_platform.settings import Settings, load_settings, url_with_user
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform.settings import Settings, load_settings
+from geo_platform_tests.promotion_fixtures import kinked_vector_in_bronze
 
 STAGES = ["bronze_vector_job", "vector_table_job", "vector_catalog_job"]
 
@@ -51,23 +50,7 @@ def published(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     settings = load_settings()
     tmp_path = tmp_path_factory.mktemp("promotion")
     prefix = f"promo{uuid.uuid4().hex[:6]}"
-    blob = f"{prefix}/kinked.geojson"
-    store = LocalBlobStore(root=str(tmp_path / "blobs"))
-    store.ensure_container("bronze")
-    store.upload_file(
-        "bronze", blob, TESTDATA / "vectors/geojson_invalid/switzerlandKinked.geojson"
-    )
-    promoter = settings.promoter_role
-    resources = {
-        "blob_store": store,
-        "postgis": PostGISResource(database_url=pg_dsn, geo_schema="geo"),
-        "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(geo_schema="geo"),
-        "promotion": PromotionResource(
-            staging_database_url=url_with_user(settings.database_url, promoter),
-            production_database_url=url_with_user(settings.production_database_url, promoter),
-        ),
-    }
+    blob, store, resources = kinked_vector_in_bronze(tmp_path, pg_dsn, settings, prefix)
     collection, table = naming.collection_id(blob), naming.table_name(blob)
     with dg.instance_for_test() as inst:
         inst.add_dynamic_partitions(bronze_vector_partitions.name, [blob])

@@ -17,17 +17,15 @@ from psycopg import sql
 from geo_platform.defs.analytics.assets import GOLD_SCHEMA, duckdb_catalog, h3_aggregate
 from geo_platform.defs.analytics.views import catalog_path
 from geo_platform.defs.lifecycle.jobs import unpublish_run_config, unpublish_vector
-from geo_platform.defs.promotion import PromotionResource, promote_job
+from geo_platform.defs.promotion import promote_job
 from geo_platform.lib import naming
 from geo_platform.lib.postgis import table_exists
 from geo_platform.lib.promotion_state import read_items
 from geo_platform.lib.stac.catalog import items_of_source
 from geo_platform.lifecycle_cli import unpublish_lines
-from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
-from geo_platform.settings import load_settings, url_with_user
+from geo_platform.settings import load_settings
 from geo_platform_tests.defs.lifecycle_helpers import audit_rows, delete_collections, publish
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.promotion_fixtures import kinked_vector_in_bronze
 
 RES = 6
 
@@ -39,23 +37,7 @@ def env(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     mp.setenv("GEO_PLATFORM_STATE_DIR", str(tmp / "state"))
     settings = load_settings()
     prefix = f"ud{uuid.uuid4().hex[:6]}"
-    blob = f"{prefix}/kinked.geojson"
-    store = LocalBlobStore(root=str(tmp / "blobs"))
-    store.ensure_container("bronze")
-    store.upload_file(
-        "bronze", blob, TESTDATA / "vectors/geojson_invalid/switzerlandKinked.geojson"
-    )
-    promoter = settings.promoter_role
-    resources = {
-        "blob_store": store,
-        "postgis": PostGISResource(database_url=pg_dsn, geo_schema="geo"),
-        "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(geo_schema="geo"),
-        "promotion": PromotionResource(
-            staging_database_url=url_with_user(settings.database_url, promoter),
-            production_database_url=url_with_user(settings.production_database_url, promoter),
-        ),
-    }
+    blob, store, resources = kinked_vector_in_bronze(tmp, pg_dsn, settings, prefix)
     collection, table = naming.collection_id(blob), naming.table_name(blob)
     gold = f"{table}_h3_res{RES}"
     with dg.instance_for_test() as inst:
