@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from geo_platform.lib.errors import InputError
+from geo_platform.lib.vector.pgcopy import jsonable
 
 MAX_CELL_WIDTH = 60
 _GEOMETRY_NAMES = ("geometry", "geom", "wkb_geometry", "geog")
@@ -45,18 +45,8 @@ def readable(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    return v
-
-
 def to_json(table: pa.Table) -> str:
-    rows = [_jsonable(r) for r in readable(table).to_pylist()]
+    rows = [jsonable(r) for r in readable(table).to_pylist()]
     return json.dumps(rows, ensure_ascii=False, default=str, indent=1)
 
 

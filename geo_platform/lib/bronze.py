@@ -85,6 +85,12 @@ def classify(path: str, size: int | None = None) -> Classification:
     return Classification("unsupported", f"unsupported extension {ext!r}")
 
 
+def is_archive_noise(member: str) -> bool:
+    """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
+    and other hidden files or folders."""
+    return any(part == "__MACOSX" or part.startswith(".") for part in member.split("/") if part)
+
+
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
     """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file."""
     folder = posixpath.dirname(path)

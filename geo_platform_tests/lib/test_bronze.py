@@ -122,3 +122,21 @@ def test_state_round_trip_is_compact():
     enc = bronze.encode_state(state)
     assert bronze.decode_state(enc) == state
     assert len(enc) < 200_000
+
+
+@pytest.mark.parametrize(
+    ("member", "noise"),
+    [
+        ("__MACOSX/._a.tif", True),
+        ("data/__MACOSX/x.shp", True),
+        ("._a.tif", True),
+        (".hidden/a.tif", True),
+        ("a.tif", False),
+        ("folder/roads.shp", False),
+        ("folder.v2/roads.shp", False),
+    ],
+)
+def test_archive_noise(member: str, noise: bool) -> None:
+    from geo_platform.lib.bronze import is_archive_noise
+
+    assert is_archive_noise(member) is noise

@@ -70,10 +70,7 @@ def promote_dataset(
             who=ops.requested_by(context.run),
         )
     )
-    report = result.as_dict()
-    for line in ops.report_lines(report):
-        context.log.info(line)
-    return dg.Output(report, metadata=ops.report_metadata(report))
+    return _reported(context, result.as_dict())
 
 
 @dg.op(
@@ -104,10 +101,7 @@ def demote_dataset(
             who=ops.requested_by(context.run),
         )
     )
-    report = result.as_dict()
-    for line in ops.report_lines(report):
-        context.log.info(line)
-    return dg.Output(report, metadata=ops.report_metadata(report))
+    return _reported(context, result.as_dict())
 
 
 @dg.job(tags=JOB_TAGS, description="Promote a dataset from staging to production (dry run first).")
@@ -140,3 +134,10 @@ def promotion_schedule(
 
 
 PROMOTION_JOBS = [promote_job, demote_job]
+
+
+def _reported(context: dg.OpExecutionContext, report: dict) -> dg.Output[dict]:
+    """Log the report line by line and return it as the op's output, with UI metadata."""
+    for line in ops.report_lines(report):
+        context.log.info(line)
+    return dg.Output(report, metadata=ops.report_metadata(report))

@@ -18,6 +18,7 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
+from geo_platform.lib.bronze import is_archive_noise
 from geo_platform.lib.errors import (
     EmptyFileError,
     GeoPlatformError,
@@ -80,7 +81,7 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
     candidates = [
         m
         for m in members
-        if not m.filename.lower().endswith(SIDECAR_SUFFIXES) and not _archive_noise(m.filename)
+        if not m.filename.lower().endswith(SIDECAR_SUFFIXES) and not is_archive_noise(m.filename)
     ]
     if not candidates:
         raise UnsupportedFormatError("zip archive holds no raster file", path=name)
@@ -95,12 +96,6 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
     _check_member(member, name, max_uncompressed)
     inner = PurePosixPath(member.filename).as_posix()
     return f"/vsizip/{path}/{inner}"
-
-
-def _archive_noise(member: str) -> bool:
-    """macOS resource forks (``__MACOSX/``, ``._name``) and other hidden files: never the data."""
-    parts = PurePosixPath(member).parts
-    return any(p == "__MACOSX" or p.startswith(".") for p in parts)
 
 
 def _check_member(member: zipfile.ZipInfo, name: str, max_uncompressed: int | None) -> None:

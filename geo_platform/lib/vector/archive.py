@@ -16,6 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from geo_platform.lib.bronze import is_archive_noise
 from geo_platform.lib.errors import (
     FormatMismatchError,
     NoGeometryError,
@@ -57,12 +58,6 @@ def _unsafe(name: str) -> bool:
     if re.match(r"^[A-Za-z]:", name):
         return True
     return any(seg == ".." for seg in name.split("/"))
-
-
-def _ignored(name: str) -> bool:
-    """macOS resource forks and hidden files are never data."""
-    base = posixpath.basename(name.rstrip("/"))
-    return name.startswith("__MACOSX/") or base.startswith(".")
 
 
 def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
@@ -140,7 +135,7 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
     candidates. CSV members count only when nothing else is found (they are usually attribute
     tables or documentation next to a Shapefile).
     """
-    usable = [n for n in names if not _ignored(n) and not n.endswith("/")]
+    usable = [n for n in names if not is_archive_noise(n) and not n.endswith("/")]
     gdbs = _filegdbs(usable)
     in_gdb = tuple(g.inner_path + "/" for g in gdbs)
     rest = [n for n in usable if not n.startswith(in_gdb)]

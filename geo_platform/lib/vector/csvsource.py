@@ -43,6 +43,7 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.naming import ascii_fold
 from geo_platform.lib.vector.options import VectorOptions
+from geo_platform.lib.vector.sniff import first_undecodable
 
 _WKT_START = re.compile(
     r"^\s*(SRID=\d+;\s*)?(POINT|LINESTRING|POLYGON|MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|"
@@ -81,26 +82,10 @@ def _open_raw(gdal_path: str) -> IO[bytes]:
     return open(gdal_path, "rb")
 
 
-def _first_undecodable(fh: IO[bytes], encoding: str) -> int | None:
-    import codecs
-
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    offset = 0
-    while True:
-        block = fh.read(1 << 20)
-        try:
-            decoder.decode(block, final=not block)
-        except UnicodeDecodeError as exc:
-            return offset + exc.start
-        if not block:
-            return None
-        offset += len(block)
-
-
 def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
     """The layer source itself when UTF-8, else a transcoded copy (or DecodingError)."""
     with _open_raw(base.gdal_path) as fh:
-        bad = _first_undecodable(fh, "utf-8")
+        bad = first_undecodable(fh, "utf-8")
     if bad is None:
         return base
     if not options.encoding:

@@ -177,15 +177,17 @@ def _numeric(value: Any) -> bytes:
     return head + np.array(groups, ">i2").tobytes()
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """A value as JSON-serialisable data: non-finite floats become null, Arrow maps (lists of
+    pairs) become objects, tuples lists."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         if v and isinstance(v[0], tuple) and len(v[0]) == 2:  # Arrow map -> list of pairs
-            return {str(k): _jsonable(x) for k, x in v}
-        return [_jsonable(x) for x in v]
+            return {str(k): jsonable(x) for k, x in v}
+        return [jsonable(x) for x in v]
     if isinstance(v, bytes):
         return v.hex()
     if isinstance(v, dt.date | dt.datetime | dt.time | decimal.Decimal | dt.timedelta):
@@ -194,7 +196,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _json_bytes(v: Any) -> bytes:
-    return b"\x01" + json.dumps(_jsonable(v), ensure_ascii=False).encode()
+    return b"\x01" + json.dumps(jsonable(v), ensure_ascii=False).encode()
 
 
 def json_text(arr: pa.Array) -> pa.Array:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import re
 from pathlib import Path
+from typing import IO
 
 from geo_platform.lib.errors import (
     DecodingError,
@@ -162,18 +163,23 @@ def check_text_encoding(path: Path, display: str, fmt: str, encoding: str | None
 
 def find_undecodable(path: Path, encoding: str, chunk: int = 1 << 20) -> int | None:
     """Byte offset of the first undecodable byte, or None when the whole file decodes."""
+    with path.open("rb") as fh:
+        return first_undecodable(fh, encoding, chunk)
+
+
+def first_undecodable(fh: IO[bytes], encoding: str, chunk: int = 1 << 20) -> int | None:
+    """``find_undecodable`` on an open binary stream (read to its end, block by block)."""
     try:
         decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     except LookupError:
         return 0
     offset = 0
-    with path.open("rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            try:
-                decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                return offset + exc.start
-            if not block:
-                return None
-            offset += len(block)
+    while True:
+        block = fh.read(chunk)
+        try:
+            decoder.decode(block, final=not block)
+        except UnicodeDecodeError as exc:
+            return offset + exc.start
+        if not block:
+            return None
+        offset += len(block)
