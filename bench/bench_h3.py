@@ -57,8 +57,8 @@ OURS = """
 import sys, time
 t0 = time.perf_counter()
 import psycopg
-from geo_platform.lib.h3grid import build_grid
-from geo_platform.lib.h3_postgis import load_grid
+from geo_platform.lib.h3.grid import build_grid
+from geo_platform.store.h3_postgis import load_grid
 dsn, res, schema = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 t1 = time.perf_counter()
 grid = build_grid(res)

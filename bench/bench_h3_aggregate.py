@@ -30,7 +30,7 @@ OUT = HERE / "out"
 OURS = """
 import sys, time
 t0 = time.perf_counter()
-from geo_platform.lib.analytics import aggregate_to_h3
+from geo_platform.store.analytics import aggregate_to_h3
 src, res, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 t1 = time.perf_counter()
 stats = aggregate_to_h3(src, res, out)

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from geo_platform.lib.promotion_refs import TableRef
-from geo_platform.lib.promotion_tables import TableCopy
+from geo_platform.lib.stac.refs import TableRef
 from geo_platform.services import ensure_postgres
 from geo_platform.settings import load_settings
+from geo_platform.store.promotion_tables import TableCopy
 
 
 def _kb(field: str) -> int:

@@ -31,9 +31,9 @@ from bench_small_rasters import OUT, generate, python_loop
 from psycopg import sql
 
 from geo_platform import services
+from geo_platform.app.ingest import QUIET
 from geo_platform.definitions import build_definitions
 from geo_platform.defs.bronze.sensors import bronze_sensor
-from geo_platform.ingest import QUIET
 from geo_platform.settings import REPO_ROOT, load_settings
 
 

@@ -33,7 +33,7 @@ OUR_LOADER = """
 import sys, time
 from pathlib import Path
 import psycopg
-from geo_platform.lib.vector.publish import publish_vector_file
+from geo_platform.store.vector_load import publish_vector_file
 dsn, path, schema, table = sys.argv[1:5]
 start = time.perf_counter()
 with psycopg.connect(dsn, autocommit=True) as conn:

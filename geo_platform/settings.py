@@ -77,11 +77,11 @@ class Settings:
     raster_rules: str
     vector_rules: str
     extra: dict[str, str] = field(default_factory=dict)
-    # Serving (geo_platform.serve): loopback ports of the STAC API, the tiler and OGC Features.
+    # Serving (geo_platform.app.serve): loopback ports of the STAC API, the tiler and OGC Features.
     stac_port: int = 8081
     tiler_port: int = 8082
     features_port: int = 8083
-    # Promotion (geo_platform.lib.promotion): staging = database_url + silver_container (where
+    # Promotion (geo_platform.workflows.promote): staging = database_url + silver_container (where
     # pipelines publish); production = its own database (geo schema + pgstac) and container.
     production_database_url: str = ""
     production_container: str = "silver-prod"

@@ -18,12 +18,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geo_platform.lib.promotion_refs import TableRef, database_href, table_href
-from geo_platform.lib.promotion_state import Target, make_target
-from geo_platform.lib.stac import pgstac
-from geo_platform.lib.stac.catalog import dataset_collection
+from geo_platform.lib.stac.refs import TableRef, database_href, table_href
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import Settings
+from geo_platform.store import pgstac
+from geo_platform.store.catalog import dataset_collection
+from geo_platform.store.promotion_state import Target, make_target
 
 SILVER, PROD = "silver", "silver-prod"
 

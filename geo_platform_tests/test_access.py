@@ -16,10 +16,9 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from geo_platform.lib import postgis
-from geo_platform.lib.stac import pgstac
 from geo_platform.services.access import ensure_access, ensure_roles
 from geo_platform.settings import Settings, load_settings, redact_url
+from geo_platform.store import pgstac, postgis
 from geo_platform_tests.promotion_fixtures import (
     Dataset,
     drop_dataset,
@@ -32,7 +31,7 @@ DENIED = (errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction)
 @pytest.fixture(scope="module")
 def published(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     """A dataset in staging, promoted to production (so both sides have a geo table)."""
-    from geo_platform.lib.promotion import PromotionRequest, promote
+    from geo_platform.workflows.promote import PromotionRequest, promote
 
     settings = load_settings()
     ds = make_dataset(settings, tmp_path_factory.mktemp("access"))

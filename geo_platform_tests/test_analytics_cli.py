@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from geo_platform.analytics_cli import query
+from geo_platform.cli.analytics import query
 from geo_platform_tests.helpers import TESTDATA
 
 YNP = TESTDATA / "vectors" / "gpkg_multilayer" / "ynp_features.gpkg"
@@ -32,7 +32,7 @@ def silver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         gdf = gpd.read_file(YNP, layer=layer).to_crs(4326)
         gdf.to_parquet(folder / f"parks_ynp__{layer}.parquet")
     (folder / "stac" / "x.json").write_text("{}")  # not a dataset
-    from geo_platform.lib.analytics import aggregate_to_h3
+    from geo_platform.store.analytics import aggregate_to_h3
 
     aggregate_to_h3(folder / "parks_ynp__points_of_interest.parquet", 6,
                     folder / "h3" / "parks_ynp__points_of_interest_res6.parquet")  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from geo_platform.promotion_cli import demote, promote
+from geo_platform.cli.promotion import demote, promote
 from geo_platform.settings import load_settings
 from geo_platform_tests.promotion_fixtures import Dataset, count_rows, drop_dataset, make_dataset
 

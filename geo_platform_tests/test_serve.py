@@ -1,4 +1,4 @@
-"""geo_platform.serve without a database: configuration, links and the failure paths.
+"""geo_platform.app.serve without a database: configuration, links and the failure paths.
 
 The servers answering real clients are tested in e2e/test_serving.py.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from geo_platform import serve
+from geo_platform.app import serve
+from geo_platform.cli.serve import serve as serve_command
 from geo_platform.lib.errors import ConfigError
-from geo_platform.serve_cli import serve as serve_command
 from geo_platform.settings import Settings, load_settings
 
 

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 from geo_platform.lib.errors import ConfigError
-from geo_platform.resources.azure_blob_store import AzureBlobStore
-from geo_platform.resources.blob_base import BlobStore, check_container
-from geo_platform.resources.local_blob_store import LocalBlobStore
 from geo_platform.settings import Settings, azurite_connection_string
+from geo_platform.store.blobs.azure import AzureBlobStore
+from geo_platform.store.blobs.base import BlobStore, check_container
+from geo_platform.store.blobs.local import LocalBlobStore
 
 __all__ = [
     "AzureBlobStore",

@@ -18,9 +18,9 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr, model_validator
 
 from geo_platform.lib.errors import DatabaseUnavailableError
-from geo_platform.lib.stac import pgstac
-from geo_platform.resources.secret_config import database_url_without_password
 from geo_platform.settings import password_for, redact_url
+from geo_platform.store import pgstac
+from geo_platform.store.secret_config import database_url_without_password
 
 
 def _connect(url: str, **kwargs: Any) -> psycopg.Connection:

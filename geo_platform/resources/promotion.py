@@ -17,9 +17,9 @@ from dagster import ConfigurableResource
 from pydantic import model_validator
 
 from geo_platform.lib.errors import DatabaseUnavailableError
-from geo_platform.lib.promotion_state import BlobStoreLike, Target, make_target
-from geo_platform.resources.secret_config import database_url_without_password
 from geo_platform.settings import Settings, password_for, redact_url, url_with_user
+from geo_platform.store.promotion_state import BlobStoreLike, Target, make_target
+from geo_platform.store.secret_config import database_url_without_password
 
 
 class PromotionResource(ConfigurableResource):

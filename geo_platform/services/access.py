@@ -36,8 +36,8 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from geo_platform.lib.promotion_audit import AUDIT_SCHEMA, ensure_audit_table
 from geo_platform.settings import Settings, load_settings, redact_url, url_with_database
+from geo_platform.store.promotion_audit import AUDIT_SCHEMA, ensure_audit_table
 
 ACCESS_VERSION = "geo_platform-access-v2"
 ROLE_KINDS = ("writer", "promoter", "reader", "admin")

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from geo_platform.lib.errors import ConfigError, DatabaseUnavailableError
-from geo_platform.lib.stac import pgstac as pgstac_ops
 from geo_platform.services._proc import is_root, lock, pid_alive, port_open, read_pid, run, tail
 from geo_platform.settings import Settings, redact_url
+from geo_platform.store import pgstac as pgstac_ops
 
 PG_SUPERUSER = "geo_platform"
 PG_DATABASES = ("geo_platform", "dagster")

@@ -13,12 +13,12 @@ import pytest
 from psycopg import sql
 
 from geo_platform.defs.analytics.assets import duckdb_catalog, h3_aggregate
-from geo_platform.defs.analytics.views import view_name
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.vector.assets import vector_table
 from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.workflows.analytics_views import view_name
 from geo_platform_tests.helpers import TESTDATA
 
 BLOB = "parks/ynp.gpkg"

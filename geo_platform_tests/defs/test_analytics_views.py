@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from geo_platform.defs.analytics.views import published_blobs, published_views, view_name
 from geo_platform.resources.blob_store import AzureBlobStore
 from geo_platform.settings import Settings
+from geo_platform.workflows.analytics_views import published_blobs, published_views, view_name
 
 
 def test_view_names() -> None:

@@ -18,7 +18,6 @@ from rasterio.warp import transform as warp_transform
 
 from geo_platform.defs.collections.assets import raster_collection
 from geo_platform.defs.collections.partitions import raster_collection_partitions
-from geo_platform.defs.collections.publish import publish_collection
 from geo_platform.defs.collections.sensors import plan_collections, raster_collection_sensor
 from geo_platform.lib.raster.collection import (
     CollectionManifest,
@@ -29,10 +28,11 @@ from geo_platform.lib.raster.collection import (
     prefix_for_partition_key,
 )
 from geo_platform.lib.raster.mosaic import tiles_for_point, validate_mosaic
-from geo_platform.lib.stac import pgstac
 from geo_platform.lib.types import BlobInfo
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
+from geo_platform.store import pgstac
+from geo_platform.workflows.publish_collection import publish_collection
 
 # (epsg, easting, northing): two files each side of the UTM 32/33 boundary (12 E) at ~48 N.
 SCENES = [
@@ -163,13 +163,13 @@ def test_asset_and_sensor_in_dagster(env) -> None:
 @pytest.mark.slow
 def test_large_raster_published_as_tiles_mosaic_and_items(tmp_path: Path, pg_dsn: str) -> None:
     from geo_platform.defs.bronze.assets import bronze_local_copy
-    from geo_platform.defs.collections.large import publish_large_raster
-    from geo_platform.defs.silver import stac_items
     from geo_platform.lib import naming
     from geo_platform.lib.raster.inspect import inspect_raster
     from geo_platform.lib.raster.tiling import TilingOptions
-    from geo_platform.lib.stac.catalog import publish_sources
     from geo_platform.lib.stac.tile_item import attach_mosaic
+    from geo_platform.store.catalog import publish_sources
+    from geo_platform.store.silver import stac_items
+    from geo_platform.workflows.publish_tiled import publish_large_raster
     from geo_platform_tests.lib.raster.test_tiling import write_source
 
     store = LocalBlobStore(root=str(tmp_path / "blobs"))

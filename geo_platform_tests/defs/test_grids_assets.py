@@ -9,10 +9,10 @@ import pytest
 from psycopg import sql
 
 from geo_platform.defs.grids.assets import h3_bbox_grid, h3_grid, h3_resolution_partitions
-from geo_platform.lib.stac import pgstac
 from geo_platform.lib.stac.h3_item import GRID_COLLECTION
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.store import pgstac
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from psycopg import sql
 
 from geo_platform.defs.lifecycle.jobs import janitor, janitor_run_config
 from geo_platform.lib import naming
-from geo_platform.lib.postgis import table_exists
-from geo_platform.lib.stac import pgstac
-from geo_platform.lib.stac.catalog import items_of_source
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.store import pgstac
+from geo_platform.store.catalog import items_of_source
+from geo_platform.store.postgis import table_exists
 from geo_platform_tests.defs.lifecycle_helpers import (
     audit_rows,
     delete_collections,

@@ -14,8 +14,6 @@ from PIL import Image
 from rasterio.warp import transform as warp_transform
 
 from geo_platform.defs.bronze.assets import bronze_local_copy
-from geo_platform.defs.collections.large import publish_large_raster
-from geo_platform.defs.silver import stac_items
 from geo_platform.lib import naming
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.mosaic import tiles_for_point, validate_mosaic
@@ -25,6 +23,8 @@ from geo_platform.lib.raster.validate import validate_cog
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PlatformResource
+from geo_platform.store.silver import stac_items
+from geo_platform.workflows.publish_tiled import publish_large_raster
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
 from geo_platform_tests.lib.raster.test_tiling import write_source
 

@@ -23,11 +23,11 @@ from geo_platform.defs.promotion import (
     run_config,
 )
 from geo_platform.lib import naming
-from geo_platform.lib.promotion_audit import history
-from geo_platform.lib.promotion_refs import PROMOTION_RUN
-from geo_platform.lib.promotion_state import read_items
+from geo_platform.lib.stac.refs import PROMOTION_RUN
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import Settings, load_settings
+from geo_platform.store.promotion_audit import history
+from geo_platform.store.promotion_state import read_items
 from geo_platform_tests.promotion_fixtures import kinked_vector_in_bronze
 
 STAGES = ["bronze_vector_job", "vector_table_job", "vector_catalog_job"]

@@ -16,14 +16,14 @@ from PIL import Image
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.defs.quality.assets import quality_report, storage_accounting
-from geo_platform.defs.quality.duplicates import link_duplicate, raster_item_ids, vector_item_ids
 from geo_platform.lib import naming
 from geo_platform.lib.bronze import sha256_file
-from geo_platform.lib.duplicates import DUPLICATE_PROPERTY, DUPLICATE_REL
-from geo_platform.lib.stac import pgstac
 from geo_platform.lib.types import Provenance
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.store import pgstac
+from geo_platform.store.duplicates import DUPLICATE_PROPERTY, DUPLICATE_REL
+from geo_platform.workflows.dedupe import link_duplicate, raster_item_ids, vector_item_ids
 from geo_platform_tests.helpers import TESTDATA
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
 

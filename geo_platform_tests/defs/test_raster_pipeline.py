@@ -15,11 +15,11 @@ from rio_cogeo.cogeo import cog_validate
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.lib import naming
-from geo_platform.lib.stac import pgstac
-from geo_platform.lib.stac.catalog import items_of_source
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
+from geo_platform.store import pgstac
+from geo_platform.store.catalog import items_of_source
 from geo_platform_tests.helpers import TESTDATA
 
 FILES = {

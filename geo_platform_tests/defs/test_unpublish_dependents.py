@@ -14,16 +14,16 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from geo_platform.cli.lifecycle import unpublish_lines
 from geo_platform.defs.analytics.assets import GOLD_SCHEMA, duckdb_catalog, h3_aggregate
-from geo_platform.defs.analytics.views import catalog_path
 from geo_platform.defs.lifecycle.jobs import unpublish_run_config, unpublish_vector
 from geo_platform.defs.promotion import promote_job
 from geo_platform.lib import naming
-from geo_platform.lib.postgis import table_exists
-from geo_platform.lib.promotion_state import read_items
-from geo_platform.lib.stac.catalog import items_of_source
-from geo_platform.lifecycle_cli import unpublish_lines
 from geo_platform.settings import load_settings
+from geo_platform.store.catalog import items_of_source
+from geo_platform.store.postgis import table_exists
+from geo_platform.store.promotion_state import read_items
+from geo_platform.workflows.analytics_views import catalog_path
 from geo_platform_tests.defs.lifecycle_helpers import audit_rows, delete_collections, publish
 from geo_platform_tests.promotion_fixtures import kinked_vector_in_bronze
 

@@ -15,9 +15,9 @@ from psycopg import sql
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.lib import naming
-from geo_platform.lib.stac.catalog import items_of_source
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.store.catalog import items_of_source
 from geo_platform_tests.helpers import TESTDATA
 
 FILES = {

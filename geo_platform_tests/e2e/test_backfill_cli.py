@@ -17,8 +17,8 @@ import pytest
 from geo_platform.definitions import build_resources, defs
 from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.lib import naming
-from geo_platform.lib.stac import pgstac
 from geo_platform.settings import REPO_ROOT, load_settings
+from geo_platform.store import pgstac
 from geo_platform_tests.e2e.processes import dagster_dev
 from geo_platform_tests.helpers import TESTDATA
 
@@ -71,7 +71,7 @@ def ui(bronze_only, pg_instance_env, tmp_path_factory) -> Iterator[dict]:
 def test_backfill_cli_publishes_the_prefix(ui, bronze_only, pg_dsn):
     prefix = bronze_only["prefix"]
     proc = subprocess.run(
-        [sys.executable, "-m", "geo_platform.cli", "backfill", "--select",
+        [sys.executable, "-m", "geo_platform.cli.main", "backfill", "--select",
          "raster_cog,raster_stac_item", "--prefix", prefix, "--json"],
         cwd=REPO_ROOT, env=ui["env"], capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -90,7 +90,7 @@ def test_backfill_cli_publishes_the_prefix(ui, bronze_only, pg_dsn):
 
 def test_backfill_cli_rejects_unknown_partitions(ui):
     proc = subprocess.run(
-        [sys.executable, "-m", "geo_platform.cli", "backfill", "--select", "raster_cog",
+        [sys.executable, "-m", "geo_platform.cli.main", "backfill", "--select", "raster_cog",
          "--partitions", "no/such/file.tif"],
         cwd=REPO_ROOT, env=ui["env"], capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -63,7 +63,7 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
         [
             sys.executable,
             "-m",
-            "geo_platform.cli",
+            "geo_platform.cli.main",
             "ingest",
             str(src),
             "--prefix",

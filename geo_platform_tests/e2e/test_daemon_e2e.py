@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from geo_platform.lib import naming
-from geo_platform.lib.stac import pgstac
+from geo_platform.store import pgstac
 from geo_platform_tests.e2e.processes import daemon
 from geo_platform_tests.helpers import TESTDATA
 

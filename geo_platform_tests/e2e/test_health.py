@@ -15,8 +15,8 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from geo_platform.health import check_all, check_blob_store, healthy
-from geo_platform.health_cli import health
+from geo_platform.app.health import check_all, check_blob_store, healthy
+from geo_platform.cli.health import health
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import load_settings
 from geo_platform_tests.e2e.processes import daemon, free_port

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from geo_platform.cli.lifecycle import janitor, unpublish
 from geo_platform.definitions import build_resources
 from geo_platform.lib import naming
-from geo_platform.lib.stac import pgstac
-from geo_platform.lifecycle_cli import janitor, unpublish
 from geo_platform.settings import load_settings
+from geo_platform.store import pgstac
 from geo_platform_tests.defs.lifecycle_helpers import delete_collections, listing, make_raster
 from geo_platform_tests.defs.lifecycle_helpers import publish as run_pipeline
 

@@ -148,7 +148,7 @@ def test_pipeline_and_promotion_never_show_secrets(secret_env: dict[str, Any], p
     shutil.copy(src, local)
     ingest = _cli(
         env,
-        "geo_platform.cli",
+        "geo_platform.cli.main",
         "ingest",
         str(local),
         "--prefix",
@@ -158,11 +158,11 @@ def test_pipeline_and_promotion_never_show_secrets(secret_env: dict[str, Any], p
     )
     assert ingest.returncode == 0, ingest.stderr[-3000:]
     assert '"status": "published"' in ingest.stdout
-    status = _cli(env, "geo_platform.cli", "services", "status", "--json")
+    status = _cli(env, "geo_platform.cli.main", "services", "status", "--json")
     assert status.returncode == 0, status.stderr[-2000:]
     assert "***" in status.stdout  # the database URL is shown, redacted
     collection = naming.collection_id(secret_env["blob"])
-    promote = _cli(env, "geo_platform.promotion_cli", "promote", collection, "--apply", "--json")
+    promote = _cli(env, "geo_platform.cli.promotion", "promote", collection, "--apply", "--json")
     assert promote.returncode == 0, promote.stderr[-3000:] + promote.stdout[-3000:]
     assert '"dry_run": false' in promote.stdout
 

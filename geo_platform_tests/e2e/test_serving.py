@@ -2,7 +2,7 @@
 
 Fixtures publish a real COG into pgstac (through ``publish_source_items``, as the pipeline does)
 and a real PostGIS table into a schema of its own, then start the three servers of
-``geo_platform.serve`` on free loopback ports with a private state folder. The tests talk to
+``geo_platform.app.serve`` on free loopback ports with a private state folder. The tests talk to
 them over HTTP only: pystac-client for search, plain GETs for tiles and features.
 """
 
@@ -31,10 +31,10 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac_client import Client
 from rasterio.transform import from_bounds
 
-from geo_platform import serve
-from geo_platform.lib.stac.catalog import publish_source_items
+from geo_platform.app import serve
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.settings import Settings
+from geo_platform.store.catalog import publish_source_items
 from geo_platform_tests.e2e.processes import free_port
 
 pytestmark = pytest.mark.slow

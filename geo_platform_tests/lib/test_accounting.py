@@ -9,7 +9,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from geo_platform.lib.accounting import (
+from geo_platform.lib.errors import ConfigError
+from geo_platform.store.catalog import publish_source_items
+from geo_platform.workflows.accounting import (
     DEFAULT_PRICE_TABLE,
     StoredBlob,
     account,
@@ -19,8 +21,6 @@ from geo_platform.lib.accounting import (
     table_sizes,
     tier_of,
 )
-from geo_platform.lib.errors import ConfigError
-from geo_platform.lib.stac.catalog import publish_source_items
 
 GIB = 2**30
 INVENTORY = [

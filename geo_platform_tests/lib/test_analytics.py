@@ -17,15 +17,15 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from geo_platform.lib import analytics
 from geo_platform.lib.errors import (
     InputError,
     InvalidCRSError,
     TooLargeError,
     UnreadableFileError,
 )
-from geo_platform.lib.h3_contrib import SPHERE
+from geo_platform.lib.h3.contrib import SPHERE
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter, read_geo_metadata
+from geo_platform.store import analytics
 from geo_platform_tests.helpers import TESTDATA
 
 YNP = TESTDATA / "vectors" / "gpkg_multilayer" / "ynp_features.gpkg"

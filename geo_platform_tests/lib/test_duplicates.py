@@ -8,7 +8,11 @@ import uuid
 import psycopg
 import pytest
 
-from geo_platform.lib.duplicates import (
+from geo_platform.lib.errors import ConfigError
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.store import pgstac
+from geo_platform.store.catalog import items_of_source, publish_source_items
+from geo_platform.store.duplicates import (
     DUPLICATE_PROPERTY,
     DUPLICATE_REL,
     duplicates_mode,
@@ -17,10 +21,6 @@ from geo_platform.lib.duplicates import (
     pointers_for,
     resolve_items,
 )
-from geo_platform.lib.errors import ConfigError
-from geo_platform.lib.stac import pgstac
-from geo_platform.lib.stac.catalog import items_of_source, publish_source_items
-from geo_platform.lib.stac.validate import validate_stac
 
 
 def item(cid: str, iid: str, blob: str, sha: str, created: str) -> dict:
@@ -161,8 +161,8 @@ def test_mode_is_validated():
 
 
 def test_two_copies_in_one_batch_are_published_once(pg_dsn, world):
-    from geo_platform.lib.duplicates import resolve_sources
-    from geo_platform.lib.stac.catalog import publish_sources
+    from geo_platform.store.catalog import publish_sources
+    from geo_platform.store.duplicates import resolve_sources
 
     tag, (ca, cb), sha = world
     first, second = f"{tag}/a/v.tif", f"{tag}/b/v.tif"

@@ -7,9 +7,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from geo_platform.lib import h3grid
-from geo_platform.lib.h3_postgis import grid_facts, grid_table_name, load_grid
-from geo_platform.lib.postgis import staging_tables
+from geo_platform.lib.h3 import grid as h3grid
+from geo_platform.store.h3_postgis import grid_facts, grid_table_name, load_grid
+from geo_platform.store.postgis import staging_tables
 
 
 def _load(pg_dsn: str, schema: str, res: int, bbox=None):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import shapely
 
-from geo_platform.lib import h3grid
 from geo_platform.lib.errors import InputError, TooLargeError
+from geo_platform.lib.h3 import grid as h3grid
 
 
 def _geoms(column) -> np.ndarray:

@@ -19,10 +19,11 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
-from geo_platform.lib import naming, postgis
-from geo_platform.lib.postgis import ColumnSpec, StagedTable
+from geo_platform.lib import naming
 from geo_platform.lib.vector import pgcopy, wkb
 from geo_platform.settings import REPO_ROOT
+from geo_platform.store import postgis
+from geo_platform.store.postgis import ColumnSpec, StagedTable
 
 
 def _points(n: int, start: int = 0) -> pa.Table:
@@ -213,7 +214,7 @@ def test_binary_copy_round_trips_every_type(pg_conn, pg_schema):
 
 _KILLED_LOADER = """
 import sys, numpy as np, pyarrow as pa, psycopg
-from geo_platform.lib import postgis
+from geo_platform.store import postgis
 from geo_platform.lib.vector import wkb
 dsn, schema, table = sys.argv[1:4]
 def batches():

@@ -17,10 +17,7 @@ import pytest
 from psycopg import sql
 
 from geo_platform.lib.errors import InputError, NotFoundError, UnsafePathError
-from geo_platform.lib.promotion import PromotionRequest, promote
-from geo_platform.lib.promotion_audit import history
-from geo_platform.lib.promotion_demote import demote
-from geo_platform.lib.promotion_refs import (
+from geo_platform.lib.stac.refs import (
     PROMOTED_AT,
     PROMOTION_RUN,
     PROMOTION_VERSION,
@@ -28,9 +25,12 @@ from geo_platform.lib.promotion_refs import (
     matches_spec,
     rewrite_item,
 )
-from geo_platform.lib.promotion_state import read_items
-from geo_platform.lib.stac import pgstac
 from geo_platform.settings import Settings
+from geo_platform.store import pgstac
+from geo_platform.store.promotion_audit import history
+from geo_platform.store.promotion_state import read_items
+from geo_platform.workflows.demote import demote
+from geo_platform.workflows.promote import PromotionRequest, promote
 from geo_platform_tests.promotion_fixtures import (
     PROD,
     SILVER,

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from geo_platform.lib.quality import (
+from geo_platform.lib.quality.checks import (
     Consistency,
     attribute_completeness,
     collection_consistency,
@@ -26,8 +26,8 @@ from geo_platform.lib.quality import (
 )
 from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.options import RasterOptions
-from geo_platform.lib.stac import pgstac
 from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
+from geo_platform.store import pgstac
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from PIL import Image
 
-from geo_platform.lib.quality_report import (
+from geo_platform.store.catalog import publish_source_items
+from geo_platform.workflows.quality_report import (
     FailureFacts,
     ItemFacts,
     Materialization,
@@ -19,7 +20,6 @@ from geo_platform.lib.quality_report import (
     embed_charts,
     error_type_of,
 )
-from geo_platform.lib.stac.catalog import publish_source_items
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from geo_platform.defs import silver
-from geo_platform.lib import silver_refs as refs
 from geo_platform.resources.blob_store import AzureBlobStore, LocalBlobStore
 from geo_platform.settings import azurite_connection_string
+from geo_platform.store import silver
+from geo_platform.store import silver_refs as refs
 
 ODD = ["a/b c/Ünïcode #1.tif", "x/100% sure?.tif", "plain/analysis.tif"]
 

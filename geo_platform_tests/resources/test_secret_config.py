@@ -6,10 +6,10 @@ import dagster as dg
 import pytest
 from dagster._serdes import serialize_value
 
-from geo_platform.resources.azure_blob_store import AzureBlobStore
 from geo_platform.resources.databases import PgSTACResource, PostGISResource
 from geo_platform.resources.promotion import PromotionResource
 from geo_platform.settings import load_settings, password_for, secret_free_url, url_with_user
+from geo_platform.store.blobs.azure import AzureBlobStore
 
 SECRET = "Pw-d0nt-leak-42"
 

@@ -15,10 +15,14 @@ import dagster as dg
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from geo_platform.defs.analytics.views import H3_FOLDER, catalog_path, published_views
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
-from geo_platform.lib.analytics import (
+from geo_platform.lib.errors import NotFoundError
+from geo_platform.lib.naming import silver_prefix
+from geo_platform.resources.blob_store import BlobStore
+from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.settings import load_settings
+from geo_platform.store.analytics import (
     DEFAULT_RESOLUTION,
     AggregateStats,
     aggregate_to_h3,
@@ -26,12 +30,8 @@ from geo_platform.lib.analytics import (
     gold_table_name,
     sync_catalog,
 )
-from geo_platform.lib.errors import NotFoundError
-from geo_platform.lib.naming import silver_prefix
-from geo_platform.lib.postgis import drop_table, ensure_schema, load_layer
-from geo_platform.resources.blob_store import BlobStore
-from geo_platform.resources.databases import PlatformResource, PostGISResource
-from geo_platform.settings import load_settings
+from geo_platform.store.postgis import drop_table, ensure_schema, load_layer
+from geo_platform.workflows.analytics_views import H3_FOLDER, catalog_path, published_views
 
 ANALYTICS_GROUP = "analytics"
 GOLD_SCHEMA = "gold"

@@ -5,22 +5,22 @@ from typing import Any
 
 import dagster as dg
 
+from geo_platform.app.serve import features_links, item_links, server_specs
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition_batched
-from geo_platform.defs.silver import stac_items
 from geo_platform.lib import naming
-from geo_platform.lib.duplicates import resolve_sources
 from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.naming import blob_for_partition_key
-from geo_platform.lib.stac.catalog import publish_sources, with_collection_link
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
 from geo_platform.lib.stac.tile_item import attach_mosaic
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.serve import features_links, item_links, server_specs
 from geo_platform.settings import load_settings
+from geo_platform.store.catalog import publish_sources, with_collection_link
+from geo_platform.store.duplicates import resolve_sources
+from geo_platform.store.silver import stac_items
 
 CATALOG_GROUP = "catalog"
 SILVER_ASSET = {"raster": "raster_cog", "vector": "vector_table"}

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 import dagster as dg
 
 from geo_platform.defs.collections.partitions import raster_collection_partitions
-from geo_platform.defs.collections.publish import publish_collection
 from geo_platform.defs.common import TRANSIENT_RETRY, partition_keys
 from geo_platform.lib.raster.collection import prefix_for_partition_key
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
+from geo_platform.workflows.publish_collection import publish_collection
 
 
 class CollectionRunConfig(dg.Config):

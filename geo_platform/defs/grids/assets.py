@@ -14,16 +14,7 @@ import h3
 
 from geo_platform.defs.common import TRANSIENT_RETRY, describe_error
 from geo_platform.lib.errors import InputError
-from geo_platform.lib.h3_postgis import (
-    GRID_SCHEMA,
-    GridFacts,
-    grid_facts,
-    grid_table_name,
-    load_grid,
-)
-from geo_platform.lib.h3grid import DEFAULT_MAX_CELLS, MAX_GLOBAL_RESOLUTION, build_grid
-from geo_platform.lib.stac import pgstac as pgstac_sql
-from geo_platform.lib.stac.catalog import publish_source_items
+from geo_platform.lib.h3.grid import DEFAULT_MAX_CELLS, MAX_GLOBAL_RESOLUTION, build_grid
 from geo_platform.lib.stac.h3_item import (
     GRID_COLLECTION,
     build_grid_item,
@@ -32,6 +23,15 @@ from geo_platform.lib.stac.h3_item import (
 )
 from geo_platform.lib.types import BBox, Provenance
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.store import pgstac as pgstac_sql
+from geo_platform.store.catalog import publish_source_items
+from geo_platform.store.h3_postgis import (
+    GRID_SCHEMA,
+    GridFacts,
+    grid_facts,
+    grid_table_name,
+    load_grid,
+)
 
 GRIDS_GROUP = "grids"
 h3_resolution_partitions = dg.StaticPartitionsDefinition(

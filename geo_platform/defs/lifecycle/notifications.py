@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster._core.events import DagsterEvent
 
-from geo_platform.lib.notify import post_json, redact_webhook
+from geo_platform.store.webhook import post_json, redact_webhook
 
 MAX_ERRORS = 20
 _WRAPPERS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}

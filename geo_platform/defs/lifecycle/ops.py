@@ -26,23 +26,23 @@ from typing import Any
 import dagster as dg
 
 from geo_platform.defs.analytics.assets import GOLD_SCHEMA
-from geo_platform.defs.analytics.views import catalog_path
 from geo_platform.lib.errors import GeoPlatformError
-from geo_platform.lib.janitor import Orphans, find_orphans, remove_orphans
-from geo_platform.lib.lifecycle import (
+from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
+from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.settings import load_settings
+from geo_platform.store.blobs.local import TMP_DIR as LOCAL_TMP_DIR
+from geo_platform.store.catalog import items_of_source
+from geo_platform.workflows.analytics_views import catalog_path
+from geo_platform.workflows.janitor import Orphans, find_orphans, remove_orphans
+from geo_platform.workflows.unpublish import (
     PUBLISHED,
     UnpublishPlan,
     UnpublishResult,
     execute_unpublish,
     plan_unpublish,
 )
-from geo_platform.lib.lifecycle_deps import production_copies
-from geo_platform.lib.naming import partition_key_for_blob
-from geo_platform.lib.stac.catalog import items_of_source
-from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
-from geo_platform.resources.databases import PlatformResource, PostGISResource
-from geo_platform.resources.local_blob_store import TMP_DIR as LOCAL_TMP_DIR
-from geo_platform.settings import load_settings
+from geo_platform.workflows.unpublish_dependents import production_copies
 
 ASSETS_BY_KIND = {
     "raster": ("raster_cog", "raster_stac_item"),
@@ -126,7 +126,7 @@ def check_production(collection: str, item_ids: list[str]) -> dict[str, Any] | N
     production database is configured. An unreachable production is reported, not fatal:
     staging can be cleaned up while production is down."""
     from geo_platform.defs.promotion import promotion_resource
-    from geo_platform.lib.notify import scrub_secrets
+    from geo_platform.store.webhook import scrub_secrets
 
     settings = load_settings()
     if not settings.production_database_url:

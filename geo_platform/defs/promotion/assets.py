@@ -24,13 +24,13 @@ from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, raise_failures
 from geo_platform.defs.promotion import ops
 from geo_platform.lib import naming
-from geo_platform.lib.promotion import PromotionRequest, source_items_of
-from geo_platform.lib.promotion_refs import matches_spec
+from geo_platform.lib.stac.refs import matches_spec
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.resources.promotion import PromotionResource
 from geo_platform.settings import Settings
+from geo_platform.workflows.promote import PromotionRequest, source_items_of
 
 PRODUCTION_GROUP = "production"
 

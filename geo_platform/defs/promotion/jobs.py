@@ -12,10 +12,10 @@ from pydantic import Field
 
 from geo_platform.defs.common import TRANSIENT_RETRY
 from geo_platform.defs.promotion import ops
-from geo_platform.lib.promotion import PromotionRequest, item_ids_arg
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.resources.promotion import PromotionResource
+from geo_platform.workflows.promote import PromotionRequest, item_ids_arg
 
 JOB_TAGS = {"dagster/max_runtime": "7200"}
 

@@ -14,11 +14,11 @@ from typing import Any
 import dagster as dg
 
 from geo_platform.lib.errors import GeoPlatformError
-from geo_platform.lib.promotion import PromotionRequest, PromotionResult, promote
-from geo_platform.lib.promotion_demote import DemotionResult, demote
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.resources.promotion import PromotionResource
+from geo_platform.workflows.demote import DemotionResult, demote
+from geo_platform.workflows.promote import PromotionRequest, PromotionResult, promote
 
 REQUESTED_BY_TAG = "geo_platform/requested_by"
 

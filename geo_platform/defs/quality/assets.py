@@ -14,10 +14,10 @@ from typing import Any
 import dagster as dg
 
 from geo_platform.defs.quality import history
-from geo_platform.lib import accounting
-from geo_platform.lib.quality_report import build_report, collect_item_facts, embed_charts
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.workflows import accounting
+from geo_platform.workflows.quality_report import build_report, collect_item_facts, embed_charts
 
 QUALITY_GROUP = "quality"
 REPORT_ROOT = "reports/quality"

@@ -16,7 +16,7 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
-from geo_platform.lib.quality_report import FailureFacts, Materialization, error_type_of
+from geo_platform.workflows.quality_report import FailureFacts, Materialization, error_type_of
 
 MAX_RUNS = 500
 PAGE = 1000

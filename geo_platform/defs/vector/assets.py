@@ -12,23 +12,23 @@ import dagster as dg
 from geo_platform.defs.bronze.assets import bronze_local_copy, bronze_vector
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
-from geo_platform.defs.quality.duplicates import link_duplicate, vector_item_ids
-from geo_platform.defs.silver import STAC_FOLDER, provenance_for, replace_outputs
 from geo_platform.lib import naming
 from geo_platform.lib.errors import ConfigError, NotFoundError, ValidationError
-from geo_platform.lib.postgis import table_stats
-from geo_platform.lib.quality import vector_checks, vector_metadata, vector_quality
+from geo_platform.lib.quality.checks import vector_checks, vector_metadata, vector_quality
 from geo_platform.lib.rules import options_for, parse_rules
-from geo_platform.lib.stac.catalog import with_collection_link
 from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY, with_completeness
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac.vector_item import build_vector_item
 from geo_platform.lib.vector.geoparquet import parquet_row_count
 from geo_platform.lib.vector.options import VectorOptions
-from geo_platform.lib.vector.publish import publish_vector_file
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.store.catalog import with_collection_link
+from geo_platform.store.postgis import table_stats
+from geo_platform.store.silver import STAC_FOLDER, provenance_for, replace_outputs
+from geo_platform.store.vector_load import publish_vector_file
+from geo_platform.workflows.dedupe import link_duplicate, vector_item_ids
 
 SILVER_GROUP = "silver"
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(VectorOptions)}

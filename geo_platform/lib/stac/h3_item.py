@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from geo_platform.lib.stac.catalog import SOURCE_PROPERTY, STAC_VERSION, with_collection_link
 from geo_platform.lib.types import BBox, Provenance
+from geo_platform.store.catalog import SOURCE_PROPERTY, STAC_VERSION, with_collection_link
 
 GRID_COLLECTION = "system-h3-grids"
 GRID_DATETIME = "2022-08-23T00:00:00Z"

@@ -28,11 +28,11 @@ from geo_platform.lib.raster.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE
 from geo_platform.lib.raster.footprint import footprint_4326, raster_outline
 from geo_platform.lib.raster.mosaic import MOSAIC_MEDIA_TYPE, MOSAIC_ROLE
 from geo_platform.lib.raster.tiling import TileOutput, TilingResult
-from geo_platform.lib.stac import pgstac
-from geo_platform.lib.stac.catalog import dataset_collection
 from geo_platform.lib.stac.raster_item import FILE_EXT, PROCESSING_EXT, PROJ_EXT
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import Provenance
+from geo_platform.store import pgstac
+from geo_platform.store.catalog import dataset_collection
 
 _PREFIX = "geo_platform:"
 

@@ -7,8 +7,8 @@ import psycopg
 import pytest
 
 from geo_platform.lib.errors import ValidationError
-from geo_platform.lib.stac import pgstac
 from geo_platform.lib.stac.validate import SCHEMA_DIR, validate_stac
+from geo_platform.store import pgstac
 from geo_platform_tests.helpers import SHARED_SCHEMAS
 
 
@@ -95,8 +95,8 @@ def _index_oids(conn: psycopg.Connection) -> set[int]:
 def test_provenance_lookups_are_indexed_in_every_partition(pg_dsn):
     """services registered the provenance queryables; a new collection's partition is indexed
     on the exact expression the lookups use, and registering again rebuilds nothing."""
-    from geo_platform.lib.duplicates import SHA_PROPERTY, find_duplicate
-    from geo_platform.lib.stac.catalog import SOURCE_PROPERTY, items_of_source
+    from geo_platform.store.catalog import SOURCE_PROPERTY, items_of_source
+    from geo_platform.store.duplicates import SHA_PROPERTY, find_duplicate
 
     cid = f"test-{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_dsn) as conn:

@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 from shapely.geometry import Point, Polygon
 
-from geo_platform.lib import naming, postgis
+from geo_platform.lib import naming
 from geo_platform.lib.errors import (
     CoordinateRangeError,
     DecodingError,
@@ -27,8 +27,9 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.vector.geoparquet import parquet_row_count, read_geo_metadata
 from geo_platform.lib.vector.options import VectorOptions
-from geo_platform.lib.vector.publish import EmptyLayerWarning, publish_vector_file
 from geo_platform.lib.vector.records import LoadedTable
+from geo_platform.store import postgis
+from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
 
 ASSUME = VectorOptions(assume_crs="EPSG:4326")
 

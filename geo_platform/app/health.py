@@ -1,0 +1,280 @@
+"""Platform health: is every moving part up, reachable and doing its job?
+
+Why: "the map is empty" can mean a stopped database, a full or read-only blob store, a daemon
+that died, or a sensor someone switched off. ``check_all`` answers each question with one
+``Check`` (name, ok, detail) and nothing is hidden: a check that cannot run fails, a check the
+caller chose to skip says so.
+
+Checks (names usable with ``skip``):
+- ``database``: the platform database answers;
+- ``postgis`` / ``pgstac``: installed, with versions (pgstac must match the installed pypgstac);
+- ``blob:<container>``: write, read back and delete a probe blob (a hidden name, which the bronze
+  sensor ignores) in the bronze and silver containers;
+- ``dagster_storage``: the Dagster instance (DAGSTER_HOME, PostgreSQL storage) answers a query;
+- ``daemon``: every required daemon has a fresh heartbeat;
+- ``sensor:<name>``: ``bronze_sensor`` and ``silver_automation`` are running (stored state, or
+  their default status when nothing is stored) and, once they have ticked, ticked recently.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+
+from geo_platform.settings import Settings, redact_url
+
+SENSORS = ("bronze_sensor", "silver_automation")
+TICK_STALE_SECONDS = 600
+CONNECT_TIMEOUT = 3
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else ("ok" if self.ok else "FAIL")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status}
+
+
+def healthy(checks: Iterable[Check]) -> bool:
+    """True when no check failed (skipped checks do not count)."""
+    return all(c.ok or c.skipped for c in checks)
+
+
+def _guard(name: str, fn: Callable[[], str]) -> Check:
+    """Run one check: its detail on success, the error (without secrets) on failure."""
+    try:
+        return Check(name, True, fn())
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Check(name, False, f"{type(exc).__name__}: {message[:300]}")
+
+
+# --- database --------------------------------------------------------------------------------
+def _connect(settings: Settings) -> psycopg.Connection[Any]:
+    return psycopg.connect(settings.database_url, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
+
+
+def check_database(settings: Settings) -> list[Check]:
+    """database, postgis and pgstac (one connection)."""
+    where = redact_url(settings.database_url)
+    try:
+        conn = _connect(settings)
+    except Exception as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail = f"cannot connect to {where}: {why[:300]}"
+        return [
+            Check("database", False, fail),
+            Check("postgis", False, "database unreachable"),
+            Check("pgstac", False, "database unreachable"),
+        ]
+    with conn:
+        row = conn.execute("SELECT version()").fetchone()
+        out = [Check("database", True, f"{where}: {str(row[0] if row else '')[:40]}")]
+        out.append(_guard("postgis", lambda: _one(conn, "SELECT postgis_full_version()")[:60]))
+        out.append(_guard("pgstac", lambda: _pgstac_version(conn)))
+    return out
+
+
+def _one(conn: psycopg.Connection[Any], query: str) -> str:
+    row = conn.execute(query).fetchone()
+    if row is None or row[0] is None:
+        raise RuntimeError(f"no answer to {query}")
+    return str(row[0])
+
+
+def _pgstac_version(conn: psycopg.Connection[Any]) -> str:
+    from pypgstac import __version__ as wanted
+
+    version = _one(conn, "SELECT pgstac.get_version()")
+    if version != wanted:
+        raise RuntimeError(f"pgstac {version} installed, pypgstac {wanted} expects {wanted}")
+    return f"pgstac {version}"
+
+
+# --- blob store ------------------------------------------------------------------------------
+def check_blob_store(settings: Settings, store: Any | None = None) -> list[Check]:
+    """Write, read and delete a probe blob in the bronze and silver containers."""
+    if store is None:
+        from geo_platform.resources.blob_store import blob_store_from_settings
+
+        try:
+            store = blob_store_from_settings(settings)
+        except Exception as exc:
+            return [Check("blob_store", False, f"{type(exc).__name__}: {exc}")]
+    containers = [settings.bronze_container, settings.silver_container]
+    return [_guard(f"blob:{c}", lambda c=c: _probe(store, c)) for c in containers]  # type: ignore[misc]
+
+
+def _probe(store: Any, container: str) -> str:
+    path = f".geo-platform-health-{uuid.uuid4().hex}.probe"  # hidden: the sensor skips it
+    payload = f"health probe {time.time()}".encode()
+    start = time.monotonic()
+    store.upload_bytes(container, path, payload, "text/plain")
+    try:
+        with store.local_copy(container, path) as local:
+            if local.read_bytes() != payload:
+                raise RuntimeError("read back different bytes than written")
+    finally:
+        deleted = store.delete(container, path)
+    if not deleted or store.exists(container, path):
+        raise RuntimeError("the probe blob could not be deleted")
+    ms = (time.monotonic() - start) * 1000
+    return f"write/read/delete in {ms:.0f} ms ({store.describe().get('backend', '?')})"
+
+
+# --- Dagster ---------------------------------------------------------------------------------
+def dagster_instance(settings: Settings) -> Any:
+    """The platform's Dagster instance (env prepared the way the CLI prepares it)."""
+    import dagster as dg
+
+    from geo_platform.cli.main import dagster_env
+
+    dagster_env(settings)
+    return dg.DagsterInstance.get()
+
+
+def check_dagster(
+    settings: Settings, instance: Any | None = None, skip: Iterable[str] = ()
+) -> list[Check]:
+    """dagster_storage, daemon and sensor checks against one instance."""
+    skip = set(skip)
+    try:
+        if instance is None:
+            _dagster_database_answers(settings)  # fail fast: Dagster retries for ~15 s
+            instance = dagster_instance(settings)
+        instance.get_run_records(limit=1)
+    except Exception as exc:
+        fail = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+        names = ["dagster_storage", "daemon", *(f"sensor:{s}" for s in SENSORS)]
+        return [
+            Check(n, False, fail if n == "dagster_storage" else "Dagster storage unreachable")
+            for n in names
+        ]
+    out = [Check("dagster_storage", True, f"{type(instance.run_storage).__name__} answers")]
+    if "daemon" in skip:
+        out.append(Check("daemon", False, "skipped on request", skipped=True))
+    else:
+        out.append(_guard("daemon", lambda: _daemon(instance)))
+    defaults = _sensor_defaults()
+    for name in SENSORS:
+        check_name = f"sensor:{name}"
+        if check_name in skip or "sensors" in skip:
+            out.append(Check(check_name, False, "skipped on request", skipped=True))
+        else:
+            out.append(_guard(check_name, lambda n=name: _sensor(instance, n, defaults)))  # type: ignore[misc]
+    return out
+
+
+def _dagster_database_answers(settings: Settings) -> None:
+    """Connect to Dagster's storage database (dagster.yaml reads the DAGSTER_PG_* fields)."""
+    from geo_platform.services import dagster_env
+
+    env = dagster_env(settings)
+    where = f"{env['DAGSTER_PG_HOST']}:{env['DAGSTER_PG_PORT']}/{env['DAGSTER_PG_DB']}"
+    try:
+        psycopg.connect(
+            host=env["DAGSTER_PG_HOST"],
+            port=int(env["DAGSTER_PG_PORT"]),
+            user=env["DAGSTER_PG_USER"],
+            password=env["DAGSTER_PG_PASSWORD"] or None,
+            dbname=env["DAGSTER_PG_DB"],
+            connect_timeout=CONNECT_TIMEOUT,
+        ).close()
+    except psycopg.OperationalError as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
+        raise RuntimeError(f"Dagster storage database {where}: {why[:200]}") from exc
+
+
+def _daemon(instance: Any) -> str:
+    statuses = instance.get_daemon_statuses()
+    if not statuses:
+        raise RuntimeError("this instance requires no daemon (ephemeral?)")
+    bad = sorted(t for t, s in statuses.items() if s.required and not s.healthy)
+    if bad:
+        beats = {t: statuses[t].last_heartbeat for t in bad}
+        ages = {
+            t: f"{time.time() - b.timestamp:.0f}s ago" if b else "never" for t, b in beats.items()
+        }
+        raise RuntimeError(f"no fresh heartbeat from {', '.join(f'{t} ({ages[t]})' for t in bad)}")
+    return f"{len(statuses)} daemons healthy"
+
+
+def _sensor_defaults() -> dict[str, bool]:
+    """Whether each sensor runs by default, read from the code location itself."""
+    import dagster as dg
+
+    from geo_platform.definitions import defs
+
+    return {
+        name: defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+        for name in SENSORS
+    }
+
+
+def _sensor(instance: Any, name: str, defaults: dict[str, bool]) -> str:
+    from dagster._core.definitions.run_request import InstigatorType
+    from dagster._core.scheduler.instigation import InstigatorStatus
+
+    states = [
+        s
+        for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        if s.instigator_name == name
+    ]
+    running = {
+        InstigatorStatus.RUNNING,
+        InstigatorStatus.DECLARED_IN_CODE,
+        InstigatorStatus.AUTOMATICALLY_RUNNING,
+    }
+    if not states:
+        if defaults.get(name):
+            return "running (default status; no tick recorded yet)"
+        raise RuntimeError("stopped (default status STOPPED and never started)")
+    active = [s for s in states if s.status in running]
+    if not active:
+        raise RuntimeError("stopped (turned off in the UI or CLI)")
+    ticks = [
+        t
+        for s in active
+        for t in instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=1)
+    ]
+    if not ticks:
+        return "running (no tick yet)"
+    age = time.time() - max(t.timestamp for t in ticks)
+    if age > TICK_STALE_SECONDS:
+        raise RuntimeError(f"running but its last tick was {age:.0f}s ago (is the daemon up?)")
+    return f"running, last tick {age:.0f}s ago"
+
+
+# --- everything ------------------------------------------------------------------------------
+def check_all(
+    settings: Settings,
+    *,
+    skip: Iterable[str] = (),
+    instance: Any | None = None,
+    store: Any | None = None,
+) -> list[Check]:
+    """Every check, in a stable order. ``skip`` names checks (or "sensors") to skip."""
+    skip = set(skip)
+    checks = [*check_database(settings), *check_blob_store(settings, store)]
+    if "dagster" in skip:
+        names = ["dagster_storage", "daemon", *(f"sensor:{s}" for s in SENSORS)]
+        checks += [Check(n, False, "skipped on request", skipped=True) for n in names]
+    else:
+        checks += check_dagster(settings, instance, skip)
+    return [
+        Check(c.name, False, "skipped on request", skipped=True) if c.name in skip else c
+        for c in checks
+    ]

@@ -1,0 +1,52 @@
+"""`geo-platform query "SQL"`: DuckDB over the silver GeoParquet, one view per published dataset.
+
+Every published dataset is a view named like its PostGIS table (``geo-platform query "SELECT
+count(*) FROM vectors_roads"``); H3 aggregates are ``<table>_h3_res<R>``. Geometry columns
+print as WKT in the text formats. With the local blob store DuckDB reads the silver files in
+place; with Azure they are downloaded once into ``<state_dir>/analytics/cache`` (and refreshed
+when their etag changes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geo_platform.store.analytics import FORMATS
+
+
+@click.command()
+@click.argument("sql")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table (terminal), csv, json, or parquet (needs --output).",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the result to this file instead of the terminal.")  # fmt: skip
+@click.option("--max-rows", type=int, default=100, show_default=True,
+              help="Rows shown by --format table.")  # fmt: skip
+@click.option("--list-views", is_flag=True, help="Print the registered views first.")
+def query(sql: str, fmt: str, output: Path | None, max_rows: int, list_views: bool) -> None:
+    """Run SQL in DuckDB over every published dataset (each one a view named by dataset)."""
+    from geo_platform.lib.errors import GeoPlatformError
+    from geo_platform.resources.blob_store import blob_store_from_settings
+    from geo_platform.settings import load_settings
+    from geo_platform.store import analytics
+    from geo_platform.workflows.analytics_views import published_views
+
+    settings = load_settings()
+    try:
+        store = blob_store_from_settings(settings)
+        views = published_views(store, settings.silver_container, settings)
+        if list_views:
+            for name, path in sorted(views.items()):
+                click.echo(f"{name}\t{path}", err=True)
+        text = analytics.query(sql, views, fmt, output=output, max_rows=max_rows)
+    except GeoPlatformError as exc:
+        raise click.ClickException(f"{exc.message}") from exc
+    click.echo(text, err=output is not None)

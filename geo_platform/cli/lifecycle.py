@@ -1,0 +1,223 @@
+"""`geo-platform unpublish` and `geo-platform janitor`: the lifecycle jobs from the terminal.
+
+Registered in ``geo_platform.cli.main`` with ``main.add_command(unpublish)`` and
+``main.add_command(janitor)``. Both run the Dagster job in process on the configured instance,
+so the run, its log and its report show in the UI like any other; both are dry runs unless
+``--apply`` is given.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import Any
+
+import click
+
+from geo_platform.settings import load_settings
+
+REQUESTED_BY_TAG = "geo_platform/requested_by"
+
+
+def _job_and_resources(name: str) -> tuple[Any, dict[str, Any] | None]:
+    """The job from the code location (built from the current settings) when registered
+    there, else this package's own job with resources built the same way."""
+    from geo_platform.definitions import build_definitions, build_resources
+    from geo_platform.defs.lifecycle import LIFECYCLE_JOBS, lifecycle_resource_from_settings
+
+    settings = load_settings()
+    try:
+        return build_definitions(settings).resolve_job_def(name), None
+    except Exception:  # not registered (yet): same job, resources from the settings
+        resources = build_resources(settings)
+        resources["lifecycle"] = lifecycle_resource_from_settings(settings)
+        return next(j for j in LIFECYCLE_JOBS if j.name == name), resources
+
+
+def run_job(name: str, run_config: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, str]:
+    """(success, the op's report, error message): one in-process run on the instance."""
+    import dagster as dg
+
+    from geo_platform.cli.main import dagster_env
+
+    dagster_env(load_settings())
+    job, resources = _job_and_resources(name)
+    tags = {REQUESTED_BY_TAG: f"cli:{getpass.getuser()}"}
+    with dg.DagsterInstance.get() as instance:
+        kwargs: dict[str, Any] = {"resources": resources} if resources else {}
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, tags=tags, raise_on_error=False, **kwargs
+        )
+    if result.success:
+        node = next(iter(run_config["ops"]))
+        return True, result.output_for_node(node), ""
+    return False, None, _failure_message(result)
+
+
+def _failure_message(result: Any) -> str:
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return str(data.user_failure_data.description)
+        if data.error is not None:
+            return f"{data.error.cls_name}: {data.error.message.strip()}"
+    return "the run failed (see the Dagster UI)"
+
+
+def _item_kind(collection: str, item_id: str) -> str:
+    """raster/vector from the published item (or its audit record); raster when unknown."""
+    import psycopg
+
+    from geo_platform.store import pgstac
+    from geo_platform.store.audit import latest_for_item
+    from geo_platform.store.silver_refs import item_kind
+
+    with psycopg.connect(load_settings().database_url, connect_timeout=10) as conn:
+        item = pgstac.get_item(conn, collection, item_id)
+        if item is None:
+            last = latest_for_item(conn, collection, item_id)
+            item = last.original_item if last else None
+    return item_kind(item) if item else "raster"
+
+
+@click.command()
+@click.argument("item_ids", nargs=-1, required=True)
+@click.option("--collection", "-c", required=True, help="STAC collection of the items.")
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "raster", "vector"]),
+    default="auto",
+    show_default=True,
+    help="Which job to run (auto: from the item).",
+)
+@click.option("--apply", is_flag=True, help="Really remove (default: dry run, a report only).")
+@click.option("--keep-blobs", is_flag=True, help="Keep the silver blobs (COGs, GeoParquet...).")
+@click.option("--keep-table", is_flag=True, help="Keep the PostGIS tables.")
+@click.option("--reason", default="", help="Why (stored in the audit record).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def unpublish(
+    item_ids: tuple[str, ...],
+    collection: str,
+    kind: str,
+    apply: bool,
+    keep_blobs: bool,
+    keep_table: bool,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Unpublish STAC items and the silver data behind them (dry run unless --apply)."""
+    from geo_platform.defs.lifecycle.jobs import UNPUBLISH_JOBS, unpublish_run_config
+
+    if kind == "auto":
+        try:
+            kind = _item_kind(collection, item_ids[0])
+        except Exception as exc:  # the database is down or misconfigured: say so plainly
+            from geo_platform.store.webhook import scrub_secrets
+
+            msg = f"cannot read the catalog: {scrub_secrets(str(exc))}"
+            raise click.ClickException(msg) from exc
+    config = unpublish_run_config(
+        kind,
+        item_ids=list(item_ids),
+        collection=collection,
+        dry_run=not apply,
+        delete_blobs=not keep_blobs,
+        drop_table=not keep_table,
+        reason=reason,
+    )
+    ok, report, error = run_job(UNPUBLISH_JOBS[kind].name, config)
+    _finish(ok, report, error, as_json, unpublish_lines)
+
+
+@click.command()
+@click.option("--apply", is_flag=True, help="Really remove (default: dry run, a report only).")
+@click.option(
+    "--older-than-hours",
+    type=float,
+    default=24.0,
+    show_default=True,
+    help="Only blobs and temp folders older than this count as leftovers.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def janitor(apply: bool, older_than_hours: float, as_json: bool) -> None:
+    """Find orphans (and remove them with --apply): intermediate files must never accumulate."""
+    from geo_platform.defs.lifecycle.jobs import janitor_run_config
+
+    config = janitor_run_config(dry_run=not apply, older_than_hours=older_than_hours)
+    ok, report, error = run_job("janitor", config)
+    _finish(ok, report, error, as_json, janitor_lines)
+
+
+def _finish(ok: bool, report: Any, error: str, as_json: bool, lines: Any) -> None:
+    if as_json:
+        click.echo(json.dumps(report if ok else {"error": error}, indent=2, default=str))
+    elif ok:
+        for line in lines(report):
+            click.echo(line)
+    if not ok:
+        if not as_json:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+
+
+def unpublish_lines(report: dict[str, Any]) -> list[str]:
+    mode = "DRY RUN (nothing changed; --apply to remove)" if report["dry_run"] else "applied"
+    out = [f"{report['message']} [{mode}]"]
+    warning = report.get("dependents", {}).get("production_warning")
+    if report["noop"]:
+        return out + ([warning] if warning else [])
+    for item in report["items"]:
+        out.append(f"item {item['collection']}/{item['id']} ({item['state']})")
+        keep_b = "" if report["delete_blobs"] else " [kept]"
+        keep_t = "" if report["drop_table"] else " [kept]"
+        out += [f"  blob {b['path']} ({b['size']} bytes){keep_b}" for b in item["blobs"]]
+        out += [
+            f"  blob {b['path']} [kept: also used by {', '.join(b['referenced_by'])}]"
+            for b in item.get("shared_blobs", [])
+        ]
+        out += [f"  table {t['table']} ({t['rows']} rows){keep_t}" for t in item["tables"]]
+        h3 = item.get("h3_aggregates", {})
+        out += [
+            f"  H3 aggregate {b['path']} ({b['size']} bytes){keep_b}" for b in h3.get("blobs", [])
+        ]
+        out += [
+            f"  H3 aggregate table {t['table']} ({t['rows']} rows){keep_t}"
+            for t in h3.get("tables", [])
+        ]
+    deps = report.get("dependents", {})
+    out += [
+        f"DuckDB view {v['view']} ({v['source']}): dropped" for v in deps.get("duckdb_views", [])
+    ]
+    coll = report["collection"]
+    if coll["would_be_deleted"]:
+        out.append(f"collection {coll['id']}: deleted (empty afterwards)")
+    else:
+        why = "protected" if coll["protected"] else f"{coll['remaining_items']} items remain"
+        out.append(f"collection {coll['id']}: kept ({why})")
+    if "result" in report:
+        out.append(f"audit rows: {report['result']['audit_ids']}")
+    if warning:
+        out.append(warning)
+    return out
+
+
+def janitor_lines(report: dict[str, Any]) -> list[str]:
+    mode = "DRY RUN (nothing changed; --apply to remove)" if report["dry_run"] else "applied"
+    out = [f"janitor: {report['orphans_total']} orphan(s) [{mode}]"]
+    out += [
+        f"  unreferenced blob {b['path']} ({b['size']} bytes)" for b in report["unreferenced_blobs"]
+    ]
+    out += [f"  staging blob {b['path']}" for b in report["staging_blobs"]]
+    out += [f"  staging table {t}" for t in report["staging_tables"]]
+    out += [
+        f"  STAC item {d['collection']}/{d['id']}: data missing"
+        + (" (protected: reported only)" if d["protected"] else "")
+        for d in report["dangling_items"]
+    ]
+    out += [f"  temp folder {p}" for p in report["temp_dirs"]]
+    out += [f"  half-written upload {p}" for p in report.get("upload_leftovers", [])]
+    if "removed" in report:
+        removed = {k: v for k, v in report["removed"].items() if k != "unpublish_reports"}
+        out.append(f"removed: {removed}")
+    return out

@@ -1,0 +1,338 @@
+"""Publish one bronze vector file: every layer to PostGIS (atomically) and to GeoParquet.
+
+One pass over each layer's features feeds both outputs: cleaned batches go to binary COPY into
+staging tables and to GeoParquet files being written, while the extent accumulates. All
+tables of a file are swapped in by ONE transaction, so a file publishes completely or not at
+all (a failure, or a killed process, leaves the previous tables and no staging tables); the
+GeoParquet files are moved into ``parquet_dir`` only after the commit.
+
+Empty layers (documented rule): a layer without features, or whose every feature was dropped,
+is skipped with an ``EmptyLayerWarning`` (its previous table, if any, is left alone); a file
+with nothing to publish raises ``EmptyDatasetError``. With ``options.empty_layers="publish"``
+a layer that declares its geometry type is published as an empty table instead.
+
+Table names: ``table_base`` for a single-layer file; ``naming.table_name(source_name, layer,
+multi_layer=True)`` per layer otherwise; a layer split by dimension adds ``__points``,
+``__lines`` or ``__polygons`` (and sibling tables of another split from an earlier version of
+the same layer are dropped in the same transaction).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from geo_platform.lib import naming
+from geo_platform.lib.errors import (
+    DatabaseUnavailableError,
+    EmptyDatasetError,
+    TooLargeError,
+    is_retryable,
+)
+from geo_platform.lib.vector import wkb
+from geo_platform.lib.vector.clean import CleanPart, KindStats, LayerCleaner
+from geo_platform.lib.vector.extent import Extent
+from geo_platform.lib.vector.geoparquet import GeoParquetWriter
+from geo_platform.lib.vector.options import VectorOptions
+from geo_platform.lib.vector.plan import LayerPlan, declared_plan, prescan_plan
+from geo_platform.lib.vector.read import iter_batches, open_batches, open_source
+from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
+from geo_platform.lib.vector.source import LayerSource
+from geo_platform.store.postgis import (
+    ColumnSpec,
+    StagedTable,
+    advisory_lock,
+    ensure_schema,
+    ident_with_suffix,
+)
+
+SRID = 4326
+PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
+
+
+class EmptyLayerWarning(UserWarning):
+    """A layer was skipped because it has no features to publish."""
+
+
+@dataclass
+class _Output:
+    """Everything one output table accumulates while its layer streams."""
+
+    kind: str
+    table: str
+    base: str
+    staged: StagedTable
+    writer: GeoParquetWriter | None
+    final_path: Path | None
+    extent: Extent
+
+    def add(self, part: CleanPart, exclusive: bool) -> None:
+        """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection)."""
+        self.staged.write(part.batch)
+        if not exclusive:
+            self.staged.pause()
+        if self.writer is not None:
+            self.writer.write(part.batch, part.batch.column("geom"), part.bounds)
+        self.extent.add(part.bounds)
+
+
+def split_table_name(base: str, kind: str) -> str:
+    """Name of the table holding one dimension of a split layer."""
+    return ident_with_suffix(base, f"__{kind}")
+
+
+def layer_table_base(src: LayerSource, source_name: str, table_base: str) -> str:
+    if not src.multi_layer:
+        return table_base
+    return naming.table_name(source_name, src.name, multi_layer=True)
+
+
+def distinct_bases(bases: list[str]) -> list[str]:
+    """Table bases made distinct (in layer order, so stable for an unchanged file): a layer
+    whose name folds to another's (KML folders ``A`` and ``a``) gets ``_2``, ``_3``...
+    Zip members whose layers share a name are told apart earlier (``read._zip_layers``)."""
+    out: list[str] = []
+    for base in bases:
+        name, n = base, 1
+        while name in out:
+            n += 1
+            name = ident_with_suffix(base, f"_{n}")
+        out.append(name)
+    return out
+
+
+BATCH_BYTES = 64 * 1024 * 1024
+
+
+def batch_rows(src: LayerSource, options: VectorOptions) -> int:
+    """Rows per batch: ``options.batch_size``, fewer when features are large (memory bound).
+
+    Estimated from the file size per feature, so a layer of huge polygons streams in batches
+    of about ``BATCH_BYTES`` rather than 65,536 rows of megabytes each.
+    """
+    if not src.feature_count:
+        return options.batch_size
+    try:
+        per_feature = src.path.stat().st_size / src.feature_count
+    except OSError:
+        return options.batch_size
+    return max(256, min(options.batch_size, int(BATCH_BYTES / max(per_feature, 1.0))))
+
+
+def plan_for(src: LayerSource, options: VectorOptions) -> LayerPlan:
+    """The layer's tables: from its declared type, else from a geometry pre-scan."""
+    plan = declared_plan(src.geometry_type)
+    if plan is not None:
+        return plan
+    batches = iter_batches(src, batch_rows(src, options), columns=[])
+    return prescan_plan(batches, src.geometry_column)
+
+
+def publish_vector_file(
+    conn: psycopg.Connection[Any],
+    path: Path,
+    *,
+    source_name: str,
+    schema: str,
+    table_base: str,
+    options: VectorOptions | None = None,
+    parquet_dir: Path | None,
+) -> list[LoadedTable]:
+    """Publish every layer of ``path`` (or ``options.layer``); see the module docstring.
+
+    ``source_name`` is the bronze blob path (named in errors, used for per-layer table names);
+    ``table_base`` is the already sanitized table name of the file. ``parquet_dir=None``
+    skips the GeoParquet copies (PostGIS only).
+    """
+    options = options or VectorOptions()
+    layers = open_source(path, source_name, options)
+    ensure_schema(conn, schema)
+    done: list[tuple[LoadedTable, _Output]] = []
+    try:
+        with conn.transaction():
+            bases = distinct_bases([layer_table_base(s, source_name, table_base) for s in layers])
+            for src, base in zip(layers, bases, strict=True):
+                done.extend(_publish_layer(conn, src, schema, base, options, parquet_dir))
+            _swap_all(conn, schema, [out for _, out in done])
+    except psycopg.OperationalError as exc:
+        _discard([o for _, o in done])
+        if is_retryable(exc):  # connection lost, deadlock, server shutting down...
+            raise DatabaseUnavailableError(
+                f"database error while loading: {exc}", source_name
+            ) from exc
+        if (exc.sqlstate or "").startswith("54"):  # program_limit_exceeded: columns, row size
+            raise TooLargeError(
+                f"the data exceeds a PostgreSQL limit: {exc}".strip(), source_name
+            ) from exc
+        raise  # permanent: is_retryable() says so
+    except BaseException:
+        _discard([o for _, o in done])
+        raise
+    if not done:
+        raise EmptyDatasetError("no layer has features to publish", path=source_name)
+    for _, out in done:
+        if out.writer is not None and out.final_path is not None:
+            out.writer.path.replace(out.final_path)
+    return [table for table, _ in done]
+
+
+def _discard(outputs: list[_Output]) -> None:
+    for out in outputs:
+        if out.writer is not None:
+            out.writer.path.unlink(missing_ok=True)
+
+
+def _skip(src: LayerSource, why: str) -> list[tuple[LoadedTable, _Output]]:
+    warnings.warn(
+        f"{src.display}: layer {src.name!r} skipped: {why}", EmptyLayerWarning, stacklevel=3
+    )
+    return []
+
+
+def _publish_layer(
+    conn: psycopg.Connection[Any],
+    src: LayerSource,
+    schema: str,
+    base: str,
+    options: VectorOptions,
+    parquet_dir: Path | None,
+) -> list[tuple[LoadedTable, _Output]]:
+    t0 = time.perf_counter()
+    publish_empty = options.empty_layers == "publish"
+    declared = declared_plan(src.geometry_type)
+    if src.feature_count == 0 and not (publish_empty and declared):
+        return _skip(src, "it has no features")
+    plan = plan_for(src, options)
+    if not plan.kinds:
+        return _skip(src, "it has no geometries")
+    names = {k: base if len(plan.kinds) == 1 else split_table_name(base, k) for k in plan.kinds}
+    outputs: dict[str, _Output] = {}
+    rolled_back = False
+    with conn.transaction():
+        try:
+            with open_batches(src, batch_rows(src, options)) as (arrow_schema, batches):
+                cleaner = LayerCleaner(src, arrow_schema, plan, options)
+                _check_column_count(src, len(cleaner.columns))
+                outputs = _open_outputs(conn, cleaner, plan, schema, base, names, parquet_dir)
+                exclusive = len(plan.kinds) == 1
+                for batch in batches:
+                    for part in cleaner.clean(batch):
+                        outputs[part.kind].add(part, exclusive)
+            stats = cleaner.finish_stats()
+            if sum(s.rows_loaded for s in stats.values()) == 0 and not publish_empty:
+                rolled_back = True
+                raise psycopg.Rollback()
+            results = [_finish(src, cleaner, plan, outputs[k], stats[k], t0) for k in plan.kinds]
+        except BaseException as exc:
+            for out in outputs.values():
+                out.staged.abort(exc)
+                if out.writer is not None:
+                    out.writer.abort()
+            raise
+    if rolled_back:
+        return _skip(src, "every feature was dropped (null, empty or invalid geometry)")
+    return results
+
+
+def _check_column_count(src: LayerSource, attributes: int) -> None:
+    if attributes + 2 > PG_MAX_COLUMNS:
+        raise TooLargeError(
+            f"layer {src.name!r} has {attributes} attribute columns; a PostgreSQL table holds "
+            f"at most {PG_MAX_COLUMNS} columns ({PG_MAX_COLUMNS - 2} attributes besides fid "
+            "and geom)",
+            path=src.display,
+        )
+
+
+def _open_outputs(
+    conn: psycopg.Connection[Any],
+    cleaner: LayerCleaner,
+    plan: LayerPlan,
+    schema: str,
+    base: str,
+    names: dict[str, str],
+    parquet_dir: Path | None,
+) -> dict[str, _Output]:
+    columns = [ColumnSpec(c.name, c.pg_type) for c in cleaner.columns]
+    outputs = {}
+    for kind in plan.kinds:
+        table = names[kind]
+        gtype = plan.geometry_type(kind)
+        staged = StagedTable(
+            conn, schema=schema, table=table, columns=columns, geometry_type=gtype, srid=SRID
+        ).begin()
+        writer, final = None, None
+        if parquet_dir is not None:
+            tmp = Path(parquet_dir) / f".{table}.{secrets.token_hex(4)}.parquet.tmp"
+            parquet_type = wkb.MULTI_TYPE[kind] + (" Z" if plan.has_z[kind] else "")
+            writer = GeoParquetWriter(tmp, cleaner.out_schema, parquet_type)
+            final = Path(parquet_dir) / f"{table}.parquet"
+        outputs[kind] = _Output(kind, table, base, staged, writer, final, Extent())
+    return outputs
+
+
+def _finish(
+    src: LayerSource,
+    cleaner: LayerCleaner,
+    plan: LayerPlan,
+    out: _Output,
+    stats: KindStats,
+    t0: float,
+) -> tuple[LoadedTable, _Output]:
+    out.staged.prepare()  # the swap waits until every layer of the file is ready
+    if out.writer is not None:
+        out.writer.close()
+    gtype = plan.geometry_type(out.kind)
+    columns = (
+        ColumnInfo("fid", "bigint", None),
+        *(ColumnInfo(c.name, c.pg_type, c.source) for c in cleaner.columns),
+        ColumnInfo("geom", f"geometry({gtype},{SRID})", src.geometry_column),
+    )
+    table = LoadedTable(
+        schema=out.staged.schema,
+        table=out.staged.table,
+        layer=src.name,
+        kind=out.kind,
+        rows_read=stats.rows_read,
+        rows_loaded=out.staged.rows,
+        dropped_null=stats.dropped_null,
+        dropped_empty=stats.dropped_empty,
+        repaired=stats.repaired,
+        invalid_dropped=stats.invalid_dropped,
+        geometry_type=gtype,
+        srid=SRID,
+        bbox=out.extent.bbox(),
+        source_crs=cleaner.reprojector.source_crs,
+        crs_assumed=cleaner.reprojector.assumed,
+        columns=columns,
+        geoparquet_path=out.final_path,
+        footprint=out.extent.footprint(),
+        driver=src.driver,
+        split=len(plan.kinds) > 1,
+        seconds=time.perf_counter() - t0,
+    )
+    return table, out
+
+
+def _swap_all(conn: psycopg.Connection[Any], schema: str, outputs: list[_Output]) -> None:
+    """Swap every staged table of the file in, last thing before the commit."""
+    for out in outputs:
+        out.staged.swap()
+    for base in dict.fromkeys(out.base for out in outputs):
+        _drop_siblings(conn, schema, base, {o.table for o in outputs if o.base == base})
+
+
+def _drop_siblings(conn: psycopg.Connection[Any], schema: str, base: str, keep: set[str]) -> None:
+    """Drop tables an earlier version of this layer produced under other split names."""
+    from psycopg import sql
+
+    for name in {base, *(split_table_name(base, k) for k in wkb.KINDS)} - keep:
+        advisory_lock(conn, f"geo_platform:table:{schema}.{name}")
+        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))

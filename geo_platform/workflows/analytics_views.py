@@ -1,0 +1,90 @@
+"""Which silver GeoParquet files are published, under which view names, and where DuckDB reads them.
+
+Published datasets are the ``.parquet`` files the vector stage keeps in the silver container
+(``<silver_prefix>/<table>.parquet``, one per PostGIS table) and the H3 aggregates beside them
+(``<silver_prefix>/h3/<table>_res<R>.parquet``, view ``<table>_h3_res<R>``). Unpublishing a file
+deletes them, so the listing is the truth. DuckDB reads local files: the local blob store hands
+out its own paths, Azure blobs are downloaded into a cache folder (re-downloaded only when their
+etag changes; files no longer published are removed from the cache).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+
+from geo_platform.lib.naming import short_hash
+from geo_platform.lib.types import BlobInfo
+from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
+from geo_platform.settings import Settings
+from geo_platform.store.analytics import H3_FOLDER
+from geo_platform.store.silver import STAGING_ROOT
+
+_H3_NAME = re.compile(r"^(?P<table>.+)_res(?P<res>\d{1,2})$")
+
+
+def view_name(blob_path: str) -> str | None:
+    """The view a silver blob is registered under, or None if it is not a published dataset."""
+    if not blob_path.endswith(".parquet") or blob_path.startswith(STAGING_ROOT + "/"):
+        return None
+    folder, file = posixpath.split(blob_path)
+    stem = file[: -len(".parquet")]
+    if posixpath.basename(folder) == H3_FOLDER:
+        m = _H3_NAME.match(stem)
+        return f"{m['table']}_h3_res{m['res']}" if m else None
+    return stem
+
+
+def published_blobs(store: BlobStore, container: str) -> dict[str, BlobInfo]:
+    """{view name: blob} for every published GeoParquet file (names made unique if needed)."""
+    out: dict[str, BlobInfo] = {}
+    for info in store.list_blobs(container):
+        name = view_name(info.path)
+        if name is None:
+            continue
+        if name in out:  # table names are unique by construction; never shadow silently
+            name = f"{name}_{short_hash(info.path)}"
+        out[name] = info
+    return out
+
+
+def cache_dir(settings: Settings) -> Path:
+    return settings.state_dir / "analytics" / "cache"
+
+
+def catalog_path(settings: Settings) -> Path:
+    return settings.state_dir / "analytics" / "catalog.duckdb"
+
+
+def local_paths(
+    store: BlobStore, container: str, blobs: dict[str, BlobInfo], cache: Path
+) -> dict[str, Path]:
+    """{view name: local file} for DuckDB (local store: in place; otherwise a cached copy)."""
+    if isinstance(store, LocalBlobStore):
+        return {name: Path(store.href(container, b.path)) for name, b in blobs.items()}
+    root = cache / container
+    out: dict[str, Path] = {}
+    for name, b in blobs.items():
+        dest = root / b.path
+        tag = dest.with_name(dest.name + ".etag")
+        if not (dest.is_file() and tag.is_file() and tag.read_text() == b.etag):
+            store.download_to(container, b.path, dest)
+            tag.write_text(b.etag)
+        out[name] = dest
+    _prune(root, {p.resolve() for p in out.values()})
+    return out
+
+
+def _prune(root: Path, keep: set[Path]) -> None:
+    if not root.is_dir():
+        return
+    for f in root.rglob("*.parquet"):
+        if f.resolve() not in keep:
+            f.unlink(missing_ok=True)
+            f.with_name(f.name + ".etag").unlink(missing_ok=True)
+
+
+def published_views(store: BlobStore, container: str, settings: Settings) -> dict[str, Path]:
+    """Every published dataset as {view name: local Parquet path}."""
+    return local_paths(store, container, published_blobs(store, container), cache_dir(settings))
