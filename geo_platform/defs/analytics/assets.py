@@ -206,7 +206,7 @@ def _remove_stale(
 def h3_aggregate(
     context: dg.AssetExecutionContext,
     config: H3AggregateConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     postgis: PostGISResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.MaterializeResult]:
@@ -228,7 +228,9 @@ def h3_aggregate(
     ),
 )
 def duckdb_catalog(
-    context: dg.AssetExecutionContext, blob_store: BlobStore, platform: PlatformResource
+    context: dg.AssetExecutionContext,
+    blob_store: dg.ResourceParam[BlobStore],
+    platform: PlatformResource,
 ) -> dg.MaterializeResult:
     settings = load_settings()
     views = published_views(blob_store, platform.silver_container, settings)

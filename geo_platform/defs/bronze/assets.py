@@ -80,7 +80,9 @@ def _bronze_asset(kind: DataKind) -> dg.AssetsDefinition:
         ),
     )
     def bronze_file(
-        context: dg.AssetExecutionContext, blob_store: BlobStore, platform: PlatformResource
+        context: dg.AssetExecutionContext,
+        blob_store: dg.ResourceParam[BlobStore],
+        platform: PlatformResource,
     ) -> Iterator[dg.AssetMaterialization]:
         yield from each_partition(
             context, lambda _key, blob: _inventory_metadata(blob_store, platform, kind, blob)
@@ -103,7 +105,9 @@ bronze_vector = _bronze_asset("vector")
     ),
 )
 def bronze_inventory(
-    context: dg.AssetExecutionContext, blob_store: BlobStore, platform: PlatformResource
+    context: dg.AssetExecutionContext,
+    blob_store: dg.ResourceParam[BlobStore],
+    platform: PlatformResource,
 ) -> dg.MaterializeResult:
     counts: Counter[str] = Counter()
     sizes: Counter[str] = Counter()

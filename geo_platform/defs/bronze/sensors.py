@@ -229,6 +229,8 @@ def _log_plan(log: object, plan: TickPlan, req: TickRequests) -> None:
     ),
 )
 def bronze_sensor(
-    context: dg.SensorEvaluationContext, blob_store: BlobStore, platform: PlatformResource
+    context: dg.SensorEvaluationContext,
+    blob_store: dg.ResourceParam[BlobStore],
+    platform: PlatformResource,
 ) -> dg.SensorResult:
     return bronze_tick(context.instance, blob_store, platform, context.cursor, context.log)

@@ -145,7 +145,7 @@ def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:
     )
     def stac_item(
         context: dg.AssetExecutionContext,
-        blob_store: BlobStore,
+        blob_store: dg.ResourceParam[BlobStore],
         pgstac: PgSTACResource,
         platform: PlatformResource,
     ) -> Iterator[dg.AssetMaterialization]:

@@ -40,7 +40,7 @@ class CollectionRunConfig(dg.Config):
 def raster_collection(
     context: dg.AssetExecutionContext,
     config: CollectionRunConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     pgstac: PgSTACResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization]:

@@ -51,7 +51,9 @@ def plan_collections(
     description="Adds raster collection partitions and runs a collection when its files change.",
 )
 def raster_collection_sensor(
-    context: dg.SensorEvaluationContext, blob_store: BlobStore, platform: PlatformResource
+    context: dg.SensorEvaluationContext,
+    blob_store: dg.ResourceParam[BlobStore],
+    platform: PlatformResource,
 ) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
     listing = list(blob_store.list_blobs(platform.bronze_container))

@@ -54,7 +54,7 @@ def _unpublish_op(kind: str) -> dg.OpDefinition:
     def _op(
         context: dg.OpExecutionContext,
         config: UnpublishConfig,
-        blob_store: BlobStore,
+        blob_store: dg.ResourceParam[BlobStore],
         postgis: PostGISResource,
         platform: PlatformResource,
     ) -> dg.Output[dict]:
@@ -117,7 +117,7 @@ def unpublish_run_config(kind: str, **config: Any) -> dict[str, Any]:
 def janitor_sweep(
     context: dg.OpExecutionContext,
     config: JanitorConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     postgis: PostGISResource,
     platform: PlatformResource,
 ) -> dg.Output[dict]:

@@ -123,7 +123,7 @@ def _request(
 def bronze_removal_unpublish_sensor(
     context: dg.SensorEvaluationContext,
     lifecycle: LifecycleResource,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     postgis: PostGISResource,
     platform: PlatformResource,
 ) -> dg.SensorResult:

@@ -81,7 +81,7 @@ def _production_asset(kind: DataKind, automatic: bool) -> dg.AssetsDefinition:
     )
     def production_item(
         context: dg.AssetExecutionContext,
-        blob_store: BlobStore,
+        blob_store: dg.ResourceParam[BlobStore],
         platform: PlatformResource,
         promotion: PromotionResource,
     ) -> Iterator[dg.AssetMaterialization]:

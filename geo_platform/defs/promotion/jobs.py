@@ -54,7 +54,7 @@ class DemoteConfig(dg.Config):
 def promote_dataset(
     context: dg.OpExecutionContext,
     config: PromoteConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     platform: PlatformResource,
     promotion: PromotionResource,
 ) -> dg.Output[dict]:
@@ -85,7 +85,7 @@ def promote_dataset(
 def demote_dataset(
     context: dg.OpExecutionContext,
     config: DemoteConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     platform: PlatformResource,
     promotion: PromotionResource,
 ) -> dg.Output[dict]:

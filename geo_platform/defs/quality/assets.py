@@ -45,7 +45,7 @@ class QualityReportConfig(dg.Config):
 def quality_report(
     context: dg.AssetExecutionContext,
     config: QualityReportConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     pgstac: PgSTACResource,
     platform: PlatformResource,
 ) -> dg.MaterializeResult:
@@ -95,7 +95,7 @@ def _listing(store: BlobStore, containers: list[str]) -> Any:
 )
 def storage_accounting(
     context: dg.AssetExecutionContext,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     postgis: PostGISResource,
     platform: PlatformResource,
 ) -> dg.MaterializeResult:

@@ -258,7 +258,7 @@ def _raster_metadata(
 def raster_cog(
     context: dg.AssetExecutionContext,
     config: RasterRunConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     pgstac: PgSTACResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization]:

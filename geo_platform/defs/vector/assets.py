@@ -257,7 +257,7 @@ def _metadata(
 def vector_table(
     context: dg.AssetExecutionContext,
     config: VectorRunConfig,
-    blob_store: BlobStore,
+    blob_store: dg.ResourceParam[BlobStore],
     postgis: PostGISResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:

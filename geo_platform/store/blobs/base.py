@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dagster import ConfigurableResource
+from pydantic import BaseModel, ConfigDict
 
 from geo_platform.lib.errors import ConfigError, InputError, UnsafePathError
 from geo_platform.lib.naming import normalize_blob_path
@@ -60,8 +60,14 @@ def basename(path: str) -> str:
     return PurePosixPath(path).name
 
 
-class BlobStore(ConfigurableResource):
-    """A place holding containers of blobs (a local folder, or an Azure storage account)."""
+class BlobStore(BaseModel):
+    """A place holding containers of blobs (a local folder, or an Azure storage account).
+
+    A plain pydantic model (no Dagster): Definitions hand it to assets and sensors as a
+    ``dg.ResourceParam[BlobStore]``; workflows and the CLI use it directly.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     tmp_dir: str | None = None
     """Where local copies of blobs are made (default: the system temp folder). Point it at a
