@@ -1,39 +1,22 @@
 """Bronze assets: each bronze file, inventoried, and a summary of the whole container."""
 
-import posixpath
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition
-from geo_platform.lib.bronze import classify, extension, sidecar_names
+from geo_platform.lib.bronze import classify, extension
 from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
+from geo_platform.store.bronze import bronze_local_copy
 
 BRONZE_GROUP = "bronze"
-
-
-@contextmanager
-def bronze_local_copy(store: BlobStore, container: str, blob: str) -> Iterator[Path]:
-    """A local copy of a bronze file, with its sidecars (shapefile parts, world files) beside it."""
-    info = store.stat(container, blob)
-    if info is None:
-        raise NotFoundError("the bronze blob no longer exists", path=blob)
-    folder = posixpath.dirname(blob)
-    stem = posixpath.splitext(posixpath.basename(blob))[0]
-    prefix = f"{folder}/{stem}" if folder else stem
-    siblings = [b.path for b in store.list_blobs(container, prefix=prefix)]
-    wanted = [blob, *sidecar_names(blob, siblings)]
-    with store.local_copies(container, wanted) as paths:
-        yield paths[blob]
 
 
 def _inventory_metadata(

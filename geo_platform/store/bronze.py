@@ -1,0 +1,27 @@
+"""Bronze files on local disk: the copy a workflow reads, with its sidecars beside it."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from geo_platform.lib.bronze import sidecar_names
+from geo_platform.lib.errors import NotFoundError
+from geo_platform.store.blobs.base import BlobStore
+
+
+@contextmanager
+def bronze_local_copy(store: BlobStore, container: str, blob: str) -> Iterator[Path]:
+    """A local copy of a bronze file, with its sidecars (shapefile parts, world files) beside it."""
+    info = store.stat(container, blob)
+    if info is None:
+        raise NotFoundError("the bronze blob no longer exists", path=blob)
+    folder = posixpath.dirname(blob)
+    stem = posixpath.splitext(posixpath.basename(blob))[0]
+    prefix = f"{folder}/{stem}" if folder else stem
+    siblings = [b.path for b in store.list_blobs(container, prefix=prefix)]
+    wanted = [blob, *sidecar_names(blob, siblings)]
+    with store.local_copies(container, wanted) as paths:
+        yield paths[blob]
