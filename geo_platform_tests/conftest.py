@@ -36,11 +36,23 @@ def settings() -> Settings:
     return load_settings()
 
 
+def in_ci() -> bool:
+    """True on a CI runner (``CI=true``, set by GitHub Actions, GitLab CI and most others)."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
 @pytest.fixture(scope="session")
 def testdata() -> Path:
-    """The shared test data folder (beside the repository, never an absolute machine path)."""
+    """The shared test data folder (beside the repository, never an absolute machine path).
+
+    Missing on a developer machine: the tests that need it are skipped. Missing in CI: they
+    fail, because a CI run that skips every real file would pass without testing them.
+    """
     if not TESTDATA.is_dir():
-        pytest.skip(f"shared test data not found at {TESTDATA}")
+        message = f"shared test data not found at {TESTDATA}"
+        if in_ci():
+            pytest.fail(f"{message}: CI must provide ../shared/testdata beside the checkout")
+        pytest.skip(message)
     return TESTDATA
 
 

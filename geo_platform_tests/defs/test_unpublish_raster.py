@@ -126,8 +126,15 @@ def test_dry_run_changes_nothing_and_reports_exactly(pub: Published) -> None:
     assert listing(pub.store, "bronze") == before_bronze
     assert pub.item("solo/a.tif") == item
     assert audit_rows(pub.dsn, *pub.ids("solo/a.tif")) == []
-    mat = res.get_step_success_events()[0]
-    assert mat is not None
+    # The op's output metadata (what the UI shows) says the same, and no partition is marked.
+    [output] = [e for e in res.all_events if e.event_type_value == "STEP_OUTPUT"]
+    meta = {k: v.value for k, v in output.event_specific_data.metadata.items()}
+    assert meta["dry_run"] is True and meta["noop"] is False
+    assert (meta["items"], meta["blobs"], meta["tables"], meta["rows"]) == (1, 5, 0, 0)
+    assert meta["bytes"] == report["totals"]["bytes"]
+    assert meta["collection_would_be_deleted"] is True
+    assert meta["report"] == report and "collection_deleted" not in meta
+    assert [e for e in res.all_events if e.event_type_value == "ASSET_OBSERVATION"] == []
 
 
 def test_real_run_removes_everything_then_rerun_is_a_noop(pub: Published) -> None:

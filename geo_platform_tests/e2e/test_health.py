@@ -21,6 +21,9 @@ from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import load_settings
 from geo_platform_tests.e2e.processes import daemon, free_port
 
+# Like every end-to-end module: `make test-quick` (-m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 
 def _by_name(payload: dict) -> dict[str, dict]:
     return {c["name"]: c for c in payload["checks"]}
@@ -92,7 +95,6 @@ def test_without_a_daemon_the_daemon_check_fails(pg_instance, pg_dsn, tmp_path, 
     assert healthy(skipped.values())
 
 
-@pytest.mark.slow
 def test_health_passes_when_everything_is_up(pg_instance_env, pg_instance, tmp_path):
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(tmp_path / "blobs")}
     log_path = tmp_path / "daemon.log"

@@ -53,8 +53,8 @@ def materialized(
     """One bronze raster through the raster pipeline, in process, on the test instance."""
     from geo_platform.definitions import defs
 
-    if "raster_cog" not in {k.to_user_string() for k in defs.resolve_all_asset_keys()}:
-        pytest.skip("the Definitions have no raster_cog asset yet")
+    assets = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert "raster_cog" in assets, f"the Definitions lost the raster_cog asset: {sorted(assets)}"
     blob = f"ui{uuid.uuid4().hex[:6]}/imagery/rgb.tif"
     key = publish_raster(
         pg_instance,

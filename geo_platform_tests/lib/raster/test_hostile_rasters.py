@@ -149,9 +149,13 @@ def test_statistics_overflowing_to_infinity_are_left_out(tmp_path: Path) -> None
 def test_rasters_a_few_pixels_across_publish_valid_cogs(tmp_path: Path, shape: tuple) -> None:
     src = _tif(tmp_path / "thin.tif", np.ones(shape, "uint8"))
     result = build_cog_tiers(src, tmp_path / "out", RasterOptions(), "bronze/thin.tif")
+    assert set(result.tiers) == {"analysis", "visualization", "archive"}
     for tier in result.tiers.values():
-        if tier.path is not None:
-            validate_cog(tier.path)
+        assert tier.path is not None and tier.path.is_file(), (tier.tier, tier.skipped_reason)
+        validate_cog(tier.path)
+        with rasterio.open(tier.path) as ds:
+            assert (ds.count, ds.height, ds.width) == shape, tier.tier
+            assert ds.overviews(1) == [], tier.tier  # too thin for overviews
 
 
 @pytest.mark.parametrize(("dtype", "fill"), [("float32", "nan"), ("int16", -32768)])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import pytest
-
 from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.stac.completeness import (
@@ -167,8 +165,19 @@ def test_a_real_built_raster_item_stores_its_score(tmp_path: Path):
     assert completeness(item)[0] == props[COMPLETENESS_PROPERTY]
 
 
-@pytest.mark.parametrize("score_key", [COMPLETENESS_PROPERTY])
-def test_score_is_an_int_between_0_and_100(score_key):
+def test_an_empty_item_scores_only_the_vacuous_checksum_criterion():
+    """Kind 'other': the eight criteria for every item apply (weight 14). With no assets, no
+    file lacks a checksum (weight 1): round(100 * 1 / 14) = 7, and the other seven are missing."""
     item = with_completeness({"type": "Feature", "properties": {}, "assets": {}})
-    assert isinstance(item["properties"][score_key], int)
-    assert 0 <= item["properties"][score_key] <= 100
+    props = item["properties"]
+    assert item_kind(item) == "other"
+    assert props[COMPLETENESS_PROPERTY] == 7 and isinstance(props[COMPLETENESS_PROPERTY], int)
+    assert props[MISSING_PROPERTY] == [
+        "datetime",
+        "license",
+        "providers",
+        "geometry and bbox",
+        "CRS (proj:code)",
+        "title or description",
+        "provenance (geo_platform:source_sha256, processing:lineage)",
+    ]

@@ -9,16 +9,11 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point
 
-from geo_platform_tests.helpers import TESTDATA
-
-VECTORS = TESTDATA / "vectors"
-
 
 @pytest.fixture(scope="session")
-def vectors() -> Path:
-    if not VECTORS.is_dir():
-        pytest.skip(f"shared test data not found at {VECTORS}")
-    return VECTORS
+def vectors(testdata: Path) -> Path:
+    """The shared vector files (skipped without them, a failure in CI: see ``testdata``)."""
+    return testdata / "vectors"
 
 
 def two_points(crs: str | None = "EPSG:4326") -> gpd.GeoDataFrame:
