@@ -18,11 +18,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.lib.stac.refs import TableRef, database_href, table_href
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
-from geo_platform.store.catalog import dataset_collection
 from geo_platform.store.promotion_state import Target, make_target
 
 SILVER, PROD = "silver", "silver-prod"
@@ -209,7 +209,7 @@ def kinked_vector_in_bronze(
         "blob_store": store,
         "postgis": PostGISResource(database_url=pg_dsn, geo_schema="geo"),
         "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(geo_schema="geo"),
+        "platform": PlatformResource(geo_schema="geo", analytics_dir=str(settings.analytics_dir)),
         "promotion": PromotionResource(
             staging_database_url=url_with_user(settings.database_url, promoter),
             production_database_url=url_with_user(settings.production_database_url, promoter),

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from geo_platform.lib import stac_ext
+
 BBox = tuple[float, float, float, float]
 """(minx, miny, maxx, maxy); in EPSG:4326 unless stated otherwise."""
 
@@ -37,15 +39,9 @@ class Provenance:
     code_version: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
-    def stac_properties(self, prefix: str = "geo_platform:") -> dict[str, str]:
-        """The provenance as STAC item properties (unset fields left out)."""
-        fields = {
-            "source_blob": self.source_blob,
-            "source_etag": self.source_etag,
-            "source_href": self.source_href,
-            "source_sha256": self.source_sha256,
-            "run_id": self.run_id,
-            "code_version": self.code_version,
-            **self.extra,
-        }
-        return {f"{prefix}{k}": v for k, v in fields.items() if v is not None}
+    def stac_properties(self) -> dict[str, str]:
+        """The provenance as STAC item properties (``stac_ext.PROVENANCE_FIELDS`` plus
+        ``extra``, all ``geo_platform:``-prefixed; unset fields left out)."""
+        fields = {name: getattr(self, name) for name in stac_ext.PROVENANCE_FIELDS}
+        fields.update(self.extra)
+        return {stac_ext.prop(k): v for k, v in fields.items() if v is not None}

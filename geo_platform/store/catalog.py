@@ -4,24 +4,22 @@ Silver assets write their STAC items as JSON next to their data; the catalog ass
 ``publish_source_items``, which validates every item offline first (nothing is published if one
 is invalid), makes sure each collection exists, upserts the items, removes items that the same
 bronze source published before but no longer produces (a dropped layer, say), and refreshes the
-collections' extents. Readers see the old set of items or the new one.
+collections' extents. Readers see the old set of items or the new one. The pure pieces (a
+dataset's collection, the collection link) are in ``lib/stac/collection.py``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from geo_platform.lib.stac.collection import dataset_collection, with_collection_link
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac_ext import SOURCE_BLOB
 from geo_platform.store import pgstac
-
-SOURCE_PROPERTY = "geo_platform:source_blob"
-PROTECTED_PREFIX = "system-"
-STAC_VERSION = "1.1.0"
 
 
 @dataclass
@@ -29,35 +27,6 @@ class PublishResult:
     items: list[dict[str, str]] = field(default_factory=list)  # [{collection, id}]
     removed: list[dict[str, str]] = field(default_factory=list)
     collections_created: list[str] = field(default_factory=list)
-
-
-def dataset_collection(collection_id: str, description: str, kind: str) -> dict[str, Any]:
-    """A minimal valid collection for a dataset; pgstac computes its extent from the items."""
-    return {
-        "type": "Collection",
-        "stac_version": STAC_VERSION,
-        "id": collection_id,
-        "title": collection_id,
-        "description": description,
-        "license": "other",
-        "keywords": [kind, "geo_platform"],
-        "links": [],
-        "extent": {
-            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
-            "temporal": {"interval": [[None, None]]},
-        },
-        "summaries": {},
-    }
-
-
-def with_collection_link(item: dict[str, Any]) -> dict[str, Any]:
-    """STAC requires a 'collection' link when an item names its collection; add a relative one."""
-    cid = item.get("collection")
-    links = item.setdefault("links", [])
-    if cid and not any(link.get("rel") == "collection" for link in links):
-        links.append({"rel": "collection", "href": f"../{cid}/collection.json",
-                      "type": "application/json"})  # fmt: skip
-    return item
 
 
 def _lock(conn: psycopg.Connection, source_blob: str) -> None:
@@ -73,7 +42,7 @@ def items_of_source(
     pgstac.prepare(conn)
     # indexed: pgstac.PROVENANCE_QUERYABLES
     query = sql.SQL("SELECT collection, id FROM items WHERE {} = %s").format(
-        pgstac.property_text(SOURCE_PROPERTY)
+        pgstac.property_text(SOURCE_BLOB)
     )
     params: list[Any] = [source_blob]
     if collections is not None:
@@ -108,7 +77,7 @@ def publish_sources(
             with_collection_link(item)
             if not validated:
                 validate_stac(item)
-            item.setdefault("properties", {})[SOURCE_PROPERTY] = source
+            item.setdefault("properties", {})[SOURCE_BLOB] = source
     results = {source: PublishResult() for source in by_source}
     try:
         pgstac.prepare(conn)
@@ -153,13 +122,3 @@ def _ensure_collections(conn: psycopg.Connection, collections: list[str], kind: 
             pgstac.upsert_collection(conn, dataset_collection(cid, description, kind))
             created.append(cid)
     return created
-
-
-def load_item_json(data: bytes, name: str) -> dict[str, Any]:
-    from geo_platform.lib.errors import ValidationError
-
-    try:
-        item: dict[str, Any] = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"STAC item JSON is not valid JSON: {exc}", path=name) from exc
-    return item

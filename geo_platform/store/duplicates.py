@@ -30,21 +30,20 @@ import psycopg
 from psycopg import sql
 
 from geo_platform.lib.errors import ConfigError
+from geo_platform.lib.stac_ext import (
+    DUPLICATE_OF,
+    DUPLICATE_OF_SOURCE,
+    SOURCE_BLOB,
+    SOURCE_SHA256,
+    provenance_properties,
+)
 from geo_platform.store import pgstac
 
-SHA_PROPERTY = "geo_platform:source_sha256"
-SOURCE_PROPERTY = "geo_platform:source_blob"
-DUPLICATE_PROPERTY = "geo_platform:duplicate_of"
+SHA_PROPERTY = SOURCE_SHA256
+SOURCE_PROPERTY = SOURCE_BLOB
+DUPLICATE_PROPERTY = DUPLICATE_OF
 DUPLICATE_REL = "duplicate-of"
 MODES = ("link", "publish")
-_PROVENANCE_KEYS = (
-    "source_blob",
-    "source_etag",
-    "source_href",
-    "source_sha256",
-    "run_id",
-    "code_version",
-)
 
 
 @dataclass(frozen=True)
@@ -168,13 +167,6 @@ def pointer_item(
     }
 
 
-def provenance_properties(item: dict[str, Any]) -> dict[str, Any]:
-    """The ``geo_platform:source_*``/run/code properties of an item (its own provenance)."""
-    props = item.get("properties", {})
-    keys = [f"geo_platform:{k}" for k in _PROVENANCE_KEYS]
-    return {k: props[k] for k in keys if k in props}
-
-
 def pointers_for(
     conn: psycopg.Connection[Any],
     original: Original,
@@ -218,7 +210,7 @@ def _created(items: list[dict[str, Any]]) -> str:
 def _link(items: list[dict[str, Any]], original: Original, mode: str) -> Resolution:
     if duplicates_mode(mode) == "publish":
         for item in items:
-            item["properties"]["geo_platform:duplicate_of_source"] = original.source_blob
+            item["properties"][DUPLICATE_OF_SOURCE] = original.source_blob
         return Resolution(items, original)
     pointers = []
     for n, item in enumerate(sorted(items, key=lambda i: str(i["id"]))):
@@ -230,7 +222,7 @@ def _link(items: list[dict[str, Any]], original: Original, mode: str) -> Resolut
                 target,
                 item_id=str(item["id"]),
                 collection_id=str(item["collection"]),
-                properties=provenance_properties(item),
+                properties=provenance_properties(item.get("properties", {})),
             )
         )
     return Resolution(pointers, original, [str(p["id"]) for p in pointers])

@@ -4,7 +4,7 @@ The grid table has its own fixed shape (two geometry columns, ``h3_int`` as the 
 which the generic vector loader (``lib.postgis.StagedTable``: ``fid`` key, one ``geom``)
 does not express, so this module keeps the same publish protocol with a grid-specific table
 and reuses the shared pieces: ``pgcopy.encode_rows`` packs whole Arrow batches into PostgreSQL's
-binary COPY format, and ``postgis.advisory_lock`` / ``ensure_schema`` / ``ident_with_suffix``
+binary COPY format, and ``postgis.lock_table`` / ``ensure_schema`` / ``ident_with_suffix``
 serialize loads of one table and name its indexes.
 
 One transaction: lock, ``CREATE TABLE _stg_...``, COPY, primary key, unique index on the
@@ -28,9 +28,9 @@ from geo_platform.lib.types import BBox
 from geo_platform.lib.vector import pgcopy
 from geo_platform.store.postgis import (
     STAGING_PREFIX,
-    advisory_lock,
     ensure_schema,
     ident_with_suffix,
+    lock_table,
 )
 
 GRID_SCHEMA = "h3"
@@ -97,7 +97,7 @@ def load_grid(
     staging = f"{STAGING_PREFIX}{name[:40]}_{secrets.token_hex(4)}"
     stg = _qualified(schema, staging)
     with conn.transaction():
-        advisory_lock(conn, f"geo_platform:table:{schema}.{name}")
+        lock_table(conn, schema, name)
         cols = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in GRID_COLUMNS]
         conn.execute(sql.SQL("CREATE TABLE {} ({})").format(stg, sql.SQL(", ").join(cols)))
         _copy(conn, stg, table)

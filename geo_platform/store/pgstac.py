@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from geo_platform.lib.stac_ext import SOURCE_BLOB, SOURCE_SHA256
+
 SEARCH_PATH = "SET search_path TO pgstac, public"
 
 # Item properties the platform looks items up by, for every file it publishes (the stale items of
@@ -20,12 +22,12 @@ SEARCH_PATH = "SET search_path TO pgstac, public"
 # then indexes every items partition, present and future, on ``property_text(name)``, and the STAC
 # API lists them as queryables (CQL2 filters by source work too).
 PROVENANCE_QUERYABLES: dict[str, dict[str, Any]] = {
-    "geo_platform:source_blob": {
+    SOURCE_BLOB: {
         "title": "Bronze source blob",
         "description": "Path of the bronze file this item was made from.",
         "type": "string",
     },
-    "geo_platform:source_sha256": {
+    SOURCE_SHA256: {
         "title": "Bronze source SHA-256",
         "description": "SHA-256 of the bronze file's content (duplicate detection).",
         "type": "string",

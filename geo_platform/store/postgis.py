@@ -37,7 +37,7 @@ from psycopg import sql
 
 from geo_platform.lib.naming import PG_MAX_IDENTIFIER_BYTES, short_hash
 from geo_platform.lib.vector import pgcopy, wkb
-from geo_platform.lib.vector.pgcopy import CopyStream
+from geo_platform.store.copy_stream import CopyStream
 
 GEOMETRY_COLUMN = "geom"
 ID_COLUMN = "fid"
@@ -89,6 +89,12 @@ def advisory_lock(conn: psycopg.Connection[Any], key: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
 
 
+def lock_table(conn: psycopg.Connection[Any], schema: str, table: str) -> None:
+    """Serialize every change of ``schema.table`` (load, swap, drop, promotion) until the
+    transaction ends: the one lock key all writers of a published table take."""
+    advisory_lock(conn, f"geo_platform:table:{schema}.{table}")
+
+
 def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
     """Create the schema if missing (safe when many loads start at once)."""
     with conn.transaction():
@@ -99,7 +105,7 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
 def drop_table(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
     """Drop a published table; False if it did not exist."""
     with conn.transaction():
-        advisory_lock(conn, f"geo_platform:table:{schema}.{table}")
+        lock_table(conn, schema, table)
         existed = table_exists(conn, schema, table)
         conn.execute(
             sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
@@ -166,7 +172,7 @@ class StagedTable:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
 
     def begin(self) -> StagedTable:
-        advisory_lock(self.conn, f"geo_platform:table:{self.schema}.{self.table}")
+        lock_table(self.conn, self.schema, self.table)
         cols = [sql.SQL("{} bigint NOT NULL").format(sql.Identifier(ID_COLUMN))]
         cols += [
             sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))

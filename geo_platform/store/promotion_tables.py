@@ -28,7 +28,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.stac.refs import TableRef
-from geo_platform.store.postgis import STAGING_PREFIX, advisory_lock, ident_with_suffix
+from geo_platform.store.postgis import STAGING_PREFIX, ident_with_suffix, lock_table
 
 CHUNK_BYTES = 1 << 20
 QUEUE_CHUNKS = 8
@@ -179,7 +179,7 @@ class TableCopy:
         t0 = time.perf_counter()
         columns = table_columns(self.src, self.source)
         self.indexes, skipped = table_indexes(self.src, self.source)
-        advisory_lock(self.dst, f"geo_platform:table:{self.target.qualified}")
+        lock_table(self.dst, self.target.schema, self.target.table)
         defs = [
             sql.SQL("{} {}{}").format(
                 sql.Identifier(c.name),
@@ -281,7 +281,7 @@ def _index_suffix(idx: IndexDef) -> str:
 
 def drop_table(conn: psycopg.Connection[Any], ref: TableRef) -> bool:
     """Drop a table in the caller's transaction (after its advisory lock); False if absent."""
-    advisory_lock(conn, f"geo_platform:table:{ref.qualified}")
+    lock_table(conn, ref.schema, ref.table)
     existed = conn.execute(
         "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s",
         (ref.schema, ref.table),

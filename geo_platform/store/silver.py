@@ -16,9 +16,9 @@ from typing import Any
 
 from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.naming import silver_prefix
+from geo_platform.lib.stac.collection import load_item_json
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.resources.blob_store import BlobStore
-from geo_platform.store.catalog import load_item_json
 
 STAGING_ROOT = "_staging"
 STAC_FOLDER = "stac"

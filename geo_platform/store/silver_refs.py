@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from geo_platform.lib.errors import GeoPlatformError
 from geo_platform.lib.naming import silver_prefix
+from geo_platform.lib.stac.collection import PROTECTED_PREFIX
+from geo_platform.lib.stac_ext import RUN_ID, SOURCE_BLOB
 from geo_platform.lib.types import BlobInfo
-from geo_platform.store.catalog import PROTECTED_PREFIX, SOURCE_PROPERTY
 
-RUN_ID_PROPERTY = "geo_platform:run_id"
 # Silver layout written by defs/silver.py (kept in sync by a test).
 STAC_FOLDER = "stac"
 STAGING_ROOT = "_staging"
@@ -105,12 +105,12 @@ def asset_hrefs(item: dict[str, Any], data_only: bool = False) -> dict[str, str]
 
 
 def source_blob(item: dict[str, Any]) -> str | None:
-    value = item.get("properties", {}).get(SOURCE_PROPERTY)
+    value = item.get("properties", {}).get(SOURCE_BLOB)
     return str(value) if value else None
 
 
 def original_run_id(item: dict[str, Any]) -> str | None:
-    value = item.get("properties", {}).get(RUN_ID_PROPERTY)
+    value = item.get("properties", {}).get(RUN_ID)
     return str(value) if value else None
 
 

@@ -32,6 +32,7 @@ import psycopg
 
 from geo_platform.lib.errors import ConfigError
 from geo_platform.lib.naming import collection_id, silver_prefix
+from geo_platform.lib.stac_ext import SOURCE_BLOB
 from geo_platform.store import pgstac
 
 TIER_FILES = {
@@ -200,8 +201,9 @@ def silver_collections(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """silver prefix -> collection, from the sources recorded in pgstac items."""
     pgstac.prepare(conn)
     rows = conn.execute(
-        """SELECT DISTINCT content->'properties'->>'geo_platform:source_blob', collection
-           FROM items WHERE content->'properties' ? 'geo_platform:source_blob'"""
+        """SELECT DISTINCT content->'properties'->>%(source)s, collection
+           FROM items WHERE content->'properties' ? %(source)s""",
+        {"source": SOURCE_BLOB},
     ).fetchall()
     return {silver_prefix(source): coll for source, coll in rows}
 

@@ -21,23 +21,11 @@ import psycopg
 
 from geo_platform.lib import naming
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac_ext import LAYER, provenance_properties
 from geo_platform.lib.types import Provenance
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.store.duplicates import duplicates_mode, find_duplicate, pointers_for
 from geo_platform.store.silver import STAC_FOLDER, replace_outputs
-
-
-def provenance_properties(provenance: Provenance) -> dict[str, Any]:
-    """The duplicate's own provenance, as item properties (same keys as real items)."""
-    fields = {
-        "source_blob": provenance.source_blob,
-        "source_etag": provenance.source_etag,
-        "source_href": provenance.source_href,
-        "source_sha256": provenance.source_sha256,
-        "run_id": provenance.run_id,
-        "code_version": provenance.code_version,
-    }
-    return {f"geo_platform:{k}": v for k, v in fields.items() if v is not None}
 
 
 def raster_item_ids(blob: str) -> Callable[[dict[str, Any], int], str]:
@@ -49,7 +37,7 @@ def vector_item_ids(blob: str) -> Callable[[dict[str, Any], int], str]:
     """Pointer ids of a vector duplicate: the table names it would have had, per layer."""
 
     def name(original: dict[str, Any], n: int) -> str:
-        layer = original.get("properties", {}).get("geo_platform:layer")
+        layer = original.get("properties", {}).get(LAYER)
         return naming.table_name(blob, layer, multi_layer=n > 1)
 
     return name
@@ -81,7 +69,7 @@ def link_duplicate(
         original,
         item_id_for=item_id_for,
         collection_id=collection_id,
-        properties=provenance_properties(provenance),
+        properties=provenance_properties(provenance.stac_properties()),
     )
     with tempfile.TemporaryDirectory(prefix="dup-") as tmp:
         files: dict[str, Path] = {}

@@ -30,19 +30,18 @@ import psycopg
 from psycopg import sql
 
 from geo_platform.lib.errors import ConfigError, NotFoundError, ValidationError
-from geo_platform.lib.stac.refs import (
+from geo_platform.lib.stac.collection import with_collection_link
+from geo_platform.lib.stac.refs import TableRef, rewrite_item, table_href
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac_ext import (
     PROMOTED_AT,
     PROMOTION_RUN,
     PROMOTION_VERSION,
     RUN_ID,
-    TableRef,
-    rewrite_item,
-    table_href,
+    SOURCE_BLOB,
 )
-from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.store import pgstac
 from geo_platform.store import promotion_audit as audit
-from geo_platform.store.catalog import SOURCE_PROPERTY, with_collection_link
 from geo_platform.store.promotion_state import (
     Target,
     collection_lock,
@@ -125,16 +124,14 @@ def _source_items(src: psycopg.Connection[Any], req: PromotionRequest) -> list[d
         if missing:
             raise NotFoundError(f"items not in staging: {missing}", path=req.collection)
     if req.source_blob is not None:
-        items = [
-            i for i in items if i.get("properties", {}).get(SOURCE_PROPERTY) == req.source_blob
-        ]
+        items = [i for i in items if i.get("properties", {}).get(SOURCE_BLOB) == req.source_blob]
     if not items:
         raise NotFoundError("nothing to promote: no matching items in staging", path=req.collection)
     return items
 
 
 def _source_of(item: dict[str, Any]) -> Any:
-    return item.get("properties", {}).get(SOURCE_PROPERTY)
+    return item.get("properties", {}).get(SOURCE_BLOB)
 
 
 def _in_scope(item: dict[str, Any], req: PromotionRequest) -> bool:
@@ -374,7 +371,7 @@ def source_items_of(src: psycopg.Connection[Any], collection: str, source_blob: 
     ids = [
         str(i["id"])
         for i in read_items(src, collection)
-        if i.get("properties", {}).get(SOURCE_PROPERTY) == source_blob
+        if i.get("properties", {}).get(SOURCE_BLOB) == source_blob
     ]
     src.rollback()
     return ids

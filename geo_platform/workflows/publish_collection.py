@@ -40,12 +40,13 @@ from geo_platform.lib.raster.mosaic import (
     update_mosaic,
 )
 from geo_platform.lib.raster.options import RasterOptions
+from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.raster_item import build_raster_item
-from geo_platform.lib.stac.tile_item import attach_mosaic
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.store.catalog import publish_sources, with_collection_link
+from geo_platform.store.catalog import publish_sources
+from geo_platform.store.mosaic_search import attach_mosaic
 from geo_platform.store.silver import STAC_FOLDER
 
 

@@ -26,6 +26,7 @@ from geo_platform.lib.stac.completeness import (
     completeness,
     item_kind,
 )
+from geo_platform.lib.stac_ext import DUPLICATE_OF, SOURCE_BLOB
 from geo_platform.store import pgstac
 
 WORST = 10
@@ -89,7 +90,7 @@ def _size(item: dict[str, Any]) -> int:
 def facts_of_item(item: dict[str, Any], collection: dict[str, Any] | None = None) -> ItemFacts:
     """Report facts of a hydrated STAC item (its stored score, else one computed now)."""
     props = item.get("properties", {})
-    dup = props.get("geo_platform:duplicate_of")
+    dup = props.get(DUPLICATE_OF)
     score, missing = props.get(COMPLETENESS_PROPERTY), props.get(MISSING_PROPERTY)
     if dup is None and score is None:
         score, missing = completeness(item, collection)
@@ -102,7 +103,7 @@ def facts_of_item(item: dict[str, Any], collection: dict[str, Any] | None = None
         completeness=None if dup is not None else int(score),
         missing=tuple(missing or ()),
         duplicate_of=dup.get("source_blob") if isinstance(dup, dict) else None,
-        source_blob=props.get("geo_platform:source_blob"),
+        source_blob=props.get(SOURCE_BLOB),
     )
 
 

@@ -166,8 +166,8 @@ def test_large_raster_published_as_tiles_mosaic_and_items(tmp_path: Path, pg_dsn
     from geo_platform.lib import naming
     from geo_platform.lib.raster.inspect import inspect_raster
     from geo_platform.lib.raster.tiling import TilingOptions
-    from geo_platform.lib.stac.tile_item import attach_mosaic
     from geo_platform.store.catalog import publish_sources
+    from geo_platform.store.mosaic_search import attach_mosaic
     from geo_platform.store.silver import stac_items
     from geo_platform.workflows.publish_tiled import publish_large_raster
     from geo_platform_tests.lib.raster.test_tiling import write_source

@@ -26,10 +26,10 @@ from geo_platform.defs.lifecycle.sensors import (
     run_success_notification_sensor,
 )
 from geo_platform.lib import naming
+from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.store import pgstac
-from geo_platform.store.catalog import dataset_collection
 from geo_platform.store.webhook import post_json
 from geo_platform_tests.defs.lifecycle_helpers import delete_collections, make_raster
 from geo_platform_tests.helpers import TESTDATA

@@ -23,7 +23,7 @@ from geo_platform.defs.promotion import (
     run_config,
 )
 from geo_platform.lib import naming
-from geo_platform.lib.stac.refs import PROMOTION_RUN
+from geo_platform.lib.stac_ext import PROMOTION_RUN
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import Settings, load_settings
 from geo_platform.store.promotion_audit import history

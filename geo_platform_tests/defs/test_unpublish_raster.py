@@ -17,10 +17,10 @@ import pytest
 from geo_platform.defs.lifecycle.jobs import unpublish_raster, unpublish_run_config
 from geo_platform.lib import naming
 from geo_platform.lib.errors import is_retryable
+from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.store import pgstac
-from geo_platform.store.catalog import dataset_collection
 from geo_platform.store.silver_refs import blob_path_for_href
 from geo_platform.workflows.unpublish import RESUME, execute_unpublish, plan_unpublish
 from geo_platform_tests.defs.lifecycle_helpers import (

@@ -17,14 +17,8 @@ import pytest
 from psycopg import sql
 
 from geo_platform.lib.errors import InputError, NotFoundError, UnsafePathError
-from geo_platform.lib.stac.refs import (
-    PROMOTED_AT,
-    PROMOTION_RUN,
-    PROMOTION_VERSION,
-    SOURCE_RUN,
-    matches_spec,
-    rewrite_item,
-)
+from geo_platform.lib.stac.refs import matches_spec, rewrite_item
+from geo_platform.lib.stac_ext import PROMOTED_AT, PROMOTION_RUN, PROMOTION_VERSION, SOURCE_RUN
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.promotion_audit import history

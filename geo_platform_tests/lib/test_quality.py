@@ -15,19 +15,21 @@ from psycopg import sql
 
 from geo_platform.lib.quality.checks import (
     Consistency,
-    attribute_completeness,
-    collection_consistency,
-    duplicate_geometries,
     raster_checks,
     raster_quality,
     vector_checks,
     vector_metadata,
-    vector_quality,
 )
 from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
 from geo_platform.store import pgstac
+from geo_platform.store.quality import (
+    attribute_completeness,
+    collection_consistency,
+    duplicate_geometries,
+    vector_quality,
+)
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
 
 

@@ -12,14 +12,15 @@ from geo_platform.lib import naming
 from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
-from geo_platform.lib.stac.tile_item import attach_mosaic
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
 from geo_platform.settings import load_settings
-from geo_platform.store.catalog import publish_sources, with_collection_link
+from geo_platform.store.catalog import publish_sources
 from geo_platform.store.duplicates import resolve_sources
+from geo_platform.store.mosaic_search import attach_mosaic
 from geo_platform.store.silver import stac_items
 
 CATALOG_GROUP = "catalog"

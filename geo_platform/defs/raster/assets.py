@@ -14,12 +14,13 @@ from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.lib import naming
 from geo_platform.lib.errors import NotFoundError, ValidationError
-from geo_platform.lib.quality.checks import collection_consistency, raster_checks, raster_quality
+from geo_platform.lib.quality.checks import raster_checks, raster_quality
 from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling import needs_tiling
 from geo_platform.lib.rules import options_for, parse_rules
+from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.completeness import (
     COMPLETENESS_PROPERTY,
     MISSING_PROPERTY,
@@ -30,7 +31,7 @@ from geo_platform.lib.stac.render import RENDERS_PROPERTY, apply_renders
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.store.catalog import with_collection_link
+from geo_platform.store.quality import collection_consistency
 from geo_platform.store.silver import STAC_FOLDER, provenance_for, replace_outputs
 from geo_platform.workflows.dedupe import link_duplicate, raster_item_ids
 from geo_platform.workflows.publish_tiled import publish_large_raster, tiling_options

@@ -14,8 +14,9 @@ from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.lib import naming
 from geo_platform.lib.errors import ConfigError, NotFoundError, ValidationError
-from geo_platform.lib.quality.checks import vector_checks, vector_metadata, vector_quality
+from geo_platform.lib.quality.checks import vector_checks, vector_metadata
 from geo_platform.lib.rules import options_for, parse_rules
+from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY, with_completeness
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac.vector_item import build_vector_item
@@ -24,8 +25,8 @@ from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
-from geo_platform.store.catalog import with_collection_link
 from geo_platform.store.postgis import table_stats
+from geo_platform.store.quality import vector_quality
 from geo_platform.store.silver import STAC_FOLDER, provenance_for, replace_outputs
 from geo_platform.store.vector_load import publish_vector_file
 from geo_platform.workflows.dedupe import link_duplicate, vector_item_ids

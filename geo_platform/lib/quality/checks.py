@@ -9,10 +9,11 @@ turn them into asset checks.
 
 - ``raster_quality(info, grid, band_stats)``: from a ``CogBuildResult``'s parts (no pixel read:
   the statistics were already computed from the analysis COG's overviews).
-- ``collection_consistency(conn, collection_id, ...)``: the item's CRS and resolution against
-  the raster items already in pgstac for that collection.
-- ``vector_quality(conn, table)``: counters from the loader's ``LoadedTable`` plus exact
-  duplicate geometries and attribute completeness measured in PostGIS.
+- ``Consistency``: the item's CRS and resolution against the raster items already in pgstac
+  for that collection (measured by ``store/quality.collection_consistency``).
+- ``VectorQuality``: counters from the loader's ``LoadedTable`` plus exact duplicate geometries
+  and attribute completeness (measured in PostGIS by ``store/quality.vector_quality``).
+- ``raster_checks``/``vector_checks``/``vector_metadata``: verdicts and metadata from those.
 """
 
 from __future__ import annotations
@@ -21,38 +22,14 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import psycopg
-from psycopg import sql
-
-from geo_platform.store import pgstac
-
-GEOMETRY_COLUMN = "geom"
-_TEXT_TYPES = {"text", "varchar", "character varying", "char", "character", "bpchar"}
+from geo_platform.lib.raster.cog_steps import GridInfo
+from geo_platform.lib.raster.inspect import RasterInfo
+from geo_platform.lib.raster.stats import BandStats
 
 
 # --- rasters ---------------------------------------------------------------------------------
-class _Stats(Protocol):
-    minimum: float | None
-    maximum: float | None
-    mean: float | None
-    stddev: float | None
-    valid_percent: float
-
-
-class _Info(Protocol):
-    dtypes: tuple[str, ...]
-    nodata: float | None
-    crs_wkt2: str
-
-
-class _Grid(Protocol):
-    crs_code: str | None
-    crs_wkt2: str
-    resolution: tuple[float, float]
-
-
 @dataclass(frozen=True)
 class RasterQuality:
     """Quality facts of one raster; ``problems`` is empty when every check passes."""
@@ -91,7 +68,11 @@ def _finite(value: float | None) -> bool:
 
 
 def raster_quality(
-    info: _Info, grid: _Grid, band_stats: Sequence[_Stats], *, min_valid_share: float = 0.0
+    info: RasterInfo,
+    grid: GridInfo,
+    band_stats: Sequence[BandStats],
+    *,
+    min_valid_share: float = 0.0,
 ) -> RasterQuality:
     """Quality of a raster from what the COG build already knows (``result.info``,
     ``result.grid``, ``result.band_stats``).
@@ -190,52 +171,27 @@ def resolution_key(resolution: Sequence[float], digits: int = 9) -> str:
     return f"{x:.{digits}g} x {y:.{digits}g}"
 
 
-def collection_consistency(
-    conn: psycopg.Connection[Any],
+def collection_grids(
     collection_id: str,
+    others: Sequence[tuple[str | None, str | None, Any]],
     *,
     proj_code: str | None,
     resolution: Sequence[float],
     wkt2: str | None = None,
-    exclude_item: str | None = None,
 ) -> Consistency:
-    """Compare one raster's CRS and pixel size with the raster items already in pgstac.
-
-    Raster items are those with ``proj:transform`` (vector items have none); ``exclude_item``
-    skips the previous version of the item being republished. The new values count too, so a
-    collection holding one CRS plus a new, different one reports two.
-    """
-    pgstac.prepare(conn)
-    rows = conn.execute(
-        """SELECT content->'properties'->>'proj:code', content->'properties'->>'proj:wkt2',
-                  content->'properties'->'proj:transform'
-           FROM items WHERE collection = %s AND id IS DISTINCT FROM %s
-             AND content->'properties' ? 'proj:transform'""",
-        (collection_id, exclude_item),
-    ).fetchall()
+    """Count the CRSs and pixel sizes of one raster plus ``others``, the (``proj:code``,
+    ``proj:wkt2``, ``proj:transform``) of the collection's other raster items. The new values
+    count too, so a collection holding one CRS plus a new, different one reports two."""
     crs: Counter[str] = Counter({crs_key(proj_code, wkt2): 1})
     res: Counter[str] = Counter({resolution_key(resolution): 1})
-    for code, item_wkt2, transform in rows:
+    for code, item_wkt2, transform in others:
         crs[crs_key(code, item_wkt2)] += 1
         if isinstance(transform, list) and len(transform) >= 5:
             res[resolution_key((transform[0], transform[4]))] += 1
-    return Consistency(collection_id, len(rows), dict(crs), dict(res))
+    return Consistency(collection_id, len(others), dict(crs), dict(res))
 
 
 # --- vectors ---------------------------------------------------------------------------------
-class _Table(Protocol):
-    schema: str
-    table: str
-    rows_loaded: int
-    dropped_null: int
-    dropped_empty: int
-    repaired: int
-    invalid_dropped: int
-
-    @property
-    def columns(self) -> Sequence[Any]: ...
-
-
 @dataclass(frozen=True)
 class VectorQuality:
     """Quality facts of one published table."""
@@ -273,81 +229,6 @@ class VectorQuality:
             "quality/attribute_completeness_min": round(self.completeness_min, 6),
             "quality/attribute_completeness_mean": round(self.completeness_mean, 6),
         }
-
-
-def _qualified(schema: str, table: str) -> sql.Composed:
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-
-
-def duplicate_geometries(
-    conn: psycopg.Connection[Any], schema: str, table: str, geom: str = GEOMETRY_COLUMN
-) -> tuple[int, int]:
-    """(rows whose geometry repeats an earlier row's exactly, groups of such rows).
-
-    "Exactly" means byte-identical EWKB (same SRID, vertices and vertex order), compared by
-    md5 in one scan; topologically equal shapes with another vertex order are not counted.
-    """
-    query = sql.SQL(
-        """SELECT coalesce(sum(n - 1), 0)::bigint, count(*) FROM (
-               SELECT count(*) AS n FROM {t} WHERE {g} IS NOT NULL
-               GROUP BY md5(ST_AsEWKB({g})) HAVING count(*) > 1) AS d"""
-    ).format(t=_qualified(schema, table), g=sql.Identifier(geom))
-    row = conn.execute(query).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
-
-
-def attribute_completeness(
-    conn: psycopg.Connection[Any],
-    schema: str,
-    table: str,
-    columns: Sequence[tuple[str, str]],
-) -> dict[str, float]:
-    """Share of non-null values per column (text columns: blank strings count as missing).
-
-    ``columns`` are (name, PostgreSQL type). One scan for all columns. An empty table is
-    complete (1.0): there is nothing missing to report.
-    """
-    if not columns:
-        return {}
-    parts = []
-    for name, pg_type in columns:
-        col = sql.Identifier(name)
-        base = pg_type.lower().split("(")[0].strip()
-        expr = sql.SQL("NULLIF(btrim({}), '')").format(col) if base in _TEXT_TYPES else col
-        parts.append(sql.SQL("count({})").format(expr))
-    query = sql.SQL("SELECT count(*), {} FROM {}").format(
-        sql.SQL(", ").join(parts), _qualified(schema, table)
-    )
-    row = conn.execute(query).fetchone()
-    assert row is not None
-    total = int(row[0])
-    return {
-        name: (int(n) / total if total else 1.0)
-        for (name, _), n in zip(columns, row[1:], strict=True)
-    }
-
-
-def vector_quality(
-    conn: psycopg.Connection[Any], table: _Table, skip_columns: Sequence[str] = ("fid",)
-) -> VectorQuality:
-    """Quality of a published table: the loader's counters plus what PostGIS measures."""
-    dups, groups = duplicate_geometries(conn, table.schema, table.table)
-    attrs = [
-        (c.name, c.pg_type)
-        for c in table.columns
-        if c.name not in skip_columns and c.name != GEOMETRY_COLUMN
-    ]
-    return VectorQuality(
-        table=f"{table.schema}.{table.table}",
-        rows=table.rows_loaded,
-        null_geometries=table.dropped_null,
-        empty_geometries=table.dropped_empty,
-        invalid_dropped=table.invalid_dropped,
-        repaired=table.repaired,
-        duplicate_geometries=dups,
-        duplicate_groups=groups,
-        completeness=attribute_completeness(conn, table.schema, table.table, attrs),
-    )
 
 
 # --- verdicts and metadata for the silver assets ---------------------------------------------

@@ -17,11 +17,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-COMPLETENESS_PROPERTY = "geo_platform:completeness"
-MISSING_PROPERTY = "geo_platform:completeness_missing"
+from geo_platform.lib.stac_ext import (
+    CATEGORICAL,
+    COMPLETENESS,
+    COMPLETENESS_MISSING,
+    DATETIME_SOURCE,
+    SOURCE_SHA256,
+)
+
+COMPLETENESS_PROPERTY = COMPLETENESS
+MISSING_PROPERTY = COMPLETENESS_MISSING
 VAGUE_LICENSES = frozenset({"", "other", "proprietary", "various"})
 REAL_DATETIME_PREFIX = "metadata:"
-_PREFIX = "geo_platform:"
 
 Item = dict[str, Any]
 Check = Callable[[Item, Item], "str | None"]  # (item, collection) -> what is missing, or None
@@ -67,7 +74,7 @@ def _datetime(item: Item, coll: Item) -> str | None:
     props = item.get("properties", {})
     if not (props.get("datetime") or (props.get("start_datetime") and props.get("end_datetime"))):
         return "datetime"
-    source = props.get(f"{_PREFIX}datetime_source")
+    source = props.get(DATETIME_SOURCE)
     if source is None or str(source).startswith(REAL_DATETIME_PREFIX):
         return None
     return f"datetime from the data's metadata (now: {source})"
@@ -101,7 +108,7 @@ def _crs(item: Item, coll: Item) -> str | None:
 
 def _provenance(item: Item, coll: Item) -> str | None:
     props = item.get("properties", {})
-    gaps = [k for k in (f"{_PREFIX}source_sha256", "processing:lineage") if not props.get(k)]
+    gaps = [k for k in (SOURCE_SHA256, "processing:lineage") if not props.get(k)]
     return f"provenance ({', '.join(gaps)})" if gaps else None
 
 
@@ -129,7 +136,7 @@ def _band_descriptions(item: Item, coll: Item) -> str | None:
 def _units(item: Item, coll: Item) -> str | None:
     props = item.get("properties", {})
     bands = _data_bands(item)
-    if props.get(f"{_PREFIX}categorical") or all(b.get("data_type") == "uint8" for b in bands):
+    if props.get(CATEGORICAL) or all(b.get("data_type") == "uint8" for b in bands):
         return None  # class codes and 8-bit pictures have no physical unit
     return _share(bands, "unit", "units")
 

@@ -1,6 +1,6 @@
 """STAC for the H3 base grids: one item per loaded grid table in ``system-h3-grids``.
 
-The collection is a *system* collection (``catalog.PROTECTED_PREFIX``): lifecycle jobs never
+The collection is a *system* collection (``collection.PROTECTED_PREFIX``): lifecycle jobs never
 unpublish it. An item points at its PostGIS table (a credential-free ``postgresql://`` href)
 and describes the table with the STAC table extension.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from geo_platform.lib import stac_ext
+from geo_platform.lib.stac.collection import STAC_VERSION, with_collection_link
 from geo_platform.lib.types import BBox, Provenance
-from geo_platform.store.catalog import SOURCE_PROPERTY, STAC_VERSION, with_collection_link
 
 GRID_COLLECTION = "system-h3-grids"
 GRID_DATETIME = "2022-08-23T00:00:00Z"
@@ -93,13 +94,13 @@ def build_grid_item(
         "table:row_count": cell_count,
         "table:columns": _COLUMNS,
         "table:primary_geometry": "geom",
-        "geo_platform:h3_resolution": int(resolution),
-        SOURCE_PROPERTY: provenance.source_blob,
+        stac_ext.H3_RESOLUTION: int(resolution),
+        stac_ext.SOURCE_BLOB: provenance.source_blob,
     }
     if provenance.run_id:
-        properties["geo_platform:run_id"] = provenance.run_id
+        properties[stac_ext.RUN_ID] = provenance.run_id
     if provenance.code_version:
-        properties["geo_platform:code_version"] = provenance.code_version
+        properties[stac_ext.CODE_VERSION] = provenance.code_version
     item = {
         "type": "Feature",
         "stac_version": STAC_VERSION,

@@ -30,6 +30,7 @@ from geo_platform.lib.raster.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE, CogBuild
 from geo_platform.lib.raster.cog_steps import BandMeta, GridInfo
 from geo_platform.lib.raster.stats import BandStats
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac_ext import CATEGORICAL, DATETIME_SOURCE, prop
 from geo_platform.lib.types import BBox, Provenance
 
 RASTER_EXT = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
@@ -74,7 +75,6 @@ EO_COMMON_NAMES = frozenset(
     ]
 )
 _DTYPES = {"complex64": "cfloat32", "complex128": "cfloat64", "complex_int16": "cint16"}
-_PREFIX = "geo_platform:"
 
 
 def build_raster_item(
@@ -138,15 +138,15 @@ def _properties(
         "processing:datetime": _iso(now),
         "processing:software": dict(result.software),
         "processing:lineage": _lineage(result),
-        f"{_PREFIX}datetime_source": when_source,
-        f"{_PREFIX}source_driver": info.driver,
-        f"{_PREFIX}source_size": source_size if source_size is not None else info.file_size,
-        f"{_PREFIX}categorical": info.is_categorical,
-        f"{_PREFIX}statistics_approximate": result.stats_approximate,
+        DATETIME_SOURCE: when_source,
+        prop("source_driver"): info.driver,
+        prop("source_size"): source_size if source_size is not None else info.file_size,
+        CATEGORICAL: info.is_categorical,
+        prop("statistics_approximate"): result.stats_approximate,
     }
     skipped = {k: v.skipped_reason for k, v in result.tiers.items() if v.skipped}
     if skipped:
-        properties[f"{_PREFIX}skipped_tiers"] = skipped
+        properties[prop("skipped_tiers")] = skipped
     return properties
 
 
@@ -189,9 +189,9 @@ def _sensor(result: CogBuildResult) -> dict[str, Any]:
     if platform:
         out["platform"] = platform
     if sensor:
-        out[f"{_PREFIX}sensor"] = sensor
+        out[prop("sensor")] = sensor
     if result.info.datetime_tag:
-        out[f"{_PREFIX}datetime_tag"] = result.info.datetime_tag
+        out[prop("datetime_tag")] = result.info.datetime_tag
     return out
 
 
@@ -211,7 +211,7 @@ def _lineage(result: CogBuildResult) -> str:
 
 
 def _provenance(prov: Provenance) -> dict[str, Any]:
-    return dict(prov.stac_properties(_PREFIX))
+    return dict(prov.stac_properties())
 
 
 def _add_assets(item: pystac.Item, result: CogBuildResult, hrefs: Mapping[str, str]) -> bool:

@@ -18,14 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from geo_platform.lib.errors import UnsafePathError
 from geo_platform.lib.naming import normalize_blob_path
+from geo_platform.lib.stac_ext import RUN_ID, SOURCE_RUN, TABLE
 
-PREFIX = "geo_platform:"
-PROMOTED_AT = f"{PREFIX}promoted_at"
-PROMOTION_RUN = f"{PREFIX}promotion_run_id"
-SOURCE_RUN = f"{PREFIX}source_run_id"
-PROMOTION_VERSION = f"{PREFIX}promotion_version"
-RUN_ID = f"{PREFIX}run_id"
-TABLE_PROPERTY = f"{PREFIX}table"
 _PROBE = "geo-platform-probe"
 
 
@@ -132,8 +126,8 @@ def rewrite_item(
         if isinstance(link, dict) and link.get("href") in hrefs:
             link["href"] = hrefs[link["href"]]
     props = out.setdefault("properties", {})
-    if props.get(TABLE_PROPERTY) in tables:
-        props[TABLE_PROPERTY] = tables[props[TABLE_PROPERTY]]
+    if props.get(TABLE) in tables:
+        props[TABLE] = tables[props[TABLE]]
     if RUN_ID in props:
         props[SOURCE_RUN] = props[RUN_ID]
     props.update(stamp)

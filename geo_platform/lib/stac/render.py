@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-RENDERS_PROPERTY = "geo_platform:renders"
+from geo_platform.lib.stac_ext import CATEGORICAL, RENDERS
+
+RENDERS_PROPERTY = RENDERS
 DATA_ASSET = "analysis"
 
 # Band codes of well-known sensors -> eo common names (only used when the item names the
@@ -161,7 +163,7 @@ def render_entries(item: Mapping[str, Any], asset: str = DATA_ASSET) -> dict[str
     colour ramp. Empty for categorical rasters and items without band metadata."""
     props = item.get("properties", {})
     bands = _asset_bands(item, asset)
-    if not bands or props.get("geo_platform:categorical"):
+    if not bands or props.get(CATEGORICAL):
         return {}
     roles = band_roles(item, asset)
     red, green, blue = roles.get("red"), roles.get("green"), roles.get("blue")

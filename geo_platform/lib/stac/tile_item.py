@@ -7,6 +7,8 @@ checksum, and lineage: ``geo_platform:source_window`` ([col_off, row_off, width,
 source pixels), ``geo_platform:tile`` ([row, col]) and ``geo_platform:parent_item``. With
 ``TileAssets`` it also gets the tile's ``visualization`` COG (8-bit JPEG, one render plan for the
 whole raster), the ``thumbnail`` of the whole raster (shared by all tiles) and the MosaicJSONs.
+``with_mosaic_asset`` gives a collection its MosaicJSON asset; ``store/mosaic_search.py``
+registers the pgstac mosaic search.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pyproj
 import shapely
 from affine import Affine
-from psycopg.types.json import Jsonb
 from shapely import affinity
 
 from geo_platform.lib.raster.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE
@@ -30,11 +30,15 @@ from geo_platform.lib.raster.mosaic import MOSAIC_MEDIA_TYPE, MOSAIC_ROLE
 from geo_platform.lib.raster.tiling import TileOutput, TilingResult
 from geo_platform.lib.stac.raster_item import FILE_EXT, PROCESSING_EXT, PROJ_EXT
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac_ext import (
+    GRID_WINDOW,
+    MOSAIC_SEARCHES,
+    PARENT_ITEM,
+    SOURCE_WINDOW,
+    TILE,
+    provenance_properties,
+)
 from geo_platform.lib.types import Provenance
-from geo_platform.store import pgstac
-from geo_platform.store.catalog import dataset_collection
-
-_PREFIX = "geo_platform:"
 
 
 def _iso(value: datetime) -> str:
@@ -141,6 +145,41 @@ def _lineage(tile: TileOutput, result: TilingResult, source_blob: str) -> str:
     )
 
 
+def _tile_properties(
+    tile: TileOutput,
+    result: TilingResult,
+    transform: Affine,
+    crs: pyproj.CRS,
+    provenance: Provenance,
+    *,
+    when: datetime,
+    processed_at: datetime | None,
+    visual_rule: str | None,
+) -> dict[str, Any]:
+    """Date, projection, lineage and provenance of one tile."""
+    s = tile.spec
+    x0, y0 = transform @ (0, 0)
+    x1, y1 = transform @ (s.width, s.height)
+    now = _iso(processed_at or datetime.now(UTC))
+    lineage = _lineage(tile, result, provenance.source_blob)
+    if visual_rule:
+        lineage += f" Visualization: {visual_rule}."
+    return {
+        "datetime": _iso(when),
+        "created": now,
+        **_crs_fields(crs),
+        "proj:shape": [s.height, s.width],
+        "proj:transform": list(transform)[:6],
+        "proj:bbox": [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)],
+        "processing:datetime": now,
+        "processing:lineage": lineage,
+        PARENT_ITEM: result.item_id,
+        TILE: [s.row, s.col],
+        GRID_WINDOW if result.target_crs else SOURCE_WINDOW: list(s.window),
+        **provenance_properties(provenance.stac_properties()),
+    }
+
+
 def build_tile_item(
     tile: TileOutput,
     result: TilingResult,
@@ -161,39 +200,19 @@ def build_tile_item(
     crs = pyproj.CRS.from_wkt(result.crs_wkt)
     transform = Affine(*result.transform) @ Affine.translation(s.col_off, s.row_off)
     fp = footprint_4326(_tile_outline(tile, result), transform, crs)
-    x0, y0 = transform @ (0, 0)
-    x1, y1 = transform @ (s.width, s.height)
-    now = _iso(processed_at or datetime.now(UTC))
     band: dict[str, Any] = {"data_type": result.dtype}
     if nodata is not None:
         band["nodata"] = _nodata(nodata)
-    props: dict[str, Any] = {
-        "datetime": _iso(when),
-        "created": now,
-        **_crs_fields(crs),
-        "proj:shape": [s.height, s.width],
-        "proj:transform": list(transform)[:6],
-        "proj:bbox": [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)],
-        "processing:datetime": now,
-        "processing:lineage": (
-            _lineage(tile, result, provenance.source_blob)
-            + (f" Visualization: {extras.visual_rule}." if extras.visual_rule else "")
-        ),
-        f"{_PREFIX}parent_item": result.item_id,
-        f"{_PREFIX}tile": [s.row, s.col],
-        f"{_PREFIX}source_window" if not result.target_crs else f"{_PREFIX}grid_window": list(
-            s.window
-        ),
-        f"{_PREFIX}source_etag": provenance.source_etag,
-        f"{_PREFIX}source_blob": provenance.source_blob,
-    }
-    optional = {
-        "source_href": provenance.source_href,
-        "source_sha256": provenance.source_sha256,
-        "run_id": provenance.run_id,
-        "code_version": provenance.code_version,
-    }
-    props.update({f"{_PREFIX}{k}": v for k, v in optional.items() if v is not None})
+    props = _tile_properties(
+        tile,
+        result,
+        transform,
+        crs,
+        provenance,
+        when=when,
+        processed_at=processed_at,
+        visual_rule=extras.visual_rule,
+    )
     item = {
         "type": "Feature",
         "stac_version": "1.1.0",
@@ -250,62 +269,5 @@ def with_mosaic_asset(
         + " of this dataset",
     }
     if search_id:
-        out.setdefault(f"{_PREFIX}mosaic_searches", {})[key] = search_id
+        out.setdefault(MOSAIC_SEARCHES, {})[key] = search_id
     return out
-
-
-def register_mosaic_search(
-    conn: psycopg.Connection[Any],
-    collection_id: str,
-    name: str | None = None,
-    parent_item: str | None = None,
-) -> str:
-    """Register "all items of ``collection_id``" as a pgstac mosaic search; returns its hash.
-
-    Same call titiler-pgstac's ``/searches/register`` makes (``pgstac.search_query`` with
-    metadata ``{"type": "mosaic"}``); idempotent (same search and metadata -> same hash). A
-    tiler then renders ``/searches/<hash>/tiles/...``."""
-    search: dict[str, Any] = {"collections": [collection_id], "filter-lang": "cql2-json"}
-    if parent_item:  # only the tiles of one large raster
-        prop = {"property": f"{_PREFIX}parent_item"}
-        search["filter"] = {"op": "=", "args": [prop, parent_item]}
-    metadata = {"type": "mosaic", "name": name or collection_id}
-    with conn.cursor() as cur:
-        cur.execute("SET search_path TO pgstac, public")
-        cur.execute(
-            "SELECT hash FROM pgstac.search_query(%s, _metadata => %s)",
-            (Jsonb(search), Jsonb(metadata)),
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise RuntimeError(f"pgstac did not register the mosaic search of {collection_id}")
-    return str(row[0])
-
-
-def attach_mosaic(
-    conn: psycopg.Connection[Any],
-    collection_id: str,
-    mosaic_href: str,
-    *,
-    parent_item: str | None = None,
-    kind: str = "raster",
-    visual: bool = False,
-) -> str:
-    """Give ``collection_id`` its ``mosaic`` asset and register its pgstac mosaic search.
-    ``visual``: the MosaicJSON of a tiled raster's visualization tiles, as
-    ``mosaic-visual-<parent_item>`` (same search: a tiler picks the ``visualization`` asset).
-
-    Creates a minimal dataset collection when missing (pgstac keeps its items and the extent is
-    refreshed by the catalog). Validates the collection offline before the upsert; returns the
-    search hash. The caller commits."""
-    current = pgstac.get_collection(conn, collection_id) or dataset_collection(
-        collection_id, f"{kind} data published from bronze", kind
-    )
-    key = f"mosaic-{parent_item}" if parent_item else "mosaic"
-    search_id = register_mosaic_search(conn, collection_id, key, parent_item)
-    if visual:
-        key = f"mosaic-visual-{parent_item}" if parent_item else "mosaic-visual"
-    updated = with_mosaic_asset(current, mosaic_href, search_id, key, visual=visual)
-    validate_stac(updated)
-    pgstac.upsert_collection(conn, updated)
-    return search_id

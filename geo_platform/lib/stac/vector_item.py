@@ -26,6 +26,7 @@ import pystac
 
 from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac_ext import DATETIME_SOURCE, LAYER, TABLE, prop
 from geo_platform.lib.types import Provenance
 from geo_platform.lib.vector.records import LoadedTable
 
@@ -35,7 +36,6 @@ PROCESSING_EXT = "https://stac-extensions.github.io/processing/v1.2.0/schema.jso
 FILE_EXT = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 POSTGIS_MEDIA_TYPE = "application/vnd.postgresql"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
-_PREFIX = "geo_platform:"
 
 
 def _iso(value: datetime) -> str:
@@ -84,7 +84,7 @@ def _lineage(table: LoadedTable) -> str:
 
 
 def _provenance(prov: Provenance) -> dict[str, Any]:
-    return dict(prov.stac_properties(_PREFIX))
+    return dict(prov.stac_properties())
 
 
 def _geometry(table: LoadedTable) -> tuple[dict[str, Any] | None, list[float] | None]:
@@ -105,17 +105,17 @@ def _properties(
         "processing:datetime": _iso(now),
         "processing:lineage": _lineage(table),
         "processing:software": software or {"geo_platform": provenance.code_version or "unknown"},
-        f"{_PREFIX}table": table.qualified_name,
-        f"{_PREFIX}layer": table.layer,
-        f"{_PREFIX}geometry_type": table.geometry_type,
-        f"{_PREFIX}srid": table.srid,
-        f"{_PREFIX}source_crs": table.source_crs,
-        f"{_PREFIX}source_driver": table.driver,
-        f"{_PREFIX}rows_read": table.rows_read,
-        f"{_PREFIX}dropped_null": table.dropped_null,
-        f"{_PREFIX}dropped_empty": table.dropped_empty,
-        f"{_PREFIX}repaired": table.repaired,
-        f"{_PREFIX}invalid_dropped": table.invalid_dropped,
+        TABLE: table.qualified_name,
+        LAYER: table.layer,
+        prop("geometry_type"): table.geometry_type,
+        prop("srid"): table.srid,
+        prop("source_crs"): table.source_crs,
+        prop("source_driver"): table.driver,
+        prop("rows_read"): table.rows_read,
+        prop("dropped_null"): table.dropped_null,
+        prop("dropped_empty"): table.dropped_empty,
+        prop("repaired"): table.repaired,
+        prop("invalid_dropped"): table.invalid_dropped,
         **_provenance(provenance),
     }
 
@@ -177,7 +177,7 @@ def build_vector_item(
     now = processed_at or datetime.now(UTC)
     geometry, bbox = _geometry(table)
     properties = _properties(table, provenance, now, software)
-    properties[f"{_PREFIX}datetime_source"] = "fallback" if datetime_fallback else "processing_time"
+    properties[DATETIME_SOURCE] = "fallback" if datetime_fallback else "processing_time"
     item = pystac.Item(
         id=item_id,
         geometry=geometry,

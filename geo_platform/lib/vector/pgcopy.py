@@ -5,7 +5,7 @@ field length (-1 for NULL) and the field's binary wire format; numpy builds them
 width types, Arrow's buffers serve variable ones as they are. One
 ``binary_join_element_wise`` call then interleaves all columns into the tuple stream (its
 data buffer *is* the COPY payload). Only rare types (decimals, nested values as jsonb) take a
-per-value Python path.
+per-value Python path. ``store/copy_stream.py`` streams the payloads to the server.
 """
 
 from __future__ import annotations
@@ -15,17 +15,12 @@ import decimal
 import json
 import math
 from collections.abc import Sequence
-from queue import Queue
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
-from geo_platform.lib.errors import DecodingError
 from geo_platform.lib.vector.wkb import binary_parts
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -301,39 +296,3 @@ def encode_rows(columns: Sequence[pa.Array], pg_types: Sequence[str]) -> pa.Buff
     joined = pc.binary_join_element_wise(count, *parts, pa.scalar(b"", count.type))
     offsets, data, _ = binary_parts(joined)
     return pa.py_buffer(data[offsets[0] : offsets[-1]])
-
-
-# --- streaming to the server ------------------------------------------------------------------
-TEXT_ERRORS = (psycopg.errors.CharacterNotInRepertoire, psycopg.errors.UntranslatableCharacter)
-
-
-class _BoundedQueuedWriter(QueuedLibpqWriter):
-    """psycopg's threaded COPY writer with a short queue, so memory stays bounded."""
-
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
-        super().__init__(cursor)
-        self._queue = cast(Any, Queue(maxsize=8))
-
-
-class CopyStream:
-    """One binary COPY FROM STDIN kept open across batches (signature/trailer included)."""
-
-    def __init__(self, conn: psycopg.Connection[Any], stmt: sql.Composed, name: str) -> None:
-        self.name = name
-        cursor = conn.cursor()
-        self._cm = cursor.copy(stmt, writer=_BoundedQueuedWriter(cursor))
-        self._copy = self._cm.__enter__()
-        self._copy.write(SIGNATURE)
-
-    def write(self, payload: Any) -> None:
-        self._copy.write(payload)
-
-    def close(self, exc: BaseException | None = None) -> None:
-        try:
-            if exc is None:
-                self._copy.write(TRAILER)
-                self._cm.__exit__(None, None, None)
-            else:
-                self._cm.__exit__(type(exc), exc, exc.__traceback__)
-        except TEXT_ERRORS as err:
-            raise DecodingError(f"text PostgreSQL cannot store: {err}", path=self.name) from err

@@ -6,9 +6,10 @@ import psycopg
 import pytest
 
 from geo_platform.lib.errors import ValidationError
+from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.store import pgstac
-from geo_platform.store.catalog import dataset_collection, items_of_source, publish_source_items
+from geo_platform.store.catalog import items_of_source, publish_source_items
 
 
 def _item(cid: str, iid: str, source: str) -> dict:

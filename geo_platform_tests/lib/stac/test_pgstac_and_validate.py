@@ -95,7 +95,8 @@ def _index_oids(conn: psycopg.Connection) -> set[int]:
 def test_provenance_lookups_are_indexed_in_every_partition(pg_dsn):
     """services registered the provenance queryables; a new collection's partition is indexed
     on the exact expression the lookups use, and registering again rebuilds nothing."""
-    from geo_platform.store.catalog import SOURCE_PROPERTY, items_of_source
+    from geo_platform.lib.stac_ext import SOURCE_BLOB
+    from geo_platform.store.catalog import items_of_source
     from geo_platform.store.duplicates import SHA_PROPERTY, find_duplicate
 
     cid = f"test-{uuid.uuid4().hex[:8]}"
@@ -104,14 +105,14 @@ def test_provenance_lookups_are_indexed_in_every_partition(pg_dsn):
         assert pgstac.ensure_queryables(conn) == []  # ensure_postgres did it already
         assert _index_oids(conn) == before
         item = _item(cid, "a", 1.0, "2021-01-01T00:00:00Z")
-        item["properties"].update({SOURCE_PROPERTY: f"{cid}/a.tif", SHA_PROPERTY: "f" * 64})
+        item["properties"].update({SOURCE_BLOB: f"{cid}/a.tif", SHA_PROPERTY: "f" * 64})
         pgstac.upsert_collection(conn, _collection(cid))
         pgstac.upsert_items(conn, [item])
         assert items_of_source(conn, f"{cid}/a.tif") == [(cid, "a")]
         found = find_duplicate(conn, "f" * 64, f"{cid}/b.tif")
         assert found is not None and found.source_blob == f"{cid}/a.tif"
         conn.execute("SET enable_seqscan = off")  # only an index can answer now
-        for name in (SOURCE_PROPERTY, SHA_PROPERTY):
+        for name in (SOURCE_BLOB, SHA_PROPERTY):
             plan = conn.execute(
                 psycopg.sql.SQL(
                     "EXPLAIN SELECT id FROM items WHERE collection = %s AND {} = 'x'"
