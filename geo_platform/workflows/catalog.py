@@ -1,0 +1,128 @@
+"""Publish the STAC items of bronze files into pgstac, as the silver stage made them.
+
+The silver workflows (``publish_vector``, ``publish_raster``, ...) produce each file's final
+items: collection link included, validated, duplicate content already resolved (pointer items
+or a ``duplicate_of_source`` flag). This stage only upserts them, for a whole batch of files in
+one transaction (``store.catalog.publish_sources``: collections created when missing, items a
+source no longer produces removed, extents refreshed), then gives tiled rasters their mosaic.
+
+When the catalog runs in another run (or process) than the silver stage, the items come back
+from the file's silver folder (``read_silver_items``), where the silver stage wrote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from geo_platform.lib import naming, stac_ext
+from geo_platform.lib.errors import NotFoundError, ValidationError
+from geo_platform.store.blobs.base import BlobStore
+from geo_platform.store.catalog import publish_sources
+from geo_platform.store.mosaic_search import attach_mosaic
+from geo_platform.store.silver import stac_items
+
+MOSAICS = (("mosaic.json", False), ("mosaic-visual.json", True))
+_IDENTITY = ("type", "stac_version", "id", "collection")
+
+
+@dataclass(frozen=True)
+class CatalogedSource:
+    """What one bronze file has in the catalog after publishing.
+
+    ``items``/``removed`` are ``{collection, id}`` pairs; ``published`` the items as upserted
+    (links, renders); ``duplicate_of`` the bronze file whose content this one repeats."""
+
+    source: str
+    items: list[dict[str, str]]
+    published: list[dict[str, Any]]
+    removed: list[dict[str, str]] = field(default_factory=list)
+    collections_created: list[str] = field(default_factory=list)
+    duplicate_of: str | None = None
+
+
+def read_silver_items(store: BlobStore, silver_container: str, blob: str) -> list[dict[str, Any]]:
+    """The items the silver stage wrote for ``blob``. It validated each one against the schemas
+    before writing it, so only their identity is checked here (a truncated or foreign file)."""
+    items = stac_items(store, silver_container, blob)
+    if not items:
+        raise NotFoundError("no silver STAC items found: publish the silver stage first", path=blob)
+    for item in items:
+        missing = [k for k in _IDENTITY if not item.get(k)]
+        if missing:
+            raise ValidationError(f"silver STAC item lacks {', '.join(missing)}", path=blob)
+    return items
+
+
+def duplicate_of(items: list[dict[str, Any]]) -> str | None:
+    """The original source the silver stage found for these items (pointers or flagged)."""
+    for item in items:
+        props = item.get("properties", {})
+        pointer = props.get(stac_ext.DUPLICATE_OF)
+        if isinstance(pointer, dict) and pointer.get("source_blob"):
+            return str(pointer["source_blob"])
+        if props.get(stac_ext.DUPLICATE_OF_SOURCE):
+            return str(props[stac_ext.DUPLICATE_OF_SOURCE])
+    return None
+
+
+def publish_items(
+    conn: psycopg.Connection[Any],
+    items: Mapping[str, list[dict[str, Any]]],
+    kind: str,
+) -> dict[str, CatalogedSource]:
+    """Upsert the final ``items`` of each source (bronze blob -> its items) as they are, in one
+    transaction, and commit. Nothing is published if one upsert fails."""
+    by_source = {source: list(its) for source, its in items.items()}
+    results = publish_sources(conn, by_source, kind, validated=True)
+    return {
+        source: CatalogedSource(
+            source=source,
+            items=res.items,
+            published=by_source[source],
+            removed=res.removed,
+            collections_created=res.collections_created,
+            duplicate_of=duplicate_of(by_source[source]),
+        )
+        for source, res in results.items()
+    }
+
+
+def attach_mosaics(
+    conn: psycopg.Connection[Any], store: BlobStore, silver_container: str, blobs: Iterable[str]
+) -> list[str]:
+    """A tiled large raster's MosaicJSONs (lossless tiles, and visualization tiles when it has
+    them) become collection assets, with a pgstac mosaic search; commits. Returns their paths."""
+    attached = []
+    for blob in blobs:
+        for name, visual in MOSAICS:
+            path = f"{naming.silver_prefix(blob)}/{name}"
+            if store.exists(silver_container, path):
+                attach_mosaic(
+                    conn,
+                    naming.collection_id(blob),
+                    store.href(silver_container, path),
+                    parent_item=naming.item_id(blob),
+                    visual=visual,
+                )
+                attached.append(path)
+    conn.commit()
+    return attached
+
+
+def publish_catalog(
+    conn: psycopg.Connection[Any],
+    items: Mapping[str, list[dict[str, Any]]],
+    kind: str,
+    *,
+    store: BlobStore,
+    silver_container: str,
+) -> dict[str, CatalogedSource]:
+    """``publish_items``, then (rasters) the mosaics of the batch's tiled files."""
+    results = publish_items(conn, items, kind)
+    if kind == "raster":
+        attach_mosaics(conn, store, silver_container, list(items))
+    return results

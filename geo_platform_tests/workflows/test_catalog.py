@@ -1,0 +1,115 @@
+"""The catalog workflow without Dagster: final items from silver go into real pgstac as they are."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from geo_platform.lib import naming, stac_ext
+from geo_platform.lib.errors import NotFoundError, ValidationError
+from geo_platform.store import pgstac
+from geo_platform.store.catalog import items_of_source
+from geo_platform.workflows.catalog import (
+    duplicate_of,
+    publish_catalog,
+    publish_items,
+    read_silver_items,
+)
+from geo_platform_tests.workflows.vector_world import World, write_gpkg
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
+
+
+def _published(world: World, name: str = "places.gpkg") -> str:
+    """A vector file through the silver workflow (as another run would have left it)."""
+    blob = world.upload(name, write_gpkg(world.tmp / name, f"{world.prefix}/{name}"))
+    world.publish(blob)
+    return blob
+
+
+def test_silver_items_are_upserted_as_they_are(world: World) -> None:
+    blob = _published(world)
+    items = read_silver_items(world.store, "silver", blob)
+    as_written = copy.deepcopy(items)
+    with world.connect() as conn:
+        result = publish_items(conn, {blob: items}, "vector")[blob]
+        stored = {
+            i["id"]: pgstac.get_item(conn, naming.collection_id(blob), i["id"]) for i in items
+        }
+        collection = pgstac.get_collection(conn, naming.collection_id(blob))
+    assert items == as_written  # not re-linked, not rewritten
+    assert result.collections_created == [naming.collection_id(blob)] and collection is not None
+    assert sorted(i["id"] for i in result.items) == sorted(stored)
+    assert result.removed == [] and result.duplicate_of is None
+    for item in as_written:
+        got = stored[item["id"]]
+        assert got is not None
+        assert got["assets"] == item["assets"]
+        assert got["links"] == item["links"]
+        assert got["geometry"] == item["geometry"]
+        assert got["properties"][stac_ext.SOURCE_BLOB] == blob
+        assert (
+            got["properties"][stac_ext.SOURCE_SHA256] == item["properties"][stac_ext.SOURCE_SHA256]
+        )
+
+
+def test_a_layer_no_longer_produced_leaves_the_catalog(world: World) -> None:
+    blob = _published(world)
+    with world.connect() as conn:
+        publish_items(conn, {blob: read_silver_items(world.store, "silver", blob)}, "vector")
+    world.publish(blob, overrides={"layer": "parcels"})  # the file now publishes one layer
+    items = read_silver_items(world.store, "silver", blob)
+    single = naming.table_name(blob)  # one layer: the file's own table name
+    assert [i["id"] for i in items] == [single]
+    cid = naming.collection_id(blob)
+    with world.connect() as conn:
+        result = publish_catalog(
+            conn, {blob: items}, "vector", store=world.store, silver_container="silver"
+        )
+        left = items_of_source(conn, blob)
+    gone = [naming.table_name(blob, layer, multi_layer=True) for layer in ("parcels", "towns")]
+    removed = sorted(result[blob].removed, key=lambda r: r["id"])
+    assert removed == [{"collection": cid, "id": i} for i in sorted(gone)]
+    assert left == [(cid, single)]
+
+
+def test_a_batch_is_one_transaction(world: World) -> None:
+    good = _published(world, "good.gpkg")
+    bad = _published(world, "bad.gpkg")
+    broken = read_silver_items(world.store, "silver", bad)
+    broken[0]["properties"]["datetime"] = "not a date"
+    with world.connect() as conn, pytest.raises(psycopg.Error):
+        publish_items(
+            conn, {good: read_silver_items(world.store, "silver", good), bad: broken}, "vector"
+        )
+    with world.connect() as conn:
+        assert items_of_source(conn, good) == [] and items_of_source(conn, bad) == []
+
+
+def test_silver_read_back_needs_the_silver_stage(world: World) -> None:
+    missing = f"{world.prefix}/never.gpkg"
+    with pytest.raises(NotFoundError):
+        read_silver_items(world.store, "silver", missing)
+    blob = _published(world)
+    stac = f"{naming.silver_prefix(blob)}/stac/foreign.json"
+    world.store.upload_bytes("silver", stac, json.dumps({"type": "Feature", "id": "x"}).encode())
+    with pytest.raises(ValidationError, match="collection"):
+        read_silver_items(world.store, "silver", blob)
+
+
+def test_duplicate_of_reads_what_silver_decided() -> None:
+    pointer = {"properties": {stac_ext.DUPLICATE_OF: {"source_blob": "a/x.gpkg", "id": "t"}}}
+    flagged = {"properties": {stac_ext.DUPLICATE_OF_SOURCE: "a/y.gpkg"}}
+    assert duplicate_of([pointer]) == "a/x.gpkg"
+    assert duplicate_of([{"properties": {}}, flagged]) == "a/y.gpkg"
+    assert duplicate_of([{"properties": {}}]) is None
