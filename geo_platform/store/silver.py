@@ -18,7 +18,7 @@ from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.lib.stac.collection import load_item_json
 from geo_platform.lib.types import BlobInfo, Provenance
-from geo_platform.resources.blob_store import BlobStore
+from geo_platform.store.blobs.base import BlobStore
 
 STAGING_ROOT = "_staging"
 STAC_FOLDER = "stac"
@@ -56,15 +56,37 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 def provenance_for(
     context: Any, store: BlobStore, platform: Any, blob: str, info: BlobInfo, local: Path
 ) -> Provenance:
+    """``source_provenance`` with the run id of a Dagster ``context`` and a platform's settings."""
+    return source_provenance(
+        store,
+        platform.bronze_container,
+        blob,
+        info,
+        local,
+        run_id=context.run.run_id,
+        code_version=platform.code_version,
+    )
+
+
+def source_provenance(
+    store: BlobStore,
+    bronze_container: str,
+    blob: str,
+    info: BlobInfo,
+    local: Path,
+    *,
+    run_id: str | None,
+    code_version: str | None,
+) -> Provenance:
     """Where a silver output comes from: the bronze blob (etag, sha256, href), run, code."""
     st = local.stat()
     return Provenance(
         source_blob=blob,
         source_etag=info.etag,
         source_sha256=_sha256(str(local), st.st_size, st.st_mtime_ns),
-        source_href=store.href(platform.bronze_container, blob),
-        run_id=context.run.run_id,
-        code_version=platform.code_version,
+        source_href=store.href(bronze_container, blob),
+        run_id=run_id,
+        code_version=code_version,
     )
 
 

@@ -4,8 +4,9 @@
 the bronze file's SHA-256 and before they build anything: when the same content was already
 published under another bronze name (and ``GEO_PLATFORM_DUPLICATES`` is ``link``), it writes
 only pointer STAC items into the file's silver folder (replacing whatever an earlier version had
-there) and returns the metadata for the partition; the catalog stage then publishes the pointers
-like any other item. Otherwise it returns None and the asset carries on as usual.
+there) and returns a ``DuplicateLinked`` (what was linked, and the pointers); the catalog stage
+then publishes the pointers like any other item. Otherwise it returns None and the workflow
+carries on as usual.
 """
 
 from __future__ import annotations
@@ -13,19 +14,45 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import psycopg
 
 from geo_platform.lib import naming
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac_ext import LAYER, provenance_properties
 from geo_platform.lib.types import Provenance
-from geo_platform.resources.blob_store import BlobStore
+from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.duplicates import duplicates_mode, find_duplicate, pointers_for
 from geo_platform.store.silver import STAC_FOLDER, replace_outputs
+
+
+@dataclass(frozen=True)
+class DuplicateLinked:
+    """A file whose content was already published under another bronze name: nothing was built,
+    only ``pointers`` (STAC items that point at the original's assets) went to silver.
+    ``checks`` are the verdicts a caller records for the pointers (empty unless it adds some)."""
+
+    duplicate_of: str
+    duplicate_of_items: list[list[str]]
+    pointers: list[dict[str, Any]]
+    checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+
+    @property
+    def stac_items(self) -> list[str]:
+        return [f"{p['collection']}/{p['id']}" for p in self.pointers]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Run metadata (JSON-able values)."""
+        return {
+            "duplicate_of": self.duplicate_of,
+            "duplicate_of_items": self.duplicate_of_items,
+            "stac_items": self.stac_items,
+            "quality/duplicate": True,
+        }
 
 
 def raster_item_ids(blob: str) -> Callable[[dict[str, Any], int], str]:
@@ -52,9 +79,9 @@ def link_duplicate(
     provenance: Provenance,
     collection_id: str,
     item_id_for: Callable[[dict[str, Any], int], str],
-) -> dict[str, Any] | None:
+) -> DuplicateLinked | None:
     """Publish pointer items to silver when ``provenance.source_sha256`` was published under
-    another bronze name first; return the partition's metadata, or None to build normally.
+    another bronze name first; return what was linked, or None to build normally.
 
     ``item_id_for(original_item, n)`` names each pointer: ``raster_item_ids(blob)`` or
     ``vector_item_ids(blob)``."""
@@ -79,9 +106,4 @@ def link_duplicate(
             path.write_text(json.dumps(item, indent=1))
             files[f"{STAC_FOLDER}/{item['id']}.json"] = path
         replace_outputs(store, silver_container, blob, files)
-    return {
-        "duplicate_of": original.source_blob,
-        "duplicate_of_items": dg.MetadataValue.json(original.as_dict()["items"]),
-        "stac_items": dg.MetadataValue.json([f"{p['collection']}/{p['id']}" for p in pointers]),
-        "quality/duplicate": True,
-    }
+    return DuplicateLinked(original.source_blob, original.as_dict()["items"], pointers)

@@ -154,7 +154,7 @@ def test_duplicate_is_linked_not_rebuilt(env, pg_dsn):
             item_id_for=lambda _o, _n: "x",
         )
     assert unique is None and publish_mode is None
-    assert meta is not None and meta["duplicate_of"] == blobs["good"]
+    assert meta is not None and meta.duplicate_of == blobs["good"]
     # Silver holds only the pointer item for the copy: nothing was built.
     copied = [b.path for b in store.list_blobs("silver", naming.silver_prefix(second) + "/")]
     assert copied == [f"{naming.silver_prefix(second)}/stac/{naming.item_id(second)}.json"]
