@@ -87,7 +87,7 @@ def ours(src: Path, out: Path, tile_size: int, visual: bool = False) -> None:
     (out / "mosaic.json").write_text(json.dumps(mosaic))
     visual_s = 0.0
     if visual:
-        from geo_platform.lib.raster.tiling_visual import build_visual_tier
+        from geo_platform.lib.raster.tiling.visual import build_visual_tier
 
         tv = time.perf_counter()
         vis = build_visual_tier(result, tiling=TilingOptions(tile_size=tile_size), name="bench")

@@ -62,10 +62,6 @@ def gold_table_name(table: str, resolution: int) -> str:
     return ident_with_suffix(table, f"_h3_res{int(resolution)}")
 
 
-def h3_blob_name(table: str, resolution: int) -> str:
-    return f"{table}_res{int(resolution)}.parquet"
-
-
 @dataclass(frozen=True)
 class AggregateStats:
     """Source totals (measured on the geometries) against the totals of the output cells."""

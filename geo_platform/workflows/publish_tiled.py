@@ -6,7 +6,7 @@ above the tiling threshold. Silver layout in the blob's folder ``naming.silver_p
 ``mosaic.json`` and ``stac/<tile_id>.json`` (picked up by ``raster_stac_item`` as usual), plus
 the visualization tier when requested and possible (``visual/<tile_id>.tif`` 8-bit JPEG COGs
 with one stretch for the whole raster, ``visual.json``, ``mosaic-visual.json``) and
-``thumbnail.png`` of the whole raster (see ``lib/raster/tiling_visual.py``).
+``thumbnail.png`` of the whole raster (see ``lib/raster/tiling/visual.py``).
 Published with ``replace_outputs`` (staged, then moved; stale single-COG outputs removed).
 
 Tiles are built in a per-blob work folder that survives a failed run (see
@@ -38,7 +38,7 @@ from geo_platform.lib.raster.tiling import (
     TilingResult,
     tile_raster,
 )
-from geo_platform.lib.raster.tiling_visual import (
+from geo_platform.lib.raster.tiling.visual import (
     THUMBNAIL_NAME,
     VISUAL_MANIFEST,
     VisualResult,

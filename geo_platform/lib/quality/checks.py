@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from geo_platform.lib.raster.cog_steps import GridInfo
+from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.stats import BandStats
 

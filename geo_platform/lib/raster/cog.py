@@ -39,7 +39,6 @@ from rasterio.shutil import copy as rio_copy
 
 from geo_platform.lib.errors import EmptyDatasetError
 from geo_platform.lib.raster.cog_steps import (
-    GridInfo,
     data_footprint,
     multihash_sha256,
     software_versions,
@@ -47,6 +46,7 @@ from geo_platform.lib.raster.cog_steps import (
     translate,
 )
 from geo_platform.lib.raster.footprint import Footprint
+from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo, has_valid_pixels, inspect_raster
 from geo_platform.lib.raster.options import TIERS, RasterOptions
 from geo_platform.lib.raster.render import Layout, RenderPlan, plan_render, write_render_vrt

@@ -1,10 +1,10 @@
-"""Small steps of the COG build: the GDAL copy with error mapping, grid description, the
-valid-data footprint and output profiles. Kept apart from ``cog.py`` so each stays readable."""
+"""Small steps of the COG build: the GDAL copy with error mapping, the valid-data footprint,
+output profiles, software versions and checksums. Kept apart from ``cog.py`` so each stays
+readable; the grid of an output COG is ``grid.GridInfo``."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -21,10 +21,10 @@ from shapely.geometry import Polygon, shape
 
 from geo_platform.lib.errors import GeoPlatformError, UnreadableFileError, UnsupportedFormatError
 from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
+from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.opening import GDAL_ERRORS
 from geo_platform.lib.raster.stats import RasterSample
-from geo_platform.lib.types import BBox
 
 _WRITE_FAILURES = ("No space left", "Free disk space", "Cannot create", "Permission denied")
 # GDAL refusing an option for this raster (not a damaged file): e.g. a predictor on 1-bit data,
@@ -36,65 +36,6 @@ _OPTION_FAILURES = (
     "Illegal value",
     "Invalid value",
 )
-
-
-@dataclass(frozen=True)
-class BandMeta:
-    """One band of an output COG, as STAC describes it."""
-
-    index: int
-    dtype: str
-    nodata: float | None
-    colorinterp: str
-    description: str | None
-    unit: str | None
-    scale: float
-    offset: float
-
-
-@dataclass(frozen=True)
-class GridInfo:
-    """The pixel grid and CRS of an output COG (for the STAC projection extension)."""
-
-    crs_wkt2: str
-    crs_code: str | None
-    shape: tuple[int, int]
-    transform: tuple[float, float, float, float, float, float]
-    bounds: BBox
-    resolution: tuple[float, float]
-    bands: tuple[BandMeta, ...]
-
-    @classmethod
-    def of(cls, ds: rasterio.io.DatasetReader) -> GridInfo:
-        crs = pyproj.CRS.from_wkt(ds.crs.to_wkt())
-        authority = crs.to_authority(min_confidence=70)
-        t = ds.transform
-        bands = tuple(
-            BandMeta(
-                index=i,
-                dtype=ds.dtypes[i - 1],
-                nodata=ds.nodatavals[i - 1],
-                colorinterp=ds.colorinterp[i - 1].name,
-                description=ds.descriptions[i - 1] or None,
-                unit=ds.units[i - 1] or None,
-                scale=ds.scales[i - 1],
-                offset=ds.offsets[i - 1],
-            )
-            for i in range(1, ds.count + 1)
-        )
-        return cls(
-            crs_wkt2=crs.to_wkt("WKT2_2019"),
-            crs_code=":".join(authority) if authority else None,
-            shape=(ds.height, ds.width),
-            transform=(t.a, t.b, t.c, t.d, t.e, t.f),
-            bounds=tuple(ds.bounds),
-            resolution=ds.res,
-            bands=bands,
-        )
-
-    @property
-    def affine(self) -> Affine:
-        return Affine(*self.transform)
 
 
 def translate(

@@ -27,7 +27,7 @@ from typing import Any
 import pystac
 
 from geo_platform.lib.raster.cog import COG_MEDIA_TYPE, PNG_MEDIA_TYPE, CogBuildResult, TierOutput
-from geo_platform.lib.raster.cog_steps import BandMeta, GridInfo
+from geo_platform.lib.raster.grid import BandMeta, GridInfo
 from geo_platform.lib.raster.stats import BandStats
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac_ext import CATEGORICAL, DATETIME_SOURCE, prop

@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 import shapely
 
-from geo_platform.lib.vector.wkb import KINDS
-
 _TYPE_KIND = {0: 0, 4: 0, 1: 1, 2: 1, 5: 1, 3: 2, 6: 2}  # shapely type id -> kind index
 _EMPTY_MULTI = ((0, "MULTIPOINT EMPTY"), (1, "MULTILINESTRING EMPTY"), (3, "MULTIPOLYGON EMPTY"))
 
@@ -129,7 +127,3 @@ def nonzero_z(geoms: np.ndarray) -> bool:
         return False
     z = shapely.get_coordinates(with_z, include_z=True)[:, 2]
     return bool(np.any((z != 0) & np.isfinite(z)))
-
-
-def kind_name(index: int) -> str:
-    return KINDS[index]

@@ -12,7 +12,6 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from geo_platform.lib.errors import ConfigError
-from geo_platform.lib.raster import tiling
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.tiling import (
     TilingError,
@@ -22,6 +21,7 @@ from geo_platform.lib.raster.tiling import (
     tile_raster,
     tile_step,
 )
+from geo_platform.lib.raster.tiling import build as tiling_build
 from geo_platform.lib.raster.validate import validate_cog
 
 
@@ -116,14 +116,14 @@ def test_ids_stable_and_rerun_reuses_everything(source: Path, tmp_path: Path) ->
 def test_rerun_after_a_failed_tile_builds_only_the_missing_one(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = tiling.build_tile
+    real = tiling_build.build_tile
 
     def flaky(spec, out_dir, job):
         if spec.tile_id == "big_r001_c002":
             raise OSError("disk hiccup")
         return real(spec, out_dir, job)
 
-    monkeypatch.setattr(tiling, "build_tile", flaky)
+    monkeypatch.setattr(tiling_build, "build_tile", flaky)
     out = tmp_path / "out"
     opts = TilingOptions(tile_size=512, workers=1)
     with pytest.raises(TilingError) as err:
@@ -131,7 +131,7 @@ def test_rerun_after_a_failed_tile_builds_only_the_missing_one(
     assert set(err.value.failed) == {"big_r001_c002"}
     assert "disk hiccup" in err.value.message
     assert len(list((out / "tiles").glob("*.tif"))) == 15
-    monkeypatch.setattr(tiling, "build_tile", real)
+    monkeypatch.setattr(tiling_build, "build_tile", real)
     rerun = tile_raster(source, out, "big", opts)
     assert rerun.built == ["big_r001_c002"] and len(rerun.reused) == 15
 

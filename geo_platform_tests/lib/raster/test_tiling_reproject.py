@@ -24,7 +24,7 @@ from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.mosaic import build_mosaic, sources_from_tiling, tiles_for_point
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling import Reprojection, TilingOptions, TilingResult, tile_raster
-from geo_platform.lib.raster.tiling_visual import build_visual_tier
+from geo_platform.lib.raster.tiling.visual import build_visual_tier
 from geo_platform.lib.raster.validate import validate_cog
 from geo_platform.lib.stac.tile_item import build_tile_item
 from geo_platform.lib.stac.validate import validate_stac

@@ -21,7 +21,7 @@ from geo_platform.lib.raster.mosaic import (
 )
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling import TilingOptions, TilingResult, tile_raster
-from geo_platform.lib.raster.tiling_visual import (
+from geo_platform.lib.raster.tiling.visual import (
     VISUAL_MANIFEST,
     VisualResult,
     build_visual_tier,

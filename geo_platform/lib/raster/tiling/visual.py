@@ -1,4 +1,4 @@
-"""The visualization tier and the thumbnail of a tiled raster (companion of ``tiling.py``).
+"""The visualization tier and the thumbnail of a tiled raster (companion of ``build.py``).
 
 Why: a tiled large raster is one dataset, so its picture must be one picture. Rendering each
 tile with its own stretch would make seams at every tile edge; instead there is ONE render plan
@@ -12,7 +12,7 @@ tile with its own stretch would make seams at every tile edge; instead there is 
   8-bit JPEG COG (quality and blocksize as the single-COG visualization tier, validity as an
   internal mask) built by GDAL's COG driver from the lossless tile through the render VRT, which
   reuses the lossless overviews. Built in the same bounded process pool as the lossless tiles
-  (``tiling.run_tile_jobs``) and validated with ``validate_cog``.
+  (``build.run_tile_jobs``) and validated with ``validate_cog``.
 - **Skipped** with a reason when the visualization is not requested or the plan has no natural
   picture (e.g. many bands without RGB interpretation); the reason is recorded in the manifest.
 - **Thumbnail**: ``thumbnail.png`` of the whole raster, read through the render VRT over the
@@ -48,16 +48,9 @@ from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.render import Layout, RenderPlan, plan_render, write_render_vrt
 from geo_platform.lib.raster.stats import RasterSample, sample_raster
 from geo_platform.lib.raster.thumbnail import write_thumbnail
-from geo_platform.lib.raster.tiling import (
-    JsonManifest,
-    TileOutput,
-    TileSpec,
-    TilingError,
-    TilingOptions,
-    TilingResult,
-    run_tile_jobs,
-    tile_intact,
-)
+from geo_platform.lib.raster.tiling.build import TilingResult, run_tile_jobs
+from geo_platform.lib.raster.tiling.manifest import JsonManifest, tile_intact
+from geo_platform.lib.raster.tiling.plan import TileOutput, TileSpec, TilingError, TilingOptions
 from geo_platform.lib.raster.validate import validate_cog
 
 VISUAL_FOLDER = "visual"
