@@ -23,25 +23,24 @@ the thumbnail all come from one decimated read of the analysis overviews.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import rasterio
-from rasterio.shutil import copy as rio_copy
 
 from geo_platform.lib.errors import EmptyDatasetError
 from geo_platform.lib.raster.cog_steps import (
     data_footprint,
+    fill_nodata,
+    metadata_vrt,
     multihash_sha256,
     software_versions,
+    source_vrt,
     tier_profile,
     translate,
 )
@@ -67,7 +66,6 @@ __all__ = [
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 PNG_MEDIA_TYPE = "image/png"
-METADATA_TAG = "GEO_PLATFORM_SOURCE_METADATA"
 SMALL_RASTER_PIXELS = 2**22
 """Below about 4 megapixels the COG tiers are built single-threaded (see ``_threads``)."""
 
@@ -271,30 +269,11 @@ class _Builder:
         )
 
     def _source_path(self) -> str:
-        """The GDAL path to read; a VRT when the CRS came from a sidecar/option (it carries the
-        CRS) or when a reprojection needs a nodata value for its padding (``fill_nodata``)."""
+        """The GDAL path to read (a VRT when the CRS or a nodata value must be added)."""
         fill = fill_nodata(self.info) if self.options.reprojects else None
         if self.info.crs_source == "dataset" and fill is None:
             return self.info.gdal_path
-        vrt = self.work / "source.vrt"
-        rio_copy(self.info.gdal_path, str(vrt), driver="VRT")
-        tree = ET.parse(vrt)
-        root = tree.getroot()
-        if self.info.crs_source != "dataset":
-            srs = root.find("SRS")
-            if srs is None:
-                srs = ET.Element("SRS")
-                root.insert(0, srs)
-            srs.text = self.info.crs_wkt2
-            srs.set("dataAxisToSRSAxisMapping", "1,2")
-        if fill is not None:
-            for band in root.findall("VRTRasterBand"):
-                nodata = band.find("NoDataValue")
-                if nodata is None:
-                    nodata = ET.SubElement(band, "NoDataValue")
-                nodata.text = fill
-        tree.write(vrt)
-        return str(vrt)
+        return source_vrt(self.info, self.work / "source.vrt", fill)
 
     def _analysis(self, source: str, path: Path) -> TierOutput:
         start = time.perf_counter()
@@ -366,7 +345,7 @@ class _Builder:
         from_analysis = not self.options.reprojects
         base = str(analysis) if from_analysis else source
         if self.info.extra_metadata:
-            base = self._metadata_vrt(base)
+            base = metadata_vrt(base, self.work / "archive-source.vrt", self.info.extra_metadata)
         opts = self._lossless(self.options.archive_compression, None)
         opts["overviews"] = "FORCE_USE_EXISTING" if from_analysis else "IGNORE_EXISTING"
         opts["overview_resampling"] = self.resampling
@@ -374,21 +353,6 @@ class _Builder:
         translate(base, path, opts, self.info.name, reads_source=not from_analysis)
         self._timed("archive", start)
         return self._finish_tier("archive", path, self.options.archive_compression)
-
-    def _metadata_vrt(self, base: str) -> str:
-        """A VRT over ``base`` whose default metadata also holds the other domains as JSON."""
-        vrt = self.work / "archive-source.vrt"
-        rio_copy(base, str(vrt), driver="VRT")
-        tree = ET.parse(vrt)
-        root = tree.getroot()
-        meta = next((m for m in root.findall("Metadata") if not m.get("domain")), None)
-        if meta is None:
-            meta = ET.Element("Metadata")
-            root.insert(2, meta)
-        item = ET.SubElement(meta, "MDI", key=METADATA_TAG)
-        item.text = json.dumps(self.info.extra_metadata, sort_keys=True)
-        tree.write(vrt)
-        return str(vrt)
 
     def _thumbnail(
         self, analysis: Path, layout: Layout, sample: RasterSample, plan: RenderPlan | str
@@ -402,22 +366,6 @@ class _Builder:
         path = write_thumbnail(vrt, self._target("thumbnail", ".png"), self.options.thumbnail_size)
         self._timed("thumbnail", start)
         return path
-
-
-def fill_nodata(info: RasterInfo) -> str | None:
-    """The nodata value given to a reprojected raster that has no nodata, mask or alpha, so
-    that the padding around the warped grid is not taken for data: NaN for floating point,
-    the type's most negative (signed) or largest (unsigned) value for integers. None for 8- and
-    16-bit unsigned data, where GDAL adds an alpha band that it does read as a mask."""
-    if info.nodata is not None or info.mask_kind != "none":
-        return None
-    dtype = info.dtype
-    if dtype in ("uint8", "uint16") or dtype.startswith("complex"):
-        return None
-    if dtype.startswith("float"):
-        return "nan"
-    limits = np.iinfo(np.dtype(dtype))
-    return str(limits.min if limits.min < 0 else limits.max)
 
 
 MIN_OVERVIEW_SIDE = 16

@@ -1,15 +1,19 @@
-"""Small steps of the COG build: the GDAL copy with error mapping, the valid-data footprint,
-output profiles, software versions and checksums. Kept apart from ``cog.py`` so each stays
-readable; the grid of an output COG is ``grid.GridInfo``."""
+"""Small steps of the COG build: the GDAL copy with error mapping, the source and metadata VRTs,
+the nodata of reprojected padding, the valid-data footprint, output profiles, software versions
+and checksums. Kept apart from ``cog.py`` so each stays readable; the grid of an output COG is
+``grid.GridInfo``."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import xml.etree.ElementTree as ET
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyproj
 import rasterio
 import shapely
@@ -25,6 +29,9 @@ from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.opening import GDAL_ERRORS
 from geo_platform.lib.raster.stats import RasterSample
+
+METADATA_TAG = "GEO_PLATFORM_SOURCE_METADATA"
+"""Tag of the archive tier holding the source's other metadata domains as JSON."""
 
 _WRITE_FAILURES = ("No space left", "Free disk space", "Cannot create", "Permission denied")
 # GDAL refusing an option for this raster (not a damaged file): e.g. a predictor on 1-bit data,
@@ -58,6 +65,62 @@ def translate(
                 f"reading the raster data failed (truncated or corrupt data block): {text}", name
             ) from exc
         raise GeoPlatformError(f"writing {dst.name} failed: {text}", path=name) from exc
+
+
+def source_vrt(info: RasterInfo, vrt: Path, fill: str | None) -> str:
+    """A VRT over the source that carries what the file lacks: the CRS when it came from a
+    ``.prj`` sidecar or ``assume_crs``, and ``fill`` as every band's nodata (a reprojection then
+    pads with it, see ``fill_nodata``). Returns the VRT's path."""
+    rio_copy(info.gdal_path, str(vrt), driver="VRT")
+    tree = ET.parse(vrt)
+    root = tree.getroot()
+    if info.crs_source != "dataset":
+        srs = root.find("SRS")
+        if srs is None:
+            srs = ET.Element("SRS")
+            root.insert(0, srs)
+        srs.text = info.crs_wkt2
+        srs.set("dataAxisToSRSAxisMapping", "1,2")
+    if fill is not None:
+        for band in root.findall("VRTRasterBand"):
+            nodata = band.find("NoDataValue")
+            if nodata is None:
+                nodata = ET.SubElement(band, "NoDataValue")
+            nodata.text = fill
+    tree.write(vrt)
+    return str(vrt)
+
+
+def metadata_vrt(base: str, vrt: Path, metadata: dict[str, dict[str, str]]) -> str:
+    """A VRT over ``base`` whose default metadata also holds the other domains as JSON (under
+    ``METADATA_TAG``: GeoTIFF writers drop domains other than the default one)."""
+    rio_copy(base, str(vrt), driver="VRT")
+    tree = ET.parse(vrt)
+    root = tree.getroot()
+    meta = next((m for m in root.findall("Metadata") if not m.get("domain")), None)
+    if meta is None:
+        meta = ET.Element("Metadata")
+        root.insert(2, meta)
+    item = ET.SubElement(meta, "MDI", key=METADATA_TAG)
+    item.text = json.dumps(metadata, sort_keys=True)
+    tree.write(vrt)
+    return str(vrt)
+
+
+def fill_nodata(info: RasterInfo) -> str | None:
+    """The nodata value given to a reprojected raster that has no nodata, mask or alpha, so
+    that the padding around the warped grid is not taken for data: NaN for floating point,
+    the type's most negative (signed) or largest (unsigned) value for integers. None for 8- and
+    16-bit unsigned data, where GDAL adds an alpha band that it does read as a mask."""
+    if info.nodata is not None or info.mask_kind != "none":
+        return None
+    dtype = info.dtype
+    if dtype in ("uint8", "uint16") or dtype.startswith("complex"):
+        return None
+    if dtype.startswith("float"):
+        return "nan"
+    limits = np.iinfo(np.dtype(dtype))
+    return str(limits.min if limits.min < 0 else limits.max)
 
 
 def tier_profile(path: Path) -> dict[str, Any]:

@@ -14,7 +14,8 @@ raises one specific error that names the file:
   in the catalogue that no spatial search finds and no map can draw; the message tells the user to
   georectify (``gdalwarp``) first.
 - ``MissingCRSError``: a geotransform but no CRS (e.g. a JPEG with only a world file). A ``.prj``
-  sidecar next to the file is used when present, else the ``assume_crs`` option, else this error.
+  sidecar next to the file is used when present, else the ``assume_crs`` option, else this error
+  (``georef.py``).
 - ``InvalidCRSError``: PROJ rejects the CRS or cannot transform it to EPSG:4326.
 - ``TooLargeError``: width * height * bands * bytes per sample above ``max_bytes``.
 - ``EmptyDatasetError``: every pixel is nodata/masked. Checked here when it is cheap (the file has
@@ -24,31 +25,25 @@ raises one specific error that names the file:
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyproj
 import rasterio
-from pyproj.exceptions import CRSError as ProjCRSError
-from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.windows import Window
 
 from geo_platform.lib.errors import (
-    CoordinateRangeError,
     EmptyDatasetError,
-    InvalidCRSError,
-    MissingCRSError,
     NotGeoreferencedError,
     TooLargeError,
     UnsupportedFormatError,
 )
-from geo_platform.lib.raster.footprint import footprint_4326, raster_outline
+from geo_platform.lib.raster.georef import place_on_earth, resolve_crs
 from geo_platform.lib.raster.opening import GDAL_ERRORS, open_raster, resolve_gdal_path
 from geo_platform.lib.raster.tags import find_datetime, sensor_metadata
 from geo_platform.lib.types import BBox
@@ -147,7 +142,7 @@ def inspect_raster(
     with open_raster(gdal_path, name) as ds:
         _check_structure(ds, name)
         _check_size(ds, name, max_bytes, max_pixels)
-        crs, crs_source = _resolve_crs(ds, gdal_path, name, assume_crs)
+        crs, crs_source = resolve_crs(ds, gdal_path, name, assume_crs)
         empty_checked = check_empty and _cheap_to_check(ds)
         if empty_checked and not has_valid_pixels(ds):
             raise EmptyDatasetError("every pixel is nodata or masked", path=name)
@@ -224,69 +219,6 @@ def _check_size(
         )
 
 
-def _resolve_crs(
-    ds: rasterio.io.DatasetReader, gdal_path: str, name: str, assume_crs: str | None
-) -> tuple[pyproj.CRS, str]:
-    """The dataset's CRS, else a ``.prj`` sidecar's, else ``assume_crs``; validated by PROJ."""
-    source = "dataset"
-    try:
-        text: str | None = ds.crs.to_wkt() if ds.crs else None
-    except GDAL_ERRORS as exc:
-        raise InvalidCRSError(f"GDAL cannot read the CRS: {exc}", path=name) from exc
-    if text is None:
-        prj_text = prj_sidecar(gdal_path)
-        if prj_text is not None:
-            text, source = prj_text, "prj_sidecar"
-        elif assume_crs:
-            text, source = assume_crs, "assumed"
-        else:
-            raise MissingCRSError(
-                "has a geotransform but no CRS (no .prj sidecar and no assume_crs configured)",
-                path=name,
-            )
-    try:
-        crs = pyproj.CRS.from_user_input(text)
-        pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-    except (ProjCRSError, ProjError) as exc:
-        raise InvalidCRSError(f"PROJ rejects the CRS ({source}): {exc}", path=name) from exc
-    return crs, source
-
-
-def prj_sidecar(gdal_path: str) -> str | None:
-    """The text of the ``.prj`` beside the raster (same stem, any case), also inside a zip."""
-    if gdal_path.startswith("/vsizip/"):
-        outer, inner = _split_vsizip(gdal_path)
-        if outer is None:
-            return None
-        stem = PurePosixPath(inner).with_suffix("").as_posix().lower()
-        with zipfile.ZipFile(outer) as archive:
-            for member in archive.infolist():
-                if member.filename.lower() == stem + ".prj" and member.file_size < 1_000_000:
-                    return archive.read(member).decode("utf-8", errors="replace")
-        return None
-    if gdal_path.startswith("/vsi"):
-        return None
-    path = Path(gdal_path)
-    wanted = path.stem.lower() + ".prj"
-    try:
-        siblings = [p for p in path.parent.iterdir() if p.name.lower() == wanted]
-    except OSError:
-        return None
-    for prj in sorted(siblings):
-        if prj.is_file():
-            return prj.read_text(errors="replace")
-    return None
-
-
-def _split_vsizip(gdal_path: str) -> tuple[Path | None, str]:
-    """``/vsizip/<archive>/<member>`` -> (archive, member)."""
-    rest = gdal_path[len("/vsizip/") :]
-    for parent in PurePosixPath(rest).parents:
-        if Path(str(parent)).is_file():
-            return Path(str(parent)), rest[len(str(parent)) + 1 :]
-    return None, ""
-
-
 def _cheap_to_check(ds: rasterio.io.DatasetReader) -> bool:
     return bool(ds.overviews(1)) or ds.width * ds.height <= CHEAP_CHECK_PIXELS
 
@@ -319,17 +251,7 @@ def _describe(
     crs_source: str,
     empty_checked: bool,
 ) -> RasterInfo:
-    _check_lonlat_range(ds, crs, name)
-    try:
-        fp = footprint_4326(raster_outline(ds.width, ds.height), ds.transform, crs)
-    except (ValueError, ProjError) as exc:
-        raise InvalidCRSError(f"the CRS cannot be transformed to EPSG:4326: {exc}", name) from exc
-    if not fp.geometry.get("coordinates"):
-        raise InvalidCRSError(
-            "no part of the raster can be placed on the Earth in its CRS: the georeferencing "
-            "or the CRS is wrong",
-            path=name,
-        )
+    fp = place_on_earth(ds, crs, name)
     tags = _tags(ds)
     band_tags = tuple(ds.tags(i) for i in range(1, ds.count + 1))
     when, when_tag = find_datetime(tags, band_tags[0])
@@ -375,23 +297,6 @@ def _describe(
         empty_checked=empty_checked,
         nbits=_nbits(ds),
     )
-
-
-def _check_lonlat_range(ds: rasterio.io.DatasetReader, crs: pyproj.CRS, name: str) -> None:
-    """A geographic CRS whose raster lies wholly beyond the poles or the longitude range:
-    projected coordinates labelled as degrees, most likely."""
-    if not crs.is_geographic:
-        return
-    left, bottom, right, top = ds.bounds
-    south, north = min(bottom, top), max(bottom, top)
-    west, east = min(left, right), max(left, right)
-    if south > 90 or north < -90 or west > 540 or east < -540:
-        raise CoordinateRangeError(
-            f"bounds ({west:g}, {south:g}, {east:g}, {north:g}) are outside the range of "
-            "longitude and latitude although the CRS is geographic: the coordinates look "
-            "projected (metres?) or the CRS is wrong",
-            path=name,
-        )
 
 
 _TAG_ERRORS: tuple[type[Exception], ...] = (*GDAL_ERRORS, ValueError)

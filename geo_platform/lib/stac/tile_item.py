@@ -84,6 +84,24 @@ class TileAssets:
     mosaics: Mapping[str, str] = field(default_factory=dict)
 
 
+def _analysis_asset(
+    tile: TileOutput, result: TilingResult, href: str, nodata: float | None
+) -> dict[str, Any]:
+    """The tile's lossless COG."""
+    band: dict[str, Any] = {"data_type": result.dtype}
+    if nodata is not None:
+        band["nodata"] = _nodata(nodata)
+    return {
+        "href": href,
+        "type": COG_MEDIA_TYPE,
+        "roles": ["data"],
+        "title": "Analysis-ready COG tile (lossless)",
+        "file:size": tile.size_bytes,
+        "file:checksum": tile.checksum,
+        "bands": [dict(band) for _ in range(result.count)],
+    }
+
+
 def _extra_assets(extras: TileAssets) -> dict[str, dict[str, Any]]:
     assets: dict[str, dict[str, Any]] = {}
     if extras.visual is not None and extras.visual_href:
@@ -200,9 +218,6 @@ def build_tile_item(
     crs = pyproj.CRS.from_wkt(result.crs_wkt)
     transform = Affine(*result.transform) @ Affine.translation(s.col_off, s.row_off)
     fp = footprint_4326(_tile_outline(tile, result), transform, crs)
-    band: dict[str, Any] = {"data_type": result.dtype}
-    if nodata is not None:
-        band["nodata"] = _nodata(nodata)
     props = _tile_properties(
         tile,
         result,
@@ -230,15 +245,7 @@ def build_tile_item(
             }
         ],
         "assets": {
-            "analysis": {
-                "href": href,
-                "type": COG_MEDIA_TYPE,
-                "roles": ["data"],
-                "title": "Analysis-ready COG tile (lossless)",
-                "file:size": tile.size_bytes,
-                "file:checksum": tile.checksum,
-                "bands": [dict(band) for _ in range(result.count)],
-            },
+            "analysis": _analysis_asset(tile, result, href, nodata),
             **_extra_assets(extras),
         },
     }

@@ -312,7 +312,7 @@ class LayerCleaner:
         fixed = g.copy()
         check = ~missing & ~is_empty
         if ki > 0 or (shapely.get_type_id(g[check]) == 7).any():
-            fixed, repaired, failed = _repair_all(g, check, ki)
+            fixed, repaired, failed = geom_rules.repair_invalid(g, check, ki)
             st.repaired += repaired
             st.invalid_dropped += int(failed.sum())
             missing |= failed
@@ -365,35 +365,6 @@ def _null_mask(arr: pa.Array, h: wkb.WkbHeaders) -> np.ndarray:
     if arr.null_count == 0:
         return h.lengths == 0
     return ~arr.is_valid().to_numpy(zero_copy_only=False) | (h.lengths == 0)
-
-
-def _repair_all(g: np.ndarray, check: np.ndarray, dim: int) -> tuple[np.ndarray, int, np.ndarray]:
-    """Repair invalid geometries among ``g[check]``; (fixed, repaired count, failed mask).
-
-    ``make_valid`` runs vectorized; results that are already a clean (Multi)geometry of the
-    right dimension are taken as they are, the rest (collections, collapsed parts) go through
-    ``geometry.repair`` one by one.
-    """
-    fixed = g.copy()
-    failed = np.zeros(len(g), bool)
-    idx = np.flatnonzero(check)
-    bad = idx[~shapely.is_valid(g[idx]) | (shapely.get_type_id(g[idx]) == 7)]
-    if not len(bad):
-        return fixed, 0, failed
-    made = shapely.make_valid(g[bad], method="structure", keep_collapsed=False)
-    types = shapely.get_type_id(made)
-    simple = np.isin(types, _SIMPLE_TYPES[dim]) & ~shapely.is_empty(made)
-    fixed[bad[simple]] = made[simple]
-    for i in bad[~simple]:
-        result = geom_rules.repair(g[i], dim)
-        if result is None:
-            failed[i] = True
-        else:
-            fixed[i] = result
-    return fixed, len(bad) - int(failed.sum()), failed
-
-
-_SIMPLE_TYPES = {0: [0, 4], 1: [1, 5], 2: [3, 6]}
 
 
 def _null_or_empty(

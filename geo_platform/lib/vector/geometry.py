@@ -127,3 +127,35 @@ def nonzero_z(geoms: np.ndarray) -> bool:
         return False
     z = shapely.get_coordinates(with_z, include_z=True)[:, 2]
     return bool(np.any((z != 0) & np.isfinite(z)))
+
+
+# shapely type ids of a clean result per dimension: (Multi)Point, (Multi)LineString, (Multi)Polygon
+_SIMPLE_TYPES = {0: [0, 4], 1: [1, 5], 2: [3, 6]}
+
+
+def repair_invalid(
+    g: np.ndarray, check: np.ndarray, dim: int
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Repair invalid geometries among ``g[check]``; (fixed, repaired count, failed mask).
+
+    ``make_valid`` runs vectorized; results that are already a clean (Multi)geometry of the
+    right dimension are taken as they are, the rest (collections, collapsed parts) go through
+    ``repair`` one by one.
+    """
+    fixed = g.copy()
+    failed = np.zeros(len(g), bool)
+    idx = np.flatnonzero(check)
+    bad = idx[~shapely.is_valid(g[idx]) | (shapely.get_type_id(g[idx]) == 7)]
+    if not len(bad):
+        return fixed, 0, failed
+    made = shapely.make_valid(g[bad], method="structure", keep_collapsed=False)
+    types = shapely.get_type_id(made)
+    simple = np.isin(types, _SIMPLE_TYPES[dim]) & ~shapely.is_empty(made)
+    fixed[bad[simple]] = made[simple]
+    for i in bad[~simple]:
+        result = repair(g[i], dim)
+        if result is None:
+            failed[i] = True
+        else:
+            fixed[i] = result
+    return fixed, len(bad) - int(failed.sum()), failed

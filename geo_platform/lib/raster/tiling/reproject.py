@@ -19,7 +19,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform
 from shapely.geometry import box
 
-from geo_platform.lib.raster.cog import fill_nodata
+from geo_platform.lib.raster.cog_steps import fill_nodata
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling.plan import TileSpec

@@ -1,0 +1,114 @@
+"""Where a raster is: its CRS (the dataset's, else a ``.prj`` sidecar's, else ``assume_crs``),
+validated by PROJ, and its footprint in EPSG:4326, refusing georeferencing that cannot be right
+(a geographic CRS with coordinates beyond the range of degrees, a raster nowhere on Earth)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import pyproj
+import rasterio
+from pyproj.exceptions import CRSError as ProjCRSError
+from pyproj.exceptions import ProjError
+
+from geo_platform.lib.errors import CoordinateRangeError, InvalidCRSError, MissingCRSError
+from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
+from geo_platform.lib.raster.opening import GDAL_ERRORS
+
+
+def resolve_crs(
+    ds: rasterio.io.DatasetReader, gdal_path: str, name: str, assume_crs: str | None
+) -> tuple[pyproj.CRS, str]:
+    """The dataset's CRS, else a ``.prj`` sidecar's, else ``assume_crs``; validated by PROJ."""
+    source = "dataset"
+    try:
+        text: str | None = ds.crs.to_wkt() if ds.crs else None
+    except GDAL_ERRORS as exc:
+        raise InvalidCRSError(f"GDAL cannot read the CRS: {exc}", path=name) from exc
+    if text is None:
+        prj_text = prj_sidecar(gdal_path)
+        if prj_text is not None:
+            text, source = prj_text, "prj_sidecar"
+        elif assume_crs:
+            text, source = assume_crs, "assumed"
+        else:
+            raise MissingCRSError(
+                "has a geotransform but no CRS (no .prj sidecar and no assume_crs configured)",
+                path=name,
+            )
+    try:
+        crs = pyproj.CRS.from_user_input(text)
+        pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    except (ProjCRSError, ProjError) as exc:
+        raise InvalidCRSError(f"PROJ rejects the CRS ({source}): {exc}", path=name) from exc
+    return crs, source
+
+
+def prj_sidecar(gdal_path: str) -> str | None:
+    """The text of the ``.prj`` beside the raster (same stem, any case), also inside a zip."""
+    if gdal_path.startswith("/vsizip/"):
+        outer, inner = _split_vsizip(gdal_path)
+        if outer is None:
+            return None
+        stem = PurePosixPath(inner).with_suffix("").as_posix().lower()
+        with zipfile.ZipFile(outer) as archive:
+            for member in archive.infolist():
+                if member.filename.lower() == stem + ".prj" and member.file_size < 1_000_000:
+                    return archive.read(member).decode("utf-8", errors="replace")
+        return None
+    if gdal_path.startswith("/vsi"):
+        return None
+    path = Path(gdal_path)
+    wanted = path.stem.lower() + ".prj"
+    try:
+        siblings = [p for p in path.parent.iterdir() if p.name.lower() == wanted]
+    except OSError:
+        return None
+    for prj in sorted(siblings):
+        if prj.is_file():
+            return prj.read_text(errors="replace")
+    return None
+
+
+def _split_vsizip(gdal_path: str) -> tuple[Path | None, str]:
+    """``/vsizip/<archive>/<member>`` -> (archive, member)."""
+    rest = gdal_path[len("/vsizip/") :]
+    for parent in PurePosixPath(rest).parents:
+        if Path(str(parent)).is_file():
+            return Path(str(parent)), rest[len(str(parent)) + 1 :]
+    return None, ""
+
+
+def place_on_earth(ds: rasterio.io.DatasetReader, crs: pyproj.CRS, name: str) -> Footprint:
+    """The raster's footprint in EPSG:4326; ``CoordinateRangeError``/``InvalidCRSError`` when
+    its georeferencing cannot place it on the Earth."""
+    _check_lonlat_range(ds, crs, name)
+    try:
+        fp = footprint_4326(raster_outline(ds.width, ds.height), ds.transform, crs)
+    except (ValueError, ProjError) as exc:
+        raise InvalidCRSError(f"the CRS cannot be transformed to EPSG:4326: {exc}", name) from exc
+    if not fp.geometry.get("coordinates"):
+        raise InvalidCRSError(
+            "no part of the raster can be placed on the Earth in its CRS: the georeferencing "
+            "or the CRS is wrong",
+            path=name,
+        )
+    return fp
+
+
+def _check_lonlat_range(ds: rasterio.io.DatasetReader, crs: pyproj.CRS, name: str) -> None:
+    """A geographic CRS whose raster lies wholly beyond the poles or the longitude range:
+    projected coordinates labelled as degrees, most likely."""
+    if not crs.is_geographic:
+        return
+    left, bottom, right, top = ds.bounds
+    south, north = min(bottom, top), max(bottom, top)
+    west, east = min(left, right), max(left, right)
+    if south > 90 or north < -90 or west > 540 or east < -540:
+        raise CoordinateRangeError(
+            f"bounds ({west:g}, {south:g}, {east:g}, {north:g}) are outside the range of "
+            "longitude and latitude although the CRS is geographic: the coordinates look "
+            "projected (metres?) or the CRS is wrong",
+            path=name,
+        )
