@@ -48,8 +48,8 @@ format: ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 	$(VENV)/bin/ruff format $(LINT_PATHS)
 
-typecheck: ## mypy on the pure library
-	$(VENV)/bin/mypy geo_platform/lib
+typecheck: ## mypy on the library, the I/O adapters and the workflows
+	$(VENV)/bin/mypy geo_platform/lib geo_platform/store geo_platform/workflows
 
 bench: install services-up ## run every benchmark in bench/ (prints ratios against reference tools)
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) "$$script"; done
