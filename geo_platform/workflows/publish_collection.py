@@ -12,11 +12,16 @@ in the mosaic.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from geo_platform.lib.errors import GeoPlatformError
 from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
@@ -43,11 +48,47 @@ from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.raster_item import build_raster_item
 from geo_platform.lib.types import BlobInfo, Provenance
-from geo_platform.resources.blob_store import BlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource
+from geo_platform.store import pgstac
+from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.catalog import publish_sources
 from geo_platform.store.mosaic_search import attach_mosaic
 from geo_platform.store.silver import STAC_FOLDER
+
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+"""Opens a pgstac connection for writes (``PgSTACResource.connect``)."""
+
+
+@dataclass(frozen=True)
+class CollectionSettings:
+    """The platform configuration a collection publication needs (``PlatformResource``)."""
+
+    bronze_container: str = "bronze"
+    silver_container: str = "silver"
+    code_version: str = "0.1.0"
+
+
+@dataclass(frozen=True)
+class CollectionPublished:
+    """What one run did to a collection: member counts, members that failed (blob -> error),
+    the mosaic (href, ``full`` or ``incremental``, quadkeys, pgstac search hash) and the
+    collection's target CRS, if any."""
+
+    collection: str
+    members: int
+    built: int
+    unchanged: int
+    removed: int
+    failed: dict[str, str]
+    mosaic_href: str
+    mosaic_mode: str
+    mosaic_quadkeys: int
+    mosaic_search: str
+    target_crs: str | None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Run metadata (JSON-able values; ``mosaic_href`` is an href)."""
+        return asdict(self)
 
 
 def collection_options(
@@ -102,81 +143,119 @@ def build_members(
     return results, errors
 
 
+@dataclass
+class _Run:
+    """One run over a collection: where it lives, its manifest and what changed."""
+
+    prefix: str
+    root: str
+    cid: str
+    manifest: CollectionManifest
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
 def publish_collection(
     store: BlobStore,
-    pgstac: PgSTACResource,
-    platform: PlatformResource,
+    connect: Connect,
+    settings: CollectionSettings,
     prefix: str,
     *,
     run_id: str,
     overrides: dict[str, Any] | None = None,
     full_rebuild: bool = False,
     workers: int | None = None,
-) -> dict[str, Any]:
-    """Bring the collection at ``prefix`` up to date; returns run metadata (JSON-able)."""
-    import os
-
-    bronze, silver = platform.bronze_container, platform.silver_container
+) -> CollectionPublished:
+    """Bring the collection at ``prefix`` up to date: build new or changed members, drop removed
+    ones, update the mosaic and manifest in silver, then publish the items and the collection's
+    mosaic in pgstac (one transaction on a connection from ``connect``)."""
+    bronze, silver = settings.bronze_container, settings.silver_container
     opts = collection_options(store, bronze, prefix, overrides or {})
-    root = collection_silver_prefix(prefix)
-    cid = collection_id_for(prefix)
     listing = members(store.list_blobs(bronze, prefix=prefix), prefix)
     if not listing:
         raise GeoPlatformError("the collection has no raster files", path=prefix)
+    root = collection_silver_prefix(prefix)
     old = _read_json(store, silver, f"{root}/{MANIFEST_NAME}")
     manifest = CollectionManifest.from_json(
         None if full_rebuild or old is None else json.dumps(old), prefix, options_key(opts)
     )
+    run = _Run(prefix, root, collection_id_for(prefix), manifest)
     todo, removed = manifest.plan(listing)
-    options = _raster_options(opts)
-    workers = workers or len(os.sched_getaffinity(0))
-    items: dict[str, dict[str, Any]] = {}
-    errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="collection-") as tmp:
-        if todo:
-            with store.local_copies(bronze, [b.path for b in todo]) as locals_:
-                results, errors = build_members(locals_, Path(tmp), options, workers)
-            for blob in todo:
-                if blob.path in results:
-                    items[blob.path] = _upload_member(
-                        store, platform, root, cid, prefix, blob, results[blob.path], run_id
-                    )
-                    manifest.members[blob.path] = _entry(blob, items[blob.path])
-        for path in removed:
-            entry = manifest.members.pop(path)
-            store.delete_prefix(silver, f"{root}/{MEMBER_FOLDER}/{entry['item_id']}/")
-            store.delete(silver, f"{root}/{STAC_FOLDER}/{entry['item_id']}.json")
-        if not manifest.members:
-            raise GeoPlatformError(f"no member could be published: {errors}", path=prefix)
-        mosaic, mode = _mosaic(store, silver, root, manifest, items, removed, old is None)
-        store.upload_bytes(
-            silver, f"{root}/{MOSAIC_NAME}", json.dumps(mosaic).encode(), "application/json"
+        workers = workers or len(os.sched_getaffinity(0))
+        _build_and_upload(
+            store, settings, run, todo, _raster_options(opts), run_id, Path(tmp), workers
         )
-        store.upload_bytes(
-            silver, f"{root}/{MANIFEST_NAME}", manifest.to_json().encode(), "application/json"
-        )
+    _remove_members(store, silver, run, removed)
+    if not manifest.members:
+        raise GeoPlatformError(f"no member could be published: {run.errors}", path=prefix)
+    mosaic, mode = _mosaic(store, silver, root, manifest, run.items, removed, old is None)
+    store.upload_bytes(
+        silver, f"{root}/{MOSAIC_NAME}", json.dumps(mosaic).encode(), "application/json"
+    )
+    store.upload_bytes(
+        silver, f"{root}/{MANIFEST_NAME}", manifest.to_json().encode(), "application/json"
+    )
     mosaic_href = store.href(silver, f"{root}/{MOSAIC_NAME}")
-    by_source: dict[str, list[dict[str, Any]]] = {b: [i] for b, i in items.items()}
+    search_id = _publish_catalog(connect, run, removed, mosaic_href)
+    return CollectionPublished(
+        collection=run.cid,
+        members=len(manifest.members),
+        built=len(run.items),
+        unchanged=len(listing) - len(todo),
+        removed=len(removed),
+        failed=run.errors,
+        mosaic_href=mosaic_href,
+        mosaic_mode=mode,
+        mosaic_quadkeys=len(mosaic["tiles"]),
+        mosaic_search=search_id,
+        target_crs=opts.get("target_crs") or ("EPSG:3857" if opts.get("web_optimized") else None),
+    )
+
+
+def _build_and_upload(
+    store: BlobStore,
+    settings: CollectionSettings,
+    run: _Run,
+    todo: list[BlobInfo],
+    options: RasterOptions,
+    run_id: str,
+    work: Path,
+    workers: int,
+) -> None:
+    """Build the ``todo`` members, upload each built one with its item, record it in the
+    manifest; members that fail are recorded in ``run.errors``."""
+    if not todo:
+        return
+    with store.local_copies(settings.bronze_container, [b.path for b in todo]) as locals_:
+        results, run.errors = build_members(locals_, work, options, workers)
+    for blob in todo:
+        if blob.path in results:
+            item = _upload_member(store, settings, run, blob, results[blob.path], run_id)
+            run.items[blob.path] = item
+            run.manifest.members[blob.path] = _entry(blob, item)
+
+
+def _remove_members(store: BlobStore, silver: str, run: _Run, removed: list[str]) -> None:
+    """Delete the silver files of members gone from bronze and drop them from the manifest."""
+    for path in removed:
+        entry = run.manifest.members.pop(path)
+        store.delete_prefix(silver, f"{run.root}/{MEMBER_FOLDER}/{entry['item_id']}/")
+        store.delete(silver, f"{run.root}/{STAC_FOLDER}/{entry['item_id']}.json")
+
+
+def _publish_catalog(connect: Connect, run: _Run, removed: list[str], mosaic_href: str) -> str:
+    """Publish the new items, unpublish the removed members' items and attach the mosaic to
+    the collection, in one transaction; return the mosaic's pgstac search hash."""
+    by_source: dict[str, list[dict[str, Any]]] = {b: [i] for b, i in run.items.items()}
     by_source.update({path: [] for path in removed})
-    with pgstac.connect() as conn:
+    with connect() as conn:
+        pgstac.prepare(conn)
         if by_source:
             publish_sources(conn, by_source, "raster")
-        search_id = attach_mosaic(conn, cid, mosaic_href)
+        search_id = attach_mosaic(conn, run.cid, mosaic_href)
         conn.commit()
-    return {
-        "collection": cid,
-        "members": len(manifest.members),
-        "built": len(items),
-        "unchanged": len(listing) - len(todo),
-        "removed": len(removed),
-        "failed": errors,
-        "mosaic_href": mosaic_href,
-        "mosaic_mode": mode,
-        "mosaic_quadkeys": len(mosaic["tiles"]),
-        "mosaic_search": search_id,
-        "target_crs": opts.get("target_crs")
-        or ("EPSG:3857" if opts.get("web_optimized") else None),
-    }
+    return search_id
 
 
 def _read_json(store: BlobStore, container: str, path: str) -> Any:
@@ -188,18 +267,16 @@ def _read_json(store: BlobStore, container: str, path: str) -> Any:
 
 def _upload_member(
     store: BlobStore,
-    platform: PlatformResource,
-    root: str,
-    cid: str,
-    prefix: str,
+    settings: CollectionSettings,
+    run: _Run,
     blob: BlobInfo,
     result: CogBuildResult,
     run_id: str,
 ) -> dict[str, Any]:
     """Upload a member's COG and thumbnail, then its STAC item; return the item."""
-    silver = platform.silver_container
-    item_id = member_item_id(prefix, blob.path)
-    folder = f"{root}/{MEMBER_FOLDER}/{item_id}"
+    silver = settings.silver_container
+    item_id = member_item_id(run.prefix, blob.path)
+    folder = f"{run.root}/{MEMBER_FOLDER}/{item_id}"
     hrefs: dict[str, str] = {}
     analysis = result.tiers["analysis"].path
     assert analysis is not None
@@ -211,16 +288,16 @@ def _upload_member(
     provenance = Provenance(
         source_blob=blob.path,
         source_etag=blob.etag,
-        source_href=store.href(platform.bronze_container, blob.path),
+        source_href=store.href(settings.bronze_container, blob.path),
         run_id=run_id,
-        code_version=platform.code_version,
-        extra={"collection_prefix": prefix},
+        code_version=settings.code_version,
+        extra={"collection_prefix": run.prefix},
     )
     item = with_collection_link(
         build_raster_item(
             result,
             item_id=item_id,
-            collection_id=cid,
+            collection_id=run.cid,
             hrefs=hrefs,
             provenance=provenance,
             source_size=blob.size,
@@ -229,7 +306,7 @@ def _upload_member(
     )
     store.upload_bytes(
         silver,
-        f"{root}/{STAC_FOLDER}/{item_id}.json",
+        f"{run.root}/{STAC_FOLDER}/{item_id}.json",
         json.dumps(item).encode(),
         "application/json",
     )

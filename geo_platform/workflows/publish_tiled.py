@@ -1,6 +1,6 @@
-"""Large single rasters: tiles + MosaicJSON + one STAC item per tile, instead of one COG.
+"""Publish a large single raster as tiles + MosaicJSON + one STAC item per tile, not one COG.
 
-Called by ``raster_cog`` (defs/raster/assets.py ``_publish_raster``) when the inspected raster is
+``workflows.publish_raster.publish_raster`` calls ``publish_tiled`` when the inspected raster is
 above the tiling threshold. Silver layout in the blob's folder ``naming.silver_prefix(blob)``:
 ``tiles/<tile_id>.tif``, ``tiles.json`` (manifest: window, size, checksum per tile),
 ``mosaic.json`` and ``stac/<tile_id>.json`` (picked up by ``raster_stac_item`` as usual), plus
@@ -9,23 +9,23 @@ with one stretch for the whole raster, ``visual.json``, ``mosaic-visual.json``) 
 ``thumbnail.png`` of the whole raster (see ``lib/raster/tiling/visual.py``).
 Published with ``replace_outputs`` (staged, then moved; stale single-COG outputs removed).
 
-Tiles are built in a per-blob work folder that survives a failed run (see
-``GEO_PLATFORM_TILING_WORK_DIR``): the re-run rebuilds only missing or damaged tiles.
+Tiles are built in a per-blob work folder under ``work_root`` that survives a failed run
+(``GEO_PLATFORM_TILING_WORK_DIR``; empty: the system temp dir): the re-run rebuilds only
+missing or damaged tiles.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-
-from geo_platform.defs.common import Outcome
-from geo_platform.lib import naming
+from geo_platform.lib import naming, stac_ext
 from geo_platform.lib.raster.collection import local_work_dir
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.mosaic import build_mosaic, sources_from_tiling
@@ -46,41 +46,101 @@ from geo_platform.lib.raster.tiling.visual import (
     visual_filename,
 )
 from geo_platform.lib.stac.tile_item import TileAssets, build_tile_item
-from geo_platform.lib.types import BlobInfo
-from geo_platform.resources.blob_store import BlobStore
-from geo_platform.resources.databases import PlatformResource
-from geo_platform.settings import load_settings
-from geo_platform.store.silver import STAC_FOLDER, provenance_for, replace_outputs
+from geo_platform.lib.types import BlobInfo, Provenance
+from geo_platform.store.blobs.base import BlobStore
+from geo_platform.store.silver import STAC_FOLDER, replace_outputs
 
 MOSAIC_FILE = "mosaic.json"
 VISUAL_MOSAIC_FILE = "mosaic-visual.json"
+_LOG = logging.getLogger(__name__)
+
+Href = Callable[[str], str]
 
 
-def tiling_options(overrides: dict[str, Any] | None = None) -> TilingOptions:
-    """Tiling options from settings (GEO_PLATFORM_TILING_*) with run-config overrides."""
-    s = load_settings()
-    base = {"threshold_pixels": s.tiling_threshold_pixels, "tile_size": s.tiling_tile_size}
-    return TilingOptions.from_mapping({**base, **(overrides or {})})
+@dataclass(frozen=True)
+class TiledPublished:
+    """A large raster published as tiles: its tile items, mosaics (asset name -> href: ``mosaic``
+    and, with visual tiles, ``mosaic-visual``), run metadata (JSON-able values; ``*_href`` keys
+    are hrefs), check verdicts by check name, and the bronze file whose content this one repeats
+    (``duplicates="publish"``: built in full, items flagged)."""
+
+    blob: str
+    collection_id: str
+    item_ids: tuple[str, ...]
+    mosaics: dict[str, str]
+    published_blobs: int
+    metadata: dict[str, Any]
+    checks: dict[str, tuple[bool, str]]
+    duplicate_of: str | None = None
 
 
-def publish_large_raster(
-    context: dg.AssetExecutionContext,
+def publish_tiled(
     store: BlobStore,
-    platform: PlatformResource,
+    *,
+    silver_container: str,
     blob: str,
     bronze: BlobInfo,
     local: Path,
     info: RasterInfo,
-    options: TilingOptions | None = None,
+    provenance: Provenance,
+    options: TilingOptions,
     raster: RasterOptions | None = None,
-) -> Outcome:
+    work_root: str = "",
+    duplicate_of: str | None = None,
+    log: logging.Logger | None = None,
+) -> TiledPublished:
     """Tile ``local`` (bronze ``blob``), build the visual tiles, thumbnail, mosaics and per-tile
     items, publish to silver. ``raster`` (the blob's raster options; defaults when None) decides
     whether the visualization tier is built (``tiers``) and how it looks, and the CRS of the
-    tiles (``target_crs``; ``web_optimized``: EPSG:3857 on the web-map zoom grid)."""
-    options = options or tiling_options()
+    tiles (``target_crs``; ``web_optimized``: EPSG:3857 on the web-map zoom grid).
+    ``duplicate_of``: the bronze file whose content this one repeats, flagged on every item."""
+    log = log or _LOG
     prefix = naming.silver_prefix(blob)
-    work = local_work_dir(load_settings().tiling_work_dir, f"tiles:{blob}")
+    work = local_work_dir(work_root, f"tiles:{blob}")
+    result, visual = _build(local, work, blob, bronze, info, options, raster, log)
+
+    def href(rel: str) -> str:
+        return store.href(silver_container, f"{prefix}/{rel}")
+
+    files = _local_files(result, visual)
+    mosaic, mosaics = _write_mosaics(work, files, result, visual, href, blob)
+    items = _write_items(
+        work,
+        files,
+        result,
+        visual,
+        mosaics,
+        href,
+        collection_id=naming.collection_id(blob),
+        provenance=provenance,
+        when=info.datetime or bronze.last_modified or datetime.now(UTC),
+        duplicate_of=duplicate_of,
+    )
+    published = replace_outputs(store, silver_container, blob, files)
+    shutil.rmtree(work, ignore_errors=True)  # published: the next version starts afresh
+    return TiledPublished(
+        blob=blob,
+        collection_id=naming.collection_id(blob),
+        item_ids=tuple(items),
+        mosaics=mosaics,
+        published_blobs=len(published),
+        metadata=_metadata(result, visual, info, mosaic, mosaics, len(published)),
+        checks=_checks(result, visual),
+        duplicate_of=duplicate_of,
+    )
+
+
+def _build(
+    local: Path,
+    work: Path,
+    blob: str,
+    bronze: BlobInfo,
+    info: RasterInfo,
+    options: TilingOptions,
+    raster: RasterOptions | None,
+    log: logging.Logger,
+) -> tuple[TilingResult, VisualResult]:
+    """The lossless tiles (reusing intact ones from an earlier run) and the visual tiles."""
     result = tile_raster(
         local,
         work,
@@ -88,55 +148,21 @@ def publish_large_raster(
         options,
         info=info,
         source_fingerprint=bronze.etag,
-        on_tile=lambda t: context.log.debug(f"tile {t.spec.tile_id} done"),
+        on_tile=lambda t: log.debug(f"tile {t.spec.tile_id} done"),
         reprojection=Reprojection.from_options(raster, info),
     )
     if result.skipped:
-        context.log.info(f"{len(result.skipped)} tiles outside the warped data skipped")
+        log.info(f"{len(result.skipped)} tiles outside the warped data skipped")
     visual = build_visual_tier(
         result,
         raster,
         options,
         name=blob,
-        on_tile=lambda t: context.log.debug(f"visual tile {t.spec.tile_id} done"),
+        on_tile=lambda t: log.debug(f"visual tile {t.spec.tile_id} done"),
     )
     if visual.skipped_reason:
-        context.log.info(f"visualization tier skipped: {visual.skipped_reason}")
-
-    def href(rel: str) -> str:
-        return store.href(platform.silver_container, f"{prefix}/{rel}")
-
-    files = _local_files(result, visual)
-    mosaic = _write_mosaic(work / MOSAIC_FILE, result, lambda t: href(t.spec.filename), blob)
-    files[MOSAIC_FILE] = work / MOSAIC_FILE
-    mosaics = {"mosaic": href(MOSAIC_FILE)}
-    if visual.tiles:
-        visual_href = {t.spec.tile_id: href(visual_filename(t.spec.tile_id)) for t in visual.tiles}
-        path = work / VISUAL_MOSAIC_FILE
-        _write_mosaic(path, result, lambda t: visual_href[t.spec.tile_id], f"{blob} (visual)")
-        files[VISUAL_MOSAIC_FILE] = path
-        mosaics["mosaic-visual"] = href(VISUAL_MOSAIC_FILE)
-    provenance = provenance_for(context, store, platform, blob, bronze, local)
-    when = info.datetime or bronze.last_modified or datetime.now(UTC)
-    visual_tiles = {t.spec.tile_id: t for t in visual.tiles}
-    for tile in result.tiles:
-        item = build_tile_item(
-            tile,
-            result,
-            collection_id=naming.collection_id(blob),
-            href=href(tile.spec.filename),
-            provenance=provenance,
-            when=when,
-            nodata=result.nodata,
-            extras=_tile_assets(visual_tiles.get(tile.spec.tile_id), visual, href, mosaics),
-        )
-        rel = f"{STAC_FOLDER}/{tile.spec.tile_id}.json"
-        files[rel] = work / rel
-        files[rel].parent.mkdir(exist_ok=True)
-        files[rel].write_text(json.dumps(item))
-    published = replace_outputs(store, platform.silver_container, blob, files)
-    shutil.rmtree(work, ignore_errors=True)  # published: the next version starts afresh
-    return _outcome(result, visual, info, mosaic, mosaics, len(published))
+        log.info(f"visualization tier skipped: {visual.skipped_reason}")
+    return result, visual
 
 
 def _local_files(result: TilingResult, visual: VisualResult) -> dict[str, Path]:
@@ -150,22 +176,26 @@ def _local_files(result: TilingResult, visual: VisualResult) -> dict[str, Path]:
     return files
 
 
-def _tile_assets(
-    tile: TileOutput | None,
+def _write_mosaics(
+    work: Path,
+    files: dict[str, Path],
+    result: TilingResult,
     visual: VisualResult,
-    href: Callable[[str], str],
-    mosaics: dict[str, str],
-) -> TileAssets:
-    """The visualization (``tile``: this tile's visual COG, if any), thumbnail and mosaic
-    assets of one tile item."""
-    return TileAssets(
-        visual=tile,
-        visual_href=href(visual_filename(tile.spec.tile_id)) if tile else None,
-        visual_bands=visual.band_names,
-        visual_rule=visual.rule if tile else None,
-        thumbnail_href=href(THUMBNAIL_NAME) if visual.thumbnail else None,
-        mosaics=mosaics,
-    )
+    href: Href,
+    blob: str,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Write the MosaicJSON of the tiles (and of the visual tiles, if any) into ``work``, add them
+    to ``files``; return the tiles' mosaic and the mosaic hrefs by asset name."""
+    mosaic = _write_mosaic(work / MOSAIC_FILE, result, lambda t: href(t.spec.filename), blob)
+    files[MOSAIC_FILE] = work / MOSAIC_FILE
+    mosaics = {"mosaic": href(MOSAIC_FILE)}
+    if visual.tiles:
+        visual_href = {t.spec.tile_id: href(visual_filename(t.spec.tile_id)) for t in visual.tiles}
+        path = work / VISUAL_MOSAIC_FILE
+        _write_mosaic(path, result, lambda t: visual_href[t.spec.tile_id], f"{blob} (visual)")
+        files[VISUAL_MOSAIC_FILE] = path
+        mosaics["mosaic-visual"] = href(VISUAL_MOSAIC_FILE)
+    return mosaic, mosaics
 
 
 def _write_mosaic(
@@ -181,15 +211,71 @@ def _write_mosaic(
     return mosaic
 
 
-def _outcome(
+def _write_items(
+    work: Path,
+    files: dict[str, Path],
+    result: TilingResult,
+    visual: VisualResult,
+    mosaics: dict[str, str],
+    href: Href,
+    *,
+    collection_id: str,
+    provenance: Provenance,
+    when: datetime,
+    duplicate_of: str | None,
+) -> list[str]:
+    """Write one STAC item per tile into ``work/stac`` and add them to ``files``; return the ids.
+    Every item links the ``mosaics`` (asset name -> href)."""
+    visual_tiles = {t.spec.tile_id: t for t in visual.tiles}
+    (work / STAC_FOLDER).mkdir(exist_ok=True)
+    ids = []
+    for tile in result.tiles:
+        item = build_tile_item(
+            tile,
+            result,
+            collection_id=collection_id,
+            href=href(tile.spec.filename),
+            provenance=provenance,
+            when=when,
+            nodata=result.nodata,
+            extras=_tile_assets(visual_tiles.get(tile.spec.tile_id), visual, href, mosaics),
+        )
+        if duplicate_of is not None:
+            item["properties"][stac_ext.DUPLICATE_OF_SOURCE] = duplicate_of
+        rel = f"{STAC_FOLDER}/{tile.spec.tile_id}.json"
+        files[rel] = work / rel
+        files[rel].write_text(json.dumps(item))
+        ids.append(item["id"])
+    return ids
+
+
+def _tile_assets(
+    tile: TileOutput | None,
+    visual: VisualResult,
+    href: Href,
+    mosaics: dict[str, str],
+) -> TileAssets:
+    """The visualization (``tile``: this tile's visual COG, if any), thumbnail and mosaic
+    assets of one tile item."""
+    return TileAssets(
+        visual=tile,
+        visual_href=href(visual_filename(tile.spec.tile_id)) if tile else None,
+        visual_bands=visual.band_names,
+        visual_rule=visual.rule if tile else None,
+        thumbnail_href=href(THUMBNAIL_NAME) if visual.thumbnail else None,
+        mosaics=mosaics,
+    )
+
+
+def _metadata(
     result: TilingResult,
     visual: VisualResult,
     info: RasterInfo,
     mosaic: dict[str, Any],
     mosaics: dict[str, str],
     published: int,
-) -> Outcome:
-    meta = {
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
         "tiled": True,
         "tiles": len(result.tiles),
         "tiles_built": len(result.built),
@@ -199,7 +285,7 @@ def _outcome(
         "height": info.height,
         "crs": result.target_crs or info.crs_code or "custom WKT",
         "tiles_skipped_empty": len(result.skipped),
-        "mosaic_href": dg.MetadataValue.path(mosaics["mosaic"]),
+        "mosaic_href": mosaics["mosaic"],
         "mosaic_quadkeys": len(mosaic["tiles"]),
         "tiles_bytes": sum(t.size_bytes for t in result.tiles),
         "visualization": visual.skipped_reason or visual.rule or "",
@@ -207,14 +293,19 @@ def _outcome(
         "visual_tiles_reused": len(visual.reused),
         "visual_tiles_bytes": sum(t.size_bytes for t in visual.tiles),
         "thumbnail": visual.thumbnail is not None,
-        "timings_s": dg.MetadataValue.json({**result.timings, **visual.timings}),
+        "timings_s": {**result.timings, **visual.timings},
         "published_blobs": published,
     }
     if "mosaic-visual" in mosaics:
-        meta["visual_mosaic_href"] = dg.MetadataValue.path(mosaics["mosaic-visual"])
+        meta["visual_mosaic_href"] = mosaics["mosaic-visual"]
+    return meta
+
+
+def _checks(result: TilingResult, visual: VisualResult) -> dict[str, tuple[bool, str]]:
+    """``tile_raster`` and ``build_visual_tier`` validate every tile (``validate_cog``) and
+    ``build_tile_item`` every item (offline schemas) before anything is published."""
     cogs = len(result.tiles) + len(visual.tiles)
-    checks = {
+    return {
         "cog_valid": (True, f"cog_validate passed for {cogs} tiles (lossless and visual)"),
         "stac_item_valid": (True, f"{len(result.tiles)} tile items valid (offline schemas)"),
     }
-    return Outcome(meta, checks)

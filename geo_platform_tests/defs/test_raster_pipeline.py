@@ -157,9 +157,15 @@ def test_tiers_follow_prefix_rules_and_run_config(tmp_path, pg_dsn):
     with dg.instance_for_test() as inst:
         inst.add_dynamic_partitions(bronze_raster_partitions.name, blobs)
         job = defs.resolve_job_def("raster_cog_job")
-        assert job.execute_in_process(
-            instance=inst, partition_key=blobs[0], resources=resources
-        ).success
+        first = job.execute_in_process(instance=inst, partition_key=blobs[0], resources=resources)
+        assert first.success
+        # The workflow's values become typed Dagster metadata (paths, Markdown, JSON).
+        meta = first.asset_materializations_for_node("raster_cog")[0].metadata
+        assert isinstance(meta["analysis_href"], dg.PathMetadataValue)
+        assert meta["analysis_href"].value.endswith("/analysis.tif")
+        assert isinstance(meta["preview"], dg.MarkdownMetadataValue)
+        assert isinstance(meta["bbox_4326"], dg.JsonMetadataValue)
+        assert meta["visualization_skipped"].value == "not requested"
         run_config = {"ops": {"raster_cog": {"config": {"tiers": ["visualization"]}}}}
         assert job.execute_in_process(
             instance=inst, partition_key=blobs[1], resources=resources, run_config=run_config
@@ -187,12 +193,12 @@ def _tiled_dem(path: Path, width: int, height: int) -> None:
         dst.write(data, 1)
 
 
-def test_large_raster_becomes_tiles_mosaic_and_items(tmp_path, pg_dsn, monkeypatch):
+def test_large_raster_becomes_tiles_mosaic_and_items(tmp_path, pg_dsn):
     """Above the tiling threshold the pipeline publishes COG tiles, a MosaicJSON, an item per
     tile and a mosaic asset on the collection (threshold lowered so a small file counts)."""
-    monkeypatch.setenv("GEO_PLATFORM_TILING_THRESHOLD_PIXELS", "100000")
-    monkeypatch.setenv("GEO_PLATFORM_TILING_TILE_SIZE", "512")
-    monkeypatch.setenv("GEO_PLATFORM_TILING_WORK_DIR", str(tmp_path / "work"))
+    platform = PlatformResource(
+        tiling_threshold_pixels=100_000, tiling_tile_size=512, tiling_work_dir=str(tmp_path / "w")
+    )
     blob = f"t{uuid.uuid4().hex[:6]}/big/rgb.tif"
     store = LocalBlobStore(root=str(tmp_path / "blobs"))
     store.ensure_container("bronze")
@@ -200,7 +206,7 @@ def test_large_raster_becomes_tiles_mosaic_and_items(tmp_path, pg_dsn, monkeypat
     _tiled_dem(src, width=1500, height=1200)
     store.upload_file("bronze", blob, src)
     resources = {"blob_store": store, "pgstac": PgSTACResource(database_url=pg_dsn),
-                 "platform": PlatformResource()}  # fmt: skip
+                 "platform": platform}  # fmt: skip
     with dg.instance_for_test() as inst:
         inst.add_dynamic_partitions(bronze_raster_partitions.name, [blob])
         res = defs.resolve_job_def("raster_pipeline_job").execute_in_process(

@@ -1,4 +1,7 @@
-"""Raster collections as one dataset: the ``raster_collection`` asset, partitioned by prefix."""
+"""Raster collections as one dataset: the ``raster_collection`` asset, partitioned by prefix.
+
+Wiring only: each partition is one call of ``workflows.publish_collection.publish_collection``.
+"""
 
 from collections.abc import Iterator
 
@@ -9,7 +12,7 @@ from geo_platform.defs.common import TRANSIENT_RETRY, partition_keys
 from geo_platform.lib.raster.collection import prefix_for_partition_key
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.workflows.publish_collection import publish_collection
+from geo_platform.workflows.publish_collection import CollectionSettings, publish_collection
 
 
 class CollectionRunConfig(dg.Config):
@@ -49,25 +52,31 @@ def raster_collection(
         "web_optimized": config.web_optimized,
         "resampling": config.resampling,
     }
+    settings = CollectionSettings(
+        bronze_container=platform.bronze_container,
+        silver_container=platform.silver_container,
+        code_version=platform.code_version,
+    )
     for key in partition_keys(context):
         prefix = prefix_for_partition_key(key)
-        meta = publish_collection(
+        published = publish_collection(
             blob_store,
-            pgstac,
-            platform,
+            pgstac.connect,
+            settings,
             prefix,
             run_id=context.run.run_id,
             overrides=overrides,
             full_rebuild=config.full_rebuild,
         )
-        if meta["failed"]:
-            context.log.warning(f"{prefix}: {len(meta['failed'])} file(s) failed: {meta['failed']}")
+        if published.failed:
+            failed = published.failed
+            context.log.warning(f"{prefix}: {len(failed)} file(s) failed: {failed}")
         yield dg.AssetMaterialization(
             asset_key=context.asset_key,
             partition=key,
             metadata={
-                **meta,
-                "failed": dg.MetadataValue.json(meta["failed"]),
-                "mosaic_href": dg.MetadataValue.path(meta["mosaic_href"]),
+                **published.metadata,
+                "failed": dg.MetadataValue.json(published.failed),
+                "mosaic_href": dg.MetadataValue.path(published.mosaic_href),
             },
         )

@@ -1,0 +1,360 @@
+"""Publish one bronze raster to silver: COG tiers, thumbnail and STAC item, or tiles when large.
+
+``publish_raster`` is the whole use case, without Dagster: read the bronze blob, link it when the
+same content was published under another name (``workflows.dedupe``), inspect it, hand very large
+rasters to ``workflows.publish_tiled``, otherwise build the tiers (``analysis``,
+``visualization``, ``archive``; each validated with rio-cogeo), build and validate the STAC item,
+judge its quality and its consistency with its collection, and move everything into the blob's
+silver folder at once (``store.silver.replace_outputs``). A failed check publishes nothing.
+
+The ``raster_cog`` asset (``defs/raster/assets.py``) calls it per partition and turns the
+returned dataclass into materialization metadata and asset check results.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import psycopg
+
+from geo_platform.lib import naming, stac_ext
+from geo_platform.lib.errors import NotFoundError, ValidationError
+from geo_platform.lib.quality.checks import (
+    Consistency,
+    RasterQuality,
+    raster_checks,
+    raster_quality,
+)
+from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
+from geo_platform.lib.raster.inspect import inspect_raster
+from geo_platform.lib.raster.options import RasterOptions
+from geo_platform.lib.raster.tiling import TilingOptions, needs_tiling
+from geo_platform.lib.rules import options_for, parse_rules
+from geo_platform.lib.stac.collection import with_collection_link
+from geo_platform.lib.stac.completeness import (
+    COMPLETENESS_PROPERTY,
+    MISSING_PROPERTY,
+    with_completeness,
+)
+from geo_platform.lib.stac.raster_item import build_raster_item
+from geo_platform.lib.stac.render import RENDERS_PROPERTY, apply_renders
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.types import BlobInfo, Provenance
+from geo_platform.store.blobs.base import BlobStore
+from geo_platform.store.bronze import bronze_local_copy
+from geo_platform.store.duplicates import duplicates_mode, find_duplicate
+from geo_platform.store.quality import collection_consistency
+from geo_platform.store.silver import STAC_FOLDER, replace_outputs, source_provenance
+from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, raster_item_ids
+from geo_platform.workflows.publish_tiled import TiledPublished, publish_tiled
+
+Checks = dict[str, tuple[bool, str]]
+Lookups = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+"""Opens a connection to pgstac for read-only lookups (``PgSTACResource.lookups``)."""
+
+_LOG = logging.getLogger(__name__)
+_PREVIEW_MAX_BYTES = 200_000
+
+
+@dataclass(frozen=True)
+class RasterSettings:
+    """The platform configuration a raster publication needs (``PlatformResource`` fields, the
+    tiling options and ``GEO_PLATFORM_TILING_WORK_DIR``)."""
+
+    bronze_container: str = "bronze"
+    silver_container: str = "silver"
+    code_version: str = "0.1.0"
+    duplicates: str = "publish"
+    raster_rules: str = ""
+    tiling: TilingOptions = field(default_factory=TilingOptions)
+    tiling_work_dir: str = ""
+
+
+@dataclass(frozen=True)
+class RasterPublished:
+    """One raster published as COG tiers: its STAC item (as written to silver), the bytes of each
+    published tier, the asset hrefs (tiers and thumbnail), the silver blobs written, quality and
+    collection consistency, run metadata (JSON-able values; ``*_href`` keys are hrefs and
+    ``preview`` is Markdown), check verdicts by check name, and the bronze file whose content
+    this one repeats (``duplicates="publish"``: built in full, the item flagged)."""
+
+    blob: str
+    collection_id: str
+    item_id: str
+    item: dict[str, Any]
+    tier_bytes: dict[str, int]
+    hrefs: dict[str, str]
+    blobs: list[str]
+    quality: RasterQuality
+    consistency: Consistency
+    metadata: dict[str, Any]
+    checks: Checks
+    duplicate_of: str | None = None
+
+
+RasterOutcome = RasterPublished | TiledPublished | DuplicateLinked
+"""What ``publish_raster`` did: COG tiers, tiles (a large raster) or a link to a duplicate."""
+
+
+def raster_options(
+    rules: str, blob: str, overrides: Mapping[str, Any] | None = None
+) -> RasterOptions:
+    """The options of ``blob``: every per-prefix rule (``GEO_PLATFORM_RASTER_RULES``) matching
+    it, then the non-None run-time ``overrides``."""
+    merged = options_for(blob, parse_rules(rules, "GEO_PLATFORM_RASTER_RULES"), overrides)
+    if "tiers" in merged:
+        merged["tiers"] = tuple(merged["tiers"])
+    return RasterOptions.from_mapping(merged)
+
+
+def publish_raster(
+    store: BlobStore,
+    lookups: Lookups,
+    settings: RasterSettings,
+    blob: str,
+    *,
+    run_id: str | None,
+    overrides: Mapping[str, Any] | None = None,
+    log: logging.Logger | None = None,
+) -> RasterOutcome:
+    """Publish bronze ``blob`` to silver (see the module docstring); raise the input error of
+    the file (``NotFoundError``, ``NotGeoreferencedError``, ...) or ``ValidationError`` when an
+    output fails its checks, with nothing published."""
+    info = store.stat(settings.bronze_container, blob)
+    if info is None:
+        raise NotFoundError("the bronze blob no longer exists", path=blob)
+    options = raster_options(settings.raster_rules, blob, overrides)
+    with (
+        TemporaryDirectory(prefix="cog-") as tmp,
+        bronze_local_copy(store, settings.bronze_container, blob) as local,
+    ):
+        provenance = source_provenance(
+            store,
+            settings.bronze_container,
+            blob,
+            info,
+            local,
+            run_id=run_id,
+            code_version=settings.code_version,
+        )
+        linked, duplicate_of = _duplicate(store, lookups, settings, provenance)
+        if linked is not None:
+            return linked
+        raster_info = inspect_raster(
+            local,
+            blob,
+            max_bytes=options.max_bytes,
+            max_pixels=options.max_pixels,
+            assume_crs=options.assume_crs,
+        )
+        if needs_tiling(raster_info, settings.tiling):
+            # Very large rasters: a grid of COG tiles, a MosaicJSON and an item per tile.
+            return publish_tiled(
+                store,
+                silver_container=settings.silver_container,
+                blob=blob,
+                bronze=info,
+                local=local,
+                info=raster_info,
+                provenance=provenance,
+                options=settings.tiling,
+                raster=options,
+                work_root=settings.tiling_work_dir,
+                duplicate_of=duplicate_of,
+                log=log or _LOG,
+            )
+        result = build_cog_tiers(local, Path(tmp), options, name=blob, info=raster_info)
+        built = _Built(result, info, provenance, duplicate_of)
+        return _publish_cogs(store, lookups, settings, built, Path(tmp))
+
+
+def _duplicate(
+    store: BlobStore, lookups: Lookups, settings: RasterSettings, provenance: Provenance
+) -> tuple[DuplicateLinked | None, str | None]:
+    """The one duplicate lookup, before anything is built (the catalog stage does none): in
+    ``link`` mode pointer items replace the build when the content was published under another
+    name; in ``publish`` mode the file is built and the name of the original is returned."""
+    blob = provenance.source_blob
+    if duplicates_mode(settings.duplicates) != "link":
+        if not provenance.source_sha256:
+            return None, None
+        with lookups() as conn:
+            original = find_duplicate(conn, provenance.source_sha256, blob)
+        return None, original.source_blob if original is not None else None
+    with lookups() as conn:
+        duplicate = link_duplicate(
+            store,
+            conn,
+            silver_container=settings.silver_container,
+            mode=settings.duplicates,
+            provenance=provenance,
+            collection_id=naming.collection_id(blob),
+            item_id_for=raster_item_ids(blob),
+        )
+    if duplicate is None:
+        return None, None
+    note = f"duplicate of {duplicate.duplicate_of}: nothing built, pointer item"
+    checks = {"cog_valid": (True, note), "stac_item_valid": (True, note)}
+    return replace(duplicate, checks=checks), None
+
+
+@dataclass(frozen=True)
+class _Built:
+    """The tiers built from one bronze file, and where they come from."""
+
+    result: CogBuildResult
+    bronze: BlobInfo
+    provenance: Provenance
+    duplicate_of: str | None
+
+
+def _publish_cogs(
+    store: BlobStore, lookups: Lookups, settings: RasterSettings, built: _Built, tmp: Path
+) -> RasterPublished:
+    """Item, checks, quality and consistency of the built tiers, then the move into silver."""
+    result, blob = built.result, built.provenance.source_blob
+    prefix, item_id = naming.silver_prefix(blob), naming.item_id(blob)
+    files = _local_files(result)
+    hrefs = {
+        rel.rsplit(".", 1)[0]: store.href(settings.silver_container, f"{prefix}/{rel}")
+        for rel in files
+    }
+    item = _item(built, item_id, hrefs)
+    checks = _checks(result, item)
+    files[f"{STAC_FOLDER}/{item_id}.json"] = tmp / "item.json"
+    files[f"{STAC_FOLDER}/{item_id}.json"].write_text(json.dumps(item, indent=1))
+    if not all(ok for ok, _ in checks.values()):
+        raise ValidationError(
+            "outputs failed validation: " + "; ".join(w for ok, w in checks.values() if not ok),
+            path=blob,
+        )
+    quality = raster_quality(result.info, result.grid, result.band_stats)
+    with lookups() as conn:
+        consistency = collection_consistency(
+            conn,
+            item["collection"],
+            proj_code=result.grid.crs_code,
+            wkt2=result.grid.crs_wkt2,
+            resolution=result.grid.resolution,
+            exclude_item=item_id,
+        )
+    checks.update(raster_checks(quality, consistency))
+    preview = _thumbnail_markdown(result.thumbnail)
+    published = replace_outputs(store, settings.silver_container, blob, files)
+    blobs = [store.href(settings.silver_container, b.path) for b in published.values()]
+    return RasterPublished(
+        blob=blob,
+        collection_id=item["collection"],
+        item_id=item_id,
+        item=item,
+        tier_bytes={t.tier: t.size_bytes for t in result.published().values()},
+        hrefs=hrefs,
+        blobs=blobs,
+        quality=quality,
+        consistency=consistency,
+        metadata=_metadata(result, item, hrefs, blobs, preview, quality, consistency),
+        checks=checks,
+        duplicate_of=built.duplicate_of,
+    )
+
+
+def _local_files(result: CogBuildResult) -> dict[str, Path]:
+    """Silver name -> local file of the published tiers and the thumbnail."""
+    files: dict[str, Path] = {
+        f"{t.tier}.tif": t.path
+        for t in result.tiers.values()
+        if t.skipped_reason is None and t.path is not None
+    }
+    if result.thumbnail is not None:
+        files["thumbnail.png"] = result.thumbnail
+    return files
+
+
+def _item(built: _Built, item_id: str, hrefs: dict[str, str]) -> dict[str, Any]:
+    """The final STAC item of the tiers (the catalog stage upserts it as it is): collection
+    link, renders, completeness score, and the duplicate flag in ``publish`` mode."""
+    item = build_raster_item(
+        built.result,
+        item_id=item_id,
+        collection_id=naming.collection_id(built.provenance.source_blob),
+        hrefs=hrefs,
+        provenance=built.provenance,
+        source_size=built.bronze.size,
+        source_last_modified=built.bronze.last_modified,
+        validate=False,  # validated once, in _checks (the stac_item_valid check)
+    )
+    final = with_completeness(apply_renders(with_collection_link(item.to_dict())))
+    if built.duplicate_of is not None:
+        final["properties"][stac_ext.DUPLICATE_OF_SOURCE] = built.duplicate_of
+    return final
+
+
+def _checks(result: CogBuildResult, item: dict[str, Any]) -> Checks:
+    """Verdicts recorded as asset checks. ``build_cog_tiers`` runs rio-cogeo's cog_validate on
+    every tier and raises before anything is published, so a tier that exists here is valid."""
+    tiers = [t.tier for t in result.tiers.values() if t.path is not None and not t.skipped_reason]
+    try:
+        validate_stac(item)
+        stac = (True, "valid against the official schemas (offline)")
+    except ValidationError as exc:
+        stac = (False, exc.message)
+    cog = (bool(tiers), f"cog_validate passed for {', '.join(tiers)}")
+    return {"cog_valid": cog, "stac_item_valid": stac}
+
+
+def _thumbnail_markdown(path: Path | None) -> str:
+    """The thumbnail inlined as Markdown (small ones only: run metadata is stored per run)."""
+    if path is None or not path.is_file() or path.stat().st_size > _PREVIEW_MAX_BYTES:
+        return "(no preview)"
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"![preview](data:image/png;base64,{data})"
+
+
+def _metadata(
+    result: CogBuildResult,
+    item: dict[str, Any],
+    hrefs: dict[str, str],
+    blobs: list[str],
+    preview: str,
+    quality: RasterQuality,
+    consistency: Consistency,
+) -> dict[str, Any]:
+    """Run metadata: the raster, each tier (size, codec, ratio to the source, href), the quality
+    and consistency figures and the item's completeness."""
+    ri = result.info
+    meta: dict[str, Any] = {
+        "preview": preview,
+        "crs": ri.crs_code or "custom WKT",
+        "width": ri.width,
+        "height": ri.height,
+        "bands": ri.count,
+        "dtype": ri.dtypes[0],
+        "bbox_4326": list(result.footprint.bbox),
+        "stac_item": f"{item['collection']}/{item['id']}",
+        "geo_platform/blobs": blobs,
+    }
+    source_size = max(ri.file_size, 1)
+    for t in result.tiers.values():
+        if t.skipped_reason is not None or t.tier not in hrefs:
+            meta[f"{t.tier}_skipped"] = t.skipped_reason
+            continue
+        meta[f"{t.tier}_bytes"] = t.size_bytes
+        meta[f"{t.tier}_compression"] = t.compression
+        meta[f"{t.tier}_ratio_vs_source"] = round(t.size_bytes / source_size, 4)
+        meta[f"{t.tier}_href"] = hrefs[t.tier]
+    props = item["properties"]
+    meta.update(quality.metadata())
+    meta.update(consistency.metadata())
+    meta["quality/completeness"] = props[COMPLETENESS_PROPERTY]
+    meta["completeness_missing"] = props[MISSING_PROPERTY]
+    if props.get(RENDERS_PROPERTY):
+        meta["renders"] = props[RENDERS_PROPERTY]
+    return meta
