@@ -72,7 +72,7 @@ def generate(path: Path, size: int) -> None:
 def ours(src: Path, out: Path, tile_size: int, visual: bool = False) -> None:
     """Child: the platform path - tiles, MosaicJSON, one STAC item per tile (all on disk); with
     ``visual`` also the visualization tier (JPEG tiles, visual MosaicJSON, thumbnail), as
-    ``publish_large_raster`` does by default."""
+    ``workflows.publish_tiled.publish_tiled`` does by default."""
     from datetime import UTC, datetime
 
     from geo_platform.lib.raster.mosaic import build_mosaic, sources_from_tiling
