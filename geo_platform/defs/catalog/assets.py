@@ -1,4 +1,6 @@
-"""Catalog assets: the STAC items of each bronze file, published into pgstac."""
+"""Catalog assets: the STAC items of each bronze file, published into pgstac.
+
+The work is ``workflows.catalog``: the items the silver stage wrote are upserted as they are."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -8,37 +10,16 @@ import dagster as dg
 from geo_platform.app.serve import features_links, item_links, server_specs
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition_batched
-from geo_platform.lib import naming
-from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
-from geo_platform.lib.stac.validate import validate_stac
-from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
 from geo_platform.settings import load_settings
-from geo_platform.store.catalog import publish_sources
-from geo_platform.store.duplicates import resolve_sources
-from geo_platform.store.mosaic_search import attach_mosaic
-from geo_platform.store.silver import stac_items
+from geo_platform.workflows.catalog import publish_catalog, read_silver_items
 
 CATALOG_GROUP = "catalog"
 SILVER_ASSET = {"raster": "raster_cog", "vector": "vector_table"}
-
-
-def _read_items(store: BlobStore, platform: PlatformResource, blob: str) -> list[dict[str, Any]]:
-    """The silver stage's items. It validated each one against the schemas before writing it
-    (its stac_item_valid check), so only their identity is checked here, not the schema again."""
-    items = stac_items(store, platform.silver_container, blob)
-    if not items:
-        raise NotFoundError("no silver STAC items found: publish the silver stage first", path=blob)
-    for item in items:
-        missing = [k for k in ("type", "stac_version", "id", "collection") if not item.get(k)]
-        if missing:
-            raise ValidationError(f"silver STAC item lacks {', '.join(missing)}", path=blob)
-        with_collection_link(item)
-    return items
 
 
 def _publish(
@@ -46,23 +27,14 @@ def _publish(
     pgstac: PgSTACResource,
     platform: PlatformResource,
     kind: DataKind,
-    prepared: dict[str, Any],
+    prepared: dict[str, list[dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
-    """One transaction for the whole run's files."""
+    """One transaction for the whole run's files; the items go in as silver made them."""
     by_source = {blob_for_partition_key(k): items for k, items in prepared.items()}
     with pgstac.connect() as conn:
-        # Content published under another name first (earlier, or in this batch): pointers.
-        resolved = resolve_sources(conn, by_source, mode=platform.duplicates)
-        # Items read from silver were validated per file in _read_items; pointer items (for
-        # duplicate content) are new here, so those are validated now.
-        for res in resolved.values():
-            if res.original is not None:
-                for item in res.items:
-                    validate_stac(with_collection_link(item))
-        items = {s: r.items for s, r in resolved.items()}
-        results = publish_sources(conn, items, kind, validated=True)
-        if kind == "raster":
-            _attach_mosaics(conn, store, platform, list(by_source))
+        results = publish_catalog(
+            conn, by_source, kind, store=store, silver_container=platform.silver_container
+        )
     out = {}
     settings = load_settings()
     for key in prepared:
@@ -74,31 +46,11 @@ def _publish(
             "removed_stale_items": dg.MetadataValue.json(result.removed),
         }
         meta.update(_links(settings, kind, result.items))
-        meta.update(_render_links(settings, resolved[blob_for_partition_key(key)].items))
-        original = resolved[blob_for_partition_key(key)].original
-        if original is not None:
-            meta["duplicate_of"] = original.source_blob
+        meta.update(_render_links(settings, result.published))
+        if result.duplicate_of is not None:
+            meta["duplicate_of"] = result.duplicate_of
         out[key] = meta
     return out
-
-
-def _attach_mosaics(
-    conn: Any, store: BlobStore, platform: PlatformResource, blobs: list[str]
-) -> None:
-    """A tiled large raster's MosaicJSONs (lossless tiles, and visualization tiles when it has
-    them) become collection assets, with a pgstac mosaic search."""
-    for blob in blobs:
-        for name, visual in (("mosaic.json", False), ("mosaic-visual.json", True)):
-            path = f"{naming.silver_prefix(blob)}/{name}"
-            if store.exists(platform.silver_container, path):
-                attach_mosaic(
-                    conn,
-                    naming.collection_id(blob),
-                    store.href(platform.silver_container, path),
-                    parent_item=naming.item_id(blob),
-                    visual=visual,
-                )
-    conn.commit()
 
 
 def _links(settings: Any, kind: DataKind, items: list[dict[str, str]]) -> dict[str, Any]:
@@ -152,7 +104,7 @@ def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:
     ) -> Iterator[dg.AssetMaterialization]:
         yield from each_partition_batched(
             context,
-            lambda _k, blob: _read_items(blob_store, platform, blob),
+            lambda _k, blob: read_silver_items(blob_store, platform.silver_container, blob),
             lambda prepared: _publish(blob_store, pgstac, platform, kind, prepared),
         )
 
