@@ -1,7 +1,10 @@
 """All configuration, read from environment variables in this one place.
 
 Every variable is documented in the README with its default. Nothing else in the package reads
-``os.environ`` for platform settings.
+``os.environ`` for platform settings. ``Settings`` groups its fields by concern (storage,
+services, pipeline, tiling, lifecycle, promotion, access), one loader per group. Dagster code
+(``geo_platform.defs``) never reads settings itself: ``geo_platform.resources.build_resources``
+turns them into resources, and the definitions get those.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = REPO_ROOT / ".state"
+ANALYTICS_FOLDER = "analytics"
+DEFAULT_TILING_THRESHOLD_PIXELS = 16384 * 16384
+DEFAULT_TILING_TILE_SIZE = 4096
+DEFAULT_PG_PORT = 55432
 
 
 def _env(name: str, default: str = "") -> str:
@@ -52,8 +60,14 @@ def redact_connection_string(conn: str) -> str:
     return ";".join(out)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
+    """Every setting, in one frozen record whose fields are grouped by concern (storage,
+    services, pipeline, tiling, lifecycle, promotion and access); ``load_settings`` reads each
+    group from the environment. Resources get their values from here through
+    ``geo_platform.resources.build_resources`` only."""
+
+    # --- storage: local state, blob store and containers, the platform database ----------------
     state_dir: Path
     blob_backend: str
     blob_root: Path
@@ -62,55 +76,61 @@ class Settings:
     bronze_container: str
     silver_container: str
     database_url: str
+    geo_schema: str
     dagster_home: Path
+    # --- services: local PostgreSQL/PgBouncer/Azurite, the Dagster UI and serving ports ---------
     pg_port: int
     pgbouncer_port: int
-    executor: str
     azurite_port: int
     dagster_ui_port: int
-    geo_schema: str
-    sensor_batch_size: int
+    # Serving (geo_platform.app.serve): loopback ports of the STAC API, the tiler and OGC Features.
+    stac_port: int = 8081
+    tiler_port: int = 8082
+    features_port: int = 8083
+    # --- pipeline: execution, sensor batching, per-file rules, duplicates, prices ---------------
+    executor: str
     event_batch_size: int
+    sensor_batch_size: int
     sensor_max_adds_per_tick: int
     sensor_interval_seconds: int
     vector_assume_crs: str
     raster_rules: str
     vector_rules: str
-    extra: dict[str, str] = field(default_factory=dict)
-    # Serving (geo_platform.app.serve): loopback ports of the STAC API, the tiler and OGC Features.
-    stac_port: int = 8081
-    tiler_port: int = 8082
-    features_port: int = 8083
-    # Promotion (geo_platform.workflows.promote): staging = database_url + silver_container (where
-    # pipelines publish); production = its own database (geo schema + pgstac) and container.
+    # Quality and accounting: duplicate handling and the storage price table.
+    duplicates: str = "link"
+    prices: str = ""
+    # --- tiling: large rasters and raster collections (geo_platform.workflows.publish_tiled) ----
+    # Folder prefixes that are collections (comma-separated; a `_collection.json` marker also
+    # declares one), the tiling threshold (pixels), tile size, and where tiles are staged between
+    # runs (kept after a failure so a re-run builds only the missing tiles).
+    raster_collections: str = ""
+    tiling_threshold_pixels: int = DEFAULT_TILING_THRESHOLD_PIXELS
+    tiling_tile_size: int = DEFAULT_TILING_TILE_SIZE
+    tiling_work_dir: str = ""
+    # --- lifecycle (geo_platform.defs.lifecycle): what a bronze removal does (off | dry_run |
+    # on), the webhook for run notifications ("" = none), success summaries, and whether the
+    # daily janitor removes what it finds (default: report only).
+    unpublish_on_removal: str = "off"
+    webhook_url: str = field(default="", repr=False)
+    notify_success: bool = True
+    janitor_apply: bool = False
+    # --- promotion (geo_platform.workflows.promote): staging = database_url + silver_container
+    # (where pipelines publish); production = its own database (geo schema + pgstac) and container.
     production_database_url: str = ""
     production_container: str = "silver-prod"
     auto_promote: str = ""
-    # Least-privilege roles created by the setup scripts (geo_platform.services.access).
+    # --- access: least-privilege roles created by the setup scripts (geo_platform.services.access).
     writer_role: str = "geo_writer"
     promoter_role: str = "geo_promoter"
     reader_role: str = "geo_reader"
     admin_role: str = "geo_admin"
     # Role passwords: from the environment only; repr=False keeps them out of any printed Settings.
     role_passwords: dict[str, str] = field(default_factory=dict, repr=False)
-    # Quality and accounting (helper G): duplicate handling and the storage price table.
-    duplicates: str = "link"
-    prices: str = ""
-    # Lifecycle and notifications (geo_platform.defs.lifecycle): what a bronze removal does
-    # (off | dry_run | on), the webhook for run notifications ("" = none), success summaries,
-    # and whether the daily janitor removes what it finds (default: report only).
-    unpublish_on_removal: str = "off"
-    webhook_url: str = field(default="", repr=False)
-    notify_success: bool = True
-    janitor_apply: bool = False
-    # Large rasters and raster collections (helper I; geo_platform.defs.collections): folder
-    # prefixes that are collections (comma-separated; a `_collection.json` marker also declares
-    # one), the tiling threshold (pixels), tile size, and where tiles are staged between runs
-    # (kept after a failure so a re-run builds only the missing tiles).
-    raster_collections: str = ""
-    tiling_threshold_pixels: int = 16384 * 16384
-    tiling_tile_size: int = 4096
-    tiling_work_dir: str = ""
+
+    @property
+    def analytics_dir(self) -> Path:
+        """Folder of the DuckDB catalog and of its download cache."""
+        return self.state_dir / ANALYTICS_FOLDER
 
     @property
     def pg_fast(self) -> bool:
@@ -222,58 +242,82 @@ _ROLE_KINDS = ("writer", "promoter", "reader", "admin")
 
 def load_settings() -> Settings:
     """Read the environment now (call again after changing it; nothing is cached)."""
-    state = Path(_env("GEO_PLATFORM_STATE_DIR", str(REPO_ROOT / ".state")))
-    pg_port = _env_int("GEO_PLATFORM_PG_PORT", 55432)
-    default_db = f"postgresql://geo_platform@127.0.0.1:{pg_port}/geo_platform"
-    database_url = _env("GEO_PLATFORM_DATABASE_URL", default_db)
+    storage = _storage_settings()
     return Settings(
-        state_dir=state,
-        blob_backend=_env("GEO_PLATFORM_BLOB_BACKEND", "local").lower(),
-        blob_root=Path(_env("GEO_PLATFORM_BLOB_ROOT", str(state / "blobs"))),
-        azure_connection_string=_env("AZURE_STORAGE_CONNECTION_STRING"),
-        azure_account_url=_env("AZURE_STORAGE_ACCOUNT_URL"),
-        bronze_container=_env("GEO_PLATFORM_BRONZE_CONTAINER", "bronze"),
-        silver_container=_env("GEO_PLATFORM_SILVER_CONTAINER", "silver"),
-        database_url=database_url,
-        dagster_home=Path(_env("DAGSTER_HOME", str(state / "dagster_home"))),
-        pg_port=pg_port,
-        pgbouncer_port=_env_int("GEO_PLATFORM_PGBOUNCER_PORT", pg_port + 1000),
-        executor=_env("GEO_PLATFORM_EXECUTOR", "multiprocess").lower(),
-        azurite_port=_env_int("GEO_PLATFORM_AZURITE_PORT", 10000),
-        dagster_ui_port=_env_int("GEO_PLATFORM_UI_PORT", 3000),
-        geo_schema=_env("GEO_PLATFORM_GEO_SCHEMA", "geo"),
-        sensor_batch_size=_env_int("GEO_PLATFORM_SENSOR_BATCH_SIZE", 25),
-        # Dagster's own switch: a step's per-partition materializations and a run's planned
-        # events are written to the event log in one INSERT each instead of one per event.
-        event_batch_size=_env_int("DAGSTER_EVENT_BATCH_SIZE", 500),
-        sensor_max_adds_per_tick=_env_int("GEO_PLATFORM_SENSOR_MAX_ADDS", 25_000),
-        sensor_interval_seconds=_env_int("GEO_PLATFORM_SENSOR_INTERVAL", 30),
-        vector_assume_crs=_env("GEO_PLATFORM_VECTOR_ASSUME_CRS"),
-        raster_rules=_env("GEO_PLATFORM_RASTER_RULES"),
-        vector_rules=_env("GEO_PLATFORM_VECTOR_RULES"),
-        stac_port=_env_int("GEO_PLATFORM_STAC_PORT", 8081),
-        tiler_port=_env_int("GEO_PLATFORM_TILER_PORT", 8082),
-        features_port=_env_int("GEO_PLATFORM_FEATURES_PORT", 8083),
-        duplicates=_env("GEO_PLATFORM_DUPLICATES", "link").lower(),
-        prices=_env("GEO_PLATFORM_PRICES"),
-        **_promotion_settings(database_url),
-        **_lifecycle_settings(),
+        **storage,
+        **_service_settings(),
+        **_pipeline_settings(),
         **_tiling_settings(),
+        **_lifecycle_settings(),
+        **_promotion_settings(storage["database_url"]),
     )
 
 
+def _storage_settings() -> dict[str, Any]:
+    """Local state, the blob store and its containers, the platform database."""
+    state = Path(_env("GEO_PLATFORM_STATE_DIR", str(DEFAULT_STATE_DIR)))
+    pg_port = _env_int("GEO_PLATFORM_PG_PORT", DEFAULT_PG_PORT)
+    default_db = f"postgresql://geo_platform@127.0.0.1:{pg_port}/geo_platform"
+    return {
+        "state_dir": state,
+        "blob_backend": _env("GEO_PLATFORM_BLOB_BACKEND", "local").lower(),
+        "blob_root": Path(_env("GEO_PLATFORM_BLOB_ROOT", str(state / "blobs"))),
+        "azure_connection_string": _env("AZURE_STORAGE_CONNECTION_STRING"),
+        "azure_account_url": _env("AZURE_STORAGE_ACCOUNT_URL"),
+        "bronze_container": _env("GEO_PLATFORM_BRONZE_CONTAINER", "bronze"),
+        "silver_container": _env("GEO_PLATFORM_SILVER_CONTAINER", "silver"),
+        "database_url": _env("GEO_PLATFORM_DATABASE_URL", default_db),
+        "geo_schema": _env("GEO_PLATFORM_GEO_SCHEMA", "geo"),
+        "dagster_home": Path(_env("DAGSTER_HOME", str(state / "dagster_home"))),
+    }
+
+
+def _service_settings() -> dict[str, Any]:
+    """Ports of the local services, the Dagster UI and the serving stack."""
+    pg_port = _env_int("GEO_PLATFORM_PG_PORT", DEFAULT_PG_PORT)
+    return {
+        "pg_port": pg_port,
+        "pgbouncer_port": _env_int("GEO_PLATFORM_PGBOUNCER_PORT", pg_port + 1000),
+        "azurite_port": _env_int("GEO_PLATFORM_AZURITE_PORT", 10000),
+        "dagster_ui_port": _env_int("GEO_PLATFORM_UI_PORT", 3000),
+        "stac_port": _env_int("GEO_PLATFORM_STAC_PORT", 8081),
+        "tiler_port": _env_int("GEO_PLATFORM_TILER_PORT", 8082),
+        "features_port": _env_int("GEO_PLATFORM_FEATURES_PORT", 8083),
+    }
+
+
+def _pipeline_settings() -> dict[str, Any]:
+    """Execution, sensor batching, per-file rules, duplicates and the price table."""
+    return {
+        "executor": _env("GEO_PLATFORM_EXECUTOR", "multiprocess").lower(),
+        # Dagster's own switch: a step's per-partition materializations and a run's planned
+        # events are written to the event log in one INSERT each instead of one per event.
+        "event_batch_size": _env_int("DAGSTER_EVENT_BATCH_SIZE", 500),
+        "sensor_batch_size": _env_int("GEO_PLATFORM_SENSOR_BATCH_SIZE", 25),
+        "sensor_max_adds_per_tick": _env_int("GEO_PLATFORM_SENSOR_MAX_ADDS", 25_000),
+        "sensor_interval_seconds": _env_int("GEO_PLATFORM_SENSOR_INTERVAL", 30),
+        "vector_assume_crs": _env("GEO_PLATFORM_VECTOR_ASSUME_CRS"),
+        "raster_rules": _env("GEO_PLATFORM_RASTER_RULES"),
+        "vector_rules": _env("GEO_PLATFORM_VECTOR_RULES"),
+        "duplicates": _env("GEO_PLATFORM_DUPLICATES", "link").lower(),
+        "prices": _env("GEO_PLATFORM_PRICES"),
+    }
+
+
 def _tiling_settings() -> dict[str, Any]:
-    """Large-raster tiling and raster collections (helper I; see Settings fields)."""
+    """Large-raster tiling and raster collections (see Settings fields)."""
     return {
         "raster_collections": _env("GEO_PLATFORM_RASTER_COLLECTIONS"),
-        "tiling_threshold_pixels": _env_int("GEO_PLATFORM_TILING_THRESHOLD_PIXELS", 16384 * 16384),
-        "tiling_tile_size": _env_int("GEO_PLATFORM_TILING_TILE_SIZE", 4096),
+        "tiling_threshold_pixels": _env_int(
+            "GEO_PLATFORM_TILING_THRESHOLD_PIXELS", DEFAULT_TILING_THRESHOLD_PIXELS
+        ),
+        "tiling_tile_size": _env_int("GEO_PLATFORM_TILING_TILE_SIZE", DEFAULT_TILING_TILE_SIZE),
         "tiling_work_dir": _env("GEO_PLATFORM_TILING_WORK_DIR"),
     }
 
 
 def _lifecycle_settings() -> dict[str, Any]:
-    """Unpublish on bronze removal, webhook notifications (helper F; see Settings fields)."""
+    """Unpublish on bronze removal, webhook notifications, the janitor (see Settings fields)."""
     return {
         "unpublish_on_removal": _env("GEO_PLATFORM_UNPUBLISH_ON_REMOVAL", "off").strip().lower(),
         "webhook_url": _env("GEO_PLATFORM_WEBHOOK_URL"),
@@ -283,7 +327,7 @@ def _lifecycle_settings() -> dict[str, Any]:
 
 
 def _promotion_settings(database_url: str) -> dict[str, Any]:
-    """Production target, auto-promotion and role settings (helper H; see Settings fields)."""
+    """Production target, auto-promotion, and the access roles (see Settings fields)."""
     return {
         "production_database_url": _env(
             "GEO_PLATFORM_PRODUCTION_DATABASE_URL",

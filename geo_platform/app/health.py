@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from geo_platform.settings import Settings, redact_url
+from geo_platform.store import db
 
 SENSORS = ("bronze_sensor", "silver_automation")
 TICK_STALE_SECONDS = 600
@@ -63,17 +64,14 @@ def _guard(name: str, fn: Callable[[], str]) -> Check:
 
 
 # --- database --------------------------------------------------------------------------------
-def _connect(settings: Settings) -> psycopg.Connection[Any]:
-    return psycopg.connect(settings.database_url, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
-
-
 def check_database(settings: Settings) -> list[Check]:
     """database, postgis and pgstac (one connection)."""
     where = redact_url(settings.database_url)
     try:
-        conn = _connect(settings)
+        conn = db.connect(settings.database_url, timeout=CONNECT_TIMEOUT, autocommit=True)
     except Exception as exc:
-        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = exc.__cause__ or exc  # the driver's own message, not our wrapper's
+        why = str(cause).strip().splitlines()[0] if str(cause).strip() else type(exc).__name__
         fail = f"cannot connect to {where}: {why[:300]}"
         return [
             Check("database", False, fail),

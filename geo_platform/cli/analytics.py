@@ -42,7 +42,7 @@ def query(sql: str, fmt: str, output: Path | None, max_rows: int, list_views: bo
     settings = load_settings()
     try:
         store = blob_store_from_settings(settings)
-        views = published_views(store, settings.silver_container, settings)
+        views = published_views(store, settings.silver_container, settings.analytics_dir)
         if list_views:
             for name, path in sorted(views.items()):
                 click.echo(f"{name}\t{path}", err=True)

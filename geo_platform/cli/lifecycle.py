@@ -24,15 +24,13 @@ def _job_and_resources(name: str) -> tuple[Any, dict[str, Any] | None]:
     """The job from the code location (built from the current settings) when registered
     there, else this package's own job with resources built the same way."""
     from geo_platform.definitions import build_definitions, build_resources
-    from geo_platform.defs.lifecycle import LIFECYCLE_JOBS, lifecycle_resource_from_settings
+    from geo_platform.defs.lifecycle import LIFECYCLE_JOBS
 
     settings = load_settings()
     try:
         return build_definitions(settings).resolve_job_def(name), None
     except Exception:  # not registered (yet): same job, resources from the settings
-        resources = build_resources(settings)
-        resources["lifecycle"] = lifecycle_resource_from_settings(settings)
-        return next(j for j in LIFECYCLE_JOBS if j.name == name), resources
+        return next(j for j in LIFECYCLE_JOBS if j.name == name), build_resources(settings)
 
 
 def run_job(name: str, run_config: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, str]:
@@ -67,13 +65,11 @@ def _failure_message(result: Any) -> str:
 
 def _item_kind(collection: str, item_id: str) -> str:
     """raster/vector from the published item (or its audit record); raster when unknown."""
-    import psycopg
-
-    from geo_platform.store import pgstac
+    from geo_platform.store import db, pgstac
     from geo_platform.store.audit import latest_for_item
     from geo_platform.store.silver_refs import item_kind
 
-    with psycopg.connect(load_settings().database_url, connect_timeout=10) as conn:
+    with db.connect(load_settings().database_url) as conn:
         item = pgstac.get_item(conn, collection, item_id)
         if item is None:
             last = latest_for_item(conn, collection, item_id)

@@ -127,9 +127,10 @@ def _publish_now(settings: Settings, blobs: list[Any], results: dict[str, Any]) 
     import dagster as dg
 
     from geo_platform.app import ingest as ing
-    from geo_platform.definitions import PIPELINE_STAGES, defs
+    from geo_platform.definitions import defs
     from geo_platform.defs.bronze.partitions import PARTITIONS
     from geo_platform.defs.bronze.sensors import requests_for_plan
+    from geo_platform.defs.pipeline import PIPELINE_STAGES
     from geo_platform.lib.bronze import classify
 
     dagster_env(settings)

@@ -1,6 +1,8 @@
-"""Database resources: PostGIS for silver tables, pgstac for the catalog.
+"""Database resources (PostGIS for silver tables, pgstac for the catalog) and the platform's
+values for assets (``PlatformResource``).
 
-Both hand out psycopg 3 connections; the SQL lives in ``geo_platform.lib``. A connection is
+Both database resources hand out psycopg 3 connections (opened by ``store.db.connect``); the
+SQL lives in ``geo_platform.store``. A connection is
 opened per unit of work (a partition) for writes: that keeps a crashed run from holding anything
 open. Read-only catalog lookups made for every file of a batch (duplicates, collection
 consistency) share one connection for the whole step instead (``PgSTACResource.lookups``).
@@ -17,20 +19,14 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr, model_validator
 
-from geo_platform.lib.errors import DatabaseUnavailableError
-from geo_platform.settings import password_for, redact_url
-from geo_platform.store import pgstac
+from geo_platform.settings import (
+    ANALYTICS_FOLDER,
+    DEFAULT_STATE_DIR,
+    DEFAULT_TILING_THRESHOLD_PIXELS,
+    DEFAULT_TILING_TILE_SIZE,
+)
+from geo_platform.store import db, pgstac
 from geo_platform.store.secret_config import database_url_without_password
-
-
-def _connect(url: str, **kwargs: Any) -> psycopg.Connection:
-    try:
-        # The URL in config has no password (see _no_password_in_config): look it up now.
-        return psycopg.connect(url, connect_timeout=10, password=password_for(url), **kwargs)
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(
-            f"cannot connect to the database: {str(exc).splitlines()[0]}", path=redact_url(url)
-        ) from exc
 
 
 class PostGISResource(ConfigurableResource):
@@ -46,14 +42,11 @@ class PostGISResource(ConfigurableResource):
 
     @contextmanager
     def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-        conn = _connect(self.database_url, autocommit=autocommit)
+        conn = db.connect(self.database_url, autocommit=autocommit)
         try:
             yield conn
         finally:
             conn.close()
-
-    def public_url(self) -> str:
-        return redact_url(self.database_url)
 
     def table_href(self, schema: str, table: str) -> str:
         """A credential-free reference to a table, for STAC assets and UI metadata."""
@@ -96,7 +89,7 @@ class PgSTACResource(ConfigurableResource):
         stays open between files; after an error the shared connection is dropped."""
         conn = self._lookup_conn
         if conn is None or conn.closed or conn.broken:
-            conn = _connect(self.database_url)
+            conn = db.connect(self.database_url)
             pgstac.prepare(conn)
             conn.commit()
             self._lookup_conn = conn if self._in_session else None
@@ -113,7 +106,7 @@ class PgSTACResource(ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        conn = _connect(self.database_url)
+        conn = db.connect(self.database_url)
         try:
             pgstac.prepare(conn)
             yield conn
@@ -124,46 +117,50 @@ class PgSTACResource(ConfigurableResource):
         finally:
             conn.close()
 
-    def upsert_collection(self, collection: dict[str, Any]) -> None:
-        with self.connect() as conn:
-            pgstac.upsert_collection(conn, collection)
-
-    def upsert_items(self, items: list[dict[str, Any]]) -> int:
-        with self.connect() as conn:
-            return pgstac.upsert_items(conn, items)
-
-    def get_item(self, collection_id: str, item_id: str) -> dict[str, Any] | None:
-        with self.connect() as conn:
-            return pgstac.get_item(conn, collection_id, item_id)
-
-    def delete_item(self, collection_id: str, item_id: str) -> bool:
-        with self.connect() as conn:
-            return pgstac.delete_item(conn, collection_id, item_id)
-
-    def item_href(self, collection_id: str, item_id: str, stac_api_url: str = "") -> str:
-        base = stac_api_url.rstrip("/") if stac_api_url else "pgstac:"
-        if stac_api_url:
-            return f"{base}/collections/{collection_id}/items/{item_id}"
-        return f"{base}//collections/{collection_id}/items/{item_id}"
-
 
 class PlatformResource(ConfigurableResource):
-    """Platform-wide settings the assets need (containers, schema, batching, rules)."""
+    """Platform-wide values the assets, sensors and ops need, built from ``Settings`` by
+    ``geo_platform.resources.build_resources`` (the only place that reads settings for them).
 
+    Defaults are the settings' defaults, so a bare ``PlatformResource()`` (tests) behaves like
+    a deployment with nothing configured.
+    """
+
+    # Storage: containers and the PostGIS schema of silver tables.
     bronze_container: str = "bronze"
     silver_container: str = "silver"
     geo_schema: str = "geo"
     code_version: str = "0.1.0"
-    stac_api_url: str = ""
+    # Bronze sensor batching (GEO_PLATFORM_SENSOR_BATCH_SIZE, GEO_PLATFORM_SENSOR_MAX_ADDS).
     sensor_batch_size: int = 25
     sensor_max_adds_per_tick: int = 25_000
+    # Per-file rules (GEO_PLATFORM_VECTOR_ASSUME_CRS, GEO_PLATFORM_RASTER_RULES/_VECTOR_RULES).
     vector_assume_crs: str = ""
     raster_rules: str = ""
-    raster_collections: str = ""
     vector_rules: str = ""
+    raster_collections: str = ""
+    """Folder prefixes that are raster collections, comma-separated
+    (GEO_PLATFORM_RASTER_COLLECTIONS); a ``_collection.json`` marker also declares one. Read
+    by the bronze sensor (which files it leaves to the collection) and the collection sensor."""
     duplicates: str = "publish"
     """Same content under a second bronze name: 'link' (publish once, link the second name) or
     'publish' (both in full, the second flagged). The platform passes GEO_PLATFORM_DUPLICATES,
     whose default is 'link'; a bare resource publishes everything (no cross-file effects)."""
     prices: str = ""
     """Storage price table as JSON (GEO_PLATFORM_PRICES); empty for the documented defaults."""
+    # Tiling of large rasters (GEO_PLATFORM_TILING_*).
+    tiling_threshold_pixels: int = DEFAULT_TILING_THRESHOLD_PIXELS
+    """A raster with more pixels than this is published as tiles (width x height)."""
+    tiling_tile_size: int = DEFAULT_TILING_TILE_SIZE
+    """Tile width and height in pixels."""
+    tiling_work_dir: str = ""
+    """Where tiles are staged between runs (kept after a failure, so a re-run builds only the
+    missing tiles); empty for a folder under the system temp."""
+    # Analytics (DuckDB catalog and its download cache).
+    analytics_dir: str = str(DEFAULT_STATE_DIR / ANALYTICS_FOLDER)
+    """Folder of ``catalog.duckdb`` and of the cache of downloaded GeoParquet files
+    (``<GEO_PLATFORM_STATE_DIR>/analytics``)."""
+    # Serving (loopback ports of `geo-platform serve`), for the links in asset metadata.
+    stac_port: int = 8081
+    tiler_port: int = 8082
+    features_port: int = 8083

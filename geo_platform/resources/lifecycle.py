@@ -1,4 +1,5 @@
-"""Lifecycle settings as a resource: what bronze removals trigger, where notifications go."""
+"""Lifecycle settings as a resource: what bronze removals trigger, where notifications go, and
+whether the daily janitor applies what it finds."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Literal
 
 import dagster as dg
 
+from geo_platform.lib.errors import ConfigError
 from geo_platform.settings import Settings
 
 WEBHOOK_ENV = "GEO_PLATFORM_WEBHOOK_URL"
@@ -31,13 +33,11 @@ class LifecycleResource(dg.ConfigurableResource):
 
 
 def lifecycle_resource_from_settings(settings: Settings) -> LifecycleResource:
-    """Built by definitions.py. The webhook URL goes in as an ``EnvVar`` when it comes from the
-    environment, so the UI's resource page shows the variable name, not the URL (chat webhooks
-    carry their token in the URL)."""
+    """Built by ``build_resources``. The webhook URL goes in as an ``EnvVar`` when it comes from
+    the environment, so the UI's resource page shows the variable name, not the URL (chat
+    webhooks carry their token in the URL)."""
     mode = settings.unpublish_on_removal if settings.unpublish_on_removal else "off"
     if mode not in ("off", "dry_run", "on"):
-        from geo_platform.lib.errors import ConfigError
-
         raise ConfigError(
             f"GEO_PLATFORM_UNPUBLISH_ON_REMOVAL must be off, dry_run or on, not {mode!r}"
         )

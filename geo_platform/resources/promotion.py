@@ -16,8 +16,8 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import model_validator
 
-from geo_platform.lib.errors import DatabaseUnavailableError
-from geo_platform.settings import Settings, password_for, redact_url, url_with_user
+from geo_platform.settings import Settings, redact_url, url_with_user
+from geo_platform.store import db
 from geo_platform.store.promotion_state import BlobStoreLike, Target, make_target
 from geo_platform.store.secret_config import database_url_without_password
 
@@ -43,13 +43,7 @@ class PromotionResource(ConfigurableResource):
     def connect(self, target: str) -> Iterator[psycopg.Connection[Any]]:
         """A non-autocommit connection to ``staging`` or ``production`` (closed afterwards)."""
         url = self.production_database_url if target == "production" else self.staging_database_url
-        try:
-            conn = psycopg.connect(url, connect_timeout=10, password=password_for(url))
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailableError(
-                f"cannot connect to the {target} database: {str(exc).splitlines()[0]}",
-                path=redact_url(url),
-            ) from exc
+        conn = db.connect(url, what=f"the {target} database")
         try:
             yield conn
         finally:
@@ -83,9 +77,10 @@ class PromotionResource(ConfigurableResource):
 def promotion_resource(settings: Settings) -> PromotionResource:
     """The resource from settings: both databases as the promoter role."""
     user = settings.promoter_role
+    production = settings.production_database_url
     return PromotionResource(
         staging_database_url=url_with_user(settings.database_url, user),
-        production_database_url=url_with_user(settings.production_database_url, user),
+        production_database_url=url_with_user(production, user) if production else "",
         production_container=settings.production_container,
         production_geo_schema=settings.geo_schema,
         auto_promote=settings.auto_promote,

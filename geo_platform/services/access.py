@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 
 from geo_platform.settings import Settings, load_settings, redact_url, url_with_database
+from geo_platform.store import db
 from geo_platform.store.promotion_audit import AUDIT_SCHEMA, ensure_audit_table
 
 ACCESS_VERSION = "geo_platform-access-v2"
@@ -45,10 +46,6 @@ ROLE_KINDS = ("writer", "promoter", "reader", "admin")
 
 def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
-
-
-def _connect(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, autocommit=True, connect_timeout=10)
 
 
 def database_name(url: str) -> str:
@@ -62,7 +59,7 @@ def ensure_production_database(settings: Settings) -> str:
 
     url = settings.production_database_url
     name = database_name(url)
-    with _connect(url_with_database(url, "postgres")) as conn:
+    with db.connect(url_with_database(url, "postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(_ident(name)))
@@ -253,7 +250,7 @@ def _pgstac_version(conn: psycopg.Connection[Any]) -> str | None:
 
 def _ensure_target(url: str, settings: Settings, grant: Any) -> bool:
     """Apply ``grant`` unless this database already carries the current stamp."""
-    with _connect(url) as conn:
+    with db.connect(url, autocommit=True) as conn:
         stamp = _stamp(settings, _pgstac_version(conn))
         if _current_stamp(conn) == stamp:
             return False
@@ -270,7 +267,7 @@ def ensure_access(settings: Settings, *, lock_dagster_db: str | None = None) -> 
     ``lock_dagster_db``: a Dagster storage database on the same server whose CONNECT is
     revoked from PUBLIC (run history is nobody's business but Dagster's own user).
     """
-    with _connect(settings.database_url) as conn:
+    with db.connect(settings.database_url, autocommit=True) as conn:
         ensure_roles(conn, settings)
         if lock_dagster_db:
             conn.execute(

@@ -19,6 +19,7 @@ import psycopg
 from geo_platform.lib.errors import ConfigError, DatabaseUnavailableError
 from geo_platform.services._proc import is_root, lock, pid_alive, port_open, read_pid, run, tail
 from geo_platform.settings import Settings, redact_url
+from geo_platform.store import db
 from geo_platform.store import pgstac as pgstac_ops
 
 PG_SUPERUSER = "geo_platform"
@@ -151,28 +152,21 @@ def _pg_start(settings: Settings, paths: dict[str, Path]) -> None:
         )
 
 
-def _connect(url: str, timeout: int = 10) -> psycopg.Connection[Any]:
-    try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=timeout)
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(
-            f"cannot connect to PostgreSQL: {str(exc).strip()}", path=redact_url(url)
-        ) from exc
-
-
 def _ensure_databases(settings: Settings) -> None:
-    with _connect(_url_with_db(settings.database_url, "postgres")) as conn:
+    with db.connect(
+        _url_with_db(settings.database_url, "postgres"), what="PostgreSQL", autocommit=True
+    ) as conn:
         existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
-        for db in PG_DATABASES:
-            if db not in existing:
+        for name in PG_DATABASES:
+            if name not in existing:
                 conn.execute(
-                    psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(db))
+                    psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name))
                 )
 
 
 def pgstac_version(url: str) -> str | None:
     """The pgstac version installed in the database at ``url``, or None if there is none."""
-    with _connect(url) as conn:
+    with db.connect(url, what="PostgreSQL", autocommit=True) as conn:
         has = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'pgstac'").fetchone()
         if not has:
             return None
@@ -206,7 +200,8 @@ def ensure_pgstac(settings: Settings, url: str | None = None) -> str:
                 path=redact_url(url),
             )
         current = pgstac_version(url) or wanted
-    with _connect(url) as conn:  # indexed provenance lookups (a no-op once registered)
+    # Indexed provenance lookups (a no-op once registered).
+    with db.connect(url, what="PostgreSQL", autocommit=True) as conn:
         pgstac_ops.ensure_queryables(conn)
     return current
 
@@ -221,7 +216,7 @@ def ensure_postgres(settings: Settings) -> str:
     pgstac) and the least-privilege roles (``geo_platform.services.access``).
     """
     if not settings.local_database:
-        with _connect(settings.database_url) as conn:
+        with db.connect(settings.database_url, what="PostgreSQL", autocommit=True) as conn:
             conn.execute("SELECT 1")
         return settings.database_url
     with lock(settings, "postgres"):
@@ -262,7 +257,9 @@ def postgres_status(settings: Settings) -> dict[str, Any]:
     if not settings.local_database:
         out["external"] = True
         try:
-            with _connect(settings.database_url, timeout=3) as conn:
+            with db.connect(
+                settings.database_url, timeout=3, what="PostgreSQL", autocommit=True
+            ) as conn:
                 conn.execute("SELECT 1")
             out["running"] = True
         except DatabaseUnavailableError as exc:

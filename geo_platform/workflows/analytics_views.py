@@ -16,9 +16,9 @@ from pathlib import Path
 
 from geo_platform.lib.naming import short_hash
 from geo_platform.lib.types import BlobInfo
-from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
-from geo_platform.settings import Settings
 from geo_platform.store.analytics import H3_FOLDER
+from geo_platform.store.blobs.base import BlobStore
+from geo_platform.store.blobs.local import LocalBlobStore
 from geo_platform.store.silver import STAGING_ROOT
 
 _H3_NAME = re.compile(r"^(?P<table>.+)_res(?P<res>\d{1,2})$")
@@ -49,12 +49,14 @@ def published_blobs(store: BlobStore, container: str) -> dict[str, BlobInfo]:
     return out
 
 
-def cache_dir(settings: Settings) -> Path:
-    return settings.state_dir / "analytics" / "cache"
+def cache_dir(analytics_dir: Path) -> Path:
+    """Where Azure blobs are downloaded for DuckDB (``Settings.analytics_dir``/cache)."""
+    return analytics_dir / "cache"
 
 
-def catalog_path(settings: Settings) -> Path:
-    return settings.state_dir / "analytics" / "catalog.duckdb"
+def catalog_path(analytics_dir: Path) -> Path:
+    """The DuckDB catalog file (``Settings.analytics_dir``/catalog.duckdb)."""
+    return analytics_dir / "catalog.duckdb"
 
 
 def local_paths(
@@ -85,6 +87,8 @@ def _prune(root: Path, keep: set[Path]) -> None:
             f.with_name(f.name + ".etag").unlink(missing_ok=True)
 
 
-def published_views(store: BlobStore, container: str, settings: Settings) -> dict[str, Path]:
-    """Every published dataset as {view name: local Parquet path}."""
-    return local_paths(store, container, published_blobs(store, container), cache_dir(settings))
+def published_views(store: BlobStore, container: str, analytics_dir: Path) -> dict[str, Path]:
+    """Every published dataset as {view name: local Parquet path} (downloads cached under
+    ``analytics_dir``)."""
+    blobs = published_blobs(store, container)
+    return local_paths(store, container, blobs, cache_dir(analytics_dir))

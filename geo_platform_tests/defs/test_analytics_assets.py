@@ -35,7 +35,9 @@ def env(tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch):
     resources = {
         "blob_store": store,
         "postgis": PostGISResource(database_url=pg_dsn, geo_schema=geo),
-        "platform": PlatformResource(geo_schema=geo),
+        "platform": PlatformResource(
+            geo_schema=geo, analytics_dir=str(tmp_path / "state" / "analytics")
+        ),
     }
     with dg.instance_for_test() as inst:
         inst.add_dynamic_partitions(bronze_vector_partitions.name, [BLOB])

@@ -31,7 +31,7 @@ def test_azure_blobs_are_cached_by_etag_and_pruned(
     store = AzureBlobStore(connection_string=azurite_connection_string)
     container = f"t-{uuid.uuid4().hex[:20]}"
     store.ensure_container(container)
-    local = dataclasses.replace(settings, state_dir=tmp_path / "state")
+    local = dataclasses.replace(settings, state_dir=tmp_path / "state").analytics_dir
     try:
         store.upload_bytes(container, "a/b/t1.parquet", b"PAR1 one")
         store.upload_bytes(container, "a/b/h3/t1_res8.parquet", b"PAR1 two")

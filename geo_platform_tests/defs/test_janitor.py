@@ -17,6 +17,8 @@ from geo_platform.defs.lifecycle.jobs import janitor, janitor_run_config
 from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.resources.promotion import promotion_resource
+from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
 from geo_platform.store.postgis import table_exists
@@ -33,7 +35,7 @@ OLD = time.time() - 3 * 24 * 3600  # three days ago
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, pg_dsn: str):
+def env(tmp_path_factory, pg_dsn: str, settings: Settings):
     tmp = tmp_path_factory.mktemp("janitor")
     prefix = f"lj{uuid.uuid4().hex[:6]}"
     schema = f"geo_{prefix}"
@@ -51,6 +53,7 @@ def env(tmp_path_factory, pg_dsn: str):
         "postgis": PostGISResource(database_url=pg_dsn, geo_schema=schema),
         "pgstac": PgSTACResource(database_url=pg_dsn),
         "platform": PlatformResource(geo_schema=schema),
+        "promotion": promotion_resource(settings),
     }
     with dg.instance_for_test() as inst:
         publish(inst, resources, "raster", rasters)

@@ -10,6 +10,7 @@ import pytest
 from geo_platform.definitions import build_definitions
 from geo_platform.defs import lifecycle
 from geo_platform.lib.errors import ConfigError
+from geo_platform.resources.lifecycle import LifecycleResource, lifecycle_resource_from_settings
 from geo_platform.settings import Settings
 
 
@@ -29,25 +30,28 @@ def test_definitions_load_and_defaults_are_safe(settings: Settings) -> None:
     # The daily janitor only reports unless told to apply.
     schedule = defs.resolve_schedule_def("janitor_daily")
     for apply, dry in ((False, True), (True, False)):
-        res = lifecycle.LifecycleResource(janitor_apply=apply)
+        res = LifecycleResource(janitor_apply=apply)
         with dg.build_schedule_context(resources={"lifecycle": res}) as ctx:
             [request] = schedule.evaluate_tick(ctx).run_requests or []
         assert request.run_config["ops"]["janitor_sweep"]["config"]["dry_run"] is dry
-    # Unpublish config defaults to a dry run.
+    # Unpublish and janitor config default to a dry run: the run config leaves dry_run out,
+    # and the registered jobs' config schemas resolve it to True.
     cfg = lifecycle.unpublish_run_config("raster", item_ids=["a"], collection="c")
     assert "dry_run" not in cfg["ops"]["unpublish_raster_items"]["config"]
-    assert dg.Config
-    from geo_platform.defs.lifecycle.jobs import UnpublishConfig
-
-    assert UnpublishConfig(item_ids=["a"], collection="c").dry_run is True
+    resolved = dg.validate_run_config(defs.resolve_job_def("unpublish_raster"), cfg)
+    op_config = resolved["ops"]["unpublish_raster_items"]["config"]
+    assert op_config["dry_run"] is True and op_config["item_ids"] == ["a"]
+    assert op_config["delete_blobs"] is True and op_config["drop_table"] is True
+    janitor = dg.validate_run_config(defs.resolve_job_def("janitor"), {})
+    assert janitor["ops"]["janitor_sweep"]["config"]["dry_run"] is True
 
 
 def test_lifecycle_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    res = lifecycle.lifecycle_resource_from_settings(settings)
+    res = lifecycle_resource_from_settings(settings)
     assert res.unpublish_on_removal == "off" and not res.janitor_apply
     assert res.ui_base_url.endswith(f":{settings.dagster_ui_port}")
     with pytest.raises(ConfigError):
-        lifecycle.lifecycle_resource_from_settings(
+        lifecycle_resource_from_settings(
             dataclasses.replace(settings, unpublish_on_removal="always")
         )
     # A webhook URL from the environment is passed as an EnvVar (hidden in the UI).
@@ -57,7 +61,7 @@ def test_lifecycle_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch)
     fresh = load_settings()
     assert fresh.webhook_url == "http://127.0.0.1:9/hook/token"
     assert "token" not in repr(fresh)
-    res = lifecycle.lifecycle_resource_from_settings(fresh)
+    res = lifecycle_resource_from_settings(fresh)
     assert isinstance(res.webhook_url, dg.EnvVar)  # the UI shows the name, not the URL
     with dg.build_resources({"lifecycle": res}) as built:  # resolved when used
         assert built.lifecycle.webhook_url == "http://127.0.0.1:9/hook/token"

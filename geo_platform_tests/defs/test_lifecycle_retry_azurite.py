@@ -20,6 +20,7 @@ from geo_platform.defs.lifecycle.jobs import janitor, janitor_run_config
 from geo_platform.lib.errors import StorageUnavailableError, is_retryable
 from geo_platform.resources.blob_store import AzureBlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.resources.promotion import promotion_resource
 from geo_platform.services.azurite import ensure_azurite, stop_azurite
 from geo_platform.settings import Settings
 from geo_platform_tests.defs.lifecycle_helpers import free_port
@@ -64,6 +65,7 @@ def test_janitor_survives_a_storage_outage(
                     "blob_store": store,
                     "postgis": PostGISResource(database_url=pg_dsn, geo_schema=pg_schema),
                     "platform": PlatformResource(silver_container=container, geo_schema=pg_schema),
+                    "promotion": promotion_resource(settings),
                 },
             )
         restart.join()

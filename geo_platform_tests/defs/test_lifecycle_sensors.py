@@ -19,7 +19,6 @@ import pytest
 
 from geo_platform.defs.bronze.sensors import bronze_tick
 from geo_platform.defs.lifecycle.jobs import unpublish_raster
-from geo_platform.defs.lifecycle.resources import LifecycleResource
 from geo_platform.defs.lifecycle.sensors import (
     removal_tick,
     run_failure_notification_sensor,
@@ -29,6 +28,9 @@ from geo_platform.lib import naming
 from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.resources.lifecycle import LifecycleResource
+from geo_platform.resources.promotion import promotion_resource
+from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.webhook import post_json
 from geo_platform_tests.defs.lifecycle_helpers import delete_collections, make_raster
@@ -77,7 +79,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def bronze_env(tmp_path: Path, pg_dsn: str):
+def bronze_env(tmp_path: Path, pg_dsn: str, settings: Settings):
     store = LocalBlobStore(root=str(tmp_path / "blobs"))
     store.ensure_container("bronze")
     resources = {
@@ -85,6 +87,7 @@ def bronze_env(tmp_path: Path, pg_dsn: str):
         "postgis": PostGISResource(database_url=pg_dsn),
         "pgstac": PgSTACResource(database_url=pg_dsn),
         "platform": PlatformResource(),
+        "promotion": promotion_resource(settings),
     }
     with dg.instance_for_test() as inst:
         yield inst, store, resources

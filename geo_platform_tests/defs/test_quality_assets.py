@@ -172,23 +172,18 @@ def test_duplicate_is_linked_not_rebuilt(env, pg_dsn):
     assert [link["href"] for link in item["links"] if link["rel"] == DUPLICATE_REL] == [target]
 
 
-def test_quality_defs_load_with_the_platform_definitions():
-    from geo_platform.defs.quality.jobs import quality_job, quality_schedule
-
-    full = defs
-    registered = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    if "quality_report" not in registered:  # not registered in definitions.py yet
-        full = dg.Definitions.merge(
-            defs,
-            dg.Definitions(
-                assets=[quality_report, storage_accounting],
-                jobs=[quality_job],
-                schedules=[quality_schedule],
-            ),
-        )
-    job = full.resolve_job_def("quality_job")
+def test_quality_defs_are_registered_in_the_platform_definitions():
+    """The code location itself (not a merge made here) holds the quality assets, job and
+    schedule: dropping them from the definitions fails this test."""
+    graph = defs.resolve_asset_graph()
+    for asset in (quality_report, storage_accounting):
+        assert graph.get(asset.key).group_name == "quality"
+        assert defs.resolve_assets_def(asset.key) is asset
+    job = defs.resolve_job_def("quality_job")
     assert {n.name for n in job.nodes} == {"quality_report", "storage_accounting"}
-    assert full.resolve_schedule_def("quality_schedule").cron_schedule == "0 5 * * *"
+    schedule = defs.resolve_schedule_def("quality_schedule")
+    assert schedule.job_name == "quality_job" and schedule.cron_schedule == "0 5 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
 def test_vector_pointer_ids_follow_the_table_names():

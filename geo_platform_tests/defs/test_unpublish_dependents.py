@@ -55,7 +55,7 @@ def env(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
         assert promoted.success
         yield {"inst": inst, "store": store, "resources": resources, "blob": blob,
                "collection": collection, "table": table, "gold": gold, "dsn": pg_dsn,
-               "settings": settings, "catalog": catalog_path(settings)}  # fmt: skip
+               "settings": settings, "catalog": catalog_path(settings.analytics_dir)}  # fmt: skip
     for url in (settings.database_url, settings.production_database_url):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS geo.{}").format(sql.Identifier(table)))

@@ -20,6 +20,8 @@ from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.resources.promotion import promotion_resource
+from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.silver_refs import blob_path_for_href
 from geo_platform.workflows.unpublish import RESUME, execute_unpublish, plan_unpublish
@@ -73,7 +75,7 @@ class Published:
 
 
 @pytest.fixture(scope="module")
-def pub(tmp_path_factory, pg_dsn: str):
+def pub(tmp_path_factory, pg_dsn: str, settings: Settings):
     tmp = tmp_path_factory.mktemp("unpublish_raster")
     prefix = f"lc{uuid.uuid4().hex[:6]}"
     store = LocalBlobStore(root=str(tmp / "blobs"))
@@ -83,6 +85,7 @@ def pub(tmp_path_factory, pg_dsn: str):
         "postgis": PostGISResource(database_url=pg_dsn),
         "pgstac": PgSTACResource(database_url=pg_dsn),
         "platform": PlatformResource(),
+        "promotion": promotion_resource(settings),
     }
     with dg.instance_for_test() as inst:
         p = Published(inst, store, resources, prefix, pg_dsn)

@@ -14,6 +14,8 @@ from geo_platform.defs.lifecycle.jobs import unpublish_run_config, unpublish_vec
 from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.resources.promotion import promotion_resource
+from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
 from geo_platform.store.postgis import table_exists
@@ -33,7 +35,7 @@ FILES = {
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, pg_dsn: str):
+def env(tmp_path_factory, pg_dsn: str, settings: Settings):
     tmp = tmp_path_factory.mktemp("unpublish_vector")
     prefix = f"lv{uuid.uuid4().hex[:6]}"
     schema = f"geo_{prefix}"
@@ -46,6 +48,7 @@ def env(tmp_path_factory, pg_dsn: str):
         "postgis": PostGISResource(database_url=pg_dsn, geo_schema=schema),
         "pgstac": PgSTACResource(database_url=pg_dsn),
         "platform": PlatformResource(geo_schema=schema),
+        "promotion": promotion_resource(settings),
     }
     keys = [f"{prefix}/{n}" for n in FILES]
     with dg.instance_for_test() as inst:

@@ -1,9 +1,10 @@
 """Analytics on the silver layer: a DuckDB catalog of published datasets and H3 aggregates.
 
-``duckdb_catalog`` keeps ``<state_dir>/analytics/catalog.duckdb`` holding one view per
-published GeoParquet file. ``h3_aggregate`` (gold) aggregates each vector file's GeoParquet onto
-H3 cells in DuckDB (point counts, line lengths, polygon area coverage) and publishes the cells
-as GeoParquet beside the silver file and as a PostGIS table in the ``gold`` schema.
+``duckdb_catalog`` keeps ``<analytics_dir>/catalog.duckdb`` (``PlatformResource.analytics_dir``,
+by default ``<state_dir>/analytics``) holding one view per published GeoParquet file.
+``h3_aggregate`` (gold) aggregates each vector file's GeoParquet onto H3 cells in DuckDB (point
+counts, line lengths, polygon area coverage) and publishes the cells as GeoParquet beside the
+silver file and as a PostGIS table in the ``gold`` schema.
 """
 
 import tempfile
@@ -21,7 +22,6 @@ from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
-from geo_platform.settings import load_settings
 from geo_platform.store.analytics import (
     DEFAULT_RESOLUTION,
     AggregateStats,
@@ -232,9 +232,9 @@ def duckdb_catalog(
     blob_store: dg.ResourceParam[BlobStore],
     platform: PlatformResource,
 ) -> dg.MaterializeResult:
-    settings = load_settings()
-    views = published_views(blob_store, platform.silver_container, settings)
-    result = sync_catalog(catalog_path(settings), views)
+    analytics_dir = Path(platform.analytics_dir)
+    views = published_views(blob_store, platform.silver_container, analytics_dir)
+    result = sync_catalog(catalog_path(analytics_dir), views)
     context.log.info(f"catalog {result.path}: {catalog_summary(result)}")
     return dg.MaterializeResult(
         metadata={

@@ -1,7 +1,8 @@
 """The collection sensor: a changed file under a collection prefix re-runs that collection.
 
-Collections are the prefixes of GEO_PLATFORM_RASTER_COLLECTIONS plus every folder holding a
-``_collection.json`` marker. The cursor keeps, per collection, a digest of its members'
+Collections are the prefixes of ``PlatformResource.raster_collections``
+(GEO_PLATFORM_RASTER_COLLECTIONS, the same value the bronze sensor reads) plus every folder
+holding a ``_collection.json`` marker. The cursor keeps, per collection, a digest of its members'
 (path, etag) list: any new, changed or removed member changes the digest and requests one run
 of the collection partition (the run itself only processes what changed). Run keys carry the
 digest, so a re-delivered listing is a no-op.
@@ -22,7 +23,6 @@ from geo_platform.lib.raster.collection import (
 )
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
-from geo_platform.settings import load_settings
 
 
 def plan_collections(
@@ -57,7 +57,7 @@ def raster_collection_sensor(
 ) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
     listing = list(blob_store.list_blobs(platform.bronze_container))
-    state, changed = plan_collections(listing, load_settings().raster_collections, cursor)
+    state, changed = plan_collections(listing, platform.raster_collections, cursor)
     known = set(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
     keys = [partition_key(p) for p in changed]
     new = [k for k in keys if k not in known]

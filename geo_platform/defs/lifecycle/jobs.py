@@ -9,12 +9,13 @@ from typing import Any
 
 import dagster as dg
 
+import geo_platform.defs.lifecycle.ops as ops
 from geo_platform.defs.common import TRANSIENT_RETRY
-from geo_platform.defs.lifecycle import ops
-from geo_platform.defs.lifecycle.resources import LifecycleResource
 from geo_platform.lib.errors import is_retryable
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.resources.lifecycle import LifecycleResource
+from geo_platform.resources.promotion import PromotionResource
 
 # A stuck lifecycle run is failed by run monitoring after an hour (dagster.yaml enables it).
 JOB_TAGS = {"dagster/max_runtime": "3600"}
@@ -57,10 +58,11 @@ def _unpublish_op(kind: str) -> dg.OpDefinition:
         blob_store: dg.ResourceParam[BlobStore],
         postgis: PostGISResource,
         platform: PlatformResource,
+        promotion: PromotionResource,
     ) -> dg.Output[dict]:
         try:
             report, observations = ops.unpublish(
-                blob_store, postgis, platform,
+                blob_store, postgis, platform, promotion,
                 collection=config.collection, item_ids=config.item_ids, kind=kind,
                 dry_run=config.dry_run, delete_blobs=config.delete_blobs,
                 drop_table=config.drop_table, reason=config.reason,
@@ -120,10 +122,11 @@ def janitor_sweep(
     blob_store: dg.ResourceParam[BlobStore],
     postgis: PostGISResource,
     platform: PlatformResource,
+    promotion: PromotionResource,
 ) -> dg.Output[dict]:
     try:
         report, observations = ops.sweep(
-            blob_store, postgis, platform,
+            blob_store, postgis, platform, promotion,
             dry_run=config.dry_run, older_than_hours=config.older_than_hours,
             temp_dirs=config.temp_dirs, who=f"janitor ({ops.requested_by(context.run)})",
             run_id=context.run_id, log=context.log.info,

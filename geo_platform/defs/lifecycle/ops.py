@@ -30,9 +30,10 @@ from geo_platform.lib.errors import GeoPlatformError
 from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
-from geo_platform.settings import load_settings
+from geo_platform.resources.promotion import PromotionResource
 from geo_platform.store.blobs.local import TMP_DIR as LOCAL_TMP_DIR
 from geo_platform.store.catalog import items_of_source
+from geo_platform.store.webhook import scrub_secrets
 from geo_platform.workflows.analytics_views import catalog_path
 from geo_platform.workflows.janitor import Orphans, find_orphans, remove_orphans
 from geo_platform.workflows.unpublish import (
@@ -77,6 +78,7 @@ def unpublish(
     store: BlobStore,
     postgis: PostGISResource,
     platform: PlatformResource,
+    promotion: PromotionResource,
     *,
     collection: str,
     item_ids: list[str],
@@ -104,10 +106,10 @@ def unpublish(
             drop_table=drop_table,
             bronze_container=platform.bronze_container,
             gold_schema=GOLD_SCHEMA,
-            catalog_path=str(catalog_path(load_settings())),
+            catalog_path=str(catalog_path(Path(platform.analytics_dir))),
         )
         conn.rollback()
-    plan.production = check_production(collection, [i.id for i in plan.items])
+    plan.production = check_production(promotion, collection, [i.id for i in plan.items])
     report = plan.report(dry_run=dry_run)
     for line in plan_lines(plan, dry_run):
         log(line)
@@ -121,18 +123,16 @@ def unpublish(
     return report, unpublished_observations(plan, result, postgis, reason, run_id)
 
 
-def check_production(collection: str, item_ids: list[str]) -> dict[str, Any] | None:
+def check_production(
+    promotion: PromotionResource, collection: str, item_ids: list[str]
+) -> dict[str, Any] | None:
     """What production holds of these items (read only, as the promoter role); None when no
     production database is configured. An unreachable production is reported, not fatal:
     staging can be cleaned up while production is down."""
-    from geo_platform.defs.promotion import promotion_resource
-    from geo_platform.store.webhook import scrub_secrets
-
-    settings = load_settings()
-    if not settings.production_database_url:
+    if not promotion.production_database_url:
         return None
     try:
-        with promotion_resource(settings).connect("production") as conn:
+        with promotion.connect("production") as conn:
             found = production_copies(conn, collection, item_ids)
             conn.rollback()
             return found
@@ -257,6 +257,7 @@ def sweep(
     store: BlobStore,
     postgis: PostGISResource,
     platform: PlatformResource,
+    promotion: PromotionResource,
     *,
     dry_run: bool,
     older_than_hours: float,
@@ -287,7 +288,8 @@ def sweep(
 
         def _unpublish(collection: str, ids: list[str], reason: str) -> dict[str, Any]:
             rep, obs = unpublish(
-                store, postgis, platform, collection=collection, item_ids=ids, kind=None,
+                store, postgis, platform, promotion, collection=collection, item_ids=ids,
+                kind=None,
                 dry_run=False, reason=reason, who=who, run_id=run_id, log=log,
             )  # fmt: skip
             observations.extend(obs)

@@ -13,10 +13,10 @@ import dagster as dg
 from geo_platform.defs.lifecycle.jobs import UNPUBLISH_JOBS, unpublish_run_config
 from geo_platform.defs.lifecycle.notifications import failure_payload, send, success_payload
 from geo_platform.defs.lifecycle.ops import REQUESTED_BY_TAG
-from geo_platform.defs.lifecycle.resources import LifecycleResource
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.resources.lifecycle import LifecycleResource
 from geo_platform.store.catalog import items_of_source
 
 REMOVED_STATUS = "removed from bronze"

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+import geo_platform.defs.promotion.ops as ops
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, raise_failures
-from geo_platform.defs.promotion import ops
 from geo_platform.lib import naming
 from geo_platform.lib.stac.refs import matches_spec
 from geo_platform.lib.types import DataKind

@@ -1,17 +1,15 @@
 """Promote and demote jobs: copy a dataset from staging to production, or take it out again.
 
-Launch from the UI (Launchpad: edit the config; ``dry_run`` is true unless you say otherwise),
-from ``geo-platform promote|demote`` or from a schedule. The op's output metadata holds the
-full report (what was or would be copied, replaced and removed) and the audit row id.
+Launch from the UI (Launchpad: edit the config; ``dry_run`` is true unless you say otherwise)
+or from ``geo-platform promote|demote``. The op's output metadata holds the full report (what
+was or would be copied, replaced and removed) and the audit row id.
 """
-
-import re
 
 import dagster as dg
 from pydantic import Field
 
+import geo_platform.defs.promotion.ops as ops
 from geo_platform.defs.common import TRANSIENT_RETRY
-from geo_platform.defs.promotion import ops
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.resources.promotion import PromotionResource
@@ -118,19 +116,6 @@ def run_config(op: str, collection: str, items: list[str] | None, dry_run: bool)
     """Run config for ``promote_job`` (op ``promote_dataset``) or ``demote_job``."""
     cfg = {"collection": collection, "items": items or None, "dry_run": dry_run}
     return {"ops": {op: {"config": cfg}}}
-
-
-def promotion_schedule(
-    collection: str, cron: str, items: list[str] | None = None
-) -> dg.ScheduleDefinition:
-    """A schedule promoting ``collection`` for real (e.g. nightly: ``"0 2 * * *"``)."""
-    return dg.ScheduleDefinition(
-        name="promote_" + re.sub(r"[^A-Za-z0-9_]", "_", collection) + "_schedule",
-        job=promote_job,
-        cron_schedule=cron,
-        run_config=run_config("promote_dataset", collection, items, dry_run=False),
-        description=f"Promotes {collection} from staging to production on a schedule.",
-    )
 
 
 PROMOTION_JOBS = [promote_job, demote_job]

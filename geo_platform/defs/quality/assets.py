@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from geo_platform.defs.quality import history
+import geo_platform.defs.quality.history as history
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.workflows import accounting
