@@ -178,7 +178,7 @@ def test_quality_defs_are_registered_in_the_platform_definitions():
     graph = defs.resolve_asset_graph()
     for asset in (quality_report, storage_accounting):
         assert graph.get(asset.key).group_name == "quality"
-        assert defs.resolve_assets_def(asset.key) is asset
+        assert defs.resolve_assets_def(asset.key).op is asset.op  # this asset, not a lookalike
     job = defs.resolve_job_def("quality_job")
     assert {n.name for n in job.nodes} == {"quality_report", "storage_accounting"}
     schedule = defs.resolve_schedule_def("quality_schedule")
