@@ -199,21 +199,7 @@ def unpublish_lines(report: dict[str, Any]) -> list[str]:
 
 
 def janitor_lines(report: dict[str, Any]) -> list[str]:
-    mode = "DRY RUN (nothing changed; --apply to remove)" if report["dry_run"] else "applied"
-    out = [f"janitor: {report['orphans_total']} orphan(s) [{mode}]"]
-    out += [
-        f"  unreferenced blob {b['path']} ({b['size']} bytes)" for b in report["unreferenced_blobs"]
-    ]
-    out += [f"  staging blob {b['path']}" for b in report["staging_blobs"]]
-    out += [f"  staging table {t}" for t in report["staging_tables"]]
-    out += [
-        f"  STAC item {d['collection']}/{d['id']}: data missing"
-        + (" (protected: reported only)" if d["protected"] else "")
-        for d in report["dangling_items"]
-    ]
-    out += [f"  temp folder {p}" for p in report["temp_dirs"]]
-    out += [f"  half-written upload {p}" for p in report.get("upload_leftovers", [])]
-    if "removed" in report:
-        removed = {k: v for k, v in report["removed"].items() if k != "unpublish_reports"}
-        out.append(f"removed: {removed}")
-    return out
+    """Every finding (damaged items with their remedy, strays included), as the run logs it."""
+    from geo_platform.workflows.janitor_report import report_lines
+
+    return report_lines(report)

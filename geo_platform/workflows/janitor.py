@@ -1,26 +1,36 @@
-"""The janitor: find (and remove) what the platform left behind. Intermediate files must never
-accumulate.
+"""The janitor: find (and remove) what the platform left behind, and never anything live.
+Intermediate files must never accumulate; published data must never be lost to a clean-up.
 
-Orphans, each with the rule that makes removing it safe:
+The one rule: remove only what no live STAC item, no table and no audit record references. What
+that allows, each with the reason it is safe:
 
 - **unreferenced silver blobs**: in the silver folder of a source that has no published item
   any more (or never got one: a silver stage whose catalog stage failed), referenced by no
-  STAC item, not kept on purpose by an unpublish (``delete_blobs: false``, from the audit), and
-  older than the threshold (a silver stage writes its files some time before the catalog stage
-  publishes the item). A folder is recognised as a source folder by its ``stac/`` JSON or a
-  published item's source. Unreferenced files in the folder of a *published* source are
-  derived products of other assets (H3 aggregates, say) and are left alone, as is everything
-  outside source folders (reports, other tools' outputs): both are only counted;
+  STAC item or collection, not kept on purpose by an unpublish (``delete_blobs: false``, from
+  the audit), and older than the threshold (a silver stage writes its files some time before
+  the catalog stage publishes the item). A folder is recognised as a source folder by its
+  ``stac/`` JSON or a published item's source. A folder that holds any file a live item
+  references, or that is a live item's source folder, is live: its other files (H3 aggregates,
+  say) are only counted;
 - **staging blobs** under ``_staging/`` older than the threshold (a killed publish);
 - **staging tables** ``_stg_*`` in the platform schema that no session holds a lock on. A load
   creates its staging table inside its own transaction, invisible to everyone else until it
   commits, so a staging table this session can see and nobody is using is a leftover;
-- **dangling STAC items** whose data asset (role ``data``) points at a missing silver blob or a
-  missing table of the platform schema; removed through unpublish (so they are audited), never
-  in protected (``system-*``) collections;
 - **temporary folders** of killed runs (``geo-platform-*``, ``cog-*``, ``vec-*``) older than the
   threshold, in the temp folders given, and **half-written uploads** of a local blob store (its
   hidden in-progress folder) older than the threshold.
+
+Reported, never removed:
+
+- **damaged items** (``dangling_items``): a live STAC item with an asset that points at a
+  missing silver blob or a missing table of the platform schema. Its item, its other assets and
+  its collection are live data (a lost ``analysis.tif`` leaves the lossless ``archive.tif``):
+  the report lists what is missing and what is intact, whether the bronze file is still there,
+  and the command that rebuilds the item from it (or, when bronze is gone, what is left to do);
+- **strays**: blobs outside any source folder (reports, other tools' outputs), listed one by one.
+
+Just before a blob is deleted it is looked at again: one that changed since the scan (another
+etag) or is gone is left alone.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +46,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from geo_platform.lib.errors import GeoPlatformError
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.store import audit, pgstac
 from geo_platform.store.postgis import STAGING_PREFIX
@@ -49,75 +60,31 @@ from geo_platform.store.silver_refs import (
     container_href_base,
     is_protected,
     item_blob_paths,
+    item_kind,
     source_blob,
     table_of_href,
 )
+from geo_platform.workflows.janitor_report import (
+    GONE,
+    PRESENT,
+    UNKNOWN,
+    DanglingItem,
+    OrphanBlob,
+    Orphans,
+    remedy,
+    report_lines,
+)
+
+__all__ = [
+    "DanglingItem",
+    "OrphanBlob",
+    "Orphans",
+    "find_orphans",
+    "remove_orphans",
+    "report_lines",
+]
 
 TEMP_PREFIXES = ("geo-platform-", "cog-", "vec-")
-MAX_LISTED = 200
-
-
-@dataclass
-class OrphanBlob:
-    path: str
-    size: int
-    last_modified: str
-
-
-@dataclass
-class DanglingItem:
-    collection: str
-    id: str
-    missing: list[str]  # the data hrefs that point at nothing
-    protected: bool
-
-
-@dataclass
-class Orphans:
-    """What one janitor pass found (JSON-ready through ``report``)."""
-
-    older_than_hours: float
-    unreferenced_blobs: list[OrphanBlob] = field(default_factory=list)
-    staging_blobs: list[OrphanBlob] = field(default_factory=list)
-    staging_tables: list[str] = field(default_factory=list)  # schema.table
-    dangling_items: list[DanglingItem] = field(default_factory=list)
-    temp_dirs: list[str] = field(default_factory=list)
-    upload_leftovers: list[str] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
-    unrecognized_samples: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        removable = [d for d in self.dangling_items if not d.protected]
-        return (
-            len(self.unreferenced_blobs)
-            + len(self.staging_blobs)
-            + len(self.staging_tables)
-            + len(removable)
-            + len(self.temp_dirs)
-            + len(self.upload_leftovers)
-        )
-
-    def report(self) -> dict[str, Any]:
-        def blobs(items: list[OrphanBlob]) -> list[dict[str, Any]]:
-            return [asdict(b) for b in items[:MAX_LISTED]]
-
-        return {
-            "older_than_hours": self.older_than_hours,
-            "orphans_total": self.total,
-            "unreferenced_blobs": blobs(self.unreferenced_blobs),
-            "unreferenced_blob_count": len(self.unreferenced_blobs),
-            "unreferenced_bytes": sum(b.size for b in self.unreferenced_blobs),
-            "staging_blobs": blobs(self.staging_blobs),
-            "staging_blob_count": len(self.staging_blobs),
-            "staging_tables": self.staging_tables,
-            "dangling_items": [asdict(d) for d in self.dangling_items[:MAX_LISTED]],
-            "dangling_item_count": len(self.dangling_items),
-            "temp_dirs": self.temp_dirs[:MAX_LISTED],
-            "upload_leftovers": self.upload_leftovers[:MAX_LISTED],
-            "skipped": self.skipped,
-            "unrecognized_samples": self.unrecognized_samples,
-        }
 
 
 def iter_items(conn: psycopg.Connection[Any]) -> Iterator[dict[str, Any]]:
@@ -142,7 +109,22 @@ def _age_ok(info: Any, cutoff: datetime) -> bool:
 
 def _as_orphan(info: Any) -> OrphanBlob:
     lm = info.last_modified.isoformat() if info.last_modified else ""
-    return OrphanBlob(info.path, int(info.size), lm)
+    return OrphanBlob(info.path, int(info.size), lm, str(info.etag or ""))
+
+
+@dataclass
+class _Scan:
+    """What the live items hold: the blobs they reference, their sources' folders."""
+
+    store: BlobStoreLike
+    container: str
+    base: str
+    listing: dict[str, Any]
+    tables: set[str]
+    geo_schema: str
+    bronze_container: str | None
+    referenced: set[str] = field(default_factory=set)
+    live: set[str] = field(default_factory=set)
 
 
 def find_orphans(
@@ -155,37 +137,43 @@ def find_orphans(
     temp_dirs: Iterable[Path] = (),
     upload_dirs: Iterable[Path] = (),
     now: datetime | None = None,
+    bronze_container: str | None = None,
 ) -> Orphans:
-    """One read-only pass over silver, pgstac and the platform schema."""
+    """One read-only pass over silver, pgstac and the platform schema. With
+    ``bronze_container`` a damaged item's report says whether its bronze file is still there."""
     now = now or datetime.now(UTC)
     cutoff = now - older_than
     out = Orphans(older_than_hours=older_than.total_seconds() / 3600)
-    listing = {b.path: b for b in store.list_blobs(silver_container)}
-    tables = _tables(conn, geo_schema)
-    base = container_href_base(store, silver_container)
-    referenced: set[str] = set()
-    live: set[str] = set()
+    scan = _Scan(
+        store,
+        silver_container,
+        container_href_base(store, silver_container),
+        {b.path: b for b in store.list_blobs(silver_container)},
+        _tables(conn, geo_schema),
+        geo_schema,
+        bronze_container,
+    )
     for item in iter_items(conn):
-        paths, _ = item_blob_paths(store, silver_container, item, base)
-        referenced |= paths
+        paths, _ = item_blob_paths(store, silver_container, item, scan.base)
+        scan.referenced |= paths
         src = source_blob(item)
         if src:
-            live.add(silver_prefix(src))
-        dangling = _missing_data(store, silver_container, base, item, listing, tables, geo_schema)
-        if dangling:
-            cid = str(item.get("collection"))
-            out.dangling_items.append(
-                DanglingItem(cid, str(item["id"]), dangling, is_protected(cid))
-            )
+            scan.live.add(silver_prefix(src))
+        damaged = _damaged(scan, item)
+        if damaged is not None:
+            out.dangling_items.append(damaged)
     for href in _collection_hrefs(conn):
-        path = blob_path_for_href(store, silver_container, href, base)
+        path = blob_path_for_href(store, silver_container, href, scan.base)
         if path:
-            referenced.add(path)
+            scan.referenced.add(path)
     kept = audit.kept_blob_paths(conn)
-    folders = live | {
+    listing = scan.listing
+    folders = scan.live | {
         p.rsplit(f"/{STAC_FOLDER}/", 1)[0] for p in listing if f"/{STAC_FOLDER}/" in p
     }
-    _classify_blobs(out, listing, referenced, kept, folders, live, cutoff)
+    # A folder holding anything a live item (or collection) references is live as a whole.
+    live = scan.live | {a for p in scan.referenced for a in ancestors(p) if a in folders}
+    _classify_blobs(out, listing, scan.referenced, kept, folders, live, cutoff)
     out.staging_tables = [f"{geo_schema}.{t}" for t in unused_staging_tables(conn, geo_schema)]
     out.temp_dirs = [str(p) for p in stale_temp_dirs(temp_dirs, cutoff)]
     out.upload_leftovers = [str(p) for p in stale_files(upload_dirs, cutoff)]
@@ -201,7 +189,7 @@ def _classify_blobs(
     live: set[str],
     cutoff: datetime,
 ) -> None:
-    skipped = {"young": 0, "kept_by_unpublish": 0, "in_published_folder": 0, "unrecognized": 0}
+    skipped = {"young": 0, "kept_by_unpublish": 0, "in_published_folder": 0, "stray": 0}
     for path, info in listing.items():
         if path.startswith(STAGING_ROOT + "/"):
             if _age_ok(info, cutoff):
@@ -215,9 +203,8 @@ def _classify_blobs(
         if path in kept:
             skipped["kept_by_unpublish"] += 1
         elif owner is None:
-            skipped["unrecognized"] += 1
-            if len(out.unrecognized_samples) < 20:
-                out.unrecognized_samples.append(path)
+            skipped["stray"] += 1
+            out.strays.append(_as_orphan(info))
         elif owner in live:
             skipped["in_published_folder"] += 1
         elif not _age_ok(info, cutoff):
@@ -232,28 +219,51 @@ def _tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
     return {r[0] for r in rows.fetchall()}
 
 
-def _missing_data(
-    store: BlobStoreLike,
-    container: str,
-    base: str,
-    item: dict[str, Any],
-    listing: dict[str, Any],
-    tables: set[str],
-    geo_schema: str,
-) -> list[str]:
-    """Data hrefs of ``item`` that point into our silver container or platform schema and
-    find nothing there (hrefs elsewhere cannot be judged and are left alone)."""
-    missing = []
-    for href in asset_hrefs(item, data_only=True).values():
+def _damaged(scan: _Scan, item: dict[str, Any]) -> DanglingItem | None:
+    """The report of ``item`` if any of its assets points into our silver container or
+    platform schema and finds nothing there (hrefs elsewhere cannot be judged: left alone)."""
+    missing: dict[str, str] = {}
+    intact: list[str] = []
+    for key, href in asset_hrefs(item).items():
         table = table_of_href(href)
         if table is not None:
-            if table[0] == geo_schema and table[1] not in tables:
-                missing.append(href)
-            continue
-        path = blob_path_for_href(store, container, href, base)
-        if path is not None and path not in listing:
-            missing.append(href)
-    return missing
+            if table[0] != scan.geo_schema:
+                continue
+            found = table[1] in scan.tables
+        else:
+            path = blob_path_for_href(scan.store, scan.container, href, scan.base)
+            if path is None:
+                continue
+            found = path in scan.listing
+        if found:
+            intact.append(key)
+        else:
+            missing[key] = href
+    if not missing:
+        return None
+    cid, iid, src = str(item.get("collection")), str(item["id"]), source_blob(item)
+    kind, bronze = item_kind(item), _bronze_state(scan, src)
+    return DanglingItem(
+        collection=cid,
+        id=iid,
+        missing=list(missing.values()),
+        protected=is_protected(cid),
+        missing_assets=sorted(missing),
+        intact_assets=sorted(intact),
+        kind=kind,
+        source_blob=src,
+        bronze=bronze,
+        remedy=remedy(cid, iid, kind, src, bronze),
+    )
+
+
+def _bronze_state(scan: _Scan, src: str | None) -> str:
+    if not src or not scan.bronze_container:
+        return UNKNOWN
+    try:
+        return PRESENT if scan.store.stat(scan.bronze_container, src) is not None else GONE
+    except GeoPlatformError:  # an unsafe or unreadable name: cannot tell
+        return UNKNOWN
 
 
 def unused_staging_tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
@@ -304,22 +314,25 @@ def stale_files(dirs: Iterable[Path], cutoff: datetime) -> list[Path]:
 
 
 # --- removal ---------------------------------------------------------------------------------
-UnpublishFn = Callable[[str, list[str], str], dict[str, Any]]
-"""(collection, item ids, reason) -> report: unpublishes dangling items (audited)."""
-
-
 def remove_orphans(
     orphans: Orphans,
     conn: psycopg.Connection[Any],
     store: BlobStoreLike,
     *,
     silver_container: str,
-    unpublish: UnpublishFn,
     log: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
-    """Remove what ``find_orphans`` found; every step tolerates things already gone."""
-    done: dict[str, Any] = {"blobs_deleted": 0, "tables_dropped": 0, "items_unpublished": 0}
+    """Remove what ``find_orphans`` found removable; every step tolerates things already gone.
+    Damaged items and strays are never touched."""
+    done: dict[str, Any] = {"blobs_deleted": 0, "blobs_changed_since_scan": 0, "tables_dropped": 0}
     for b in [*orphans.unreferenced_blobs, *orphans.staging_blobs]:
+        now = store.stat(silver_container, b.path)
+        if now is None:
+            continue
+        if b.etag and str(now.etag or "") != b.etag:
+            done["blobs_changed_since_scan"] += 1
+            log(f"janitor: kept {silver_container}/{b.path}: it changed since the scan")
+            continue
         if store.delete(silver_container, b.path):
             done["blobs_deleted"] += 1
             log(f"janitor: deleted {silver_container}/{b.path}")
@@ -333,16 +346,6 @@ def remove_orphans(
         conn.commit()
         done["tables_dropped"] += 1
         log(f"janitor: dropped staging table {qualified}")
-    by_collection: dict[str, list[DanglingItem]] = {}
-    for d in orphans.dangling_items:
-        if not d.protected:
-            by_collection.setdefault(d.collection, []).append(d)
-    reports = []
-    for cid, items in sorted(by_collection.items()):
-        reason = "janitor: data missing: " + "; ".join(f"{d.id}: {d.missing}" for d in items)
-        reports.append(unpublish(cid, [d.id for d in items], reason[:2000]))
-        done["items_unpublished"] += len(items)
-    done["unpublish_reports"] = reports
     for path in orphans.temp_dirs:
         shutil.rmtree(path, ignore_errors=True)
         log(f"janitor: removed temp folder {path}")
@@ -351,4 +354,6 @@ def remove_orphans(
         Path(path).unlink(missing_ok=True)
         log(f"janitor: removed half-written upload {path}")
     done["upload_leftovers_removed"] = len(orphans.upload_leftovers)
+    done["damaged_items_kept"] = len(orphans.dangling_items)
+    done["strays_kept"] = len(orphans.strays)
     return done

@@ -1,4 +1,5 @@
-"""The janitor on real services: planted orphans are found, reported, and only they removed."""
+"""The janitor on real services: planted orphans are found, reported, and only they removed;
+items whose data is partly missing are reported, never removed (nor what is left of them)."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def test_janitor_finds_planted_orphans_and_removes_only_them(env: dict[str, Any]
         assert dangling[(naming.collection_id(s), naming.item_id(s))]["protected"]
         assert report["temp_dirs"] == [str(temp / "cog-dead")]
         assert report["upload_leftovers"] == [str(uploads / "dead")]
-        assert foreign in report["unrecognized_samples"]
+        assert foreign in {b["path"] for b in report["strays"]}
         assert report["skipped"]["young"] == 2  # the young leftover and staging blob
         assert report["skipped"]["in_published_folder"] == 1  # the H3 aggregate
         assert listing(store, "silver") == before
@@ -155,25 +156,23 @@ def test_janitor_finds_planted_orphans_and_removes_only_them(env: dict[str, Any]
         report = _run(env, dry_run=False)
         after = listing(store, "silver")
         gone = set(before) - set(after)
-        # The dangling items go with whatever was left of their data (GeoParquet, JSON, tiers).
-        rest = {p for p in before if p.startswith(naming.silver_prefix(f) + "/")
-                or p.startswith(naming.silver_prefix(env["vector"]) + "/")}  # fmt: skip
-        assert gone == {*failed_run, staging_old, *rest}
+        # The damaged items keep whatever is left of their data (GeoParquet, JSON, tiers).
+        assert gone == {*failed_run, staging_old}
         kept = {derived, fresh, foreign, staging_new, f"{naming.silver_prefix(e)}/analysis.tif"}
         assert kept <= set(after)
         with psycopg.connect(env["dsn"]) as conn:
             assert not table_exists(conn, schema, "_stg_dead_1234abcd")
             assert table_exists(conn, schema, "_stg_busy_5678ef01")
-            assert pgstac.get_item(conn, naming.collection_id(f), naming.item_id(f)) is None
+            assert pgstac.get_item(conn, naming.collection_id(f), naming.item_id(f))
             assert pgstac.get_item(conn, naming.collection_id(e), naming.item_id(e))
             assert pgstac.get_item(conn, naming.collection_id(s), naming.item_id(s))  # protected
-            assert pgstac.get_item(conn, vcoll, vtable) is None
-        [row] = audit_rows(env["dsn"], naming.collection_id(f), naming.item_id(f))
-        assert row["who"].startswith("janitor") and "data missing" in row["reason"]
+            assert pgstac.get_item(conn, vcoll, vtable)
+        assert audit_rows(env["dsn"], naming.collection_id(f), naming.item_id(f)) == []
         assert not (temp / "cog-dead").exists() and (temp / "cog-live").exists()
         assert (temp / "unrelated-dir").exists()
         assert not (uploads / "dead").exists() and (uploads / "live").exists()
-        assert report["removed"]["items_unpublished"] == 2
+        assert "items_unpublished" not in report["removed"]
+        assert report["removed"]["damaged_items_kept"] >= 3
         # A second pass finds nothing new to remove.
         again = _run(env, dry_run=True)
         assert again["unreferenced_blob_count"] == 0 and again["staging_tables"] == []

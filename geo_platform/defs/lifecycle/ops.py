@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import getpass
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from geo_platform.store.blobs.local import TMP_DIR as LOCAL_TMP_DIR
 from geo_platform.store.catalog import items_of_source
 from geo_platform.store.webhook import scrub_secrets
 from geo_platform.workflows.analytics_views import catalog_path
-from geo_platform.workflows.janitor import Orphans, find_orphans, remove_orphans
+from geo_platform.workflows.janitor import find_orphans, remove_orphans, report_lines
 from geo_platform.workflows.unpublish import (
     PUBLISHED,
     UnpublishPlan,
@@ -266,7 +266,9 @@ def sweep(
     run_id: str | None,
     log: Callable[[str], None],
 ) -> tuple[dict[str, Any], list[dg.AssetObservation]]:
-    """Find orphans (and unless ``dry_run``, remove them); return the report."""
+    """Find orphans (and unless ``dry_run``, remove them); return the report. Damaged items
+    (data missing) and strays are reported only: the janitor never unpublishes anything, so it
+    records no observations (the tuple keeps the op's shape)."""
     dirs = [Path(d) for d in temp_dirs] if temp_dirs is not None else _default_temp_dirs(store)
     with postgis.connect() as conn:
         orphans = find_orphans(
@@ -277,33 +279,17 @@ def sweep(
             older_than=timedelta(hours=older_than_hours),
             temp_dirs=dirs,
             upload_dirs=_upload_dirs(store, platform),
+            bronze_container=platform.bronze_container,
         )
         conn.rollback()
         report: dict[str, Any] = {"dry_run": dry_run, **orphans.report()}
-        for line in janitor_lines(orphans, dry_run):
-            log(line)
-        if dry_run:
-            return report, []
-        observations: list[dg.AssetObservation] = []
-
-        def _unpublish(collection: str, ids: list[str], reason: str) -> dict[str, Any]:
-            rep, obs = unpublish(
-                store, postgis, platform, promotion, collection=collection, item_ids=ids,
-                kind=None,
-                dry_run=False, reason=reason, who=who, run_id=run_id, log=log,
-            )  # fmt: skip
-            observations.extend(obs)
-            return rep.get("result", rep)
-
-        report["removed"] = remove_orphans(
-            orphans,
-            conn,
-            store,
-            silver_container=platform.silver_container,
-            unpublish=_unpublish,
-            log=log,
-        )
-    return report, observations
+        if not dry_run:
+            report["removed"] = remove_orphans(
+                orphans, conn, store, silver_container=platform.silver_container, log=log
+            )
+    for line in report_lines(report):
+        log(line)
+    return report, []
 
 
 def _default_temp_dirs(store: BlobStore) -> list[Path]:
@@ -322,29 +308,6 @@ def _upload_dirs(store: BlobStore, platform: PlatformResource) -> list[Path]:
     return [Path(store.root) / c / LOCAL_TMP_DIR for c in containers]
 
 
-def janitor_lines(orphans: Orphans, dry_run: bool) -> Iterator[str]:
-    verb = "would remove" if dry_run else "removing"
-    yield (
-        f"janitor ({'DRY RUN' if dry_run else 'apply'}): {orphans.total} orphan(s), threshold "
-        f"{orphans.older_than_hours:g} h; skipped {orphans.skipped}"
-    )
-    for b in orphans.unreferenced_blobs:
-        yield f"{verb} unreferenced silver blob {b.path} ({b.size} bytes, {b.last_modified})"
-    for b in orphans.staging_blobs:
-        yield f"{verb} staging blob {b.path} ({b.size} bytes, {b.last_modified})"
-    for t in orphans.staging_tables:
-        yield f"{verb} staging table {t}"
-    for d in orphans.dangling_items:
-        what = "reporting (protected collection)" if d.protected else verb
-        yield f"{what} STAC item {d.collection}/{d.id}: data missing {d.missing}"
-    for p in orphans.temp_dirs:
-        yield f"{verb} temp folder {p}"
-    for p in orphans.upload_leftovers:
-        yield f"{verb} half-written upload {p}"
-    if orphans.unrecognized_samples:
-        yield f"left alone (not a source folder): {orphans.unrecognized_samples}"
-
-
 def janitor_metadata(report: dict[str, Any]) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "dry_run": report["dry_run"],
@@ -354,6 +317,7 @@ def janitor_metadata(report: dict[str, Any]) -> dict[str, Any]:
         "staging_blobs": report["staging_blob_count"],
         "staging_tables": len(report["staging_tables"]),
         "dangling_items": report["dangling_item_count"],
+        "strays": report["stray_count"],
         "temp_dirs": len(report["temp_dirs"]),
         "upload_leftovers": len(report["upload_leftovers"]),
         "report": dg.MetadataValue.json(report),
