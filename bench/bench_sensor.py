@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from geo_platform import services
+from geo_platform.app.instance import dagster_env
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.resources.blob_store import LocalBlobStore
@@ -49,8 +50,8 @@ def main() -> None:
         parts = urlsplit(dsn)
         os.environ.update(
             DAGSTER_PG_HOST=parts.hostname or "127.0.0.1",
-            # as the platform does: through PgBouncer when it runs (services.dagster_env)
-            DAGSTER_PG_PORT=services.dagster_env(settings)["DAGSTER_PG_PORT"],
+            # as the platform does: through PgBouncer when it runs (app.instance.dagster_env)
+            DAGSTER_PG_PORT=dagster_env(settings)["DAGSTER_PG_PORT"],
             DAGSTER_PG_USER=parts.username or "",
             DAGSTER_PG_PASSWORD=parts.password or "",
             DAGSTER_PG_DB=db,

@@ -32,6 +32,7 @@ from psycopg import sql
 
 from geo_platform import services
 from geo_platform.app.ingest import QUIET
+from geo_platform.app.instance import dagster_env
 from geo_platform.definitions import build_definitions
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.settings import REPO_ROOT, load_settings
@@ -41,8 +42,8 @@ def _instance_home(tmp: Path, dsn: str, db: str) -> Path:
     parts = urlsplit(dsn)
     os.environ.update(
         DAGSTER_PG_HOST=parts.hostname or "127.0.0.1",
-        # as the platform does: through PgBouncer when it runs (services.dagster_env)
-        DAGSTER_PG_PORT=services.dagster_env(load_settings())["DAGSTER_PG_PORT"],
+        # as the platform does: through PgBouncer when it runs (app.instance.dagster_env)
+        DAGSTER_PG_PORT=dagster_env(load_settings())["DAGSTER_PG_PORT"],
         DAGSTER_PG_USER=parts.username or "", DAGSTER_PG_PASSWORD=parts.password or "",
         DAGSTER_PG_DB=db,
     )  # fmt: skip

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from geo_platform import services as svc
 from geo_platform.app.health import check_database, healthy
+from geo_platform.cli.services import reset_command
 from geo_platform.lib.errors import ConfigError
-from geo_platform.services.reset import refusal, reset, reset_command
+from geo_platform.services.reset import refusal, reset
 from geo_platform.settings import REPO_ROOT, Settings
 
 

@@ -137,13 +137,13 @@ def test_pgbouncer_pools_dagster_storage(pg_dsn, settings, tmp_path):
     """Dagster's storage reaches the local cluster through PgBouncer once it runs."""
     import psycopg
 
-    from geo_platform import services
+    from geo_platform.app.instance import dagster_env
     from geo_platform.services.pgbouncer import ensure_pgbouncer, pgbouncer_status
 
     assert ensure_pgbouncer(settings) == settings.pgbouncer_port
     assert ensure_pgbouncer(settings) == settings.pgbouncer_port  # idempotent
     assert pgbouncer_status(settings)["running"]
-    env = services.dagster_env(settings)
+    env = dagster_env(settings)
     assert env["DAGSTER_PG_PORT"] == str(settings.pgbouncer_port)
     with psycopg.connect(
         host="127.0.0.1", port=settings.pgbouncer_port, user=env["DAGSTER_PG_USER"],

@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 exec .venv/bin/python - <<'PY'
 import shlex
 
-from geo_platform.services import dagster_env
+from geo_platform.app.instance import dagster_env
 from geo_platform.settings import load_settings
 
 for key, value in dagster_env(load_settings()).items():

@@ -20,6 +20,7 @@ import dagster as dg
 
 from geo_platform.lib.errors import ConfigError
 from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.settings import Settings
 
 LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
@@ -93,6 +94,27 @@ def graphql(url: str, query: str, variables: dict[str, Any], timeout: float = 60
     if payload.get("errors"):
         raise ConfigError(f"GraphQL error: {payload['errors'][0].get('message')}")
     return payload["data"]
+
+
+def graphql_url(settings: Settings) -> str:
+    """The GraphQL endpoint of the local Dagster webserver (`make dev`)."""
+    return f"http://127.0.0.1:{settings.dagster_ui_port}/graphql"
+
+
+def asset_keys(select: str) -> list[dg.AssetKey]:
+    """``"raster_cog, raster_stac_item"`` -> asset keys (empty names are ignored)."""
+    return [dg.AssetKey.from_user_string(s.strip()) for s in select.split(",") if s.strip()]
+
+
+def file_partitions(keys: list[dg.AssetKey]) -> dg.DynamicPartitionsDefinition | None:
+    """The one per-file partitions definition these assets share, or None when they do not
+    share one (a backfill targets files of one kind)."""
+    from geo_platform.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    parts_defs = {graph.get(k).partitions_def for k in keys}
+    only = next(iter(parts_defs)) if len(parts_defs) == 1 else None
+    return only if isinstance(only, dg.DynamicPartitionsDefinition) else None
 
 
 def select_partitions(

@@ -10,11 +10,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from geo_platform.settings import REPO_ROOT, load_settings
+
+if TYPE_CHECKING:
+    from geo_platform.app.ingest import Track
 
 SHARED = REPO_ROOT.parent / "shared" / "testdata"
 REAL_SAMPLES = {
@@ -66,16 +69,18 @@ def collect_real_samples(folder: Path) -> None:
             shutil.copy2(src, target / src.name)
 
 
-def run_demo(progress: bool = True) -> dict[str, Any]:
+def run_demo(track: Track[Any] | None = None) -> dict[str, Any]:
+    """Start the services, ingest the samples with ``wait`` and summarize the outcome
+    (``track`` shows the upload's progress, see ``app.ingest.Track``)."""
     from geo_platform import services
-    from geo_platform.cli.main import run_ingest
+    from geo_platform.app.ingest import run_ingest
 
     settings = load_settings()
     services.up(settings)
     with tempfile.TemporaryDirectory(prefix="geo-demo-") as tmp:
         folder = make_samples(Path(tmp))
         collect_real_samples(folder)
-        results = run_ingest([folder / "demo"], "demo", wait=True, progress=progress)
+        results = run_ingest([folder / "demo"], "demo", wait=True, track=track)
     rows = [r.as_dict() for r in results]
     unexpected = [r for r in rows if r["status"] == "failed" and r["blob"] not in EXPECTED_FAILURES]
     status = services.status(settings)
@@ -89,24 +94,3 @@ def run_demo(progress: bool = True) -> dict[str, Any]:
         "database": status.get("postgres", {}).get("url"),
         "blob_store": status.get("blob_store") or status.get("blobs"),
     }
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title="geo_platform demo")
-    for col in ("bronze blob", "status", "published as / error"):
-        table.add_column(col, overflow="fold")
-    for r in summary["files"]:
-        outputs = [f"{i['collection']}/{i['id']}" for i in r["stac_items"]] + r["tables"]
-        expected = " (expected: broken on purpose)" if r["blob"] in EXPECTED_FAILURES else ""
-        table.add_row(r["blob"], r["status"], (r["error"] or ", ".join(outputs)) + expected)
-    console.print(table)
-    console.print(
-        f"published {summary['published']}, failed {summary['failed']}, "
-        f"skipped {summary['skipped']}; unexpected failures: {len(summary['unexpected_failures'])}"
-    )
-    console.print(f"Dagster UI (run `make dev`): {summary['dagster_ui']}")
-    console.print(f"Database: {summary['database']}")

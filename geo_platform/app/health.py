@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from geo_platform.app.instance import dagster_env, dagster_instance
 from geo_platform.settings import Settings, redact_url
 from geo_platform.store import db
 
@@ -134,16 +135,6 @@ def _probe(store: Any, container: str) -> str:
 
 
 # --- Dagster ---------------------------------------------------------------------------------
-def dagster_instance(settings: Settings) -> Any:
-    """The platform's Dagster instance (env prepared the way the CLI prepares it)."""
-    import dagster as dg
-
-    from geo_platform.cli.main import dagster_env
-
-    dagster_env(settings)
-    return dg.DagsterInstance.get()
-
-
 def check_dagster(
     settings: Settings, instance: Any | None = None, skip: Iterable[str] = ()
 ) -> list[Check]:
@@ -178,8 +169,6 @@ def check_dagster(
 
 def _dagster_database_answers(settings: Settings) -> None:
     """Connect to Dagster's storage database (dagster.yaml reads the DAGSTER_PG_* fields)."""
-    from geo_platform.services import dagster_env
-
     env = dagster_env(settings)
     where = f"{env['DAGSTER_PG_HOST']}:{env['DAGSTER_PG_PORT']}/{env['DAGSTER_PG_DB']}"
     try:

@@ -9,10 +9,10 @@ Each pipeline stage runs only for the files that passed the stage before.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -21,9 +21,18 @@ from dagster._core.storage.tags import (
 )
 
 from geo_platform.lib.bronze import TickPlan, classify
-from geo_platform.lib.naming import blob_for_partition_key, normalize_blob_path
+from geo_platform.lib.naming import (
+    blob_for_partition_key,
+    normalize_blob_path,
+    partition_key_for_blob,
+)
 from geo_platform.lib.types import BlobInfo, DataKind
-from geo_platform.resources.blob_store import BlobStore
+from geo_platform.resources.blob_store import BlobStore, blob_store_from_settings
+from geo_platform.settings import Settings, load_settings
+
+T = TypeVar("T")
+# How a caller shows progress: (items, total, label) -> the same items (the CLI: a progress bar).
+Track = Callable[[Iterable[T], int, str], Iterable[T]]
 
 OUTPUT_KEYS = {"stac_items": "geo_platform/stac_items", "tables": "geo_platform/tables",
                "blobs": "geo_platform/blobs"}  # fmt: skip
@@ -85,6 +94,53 @@ def plan_for(blobs: list[BlobInfo]) -> TickPlan:
         elif cls.kind == "unsupported":
             plan.unsupported.append((blob, cls.reason))
     return plan
+
+
+def run_ingest(
+    paths: list[Path], prefix: str, wait: bool, track: Track[Any] | None = None
+) -> list[FileResult]:
+    """Upload ``paths`` into bronze under ``prefix``; with ``wait`` publish them now.
+
+    One ``FileResult`` per file: uploaded, or (with ``wait``) published, skipped or failed."""
+    settings = load_settings()
+    store = blob_store_from_settings(settings)
+    files = collect_files(paths, prefix)
+    results: dict[str, FileResult] = {}
+    blobs = []
+    uploads = upload(store, settings.bronze_container, files)
+    for local, info in track(uploads, len(files), "upload") if track else uploads:
+        results[info.path] = FileResult(file=str(local), blob=info.path)
+        blobs.append(info)
+    if wait:
+        publish_now(settings, blobs, results)
+    return list(results.values())
+
+
+def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, FileResult]) -> None:
+    """Plan ``blobs`` as the bronze sensor would, add their partitions and run the pipeline
+    in this process on the platform's instance; record the outcome in ``results``."""
+    from geo_platform.app.instance import dagster_instance
+    from geo_platform.definitions import defs
+    from geo_platform.defs.bronze.partitions import PARTITIONS
+    from geo_platform.defs.bronze.sensors import requests_for_plan
+    from geo_platform.defs.pipeline import PIPELINE_STAGES
+
+    instance = dagster_instance(settings)
+    plan = plan_for(blobs)
+    for blob, reason in plan.unsupported:
+        results[blob.path].status, results[blob.path].error = "skipped", reason
+    for blob in blobs:
+        if classify(blob.path, blob.size).kind == "sidecar":
+            results[blob.path].status = "skipped"
+            results[blob.path].error = "sidecar file: published with the file it belongs to"
+    req = requests_for_plan(instance, plan, settings.sensor_batch_size)
+    for kind, keys in req.add.items():
+        if keys:
+            instance.add_dynamic_partitions(PARTITIONS[kind].name, keys)
+    keys_by_kind = {
+        kind: [partition_key_for_blob(b.path) for b in plan.new[kind]] for kind in PARTITIONS
+    }
+    execute_pipeline(defs, instance, PIPELINE_STAGES, keys_by_kind, results)
 
 
 @dataclass

@@ -1,80 +1,19 @@
 """`geo-platform unpublish` and `geo-platform janitor`: the lifecycle jobs from the terminal.
 
-Registered in ``geo_platform.cli.main`` with ``main.add_command(unpublish)`` and
-``main.add_command(janitor)``. Both run the Dagster job in process on the configured instance,
-so the run, its log and its report show in the UI like any other; both are dry runs unless
-``--apply`` is given.
+Registered in ``geo_platform.cli.main``. Both run the Dagster job in process on the platform's
+instance (``geo_platform.app.lifecycle``), so the run, its log and its report show in the UI
+like any other; both are dry runs unless ``--apply`` is given.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from typing import Any
 
 import click
 
-from geo_platform.settings import load_settings
-
-REQUESTED_BY_TAG = "geo_platform/requested_by"
-
-
-def _job_and_resources(name: str) -> tuple[Any, dict[str, Any] | None]:
-    """The job from the code location (built from the current settings) when registered
-    there, else this package's own job with resources built the same way."""
-    from geo_platform.definitions import build_definitions, build_resources
-    from geo_platform.defs.lifecycle import LIFECYCLE_JOBS
-
-    settings = load_settings()
-    try:
-        return build_definitions(settings).resolve_job_def(name), None
-    except Exception:  # not registered (yet): same job, resources from the settings
-        return next(j for j in LIFECYCLE_JOBS if j.name == name), build_resources(settings)
-
-
-def run_job(name: str, run_config: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, str]:
-    """(success, the op's report, error message): one in-process run on the instance."""
-    import dagster as dg
-
-    from geo_platform.cli.main import dagster_env
-
-    dagster_env(load_settings())
-    job, resources = _job_and_resources(name)
-    tags = {REQUESTED_BY_TAG: f"cli:{getpass.getuser()}"}
-    with dg.DagsterInstance.get() as instance:
-        kwargs: dict[str, Any] = {"resources": resources} if resources else {}
-        result = job.execute_in_process(
-            run_config=run_config, instance=instance, tags=tags, raise_on_error=False, **kwargs
-        )
-    if result.success:
-        node = next(iter(run_config["ops"]))
-        return True, result.output_for_node(node), ""
-    return False, None, _failure_message(result)
-
-
-def _failure_message(result: Any) -> str:
-    for event in result.get_step_failure_events():
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            return str(data.user_failure_data.description)
-        if data.error is not None:
-            return f"{data.error.cls_name}: {data.error.message.strip()}"
-    return "the run failed (see the Dagster UI)"
-
-
-def _item_kind(collection: str, item_id: str) -> str:
-    """raster/vector from the published item (or its audit record); raster when unknown."""
-    from geo_platform.store import db, pgstac
-    from geo_platform.store.audit import latest_for_item
-    from geo_platform.store.silver_refs import item_kind
-
-    with db.connect(load_settings().database_url) as conn:
-        item = pgstac.get_item(conn, collection, item_id)
-        if item is None:
-            last = latest_for_item(conn, collection, item_id)
-            item = last.original_item if last else None
-    return item_kind(item) if item else "raster"
+from geo_platform.app.lifecycle import item_kind, run_job
 
 
 @click.command()
@@ -107,7 +46,7 @@ def unpublish(
 
     if kind == "auto":
         try:
-            kind = _item_kind(collection, item_ids[0])
+            kind = item_kind(collection, item_ids[0])
         except Exception as exc:  # the database is down or misconfigured: say so plainly
             from geo_platform.store.webhook import scrub_secrets
 
@@ -182,17 +121,22 @@ def unpublish_lines(report: dict[str, Any]) -> list[str]:
             for t in h3.get("tables", [])
         ]
     deps = report.get("dependents", {})
+    dropped, deleted = (
+        ("would drop", "would be deleted") if report["dry_run"] else ("dropped", "deleted")
+    )
     out += [
-        f"DuckDB view {v['view']} ({v['source']}): dropped" for v in deps.get("duckdb_views", [])
+        f"DuckDB view {v['view']} ({v['source']}): {dropped}" for v in deps.get("duckdb_views", [])
     ]
     coll = report["collection"]
     if coll["would_be_deleted"]:
-        out.append(f"collection {coll['id']}: deleted (empty afterwards)")
+        out.append(f"collection {coll['id']}: {deleted} (empty afterwards)")
     else:
         why = "protected" if coll["protected"] else f"{coll['remaining_items']} items remain"
         out.append(f"collection {coll['id']}: kept ({why})")
     if "result" in report:
         out.append(f"audit rows: {report['result']['audit_ids']}")
+    elif "audit_ids" in report:
+        out.append(f"dry run recorded in audit rows: {report['audit_ids']}")
     if warning:
         out.append(warning)
     return out

@@ -1,69 +1,21 @@
 """`geo-platform promote` and `geo-platform demote`: run the promotion jobs now, in process.
 
-The jobs run on the configured Dagster instance (like ``ingest --wait``), so each promotion is
-a run in the UI with its config, logs and report. Dry run unless ``--apply`` is given. Output
-is the job's report (hrefs and URLs without credentials); ``--json`` prints it as JSON.
+The work is ``geo_platform.app.promotion``: each promotion is a run in the UI with its config,
+logs and report. Dry run unless ``--apply`` is given. Output is the job's report (hrefs and
+URLs without credentials); ``--json`` prints it as JSON.
 
-Register in ``cli.py``: ``main.add_command(promote)`` and ``main.add_command(demote)``.
-Standalone: ``python -m geo_platform.cli.promotion promote COLLECTION``.
+Registered in ``geo_platform.cli.main``. Standalone:
+``python -m geo_platform.cli.promotion promote COLLECTION``.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-from typing import Any
 
 import click
 
-from geo_platform.settings import load_settings
-
-
-def _job(name: str) -> Any:
-    """The job from the code location, or (not registered yet) with resources from settings."""
-    import dagster as dg
-
-    from geo_platform.definitions import build_resources, defs
-    from geo_platform.defs.promotion import PROMOTION_JOBS, promotion_resource
-
-    try:
-        return defs.resolve_job_def(name)
-    except (dg.DagsterInvariantViolationError, KeyError, ValueError):
-        settings = load_settings()
-        resources = {**build_resources(settings), "promotion": promotion_resource(settings)}
-        local = dg.Definitions(jobs=PROMOTION_JOBS, resources=resources)
-        return local.resolve_job_def(name)
-
-
-def run_job(job_name: str, op: str, collection: str, items: list[str], apply: bool) -> dict:
-    """Execute ``job_name`` in process; the report, or ``{"error": ...}`` when it failed."""
-    import dagster as dg
-
-    from geo_platform.app.ingest import QUIET
-    from geo_platform.cli.main import dagster_env
-    from geo_platform.defs.promotion import run_config
-    from geo_platform.defs.promotion.ops import REQUESTED_BY_TAG
-
-    dagster_env(load_settings())
-    instance = dg.DagsterInstance.get()
-    result = _job(job_name).execute_in_process(
-        # The run logs to the instance (the UI) as usual; the terminal gets the report.
-        run_config={**run_config(op, collection, items, dry_run=not apply), **QUIET},
-        instance=instance,
-        tags={REQUESTED_BY_TAG: f"cli:{getpass.getuser()}"},
-        raise_on_error=False,
-    )
-    if result.success:
-        report: dict = result.output_for_node(op)
-        return {"run_id": result.run_id, **report}
-    failure = result.get_step_failure_events()
-    message = "run failed"
-    if failure and failure[0].step_failure_data.user_failure_data is not None:
-        message = failure[0].step_failure_data.user_failure_data.description or message
-    elif failure and failure[0].step_failure_data.error is not None:
-        message = failure[0].step_failure_data.error.message.strip().splitlines()[-1]
-    return {"run_id": result.run_id, "error": message}
+from geo_platform.app.promotion import run_job
 
 
 def _items(values: tuple[str, ...]) -> list[str]:
@@ -109,7 +61,7 @@ def demote(collection: str, items: tuple[str, ...], apply: bool, as_json: bool) 
 
 @click.group()
 def promotion_main() -> None:
-    """Promotion commands (standalone entry until they are registered in the main CLI)."""
+    """Promotion commands (standalone entry; the same commands are in `geo-platform`)."""
 
 
 promotion_main.add_command(promote)

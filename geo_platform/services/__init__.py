@@ -14,7 +14,6 @@ This package never imports dagster (the CLI uses it before any code location is 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,11 @@ from geo_platform.services.azurite import (
     uses_external_azure,
 )
 from geo_platform.services.pgbouncer import ensure_pgbouncer, pgbouncer_status, stop_pgbouncer
-from geo_platform.services.postgres import (
-    ensure_pgstac,
-    ensure_postgres,
-    pgstac_version,
-    postgres_status,
-    stop_postgres,
-)
+from geo_platform.services.pgstac_migrate import ensure_pgstac, pgstac_version
+from geo_platform.services.postgres import ensure_postgres, postgres_status, stop_postgres
 from geo_platform.settings import REPO_ROOT, Settings, redact_connection_string
 
 __all__ = [
-    "dagster_env",
     "down",
     "ensure_azurite",
     "ensure_dagster_home",
@@ -54,7 +47,9 @@ __all__ = [
 
 # --- Dagster home ----------------------------------------------------------------------------
 def ensure_dagster_home(settings: Settings) -> Path:
-    """Create DAGSTER_HOME with a ``dagster.yaml`` that points at the repository's one."""
+    """Create DAGSTER_HOME with a ``dagster.yaml`` that points at the repository's one.
+
+    The environment a Dagster process needs is ``geo_platform.app.instance.dagster_env``."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     source = REPO_ROOT / "dagster.yaml"
@@ -68,22 +63,6 @@ def ensure_dagster_home(settings: Settings) -> Path:
     except OSError:
         shutil.copyfile(source, target)
     return home
-
-
-def dagster_env(settings: Settings) -> dict[str, str]:
-    """Environment a Dagster process needs (DAGSTER_HOME, the DAGSTER_PG_* fields and
-    DAGSTER_EVENT_BATCH_SIZE, which batches event-log writes).
-
-    With the local cluster, Dagster's storage goes through PgBouncer when it runs (see
-    services/pgbouncer.py), unless DAGSTER_PG_PORT was set explicitly."""
-    env = {
-        "DAGSTER_HOME": str(settings.dagster_home),
-        **settings.dagster_pg,
-        "DAGSTER_EVENT_BATCH_SIZE": str(settings.event_batch_size),
-    }
-    if "DAGSTER_PG_PORT" not in os.environ and pgbouncer_status(settings).get("running"):
-        env["DAGSTER_PG_PORT"] = str(settings.pgbouncer_port)
-    return env
 
 
 # --- public entry points ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from geo_platform.services.pgstac_migrate import ensure_pgstac, installed_version
 from geo_platform.settings import Settings, load_settings, redact_url, url_with_database
 from geo_platform.store import db
 from geo_platform.store.promotion_audit import AUDIT_SCHEMA, ensure_audit_table
@@ -55,8 +56,6 @@ def database_name(url: str) -> str:
 # --- production database -----------------------------------------------------------------------
 def ensure_production_database(settings: Settings) -> str:
     """Create the production database if missing and migrate its pgstac (idempotent)."""
-    from geo_platform.services.postgres import ensure_pgstac
-
     url = settings.production_database_url
     name = database_name(url)
     with db.connect(url_with_database(url, "postgres"), autocommit=True) as conn:
@@ -241,17 +240,10 @@ def _current_stamp(conn: psycopg.Connection[Any]) -> str | None:
     return row[0] if row else None
 
 
-def _pgstac_version(conn: psycopg.Connection[Any]) -> str | None:
-    if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'pgstac'").fetchone():
-        return None
-    row = conn.execute("SELECT pgstac.get_version()").fetchone()
-    return str(row[0]) if row else None
-
-
 def _ensure_target(url: str, settings: Settings, grant: Any) -> bool:
     """Apply ``grant`` unless this database already carries the current stamp."""
     with db.connect(url, autocommit=True) as conn:
-        stamp = _stamp(settings, _pgstac_version(conn))
+        stamp = _stamp(settings, installed_version(conn))
         if _current_stamp(conn) == stamp:
             return False
         grant(conn, settings)

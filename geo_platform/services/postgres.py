@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,9 +17,10 @@ import psycopg
 
 from geo_platform.lib.errors import ConfigError, DatabaseUnavailableError
 from geo_platform.services._proc import is_root, lock, pid_alive, port_open, read_pid, run, tail
+from geo_platform.services.access import ensure_access, ensure_production_database
+from geo_platform.services.pgstac_migrate import ensure_pgstac
 from geo_platform.settings import Settings, redact_url
 from geo_platform.store import db
-from geo_platform.store import pgstac as pgstac_ops
 
 PG_SUPERUSER = "geo_platform"
 PG_DATABASES = ("geo_platform", "dagster")
@@ -164,48 +164,6 @@ def _ensure_databases(settings: Settings) -> None:
                 )
 
 
-def pgstac_version(url: str) -> str | None:
-    """The pgstac version installed in the database at ``url``, or None if there is none."""
-    with db.connect(url, what="PostgreSQL", autocommit=True) as conn:
-        has = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'pgstac'").fetchone()
-        if not has:
-            return None
-        row = conn.execute("SELECT pgstac.get_version()").fetchone()
-        return str(row[0]) if row else None
-
-
-def _pypgstac_cli() -> str:
-    local = Path(sys.executable).parent / "pypgstac"
-    found = str(local) if local.exists() else shutil.which("pypgstac")
-    if not found:
-        raise ConfigError("pypgstac is not installed in this environment: run scripts/install.sh")
-    return found
-
-
-def ensure_pgstac(settings: Settings, url: str | None = None) -> str:
-    """Install or upgrade pgstac (and with it PostGIS) only when the version differs, and
-    register the platform's provenance queryables (``lib.stac.pgstac.PROVENANCE_QUERYABLES``).
-
-    ``url``: another database than the platform's (the production target), same rules.
-    """
-    from pypgstac import __version__ as wanted
-
-    url = url or settings.database_url
-    current = pgstac_version(url)
-    if current != wanted:
-        result = run([_pypgstac_cli(), "migrate", "--dsn", url], timeout=300)
-        if result.returncode != 0:
-            raise DatabaseUnavailableError(
-                f"pypgstac migrate failed: {result.stderr.strip()[-2000:]}",
-                path=redact_url(url),
-            )
-        current = pgstac_version(url) or wanted
-    # Indexed provenance lookups (a no-op once registered).
-    with db.connect(url, what="PostgreSQL", autocommit=True) as conn:
-        pgstac_ops.ensure_queryables(conn)
-    return current
-
-
 def ensure_postgres(settings: Settings) -> str:
     """Make the platform database reachable and return its URL.
 
@@ -231,8 +189,6 @@ def ensure_postgres(settings: Settings) -> str:
         _ensure_databases(settings)
         ensure_pgstac(settings)
         # The production target and the least-privilege roles (geo_platform.services.access).
-        from geo_platform.services.access import ensure_access, ensure_production_database
-
         ensure_production_database(settings)
         ensure_access(settings, lock_dagster_db="dagster")
     return settings.database_url

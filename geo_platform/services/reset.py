@@ -8,7 +8,8 @@ database, empties the local blob root and Dagster's local files (compute logs, a
 It refuses unless it is sure the state is local and disposable: without ``yes``; when
 ``GEO_PLATFORM_DATABASE_URL`` points at a database the platform does not manage; when the blob
 backend is Azure (a real account or Azurite: both are "not a folder we own"). Stop the daemon
-and the UI first: their database connections are terminated.
+and the UI first: their database connections are terminated. The command is
+``geo-platform services reset --yes`` (``geo_platform.cli.services``).
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import click
 import psycopg
 from psycopg import sql
 
 from geo_platform.lib.errors import ConfigError
 from geo_platform.services.postgres import ensure_postgres
-from geo_platform.settings import REPO_ROOT, Settings, load_settings
+from geo_platform.settings import REPO_ROOT, Settings
 
 KEEP_IN_DAGSTER_HOME = {"dagster.yaml", "workspace.yaml"}
 
@@ -99,17 +99,3 @@ def reset(settings: Settings, yes: bool) -> dict[str, Any]:
         "blob_root": str(settings.blob_root),
         "dagster_home_entries_removed": dagster_files,
     }
-
-
-@click.command("reset")
-@click.option("--yes", is_flag=True, help="Really wipe the local databases and blob folder.")
-def reset_command(yes: bool) -> None:
-    """Wipe local state for a clean start: platform database (PostGIS tables, pgstac), Dagster
-    storage, local blob root. Refuses without --yes, with an external database, or on Azure."""
-    settings = load_settings()
-    try:
-        summary = reset(settings, yes)
-    except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
-    for key, value in summary.items():
-        click.echo(f"{key}: {value}")

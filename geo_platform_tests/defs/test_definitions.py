@@ -8,13 +8,13 @@ import sys
 
 import dagster as dg
 
-from geo_platform import services
+from geo_platform.app.instance import dagster_env
 from geo_platform.definitions import defs
 from geo_platform.settings import REPO_ROOT, load_settings
 
 
 def test_definitions_validate_cli(tmp_path):
-    env = {**os.environ, **services.dagster_env(load_settings()), "DAGSTER_HOME": str(tmp_path)}
+    env = {**os.environ, **dagster_env(load_settings()), "DAGSTER_HOME": str(tmp_path)}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     proc = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
@@ -146,7 +146,7 @@ def test_dg_cli_checks_and_lists_the_code_location(tmp_path):
     from pathlib import Path
 
     dg_cli = Path(sys.executable).parent / "dg"
-    env = {**os.environ, **services.dagster_env(load_settings()), "DAGSTER_HOME": str(tmp_path)}
+    env = {**os.environ, **dagster_env(load_settings()), "DAGSTER_HOME": str(tmp_path)}
     env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 

@@ -1,0 +1,51 @@
+"""`geo-platform demo`: sample data into bronze, the whole pipeline, a readable summary.
+
+The work is ``geo_platform.app.demo``; this command prints its summary.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from geo_platform.cli.common import echo_json, progress_bar
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def demo(as_json: bool) -> None:
+    """Put sample data into bronze and run the whole pipeline, then print a summary."""
+    from geo_platform.app.demo import run_demo
+
+    summary = run_demo(track=None if as_json else progress_bar)
+    if as_json:
+        echo_json(summary)
+    else:
+        print_summary(summary)
+    if summary.get("unexpected_failures"):
+        sys.exit(1)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from geo_platform.app.demo import EXPECTED_FAILURES
+
+    console = Console()
+    table = Table(title="geo_platform demo")
+    for col in ("bronze blob", "status", "published as / error"):
+        table.add_column(col, overflow="fold")
+    for r in summary["files"]:
+        outputs = [f"{i['collection']}/{i['id']}" for i in r["stac_items"]] + r["tables"]
+        expected = " (expected: broken on purpose)" if r["blob"] in EXPECTED_FAILURES else ""
+        table.add_row(r["blob"], r["status"], (r["error"] or ", ".join(outputs)) + expected)
+    console.print(table)
+    console.print(
+        f"published {summary['published']}, failed {summary['failed']}, "
+        f"skipped {summary['skipped']}; unexpected failures: {len(summary['unexpected_failures'])}"
+    )
+    console.print(f"Dagster UI (run `make dev`): {summary['dagster_ui']}")
+    console.print(f"Database: {summary['database']}")

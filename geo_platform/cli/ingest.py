@@ -1,0 +1,52 @@
+"""`geo-platform ingest`: upload files or folders into bronze and, with --wait, publish them.
+
+The work is ``geo_platform.app.ingest``; this command prints a table (or JSON) per file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from geo_platform.cli.common import progress_bar
+
+if TYPE_CHECKING:
+    from geo_platform.app.ingest import FileResult
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--prefix", default="", help="Folder in the bronze container to upload under.")
+@click.option("--wait", is_flag=True, help="Publish the files now and report per file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def ingest(paths: tuple[Path, ...], prefix: str, wait: bool, as_json: bool) -> None:
+    """Upload files or folders into bronze (names kept under PREFIX)."""
+    from geo_platform.app.ingest import run_ingest  # imports dagster: only when used
+
+    results = run_ingest(list(paths), prefix, wait, track=None if as_json else progress_bar)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        _print_results(results)
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def _print_results(results: list[FileResult]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ingest")
+    for col in ("blob", "status", "details"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        details = r.error or ", ".join(
+            [*(f"{i['collection']}/{i['id']}" for i in r.stac_items), *r.tables]
+        )
+        style = {"failed": "red", "published": "green", "skipped": "yellow"}.get(r.status)
+        table.add_row(r.blob, f"[{style}]{r.status}[/]" if style else r.status, details)
+    Console().print(table)

@@ -1,0 +1,71 @@
+"""`geo-platform services up|down|status|reset`: the local PostgreSQL, PgBouncer and Azurite.
+
+The work is ``geo_platform.services`` (and ``services.reset``); these commands print it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from geo_platform import services as svc
+from geo_platform.cli.common import echo_json
+from geo_platform.lib.errors import ConfigError
+from geo_platform.services.reset import reset
+from geo_platform.settings import load_settings
+
+
+@click.group()
+def services() -> None:
+    """Start, stop and inspect the local services (PostgreSQL/PostGIS/pgstac, Azurite)."""
+
+
+@services.command("up")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def services_up(as_json: bool) -> None:
+    """Start the local services (idempotent: starting twice is harmless)."""
+    settings = load_settings()
+    svc.up(settings)
+    _print_status(svc.status(settings), as_json)
+
+
+@services.command("down")
+def services_down() -> None:
+    """Stop the local services started by `services up` (data is kept)."""
+    echo_json(svc.down(load_settings()))
+
+
+@services.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def services_status(as_json: bool) -> None:
+    """What runs where (the database URL is shown without its password)."""
+    _print_status(svc.status(load_settings()), as_json)
+
+
+@services.command("reset")
+@click.option("--yes", is_flag=True, help="Really wipe the local databases and blob folder.")
+def reset_command(yes: bool) -> None:
+    """Wipe local state for a clean start: platform database (PostGIS tables, pgstac), Dagster
+    storage, local blob root. Refuses without --yes, with an external database, or on Azure."""
+    settings = load_settings()
+    try:
+        summary = reset(settings, yes)
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from exc
+    for key, value in summary.items():
+        click.echo(f"{key}: {value}")
+
+
+def _print_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(status)
+        return
+    for name, value in status.items():
+        if isinstance(value, dict):
+            state = value.get("running")
+            mark = "" if state is None else ("up   " if state else "down ")
+            details = ", ".join(f"{k}={v}" for k, v in value.items() if k != "running")
+            click.echo(f"{name:<10} {mark}{details}")
+        else:
+            click.echo(f"{name:<10} {value}")
