@@ -5,6 +5,10 @@ purged or wiped) and must be queryable next to the catalog it describes. A row i
 *before* anything is removed (status ``started``, with the full inventory and the original
 item JSON) and completed afterwards, so a run that dies halfway leaves a record from which a
 re-run can finish the job even though the STAC item is already gone.
+
+A dry run writes a row too (``dry_run`` true, status ``completed`` at once, its inventory: what
+it would have removed), so every run leaves a record of who looked at what. Dry-run rows never
+count as an unpublish: the lookups that drive resuming and the janitor skip them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 AUDIT_SCHEMA = "audit"
 AUDIT_TABLE = "unpublished"
@@ -40,8 +45,11 @@ CREATE TABLE IF NOT EXISTS audit.unpublished (
     inventory       jsonb NOT NULL,
     original_item   jsonb,
     result          jsonb,
-    error           text
+    error           text,
+    dry_run         boolean NOT NULL DEFAULT false
 );
+-- Tables created before dry runs were audited get the column (existing rows: real runs).
+ALTER TABLE audit.unpublished ADD COLUMN IF NOT EXISTS dry_run boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS unpublished_item_idx
     ON audit.unpublished (collection, item_id, id DESC);
 """
@@ -74,19 +82,31 @@ def audit_table_exists(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
+def _real_runs_only(conn: psycopg.Connection[Any]) -> sql.SQL:
+    """The condition that skips dry-run rows (none on a table from before they were audited,
+    which no reader migrates: only ``ensure_audit_table``, on the next write, does)."""
+    row = conn.execute(
+        """SELECT EXISTS (SELECT 1 FROM pg_attribute
+                          WHERE attrelid = 'audit.unpublished'::regclass
+                            AND attname = 'dry_run' AND NOT attisdropped)"""
+    ).fetchone()
+    return sql.SQL("AND NOT dry_run" if row and row[0] else "")
+
+
 def latest_for_item(
     conn: psycopg.Connection[Any], collection: str, item_id: str
 ) -> AuditRow | None:
-    """The newest audit row of an item, or None (also when the audit table does not exist)."""
+    """The newest audit row of a real unpublish of an item (dry runs are skipped), or None
+    (also when the audit table does not exist)."""
     if not audit_table_exists(conn):
         return None
-    row = conn.execute(
+    query = sql.SQL(
         """SELECT id, status, who, started_at, finished_at, original_item, inventory,
                   delete_blobs, drop_table
-           FROM audit.unpublished WHERE collection = %s AND item_id = %s
-           ORDER BY id DESC LIMIT 1""",
-        (collection, item_id),
-    ).fetchone()
+           FROM audit.unpublished WHERE collection = %s AND item_id = %s {}
+           ORDER BY id DESC LIMIT 1"""
+    ).format(_real_runs_only(conn))
+    row = conn.execute(query, (collection, item_id)).fetchone()
     return AuditRow(*row) if row else None
 
 
@@ -131,6 +151,50 @@ def insert_started(
     return int(row[0])
 
 
+def insert_dry_run(
+    conn: psycopg.Connection[Any],
+    *,
+    who: str,
+    reason: str,
+    run_id: str | None,
+    kind: str | None,
+    collection: str,
+    item_id: str,
+    source_blob: str | None,
+    original_run_id: str | None,
+    delete_blobs: bool,
+    drop_table: bool,
+    inventory: dict[str, Any],
+    result: dict[str, Any],
+) -> int:
+    """Record a dry run of one item (``dry_run`` true, completed at once, what it would remove
+    in ``inventory`` and ``result``); returns the row id. No item JSON: nothing was removed."""
+    row = conn.execute(
+        """INSERT INTO audit.unpublished (status, finished_at, dry_run, who, reason, run_id, kind,
+               collection, item_id, source_blob, original_run_id, delete_blobs, drop_table,
+               inventory, result)
+           VALUES ('completed', now(), true, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                   %s::jsonb, %s::jsonb)
+           RETURNING id""",
+        (
+            who,
+            reason,
+            run_id,
+            kind,
+            collection,
+            item_id,
+            source_blob,
+            original_run_id,
+            delete_blobs,
+            drop_table,
+            json.dumps(inventory, default=str),
+            json.dumps(result, default=str),
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def finish(
     conn: psycopg.Connection[Any],
     ids: list[int],
@@ -168,14 +232,16 @@ def supersede_unfinished(conn: psycopg.Connection[Any], ids: list[int]) -> int:
 
 def kept_blob_paths(conn: psycopg.Connection[Any]) -> set[str]:
     """Silver blobs an unpublish deliberately kept (``delete_blobs: false``) and that were not
-    removed by a later unpublish: the janitor must not treat them as orphans."""
+    removed by a later unpublish (dry runs do not count): the janitor must not treat them as
+    orphans."""
     if not audit_table_exists(conn):
         return set()
-    rows = conn.execute(
+    query = sql.SQL(
         """SELECT DISTINCT ON (collection, item_id) delete_blobs, inventory
-           FROM audit.unpublished WHERE status = 'completed'
+           FROM audit.unpublished WHERE status = 'completed' {}
            ORDER BY collection, item_id, id DESC"""
-    ).fetchall()
+    ).format(_real_runs_only(conn))
+    rows = conn.execute(query).fetchall()
     kept: set[str] = set()
     for delete_blobs, inventory in rows:
         if not delete_blobs:

@@ -3,7 +3,8 @@
 ``plan_unpublish`` only reads: it inventories each item (its silver blobs with sizes, its
 PostGIS tables with row counts, the full item JSON, the source blob and the run that published
 it) and decides whether the collection would be left empty and deleted. A dry run is exactly
-this plan. ``execute_unpublish`` then works in a fixed order:
+this plan, reported with "would" (``report(dry_run=True)``), plus an audit row per item marked
+``dry_run`` (``record_dry_run``). ``execute_unpublish`` then works in a fixed order:
 
 0. an audit row per item, status ``started``, with the inventory (before anything is removed);
 1. delete the silver blobs / drop the tables (unless ``delete_blobs`` / ``drop_table`` is off),
@@ -26,7 +27,6 @@ touched: only the silver container and the platform schema are written to.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
 import psycopg
@@ -47,6 +47,7 @@ from geo_platform.store.silver_refs import (
     original_run_id,
     source_blob,
 )
+from geo_platform.workflows.unpublish_audit import Connect, audit_started, record_dry_run
 from geo_platform.workflows.unpublish_dependents import (
     add_h3_aggregates,
     affected_views,
@@ -75,10 +76,8 @@ __all__ = [
     "UnpublishResult",
     "execute_unpublish",
     "plan_unpublish",
+    "record_dry_run",
 ]
-
-Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
-"""Opens a fresh connection (a new one per step, so a lost connection fails one step only)."""
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -276,7 +275,7 @@ def execute_unpublish(
     result.items = [{"collection": i.collection, "id": i.id} for i in work]
     with connect() as conn:
         audit.ensure_audit_table(conn)
-        result.audit_ids = _audit_started(conn, plan, work, who, reason, run_id)
+        result.audit_ids = audit_started(conn, plan, work, who, reason, run_id)
         conn.commit()
     try:
         for ip, out in zip(work, result.items, strict=True):
@@ -312,40 +311,6 @@ def execute_unpublish(
         _record_failure(connect, result.audit_ids, exc, log)
         raise
     return result
-
-
-def _audit_started(
-    conn: psycopg.Connection[Any],
-    plan: UnpublishPlan,
-    work: list[ItemPlan],
-    who: str,
-    reason: str,
-    run_id: str | None,
-) -> list[int]:
-    ids = []
-    for ip in work:
-        inventory = ip.inventory(plan)
-        inventory["collection_would_be_deleted"] = plan.collection_would_be_deleted
-        if plan.collection_would_be_deleted:
-            inventory["collection_json"] = plan.collection_json
-        ids.append(
-            audit.insert_started(
-                conn,
-                who=who,
-                reason=reason,
-                run_id=run_id,
-                kind=ip.kind,
-                collection=ip.collection,
-                item_id=ip.id,
-                source_blob=ip.source_blob,
-                original_run_id=ip.original_run_id,
-                delete_blobs=plan.delete_blobs,
-                drop_table=plan.drop_table,
-                inventory=inventory,
-                original_item=ip.item,
-            )
-        )
-    return ids
 
 
 def _delete_blobs(

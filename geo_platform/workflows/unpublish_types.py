@@ -146,7 +146,8 @@ class UnpublishPlan:
             f"production. Remove them with: {prod['command']}"
         )
 
-    def message(self) -> str:
+    def message(self, dry_run: bool = False) -> str:
+        """One line: what the run does (``dry_run``: what it would do)."""
         if self.noop:
             lines = [f"nothing to do: {len(self.items)} item(s) already unpublished"]
             for i in self.items:
@@ -160,6 +161,11 @@ class UnpublishPlan:
             return "; ".join(lines)
         n = sum(1 for i in self.items if i.state == PUBLISHED)
         resumed = sum(1 for i in self.items if i.state == RESUME)
+        if dry_run:
+            extra = f", would complete {resumed} earlier unpublish(es)" if resumed else ""
+            if self.views:
+                extra += f", would drop {len(self.views)} DuckDB view(s)"
+            return f"would unpublish {n} item(s) from {self.collection!r}{extra}"
         extra = f", completing {resumed} earlier unpublish(es)" if resumed else ""
         if self.views:
             extra += f", dropping {len(self.views)} DuckDB view(s)"
@@ -176,7 +182,7 @@ class UnpublishPlan:
         return {
             "dry_run": dry_run,
             "noop": self.noop,
-            "message": self.message(),
+            "message": self.message(dry_run),
             "kind": self.kind,
             "delete_blobs": self.delete_blobs,
             "drop_table": self.drop_table,

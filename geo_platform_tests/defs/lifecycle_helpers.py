@@ -17,6 +17,7 @@ from rasterio.transform import from_origin
 
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import PARTITIONS
+from geo_platform.store.audit import ensure_audit_table
 
 STAGES = {
     "raster": ["bronze_raster_job", "raster_cog_job", "raster_catalog_job"],
@@ -56,13 +57,18 @@ def listing(store: Any, container: str, prefix: str = "") -> dict[str, tuple[int
     return {b.path: (b.size, b.etag) for b in store.list_blobs(container, prefix)}
 
 
-def audit_rows(dsn: str, collection: str, item_id: str) -> list[dict[str, Any]]:
+def audit_rows(
+    dsn: str, collection: str, item_id: str, dry_run: bool = False
+) -> list[dict[str, Any]]:
+    """The audit rows of an item's real unpublish runs (``dry_run``: of its dry runs)."""
     with psycopg.connect(dsn) as conn:
         if not conn.execute("SELECT to_regclass('audit.unpublished')").fetchone()[0]:
             return []
+        ensure_audit_table(conn)  # a table from before dry runs were audited gets the column
         cur = conn.execute(
-            "SELECT * FROM audit.unpublished WHERE collection = %s AND item_id = %s ORDER BY id",
-            (collection, item_id),
+            "SELECT * FROM audit.unpublished WHERE collection = %s AND item_id = %s "
+            "AND dry_run = %s ORDER BY id",
+            (collection, item_id, dry_run),
         )
         names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -133,6 +133,14 @@ def test_unpublish_cascades_to_dependents(env: dict[str, Any]) -> None:
     assert command in deps["production_warning"]
     assert any(command in line for line in unpublish_lines(dry))
     assert _state(env) == before
+    # A dry run says what it would do, never that it did it, and leaves an audit row.
+    assert dry["message"].endswith("would drop 2 DuckDB view(s)")
+    views = [line for line in unpublish_lines(dry) if line.startswith("DuckDB view")]
+    assert len(views) == 2 and all(line.endswith(": would drop") for line in views)
+    assert not any("dropped" in line or ": deleted" in line for line in unpublish_lines(dry))
+    [dry_row] = audit_rows(env["dsn"], env["collection"], item, dry_run=True)
+    assert dry_row["result"]["duckdb_views"] and dry["audit_ids"] == [dry_row["id"]]
+    assert audit_rows(env["dsn"], env["collection"], item) == []
 
     # Apply: aggregates and views gone, every remaining view selectable, production untouched.
     done = _run(env, item, dry_run=False, reason="retired")

@@ -14,6 +14,7 @@ import dagster as dg
 import psycopg
 import pytest
 
+from geo_platform.cli.lifecycle import unpublish_lines
 from geo_platform.defs.lifecycle.jobs import unpublish_raster, unpublish_run_config
 from geo_platform.lib import naming
 from geo_platform.lib.errors import is_retryable
@@ -128,7 +129,19 @@ def test_dry_run_changes_nothing_and_reports_exactly(pub: Published) -> None:
     assert listing(pub.store, "silver") == before_silver
     assert listing(pub.store, "bronze") == before_bronze
     assert pub.item("solo/a.tif") == item
+    # Audited as a dry run (one row, marked, with its inventory); never as an unpublish.
     assert audit_rows(pub.dsn, *pub.ids("solo/a.tif")) == []
+    [dry] = audit_rows(pub.dsn, *pub.ids("solo/a.tif"), dry_run=True)
+    assert dry["dry_run"] is True and dry["status"] == "completed" and dry["finished_at"]
+    assert dry["who"] == "pytest" and dry["run_id"] == res.run_id
+    assert {b["path"] for b in dry["inventory"]["blobs"]} == set(expected)
+    assert dry["result"]["message"].startswith("would unpublish 1 item(s)")
+    assert dry["original_item"] is None
+    assert report["audit_ids"] == [dry["id"]]
+    assert report["message"].startswith("would unpublish")
+    lines = unpublish_lines(report)
+    assert f"collection {pub.ids('solo/a.tif')[0]}: would be deleted (empty afterwards)" in lines
+    assert f"dry run recorded in audit rows: [{dry['id']}]" in lines
     # The op's output metadata (what the UI shows) says the same, and no partition is marked.
     [output] = [e for e in res.all_events if e.event_type_value == "STEP_OUTPUT"]
     meta = {k: v.value for k, v in output.event_specific_data.metadata.items()}
@@ -137,6 +150,7 @@ def test_dry_run_changes_nothing_and_reports_exactly(pub: Published) -> None:
     assert meta["bytes"] == report["totals"]["bytes"]
     assert meta["collection_would_be_deleted"] is True
     assert meta["report"] == report and "collection_deleted" not in meta
+    assert meta["audit_ids"] == [dry["id"]]
     assert [e for e in res.all_events if e.event_type_value == "ASSET_OBSERVATION"] == []
 
 

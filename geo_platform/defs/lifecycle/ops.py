@@ -42,6 +42,7 @@ from geo_platform.workflows.unpublish import (
     UnpublishResult,
     execute_unpublish,
     plan_unpublish,
+    record_dry_run,
 )
 from geo_platform.workflows.unpublish_dependents import production_copies
 
@@ -113,7 +114,13 @@ def unpublish(
     report = plan.report(dry_run=dry_run)
     for line in plan_lines(plan, dry_run):
         log(line)
-    if dry_run or plan.noop:
+    if dry_run:
+        report["audit_ids"] = record_dry_run(
+            plan, postgis.connect, who=who, reason=reason, run_id=run_id
+        )
+        log(f"dry run recorded: audit rows {report['audit_ids']}")
+        return report, []
+    if plan.noop:
         return report, []
     result = execute_unpublish(
         plan, postgis.connect, store, who=who, reason=reason, run_id=run_id, log=log
@@ -145,8 +152,9 @@ def plan_lines(plan: UnpublishPlan, dry_run: bool) -> list[str]:
     verb = "would remove" if dry_run else "removing"
     warning = plan.production_warning()
     if plan.noop:
-        return [plan.message()] + ([warning] if warning else [])
-    lines = [f"{plan.message()} ({'DRY RUN: nothing is changed' if dry_run else 'real run'})"]
+        return [plan.message(dry_run)] + ([warning] if warning else [])
+    mode = "DRY RUN: nothing is changed" if dry_run else "real run"
+    lines = [f"{plan.message(dry_run)} ({mode})"]
     for ip in plan.items:
         if not ip.work_left(plan):
             lines.append(f"{ip.collection}/{ip.id}: already unpublished, nothing left")
@@ -249,6 +257,8 @@ def report_metadata(report: dict[str, Any]) -> dict[str, Any]:
     if "result" in report:
         meta["collection_deleted"] = bool(report["result"].get("collection_deleted"))
         meta["audit_ids"] = dg.MetadataValue.json(report["result"].get("audit_ids", []))
+    elif "audit_ids" in report:  # a dry run's own audit rows
+        meta["audit_ids"] = dg.MetadataValue.json(report["audit_ids"])
     return meta
 
 
