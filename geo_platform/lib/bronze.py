@@ -1,12 +1,16 @@
 """Bronze layer: what a blob is, and what the sensor should do about a listing.
 
-Three pure pieces, used by the sensor, by ``geo-platform ingest --wait`` and by the bronze assets:
+Pure pieces, used by the sensor, by ``geo-platform ingest --wait`` and by the bronze assets:
 
 - ``classify`` decides from the name (and size) whether a blob is a raster, a vector, a sidecar
-  of another file (``.aux.xml``, ``.jgw``, a shapefile's ``.dbf``...) or unsupported;
-- ``sniff_format`` looks at the first bytes, because extensions lie;
+  of another file (``.aux.xml``, ``.jgw``, a shapefile's ``.dbf``...) or unsupported; a name the
+  platform cannot take (``..`` segments, not UTF-8) is unsupported, and an unknown or missing
+  extension makes the blob a *candidate* whose first bytes decide (``needs_content``);
+- ``classify_content`` decides for a candidate from its first bytes (see ``lib.content`` for
+  the rule: the extension is only a hint, content decides);
 - ``plan_tick`` compares a listing with the state the previous tick saved and says which
   partitions are new, which changed (new etag), which disappeared, and which blobs to report.
+  No single blob can stop it: a blob it cannot judge is reported and skipped.
 """
 
 from __future__ import annotations
@@ -20,16 +24,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geo_platform.lib.errors import EmptyFileError
+from geo_platform.lib.content import content_kind, sniff_format
+from geo_platform.lib.errors import is_retryable
+from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
+
+__all__ = ["Classification", "TickPlan", "classify", "classify_content", "plan_tick",
+           "sniff_format"]  # fmt: skip
 
 RASTER_EXTENSIONS = frozenset(
     {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
-     ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw"}
+     ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
+     ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2"}
 )  # fmt: skip
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
-     ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx"}
+     ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf"}
 )  # fmt: skip
 # Companions of another file: never a partition of their own.
 SHAPEFILE_SIDECARS = frozenset(
@@ -57,20 +67,28 @@ def extension(path: str) -> str:
 class Classification:
     kind: BlobClass
     reason: str = ""
+    needs_content: bool = False
+    """An unknown or missing extension: the blob's first bytes decide (``classify_content``)."""
 
 
 def classify(path: str, size: int | None = None) -> Classification:
     """What the platform will do with a blob, judged by its name and size.
 
-    Zipped SRTM tiles (``.hgt.zip``) are rasters; other zips are vectors (shapefile, FileGDB).
+    Zipped SRTM tiles (``.hgt.zip``) and zips named after a raster (``dem.tif.zip``) are
+    rasters; other zips are vectors (Shapefile, FileGDB). A name the platform cannot take is
+    unsupported. An unknown or missing extension is unsupported *by name* with
+    ``needs_content`` set: the sensor then looks at the content (``classify_content``).
     """
+    problem = blob_name_problem(path)
+    if problem:
+        return Classification("unsupported", problem)
     name = posixpath.basename(path)
     ext = extension(path)
     if not name or name.startswith(".") or name.startswith("~$"):
         return Classification("unsupported", "hidden or temporary file")
     if size == 0:
         return Classification("unsupported", "zero-byte file")
-    if ext in {".hgt.zip"}:
+    if ext in {".hgt.zip"} or (ext == ".zip" and _inner_extension(name) in RASTER_EXTENSIONS):
         return Classification("raster")
     if ext in {".gdb.zip"}:
         return Classification("vector")
@@ -80,9 +98,19 @@ def classify(path: str, size: int | None = None) -> Classification:
         return Classification("raster")
     if ext in VECTOR_EXTENSIONS:
         return Classification("vector")
-    if not ext:
-        return Classification("unsupported", "no file extension")
-    return Classification("unsupported", f"unsupported extension {ext!r}")
+    reason = f"unknown extension {ext!r}" if ext else "no file extension"
+    return Classification("unsupported", reason, needs_content=True)
+
+
+def _inner_extension(name: str) -> str:
+    """'dem.tif.zip' -> '.tif' (the extension before the archive's own)."""
+    return posixpath.splitext(posixpath.splitext(name.lower())[0])[1]
+
+
+def classify_content(blob: BlobInfo, head: bytes) -> Classification:
+    """The class of a candidate blob (``needs_content``) from its first bytes."""
+    kind, reason = content_kind(head, posixpath.basename(blob.path), blob.size)
+    return Classification(kind, "" if kind in ("raster", "vector") else reason)
 
 
 def is_archive_noise(member: str) -> bool:
@@ -104,88 +132,6 @@ def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
         if ext in SIDECARS and (base.startswith(stem + ".")):
             out.append(other)
     return sorted(out)
-
-
-# --- content sniffing --------------------------------------------------------------------------
-_MAGIC: list[tuple[bytes, int, str]] = [
-    (b"II*\x00", 0, "GTiff"),
-    (b"MM\x00*", 0, "GTiff"),
-    (b"II+\x00", 0, "GTiff"),  # BigTIFF
-    (b"MM\x00+", 0, "GTiff"),
-    (b"\x00\x00\x00\x0cjP  ", 0, "JP2OpenJPEG"),
-    (b"\xff\x4f\xff\x51", 0, "JP2OpenJPEG"),  # raw J2K codestream
-    (b"GRIB", 0, "GRIB"),
-    (b"EHFA_HEADER_TAG", 0, "HFA"),
-    (b"PK\x03\x04", 0, "ZIP"),
-    (b"PK\x05\x06", 0, "ZIP"),  # empty zip
-    (b"SQLite format 3\x00", 0, "GPKG"),
-    (b"fgb\x03", 0, "FlatGeobuf"),
-    (b"PAR1", 0, "Parquet"),
-    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
-    (b"\xff\xd8\xff", 0, "JPEG"),
-    (b"\x00\x00\x27\x0a", 0, "ESRI Shapefile"),
-    (b"CDF\x01", 0, "netCDF"),
-    (b"CDF\x02", 0, "netCDF"),
-    (b"\x89HDF\r\n\x1a\n", 0, "netCDF"),
-    (b"RIFF", 0, "WEBP"),
-    (b"\x1f\x8b", 0, "GZIP"),
-]
-SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
-
-
-def sniff_format(path: Path) -> str:
-    """The file format judged from its content ('GTiff', 'GPKG', 'ZIP', 'GeoJSON', 'KML', 'CSV',
-    'SRTMHGT', 'text', 'unknown'). Raises ``EmptyFileError`` for a zero-byte file."""
-    size = path.stat().st_size
-    if size == 0:
-        raise EmptyFileError("the file is empty (0 bytes)", path=path.name)
-    with path.open("rb") as fh:
-        head = fh.read(4096)
-    for magic, offset, fmt in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return fmt
-    if size in SRTM_SIZES and path.suffix.lower() == ".hgt":
-        return SRTM_SIZES[size]
-    return _sniff_text(head)
-
-
-def _sniff_text(head: bytes) -> str:
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text:
-        return "unknown"
-    try:
-        sample = text.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            sample = text.decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes everything
-            return "unknown"
-        if sum(ch < " " and ch not in "\t\r\n" for ch in sample) > len(sample) // 20:
-            return "unknown"
-    lowered = sample[:2000].lower()
-    if sample[0] in "{[":
-        first_line = sample.splitlines()[0] if sample.splitlines() else sample
-        if sample[0] == "{" and first_line.rstrip().endswith("}") and "\n{" in sample:
-            return "GeoJSONSeq"
-        return "GeoJSON"
-    if sample[0] == "\x1e":
-        return "GeoJSONSeq"
-    if lowered.startswith("<?xml") or lowered.startswith("<"):
-        if "<kml" in lowered:
-            return "KML"
-        if "<gpx" in lowered:
-            return "GPX"
-        if "<vrtdataset" in lowered:
-            return "VRT"
-        if "gml" in lowered:
-            return "GML"
-        return "XML"
-    if lowered.startswith("ncols") or lowered.startswith("nrows"):
-        return "AAIGrid"
-    first = lowered.splitlines()[0] if lowered else ""
-    if any(sep in first for sep in (",", ";", "\t", "|")):
-        return "CSV"
-    return "text"
 
 
 def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
@@ -210,14 +156,118 @@ class TickPlan:
     )
     removed: dict[str, str] = field(default_factory=dict)  # path -> kind ("raster"/"vector")
     unsupported: list[tuple[BlobInfo, str]] = field(default_factory=list)  # newly seen only
+    retry: list[tuple[BlobInfo, str]] = field(default_factory=list)
+    """Blobs skipped this tick for a reason that may pass (left out of the state: judged again
+    next tick, and reported again while the reason lasts)."""
     sidecars: int = 0
     deferred: int = 0
     listed: int = 0
+    sniffed: int = 0
     state: dict[str, str] = field(default_factory=dict)
 
 
 def _etag_digest(etag: str) -> str:
-    return hashlib.sha1(etag.encode()).hexdigest()[:10]
+    return hashlib.sha1(etag.encode("utf-8", "backslashreplace")).hexdigest()[:10]
+
+
+HeadReader = Callable[[BlobInfo], bytes]
+"""Reads the first bytes of a blob (``content.HEAD_BYTES``), for candidates."""
+_LETTERS: dict[str, DataKind] = {"r": "raster", "v": "vector"}
+
+
+class _Skip(Exception):
+    """This blob is left out of this tick (deferred or retried), with an optional reason."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Planner:
+    state: dict[str, str]
+    max_new: int
+    in_collection: Callable[[str], bool] | None
+    read_head: HeadReader | None
+    max_sniffs: int
+    plan: TickPlan = field(default_factory=TickPlan)
+    n_new: int = 0
+
+    def add(self, blob: BlobInfo) -> None:
+        self.plan.listed += 1
+        prev = self.state.get(blob.path)
+        try:
+            self._add(blob, _etag_digest(blob.etag), prev)
+            return
+        except _Skip as skip:
+            if skip.reason:
+                self.plan.retry.append((blob, skip.reason))
+            else:
+                self.plan.deferred += 1
+        except Exception as exc:  # no blob can stop a tick: report it, judge it again next tick
+            self.plan.retry.append((blob, f"could not be judged: {type(exc).__name__}: {exc}"))
+        if prev is not None:  # skipped, not gone: never reported as removed
+            self.plan.state[blob.path] = prev
+
+    def _add(self, blob: BlobInfo, digest: str, prev: str | None) -> None:
+        problem = blob_name_problem(blob.path)
+        if problem:
+            return self._unsupported(blob, digest, prev, problem)
+        if self.in_collection is not None and self._member(blob.path):
+            self.plan.state[blob.path] = "c" + digest
+            return None
+        cls = classify(blob.path, blob.size)
+        if cls.needs_content:
+            cls = self._by_content(blob, cls, digest, prev)
+        if cls.kind == "sidecar":
+            self.plan.sidecars += 1
+            self.plan.state[blob.path] = "s" + digest
+            return None
+        if cls.kind == "unsupported":
+            return self._unsupported(blob, digest, prev, cls.reason)
+        return self._partition(blob, cls.kind, digest, prev)
+
+    def _member(self, path: str) -> bool:
+        assert self.in_collection is not None
+        try:
+            return self.in_collection(path)
+        except Exception as exc:
+            raise _Skip(f"cannot tell whether it belongs to a raster collection: {exc}") from exc
+
+    def _by_content(
+        self, blob: BlobInfo, cls: Classification, digest: str, prev: str | None
+    ) -> Classification:
+        """Candidates are read once per etag; a kind already decided is kept on a new etag."""
+        if prev is not None and prev[0] in _LETTERS:
+            return Classification(_LETTERS[prev[0]])
+        if prev == "u" + digest or self.read_head is None:
+            return cls
+        if self.plan.sniffed >= self.max_sniffs:
+            raise _Skip()
+        self.plan.sniffed += 1
+        try:
+            head = self.read_head(blob)
+        except Exception as exc:
+            if is_retryable(exc):
+                raise _Skip(f"could not read its first bytes (will retry): {exc}") from exc
+            return Classification("unsupported", f"{cls.reason}; could not read it: {exc}")
+        return classify_content(blob, head)
+
+    def _unsupported(self, blob: BlobInfo, digest: str, prev: str | None, reason: str) -> None:
+        if prev != "u" + digest:
+            self.plan.unsupported.append((blob, reason))
+        self.plan.state[blob.path] = "u" + digest
+
+    def _partition(self, blob: BlobInfo, kind: BlobClass, digest: str, prev: str | None) -> None:
+        assert kind in ("raster", "vector")
+        if prev is None or prev[0] not in _LETTERS:
+            if self.n_new >= self.max_new:
+                raise _Skip()
+            self.n_new += 1
+            self.plan.new[kind].append(blob)
+        elif prev[1:] != digest:
+            self.plan.changed[kind].append(blob)
+        self.plan.state[blob.path] = kind[0] + digest
 
 
 def plan_tick(
@@ -225,49 +275,46 @@ def plan_tick(
     state: dict[str, str],
     max_new: int = 25_000,
     in_collection: Callable[[str], bool] | None = None,
+    read_head: HeadReader | None = None,
+    max_sniffs: int = 100,
+    unlisted: Callable[[str], bool] | None = None,
 ) -> TickPlan:
     """Compare a bronze listing with the previous state.
 
     ``state`` maps blob path -> "<kind-letter><etag digest>" ('r', 'v' for partitions, 'u' for
     reported unsupported blobs, 's' for sidecars, 'c' for members of a raster collection, which
-    the collection asset publishes, not the per-file pipeline). New blobs beyond ``max_new`` are
-    deferred to the next tick (left out of the new state so they count as new again).
+    the collection asset publishes, not the per-file pipeline). New blobs beyond ``max_new``
+    and candidates beyond ``max_sniffs`` content reads are deferred to the next tick (left out
+    of the new state so they count as new again).
+
+    No blob stops the tick: an unsafe name is reported as unsupported; a blob whose collection
+    marker or content cannot be read now is skipped and reported (``retry``), then judged
+    again next tick. ``unlisted(path)`` is True for paths in parts of the container the
+    listing could not cover (it failed there): their state is kept and they are never reported
+    as removed, so a listing error never looks like deletions.
     """
-    plan = TickPlan()
-    letters: dict[str, DataKind] = {"r": "raster", "v": "vector"}
-    n_new = 0
+    planner = _Planner(state, max_new, in_collection, read_head, max_sniffs)
     for blob in listing:
-        plan.listed += 1
-        cls = classify(blob.path, blob.size)
-        digest = _etag_digest(blob.etag)
-        prev = state.get(blob.path)
-        if in_collection is not None and in_collection(blob.path):
-            plan.state[blob.path] = "c" + digest
-            continue
-        if cls.kind == "sidecar":
-            plan.sidecars += 1
-            plan.state[blob.path] = "s" + digest
-            continue
-        if cls.kind == "unsupported":
-            if prev != "u" + digest:
-                plan.unsupported.append((blob, cls.reason))
-            plan.state[blob.path] = "u" + digest
-            continue
-        kind: DataKind = cls.kind
-        letter = kind[0]
-        if prev is None or prev[0] not in letters:
-            if n_new >= max_new:
-                plan.deferred += 1
-                continue
-            n_new += 1
-            plan.new[kind].append(blob)
-        elif prev[1:] != digest:
-            plan.changed[kind].append(blob)
-        plan.state[blob.path] = letter + digest
+        planner.add(blob)
+    plan = planner.plan
     for path, prev in state.items():
-        if path not in plan.state and prev[0] in letters:
-            plan.removed[path] = letters[prev[0]]
+        if path in plan.state:
+            continue
+        if unlisted is not None and unlisted(path):
+            plan.state[path] = prev
+        elif prev[0] in _LETTERS:
+            plan.removed[path] = _LETTERS[prev[0]]
     return plan
+
+
+def reportable(items: Iterable[tuple[BlobInfo, str]], limit: int) -> dict[str, str]:
+    """{printable blob name: reason} for observations and logs (at most ``limit`` entries)."""
+    out: dict[str, str] = {}
+    for blob, reason in items:
+        if len(out) >= limit:
+            break
+        out[display_name(blob.path)] = reason
+    return out
 
 
 def encode_state(state: dict[str, str]) -> str:

@@ -3,6 +3,11 @@
 The bronze assets record this as materialization metadata so that the UI shows, per partition,
 format (sniffed from the content), size, checksum, CRS, bbox, bands or layers, feature counts.
 A file that cannot be read fails here, with a message naming the file and the problem.
+
+Files are opened as the silver stage opens them: rasters in a zip through their member
+(``N45E006.hgt.zip`` -> ``/vsizip/.../N45E006.hgt``, GDAL's SRTMHGT driver), vector zips member
+by member (Shapefiles in any folder, several per zip), after the archive safety checks, and
+every name through ``lib.gdal_paths`` so that no character of it reaches GDAL as syntax.
 """
 
 from __future__ import annotations
@@ -13,18 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geo_platform.lib.bronze import sha256_file, sniff_format
+from geo_platform.lib.bronze import sha256_file
+from geo_platform.lib.content import sniff_format
 from geo_platform.lib.errors import (
     FormatMismatchError,
     UnreadableFileError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.types import BBox, DataKind
 
-RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "netCDF", "SRTMHGT",
-                  "AAIGrid", "WEBP", "ZIP", "unknown", "text"}  # fmt: skip
+RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF",
+                  "NITF", "DTED", "PCIDSK", "SRTMHGT", "AAIGrid", "WEBP", "ZIP", "unknown",
+                  "text"}  # fmt: skip
 VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "ZIP", "CSV", "KML", "FlatGeobuf", "Parquet",
-                  "ESRI Shapefile", "GML", "GPX", "XML"}  # fmt: skip
+                  "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
+                  "DXF"}  # fmt: skip
 
 
 @dataclass
@@ -47,13 +56,6 @@ class Inventory:
         return {k: v for k, v in asdict(self).items() if v not in (None, [], "")}
 
 
-def gdal_path(path: Path, fmt: str) -> str:
-    """The path GDAL should open: archives through /vsizip/."""
-    if fmt == "ZIP" and path.suffix.lower() != ".kmz":
-        return f"/vsizip/{path}"
-    return str(path)
-
-
 def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     """Sniff, checksum and open ``path`` (a local copy of bronze blob ``name``)."""
     fmt = sniff_format(path)
@@ -64,9 +66,11 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
         _check_zip(path, name)
     inv = Inventory(kind=kind, format=fmt, size=path.stat().st_size, sha256=sha256_file(path))
     if kind == "raster":
-        _raster_details(inv, gdal_path(path, fmt), name)
+        _raster_details(inv, path, name)
+    elif fmt == "Parquet":
+        _parquet_details(inv, path, name)
     else:
-        _vector_details(inv, gdal_path(path, fmt), name)
+        _vector_details(inv, path, fmt, name)
     return inv
 
 
@@ -88,11 +92,14 @@ def _check_zip(path: Path, name: str) -> None:
         raise UnreadableFileError(f"corrupt zip member {bad!r}", path=name)
 
 
-def _raster_details(inv: Inventory, src: str, name: str) -> None:
+def _raster_details(inv: Inventory, path: Path, name: str) -> None:
     import rasterio
     from rasterio.errors import RasterioIOError
     from rasterio.warp import transform_bounds
 
+    from geo_platform.lib.raster.opening import resolve_gdal_path
+
+    src = resolve_gdal_path(path, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -109,39 +116,88 @@ def _raster_details(inv: Inventory, src: str, name: str) -> None:
                     except Exception:
                         inv.bbox = None
     except RasterioIOError as exc:
-        raise UnreadableFileError(f"GDAL cannot open it as a raster: {exc}", path=name) from exc
+        raise UnreadableFileError(
+            f"GDAL cannot open it as a raster: {_without(exc, src, path.resolve())}", path=name
+        ) from exc
 
 
-def _vector_details(inv: Inventory, src: str, name: str) -> None:
+def _without(exc: Exception, *local: str | Path) -> str:
+    """GDAL's message without the worker's local paths (the error names the blob already)."""
+    text = str(exc)
+    for p in sorted({str(x) for x in local}, key=len, reverse=True):
+        text = text.replace(p, "the file")
+    return text
+
+
+def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, str]], object]:
+    """[(GDAL path, member name)] to list, and the link folder to keep alive while reading."""
+    if fmt == "ZIP" and path.suffix.lower() != ".kmz":
+        from geo_platform.lib.vector import archive
+        from geo_platform.lib.vector.options import VectorOptions
+
+        names = archive.inspect_zip(path, name, VectorOptions())
+        members = archive.find_vectors(names, name)
+        return [(vsizip(path, v.inner_path), v.name) for v in members], None
+    suffix = ".csv" if fmt == "CSV" and path.suffix.lower() not in (".csv", ".tsv") else None
+    safe, holder = gdal_safe(path, suffix)
+    return [(str(safe), "")], holder
+
+
+def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     import pyogrio
-    from pyogrio.errors import DataSourceError
 
-    try:
-        layers = pyogrio.list_layers(src)
-    except DataSourceError as exc:
-        raise UnreadableFileError(f"GDAL cannot open it as vector data: {exc}", path=name) from exc
-    except Exception as exc:
-        raise UnreadableFileError(f"cannot read vector layers: {exc}", path=name) from exc
-    if len(layers) == 0:
-        raise UnsupportedFormatError("the file holds no vector layers", path=name)
+    sources, _keepalive = _vector_sources(path, fmt, name)
+    real = path.resolve()
     total = 0
-    for layer_name, geom_type in layers:
+    for src, member in sources:
         try:
-            info = pyogrio.read_info(src, layer=layer_name)
+            layers = pyogrio.list_layers(src)
         except Exception as exc:
-            raise UnreadableFileError(f"layer {layer_name!r} unreadable: {exc}", path=name) from exc
-        count = int(info.get("features") or 0)
-        total += max(count, 0)
-        inv.driver = str(info.get("driver") or inv.driver)
-        inv.layers.append(
-            {
-                "name": str(layer_name),
-                "geometry_type": str(geom_type),
-                "features": count,
-                "crs": info.get("crs"),
-                "fields": len(info.get("fields", [])),
-            }
-        )
+            raise UnreadableFileError(
+                f"GDAL cannot open it as vector data: {_without(exc, src, real)}", path=name
+            ) from exc
+        for layer_name, geom_type in layers:
+            try:
+                info = pyogrio.read_info(src, layer=layer_name)
+            except Exception as exc:
+                raise UnreadableFileError(
+                    f"layer {layer_name!r} unreadable: {_without(exc, src, real)}", path=name
+                ) from exc
+            count = int(info.get("features") or 0)
+            total += max(count, 0)
+            inv.driver = str(info.get("driver") or inv.driver)
+            shown = member if member and len(layers) == 1 else str(layer_name)
+            if shown == "source" and _keepalive is not None:
+                shown = path.stem  # named after the link, not the file
+            inv.layers.append(
+                {
+                    "name": shown,
+                    "geometry_type": str(geom_type),
+                    "features": count,
+                    "crs": info.get("crs"),
+                    "fields": len(info.get("fields", [])),
+                }
+            )
+    if not inv.layers:
+        raise UnsupportedFormatError("the file holds no vector layers", path=name)
     inv.features = total
     crs = {str(layer.get("crs")) for layer in inv.layers if layer.get("crs")}
     inv.crs = ", ".join(sorted(crs)) or None
+
+
+def _parquet_details(inv: Inventory, path: Path, name: str) -> None:
+    from geo_platform.lib.vector.geoparquet import parquet_layer_source
+
+    src = parquet_layer_source(path, name)
+    inv.driver = src.driver
+    inv.layers.append(
+        {
+            "name": src.name,
+            "geometry_type": src.geometry_type,
+            "features": src.feature_count or 0,
+            "crs": src.crs,
+            "fields": len(src.fields),
+        }
+    )
+    inv.features = src.feature_count or 0
+    inv.crs = src.crs

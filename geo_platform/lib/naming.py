@@ -209,6 +209,32 @@ def normalize_blob_path(path: str) -> str:
     return "/".join(parts)
 
 
+def blob_name_problem(path: str) -> str | None:
+    """Why the platform cannot take a blob under this name, or None when it can.
+
+    A listing can return names the platform must not address: ``..`` segments (Azure turns
+    the ``\\`` of an uploaded ``a\\..\\b.kml`` into ``/``), names that are not their own clean
+    form (``a//b``, ``./a``, a backslash), or bytes that are not UTF-8 (a local folder). Such a
+    blob is reported and skipped; it never stops the blobs listed with it.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the name is not valid UTF-8"
+    try:
+        clean = normalize_blob_path(path)
+    except UnsafePathError as exc:
+        return f"unsafe name: {exc.message}"
+    if clean != path:
+        return f"unsafe name: not in its clean form ({clean!r})"
+    return None
+
+
+def display_name(path: str) -> str:
+    """A blob name safe to print and store (undecodable characters shown as escapes)."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 # --- partition keys <-> blob paths -----------------------------------------------------------
 # Dagster rejects partition keys containing "..." or control characters (and "," breaks CLI
 # lists). Percent-escape exactly those, reversibly; ordinary names stay as they are.

@@ -309,7 +309,7 @@ def _finish(
         srid=SRID,
         bbox=out.extent.bbox(),
         source_crs=cleaner.reprojector.source_crs,
-        crs_assumed=cleaner.reprojector.assumed,
+        crs_assumed=cleaner.reprojector.assumed or src.crs_assumed,
         columns=columns,
         geoparquet_path=out.final_path,
         footprint=out.extent.footprint(),

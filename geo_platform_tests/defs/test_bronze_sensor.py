@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -150,3 +152,144 @@ def test_raster_collection_members_are_left_to_the_collection_asset(instance, st
     res = bronze_sensor.evaluate_tick(ctx)
     assert [r.partition_key for r in res.run_requests] == ["single/c.tif"]
     assert not [e for e in res.asset_events if e.asset_key == dg.AssetKey("bronze_inventory")]
+
+
+# --- no blob can stop a tick (issue 17) ------------------------------------------------------
+def _reported(res: dg.SensorResult, key: str = "unsupported_files") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in res.asset_events:
+        if e.asset_key == dg.AssetKey("bronze_inventory") and key in e.metadata:
+            out.update(e.metadata[key].value)
+    return out
+
+
+def test_unsafe_names_are_reported_and_the_rest_of_the_tick_goes_on(instance, store):
+    """A folder named ``a\\..`` (a backslash name, legal on a local disk) made the marker lookup
+    raise UnsafePathError for the whole tick; a non-UTF-8 name broke run keys."""
+    root = Path(store.root) / "bronze"
+    (root / "a\\..").mkdir()
+    (root / "a\\.." / "b.kml").write_bytes(b"<kml/>")
+    (root / "raw").mkdir()
+    (root / "raw" / "x.tif").write_bytes(RGB.read_bytes())
+    with open(os.fsencode(root / "raw") + b"/bad\xff.tif", "wb") as fh:  # not UTF-8
+        fh.write(RGB.read_bytes())
+    store.upload_file("bronze", "good/ok.tif", RGB)
+    res = _tick(instance, store, batch=1)
+    assert sorted(r.partition_key for r in res.run_requests) == ["good/ok.tif", "raw/x.tif"]
+    assert set(instance.get_dynamic_partitions(PARTITIONS["raster"].name)) == {
+        "good/ok.tif",
+        "raw/x.tif",
+    }
+    reported = _reported(res)
+    assert "'..' segments" in reported["a\\../b.kml"]
+    assert "not valid UTF-8" in reported["raw/bad\\udcff.tif"]
+    # reported once; the cursor holds them, the next tick is quiet
+    again = _tick(instance, store, res.cursor)
+    assert again.run_requests == [] and not _reported(again)
+
+
+def test_unreadable_collection_marker_skips_only_its_folder(instance, store, monkeypatch):
+    """A marker lookup that fails (here: the store refuses the lookup for one folder) skips
+    that folder's blobs for this tick, reported, and they are judged again next tick."""
+    store.upload_file("bronze", "broken/a.tif", RGB)
+    store.upload_file("bronze", "fine/b.tif", RGB)
+    real_stat = LocalBlobStore.stat
+
+    def failing_stat(self, container, path):
+        if path == "broken/_collection.json":
+            raise PermissionError(13, "Permission denied", path)
+        return real_stat(self, container, path)
+
+    monkeypatch.setattr(LocalBlobStore, "stat", failing_stat)
+    res = _tick(instance, store)
+    assert [r.partition_key for r in res.run_requests] == ["fine/b.tif"]
+    assert "raster collection" in _reported(res, "skipped_files")["broken/a.tif"]
+    monkeypatch.setattr(LocalBlobStore, "stat", real_stat)
+    again = _tick(instance, store, res.cursor)
+    assert [r.partition_key for r in again.run_requests] == ["broken/a.tif"]
+
+
+class _FlakyStore(LocalBlobStore):
+    """The real local store, whose listing fails inside one folder (a permission error cannot
+    be produced as root, and a real Azure page can fail the same way)."""
+
+    failing: str = "b/"
+
+    def list_blobs(self, container, prefix=""):
+        for blob in super().list_blobs(container, prefix):
+            if blob.path.startswith(self.failing):
+                raise PermissionError(13, "Permission denied", blob.path)
+            yield blob
+
+
+def test_a_listing_error_on_one_prefix_skips_only_that_prefix(instance, tmp_path):
+    store = LocalBlobStore(root=str(tmp_path / "blobs"))
+    store.ensure_container("bronze")
+    for folder in ("a", "b", "c"):
+        store.upload_file("bronze", f"{folder}/one.tif", RGB)
+    first = _tick(instance, store, batch=1)
+    assert len(first.run_requests) == 3
+    for folder in ("a", "b", "c"):
+        store.upload_file("bronze", f"{folder}/two.tif", RGB)
+    flaky = _FlakyStore(root=store.root)
+    res = _tick(instance, flaky, first.cursor, batch=1)
+    assert sorted(r.partition_key for r in res.run_requests) == ["a/two.tif", "c/two.tif"]
+    errors = _reported(res, "listing_errors")
+    assert any("Permission denied" in e for e in errors.values()) and "b/" in errors
+    assert not [e for e in res.asset_events if e.asset_key == dg.AssetKey("bronze_raster")]
+    # b/ is not reported removed, and is picked up once it lists again
+    healed = _tick(instance, store, res.cursor)
+    assert [r.partition_key for r in healed.run_requests] == ["b/two.tif"]
+
+
+def test_blobs_are_recognised_by_content_not_extension(instance, store, tmp_path):
+    store.upload_file("bronze", "cogs/dem.cog", RGB)
+    store.upload_file("bronze", "cogs/scene", RGB)  # no extension
+    store.upload_file("bronze", "cogs/scene.data", RGB)  # unknown extension
+    store.upload_file("bronze", "v/parks.export", GPKG)
+    store.upload_bytes("bronze", "v/page", b"<!DOCTYPE html><html><body>404</body></html>")
+    res = _tick(instance, store, batch=1)
+    assert set(instance.get_dynamic_partitions(PARTITIONS["raster"].name)) == {
+        "cogs/dem.cog",
+        "cogs/scene",
+        "cogs/scene.data",
+    }
+    assert instance.get_dynamic_partitions(PARTITIONS["vector"].name) == ["v/parks.export"]
+    assert "XML" in _reported(res)["v/page"]
+
+
+@pytest.mark.azurite
+def test_unsafe_azure_name_does_not_stop_the_tick(instance, azurite_connection_string):
+    """Azure turns the backslashes of an uploaded ``a\\..\\..\\c.kml`` into ``a/../../c.kml``:
+    the tick reports it and publishes the good file uploaded beside it."""
+    from azure.storage.blob import BlobServiceClient
+
+    from geo_platform.resources.blob_store import AzureBlobStore
+
+    container = f"bronze-{uuid.uuid4().hex[:8]}"
+    store = AzureBlobStore(connection_string=azurite_connection_string)
+    store.ensure_container(container)
+    raw = BlobServiceClient.from_connection_string(azurite_connection_string)
+    raw.get_container_client(container).upload_blob("a\\..\\..\\c.kml", b"<kml/>")
+    store.upload_file(container, "rasters/good.tif", RGB)
+    try:
+        listed = [b.path for b in store.list_blobs(container)]
+        assert "a/../../c.kml" in listed
+        ctx = dg.build_sensor_context(
+            instance=instance,
+            instance_ref=instance.get_ref(),
+            resources={
+                "blob_store": store,
+                "platform": PlatformResource(bronze_container=container),
+            },
+            definitions=defs,
+        )
+        res = bronze_sensor.evaluate_tick(ctx)
+        assert [(r.job_name, r.partition_key) for r in res.run_requests] == [
+            ("raster_pipeline_job", "rasters/good.tif")
+        ]
+        (add,) = res.dynamic_partitions_requests
+        assert list(add.partition_keys) == ["rasters/good.tif"]
+        assert "'..' segments" in _reported(res)["a/../../c.kml"]
+    finally:
+        raw.delete_container(container)

@@ -5,13 +5,20 @@ One tick lists the container page by page and compares it with the state saved i
 etag re-runs; removed blobs are reported as observations on their partition (derived data is
 never deleted automatically); unsupported files are reported once, never silently dropped.
 
+No blob can stop a tick: a name the platform cannot take (``..`` segments, not UTF-8) is reported
+as unsupported; a blob whose collection marker cannot be checked, or whose content cannot be read
+now, is reported and judged again next tick; a listing that fails part-way is resumed folder by
+folder (the top-level folders the previous tick knew), and the failed parts are reported and
+never mistaken for deletions. Blobs with an unknown or no extension are recognised by their
+first bytes (``lib.content``), read once per etag.
+
 Runs are batched: new partitions are added in order, so a burst of new files forms contiguous
 partition ranges, and each range of up to ``sensor_batch_size`` files becomes one run. Run keys
 hash the files and their etags: a re-delivered blob is a no-op, a changed blob runs again.
 """
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -22,15 +29,29 @@ from dagster._core.storage.tags import (
 
 from geo_platform.defs.bronze.jobs import PIPELINE_JOBS
 from geo_platform.defs.bronze.partitions import PARTITIONS
-from geo_platform.lib.bronze import TickPlan, decode_state, encode_state, plan_tick
-from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.lib.bronze import (
+    HeadReader,
+    TickPlan,
+    decode_state,
+    encode_state,
+    plan_tick,
+    reportable,
+)
+from geo_platform.lib.content import HEAD_BYTES
+from geo_platform.lib.errors import TooLargeError
+from geo_platform.lib.naming import display_name, partition_key_for_blob
 from geo_platform.lib.raster.collection import MARKER_NAME, collection_prefix_for, parse_prefixes
 from geo_platform.lib.types import BlobInfo, DataKind
-from geo_platform.resources.blob_store import BlobStore
+from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
 from geo_platform.resources.databases import PlatformResource
 
 MAX_REPORTED = 200
 ETAG_CHECK_LIMIT = 1000
+MAX_SNIFFS = 100
+"""Candidates (unknown extension) whose first bytes one tick reads; the rest wait a tick."""
+MAX_SNIFF_DOWNLOAD = 16 * 2**20
+"""On a store without ranged reads (``read_head``), larger candidates are not downloaded by
+the sensor: they are reported, with the advice to name them with their format's extension."""
 
 
 @dataclass
@@ -136,20 +157,26 @@ def requests_for_plan(
                         metadata={"status": "removed from bronze", "blob": path},
                     )
                 )
-    if plan.unsupported:
-        req.events.append(_unsupported_observation(plan.unsupported))
+    if plan.unsupported or plan.retry:
+        req.events.append(_unsupported_observation(plan.unsupported, plan.retry))
     return req
 
 
-def _unsupported_observation(items: list[tuple[BlobInfo, str]]) -> dg.AssetObservation:
-    listed = {b.path: reason for b, reason in items[:MAX_REPORTED]}
-    return dg.AssetObservation(
-        asset_key=dg.AssetKey("bronze_inventory"),
-        metadata={
-            "unsupported_new": len(items),
-            "unsupported_files": dg.MetadataValue.json(listed),
-        },
-    )
+def _unsupported_observation(
+    items: list[tuple[BlobInfo, str]],
+    retry: list[tuple[BlobInfo, str]] | None = None,
+    listing_errors: dict[str, str] | None = None,
+) -> dg.AssetObservation:
+    metadata: dict[str, object] = {
+        "unsupported_new": len(items),
+        "unsupported_files": dg.MetadataValue.json(reportable(items, MAX_REPORTED)),
+    }
+    if retry:
+        metadata["skipped_this_tick"] = len(retry)
+        metadata["skipped_files"] = dg.MetadataValue.json(reportable(retry, MAX_REPORTED))
+    if listing_errors:
+        metadata["listing_errors"] = dg.MetadataValue.json(listing_errors)
+    return dg.AssetObservation(asset_key=dg.AssetKey("bronze_inventory"), metadata=metadata)
 
 
 def bronze_tick(
@@ -161,13 +188,21 @@ def bronze_tick(
 ) -> dg.SensorResult:
     """One evaluation of the bronze sensor (separate from the decorator for tests and benches)."""
     state = decode_state(cursor)
-    listing = store.list_blobs(platform.bronze_container)
-    in_collection = collection_membership(store, platform)
+    listing = TolerantListing(store, platform.bronze_container, state)
+    ranged = callable(getattr(store, "read_head", None)) or isinstance(store, LocalBlobStore)
     plan = plan_tick(
-        listing, state, max_new=platform.sensor_max_adds_per_tick, in_collection=in_collection
+        listing,
+        state,
+        max_new=platform.sensor_max_adds_per_tick,
+        in_collection=collection_membership(store, platform),
+        read_head=head_reader(store, platform.bronze_container),
+        max_sniffs=MAX_SNIFFS if ranged else MAX_SNIFFS // 10,
+        unlisted=listing.unlisted,
     )
     req = requests_for_plan(instance, plan, platform.sensor_batch_size)
-    _log_plan(log, plan, req)
+    if listing.errors:
+        req.events.append(_unsupported_observation([], None, listing.errors))
+    _log_plan(log, plan, req, listing.errors)
     return dg.SensorResult(
         run_requests=req.runs,
         dynamic_partitions_requests=[
@@ -178,16 +213,91 @@ def bronze_tick(
     )
 
 
+class TolerantListing:
+    """The container's blobs in path order; a listing that fails part-way goes on.
+
+    After a failure, each top-level folder the previous tick knew (from ``state``) that sorts
+    after the last listed blob is listed on its own, so one bad prefix costs only itself.
+    ``errors`` says where listing failed; ``unlisted(path)`` is True for paths the listing
+    could not cover (their state is kept and they are not reported as removed).
+    """
+
+    def __init__(self, store: BlobStore, container: str, state: dict[str, str]) -> None:
+        self.store, self.container = store, container
+        self.folders = sorted({p.split("/", 1)[0] + "/" for p in state if "/" in p})
+        self.errors: dict[str, str] = {}
+        self.failed_after: str | None = None
+        self.resumed: list[str] = []
+
+    def __iter__(self) -> Iterator[BlobInfo]:
+        last = ""
+        try:
+            for blob in self.store.list_blobs(self.container):
+                last = blob.path
+                yield blob
+            return
+        except Exception as exc:
+            where = f"after {display_name(last)!r}" if last else "from the start"
+            self.errors[f"listing {where}"] = _describe(exc)
+            self.failed_after = last
+        for prefix in self.folders:
+            if prefix < last or last.startswith(prefix):
+                continue  # listed before the failure, or the folder it failed in
+            try:
+                yield from self.store.list_blobs(self.container, prefix)
+            except Exception as exc:
+                self.errors[display_name(prefix)] = _describe(exc)
+                continue
+            self.resumed.append(prefix)
+
+    def unlisted(self, path: str) -> bool:
+        if self.failed_after is None or path <= self.failed_after:
+            return False
+        return not any(path.startswith(p) for p in self.resumed)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def head_reader(store: BlobStore, container: str) -> HeadReader:
+    """The first ``HEAD_BYTES`` of a blob: a ranged read where the store offers one
+    (``read_head``), the stored file itself on a local store, else a download of a blob of at
+    most ``MAX_SNIFF_DOWNLOAD`` bytes."""
+    ranged = getattr(store, "read_head", None)
+
+    def read(blob: BlobInfo) -> bytes:
+        if callable(ranged):
+            return bytes(ranged(container, blob.path, HEAD_BYTES))
+        if not isinstance(store, LocalBlobStore) and blob.size > MAX_SNIFF_DOWNLOAD:
+            raise TooLargeError(
+                f"too large ({blob.size} bytes) to recognise by its content in the sensor; "
+                "name it with its format's extension (.tif, .gpkg...)",
+                path=blob.path,
+            )
+        with store.local_copy(container, blob.path) as local, local.open("rb") as fh:
+            return fh.read(HEAD_BYTES)
+
+    return read
+
+
 def collection_membership(store: BlobStore, platform: PlatformResource) -> Callable[[str], bool]:
     """Whether a bronze blob belongs to a raster collection: under a configured prefix, or in a
-    folder (or below one) holding a ``_collection.json`` marker. One lookup per folder."""
+    folder (or below one) holding a ``_collection.json`` marker. One lookup per folder; a
+    lookup that fails raises for every blob of that folder (the tick skips them, not itself)."""
     prefixes = parse_prefixes(platform.raster_collections)
-    marked: dict[str, bool] = {}
+    marked: dict[str, bool | Exception] = {}
 
     def has_marker(folder: str) -> bool:
         if folder not in marked:
-            marked[folder] = store.exists(platform.bronze_container, f"{folder}/{MARKER_NAME}")
-        return marked[folder]
+            try:
+                marked[folder] = store.exists(platform.bronze_container, f"{folder}/{MARKER_NAME}")
+            except Exception as exc:
+                marked[folder] = exc
+        found = marked[folder]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def member(path: str) -> bool:
         if collection_prefix_for(path, prefixes):
@@ -198,7 +308,9 @@ def collection_membership(store: BlobStore, platform: PlatformResource) -> Calla
     return member
 
 
-def _log_plan(log: object, plan: TickPlan, req: TickRequests) -> None:
+def _log_plan(
+    log: object, plan: TickPlan, req: TickRequests, listing_errors: dict[str, str] | None = None
+) -> None:
     info = getattr(log, "info", print)
     warning = getattr(log, "warning", print)
     new = {k: len(v) for k, v in plan.new.items()}
@@ -206,12 +318,17 @@ def _log_plan(log: object, plan: TickPlan, req: TickRequests) -> None:
     info(
         f"bronze: listed {plan.listed} blobs; new {new}; changed {changed}; "
         f"removed {len(plan.removed)}; sidecars {plan.sidecars}; runs {len(req.runs)}; "
-        f"unchanged partitions skipped {req.skipped_same_etag}"
+        f"unchanged partitions skipped {req.skipped_same_etag}; "
+        f"recognised by content {plan.sniffed}"
     )
-    for blob, reason in plan.unsupported[:50]:
-        warning(f"bronze: not publishing {blob.path!r}: {reason}")
+    for where, error in (listing_errors or {}).items():
+        warning(f"bronze: {where} failed; the rest of the tick goes on: {error}")
+    for name, reason in reportable(plan.unsupported, 50).items():
+        warning(f"bronze: not publishing {name!r}: {reason}")
     if len(plan.unsupported) > 50:
         warning(f"bronze: ... and {len(plan.unsupported) - 50} more unsupported blobs")
+    for name, reason in reportable(plan.retry, 50).items():
+        warning(f"bronze: skipping {name!r} this tick: {reason}")
     for path in list(plan.removed)[:50]:
         warning(f"bronze: {path!r} was removed; derived data is kept (unpublish to remove it)")
     if plan.deferred:

@@ -49,9 +49,14 @@ def parse_prefixes(value: str) -> list[str]:
 
 
 def marker_prefixes(paths: Iterable[str]) -> list[str]:
-    """Folders that hold a ``_collection.json`` marker."""
+    """Folders that hold a ``_collection.json`` marker (a marker under a name the platform
+    cannot take, such as ``a/../_collection.json``, marks nothing)."""
     return sorted(
-        {posixpath.dirname(p) + "/" for p in paths if posixpath.basename(p) == MARKER_NAME}
+        {
+            posixpath.dirname(p) + "/"
+            for p in paths
+            if posixpath.basename(p) == MARKER_NAME and not naming.blob_name_problem(p)
+        }
     )
 
 
@@ -90,7 +95,8 @@ def prefix_for_partition_key(key: str) -> str:
 
 
 def members(listing: Iterable[BlobInfo], prefix: str) -> list[BlobInfo]:
-    """The raster blobs under ``prefix`` (marker, sidecars and non-rasters left out)."""
+    """The raster blobs under ``prefix`` (marker, sidecars, non-rasters and names the platform
+    cannot take left out: ``classify`` refuses those)."""
     return sorted(
         (
             b

@@ -2,8 +2,11 @@
 
 Bronze files arrive as local paths. Zip archives (zipped SRTM ``.hgt`` tiles, zipped GeoTIFFs)
 are read in place through ``/vsizip/`` (nothing is extracted, so path traversal inside the
-archive cannot write anywhere). Sidecars (world files, ``.aux.xml``, ``.prj``) must sit next to
-the raster with the same stem, as GDAL expects.
+archive cannot write anywhere): a ``N45E006.hgt.zip`` opens as its ``N45E006.hgt`` member with
+GDAL's SRTMHGT driver, and an archive recognised by its content rather than a ``.zip`` name is
+given to GDAL in the brace form (``lib.gdal_paths.vsizip``). rasterio reads absolute local
+paths literally, so any character in a file name is safe. Sidecars (world files,
+``.aux.xml``, ``.prj``) must sit next to the raster with the same stem, as GDAL expects.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
 from geo_platform.lib.bronze import is_archive_noise
+from geo_platform.lib.content import SRTM_SIZES
 from geo_platform.lib.errors import (
     EmptyFileError,
     GeoPlatformError,
@@ -27,6 +31,7 @@ from geo_platform.lib.errors import (
     UnsafeArchiveError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.gdal_paths import vsizip
 
 SIDECAR_SUFFIXES = (
     ".aux.xml",
@@ -95,12 +100,14 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
     member = candidates[0]
     _check_member(member, name, max_uncompressed)
     inner = PurePosixPath(member.filename).as_posix()
-    return f"/vsizip/{path}/{inner}"
+    return vsizip(path, inner)
 
 
 def _check_member(member: zipfile.ZipInfo, name: str, max_uncompressed: int | None) -> None:
     ratio = member.file_size / max(member.compress_size, 1)
-    if member.file_size > 10 * 2**20 and ratio > MAX_ZIP_RATIO:
+    # An SRTM tile has a fixed size, so no bomb: an all-ocean tile compresses 1000x.
+    srtm = member.file_size in SRTM_SIZES and member.filename.lower().endswith(".hgt")
+    if member.file_size > 10 * 2**20 and ratio > MAX_ZIP_RATIO and not srtm:
         raise UnsafeArchiveError(
             f"zip member {member.filename!r} expands {ratio:.0f}x ({member.file_size} bytes)",
             path=name,

@@ -1,5 +1,10 @@
 """Zip archives (zipped Shapefiles, FileGDBs, KMZ): safety checks before GDAL sees the file.
 
+Every Shapefile anywhere in a zip is found (any folder depth), one layer each, named by its path
+inside the zip without ``.shp``, relative to the folder all the archive's vectors share
+(``data/roads/roads.shp`` and ``data/rivers.shp`` -> ``roads/roads`` and ``rivers``; a lone
+``export/parcels.shp`` -> ``parcels``), so each gets its own table named after that path.
+
 Python's ``zipfile`` reads the central directory only, so the checks cost nothing. GDAL then
 reads the vetted members in place through ``/vsizip/`` (nothing is extracted to disk):
 
@@ -110,7 +115,7 @@ def _shapefiles(names: list[str], display: str) -> list[ArchiveVector]:
                 f"shapefile {name!r} in the zip lacks its {', '.join(missing)} sidecar(s)",
                 path=display,
             )
-        out.append(ArchiveVector(name, "ESRI Shapefile", posixpath.basename(stem)))
+        out.append(ArchiveVector(name, "ESRI Shapefile", stem))
     return out
 
 
@@ -156,7 +161,24 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
             f"zip contains no Shapefile, FileGDB or other vector file (members: {listed})",
             path=display,
         )
-    return _dedupe_names(found)
+    return _dedupe_names(_relative_shapefile_names(found))
+
+
+def _relative_shapefile_names(found: list[ArchiveVector]) -> list[ArchiveVector]:
+    """Shapefile layers named by their path in the zip, below the folder all vectors share."""
+    folders = [posixpath.dirname(v.inner_path).split("/") for v in found]
+    common: list[str] = []
+    for parts in zip(*folders, strict=False):
+        if len(set(parts)) != 1 or not parts[0]:
+            break
+        common.append(parts[0])
+    skip = len("/".join(common)) + 1 if common else 0
+    return [
+        ArchiveVector(v.inner_path, v.driver, v.name[skip:] or v.name)
+        if v.driver == "ESRI Shapefile"
+        else v
+        for v in found
+    ]
 
 
 def _dedupe_names(found: list[ArchiveVector]) -> list[ArchiveVector]:

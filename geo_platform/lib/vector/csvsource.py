@@ -12,9 +12,14 @@ Detection rule (configurable through ``VectorOptions``):
 A header without rows is an ``EmptyDatasetError``; EWKT (``SRID=4326;POINT (...)``) is refused
 (GDAL cannot parse it); repeated header names are loaded as ``a``, ``a_2``.
 
-Coordinates from lat/lon columns are WGS84 by convention (``options.csv_crs``) unless
-``assume_crs`` says otherwise; a WKT column has no such convention and needs ``assume_crs``.
-Geographic coordinates are range-checked while loading (a latitude of 91 is an error).
+CRS rule, the same for lat/lon and WKT columns: a CSV declares no CRS, so ``assume_crs`` is used
+when configured; otherwise WGS84 longitude/latitude (``options.csv_crs``, EPSG:4326) is assumed
+only when every coordinate fits longitude -180..180 and latitude -90..90, and the layer records
+that its CRS was assumed (``LayerSource.crs_assumed``; the STAC item property
+``geo_platform:crs_assumed``). The sampled rows are checked when the file is opened
+and every row while loading; either way a ``CoordinateRangeError`` names the file and hints to
+set ``assume_crs``: a CSV in metres is refused, never published at the wrong place.
+
 Text must be UTF-8, or ``options.encoding`` names the encoding (the file is then transcoded to
 a temporary UTF-8 copy for GDAL).
 """
@@ -31,9 +36,11 @@ import zipfile
 from dataclasses import replace
 from typing import IO, Any
 
+import numpy as np
 import pyogrio
 
 from geo_platform.lib.errors import (
+    CoordinateRangeError,
     DecodingError,
     EmptyDatasetError,
     InvalidCRSError,
@@ -41,6 +48,7 @@ from geo_platform.lib.errors import (
     TooLargeError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.gdal_paths import split_vsizip
 from geo_platform.lib.naming import ascii_fold
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.sniff import first_undecodable
@@ -73,12 +81,9 @@ def normalize(name: str) -> str:
 
 
 def _open_raw(gdal_path: str) -> IO[bytes]:
-    if gdal_path.startswith("/vsizip/"):
-        inner = gdal_path[len("/vsizip/") :]
-        for marker in (".zip/", ".ZIP/"):
-            if marker in inner:
-                zpath, member = inner.split(marker, 1)
-                return zipfile.ZipFile(zpath + marker[:-1]).open(member)
+    inside = split_vsizip(gdal_path)
+    if inside is not None:
+        return zipfile.ZipFile(inside[0]).open(inside[1])
     return open(gdal_path, "rb")
 
 
@@ -233,18 +238,21 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
         assert first is not None
         _refuse_ewkt(first, sample.get(first, []), base.display)
         opts.update(GEOM_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
-        crs = options.assume_crs
         gtype = "Unknown"
     else:
         assert first is not None and second is not None
         opts.update(X_POSSIBLE_NAMES=second, Y_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="YES")
         opts.update(AUTODETECT_TYPE="YES")
-        crs = options.assume_crs or options.csv_crs
         gtype = "Point"
+    assumed = not options.assume_crs
+    crs = options.assume_crs or options.csv_crs
+    geographic = _is_geographic(crs, base.display)
+    if assumed and geographic:
+        x, y = _sampled_xy(mode, first, second, sample)
+        _require_lonlat(x, y, crs, base.display)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = pyogrio.read_info(base.gdal_path, **opts)
-    geographic = crs is not None and _is_geographic(crs, base.display)
     count = info.get("features")
     return [
         replace(
@@ -257,5 +265,57 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
             # GDAL names a WKT geometry after its source column ("geometry", "geom"...)
             geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
             lonlat_range_check=geographic,
+            crs_assumed=assumed,
         )
     ]
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    out = []
+    for v in values:
+        try:
+            out.append(float(str(v).replace(",", ".")))
+        except ValueError:
+            out.append(np.nan)
+    return np.asarray(out, dtype=float)
+
+
+def _sampled_xy(
+    mode: str, first: str | None, second: str | None, sample: dict[str, list[Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of the sampled rows (lon/lat columns, or every vertex of the WKT values)."""
+    if mode == "latlon":
+        return _floats(sample.get(second or "", [])), _floats(sample.get(first or "", []))
+    xs: list[float] = []
+    ys: list[float] = []
+    for value in sample.get(first or "", []):
+        # A vertex is the run of numbers between two of "(", ")" and ",": its first two are
+        # x and y whatever the dimension (Z, M) or geometry type (curves included).
+        for chunk in _WKT_SPLIT.split(str(value or "")):
+            numbers = _NUMBER.findall(chunk)
+            if len(numbers) >= 2:
+                xs.append(float(numbers[0]))
+                ys.append(float(numbers[1]))
+    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+
+_WKT_SPLIT = re.compile(r"[(),]")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)\b", re.I)
+
+
+def _require_lonlat(x: np.ndarray, y: np.ndarray, crs: str, display: str) -> None:
+    """Refuse to assume a lon/lat CRS for coordinates outside its ranges (sampled rows)."""
+    n = min(len(x), len(y))
+    x, y = x[:n], y[:n]
+    bad = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > 180 + _TOL) | (np.abs(y) > 90 + _TOL))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CoordinateRangeError(
+            f"the CSV declares no CRS and its coordinates do not fit longitude -180..180 / "
+            f"latitude -90..90 (first: x={x[i]}, y={y[i]}), so {crs} cannot be assumed; "
+            "set assume_crs to their CRS (e.g. EPSG:25832 for UTM zone 32N metres)",
+            path=display,
+        )
+
+
+_TOL = 1e-5  # as the loader's range check (``clean.LONLAT_TOLERANCE``)

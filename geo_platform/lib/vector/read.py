@@ -5,17 +5,16 @@ text encoding) and returns one ``LayerSource`` per layer to publish. ``iter_batc
 layer through pyogrio's Arrow reader (GeoParquet through pyarrow), in bounded batches.
 
 Formats: GeoJSON, GeoJSONSeq, GeoPackage (all layers or ``options.layer``), Shapefile (zipped,
-nested folders and several per zip allowed, or a loose ``.shp`` with its sidecars), CSV with
-coordinate or WKT columns (see ``csv.py``), KML/KMZ (every folder is a layer), FlatGeobuf,
-GeoParquet and zipped FileGDB.
+nested folders and several per zip allowed, each its own layer named by its path in the zip, or
+a loose ``.shp`` with its sidecars), CSV with coordinate or WKT columns (see ``csvsource.py``),
+KML/KMZ (every folder is a layer), FlatGeobuf, GeoParquet, zipped FileGDB, GPX, GML, TopoJSON,
+Esri JSON and DXF. The format is judged by content first, the extension is a hint
+(``sniff.check_file``). File names never reach GDAL as syntax (``lib.gdal_paths``).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import warnings
-import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -25,7 +24,6 @@ from typing import Any
 import pyarrow as pa
 import pyogrio
 from pyogrio.raw import open_arrow
-from pyogrio.util import vsi_path
 
 from geo_platform.lib import naming
 from geo_platform.lib.errors import (
@@ -36,6 +34,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.vector import archive, geoparquet, sniff
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
@@ -51,6 +50,11 @@ _ACCEPTED_DRIVERS = {
     "FlatGeobuf": {"FlatGeobuf"},
     "OpenFileGDB": {"OpenFileGDB"},
     "CSV": {"CSV"},
+    "GPX": {"GPX"},
+    "GML": {"GML"},
+    "TopoJSON": {"TopoJSON"},
+    "ESRIJSON": {"ESRIJSON"},
+    "DXF": {"DXF"},
 }
 
 
@@ -164,7 +168,7 @@ def _distinct_layer_names(members: list[tuple[str, list[LayerSource]]]) -> list[
 def _member_layers(
     path: Path, display: str, vec: archive.ArchiveVector, options: VectorOptions
 ) -> list[LayerSource]:
-    gdal_path = f"/vsizip/{path.resolve()}/{vec.inner_path}"
+    gdal_path = vsizip(path, vec.inner_path)
     base = _base(path, display, gdal_path, vec.driver, vec.name)
     if vec.driver == "CSV":
         return list(csv_source.csv_layers(base, options))
@@ -183,33 +187,10 @@ def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[L
         raise UnreadableFileError(
             f"Shapefile lacks its {', '.join(missing)} sidecar(s) next to it", path=display
         )
-    safe, holder = _gdal_safe(path)
+    safe, holder = gdal_safe(path)
     base = _base(path, display, str(safe), "ESRI Shapefile", path.stem)
     base = replace(base, encoding=_encoding(options), keepalive=holder)
     return [replace(s, name=path.stem) for s in _ogr_layers(base, "ESRI Shapefile")]
-
-
-class _TempDir:
-    """A private temporary folder, deleted when the last layer source using it goes away."""
-
-    def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="geo_platform_"))
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, True)
-
-
-def _gdal_safe(path: Path) -> tuple[Path, _TempDir | None]:
-    """A path GDAL/pyogrio read as-is: names with ``;``, ``#``, ``?``, ``!`` are reached
-    through a symlink with a plain name (pyogrio parses those characters as URI syntax).
-    A Shapefile's sidecars get links too."""
-    text = str(path.resolve())
-    if vsi_path(text) == text:
-        return Path(text), None
-    holder = _TempDir()
-    stem = path.stem.lower()
-    siblings = [p for p in path.parent.iterdir() if p.stem.lower() == stem] or [path]
-    for p in siblings:
-        (holder.path / ("source" + p.suffix)).symlink_to(p.resolve())
-    return holder.path / ("source" + path.suffix), holder
 
 
 def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> list[LayerSource]:
@@ -222,20 +203,20 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
     elif fmt == "shp":
         layers = _loose_shapefile(path, name, options)
     elif fmt == "csv":
-        safe, holder = _gdal_safe(path)
+        safe, holder = gdal_safe(path, ".csv")
         base = replace(_base(path, name, str(safe), "CSV", path.stem), keepalive=holder)
         layers = csv_source.csv_layers(base, options)
     elif fmt == "parquet":
         layers = [geoparquet.parquet_layer_source(path, name)]
     elif fmt == "kmz":
         archive.inspect_zip(path, name, options)
-        safe, holder = _gdal_safe(path)
+        safe, holder = gdal_safe(path, ".kmz")
         base = replace(_base(path, name, str(safe), "LIBKML", path.stem), keepalive=holder)
         layers = _ogr_layers(base, "LIBKML")
     else:
         sniff.check_text_encoding(path, name, fmt)
         driver = sniff.DRIVER_OF_FORMAT[fmt]
-        safe, holder = _gdal_safe(path)
+        safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])
         base = replace(_base(path, name, str(safe), driver, path.stem), keepalive=holder)
         layers = _ogr_layers(base, driver)
         if holder is not None and len(layers) == 1 and layers[0].name == "source":

@@ -1,9 +1,12 @@
-"""What a file really is: magic bytes against the extension, and text encodings.
+"""What a file really is: its content decides, its extension is a hint; and text encodings.
 
-GDAL's own errors for a mislabelled file ("not recognized as a supported file format") do not
-say what is wrong. Reading the first bytes does: a ``.zip`` that is a dBase table, a
-``.geojson`` that is a zip archive, a ``.gpkg`` that is not SQLite all get a
-``FormatMismatchError`` naming the file and both formats.
+Rule (``check_file``): when the content matches the extension, the extension's format is used.
+When it does not, a content positively recognised as a vector format wins (a GeoPackage named
+``.geojson``, GeoJSON named ``.txt``, a zip without extension, a CSV whose header names
+coordinate columns): any vector publishes whatever its name. Otherwise GDAL's own errors for a
+mislabelled file ("not recognized as a supported file format") would not say what is wrong;
+reading the first bytes does: a ``.zip`` that is a dBase table, a ``.kml`` holding HTML, a
+``.gpkg`` that is plain text all get a ``FormatMismatchError`` naming the file and both formats.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from pathlib import Path
 from typing import IO
 
+from geo_platform.lib.content import csv_header_has_geometry, sniff_head
 from geo_platform.lib.errors import (
     DecodingError,
     EmptyFileError,
@@ -39,6 +43,10 @@ FORMAT_OF_EXTENSION = {
     ".gpkg": "gpkg",
     ".kml": "kml",
     ".fgb": "fgb",
+    ".gpx": "gpx",
+    ".gml": "gml",
+    ".topojson": "topojson",
+    ".dxf": "dxf",
 }
 DRIVER_OF_FORMAT = {
     "geojson": "GeoJSON",
@@ -46,7 +54,25 @@ DRIVER_OF_FORMAT = {
     "gpkg": "GPKG",
     "kml": "LIBKML",
     "fgb": "FlatGeobuf",
+    "gpx": "GPX",
+    "gml": "GML",
+    "topojson": "TopoJSON",
+    "esrijson": "ESRIJSON",
+    "dxf": "DXF",
 }
+SUFFIX_OF_FORMAT = {
+    "zip": ".zip", "kmz": ".kmz", "shp": ".shp", "csv": ".csv", "parquet": ".parquet",
+    "geojson": ".geojson", "geojsonseq": ".geojsonl", "gpkg": ".gpkg", "kml": ".kml",
+    "fgb": ".fgb", "gpx": ".gpx", "gml": ".gml", "topojson": ".topojson", "esrijson": ".json",
+    "dxf": ".dxf",
+}  # fmt: skip
+"""The extension GDAL expects for each format (a file recognised by content is linked so)."""
+# Formats recognised from content alone (lib.content's names -> ours).
+_FORMAT_OF_CONTENT = {
+    "ZIP": "zip", "GPKG": "gpkg", "Parquet": "parquet", "FlatGeobuf": "fgb",
+    "GeoJSON": "geojson", "GeoJSONSeq": "geojsonseq", "TopoJSON": "topojson",
+    "ESRIJSON": "esrijson", "KML": "kml", "GPX": "gpx", "GML": "gml", "DXF": "dxf",
+}  # fmt: skip
 # What the content may be for each declared format.
 _CONTENT_OK = {
     "zip": {"zip"},
@@ -59,6 +85,10 @@ _CONTENT_OK = {
     "gpkg": {"sqlite"},
     "kml": {"xml"},
     "fgb": {"fgb"},
+    "gpx": {"xml"},
+    "gml": {"xml"},
+    "topojson": {"json"},
+    "dxf": {"text"},
 }
 _DESCRIBE = {
     "zip": "a zip archive",
@@ -116,12 +146,9 @@ def detect_content(head: bytes) -> str:
 
 
 def check_file(path: Path, display: str) -> str:
-    """The declared format of ``path`` after checking its content matches (else raise)."""
-    fmt = FORMAT_OF_EXTENSION.get(path.suffix.lower())
-    if fmt is None:
-        raise UnsupportedFormatError(
-            f"unsupported vector file extension {path.suffix!r}", path=display
-        )
+    """The format of ``path`` (a key of ``SUFFIX_OF_FORMAT``), judged by content first (see
+    the module docstring); ``FormatMismatchError`` or ``UnsupportedFormatError`` otherwise."""
+    declared = FORMAT_OF_EXTENSION.get(path.suffix.lower())
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
@@ -131,11 +158,29 @@ def check_file(path: Path, display: str) -> str:
     if size == 0:
         raise EmptyFileError("the file is empty (0 bytes)", path=display)
     content = detect_content(head)
-    if content not in _CONTENT_OK[fmt]:
+    if declared is not None and content in _CONTENT_OK[declared]:
+        return declared
+    found = format_of_content(head)
+    if found is not None:
+        return found
+    if declared is not None:
         raise FormatMismatchError(
             f"named {path.suffix} but its content is {_DESCRIBE[content]}", path=display
         )
-    return fmt
+    ext = f"extension {path.suffix!r}" if path.suffix else "no extension"
+    raise UnsupportedFormatError(
+        f"not a vector format the platform reads ({ext}, content: {_DESCRIBE[content]})",
+        path=display,
+    )
+
+
+def format_of_content(head: bytes) -> str | None:
+    """The vector format the first bytes positively show, else None (a loose ``.shp`` is
+    never recognised this way: its sidecars are found by its name)."""
+    fmt = sniff_head(head)
+    if fmt == "CSV":
+        return "csv" if csv_header_has_geometry(head) else None
+    return _FORMAT_OF_CONTENT.get(fmt)
 
 
 _XML_ENCODING = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")

@@ -30,4 +30,5 @@ class LayerSource:
     open_options: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
     lonlat_range_check: bool = False
+    crs_assumed: bool = False  # ``crs`` is a convention (CSV lon/lat), not read from the file
     keepalive: Any = None  # owner of a temporary transcoded copy, if any

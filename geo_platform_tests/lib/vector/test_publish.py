@@ -177,10 +177,13 @@ def test_counts_and_repairs_of_real_files(pg_conn, pg_schema, tmp_path, vectors:
 
 
 def test_missing_crs_fails_by_default(pg_conn, pg_schema, tmp_path, vectors: Path):
-    for rel in ("shp_zip_no_prj/counties.zip", "csv_wkt/curves_line.csv"):
-        with pytest.raises(MissingCRSError, match=r"assume_crs"):
-            _publish(pg_conn, vectors / rel, pg_schema, tmp_path)
+    with pytest.raises(MissingCRSError, match=r"assume_crs"):
+        _publish(pg_conn, vectors / "shp_zip_no_prj/counties.zip", pg_schema, tmp_path)
     assert postgis.staging_tables(pg_conn, pg_schema) == []
+    # A CSV's WKT column follows the lat/lon rule: lon/lat-range coordinates -> EPSG:4326,
+    # recorded as assumed (see geo_platform_tests/lib/vector/test_csv_crs.py).
+    (t,) = _publish(pg_conn, vectors / "csv_wkt/curves_line.csv", pg_schema, tmp_path)
+    assert t.source_crs == "EPSG:4326" and t.crs_assumed
 
 
 def test_reprojection_and_bbox(pg_conn, pg_schema, tmp_path, vectors: Path):

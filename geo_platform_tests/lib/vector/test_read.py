@@ -81,7 +81,9 @@ def test_empty_kml_has_no_layers(vectors: Path):
     ("name", "content", "error"),
     [
         ("x.geojson", b"PK\x03\x04zipzipzip" + b"\0" * 40, FormatMismatchError),
-        ("x.gpkg", b'{"type": "FeatureCollection", "features": []}', FormatMismatchError),
+        # content decides, the extension is a hint: JSON that is not GeoJSON is no GeoPackage
+        ("x.gpkg", b'{"not": "a GeoPackage"}', FormatMismatchError),
+        ("x.geojson", b"<!DOCTYPE html><html><body>Not found</body></html>", FormatMismatchError),
         ("x.kml", b'{"not": "xml"}', FormatMismatchError),
         ("x.fgb", b"hello", FormatMismatchError),
         ("x.shp", b"\x00\x01\x02\x03" * 30, FormatMismatchError),
@@ -230,7 +232,9 @@ def test_csv_coordinate_columns_detected(tmp_path: Path, header: str, lat: str, 
 def test_csv_wkt_column_and_configured_columns(tmp_path: Path):
     path = _csv(tmp_path, 'id,geometry,lat,lon\n1,"POINT (1 2)",5,6\n')
     (src,) = open_source(path, "t.csv")
-    assert src.open_options["GEOM_POSSIBLE_NAMES"] == "geometry" and src.crs is None
+    # the same CRS rule as lat/lon columns: lon/lat-range coordinates -> EPSG:4326, assumed
+    assert src.open_options["GEOM_POSSIBLE_NAMES"] == "geometry"
+    assert src.crs == "EPSG:4326" and src.crs_assumed and src.lonlat_range_check
     (src,) = open_source(path, "t.csv", VectorOptions(lat_column="lat", lon_column="lon"))
     assert src.open_options["Y_POSSIBLE_NAMES"] == "lat"
 

@@ -1,0 +1,242 @@
+"""What a file is, judged from its first bytes: the extension is only a hint.
+
+The rule, as users see it:
+
+1. A blob whose extension the platform knows (``.tif``, ``.cog``, ``.gpkg``, ``.zip``...) is
+   classified by its name, for free; the bronze stage then opens it by its content, so a
+   ``.tif`` that is not a raster fails there with a ``FormatMismatchError``.
+2. A blob with an unknown extension, or none, is a *candidate*: the bronze sensor reads its first
+   ``HEAD_BYTES`` once per etag and classifies it with ``content_kind``. Rasters: TIFF and
+   BigTIFF (so GeoTIFF and COG), JPEG 2000, GRIB, ERDAS Imagine, PNG, JPEG, GIF, WebP, netCDF,
+   HDF5, NITF, DTED, PCIDSK and Arc/Info ASCII grids. Vectors: SQLite (GeoPackage),
+   FlatGeobuf, Parquet, zip archives, GeoJSON, GeoJSON sequences, TopoJSON, Esri JSON, KML,
+   GPX, GML, DXF, and CSV whose header names coordinate or WKT columns. Anything else is
+   reported once as unsupported (with what the content looked like).
+3. A zip is a vector source (Shapefiles, FileGDB, GeoPackage...) unless its name says it holds
+   a raster: ``N45E006.hgt.zip``, ``dem.tif.zip`` (see ``bronze.classify``). A zip with an
+   unknown extension is judged by the member names its first bytes show: raster members make
+   it a raster, vector members a vector, an office document (``.docx``, ``.odt``, ``.jar``...)
+   is unsupported, and a zip that shows neither is taken as a vector source.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import struct
+from pathlib import Path
+
+from geo_platform.lib.errors import EmptyFileError
+from geo_platform.lib.naming import ascii_fold
+from geo_platform.lib.types import BlobClass
+from geo_platform.lib.vector.options import DEFAULT_LAT_NAMES, DEFAULT_LON_NAMES, DEFAULT_WKT_NAMES
+
+HEAD_BYTES = 64 * 1024
+"""How much of a candidate blob the sensor reads to recognise it."""
+
+_MAGIC: list[tuple[bytes, str]] = [
+    (b"II*\x00", "GTiff"),
+    (b"MM\x00*", "GTiff"),
+    (b"II+\x00", "GTiff"),  # BigTIFF
+    (b"MM\x00+", "GTiff"),
+    (b"\x00\x00\x00\x0cjP  ", "JP2OpenJPEG"),
+    (b"\xff\x4f\xff\x51", "JP2OpenJPEG"),  # raw J2K codestream
+    (b"GRIB", "GRIB"),
+    (b"EHFA_HEADER_TAG", "HFA"),
+    (b"PK\x03\x04", "ZIP"),
+    (b"PK\x05\x06", "ZIP"),  # empty zip
+    (b"SQLite format 3\x00", "GPKG"),
+    (b"fgb\x03", "FlatGeobuf"),
+    (b"PAR1", "Parquet"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"\x00\x00\x27\x0a", "ESRI Shapefile"),
+    (b"CDF\x01", "netCDF"),
+    (b"CDF\x02", "netCDF"),
+    (b"\x89HDF\r\n\x1a\n", "netCDF"),
+    (b"NITF", "NITF"),
+    (b"NSIF", "NITF"),
+    (b"UHL1", "DTED"),
+    (b"PCIDSK  ", "PCIDSK"),
+    (b"RIFF", "WEBP"),
+    (b"\x1f\x8b", "GZIP"),
+]
+SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
+"""Byte sizes of 3 and 1 arc-second SRTM ``.hgt`` tiles (they have no magic number)."""
+
+RASTER_CONTENT = frozenset(
+    {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF", "NITF", "DTED",
+     "PCIDSK", "WEBP", "AAIGrid", "SRTMHGT"}
+)  # fmt: skip
+VECTOR_CONTENT = frozenset(
+    {"GPKG", "FlatGeobuf", "Parquet", "ZIP", "GeoJSON", "GeoJSONSeq", "TopoJSON", "ESRIJSON",
+     "KML", "GPX", "GML", "DXF", "CSV"}
+)  # fmt: skip
+
+_GEOJSON_TYPE = re.compile(
+    rb'"type"\s*:\s*"(Feature|FeatureCollection|Point|LineString|Polygon|MultiPoint|'
+    rb'MultiLineString|MultiPolygon|GeometryCollection)"'
+)
+_TOPOJSON = re.compile(rb'"type"\s*:\s*"Topology"')
+_ESRIJSON = re.compile(rb'"geometryType"\s*:\s*"esriGeometry')
+
+
+def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
+    """The format of a file judged from its first bytes: a GDAL driver name ('GTiff', 'GPKG',
+    'GeoJSON', 'KML', 'CSV', 'SRTMHGT'...), 'ZIP', 'GZIP', 'XML', 'JSON', 'text' or 'unknown'.
+
+    ``name`` and ``size`` only help where the content alone cannot tell (an ``.hgt`` tile has
+    no header, only a known size)."""
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            if fmt == "WEBP" and head[8:12] != b"WEBP":
+                continue
+            return fmt
+    if size in SRTM_SIZES and name.lower().endswith(".hgt"):
+        return SRTM_SIZES[size]
+    return _sniff_text(head)
+
+
+def sniff_format(path: Path) -> str:
+    """``sniff_head`` of a local file. Raises ``EmptyFileError`` for a zero-byte file."""
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyFileError("the file is empty (0 bytes)", path=path.name)
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    return sniff_head(head, path.name, size)
+
+
+def _decode(head: bytes) -> str | None:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        return None
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start > len(text) - 4:  # a multi-byte character cut by the end of the head
+            return text[: exc.start].decode("utf-8")
+    sample = text.decode("latin-1")
+    if sum(ch < " " and ch not in "\t\r\n" for ch in sample) > len(sample) // 20:
+        return None
+    return sample
+
+
+def _sniff_text(head: bytes) -> str:
+    sample = _decode(head)
+    if not sample:
+        return "unknown"
+    lowered = sample[:4000].lower()
+    if sample[0] in "{[":
+        return _sniff_json(head, sample)
+    if sample[0] == "\x1e":
+        return "GeoJSONSeq"
+    if lowered.startswith("<"):
+        return _sniff_xml(lowered)
+    if lowered.startswith(("ncols", "nrows", "xllcorner", "xllcenter")):
+        return "AAIGrid"
+    lines = lowered.splitlines()
+    if len(lines) > 1 and lines[0].strip() == "0" and lines[1].strip() == "section":
+        return "DXF"
+    first = lines[0] if lines else ""
+    if any(sep in first for sep in (",", ";", "\t", "|")):
+        return "CSV"
+    return "text"
+
+
+def _sniff_json(head: bytes, sample: str) -> str:
+    if _TOPOJSON.search(head):
+        return "TopoJSON"
+    if _ESRIJSON.search(head):
+        return "ESRIJSON"
+    lines = sample.splitlines()
+    first = lines[0] if lines else sample
+    if sample[0] == "{" and first.rstrip().endswith("}") and "\n{" in sample:
+        return "GeoJSONSeq"
+    return "GeoJSON" if _GEOJSON_TYPE.search(head) else "JSON"
+
+
+def _sniff_xml(lowered: str) -> str:
+    if "<kml" in lowered:
+        return "KML"
+    if "<gpx" in lowered:
+        return "GPX"
+    if "<vrtdataset" in lowered:
+        return "VRT"
+    if "gml" in lowered:
+        return "GML"
+    return "XML"
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", ascii_fold(name).lower())
+
+
+def csv_header_has_geometry(head: bytes) -> bool:
+    """True when the first line names a latitude and a longitude column, or a WKT column
+    (the names the CSV reader detects, see ``vector.options``)."""
+    sample = _decode(head) or ""
+    first = sample.splitlines()[0] if sample.splitlines() else ""
+    sep = max((",", ";", "\t", "|"), key=first.count)
+    names = {_norm(f.strip().strip("\"'")) for f in first.split(sep)}
+    has_lat = bool(names & set(DEFAULT_LAT_NAMES))
+    has_lon = bool(names & set(DEFAULT_LON_NAMES))
+    return (has_lat and has_lon) or bool(names & set(DEFAULT_WKT_NAMES))
+
+
+def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[BlobClass, str]:
+    """(kind, reason) of a candidate blob from its first bytes: 'raster', 'vector' or
+    'unsupported' with what the content looked like. See the module docstring for the rule."""
+    if size == 0 or not head:
+        return "unsupported", "zero-byte file"
+    fmt = sniff_head(head, name, size)
+    if fmt == "ZIP":
+        return _zip_kind(head)
+    if fmt in RASTER_CONTENT:
+        return "raster", f"recognised by its content ({fmt})"
+    if fmt == "CSV" and not csv_header_has_geometry(head):
+        return "unsupported", "unknown extension; delimited text without coordinate columns"
+    if fmt in VECTOR_CONTENT:
+        return "vector", f"recognised by its content ({fmt})"
+    seen = {"text": "plain text", "unknown": "unrecognised binary data"}.get(fmt, fmt)
+    return "unsupported", f"unknown extension, and its content is {seen}"
+
+
+_ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", ".grib", ".grb2",
+                       ".dt0", ".dt1", ".dt2", ".bil")  # fmt: skip
+_ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".fgb", ".gdbtable", ".gml",
+                       ".gpx", ".csv", ".parquet", ".gdb/")  # fmt: skip
+_DOCUMENT_MEMBERS = ("[content_types].xml", "mimetype", "meta-inf/")
+
+
+def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
+    """Names of the zip members whose local headers lie within ``head`` (in archive order)."""
+    names: list[str] = []
+    pos = 0
+    while len(names) < limit and head[pos : pos + 4] == b"PK\x03\x04" and pos + 30 <= len(head):
+        flags, _method = struct.unpack_from("<HH", head, pos + 6)
+        csize, _usize, nlen, xlen = struct.unpack_from("<IIHH", head, pos + 18)
+        raw = head[pos + 30 : pos + 30 + nlen]
+        names.append(raw.decode("utf-8" if flags & 0x800 else "cp437", errors="replace"))
+        if flags & 0x8 or csize == 0xFFFFFFFF:
+            break  # sizes follow the data (streamed zip) or zip64: cannot skip to the next one
+        pos += 30 + nlen + xlen + csize
+    return names
+
+
+def _zip_kind(head: bytes) -> tuple[BlobClass, str]:
+    names = [n.lower() for n in zip_member_names(head)]
+    if any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names) and not any(
+        n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names
+    ):
+        return "raster", "recognised by its content (a zip holding a raster)"
+    if any(n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names):
+        return "vector", "recognised by its content (a zip holding vector data)"
+    if any(n.startswith(_DOCUMENT_MEMBERS) for n in names):
+        return "unsupported", "unknown extension; a zip archive of an office document or package"
+    if names:
+        shown = ", ".join(posixpath.basename(n.rstrip("/")) for n in names[:3])
+        return "vector", f"a zip archive ({shown}...), taken as a vector source"
+    return "vector", "a zip archive, taken as a vector source"

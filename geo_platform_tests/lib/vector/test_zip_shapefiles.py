@@ -1,0 +1,115 @@
+"""Issue 17: Shapefiles anywhere inside a zip are found, one table per Shapefile, named by its
+path inside the zip; vectors are recognised by content; odd file names publish."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+from shapely.geometry import Point
+
+from geo_platform.lib import naming
+from geo_platform.lib.inventory import inventory_file
+from geo_platform.lib.vector.read import iter_batches, open_source
+from geo_platform_tests.lib.vector.test_fuzz_findings import _rows, _table_count
+from geo_platform_tests.lib.vector.test_publish import _db_check, _publish
+
+ODD = "a;b,c #d !e ?f 'g\" {h}"
+
+
+def _shapefile(folder: Path, values: list[int]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    gdf = gpd.GeoDataFrame(
+        {"v": values}, geometry=[Point(10 + i, 50) for i in range(len(values))], crs=4326
+    )
+    gdf.to_file(folder / "part.shp")
+    return sorted(folder.glob("part.*"))
+
+
+def _zip(path: Path, members: dict[str, Path]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for inner, src in members.items():
+            zf.write(src, inner)
+    return path
+
+
+def _zipped(tmp_path: Path, layout: dict[str, list[int]], name: str = "data.zip") -> Path:
+    """A zip with one Shapefile per ``folder/stem`` key of ``layout`` (values: attribute v)."""
+    members: dict[str, Path] = {}
+    for i, (inner, values) in enumerate(layout.items()):
+        for part in _shapefile(tmp_path / f"src{i}", values):
+            members[inner + part.suffix] = part
+    return _zip(tmp_path / name, members)
+
+
+def test_shapefile_in_a_subfolder_passes_bronze_and_publishes(pg_conn, pg_schema, tmp_path):
+    """GDAL cannot open such a zip as a whole ('not recognized as being in a supported file
+    format'): the bronze stage refused it."""
+    path = _zipped(tmp_path, {"export/2024/parcels": [1, 2, 3]})
+    inv = inventory_file(path, "v/data.zip", "vector")
+    assert (inv.driver, inv.features, inv.crs) == ("ESRI Shapefile", 3, "EPSG:4326")
+    (t,) = _publish(pg_conn, path, pg_schema, tmp_path, blob="v/data.zip")
+    _db_check(pg_conn, t)
+    assert t.table == naming.table_name("v/data.zip") and t.rows_loaded == 3
+
+
+def test_every_shapefile_of_a_zip_is_its_own_table_named_by_its_path(pg_conn, pg_schema, tmp_path):
+    layout = {
+        "data/roads/roads": [1],
+        "data/rivers/roads": [2, 3],  # same stem, other folder
+        "data/lakes": [4, 5, 6],
+    }
+    path = _zipped(tmp_path, layout)
+    layers = open_source(path, "v/data.zip")
+    assert sorted(s.name for s in layers) == ["lakes", "rivers/roads", "roads/roads"]
+    inv = inventory_file(path, "v/data.zip", "vector")
+    assert sorted(layer["name"] for layer in inv.layers) == sorted(s.name for s in layers)
+    assert inv.features == 6
+    tables = _publish(pg_conn, path, pg_schema, tmp_path, blob="v/data.zip")
+    by_layer = {t.layer: t for t in tables}
+    assert set(by_layer) == {"lakes", "rivers/roads", "roads/roads"}
+    assert _table_count(pg_conn, pg_schema) == 3
+    for layer, t in by_layer.items():
+        _db_check(pg_conn, t)
+        assert t.table == naming.table_name("v/data.zip", layer, multi_layer=True)
+    assert _rows(pg_conn, pg_schema, by_layer["rivers/roads"].table, ["v"]) == [(2,), (3,)]
+    assert "rivers_roads" in by_layer["rivers/roads"].table
+    assert "roads_roads" in by_layer["roads/roads"].table
+
+
+def test_zip_recognised_by_content_without_extension(tmp_path):
+    path = _zipped(tmp_path, {"a/pts": [1, 2], "b/more": [3]}, name="download")
+    names = sorted(s.name for s in open_source(path, "v/download"))
+    assert names == ["a/pts", "b/more"]
+    assert inventory_file(path, "v/download", "vector").features == 3
+
+
+def test_vectors_are_read_by_content_whatever_their_name(tmp_path):
+    gpkg = tmp_path / "parks.geojson"  # a GeoPackage under a GeoJSON name
+    gpd.GeoDataFrame({"v": [1]}, geometry=[Point(1, 2)], crs=4326).to_file(tmp_path / "real.gpkg")
+    shutil.copy(tmp_path / "real.gpkg", gpkg)
+    (src,) = open_source(gpkg, "v/parks.geojson")
+    assert src.driver == "GPKG" and sum(b.num_rows for b in iter_batches(src)) == 1
+    csv = tmp_path / "stations.txt"
+    csv.write_text("id,latitude,longitude\n1,48.1,11.5\n")
+    (src,) = open_source(csv, "v/stations.txt")
+    assert (src.driver, src.name) == ("CSV", "stations")
+    assert sum(b.num_rows for b in iter_batches(src)) == 1
+
+
+def test_vector_names_with_odd_characters_publish(pg_conn, pg_schema, tmp_path):
+    gdf = gpd.GeoDataFrame({"v": [1, 2]}, geometry=[Point(1, 2), Point(3, 4)], crs=4326)
+    gdf.to_file(tmp_path / "plain.gpkg")
+    odd = tmp_path / f"{ODD}.gpkg"
+    shutil.copy(tmp_path / "plain.gpkg", odd)
+    blob = f"v/{ODD}.gpkg"
+    assert inventory_file(odd, blob, "vector").features == 2
+    (t,) = _publish(pg_conn, odd, pg_schema, tmp_path, blob=blob)
+    _db_check(pg_conn, t)
+    assert t.rows_loaded == 2
+    zipped = _zipped(tmp_path, {f"{ODD}/{ODD}": [7]}, name=f"{ODD}.zip")
+    assert inventory_file(zipped, f"v/{ODD}.zip", "vector").features == 1
+    (t,) = _publish(pg_conn, zipped, pg_schema, tmp_path, blob=f"v/{ODD}.zip")
+    assert _rows(pg_conn, pg_schema, t.table, ["v"]) == [(7,)]
