@@ -14,7 +14,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class ItemFacts:
     collection: str
     item_id: str
     kind: str
-    created: datetime | None
+    published: datetime | None  # when the platform published it (never the data's datetime)
     size_bytes: int
     completeness: int | None  # None for duplicate pointers (nothing of their own to score)
     missing: tuple[str, ...] = ()
@@ -87,6 +87,13 @@ def _size(item: dict[str, Any]) -> int:
     return sum(int(a.get("file:size") or 0) for a in item.get("assets", {}).values())
 
 
+def publication_time(properties: dict[str, Any]) -> datetime | None:
+    """When the item was published: its ``created`` (set when the platform built it) or
+    ``updated``. Never the STAC ``datetime``, which is when the *data* was captured: one scene
+    from 2022 published today must not stretch the publication axis back to 2022."""
+    return _parse_time(properties.get("created")) or _parse_time(properties.get("updated"))
+
+
 def facts_of_item(item: dict[str, Any], collection: dict[str, Any] | None = None) -> ItemFacts:
     """Report facts of a hydrated STAC item (its stored score, else one computed now)."""
     props = item.get("properties", {})
@@ -98,7 +105,7 @@ def facts_of_item(item: dict[str, Any], collection: dict[str, Any] | None = None
         collection=str(item.get("collection")),
         item_id=str(item.get("id")),
         kind=item_kind(item),
-        created=_parse_time(props.get("created") or props.get("datetime")),
+        published=publication_time(props),
         size_bytes=_size(item),
         completeness=None if dup is not None else int(score),
         missing=tuple(missing or ()),
@@ -129,23 +136,23 @@ def error_type_of(message: str) -> str:
     return match.group(1) if match else "unknown"
 
 
-def _cumulative(items: Sequence[ItemFacts]) -> tuple[list[date], list[int], list[float]]:
-    per_day: dict[date, tuple[int, int]] = {}
+def published_series(items: Sequence[ItemFacts]) -> tuple[list[datetime], list[int], list[float]]:
+    """(publication times, items published by then, their MB) at each publication time."""
+    per_time: dict[datetime, tuple[int, int]] = {}
     for it in items:
-        if it.created is None:
+        if it.published is None:
             continue
-        d = it.created.date()
-        n, b = per_day.get(d, (0, 0))
-        per_day[d] = (n + 1, b + it.size_bytes)
-    days, counts, sizes = [], [], []
+        n, b = per_time.get(it.published, (0, 0))
+        per_time[it.published] = (n + 1, b + it.size_bytes)
+    times, counts, sizes = [], [], []
     n_total = b_total = 0
-    for d in sorted(per_day):
-        n_total += per_day[d][0]
-        b_total += per_day[d][1]
-        days.append(d)
+    for t in sorted(per_time):
+        n_total += per_time[t][0]
+        b_total += per_time[t][1]
+        times.append(t)
         counts.append(n_total)
         sizes.append(round(b_total / 1e6, 3))
-    return days, counts, sizes
+    return times, counts, sizes
 
 
 def _collection_rows(items: Sequence[ItemFacts], failures: Sequence[FailureFacts]) -> list[str]:
@@ -210,17 +217,17 @@ def _charts(
     # with the code location, and only the quality report draws.
     from geo_platform.lib.quality import charts as report_charts
 
-    days, counts, sizes = _cumulative(items)
-    per_day: dict[date, Counter[str]] = defaultdict(Counter)
-    for m in materializations:
-        per_day[m.when.date()][m.asset] += 1
+    times, counts, sizes = published_series(items)
     scores = [float(i.completeness) for i in items if i.completeness is not None]
     drawn = {
         "items_over_time": report_charts.cumulative_over_time(
-            out_dir / "items_over_time.png", days, counts, sizes, "Published items and size"
+            out_dir / "items_over_time.png", times, counts, sizes, "Published items and size"
         ),
-        "materializations": report_charts.stacked_per_day(
-            out_dir / "materializations.png", per_day, "Materializations per day", "partitions"
+        "materializations": report_charts.stacked_over_time(
+            out_dir / "materializations.png",
+            [(m.when, m.asset) for m in materializations],
+            "Materializations",
+            "partitions",
         ),
         "failures": report_charts.horizontal_bars(
             out_dir / "failures.png",
@@ -263,7 +270,7 @@ def build_report(
     lines = [f"# {title}", "", f"Generated {when}.", "", "## Platform", ""]
     lines += [f"- **{k.replace('_', ' ')}**: {v}" for k, v in summary.items()]
     lines += ["", "## Collections", "", *_collection_rows(items, failures), ""]
-    lines += _chart_section(charts)
+    lines += _chart_section(charts, sum(1 for i in items if i.published is None))
     lines += ["## Failures by reason", ""]
     lines += [f"- {r}: {n} file(s)" for r, n in reasons.most_common()] or ["- none"]
     lines += ["", "### Most recent failed files", "", *_failure_rows(failures), ""]
@@ -271,16 +278,18 @@ def build_report(
     return Report("\n".join(lines), charts, summary)
 
 
-def _chart_section(charts: dict[str, Path]) -> list[str]:
+def _chart_section(charts: dict[str, Path], unpublished_time: int) -> list[str]:
     titles = {
-        "items_over_time": "Items and size over time",
-        "materializations": "Materializations per day",
+        "items_over_time": "Items and size by publication time",
+        "materializations": "Materializations over time",
         "failures": "Failures by reason",
         "completeness": "Completeness distribution",
     }
     out = ["## Charts", ""]
     for name, path in charts.items():
         out += [f"![{titles.get(name, name)}]({path.name})", ""]
+        if name == "items_over_time" and unpublished_time:
+            out += [f"{unpublished_time} item(s) record no publication time and are not drawn.", ""]
     return out
 
 
