@@ -217,14 +217,16 @@ class _Planner:
             self.plan.state[blob.path] = "c" + digest
             return None
         cls = classify(blob.path, blob.size)
+        letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
         if cls.needs_content:
             cls = self._by_content(blob, cls, digest, prev)
+            letter = "u" if cls.needs_content else "n"
         if cls.kind == "sidecar":
             self.plan.sidecars += 1
             self.plan.state[blob.path] = "s" + digest
             return None
         if cls.kind == "unsupported":
-            return self._unsupported(blob, digest, prev, cls.reason)
+            return self._unsupported(blob, digest, prev, cls.reason, letter)
         return self._partition(blob, cls.kind, digest, prev)
 
     def _member(self, path: str) -> bool:
@@ -240,7 +242,9 @@ class _Planner:
         """Candidates are read once per etag; a kind already decided is kept on a new etag."""
         if prev is not None and prev[0] in _LETTERS:
             return Classification(_LETTERS[prev[0]])
-        if prev == "u" + digest or self.read_head is None:
+        if prev == "n" + digest:
+            return Classification("unsupported", cls.reason)  # judged by content already
+        if self.read_head is None:
             return cls
         if self.plan.sniffed >= self.max_sniffs:
             raise _Skip()
@@ -253,10 +257,12 @@ class _Planner:
             return Classification("unsupported", f"{cls.reason}; could not read it: {exc}")
         return classify_content(blob, head)
 
-    def _unsupported(self, blob: BlobInfo, digest: str, prev: str | None, reason: str) -> None:
-        if prev != "u" + digest:
+    def _unsupported(
+        self, blob: BlobInfo, digest: str, prev: str | None, reason: str, letter: str = "u"
+    ) -> None:
+        if prev != letter + digest:
             self.plan.unsupported.append((blob, reason))
-        self.plan.state[blob.path] = "u" + digest
+        self.plan.state[blob.path] = letter + digest
 
     def _partition(self, blob: BlobInfo, kind: BlobClass, digest: str, prev: str | None) -> None:
         assert kind in ("raster", "vector")
@@ -282,9 +288,10 @@ def plan_tick(
     """Compare a bronze listing with the previous state.
 
     ``state`` maps blob path -> "<kind-letter><etag digest>" ('r', 'v' for partitions, 'u' for
-    reported unsupported blobs, 's' for sidecars, 'c' for members of a raster collection, which
-    the collection asset publishes, not the per-file pipeline). New blobs beyond ``max_new``
-    and candidates beyond ``max_sniffs`` content reads are deferred to the next tick (left out
+    reported unsupported blobs, 'n' for candidates whose content was not recognised, 's' for
+    sidecars, 'c' for members of a raster collection, which the collection asset publishes,
+    not the per-file pipeline). New blobs beyond ``max_new`` and candidates beyond
+    ``max_sniffs`` content reads are deferred to the next tick (left out
     of the new state so they count as new again).
 
     No blob stops the tick: an unsafe name is reported as unsupported; a blob whose collection

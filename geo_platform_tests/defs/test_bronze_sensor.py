@@ -12,8 +12,9 @@ import pytest
 
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import PARTITIONS
-from geo_platform.defs.bronze.sensors import bronze_sensor
-from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.defs.bronze.sensors import bronze_sensor, bronze_tick
+from geo_platform.lib.inventory import inventory_file
+from geo_platform.lib.naming import blob_for_partition_key, partition_key_for_blob
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform_tests.helpers import TESTDATA
@@ -242,6 +243,17 @@ def test_a_listing_error_on_one_prefix_skips_only_that_prefix(instance, tmp_path
     assert [r.partition_key for r in healed.run_requests] == ["b/two.tif"]
 
 
+def test_a_store_that_lists_nothing_fails_the_tick(instance, tmp_path):
+    """An outage is not a tick with an empty listing: the tick fails (and shows as failed)."""
+    store = LocalBlobStore(root=str(tmp_path / "blobs"))
+    store.ensure_container("bronze")
+    store.upload_file("bronze", "a/one.tif", RGB)
+    first = _tick(instance, store)
+    down = _FlakyStore(root=store.root, failing="")
+    with pytest.raises(PermissionError):
+        bronze_tick(instance, down, PlatformResource(), first.cursor, None)
+
+
 def test_blobs_are_recognised_by_content_not_extension(instance, store, tmp_path):
     store.upload_file("bronze", "cogs/dem.cog", RGB)
     store.upload_file("bronze", "cogs/scene", RGB)  # no extension
@@ -293,3 +305,48 @@ def test_unsafe_azure_name_does_not_stop_the_tick(instance, azurite_connection_s
         assert "'..' segments" in _reported(res)["a/../../c.kml"]
     finally:
         raw.delete_container(container)
+
+
+def test_odd_files_pass_sensor_and_bronze_stage(instance, store, tmp_path):
+    """The real-world misses of issue 17, from upload through the sensor to the bronze stage's
+    inventory: a GeoTIFF named .cog, an SRTM zip, names with ';' (raster and vector), a zipped
+    Shapefile in a subfolder."""
+    import zipfile
+
+    import numpy as np
+
+    hgt = tmp_path / "N45E006.hgt"
+    (np.arange(1201 * 1201) % 900).astype(">i2").tofile(hgt)
+    srtm = tmp_path / "N45E006.hgt.zip"
+    with zipfile.ZipFile(srtm, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(hgt, "N45E006.hgt")
+    shp_zip = tmp_path / "parcels.zip"
+    with (
+        zipfile.ZipFile(shp_zip, "w") as zf,
+        zipfile.ZipFile(TESTDATA / "vectors/shp_zip_with_prj/naturalearth_lowres.zip") as src,
+    ):
+        for info in src.infolist():
+            zf.writestr(f"export/2024/{info.filename}", src.read(info))
+    uploads = {
+        "odd/dem.cog": RGB,
+        "odd/N45E006.hgt.zip": srtm,
+        "odd/a;b, c#1.tif": RGB,
+        "odd/v;1, #2.gpkg": GPKG,
+        "odd/parcels.zip": shp_zip,
+    }
+    for blob, src_path in uploads.items():
+        store.upload_file("bronze", blob, src_path)
+    _tick(instance, store)
+    drivers = {}
+    for kind in ("raster", "vector"):  # the bronze stage of each partition the tick added
+        for key in instance.get_dynamic_partitions(PARTITIONS[kind].name):
+            blob = blob_for_partition_key(key)
+            with store.local_copy("bronze", blob) as local:
+                drivers[key] = inventory_file(local, blob, kind).driver
+    assert drivers == {
+        "odd/dem.cog": "GTiff",
+        "odd/N45E006.hgt.zip": "SRTMHGT",
+        "odd/a;b%2C c#1.tif": "GTiff",
+        "odd/v;1%2C #2.gpkg": "GPKG",
+        "odd/parcels.zip": "ESRI Shapefile",
+    }

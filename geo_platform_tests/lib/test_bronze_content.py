@@ -117,6 +117,13 @@ def test_candidates_are_read_once_per_etag() -> None:
     assert reads[3:] == ["x/notes"]
 
 
+def test_candidates_reported_by_name_before_are_looked_at_once() -> None:
+    """A cursor from before content recognition holds 'u' (unsupported by name) for them."""
+    old = {"x/scene": "u" + bronze._etag_digest("e1")}
+    plan = bronze.plan_tick([_blob("x/scene")], old, read_head=lambda b: _head(RGB))
+    assert [b.path for b in plan.new["raster"]] == ["x/scene"]
+
+
 def test_sniff_budget_defers_the_rest() -> None:
     listing = [_blob(f"x/s{i}") for i in range(5)]
     plan = bronze.plan_tick(listing, {}, read_head=lambda b: _head(RGB), max_sniffs=2)

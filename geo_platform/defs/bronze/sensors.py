@@ -217,7 +217,9 @@ class TolerantListing:
     """The container's blobs in path order; a listing that fails part-way goes on.
 
     After a failure, each top-level folder the previous tick knew (from ``state``) that sorts
-    after the last listed blob is listed on its own, so one bad prefix costs only itself.
+    after the last listed blob is listed on its own, so one bad prefix costs only itself. When
+    nothing at all can be listed (the store is down), the error is raised: the tick fails and
+    shows as failed, rather than passing with an empty listing.
     ``errors`` says where listing failed; ``unlisted(path)`` is True for paths the listing
     could not cover (their state is kept and they are not reported as removed).
     """
@@ -237,18 +239,24 @@ class TolerantListing:
                 yield blob
             return
         except Exception as exc:
+            first_error = exc
             where = f"after {display_name(last)!r}" if last else "from the start"
             self.errors[f"listing {where}"] = _describe(exc)
             self.failed_after = last
+        listed = bool(last)
         for prefix in self.folders:
             if prefix < last or last.startswith(prefix):
                 continue  # listed before the failure, or the folder it failed in
             try:
-                yield from self.store.list_blobs(self.container, prefix)
+                for blob in self.store.list_blobs(self.container, prefix):
+                    listed = True
+                    yield blob
             except Exception as exc:
                 self.errors[display_name(prefix)] = _describe(exc)
                 continue
             self.resumed.append(prefix)
+        if not listed:  # nothing could be listed: the store is down, the tick fails honestly
+            raise first_error
 
     def unlisted(self, path: str) -> bool:
         if self.failed_after is None or path <= self.failed_after:
