@@ -9,6 +9,7 @@ import shapely
 
 from geo_platform.lib.errors import InputError, TooLargeError
 from geo_platform.lib.h3 import grid as h3grid
+from geo_platform.lib.h3.contrib import SPHERE
 
 
 def _geoms(column) -> np.ndarray:
@@ -140,3 +141,24 @@ def test_vectorized_ids_match_h3_at_every_resolution() -> None:
         assert ok == (r > 0)
         if ok:
             assert p == h3.api.basic_int.cell_to_parent(c, r - 1)
+
+
+@pytest.mark.parametrize("res", [0, 1])
+def test_great_circle_edges_give_h3s_cell_areas(res: int) -> None:
+    """With edges densified along their great circles, the lon/lat polygons (polar and split
+    cells included) enclose exactly the cell's area on the sphere; straight lon/lat edges do not.
+    """
+    cells = h3grid.global_cells(res)
+    expected = np.array([h3.api.basic_int.cell_area(c, "m^2") for c in cells.tolist()])
+
+    def spherical(geoms: np.ndarray) -> np.ndarray:
+        dense = shapely.segmentize(geoms, 0.05)
+        return np.array([abs(SPHERE.geometry_area_perimeter(g)[0]) for g in dense])
+
+    exact = h3grid.cell_polygons(cells, max_arc_deg=0.1)
+    geoms = exact.geoms()
+    assert shapely.is_valid(geoms).all() and exact.polar_cells == 2 and exact.split_cells > 0
+    assert shapely.area(geoms).sum() == pytest.approx(360 * 180, rel=1e-9)  # still a tiling
+    assert np.abs(spherical(geoms) / expected - 1).max() < 2e-4
+    plain = np.abs(spherical(h3grid.cell_polygons(cells).geoms()) / expected - 1)
+    assert plain.max() > 0.1  # the polar caps, with straight lon/lat edges

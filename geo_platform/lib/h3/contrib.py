@@ -10,11 +10,11 @@ they add up exactly to H3's own cell areas:
   great-circle length of the source exactly; per cell, a piece that straddles a cell boundary is
   credited to one side (at most half an edge length of error per crossing).
 - **polygons**: cells fully inside a polygon get their whole area; cells on its boundary get
-  their area times the share of the cell polygon covered (intersection in lon/lat, which at cell
-  scale matches the spherical share closely). Polygon edges are straight lines in lon/lat, as
-  PostGIS ``geometry`` and H3's polyfill read them; the source total they are checked against
-  is the spherical area of that shape (edges densified to 0.05 degrees). Overlapping polygons
-  add up, so ``share`` can exceed 1 where the data overlaps itself.
+  their area times the share of the cell covered, measured on the sphere (``cover``: exact for
+  polygons that cross the antimeridian or cover a pole). Polygon edges are straight lines in
+  lon/lat, as PostGIS ``geometry`` and H3's polyfill read them; the source total they are
+  checked against is the spherical area of that shape (edges densified to 0.05 degrees).
+  Overlapping polygons add up, so ``share`` can exceed 1 where the data overlaps itself.
 
 h3-py has no array API, so cell ids are computed with one h3 call per point (about 0.6 s per
 million); everything else is numpy/shapely on whole batches. ``file_contributions`` streams a
@@ -43,11 +43,11 @@ from geo_platform.lib.errors import (
     TooLargeError,
     UnreadableFileError,
 )
-from geo_platform.lib.h3 import grid as h3grid
+from geo_platform.lib.h3 import cover
+from geo_platform.lib.h3.sphere import EARTH_RADIUS_M, unit_vectors
 from geo_platform.lib.vector.geoparquet import read_geo_metadata
 from geo_platform.lib.vector.wkb import binary_parts
 
-EARTH_RADIUS_M = 6_371_007.180918475  # H3's authalic radius
 SPHERE = Geod(a=EARTH_RADIUS_M, b=EARTH_RADIUS_M)
 BATCH_ROWS = 131_072
 _LONLAT_CRS = {"EPSG:4326", "OGC:CRS84", "EPSG:4979", "OGC:CRS84H"}
@@ -85,14 +85,7 @@ class SourceTotals:
 
 def latlng_to_cells(lat: np.ndarray, lng: np.ndarray, resolution: int) -> np.ndarray:
     """H3 cells (int64) of coordinate arrays (one h3 call per point: h3-py has no array API)."""
-    f = h3i.latlng_to_cell
-    res = int(resolution)
-    out = np.fromiter(
-        (f(a, b, res) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)),
-        dtype=np.uint64,
-        count=len(lat),
-    )
-    return out.view(np.int64)
+    return cover.latlng_to_cells(lat, lng, resolution).view(np.int64)
 
 
 def _rows(cell: np.ndarray, fid: np.ndarray, **measures: np.ndarray) -> pa.RecordBatch:
@@ -168,11 +161,6 @@ def _point_rows(
     return point_contributions(xy[:, 0], xy[:, 1], fids, resolution, totals)
 
 
-def _unit(lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lo, la = np.radians(lng), np.radians(lat)
-    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
-
-
 def _line_rows(
     lines: np.ndarray, fids: np.ndarray, resolution: int, totals: SourceTotals
 ) -> Iterator[pa.RecordBatch]:
@@ -180,7 +168,8 @@ def _line_rows(
     seg = np.flatnonzero(idx[:-1] == idx[1:])  # segment i runs from vertex i to i + 1
     if len(seg) == 0:
         return
-    a, b = _unit(coords[seg, 0], coords[seg, 1]), _unit(coords[seg + 1, 0], coords[seg + 1, 1])
+    a = unit_vectors(coords[seg, 0], coords[seg, 1])
+    b = unit_vectors(coords[seg + 1, 0], coords[seg + 1, 1])
     omega = np.arctan2(np.linalg.norm(np.cross(a, b), axis=1), np.einsum("ij,ij->i", a, b))
     length = omega * EARTH_RADIUS_M
     totals.line_length_m += float(length.sum())
@@ -243,26 +232,16 @@ def _polygon_rows(
 
 
 def _polygon_cells(poly: shapely.Polygon, fid: int, resolution: int) -> pa.RecordBatch | None:
-    """Full cells with their area, boundary cells with their covered share of it."""
-    shape = h3.geo_to_h3shape(poly)
-    full = np.asarray(h3i.h3shape_to_cells_experimental(shape, resolution, "full"), np.uint64)
-    overlap = np.asarray(h3i.h3shape_to_cells_experimental(shape, resolution, "overlap"), np.uint64)
-    edge = np.setdiff1d(overlap, full)
-    if len(edge) == 0 and len(full) == 0:
+    """Inner cells with their whole area, boundary cells with their covered share of it."""
+    found = cover.polygon_cover(poly, resolution)
+    if len(found.cells) == 0:
         return None
-    cell_geoms = h3grid.cell_polygons(edge).geoms()
-    shapely.prepare(poly)
-    covered = shapely.area(shapely.intersection(cell_geoms, poly))
-    edge_share = covered / shapely.area(cell_geoms)
-    keep = edge_share > 0
-    cells = np.concatenate([full, edge[keep]])
-    share = np.concatenate([np.ones(len(full)), edge_share[keep]])
-    cell_area = np.fromiter((h3i.cell_area(int(c), "m^2") for c in cells.tolist()), float)
+    cell_area = np.fromiter((h3i.cell_area(c, "m^2") for c in found.cells.tolist()), float)
     return _rows(
-        cells.view(np.int64),
-        np.full(len(cells), fid, np.int64),
-        area_m2=cell_area * share,
-        share=share,
+        found.cells.view(np.int64),
+        np.full(len(found.cells), fid, np.int64),
+        area_m2=cell_area * found.share,
+        share=found.share,
     )
 
 

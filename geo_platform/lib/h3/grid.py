@@ -32,6 +32,7 @@ import shapely
 from h3.api import basic_int as h3i
 
 from geo_platform.lib.errors import InputError, TooLargeError
+from geo_platform.lib.h3.sphere import densify_rings, ring_starts
 from geo_platform.lib.types import BBox
 
 MAX_GLOBAL_RESOLUTION = 4
@@ -210,7 +211,7 @@ def _unwrap(lng: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     each ring's first vertex. A ring around a pole winds +-360, any other ring 0.
     """
     n_rings = len(counts)
-    starts = _starts(counts)
+    starts = ring_starts(counts)
     ring = np.repeat(np.arange(n_rings), counts)
     nxt = np.arange(1, len(lng) + 1)
     nxt[starts + counts - 1] = starts  # the last vertex's edge closes the ring
@@ -225,18 +226,21 @@ def _unwrap(lng: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return unwrapped, ring, winding
 
 
-def cell_polygons(cells: np.ndarray) -> CellPolygons:
+def cell_polygons(cells: np.ndarray, max_arc_deg: float | None = None) -> CellPolygons:
     """Valid lon/lat MultiPolygons (WKB) for cells, split at the antimeridian, poles closed.
 
     Ordinary cells (all but a few hundred per resolution) are packed as WKB by numpy directly;
     shapely only cuts the antimeridian cells and closes the polar ones, and checks those.
+    With ``max_arc_deg``, edges follow their great circles (points every ``max_arc_deg``).
     """
     cells = np.asarray(cells, dtype=np.uint64)
     n = len(cells)
     lat, lng, counts = _boundaries(cells)
+    if max_arc_deg is not None:
+        lat, lng, counts = densify_rings(lat, lng, counts, max_arc_deg)
     unwrapped, ring, winding = _unwrap(lng, counts)
     polar = np.abs(winding) > 180.0
-    starts = _starts(counts)
+    starts = ring_starts(counts)
     lo = np.minimum.reduceat(unwrapped, starts) if n else np.zeros(0)
     hi = np.maximum.reduceat(unwrapped, starts) if n else np.zeros(0)
     crossing = ~polar & ((lo < -180.0) | (hi > 180.0))
@@ -268,12 +272,6 @@ def cell_polygons(cells: np.ndarray) -> CellPolygons:
     return CellPolygons(wkb, bounds, int(crossing.sum()), int(polar.sum()), int((~valid).sum()))
 
 
-def _starts(counts: np.ndarray) -> np.ndarray:
-    starts = np.zeros(len(counts), dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
-    return starts
-
-
 def _ring_wkb(
     x: np.ndarray, y: np.ndarray, counts: np.ndarray, ids: np.ndarray
 ) -> tuple[list[pa.Array], list[np.ndarray]]:
@@ -281,7 +279,7 @@ def _ring_wkb(
 
     Returns the arrays and, for each, the ``ids`` of its rings (callers restore the order).
     """
-    starts = _starts(counts)
+    starts = ring_starts(counts)
     groups: list[pa.Array] = []
     order: list[np.ndarray] = []
     for k in np.unique(counts):
