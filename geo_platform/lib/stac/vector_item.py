@@ -110,6 +110,7 @@ def _properties(
         prop("geometry_type"): table.geometry_type,
         prop("srid"): table.srid,
         prop("source_crs"): table.source_crs,
+        prop("crs_assumed"): table.crs_assumed,
         prop("source_driver"): table.driver,
         prop("rows_read"): table.rows_read,
         prop("dropped_null"): table.dropped_null,

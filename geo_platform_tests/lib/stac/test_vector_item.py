@@ -78,6 +78,7 @@ def test_item_validates_and_describes_the_table():
     assert props["geo_platform:source_etag"] == '"0x8DC"'
     assert props["geo_platform:run_id"] == "run-1" and props["geo_platform:code_version"] == "0.1.0"
     assert "EPSG:32632" in props["processing:lineage"]
+    assert props["geo_platform:crs_assumed"] is False
     assert props["datetime"] == "2024-05-01T00:00:00Z"
     assert d["assets"]["postgis"]["type"] == "application/vnd.postgresql"
     assert d["assets"]["geoparquet"]["type"] == "application/vnd.apache.parquet"
@@ -95,6 +96,14 @@ def test_item_across_the_antimeridian_and_empty_table():
     assert d["bbox"][0] > d["bbox"][2]
     empty = _item(_table(bbox=None, footprint=None, rows_loaded=0)).to_dict()
     assert empty["geometry"] is None and "bbox" not in empty
+
+
+def test_an_assumed_crs_is_recorded_in_the_item():
+    """Issue 17: a CSV whose CRS was assumed (lon/lat ranges) says so in its item."""
+    d = _item(_table(crs_assumed=True, source_crs="EPSG:4326")).to_dict()
+    assert validate_stac(d)
+    assert d["properties"]["geo_platform:crs_assumed"] is True
+    assert "assumed" in d["properties"]["processing:lineage"]
 
 
 def test_credentials_never_reach_the_item():
