@@ -28,6 +28,8 @@ from geo_platform.store import analytics_output as render
 from geo_platform.store.postgis import ident_with_suffix
 
 DEFAULT_RESOLUTION = 8
+AREA_TOLERANCE = 0.005
+"""Polygon area in the cells may differ from the source's by this share (it is ~1e-6)."""
 AGGREGATE_SQL = """
 SELECT cell,
        sum(points)::BIGINT        AS point_count,
@@ -82,7 +84,7 @@ class AggregateStats:
     area_m2: float
     seconds: float
 
-    def checks(self, area_tolerance: float = 0.01) -> dict[str, tuple[bool, str]]:
+    def checks(self, area_tolerance: float = AREA_TOLERANCE) -> dict[str, tuple[bool, str]]:
         """Verdicts: point counts exact, line lengths to 1e-9, polygon area to ``tolerance``."""
         out = {
             "points": (

@@ -127,6 +127,22 @@ def test_polygon_area_adds_up_to_the_spherical_area(ynp, tmp_path: Path) -> None
     assert np.allclose(area, share * cell_area)
 
 
+def test_polygon_totals_do_not_depend_on_ring_orientation_or_validity(tmp_path: Path) -> None:
+    """A hole drawn in its shell's direction is still a hole; a bow-tie counts both lobes."""
+    shell, hole = [(0, 0), (10, 0), (10, 10), (0, 10)], [(2, 2), (8, 2), (8, 8), (2, 8)]
+    same_way = shapely.Polygon(shell, [hole])  # valid, but not OGC-oriented
+    bowtie = shapely.Polygon([(20, 0), (30, 10), (30, 0), (20, 10)])
+    gpd.GeoDataFrame(geometry=[same_way, bowtie], crs=4326).to_parquet(tmp_path / "odd.parquet")
+    stats = analytics.aggregate_to_h3(tmp_path / "odd.parquet", 4, tmp_path / "o.parquet")
+    expected = sum(
+        abs(SPHERE.geometry_area_perimeter(shapely.segmentize(g, 0.01))[0])
+        for g in (shapely.orient_polygons(same_way), *shapely.get_parts(shapely.make_valid(bowtie)))
+    )
+    assert stats.source_polygon_area_m2 == pytest.approx(expected, rel=1e-5)
+    assert stats.area_m2 == pytest.approx(expected, rel=1e-4)
+    assert all(ok for ok, _ in stats.checks().values())
+
+
 def test_silver_format_points_and_mixed_geometries(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     lng, lat = rng.uniform(-180, 180, 5000), rng.uniform(-85, 85, 5000)

@@ -216,9 +216,11 @@ def _polygon_rows(
     polygons: np.ndarray, fids: np.ndarray, resolution: int, totals: SourceTotals
 ) -> Iterator[pa.RecordBatch]:
     cell_m2 = h3.average_hexagon_area(int(resolution), "m^2")
-    for poly, fid in zip(polygons, fids, strict=True):
+    for raw, fid in zip(polygons, fids, strict=True):
         # Edges are straight in lon/lat (as PostGIS geometry and H3's polyfill see them):
-        # densified, the spherical area of that shape is the reference total.
+        # densified, the spherical area of that shape is the reference total. Repaired and
+        # oriented first: pyproj adds a hole drawn like its shell instead of subtracting it.
+        poly = cover.valid_polygon(raw)
         area, _ = SPHERE.geometry_area_perimeter(shapely.segmentize(poly, EDGE_STEP_DEG))
         if abs(area) / cell_m2 > MAX_POLYGON_CELLS:
             raise TooLargeError(

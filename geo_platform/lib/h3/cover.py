@@ -71,8 +71,7 @@ def latlng_to_cells(lat: np.ndarray, lng: np.ndarray, resolution: int) -> np.nda
 def polygon_cover(poly: shapely.Geometry, resolution: int) -> Cover:
     """The cells ``poly`` (a lon/lat Polygon or MultiPolygon) covers, with their shares."""
     res = int(resolution)
-    if not shapely.is_valid(poly):
-        poly = polygonal(shapely.make_valid(poly))
+    poly = valid_polygon(poly)
     if shapely.is_empty(poly):
         return Cover(np.zeros(0, np.uint64), np.zeros(0), 0, 0)
     edge = boundary_cells(poly, res)
@@ -85,6 +84,13 @@ def polygon_cover(poly: shapely.Geometry, resolution: int) -> Cover:
         inner=len(inner),
         boundary=int(keep.sum()),
     )
+
+
+def valid_polygon(poly: shapely.Geometry) -> shapely.Geometry:
+    """The polygon repaired if invalid (its polygonal parts), shells counter-clockwise."""
+    if not shapely.is_valid(poly):
+        poly = polygonal(shapely.make_valid(poly))
+    return shapely.orient_polygons(poly)
 
 
 def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
