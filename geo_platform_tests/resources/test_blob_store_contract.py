@@ -196,6 +196,16 @@ def test_move_publishes_under_the_new_name(case: Case) -> None:
     assert _read(case, "silver/x.tif") == b"new version"
 
 
+def test_read_head_is_a_ranged_read(case: Case) -> None:
+    """The sensor recognises files by their first bytes without downloading them."""
+    data = bytes(range(256)) * 64
+    case.store.upload_bytes(case.container, "odd/name;with,chars.bin", data)
+    assert case.store.read_head(case.container, "odd/name;with,chars.bin", 100) == data[:100]
+    assert case.store.read_head(case.container, "odd/name;with,chars.bin", 1 << 20) == data
+    with pytest.raises(NotFoundError):
+        case.store.read_head(case.container, "no/such.tif", 10)
+
+
 def test_missing_blobs(case: Case, tmp_path: Path) -> None:
     assert case.store.stat(case.container, "no/such.tif") is None
     assert case.store.exists(case.container, "no/such.tif") is False

@@ -111,6 +111,12 @@ class BlobStore(BaseModel):
             out = {p: self.download_to(container, p, Path(tmp) / basename(p)) for p in cleaned}
             yield out
 
+    def read_head(self, container: str, path: str, length: int) -> bytes:
+        """The first ``length`` bytes of a blob (fewer if it is shorter): a ranged read, so
+        recognising a file by its content costs one small request, not a download."""
+        with self.local_copy(container, path) as local, local.open("rb") as fh:
+            return fh.read(length)
+
     # --- writing ---------------------------------------------------------------------------
     @abstractmethod
     def upload_file(

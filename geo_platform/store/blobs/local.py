@@ -137,6 +137,11 @@ class LocalBlobStore(BlobStore):
         shutil.copyfile(target, dest)
         return dest
 
+    def read_head(self, container: str, path: str, length: int) -> bytes:
+        _, target = self._existing(container, path)
+        with target.open("rb") as fh:
+            return fh.read(length)
+
     @contextmanager
     def local_copy(self, container: str, path: str) -> Iterator[Path]:
         _, target = self._existing(container, path)
