@@ -20,7 +20,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from geo_platform.lib.bronze import TickPlan, classify
+from geo_platform.lib.bronze import TickPlan, classify, classify_content
+from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.naming import (
     blob_for_partition_key,
     normalize_blob_path,
@@ -84,11 +85,18 @@ def upload(
         yield local, store.upload_file(container, blob, local)
 
 
-def plan_for(blobs: list[BlobInfo]) -> TickPlan:
-    """A tick plan in which every given supported blob is new (``ingest`` always publishes)."""
+def plan_for(
+    blobs: list[BlobInfo], read_head: Callable[[BlobInfo], bytes] | None = None
+) -> TickPlan:
+    """A tick plan in which every given supported blob is new (``ingest`` always publishes).
+
+    As in the sensor, a name without a known extension is only a hint: with ``read_head`` such
+    a blob is classified by its first bytes (``bronze.classify_content``)."""
     plan = TickPlan()
     for blob in blobs:
         cls = classify(blob.path, blob.size)
+        if cls.needs_content and read_head is not None:
+            cls = classify_content(blob, read_head(blob))
         if cls.kind in ("raster", "vector"):
             plan.new[cls.kind].append(blob)
         elif cls.kind == "unsupported":
@@ -126,7 +134,9 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     from geo_platform.defs.pipeline import PIPELINE_STAGES
 
     instance = dagster_instance(settings)
-    plan = plan_for(blobs)
+    store = blob_store_from_settings(settings)
+    container = settings.bronze_container
+    plan = plan_for(blobs, lambda b: store.read_head(container, b.path, HEAD_BYTES))
     for blob, reason in plan.unsupported:
         results[blob.path].status, results[blob.path].error = "skipped", reason
     for blob in blobs:

@@ -1,0 +1,45 @@
+"""`geo-platform ingest` plans files as the sensor does: by content when the name says nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import Point
+
+from geo_platform.app.ingest import plan_for
+from geo_platform.lib.content import HEAD_BYTES
+from geo_platform.store.blobs.local import LocalBlobStore
+
+
+def _tif(path: Path) -> None:
+    profile = dict(driver="GTiff", width=8, height=8, count=1, dtype="uint8", crs="EPSG:4326")
+    with rasterio.open(path, "w", transform=from_origin(5, 45, 0.1, 0.1), **profile) as dst:
+        dst.write(np.arange(64, dtype="uint8").reshape(1, 8, 8))
+
+
+def test_unknown_names_are_planned_by_content(tmp_path: Path) -> None:
+    store = LocalBlobStore(root=str(tmp_path / "blobs"))
+    store.ensure_container("bronze")
+    _tif(tmp_path / "a.tif")
+    gpd.GeoDataFrame({"n": [1]}, geometry=[Point(5, 45)], crs=4326).to_file(
+        tmp_path / "b.gpkg", driver="GPKG"
+    )
+    (tmp_path / "c.txt").write_text("just some notes\n")
+    blobs = [
+        store.upload_file("bronze", "in/elevation_export", tmp_path / "a.tif"),
+        store.upload_file("bronze", "in/places.data", tmp_path / "b.gpkg"),
+        store.upload_file("bronze", "in/notes.unknown", tmp_path / "c.txt"),
+    ]
+
+    plan = plan_for(blobs, lambda b: store.read_head("bronze", b.path, HEAD_BYTES))
+    assert [b.path for b in plan.new["raster"]] == ["in/elevation_export"]
+    assert [b.path for b in plan.new["vector"]] == ["in/places.data"]
+    assert [b.path for b, _ in plan.unsupported] == ["in/notes.unknown"]
+
+    # Without a content reader the names alone decide: nothing is recognised.
+    by_name = plan_for(blobs)
+    assert not by_name.new["raster"] and not by_name.new["vector"]
