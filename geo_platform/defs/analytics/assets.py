@@ -18,7 +18,7 @@ from psycopg import sql
 
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
-from geo_platform.lib.errors import NotFoundError
+from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
@@ -82,25 +82,65 @@ def _gold_point_sum(conn: Any, schema: str, table: str) -> int:
     return int(row[0])
 
 
-def _verdicts(stats: AggregateStats, gold_points: int, gold_rows: int) -> dict[str, Any]:
+Verdicts = dict[str, tuple[bool, str]]
+
+
+class GoldBlockedError(ValidationError):
+    """The checks of some of a file's aggregates failed: those were not published."""
+
+    def __init__(self, blob: str, tables: list[str], checks: Verdicts) -> None:
+        failed = "; ".join(why for ok, why in checks.values() if not ok)
+        super().__init__(f"not published ({', '.join(tables)}): {failed}", path=blob)
+        self.checks = checks
+
+
+def _verdicts(
+    stats: AggregateStats, gold_points: int | None = None, gold_rows: int | None = None
+) -> Verdicts:
+    """Check verdicts from the aggregate's totals, and from PostGIS's once it is loaded."""
     non_empty = stats.rows - stats.empty_rows
     point_only = stats.kinds == ("points",)
-    points_ok = stats.points == stats.source_points == gold_points
+    points_ok = stats.points == stats.source_points and gold_points in (None, stats.points)
     if point_only and stats.source_points == stats.point_rows:  # single points: one per row
         points_ok = points_ok and stats.points == non_empty
     totals = stats.checks()
-    totals_ok = totals["line_length"][0] and totals["polygon_area"][0] and gold_rows == stats.cells
+    totals_ok = totals["line_length"][0] and totals["polygon_area"][0]
+    totals_ok = totals_ok and gold_rows in (None, stats.cells)
     return {
         POINTS_CHECK: (
             points_ok,
-            f"sum(point_count) {stats.points} (PostGIS {gold_points}), source points "
+            f"sum(point_count) {stats.points} (PostGIS "
+            f"{'not loaded' if gold_points is None else gold_points}), source points "
             f"{stats.source_points}, non-empty rows {non_empty}",
         ),
         TOTALS_CHECK: (
             totals_ok,
-            f"{totals['line_length'][1]}; {totals['polygon_area'][1]}; {gold_rows} rows",
+            f"{totals['line_length'][1]}; {totals['polygon_area'][1]}; "
+            f"{'not loaded' if gold_rows is None else f'{gold_rows} rows'}",
         ),
     }
+
+
+def _publish_checked(
+    conn: Any, store: BlobStore, container: str, h3_blob: str, out: Path, gold: str,
+    schema: str, stats: AggregateStats,
+) -> Verdicts:  # fmt: skip
+    """Publish one aggregate only if its checks pass (what makes them blocking).
+
+    The totals are checked before anything is written; the PostGIS table is then loaded and
+    checked inside its transaction, and committed only if it holds every cell and point. An
+    aggregate that fails is rolled back and its GeoParquet never uploaded: the previous one stays.
+    """
+    verdicts = _verdicts(stats)
+    if all(ok for ok, _ in verdicts.values()):
+        gold_rows = _load_gold(conn, out, schema, gold)
+        verdicts = _verdicts(stats, _gold_point_sum(conn, schema, gold), gold_rows)
+    if not all(ok for ok, _ in verdicts.values()):
+        conn.rollback()
+        return verdicts
+    conn.commit()
+    store.upload_file(container, h3_blob, out)
+    return verdicts
 
 
 def _aggregate_blob(
@@ -117,27 +157,33 @@ def _aggregate_blob(
     prefix = silver_prefix(blob)
     checks: dict[str, list[tuple[bool, str]]] = {POINTS_CHECK: [], TOTALS_CHECK: []}
     details: dict[str, Any] = {}
+    blocked: list[str] = []
     with tempfile.TemporaryDirectory(prefix="h3agg-") as tmp, postgis.connect() as conn:
         for table, path in sorted(tables.items()):
             out = Path(tmp) / f"{table}_res{res}.parquet"
             with store.local_copy(container, path) as local:
                 stats = aggregate_to_h3(local, res, out)
             gold = gold_table_name(table, res)
-            gold_rows = _load_gold(conn, out, config.gold_schema, gold)
-            conn.commit()
-            store.upload_file(container, f"{prefix}/{H3_FOLDER}/{out.name}", out)
-            verdicts = _verdicts(stats, _gold_point_sum(conn, config.gold_schema, gold), gold_rows)
+            h3_blob = f"{prefix}/{H3_FOLDER}/{out.name}"
+            verdicts = _publish_checked(
+                conn, store, container, h3_blob, out, gold, config.gold_schema, stats
+            )
+            if not all(ok for ok, _ in verdicts.values()):
+                blocked.append(table)
             for name, (ok, why) in verdicts.items():
                 checks[name].append((ok, f"{table}: {why}"))
             details[table] = _stats_metadata(stats, f"{config.gold_schema}.{gold}")
         _remove_stale(store, container, prefix, set(tables), res, conn, config.gold_schema)
+    verdicts = {k: (all(ok for ok, _ in v), "; ".join(w for _, w in v)) for k, v in checks.items()}
+    if blocked:
+        raise GoldBlockedError(blob, blocked, verdicts)
     return Outcome(
         {
             "resolution": res,
             "tables": dg.MetadataValue.json(details),
             "cells": sum(d["cells"] for d in details.values()),
         },
-        {k: (all(ok for ok, _ in v), "; ".join(w for _, w in v)) for k, v in checks.items()},
+        verdicts,
     )
 
 
@@ -186,14 +232,18 @@ def _remove_stale(
         dg.AssetCheckSpec(
             POINTS_CHECK,
             asset="h3_aggregate",
+            blocking=True,
             description="Sum of point counts over the cells (GeoParquet and PostGIS) equals the "
-            "number of source points; for single-point data, the number of non-empty rows.",
+            "number of source points; for single-point data, the number of non-empty rows. "
+            "Blocking: an aggregate that fails is not published.",
         ),
         dg.AssetCheckSpec(
             TOTALS_CHECK,
             asset="h3_aggregate",
+            blocking=True,
             description="Line lengths add up to the source's great-circle length, polygon area "
-            "to its spherical area (within 1%), and PostGIS holds one row per cell.",
+            "to its spherical area (within 0.5%), and PostGIS holds one row per cell. Blocking: "
+            "an aggregate that fails is not published (no gold table, no GeoParquet).",
         ),
     ],
     description=(
@@ -210,8 +260,40 @@ def h3_aggregate(
     postgis: PostGISResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.MaterializeResult]:
-    yield from each_partition(
-        context, lambda _k, blob: _aggregate_blob(blob_store, postgis, platform, config, blob)
+    blocked: dict[str, Verdicts] = {}
+
+    def aggregate(_key: str, blob: str) -> Outcome:
+        try:
+            return _aggregate_blob(blob_store, postgis, platform, config, blob)
+        except GoldBlockedError as exc:
+            blocked[blob] = exc.checks
+            raise
+
+    for event in each_partition(context, aggregate):
+        yield _with_blocked(event, blocked) if isinstance(event, dg.AssetCheckResult) else event
+
+
+def _with_blocked(result: dg.AssetCheckResult, blocked: dict[str, Verdicts]) -> dg.AssetCheckResult:
+    """The run's check result, with the verdicts of the files whose aggregates were blocked
+    (their partitions fail, so ``each_partition`` has no outcome for them)."""
+    mine = {b: checks[result.check_name or ""] for b, checks in blocked.items()}
+    if not mine:
+        return result
+    meta = result.metadata or {}
+    details = dict(getattr(meta.get("details"), "value", None) or {})
+    failed = dict(getattr(meta.get("failed"), "value", None) or {})
+    details.update({b: why for b, (_, why) in mine.items()})
+    failed.update({b: why for b, (ok, why) in mine.items() if not ok})
+    return dg.AssetCheckResult(
+        asset_key=result.asset_key,
+        check_name=result.check_name,
+        passed=not failed,
+        description=f"{len(details) - len(failed)}/{len(details)} files passed",
+        metadata={
+            "files_checked": len(details),
+            "failed": dg.MetadataValue.json(failed),
+            "details": dg.MetadataValue.json(details),
+        },
     )
 
 
