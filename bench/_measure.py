@@ -46,3 +46,20 @@ def pg_connstring(dsn: str) -> str:
         "password": p.password or "",
     }
     return "PG:" + " ".join(f"{k}={v}" for k, v in parts.items() if v)
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average, printed beside every figure (noisy when > cores)."""
+    return os.getloadavg()[0]
+
+
+def paired_median(ours: list[float], reference: list[float]) -> float:
+    """Median over rounds of ours / reference of the same round: robust to load drifting
+    between rounds (each round measures both sides back to back)."""
+    import statistics
+
+    return statistics.median(o / r for o, r in zip(ours, reference, strict=True))
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
