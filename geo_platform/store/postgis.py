@@ -150,6 +150,7 @@ class StagedTable:
         geometry_type: str = "Geometry",
         srid: int = 4326,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        spatial_index: bool = True,
     ) -> None:
         if not _GEOMETRY_TYPE.match(geometry_type):
             raise ValueError(f"unsupported geometry type {geometry_type!r}")
@@ -165,6 +166,7 @@ class StagedTable:
         self.rows = 0
         self._copy: CopyStream | None = None
         self._prepared = False
+        self.spatial_index = spatial_index
         self._t0 = time.perf_counter()
         self._pg_types = ["bigint", *(c.pg_type for c in columns), f"geometry({geometry_type})"]
 
@@ -233,7 +235,9 @@ class StagedTable:
             copy.close(exc)
 
     def prepare(self) -> None:
-        """End the COPY; primary key, GiST index and ANALYZE on the (invisible) staging table."""
+        """End the COPY; primary key, GiST index and ANALYZE on the (invisible) staging table.
+        With ``spatial_index=False`` only the primary key: the caller runs
+        ``create_spatial_index`` after the commit (in parallel with other work)."""
         self.pause()
         stg = self._qualified(self.staging)
         self.conn.execute(
@@ -241,12 +245,13 @@ class StagedTable:
                 stg, sql.Identifier(self.staging + "_pkey"), sql.Identifier(ID_COLUMN)
             )
         )
-        self.conn.execute(
-            sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
-                sql.Identifier(self.staging + "_gix"), stg, sql.Identifier(GEOMETRY_COLUMN)
+        if self.spatial_index:
+            self.conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
+                    sql.Identifier(self.staging + "_gix"), stg, sql.Identifier(GEOMETRY_COLUMN)
+                )
             )
-        )
-        self.conn.execute(sql.SQL("ANALYZE {}").format(stg))
+            self.conn.execute(sql.SQL("ANALYZE {}").format(stg))
         self._prepared = True
 
     def swap(self, *, lock_timeout_s: float | None = 300.0) -> LoadResult:
@@ -270,7 +275,8 @@ class StagedTable:
             )
         )
         self._rename_index(self.staging + "_pkey", ident_with_suffix(self.table, "_pkey"))
-        self._rename_index(self.staging + "_gix", ident_with_suffix(self.table, "_geom_gix"))
+        if self.spatial_index:
+            self._rename_index(self.staging + "_gix", ident_with_suffix(self.table, "_geom_gix"))
         return LoadResult(
             schema=self.schema,
             table=self.table,

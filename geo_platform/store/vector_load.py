@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from geo_platform.lib import naming
 from geo_platform.lib.errors import (
@@ -45,11 +46,14 @@ from geo_platform.lib.vector.read import iter_batches, open_batches, open_source
 from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.store.postgis import (
+    GEOMETRY_COLUMN,
     ColumnSpec,
     StagedTable,
     advisory_lock,
     ensure_schema,
     ident_with_suffix,
+    lock_table,
+    table_exists,
 )
 
 SRID = 4326
@@ -143,12 +147,16 @@ def publish_vector_file(
     table_base: str,
     options: VectorOptions | None = None,
     parquet_dir: Path | None,
+    defer_index: bool = False,
 ) -> list[LoadedTable]:
     """Publish every layer of ``path`` (or ``options.layer``); see the module docstring.
 
     ``source_name`` is the bronze blob path (named in errors, used for per-layer table names);
     ``table_base`` is the already sanitized table name of the file. ``parquet_dir=None``
-    skips the GeoParquet copies (PostGIS only).
+    skips the GeoParquet copies (PostGIS only). ``defer_index=True`` swaps the tables in with
+    their primary key but without the GiST index and ANALYZE: the caller then runs
+    ``create_spatial_index`` per table, on another connection, while it checks the tables
+    and builds the STAC items (readers see the complete table at once, indexed moments later).
     """
     options = options or VectorOptions()
     layers = open_source(path, source_name, options)
@@ -158,7 +166,9 @@ def publish_vector_file(
         with conn.transaction():
             bases = distinct_bases([layer_table_base(s, source_name, table_base) for s in layers])
             for src, base in zip(layers, bases, strict=True):
-                done.extend(_publish_layer(conn, src, schema, base, options, parquet_dir))
+                done.extend(
+                    _publish_layer(conn, src, schema, base, options, parquet_dir, defer_index)
+                )
             _swap_all(conn, schema, [out for _, out in done])
     except psycopg.OperationalError as exc:
         _discard([o for _, o in done])
@@ -182,6 +192,40 @@ def publish_vector_file(
     return [table for table, _ in done]
 
 
+def create_spatial_index(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    """GiST index and ANALYZE of a table published with ``defer_index=True``, in a transaction
+    of its own under the table's lock (a concurrent load of the same table waits, and the other
+    way round). False when there is nothing to do: the table is gone (replaced or dropped by a
+    later load) or already has a GiST index."""
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    with conn.transaction():
+        lock_table(conn, schema, table)
+        if not table_exists(conn, schema, table):
+            return False
+        has_gist = conn.execute(
+            """SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               JOIN pg_am a ON a.oid = c.relam
+               WHERE i.indrelid = %s::regclass AND a.amname = 'gist'""",
+            (target.as_string(conn),),
+        ).fetchone()
+        if has_gist is not None:
+            return False
+        name = ident_with_suffix(table, "_geom_gix")
+        taken = conn.execute(
+            """SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND c.relname = %s""",
+            (schema, name),
+        ).fetchone()
+        index = sql.Identifier(name) if taken is None else sql.SQL("")  # else PostgreSQL names it
+        conn.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
+                index, target, sql.Identifier(GEOMETRY_COLUMN)
+            )
+        )
+        conn.execute(sql.SQL("ANALYZE {}").format(target))
+    return True
+
+
 def _discard(outputs: list[_Output]) -> None:
     for out in outputs:
         if out.writer is not None:
@@ -202,6 +246,7 @@ def _publish_layer(
     base: str,
     options: VectorOptions,
     parquet_dir: Path | None,
+    defer_index: bool = False,
 ) -> list[tuple[LoadedTable, _Output]]:
     t0 = time.perf_counter()
     publish_empty = options.empty_layers == "publish"
@@ -219,7 +264,9 @@ def _publish_layer(
             with open_batches(src, batch_rows(src, options)) as (arrow_schema, batches):
                 cleaner = LayerCleaner(src, arrow_schema, plan, options)
                 _check_column_count(src, len(cleaner.columns))
-                outputs = _open_outputs(conn, cleaner, plan, schema, base, names, parquet_dir)
+                outputs = _open_outputs(
+                    conn, cleaner, plan, schema, base, names, parquet_dir, defer_index
+                )
                 exclusive = len(plan.kinds) == 1
                 for batch in batches:
                     for part in cleaner.clean(batch):
@@ -258,6 +305,7 @@ def _open_outputs(
     base: str,
     names: dict[str, str],
     parquet_dir: Path | None,
+    defer_index: bool = False,
 ) -> dict[str, _Output]:
     columns = [ColumnSpec(c.name, c.pg_type) for c in cleaner.columns]
     outputs = {}
@@ -265,8 +313,9 @@ def _open_outputs(
         table = names[kind]
         gtype = plan.geometry_type(kind)
         staged = StagedTable(
-            conn, schema=schema, table=table, columns=columns, geometry_type=gtype, srid=SRID
-        ).begin()
+            conn, schema=schema, table=table, columns=columns, geometry_type=gtype, srid=SRID,
+            spatial_index=not defer_index,
+        ).begin()  # fmt: skip
         writer, final = None, None
         if parquet_dir is not None:
             tmp = Path(parquet_dir) / f".{table}.{secrets.token_hex(4)}.parquet.tmp"
@@ -330,8 +379,6 @@ def _swap_all(conn: psycopg.Connection[Any], schema: str, outputs: list[_Output]
 
 def _drop_siblings(conn: psycopg.Connection[Any], schema: str, base: str, keep: set[str]) -> None:
     """Drop tables an earlier version of this layer produced under other split names."""
-    from psycopg import sql
-
     for name in {base, *(split_table_name(base, k) for k in wkb.KINDS)} - keep:
         advisory_lock(conn, f"geo_platform:table:{schema}.{name}")
         target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))

@@ -21,8 +21,9 @@ import dataclasses
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from geo_platform.store.duplicates import Original, duplicates_mode, find_duplic
 from geo_platform.store.postgis import table_stats
 from geo_platform.store.quality import vector_quality
 from geo_platform.store.silver import STAC_FOLDER, replace_outputs, source_provenance
-from geo_platform.store.vector_load import publish_vector_file
+from geo_platform.store.vector_load import create_spatial_index, publish_vector_file
 from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, vector_item_ids
 
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
@@ -140,9 +141,11 @@ def publish_vector(
                 table_base=naming.table_name(blob),
                 options=options,
                 parquet_dir=Path(tmp),
+                defer_index=True,
             )
-            items = _items(tables, store, settings, provenance, info, table_href, original)
-            checks, qualities = _verify(conn, blob, tables, items)
+            with _indexing(connect, tables):  # GiST + ANALYZE beside the checks
+                items = _items(tables, store, settings, provenance, info, table_href, original)
+                checks, qualities = _verify(conn, blob, tables, items)
         files = _silver_files(tables, items, Path(tmp))
         published = replace_outputs(store, settings.silver_container, blob, files)
     log.info("%s: %d table(s), %d row(s)", blob, len(tables), sum(t.rows_loaded for t in tables))
@@ -151,6 +154,28 @@ def publish_vector(
         blob, list(items.values()), tables, hrefs, checks, qualities,
         duplicate_of=original.source_blob if original is not None else None,
     )  # fmt: skip
+
+
+@contextmanager
+def _indexing(connect: Connect, tables: list[LoadedTable]) -> Iterator[None]:
+    """Build the tables' GiST indexes (and ANALYZE them) on a connection of their own while
+    the block runs: the index build and the checks' scans then use both cores of the server.
+    Leaving the block waits for the indexes, so a published table always has its index by
+    the time ``publish_vector`` returns; an index error is raised after the block's own."""
+
+    def build() -> None:
+        with connect() as conn:
+            for t in tables:
+                create_spatial_index(conn, t.schema, t.table)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gist") as pool:
+        future = pool.submit(build)
+        try:
+            yield
+        finally:
+            error = future.exception()
+    if error is not None:
+        raise error
 
 
 def _verify(

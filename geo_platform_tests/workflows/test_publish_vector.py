@@ -70,6 +70,18 @@ def test_every_layer_reaches_postgis_geoparquet_and_a_valid_final_item(world: Wo
     written = {i["id"]: i for i in stac_items(world.store, "silver", blob)}
     assert written == {i["id"]: json.loads(json.dumps(i, default=str)) for i in result.items}
     assert len(result.silver_blobs) == 4  # two GeoParquet files, two items
+    # The GiST index and ANALYZE ran beside the checks, and were done before publish returned.
+    with psycopg.connect(world.dsn) as conn:
+        indexes = conn.execute(
+            "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s", (world.schema,)
+        ).fetchall()
+        analyzed = conn.execute(
+            "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = %s", (world.schema,)
+        ).fetchall()
+    assert sorted(indexes) == sorted(
+        (t, f"{t}{suffix}") for t in (towns, parcels) for suffix in ("_geom_gix", "_pkey")
+    )
+    assert sorted(r[0] for r in analyzed) == sorted([towns, parcels])
 
 
 def test_a_failed_republish_leaves_the_previous_version(world: World) -> None:

@@ -29,7 +29,11 @@ from geo_platform.lib.vector.geoparquet import parquet_row_count, read_geo_metad
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.store import postgis
-from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
+from geo_platform.store.vector_load import (
+    EmptyLayerWarning,
+    create_spatial_index,
+    publish_vector_file,
+)
 
 ASSUME = VectorOptions(assume_crs="EPSG:4326")
 
@@ -434,3 +438,38 @@ def test_dbf_text_that_lies_about_its_encoding(pg_conn, pg_schema, tmp_path):
         sql.SQL("SELECT name FROM {}.{}").format(sql.Identifier(pg_schema), sql.Identifier(t.table))
     ).fetchone()
     assert row == ("Müller",)
+
+
+def test_deferred_index_is_built_once_after_the_swap(pg_conn, pg_schema, tmp_path):
+    df = gpd.GeoDataFrame({"v": [1, 2]}, geometry=[Point(1, 2), Point(3, 4)], crs="EPSG:4326")
+    path = tmp_path / "later.gpkg"
+    df.to_file(path, layer="later")
+    (table,) = publish_vector_file(
+        pg_conn, path, source_name="d/later.gpkg", schema=pg_schema, table_base="later",
+        parquet_dir=None, defer_index=True,
+    )  # fmt: skip
+
+    def indexes() -> list[str]:
+        rows = pg_conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (pg_schema,)
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    assert indexes() == ["later_pkey"]  # published (rows visible) with its key, no GiST yet
+    assert table_rows(pg_conn, pg_schema, "later") == 2
+    assert create_spatial_index(pg_conn, pg_schema, table.table) is True
+    assert indexes() == ["later_geom_gix", "later_pkey"]
+    stats = pg_conn.execute(
+        "SELECT count(*) FROM pg_stats WHERE schemaname = %s AND tablename = 'later'",
+        (pg_schema,),
+    ).fetchone()
+    assert stats is not None and stats[0] > 0  # analyzed
+    assert create_spatial_index(pg_conn, pg_schema, table.table) is False  # already there
+    assert create_spatial_index(pg_conn, pg_schema, "gone") is False  # no such table
+
+
+def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
+    q = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    row = conn.execute(q).fetchone()
+    assert row is not None
+    return int(row[0])
