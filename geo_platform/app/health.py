@@ -12,8 +12,14 @@ Checks (names usable with ``skip``):
   sensor ignores) in the bronze and silver containers;
 - ``dagster_storage``: the Dagster instance (DAGSTER_HOME, PostgreSQL storage) answers a query;
 - ``daemon``: every required daemon has a fresh heartbeat;
-- ``sensor:<name>``: ``bronze_sensor`` and ``silver_automation`` are running (stored state, or
-  their default status when nothing is stored) and, once they have ticked, ticked recently.
+- ``sensor:<name>``: ``bronze_sensor`` and ``silver_automation`` are turned on (stored state, or
+  their default status when nothing is stored), a daemon is ticking them (a sensor is never
+  called running while no daemon runs), their last tick did not fail (the error is shown), and
+  once they have ticked, they ticked recently.
+
+``exit_code`` tells the two kinds of trouble apart: 0 healthy; 1 a service is down or broken
+(database, PostGIS/pgstac, blob store, Dagster storage); 2 the services are up but the
+orchestration is not (no daemon, or a sensor stopped or failing).
 """
 
 from __future__ import annotations
@@ -53,6 +59,24 @@ class Check:
 def healthy(checks: Iterable[Check]) -> bool:
     """True when no check failed (skipped checks do not count)."""
     return all(c.ok or c.skipped for c in checks)
+
+
+EXIT_HEALTHY, EXIT_SERVICES_DOWN, EXIT_NOT_ORCHESTRATING = 0, 1, 2
+
+
+def is_orchestration(name: str) -> bool:
+    """The daemon and sensor checks: what runs the pipelines, as opposed to the services."""
+    return name == "daemon" or name.startswith("sensor:")
+
+
+def exit_code(checks: Iterable[Check]) -> int:
+    """0 healthy; 1 a service is down (whatever else failed); 2 only the daemon or sensors."""
+    failed = [c for c in checks if not (c.ok or c.skipped)]
+    if not failed:
+        return EXIT_HEALTHY
+    if all(is_orchestration(c.name) for c in failed):
+        return EXIT_NOT_ORCHESTRATING
+    return EXIT_SERVICES_DOWN
 
 
 def _guard(name: str, fn: Callable[[], str]) -> Check:
@@ -154,17 +178,30 @@ def check_dagster(
         ]
     out = [Check("dagster_storage", True, f"{type(instance.run_storage).__name__} answers")]
     if "daemon" in skip:
-        out.append(Check("daemon", False, "skipped on request", skipped=True))
+        daemon = Check("daemon", False, "skipped on request", skipped=True)
     else:
-        out.append(_guard("daemon", lambda: _daemon(instance)))
+        daemon = _guard("daemon", lambda: _daemon(instance))
+    out.append(daemon)
     defaults = _sensor_defaults()
     for name in SENSORS:
         check_name = f"sensor:{name}"
         if check_name in skip or "sensors" in skip:
             out.append(Check(check_name, False, "skipped on request", skipped=True))
-        else:
-            out.append(_guard(check_name, lambda n=name: _sensor(instance, n, defaults)))  # type: ignore[misc]
+            continue
+        sensor = _guard(check_name, lambda n=name: _sensor(instance, n, defaults))  # type: ignore[misc]
+        out.append(_without_daemon(sensor, daemon))
     return out
+
+
+def _without_daemon(sensor: Check, daemon: Check) -> Check:
+    """A sensor is only running when a daemon ticks it: say so when none does."""
+    if not sensor.ok or daemon.ok:
+        return sensor
+    if daemon.skipped:
+        return Check(sensor.name, True, f"{sensor.detail} (not verified: daemon check skipped)")
+    return Check(
+        sensor.name, False, f"turned on, but not ticking: no daemon is running ({sensor.detail})"
+    )
 
 
 def _dagster_database_answers(settings: Settings) -> None:
@@ -239,10 +276,31 @@ def _sensor(instance: Any, name: str, defaults: dict[str, bool]) -> str:
     ]
     if not ticks:
         return "running (no tick yet)"
-    age = time.time() - max(t.timestamp for t in ticks)
+    last = max(ticks, key=lambda t: t.timestamp)
+    age = time.time() - last.timestamp
+    if _failed(last):
+        raise RuntimeError(f"its last tick ({age:.0f}s ago) failed: {_tick_error(last)}")
     if age > TICK_STALE_SECONDS:
         raise RuntimeError(f"running but its last tick was {age:.0f}s ago (is the daemon up?)")
     return f"running, last tick {age:.0f}s ago"
+
+
+def _failed(tick: Any) -> bool:
+    from dagster._core.scheduler.instigation import TickStatus
+
+    return bool(tick.status == TickStatus.FAILURE)
+
+
+def _tick_error(tick: Any) -> str:
+    """The failed tick's error, down to its root cause (Dagster wraps the sensor's own
+    exception in a SensorExecutionError): first lines only, never the trace."""
+    error, lines = tick.error, []
+    while error is not None:
+        message = (error.message or "").strip()
+        if message and "Error occurred during the execution of" not in message:
+            lines.append(message.splitlines()[0])
+        error = error.cause
+    return ("; caused by ".join(lines) if lines else "no error recorded")[:400]
 
 
 # --- everything ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``geo-platform health [--json] [--skip NAME]``: one table, non-zero exit when anything fails.
+"""``geo-platform health [--json] [--skip NAME]``: one table; exit 0 healthy, 1 services down,
+2 services up but no daemon running (or a sensor stopped or failing).
 
 Registered in ``geo_platform.cli.main`` with ``main.add_command(health)``.
 """
@@ -24,8 +25,9 @@ from geo_platform.settings import load_settings
 )
 def health(as_json: bool, skip: tuple[str, ...]) -> None:
     """Check the database, PostGIS/pgstac, both blob containers, Dagster storage, the daemon
-    and the sensors. Exit status 1 when any check fails."""
-    from geo_platform.app.health import check_all, healthy
+    and the sensors. Exit status 0 when healthy, 1 when a service is down or broken, 2 when
+    the services are up but no daemon runs or a sensor is stopped or failing."""
+    from geo_platform.app.health import check_all, exit_code, healthy
 
     checks = check_all(load_settings(), skip=skip)
     ok = healthy(checks)
@@ -33,7 +35,7 @@ def health(as_json: bool, skip: tuple[str, ...]) -> None:
         click.echo(json.dumps({"healthy": ok, "checks": [c.as_dict() for c in checks]}, indent=2))
     else:
         _print_table(checks, ok)
-    sys.exit(0 if ok else 1)
+    sys.exit(exit_code(checks))
 
 
 def _print_table(checks: list, ok: bool) -> None:

@@ -15,7 +15,14 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from geo_platform.app.health import check_all, check_blob_store, healthy
+from geo_platform.app.health import (
+    EXIT_NOT_ORCHESTRATING,
+    EXIT_SERVICES_DOWN,
+    check_all,
+    check_blob_store,
+    exit_code,
+    healthy,
+)
 from geo_platform.cli.health import health
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import load_settings
@@ -76,23 +83,20 @@ def test_without_a_daemon_the_daemon_check_fails(pg_instance, pg_dsn, tmp_path, 
     monkeypatch.setenv("GEO_PLATFORM_BLOB_ROOT", str(tmp_path / "blobs"))
     settings = load_settings()
     checks = {c.name: c for c in check_all(settings, instance=pg_instance)}
-    for name in (
-        "database",
-        "postgis",
-        "pgstac",
-        "blob:bronze",
-        "blob:silver",
-        "dagster_storage",
-        "sensor:bronze_sensor",
-        "sensor:silver_automation",
-    ):
+    for name in ("database", "postgis", "pgstac", "blob:bronze", "blob:silver", "dagster_storage"):
         assert checks[name].ok, (name, checks[name].detail)
     assert not checks["daemon"].ok and "heartbeat" in checks["daemon"].detail
+    # No daemon, no running sensor: health never contradicts itself.
+    for name in ("sensor:bronze_sensor", "sensor:silver_automation"):
+        assert not checks[name].ok and "no daemon is running" in checks[name].detail
     assert not healthy(checks.values())
-    # Skipping is explicit and never shown as passing.
+    # Services up, orchestration down: its own exit code.
+    assert exit_code(checks.values()) == EXIT_NOT_ORCHESTRATING == 2
+    # Skipping is explicit and never shown as passing; unverified sensors say so.
     skipped = {c.name: c for c in check_all(settings, instance=pg_instance, skip=["daemon"])}
     assert skipped["daemon"].skipped and skipped["daemon"].status == "skipped"
-    assert healthy(skipped.values())
+    assert "not verified" in skipped["sensor:bronze_sensor"].detail
+    assert healthy(skipped.values()) and exit_code(skipped.values()) == 0
 
 
 def test_health_passes_when_everything_is_up(pg_instance_env, pg_instance, tmp_path):
@@ -107,6 +111,47 @@ def test_health_passes_when_everything_is_up(pg_instance_env, pg_instance, tmp_p
         assert len(payload["checks"]) == 9
         table = CliRunner().invoke(health, [], env=env)
         assert table.exit_code == 0 and "healthy" in table.output
+
+
+def test_a_failing_sensor_is_unhealthy_and_shows_its_error(pg_instance_env, pg_instance, tmp_path):
+    """The daemon runs, but every bronze_sensor tick fails (its blob store is unreachable):
+    health says so, with the error, and exits 2 (services up, orchestration not)."""
+    env = {
+        **os.environ,
+        **pg_instance_env,
+        "GEO_PLATFORM_BLOB_BACKEND": "azure",
+        "AZURE_STORAGE_CONNECTION_STRING": (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            f"BlobEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1;"
+        ),
+    }
+    log_path = tmp_path / "daemon.log"
+    with daemon(env, log_path) as proc:
+        _wait_for_heartbeats(pg_instance, proc, log_path)
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            result = CliRunner().invoke(
+                health, ["--json", "--skip", "blob:bronze", "--skip", "blob:silver"], env=env
+            )
+            sensor = _by_name(json.loads(result.output))["sensor:bronze_sensor"]
+            if sensor["status"] == "FAIL":
+                break
+            time.sleep(3)
+        assert sensor["status"] == "FAIL", sensor
+        assert "last tick" in sensor["detail"] and "failed: " in sensor["detail"], sensor
+        assert "StorageUnavailableError" in sensor["detail"], sensor  # the sensor's own error
+        assert _by_name(json.loads(result.output))["daemon"]["status"] == "ok"
+        assert result.exit_code == EXIT_NOT_ORCHESTRATING, result.output
+
+
+def test_services_down_is_exit_code_1() -> None:
+    from geo_platform.app.health import Check
+
+    down = [Check("database", False, "cannot connect"), Check("daemon", False, "no heartbeat")]
+    assert exit_code(down) == EXIT_SERVICES_DOWN == 1
+    assert exit_code([Check("daemon", False, "no heartbeat")]) == 2
+    assert exit_code([Check("database", True, "ok")]) == 0
 
 
 def _wait_for_heartbeats(instance: dg.DagsterInstance, daemon: subprocess.Popen, log: Path):
