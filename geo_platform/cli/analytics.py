@@ -2,9 +2,10 @@
 
 Every published dataset is a view named like its PostGIS table (``geo-platform query "SELECT
 count(*) FROM vectors_roads"``); H3 aggregates are ``<table>_h3_res<R>``. Geometry columns
-print as WKT in the text formats. With the local blob store DuckDB reads the silver files in
-place; with Azure they are downloaded once into ``<state_dir>/analytics/cache`` (and refreshed
-when their etag changes).
+print as WKT in the text formats. DuckDB's spatial extension is loaded (from its pip package),
+so ``ST_*`` functions work on the geometry columns (``ST_Intersects(geometry,
+ST_MakeEnvelope(...))``). With the local blob store DuckDB reads the silver files in place; with
+Azure it reads the blobs directly as ``az://`` URLs (azure extension), nothing downloaded first.
 """
 
 from __future__ import annotations
@@ -32,21 +33,24 @@ from geo_platform.store.analytics import FORMATS
               help="Rows shown by --format table.")  # fmt: skip
 @click.option("--list-views", is_flag=True, help="Print the registered views first.")
 def query(sql: str, fmt: str, output: Path | None, max_rows: int, list_views: bool) -> None:
-    """Run SQL in DuckDB over every published dataset (each one a view named by dataset)."""
+    """Run SQL in DuckDB over every published dataset (each one a view named by dataset);
+    ST_* functions of DuckDB's spatial extension work on the geometry columns."""
     from geo_platform.lib.errors import GeoPlatformError
     from geo_platform.resources.blob_store import blob_store_from_settings
     from geo_platform.settings import load_settings
     from geo_platform.store import analytics
-    from geo_platform.workflows.analytics_views import published_views
+    from geo_platform.workflows.analytics_views import query_sources
 
     settings = load_settings()
     try:
         store = blob_store_from_settings(settings)
-        views = published_views(store, settings.silver_container, settings.analytics_dir)
+        sources = query_sources(store, settings.silver_container, settings.analytics_dir)
         if list_views:
-            for name, path in sorted(views.items()):
+            for name, path in sorted(sources.views.items()):
                 click.echo(f"{name}\t{path}", err=True)
-        text = analytics.query(sql, views, fmt, output=output, max_rows=max_rows)
+        text = analytics.query(
+            sql, sources.views, fmt, output=output, max_rows=max_rows, azure=sources.azure
+        )
     except GeoPlatformError as exc:
         raise click.ClickException(f"{exc.message}") from exc
     click.echo(text, err=output is not None)

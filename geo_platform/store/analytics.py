@@ -1,11 +1,12 @@
 """DuckDB analytics over silver GeoParquet: H3 aggregation, ad-hoc SQL and a catalog file.
 
-DuckDB 2.0 has no spatial or h3 extension package on PyPI (the ``duckdb-ext-*`` and
-``duckdb-extension-*`` packages stop at DuckDB 1.4/1.5, and extensions must match the engine
-exactly), and nothing may be downloaded at run time. So the geometry work that needs a geometry
-library happens on Arrow batches (``h3_contrib``: h3-py, numpy, shapely) and DuckDB does the
-relational part: it consumes the contributions as an Arrow stream and computes the per-cell
-sums and distinct feature counts with a parallel hash aggregation.
+Ad-hoc SQL (``query``) runs with DuckDB's spatial extension loaded from its pip package
+(``store/duckdb_ext.py``): GeoParquet geometry columns are GEOMETRY values and ``ST_*``
+functions work on them; on the Azure backend the views read ``az://`` URLs in place. There is no
+h3 extension package for this DuckDB, and nothing may be downloaded at run time, so the H3 work
+happens on Arrow batches (``h3_contrib``: h3-py, numpy, shapely) and DuckDB does the relational
+part: it consumes the contributions as an Arrow stream and computes the per-cell sums and
+distinct feature counts with a parallel hash aggregation.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from geo_platform.lib.h3 import contrib as h3_contrib
 from geo_platform.lib.h3 import grid as h3grid
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.store import analytics_output as render
+from geo_platform.store import duckdb_ext
 from geo_platform.store.postgis import ident_with_suffix
 
 DEFAULT_RESOLUTION = 8
@@ -216,17 +218,28 @@ def view_sql(path: Path | str) -> str:
     return f"SELECT * FROM read_parquet({literal(str(path))})"
 
 
-def connect_with_views(views: Mapping[str, Path | str]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per dataset over its Parquet file."""
-    con = duckdb.connect()
-    for name, path in sorted(views.items()):
-        con.execute(f"CREATE VIEW {ident(name)} AS {view_sql(path)}")
+def connect_with_views(
+    views: Mapping[str, Path | str], azure: duckdb_ext.AzureAccess | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the spatial extension and one view per dataset over its
+    Parquet file (a local path, or an ``az://`` URL read in place with ``azure``)."""
+    con = duckdb_ext.connect()
+    try:
+        if azure is not None:
+            duckdb_ext.attach_azure(con, azure)
+        for name, path in sorted(views.items()):
+            con.execute(f"CREATE VIEW {ident(name)} AS {view_sql(path)}")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def run_query(sql: str, views: Mapping[str, Path | str]) -> pa.Table:
+def run_query(
+    sql: str, views: Mapping[str, Path | str], azure: duckdb_ext.AzureAccess | None = None
+) -> pa.Table:
     """Run one SQL statement over the views; the result as an Arrow table."""
-    with connect_with_views(views) as con:
+    with connect_with_views(views, azure) as con:
         try:
             rel = con.sql(sql)
         except duckdb.Error as exc:
@@ -242,17 +255,19 @@ def query(
     fmt: str = "table",
     output: Path | None = None,
     max_rows: int = 100,
+    azure: duckdb_ext.AzureAccess | None = None,
 ) -> str:
     """Run ``sql`` and render it: ``table``, ``csv``, ``json`` text, or ``parquet`` to a file.
 
     With ``output`` the result goes to that file (any format) and a one-line summary is
-    returned; without it the text itself is returned (parquet needs ``output``).
+    returned; without it the text itself is returned (parquet needs ``output``). ``azure``:
+    credentials for views over ``az://`` URLs.
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet needs --output FILE")
-    result = run_query(sql, views)
+    result = run_query(sql, views, azure)
     if output is not None:
         render.write(result, fmt, output)
         return f"{result.num_rows} rows written to {output} ({fmt})"

@@ -6,19 +6,28 @@ Published datasets are the ``.parquet`` files the vector stage keeps in the silv
 deletes them, so the listing is the truth. DuckDB reads local files: the local blob store hands
 out its own paths, Azure blobs are downloaded into a cache folder (re-downloaded only when their
 etag changes; files no longer published are removed from the cache).
+
+``geo-platform query`` reads them through ``query_sources`` instead: on Azure every view is an
+``az://<container>/<path>`` URL that DuckDB's azure extension reads in place (only the row
+groups and columns a query needs), with the blob store's own credentials; nothing is downloaded
+first. The catalog file keeps the cached copies, so that it opens without credentials.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from geo_platform.lib.naming import short_hash
 from geo_platform.lib.types import BlobInfo
 from geo_platform.store.analytics import H3_FOLDER
+from geo_platform.store.blobs.azure import AzureBlobStore
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.blobs.local import LocalBlobStore
+from geo_platform.store.duckdb_ext import AzureAccess
+from geo_platform.store.secret_config import resolve_connection_string
 from geo_platform.store.silver import STAGING_ROOT
 
 _H3_NAME = re.compile(r"^(?P<table>.+)_res(?P<res>\d{1,2})$")
@@ -64,7 +73,7 @@ def local_paths(
 ) -> dict[str, Path]:
     """{view name: local file} for DuckDB (local store: in place; otherwise a cached copy)."""
     if isinstance(store, LocalBlobStore):
-        return {name: Path(store.href(container, b.path)) for name, b in blobs.items()}
+        return {name: store.file_path(container, b.path) for name, b in blobs.items()}
     root = cache / container
     out: dict[str, Path] = {}
     for name, b in blobs.items():
@@ -92,3 +101,31 @@ def published_views(store: BlobStore, container: str, analytics_dir: Path) -> di
     ``analytics_dir``)."""
     blobs = published_blobs(store, container)
     return local_paths(store, container, blobs, cache_dir(analytics_dir))
+
+
+@dataclass(frozen=True)
+class QuerySources:
+    """What ``geo-platform query`` reads: {view name: local path or ``az://`` URL}, and the
+    credentials for the ``az://`` ones (None when every view is a local file)."""
+
+    views: dict[str, str]
+    azure: AzureAccess | None = None
+
+
+def az_url(container: str, blob_path: str) -> str:
+    """The ``az://`` URL DuckDB's azure extension reads a blob by."""
+    return f"az://{container}/{blob_path}"
+
+
+def query_sources(store: BlobStore, container: str, analytics_dir: Path) -> QuerySources:
+    """Every published dataset for an ad-hoc query: local files in place, Azure blobs as
+    ``az://`` URLs read directly (no download), other stores through the download cache."""
+    blobs = published_blobs(store, container)
+    if isinstance(store, AzureBlobStore):
+        access = AzureAccess(
+            connection_string=resolve_connection_string(store.connection_string),
+            account_url=store.account_url,
+        )
+        return QuerySources({n: az_url(container, b.path) for n, b in blobs.items()}, access)
+    paths = local_paths(store, container, blobs, cache_dir(analytics_dir))
+    return QuerySources({n: str(p) for n, p in paths.items()})
