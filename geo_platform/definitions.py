@@ -1,8 +1,9 @@
 """The Dagster code location: each domain's Definitions, merged, with the executor and resources.
 
 No logic here. Every asset, check, job, sensor and schedule is defined by its domain under
-``geo_platform.defs`` (each package exposes ``defs``; promotion, whose automation depends on
-settings, ``build_defs(settings)``); resources and the executor are built from the environment
+``geo_platform.defs`` (each package exposes ``defs``; those that depend on settings
+``build_defs(settings)``: bronze, whose sensors' intervals and event-driven ingestion do, and
+promotion, whose automation does); resources and the executor are built from the environment
 by ``geo_platform.resources``, so the same code runs locally and in production. Loaded by
 ``dagster`` (workspace.yaml, ``[tool.dagster]``) and by ``dg`` (``[tool.dg]`` in pyproject.toml).
 """
@@ -29,7 +30,7 @@ from geo_platform.defs import (
 from geo_platform.resources import build_resources, executor_for
 from geo_platform.settings import Settings, load_settings
 
-DOMAINS = (bronze, raster, vector, catalog, collections, grids, analytics, quality, lifecycle)
+DOMAINS = (raster, vector, catalog, collections, grids, analytics, quality, lifecycle)
 
 __all__ = ["DOMAINS", "build_definitions", "build_resources", "defs"]
 
@@ -41,6 +42,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     # event-log INSERT per asset instead of one per file and asset. Set it to 0 to turn it off.
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(settings.event_batch_size))
     return dg.Definitions.merge(
+        bronze.build_defs(settings),
         *(domain.defs for domain in DOMAINS),
         promotion.build_defs(settings),
         pipeline.defs,

@@ -83,6 +83,9 @@ class Settings:
     pgbouncer_port: int
     azurite_port: int
     dagster_ui_port: int
+    # Azurite's queue service (blob events in development and CI); 0: the blob port + 1
+    # (``queue_emulator_port``), so a Settings with another blob port moves both.
+    azurite_queue_port: int = 0
     # Serving (geo_platform.app.serve): loopback ports of the STAC API, the tiler and OGC Features.
     stac_port: int = 8081
     tiler_port: int = 8082
@@ -94,6 +97,13 @@ class Settings:
     sensor_max_adds_per_tick: int
     sensor_interval_seconds: int
     vector_assume_crs: str
+    # Event-driven ingestion (geo_platform.defs.bronze.event_sensor): the Storage Queue Event
+    # Grid writes bronze blob events to ("" = off: the listing sensor alone, every
+    # sensor_interval_seconds), how often the event sensor reads it, and how often the listing
+    # sensor then runs as a reconciler (catching the events that were lost).
+    event_queue: str = ""
+    event_sensor_interval_seconds: int = 10
+    reconcile_interval_seconds: int = 900
     raster_rules: str
     vector_rules: str
     # Quality and accounting: duplicate handling and the storage price table.
@@ -126,6 +136,18 @@ class Settings:
     admin_role: str = "geo_admin"
     # Role passwords: from the environment only; repr=False keeps them out of any printed Settings.
     role_passwords: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def queue_emulator_port(self) -> int:
+        """The port of Azurite's queue service (GEO_PLATFORM_AZURITE_QUEUE_PORT, else the blob
+        port + 1)."""
+        return self.azurite_queue_port or self.azurite_port + 1
+
+    @property
+    def listing_interval_seconds(self) -> int:
+        """Seconds between two ticks of the listing sensor: GEO_PLATFORM_SENSOR_INTERVAL, or
+        GEO_PLATFORM_RECONCILE_INTERVAL when events drive ingestion (GEO_PLATFORM_EVENT_QUEUE)."""
+        return self.reconcile_interval_seconds if self.event_queue else self.sensor_interval_seconds
 
     @property
     def analytics_dir(self) -> Path:
@@ -279,6 +301,7 @@ def _service_settings() -> dict[str, Any]:
         "pg_port": pg_port,
         "pgbouncer_port": _env_int("GEO_PLATFORM_PGBOUNCER_PORT", pg_port + 1000),
         "azurite_port": _env_int("GEO_PLATFORM_AZURITE_PORT", 10000),
+        "azurite_queue_port": _env_int("GEO_PLATFORM_AZURITE_QUEUE_PORT", 0),
         "dagster_ui_port": _env_int("GEO_PLATFORM_UI_PORT", 3000),
         "stac_port": _env_int("GEO_PLATFORM_STAC_PORT", 8081),
         "tiler_port": _env_int("GEO_PLATFORM_TILER_PORT", 8082),
@@ -296,6 +319,9 @@ def _pipeline_settings() -> dict[str, Any]:
         "sensor_batch_size": _env_int("GEO_PLATFORM_SENSOR_BATCH_SIZE", 25),
         "sensor_max_adds_per_tick": _env_int("GEO_PLATFORM_SENSOR_MAX_ADDS", 25_000),
         "sensor_interval_seconds": _env_int("GEO_PLATFORM_SENSOR_INTERVAL", 30),
+        "event_queue": _env("GEO_PLATFORM_EVENT_QUEUE"),
+        "event_sensor_interval_seconds": _env_int("GEO_PLATFORM_EVENT_SENSOR_INTERVAL", 10),
+        "reconcile_interval_seconds": _env_int("GEO_PLATFORM_RECONCILE_INTERVAL", 900),
         "vector_assume_crs": _env("GEO_PLATFORM_VECTOR_ASSUME_CRS"),
         "raster_rules": _env("GEO_PLATFORM_RASTER_RULES"),
         "vector_rules": _env("GEO_PLATFORM_VECTOR_RULES"),
@@ -343,10 +369,13 @@ def _promotion_settings(database_url: str) -> dict[str, Any]:
     }
 
 
-def azurite_connection_string(port: int) -> str:
-    """Connection string of a local Azurite (its well-known development account, public key)."""
+def azurite_connection_string(port: int, queue_port: int = 0) -> str:
+    """Connection string of a local Azurite (its well-known development account, public key):
+    the blob service on ``port``, the queue service on ``queue_port`` (0: ``port + 1``)."""
     key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    queue = queue_port or port + 1
     return (
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
         f"AccountKey={key};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        f"QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;"
     )

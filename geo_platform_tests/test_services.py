@@ -100,6 +100,7 @@ def test_fresh_state_dir_lifecycle(
         pg_port=port,
         database_url=f"postgresql://geo_platform@127.0.0.1:{port}/geo_platform",
         azurite_port=_free_port(),
+        azurite_queue_port=_free_port(),  # random ports: blob port + 1 may be taken
     )
     try:
         assert svc.ensure_postgres(own) == own.database_url
@@ -124,10 +125,13 @@ def test_fresh_state_dir_lifecycle(
 
         conn_str = svc.ensure_azurite(own)
         assert f"127.0.0.1:{own.azurite_port}" in conn_str
+        assert f"QueueEndpoint=http://127.0.0.1:{own.queue_emulator_port}/" in conn_str
         apid = svc.status(own)["azurite"]["pid"]
+        assert svc.status(own)["azurite"]["queue"]["running"] is True  # blob events
         assert svc.ensure_azurite(own) == conn_str and svc.status(own)["azurite"]["pid"] == apid
         assert svc.stop_azurite(own) is True
         assert svc.status(own)["azurite"]["running"] is False
+        assert svc.status(own)["azurite"]["queue"]["running"] is False
     finally:
         svc.down(own)
         svc.stop_postgres(own)

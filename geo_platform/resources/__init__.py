@@ -7,8 +7,9 @@ The step executor, a deployment choice too, comes from ``executor_for``.
 Resource keys: ``blob_store`` (``LocalBlobStore``/``AzureBlobStore``, from the storage
 settings), ``postgis`` (``PostGISResource``) and ``pgstac`` (``PgSTACResource``), both on the
 platform database, ``platform`` (``PlatformResource``: containers, pipeline rules, tiling,
-analytics folder, serving ports), ``lifecycle`` (``LifecycleResource``) and ``promotion``
-(``PromotionResource``, as the promoter role).
+analytics folder, serving ports), ``lifecycle`` (``LifecycleResource``), ``promotion``
+(``PromotionResource``, as the promoter role) and ``event_queue`` (``EventQueue``: the queue of
+bronze blob events, GEO_PLATFORM_EVENT_QUEUE).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from geo_platform.resources.blob_store import blob_store_from_settings
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.resources.lifecycle import lifecycle_resource_from_settings
 from geo_platform.resources.promotion import promotion_resource
-from geo_platform.settings import Settings
+from geo_platform.settings import Settings, azurite_connection_string
+from geo_platform.store.queue import EventQueue
 
 __all__ = ["build_resources", "executor_for"]
 
@@ -38,7 +40,22 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "platform": platform_resource(settings),
         "lifecycle": lifecycle_resource_from_settings(settings),
         "promotion": promotion_resource(settings),
+        "event_queue": event_queue_from_settings(settings),
     }
+
+
+def event_queue_from_settings(settings: Settings) -> EventQueue:
+    """The queue Event Grid writes bronze blob events to, in the blob store's storage account:
+    AZURE_STORAGE_CONNECTION_STRING, else AZURE_STORAGE_ACCOUNT_URL's queue endpoint (with
+    DefaultAzureCredential), else the local Azurite. An empty name: events are off."""
+    name = settings.event_queue
+    if settings.azure_connection_string:
+        return EventQueue(queue_name=name, connection_string=settings.azure_connection_string)
+    if settings.azure_account_url:
+        url = settings.azure_account_url.replace(".blob.", ".queue.", 1)
+        return EventQueue(queue_name=name, account_url=url)
+    conn = azurite_connection_string(settings.azurite_port, settings.queue_emulator_port)
+    return EventQueue(queue_name=name, connection_string=conn)
 
 
 def platform_resource(settings: Settings) -> PlatformResource:

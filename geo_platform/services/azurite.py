@@ -1,4 +1,11 @@
-"""The Azurite blob emulator (npm package pinned in package.json), one per checkout."""
+"""The Azurite emulator (npm package pinned in package.json), one per checkout: its blob service
+and its queue service (blob events for the event sensor), each a process of its own.
+
+Two processes rather than Azurite's combined entry point: each has its own port
+(GEO_PLATFORM_AZURITE_PORT, GEO_PLATFORM_AZURITE_QUEUE_PORT), PID file and log, so a blob
+emulator already running is kept when the queue service is added, and the table service (not
+used) takes no port. Both keep their data under ``<state>/azurite/data`` (separate files).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,81 +23,110 @@ from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, ta
 from geo_platform.settings import REPO_ROOT, Settings, azurite_connection_string
 
 AZURITE_ACCOUNT = "devstoreaccount1"
+_DIST = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src"
 
 
-def _azurite_paths(settings: Settings) -> dict[str, Path]:
+@dataclass(frozen=True)
+class _Service:
+    """One Azurite service: ``blob`` or ``queue``."""
+
+    name: str
+    port: int
+    pid: Path
+    log: Path
+    main: Path
+    data: Path
+
+    def command(self, node: str) -> list[str]:
+        return [
+            node, str(self.main), f"--{self.name}Host", "127.0.0.1",
+            f"--{self.name}Port", str(self.port), "--location", str(self.data),
+            "--disableTelemetry", "--skipApiVersionCheck",
+        ]  # fmt: skip
+
+
+def _services(settings: Settings) -> list[_Service]:
     base = settings.state_dir / "azurite"
-    return {
-        "base": base,
-        "data": base / "data",
-        "pid": base / "azurite.pid",
-        "log": base / "azurite.log",
-        "main": REPO_ROOT / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js",
-    }
+    data = base / "data"
+    return [
+        _Service(
+            "blob", settings.azurite_port, base / "azurite.pid", base / "azurite.log",
+            _DIST / "blob" / "main.js", data,
+        ),
+        _Service(
+            "queue", settings.queue_emulator_port, base / "azurite-queue.pid",
+            base / "azurite-queue.log", _DIST / "queue" / "main.js", data,
+        ),
+    ]  # fmt: skip
 
 
 def azurite_url(settings: Settings) -> str:
     return f"http://127.0.0.1:{settings.azurite_port}/{AZURITE_ACCOUNT}"
 
 
-def _azurite_running(settings: Settings) -> int | None:
-    pid = read_pid(_azurite_paths(settings)["pid"])
-    if pid_alive(pid) and port_open("127.0.0.1", settings.azurite_port):
+def azurite_queue_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.queue_emulator_port}/{AZURITE_ACCOUNT}"
+
+
+def _running(service: _Service) -> int | None:
+    pid = read_pid(service.pid)
+    if pid_alive(pid) and port_open("127.0.0.1", service.port):
         return pid
     return None
 
 
 def ensure_azurite(settings: Settings) -> str:
-    """Start the Azurite blob emulator if needed; return its connection string.
+    """Start Azurite's blob and queue services if needed; return the connection string.
 
-    Idempotent: a live PID in the pid file with the port answering means it is already up.
+    Idempotent: a live PID in a service's pid file with its port answering means it is up.
     """
     with lock(settings, "azurite"):
-        return _start_azurite(settings)
+        for service in _services(settings):
+            _start(service)
+    return azurite_connection_string(settings.azurite_port, settings.queue_emulator_port)
 
 
-def _start_azurite(settings: Settings) -> str:
-    paths = _azurite_paths(settings)
-    conn = azurite_connection_string(settings.azurite_port)
-    if _azurite_running(settings):
-        return conn
-    stop_azurite(settings)  # ours but on another port or not answering: never two on one dir
-    if port_open("127.0.0.1", settings.azurite_port):
+def _start(service: _Service) -> None:
+    if _running(service):
+        return
+    _stop(service)  # ours but on another port or not answering: never two on one pid file
+    if port_open("127.0.0.1", service.port):
+        variable = "GEO_PLATFORM_AZURITE_" + ("PORT" if service.name == "blob" else "QUEUE_PORT")
         raise ConfigError(
-            f"port {settings.azurite_port} is in use by a process that is not our Azurite; "
-            "set GEO_PLATFORM_AZURITE_PORT to a free port"
+            f"port {service.port} is in use by a process that is not our Azurite "
+            f"{service.name} service; set {variable} to a free port"
         )
     node = shutil.which("node")
-    if not node or not paths["main"].exists():
+    if not node or not service.main.exists():
         raise ConfigError("Azurite is not installed: run scripts/install.sh (npm ci)")
-    paths["data"].mkdir(parents=True, exist_ok=True)
-    server = [
-        node, str(paths["main"]), "--blobHost", "127.0.0.1",
-        "--blobPort", str(settings.azurite_port), "--location", str(paths["data"]),
-        "--disableTelemetry", "--skipApiVersionCheck",
-    ]  # fmt: skip
-    with paths["log"].open("ab") as log:
+    service.data.mkdir(parents=True, exist_ok=True)
+    with service.log.open("ab") as log:
         # `sh -c 'echo $$ > pid; exec ...'` records the server's real PID (exec keeps it).
         subprocess.Popen(
-            ["sh", "-c", 'echo $$ > "$0"; exec "$@"', str(paths["pid"]), *server],
+            ["sh", "-c", 'echo $$ > "$0"; exec "$@"', str(service.pid), *service.command(node)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if _azurite_running(settings):
-            return conn
+        if _running(service):
+            return
         time.sleep(0.1)
     raise StorageUnavailableError(
-        f"Azurite did not start within 30 s:\n{tail(paths['log'])}", path=str(paths["log"])
+        f"Azurite's {service.name} service did not start within 30 s:\n{tail(service.log)}",
+        path=str(service.log),
     )
 
 
 def stop_azurite(settings: Settings) -> bool:
-    """Stop our Azurite (by its recorded PID). False if it was not running."""
-    paths = _azurite_paths(settings)
-    pid = read_pid(paths["pid"])
+    """Stop our Azurite services (by their recorded PIDs). False if none was running."""
+    stopped = [_stop(service) for service in _services(settings)]
+    return any(stopped)
+
+
+def _stop(service: _Service) -> bool:
+    pid = read_pid(service.pid)
     if not pid_alive(pid):
-        paths["pid"].unlink(missing_ok=True)
+        service.pid.unlink(missing_ok=True)
         return False
     assert pid is not None
     os.kill(pid, signal.SIGTERM)
@@ -98,7 +135,7 @@ def stop_azurite(settings: Settings) -> bool:
         time.sleep(0.1)
     if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
-    paths["pid"].unlink(missing_ok=True)
+    service.pid.unlink(missing_ok=True)
     return True
 
 
@@ -110,5 +147,10 @@ def uses_external_azure(settings: Settings) -> bool:
 
 
 def azurite_status(settings: Settings) -> dict[str, Any]:
-    pid = _azurite_running(settings)
-    return {"running": pid is not None, "pid": pid, "url": azurite_url(settings)}
+    blob, queue = (_running(service) for service in _services(settings))
+    return {
+        "running": blob is not None,
+        "pid": blob,
+        "url": azurite_url(settings),
+        "queue": {"running": queue is not None, "pid": queue, "url": azurite_queue_url(settings)},
+    }

@@ -71,9 +71,11 @@ def test_each_domain_contributes_its_own_definitions():
     """definitions.py lists no job, sensor or schedule: each comes from exactly one domain's
     Definitions, and together they are the code location's."""
     from geo_platform.definitions import DOMAINS
-    from geo_platform.defs import pipeline, promotion
+    from geo_platform.defs import bronze, pipeline, promotion
 
-    parts = [d.defs for d in DOMAINS] + [promotion.build_defs(load_settings()), pipeline.defs]
+    settings = load_settings()
+    parts = [bronze.build_defs(settings), *(d.defs for d in DOMAINS)]
+    parts += [promotion.build_defs(settings), pipeline.defs]
     seen: dict[str, set[str]] = {k: set() for k in ("assets", "jobs", "sensors", "schedules")}
     for part in parts:
         for kind, names in _names(part).items():
@@ -86,7 +88,7 @@ def test_each_domain_contributes_its_own_definitions():
     assert {"silver_automation", "raster_collection_sensor"} <= seen["sensors"]
     assert seen["schedules"] == {"janitor_daily", "quality_schedule"}
     assert set(defs.resources or {}) == {
-        "blob_store", "postgis", "pgstac", "platform", "lifecycle", "promotion"
+        "blob_store", "postgis", "pgstac", "platform", "lifecycle", "promotion", "event_queue"
     }  # fmt: skip
 
 

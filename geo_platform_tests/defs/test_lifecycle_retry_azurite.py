@@ -40,7 +40,12 @@ def _restart_after_retry(inst: dg.DagsterInstance, run_id: str, private: Setting
 def test_janitor_survives_a_storage_outage(
     tmp_path: Path, settings: Settings, pg_dsn: str, pg_schema: str
 ) -> None:
-    private = dataclasses.replace(settings, state_dir=tmp_path / "state", azurite_port=free_port())
+    private = dataclasses.replace(
+        settings,
+        state_dir=tmp_path / "state",
+        azurite_port=free_port(),
+        azurite_queue_port=free_port(),  # random ports: blob port + 1 may be taken
+    )
     conn_str = ensure_azurite(private)
     try:
         store = AzureBlobStore(connection_string=conn_str, retries=0)

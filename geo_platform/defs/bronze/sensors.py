@@ -15,9 +15,14 @@ first bytes (``lib.content``), read once per etag.
 Runs are batched: new partitions are added in order, so a burst of new files forms contiguous
 partition ranges, and each range of up to ``sensor_batch_size`` files becomes one run. Run keys
 hash the files and their etags: a re-delivered blob is a no-op, a changed blob runs again.
+Each run also carries the etags it was asked for (``ETAGS_TAG``): a file version that an
+unfinished run of this sensor or of the event sensor (``event_sensor``) already covers, or that
+was the last one materialized, is not requested again, so the two sensors never ask twice.
 """
 
 import hashlib
+import json
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +52,17 @@ from geo_platform.resources.databases import PlatformResource
 
 MAX_REPORTED = 200
 ETAG_CHECK_LIMIT = 1000
+"""Partitions whose last materialized etag one query looks up."""
+ETAGS_TAG = "geo_platform/etags"
+"""On each run a bronze sensor requests: JSON {partition key: etag} of the files it asked for.
+Read back from unfinished runs, it tells either bronze sensor (listing or events) that a file
+version is already on its way, so the other one does not request it again."""
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 MAX_SNIFFS = 100
 """Candidates (unknown extension) whose first bytes one tick reads; the rest wait a tick."""
 MAX_SNIFF_DOWNLOAD = 16 * 2**20
@@ -81,9 +97,13 @@ def contiguous_ranges(order: dict[str, int], keys: Iterable[str], max_size: int)
 def _run_request(kind: DataKind, keys: Sequence[str], etags: dict[str, str]) -> dg.RunRequest:
     digest = hashlib.sha1("\n".join(f"{k}@{etags[k]}" for k in keys).encode()).hexdigest()
     job = PIPELINE_JOBS[kind].name
+    asked = json.dumps({k: etags[k] for k in keys}, separators=(",", ":"), ensure_ascii=False)
     if len(keys) == 1:
         return dg.RunRequest(
-            job_name=job, partition_key=keys[0], run_key=f"{kind}:{keys[0]}@{etags[keys[0]]}"
+            job_name=job,
+            partition_key=keys[0],
+            run_key=f"{kind}:{keys[0]}@{etags[keys[0]]}",
+            tags={ETAGS_TAG: asked},
         )
     return dg.RunRequest(
         job_name=job,
@@ -92,24 +112,41 @@ def _run_request(kind: DataKind, keys: Sequence[str], etags: dict[str, str]) -> 
             ASSET_PARTITION_RANGE_START_TAG: keys[0],
             ASSET_PARTITION_RANGE_END_TAG: keys[-1],
             "geo_platform/files": str(len(keys)),
+            ETAGS_TAG: asked,
         },
     )
 
 
-def _latest_etags(instance: dg.DagsterInstance, kind: DataKind, keys: list[str]) -> dict[str, str]:
-    """The etag each partition was last materialized from (for at most ETAG_CHECK_LIMIT keys)."""
-    if not keys or len(keys) > ETAG_CHECK_LIMIT:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(f"bronze_{kind}"), asset_partitions=keys),
-        limit=len(keys) * 3,
-    ).records
-    out: dict[str, str] = {}
-    for rec in records:  # newest first
-        mat = rec.asset_materialization
-        if mat and mat.partition and mat.partition not in out:
-            etag = mat.metadata.get("etag")
-            out[mat.partition] = str(etag.value) if etag is not None else ""
+def _latest_etags(
+    instance: dg.DagsterInstance, kind: DataKind, keys: list[str]
+) -> dict[str, set[str]]:
+    """The etags each partition is taken care of for: the one it was last materialized from,
+    and those that unfinished runs requested by a bronze sensor carry (``ETAGS_TAG``)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    if not keys:
+        return out
+    for start in range(0, len(keys), ETAG_CHECK_LIMIT):
+        chunk = keys[start : start + ETAG_CHECK_LIMIT]
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(f"bronze_{kind}"), asset_partitions=chunk),
+            limit=len(chunk) * 3,
+        ).records
+        seen: set[str] = set()
+        for rec in records:  # newest first
+            mat = rec.asset_materialization
+            if mat and mat.partition and mat.partition not in seen:
+                seen.add(mat.partition)
+                etag = mat.metadata.get("etag")
+                out[mat.partition].add(str(etag.value) if etag is not None else "")
+    wanted = set(keys)
+    runs = instance.get_run_records(
+        dg.RunsFilter(job_name=PIPELINE_JOBS[kind].name, statuses=IN_FLIGHT)
+    )
+    for rec in runs:
+        asked = rec.dagster_run.tags.get(ETAGS_TAG)
+        for key, etag in (json.loads(asked) if asked else {}).items():
+            if key in wanted:
+                out[key].add(etag)
     return out
 
 
@@ -124,24 +161,17 @@ def requests_for_plan(
         etags: dict[str, str] = {}
         fresh: list[str] = []
         rerun: list[str] = []
-        for blob in plan.new[kind]:
+        for blob in [*plan.new[kind], *plan.changed[kind]]:
             key = partition_key_for_blob(blob.path)
             etags[key] = blob.etag
             (rerun if key in order else fresh).append(key)
-        # Partitions that exist although the cursor did not know them (cursor reset, ingest):
-        # run only those whose last materialization came from another etag.
-        last = _latest_etags(instance, kind, rerun)
-        if last:
-            same = [k for k in rerun if last.get(k) == etags[k]]
-            req.skipped_same_etag += len(same)
-            rerun = [k for k in rerun if last.get(k) != etags[k]]
-        for blob in plan.changed[kind]:
-            key = partition_key_for_blob(blob.path)
-            etags[key] = blob.etag
-            if key in order:
-                rerun.append(key)
-            else:
-                fresh.append(key)
+        # Existing partitions (a changed file, or one the cursor did not know: cursor reset,
+        # ingest, or announced by an event): run only those whose version was neither the last
+        # one materialized nor is on its way in an unfinished run of either bronze sensor.
+        done = _latest_etags(instance, kind, rerun)
+        same = [k for k in rerun if etags[k] in done.get(k, ())]
+        req.skipped_same_etag += len(same)
+        rerun = [k for k in rerun if etags[k] not in done.get(k, ())]
         req.add[kind] = fresh
         for i, key in enumerate(fresh):
             order[key] = len(existing) + i
@@ -343,19 +373,37 @@ def _log_plan(
         info(f"bronze: {plan.deferred} new blobs deferred to the next tick (limit per tick)")
 
 
-@dg.sensor(
-    name="bronze_sensor",
-    jobs=list(PIPELINE_JOBS.values()),
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Watches the bronze container: new files become partitions and runs, changed files "
-        "(new etag) run again, removed and unsupported files are reported."
-    ),
-)
-def bronze_sensor(
-    context: dg.SensorEvaluationContext,
-    blob_store: dg.ResourceParam[BlobStore],
-    platform: PlatformResource,
-) -> dg.SensorResult:
-    return bronze_tick(context.instance, blob_store, platform, context.cursor, context.log)
+def build_bronze_sensor(
+    interval_seconds: int = 30, reconciler: bool = False
+) -> dg.SensorDefinition:
+    """The listing sensor, every ``interval_seconds`` (GEO_PLATFORM_SENSOR_INTERVAL; with
+    events on, GEO_PLATFORM_RECONCILE_INTERVAL: it then reconciles what events missed)."""
+    role = (
+        "Reconciles the bronze container with the blob events (bronze_event_sensor): lists it "
+        f"every {interval_seconds} s and catches what events missed. "
+        if reconciler
+        else f"Watches the bronze container (listed every {interval_seconds} s): "
+    )
+
+    @dg.sensor(
+        name="bronze_sensor",
+        jobs=list(PIPELINE_JOBS.values()),
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=role
+        + "new files become partitions and runs, changed files (new etag) run again, removed "
+        "and unsupported files are reported.",
+    )
+    def bronze_sensor(
+        context: dg.SensorEvaluationContext,
+        blob_store: dg.ResourceParam[BlobStore],
+        platform: PlatformResource,
+    ) -> dg.SensorResult:
+        return bronze_tick(context.instance, blob_store, platform, context.cursor, context.log)
+
+    return bronze_sensor
+
+
+bronze_sensor = build_bronze_sensor()
+"""With the default interval (tests, benchmarks); the code location builds its own from settings
+(``geo_platform.defs.bronze.build_defs``)."""

@@ -1,0 +1,341 @@
+"""The bronze event sensor against real Azurite (blob + queue), ticked by Dagster's own sensor
+daemon loop on a real instance: lost, duplicate and redelivered events, a tick whose commit
+never happened, and the listing reconciler catching what events missed, exactly once.
+
+The daemon loop (``execute_sensor_iteration``) is what production runs: it evaluates each due
+sensor, then commits its result (partitions, runs, cursor). Runs are queued (a queued run
+coordinator with nothing dequeuing them), so the test sees exactly what the sensors asked for.
+Time is frozen and advanced between iterations, so which sensor is due is decided by the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import pytest
+from azure.storage.blob import BlobServiceClient
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster._daemon.sensor import execute_sensor_iteration
+
+from geo_platform.definitions import build_definitions
+from geo_platform.defs.bronze.event_sensor import (
+    EVENT_SENSOR_NAME,
+    build_event_sensor,
+    event_tick,
+)
+from geo_platform.defs.bronze.partitions import PARTITIONS
+from geo_platform.defs.bronze.sensors import ETAGS_TAG, build_bronze_sensor
+from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.lib.types import BlobInfo
+from geo_platform.resources.blob_store import AzureBlobStore
+from geo_platform.settings import Settings
+from geo_platform.store.queue import EventQueue
+
+pytestmark = pytest.mark.azurite
+
+EVENT_INTERVAL = 10
+RECONCILE_INTERVAL = 600
+VISIBILITY = 2
+"""Seconds a received message stays hidden (short, so a failed tick's messages return soon)."""
+
+HARNESS: dg.Definitions | None = None
+"""The code location the daemon loads (this module, in process): set by the fixture."""
+
+
+@dataclasses.dataclass
+class World:
+    """A private bronze container and event queue on Azurite, a Dagster instance, a clock."""
+
+    store: AzureBlobStore
+    queue: EventQueue
+    container: str
+    instance: dg.DagsterInstance
+    context: Any
+    now: datetime
+    sequencer: int = 0
+
+    def upload(self, path: str, data: bytes = b"II*\x00tiny") -> BlobInfo:
+        self.store.upload_bytes(self.container, path, data)
+        info = self.store.stat(self.container, path)
+        assert info is not None
+        return info
+
+    def event(self, blob: BlobInfo | str, kind: str = "BlobCreated", schema: str = "eg") -> str:
+        """The message Event Grid writes for this blob (base64 of the event's JSON)."""
+        self.sequencer += 1
+        path = blob if isinstance(blob, str) else blob.path
+        data: dict[str, Any] = {
+            "api": "PutBlob" if kind == "BlobCreated" else "DeleteBlob",
+            "url": f"http://127.0.0.1/devstoreaccount1/{self.container}/{path}",
+            "sequencer": f"{self.sequencer:032x}",
+            "blobType": "BlockBlob",
+        }
+        if isinstance(blob, BlobInfo):
+            data.update(eTag=blob.etag, contentLength=blob.size)
+        subject = f"/blobServices/default/containers/{self.container}/blobs/{path}"
+        event: dict[str, Any] = (
+            {"eventType": f"Microsoft.Storage.{kind}", "subject": subject, "data": data}
+            if schema == "eg"
+            else {"specversion": "1.0", "type": f"Microsoft.Storage.{kind}", "subject": subject,
+                  "source": "/subscriptions/x", "data": data}
+        )  # fmt: skip
+        event["id"] = str(uuid.uuid4())
+        return base64.b64encode(json.dumps(event).encode()).decode()
+
+    def tick(self, seconds: float) -> None:
+        """Advance the clock, then one iteration of the sensor daemon (evaluate and commit)."""
+        self.now += timedelta(seconds=seconds)
+        with freeze_time(self.now):
+            for _ in execute_sensor_iteration(
+                self.context, logging.getLogger("sensor-daemon"), None, None
+            ):
+                pass
+
+    def runs_by_blob(self) -> dict[str, list[tuple[str, str]]]:
+        """For each partition key: (sensor, etag) of every run requested for it."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for rec in self.instance.get_run_records(ascending=True):
+            tags = rec.dagster_run.tags
+            assert rec.dagster_run.status == dg.DagsterRunStatus.QUEUED
+            for key, etag in json.loads(tags[ETAGS_TAG]).items():
+                out.setdefault(key, []).append((tags.get("dagster/sensor_name", ""), etag))
+        return out
+
+    def partitions(self) -> set[str]:
+        return {
+            k for p in PARTITIONS.values() for k in self.instance.get_dynamic_partitions(p.name)
+        }
+
+    def _state(self, sensor: str) -> Any:
+        (state,) = [s for s in self.instance.all_instigator_state() if s.name == sensor]
+        return state
+
+    def cursor(self, sensor: str) -> str | None:
+        return self._state(sensor).instigator_data.cursor
+
+    def set_cursor(self, sensor: str, cursor: str | None) -> None:
+        """What a daemon that died after creating a tick's runs, before storing its cursor,
+        leaves behind: the runs, and the previous cursor."""
+        state = self._state(sensor)
+        data = state.instigator_data._replace(cursor=cursor)
+        self.instance.update_instigator_state(state.with_data(data))
+
+    def removals(self, path: str) -> list[str]:
+        records = self.instance.fetch_observations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("bronze_raster"),
+                asset_partitions=[partition_key_for_blob(path)],
+            ),
+            limit=10,
+        ).records
+        return [str(r.asset_observation.metadata["status"].value) for r in records]  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def world(azurite_connection_string: str, settings: Settings) -> Iterator[World]:
+    global HARNESS
+    suffix = uuid.uuid4().hex[:10]
+    container, queue_name = f"bronze-{suffix}", f"events-{suffix}"
+    configured = dataclasses.replace(
+        settings,
+        blob_backend="azure",
+        azure_connection_string=azurite_connection_string,
+        bronze_container=container,
+        event_queue=queue_name,
+        sensor_batch_size=3,
+    )
+    full = build_definitions(configured)
+    resources = dict(full.resources or {})
+    store, queue = resources["blob_store"], resources["event_queue"]
+    store.ensure_container(container)
+    queue.ensure_queue()
+    HARNESS = dg.Definitions(
+        assets=full.assets,
+        asset_checks=full.asset_checks,
+        jobs=full.jobs,
+        sensors=[
+            build_bronze_sensor(RECONCILE_INTERVAL, reconciler=True),
+            build_event_sensor(EVENT_INTERVAL, enabled=True, visibility_timeout=VISIBILITY),
+        ],
+        resources=resources,
+    )
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name=__name__, attribute="HARNESS"), location_name="harness"
+    )
+    overrides = {
+        "run_coordinator": {
+            "module": "dagster._core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+        }
+    }
+    with (
+        dg.instance_for_test(overrides=overrides) as instance,
+        create_test_daemon_workspace_context(
+            InProcessWorkspaceLoadTarget(origin), instance
+        ) as context,
+    ):
+        w = World(store, queue, container, instance, context, datetime.now(UTC))
+        w.tick(0)  # both sensors' first tick: the container and the queue are empty
+        yield w
+    queue.client().delete_queue()
+    queue.close()
+    BlobServiceClient.from_connection_string(azurite_connection_string).delete_container(container)
+
+
+def test_lost_events_are_caught_by_the_reconciler_exactly_once(world: World) -> None:
+    blobs = [world.upload(f"rasters/t{i:02d}.tif") for i in range(9)]
+    blobs += [world.upload(f"vectors/v{i:02d}.gpkg", b"SQLite format 3\x00") for i in range(3)]
+    lost = {b.path for b in blobs[::3]}  # a third of the events never arrive
+    delivered = [b for b in blobs if b.path not in lost]
+    messages = [world.event(b, schema="eg" if i % 2 else "ce") for i, b in enumerate(delivered)]
+    messages += [world.event(delivered[0]), world.event(delivered[5])]  # delivered twice
+    world.queue.send(messages)
+
+    world.tick(EVENT_INTERVAL + 1)  # events: partitions and runs
+    world.tick(EVENT_INTERVAL + 1)  # deletes the handled messages
+    runs = world.runs_by_blob()
+    assert set(runs) == {partition_key_for_blob(b.path) for b in delivered}
+    assert world.queue.approximate_count() == 0
+
+    world.tick(RECONCILE_INTERVAL)  # the reconciler lists the container
+    runs = world.runs_by_blob()
+    assert world.partitions() == {partition_key_for_blob(b.path) for b in blobs}
+    for blob in blobs:
+        requested = runs[partition_key_for_blob(blob.path)]
+        sensor = "bronze_sensor" if blob.path in lost else EVENT_SENSOR_NAME
+        assert requested == [(sensor, blob.etag)], blob.path  # one run, by the right sensor
+
+    world.tick(RECONCILE_INTERVAL)  # nothing new anywhere: no more runs
+    assert world.runs_by_blob() == runs
+
+
+def test_a_tick_that_never_commits_loses_nothing(world: World) -> None:
+    """Messages are deleted by the tick after the one that handled them: a tick whose result
+    was never committed leaves them in the queue, and they come back."""
+    blobs = [world.upload(f"crash/c{i}.tif") for i in range(4)]
+    world.queue.send(world.event(b) for b in blobs)
+    resources = HARNESS.resources  # type: ignore[union-attr]
+    lost = event_tick(
+        world.instance,
+        world.queue,
+        world.store,
+        resources["platform"],
+        world.cursor(EVENT_SENSOR_NAME),
+        None,
+        visibility_timeout=VISIBILITY,
+    )  # evaluated, then the process dies: nothing of it is committed
+    assert sum(len(json.loads(r.tags[ETAGS_TAG])) for r in lost.run_requests) == 4
+    world.tick(EVENT_INTERVAL + 1)
+    assert world.runs_by_blob() == {} and world.partitions() == set()  # hidden, not lost
+    time.sleep(VISIBILITY + 0.5)
+    world.tick(EVENT_INTERVAL + 1)  # redelivered: handled and committed
+    world.tick(EVENT_INTERVAL + 1)  # and deleted
+    assert world.runs_by_blob() == {
+        partition_key_for_blob(b.path): [(EVENT_SENSOR_NAME, b.etag)] for b in blobs
+    }
+    assert world.queue.approximate_count() == 0
+
+
+def test_runs_recorded_but_cursor_lost_is_a_no_op_on_redelivery(world: World) -> None:
+    """A daemon that died between creating a tick's runs and storing its cursor: the messages
+    come back (never deleted), and handling them again asks for nothing twice, even in a batch
+    grouped differently (so with other run keys)."""
+    blobs = [world.upload(f"half/h{i}.tif") for i in range(4)]
+    world.queue.send(world.event(b) for b in blobs)
+    before = world.cursor(EVENT_SENSOR_NAME)
+    world.tick(EVENT_INTERVAL + 1)
+    first = world.runs_by_blob()
+    assert len(first) == 4
+    world.set_cursor(EVENT_SENSOR_NAME, before)
+    late = world.upload("half/later.tif")
+    world.queue.send([world.event(late)])
+    time.sleep(VISIBILITY + 0.5)
+    world.tick(EVENT_INTERVAL + 1)  # the four again (redelivered) and a new one
+    world.tick(EVENT_INTERVAL + 1)
+    runs = world.runs_by_blob()
+    assert {k: v for k, v in runs.items() if k in first} == first  # nothing twice
+    assert runs[partition_key_for_blob(late.path)] == [(EVENT_SENSOR_NAME, late.etag)]
+    assert world.queue.approximate_count() == 0
+
+
+def test_duplicate_late_changed_deleted_and_unreadable_events(world: World) -> None:
+    a, b = world.upload("mix/a.tif"), world.upload("mix/b.tif")
+    c = world.upload("mix/c.tif")  # its event is lost
+    world.queue.send([world.event(a), world.event(a, schema="ce"), world.event(b)])
+    world.tick(EVENT_INTERVAL + 1)
+    world.tick(RECONCILE_INTERVAL)  # the reconciler: a and b are on their way, c is new
+    key = {x.path: partition_key_for_blob(x.path) for x in (a, b, c)}
+    assert world.runs_by_blob() == {
+        key[a.path]: [(EVENT_SENSOR_NAME, a.etag)],
+        key[b.path]: [(EVENT_SENSOR_NAME, b.etag)],
+        key[c.path]: [("bronze_sensor", c.etag)],
+    }
+
+    # Late duplicates (Event Grid delivers at least once), c's event after the reconciler's run.
+    world.queue.send([world.event(a), world.event(c)])
+    world.tick(EVENT_INTERVAL + 1)
+    assert len(world.runs_by_blob()) == 3 and sum(map(len, world.runs_by_blob().values())) == 3
+
+    # a changes: one more run, for its new etag; the reconciler then sees it on its way.
+    a2 = world.upload("mix/a.tif", b"II*\x00changed")
+    assert a2.etag != a.etag
+    world.queue.send([world.event(a2)])
+    world.tick(EVENT_INTERVAL + 1)
+    world.tick(RECONCILE_INTERVAL)
+    assert world.runs_by_blob()[key[a.path]] == [
+        (EVENT_SENSOR_NAME, a.etag),
+        (EVENT_SENSOR_NAME, a2.etag),
+    ]
+
+    # b is deleted: reported on its partition (derived data is kept), no run.
+    world.store.delete(world.container, b.path)
+    garbage = "this is not an event"
+    event = json.loads(base64.b64decode(world.event(a2)))  # the same, in another container
+
+    event["subject"] = event["subject"].replace(world.container, "elsewhere")
+    world.queue.send([world.event(b.path, "BlobDeleted"), garbage, json.dumps(event)])
+    world.tick(EVENT_INTERVAL + 1)
+    world.tick(EVENT_INTERVAL + 1)
+    assert world.removals(b.path) == ["removed from bronze"]
+    assert sum(map(len, world.runs_by_blob().values())) == 4  # a twice, b and c once
+    assert world.queue.approximate_count() == 0  # the unreadable one too, once reported
+    inventory = world.instance.fetch_observations(dg.AssetKey("bronze_inventory"), limit=5)
+    reported = [r.asset_observation.metadata for r in inventory.records]  # type: ignore[union-attr]
+    assert [m["unreadable_events"].value for m in reported if "unreadable_events" in m] == [1]
+
+
+def test_settings_decide_the_sensors_intervals(settings: Settings) -> None:
+    """GEO_PLATFORM_SENSOR_INTERVAL is the listing sensor's interval; with an event queue the
+    listing sensor reconciles every GEO_PLATFORM_RECONCILE_INTERVAL and the event sensor runs
+    every GEO_PLATFORM_EVENT_SENSOR_INTERVAL."""
+
+    def sensors(**changes: Any) -> dict[str, tuple[int | None, str]]:
+        defs = build_definitions(dataclasses.replace(settings, **changes))
+        return {
+            s.name: (s.minimum_interval_seconds, s.default_status.value)
+            for s in defs.sensors or []
+            if s.name in ("bronze_sensor", EVENT_SENSOR_NAME)
+        }
+
+    assert sensors(sensor_interval_seconds=45) == {
+        "bronze_sensor": (45, "RUNNING"),
+        EVENT_SENSOR_NAME: (10, "STOPPED"),
+    }
+    assert sensors(
+        sensor_interval_seconds=45,
+        event_queue="bronze-events",
+        event_sensor_interval_seconds=5,
+        reconcile_interval_seconds=1800,
+    ) == {"bronze_sensor": (1800, "RUNNING"), EVENT_SENSOR_NAME: (5, "RUNNING")}
