@@ -4,7 +4,9 @@ The silver workflows (``publish_vector``, ``publish_raster``, ...) produce each 
 items: collection link included, validated, duplicate content already resolved (pointer items
 or a ``duplicate_of_source`` flag). This stage only upserts them, for a whole batch of files in
 one transaction (``store.catalog.publish_sources``: collections created when missing, items a
-source no longer produces removed, extents refreshed), then gives tiled rasters their mosaic.
+source no longer produces removed, extents refreshed), then gives tiled rasters their mosaic
+and every collection with rasters its raster mosaic (``register_raster_mosaics``: a pgstac
+search over its raster items only, with the collection's render-extension ``renders``).
 
 When the catalog runs in another run (or process) than the silver stage, the items come back
 from the file's silver folder (``read_silver_items``), where the silver stage wrote them.
@@ -22,8 +24,9 @@ from geo_platform.lib import naming, stac_ext
 from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.catalog import publish_sources
-from geo_platform.store.mosaic_search import attach_mosaic
+from geo_platform.store.mosaic_search import attach_mosaic, register_raster_mosaic
 from geo_platform.store.silver import stac_items
+from geo_platform.store.tiler_access import with_tiler_access
 
 MOSAICS = (("mosaic.json", False), ("mosaic-visual.json", True))
 _IDENTITY = ("type", "stac_version", "id", "collection")
@@ -113,6 +116,28 @@ def attach_mosaics(
     return attached
 
 
+def register_raster_mosaics(
+    conn: psycopg.Connection[Any], items: Mapping[str, list[dict[str, Any]]]
+) -> dict[str, str]:
+    """Each collection of the batch's raster items gets its raster mosaic (renders merged,
+    search registered: ``store.mosaic_search.register_raster_mosaic``); commits. Returns
+    {collection: search id}."""
+    by_collection: dict[str, list[dict[str, Any]]] = {}
+    for its in items.values():
+        for item in its:
+            by_collection.setdefault(str(item["collection"]), []).append(item)
+    try:
+        searches = {
+            cid: register_raster_mosaic(conn, cid, its)
+            for cid, its in sorted(by_collection.items())
+        }
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return searches
+
+
 def publish_catalog(
     conn: psycopg.Connection[Any],
     items: Mapping[str, list[dict[str, Any]]],
@@ -121,8 +146,12 @@ def publish_catalog(
     store: BlobStore,
     silver_container: str,
 ) -> dict[str, CatalogedSource]:
-    """``publish_items``, then (rasters) the mosaics of the batch's tiled files."""
+    """``publish_items``, then (rasters) the mosaics of the batch's tiled files and the raster
+    mosaic of each collection."""
+    # On Azure, blob assets get the tiler's /vsiaz/ alternate (a private container).
+    items = {src: with_tiler_access(store, silver_container, its) for src, its in items.items()}
     results = publish_items(conn, items, kind)
     if kind == "raster":
         attach_mosaics(conn, store, silver_container, list(items))
+        register_raster_mosaics(conn, items)
     return results

@@ -42,6 +42,7 @@ from geo_platform.lib.stac_ext import (
 )
 from geo_platform.store import pgstac
 from geo_platform.store import promotion_audit as audit
+from geo_platform.store.mosaic_search import copy_mosaic_searches
 from geo_platform.store.promotion_state import (
     Target,
     collection_lock,
@@ -50,6 +51,7 @@ from geo_platform.store.promotion_state import (
     sweep_blobs,
 )
 from geo_platform.store.promotion_tables import CopyResult, TableCopy, drop_table
+from geo_platform.store.tiler_access import with_tiler_access
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,7 @@ def _publish(
             schema, _, table = name.partition(".")
             drop_table(dst, TableRef(schema, table))
         pgstac.upsert_collection(dst, plan.source_collection)
+        copy_mosaic_searches(src, dst, plan.source_collection)  # its search ids answer there
         pgstac.upsert_items(dst, items)
         for item_id in plan.remove_items:
             dst.execute("SELECT delete_item(%s, %s)", (item_id, plan.collection))
@@ -344,6 +347,8 @@ def promote(
             plan = plan_promotion(src, dst, source, target, req, version)
             _lock_source_tables(src, plan)  # the tables of a re-published item, if any
             items = _production_items(plan, run_id, now)
+            # Azure: the tiler's /vsiaz/ alternates name production's container, not staging's.
+            items = with_tiler_access(target.store, target.container, items)
             try:
                 copied = _copy_blobs(plan, source, target)
                 copies, audit_id = _publish(

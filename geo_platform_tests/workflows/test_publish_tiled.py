@@ -21,6 +21,7 @@ from geo_platform.lib.raster.mosaic import tiles_for_point, validate_mosaic
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling import TilingOptions
 from geo_platform.lib.raster.validate import validate_cog
+from geo_platform.lib.stac.raster_mosaic import RASTER_ONLY, mosaic_search
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.store import pgstac
 from geo_platform.store.blobs.local import LocalBlobStore
@@ -140,7 +141,11 @@ def test_tiles_mosaic_and_items_publish_in_pgstac(tmp_path: Path, pg_dsn: str) -
             coll = pgstac.get_collection(conn, out.collection_id)
             assert coll["assets"][f"mosaic-{parent}"]["href"].endswith("mosaic.json")
             row = conn.execute("SELECT search FROM pgstac.searches WHERE hash = %s", (search,))
-            assert row.fetchone()[0]["filter"]["args"][1] == parent
+            raster_only, by_parent = row.fetchone()[0]["filter"]["args"]  # rasters of parent
+            assert by_parent["args"][1] == parent and raster_only == RASTER_ONLY
+            query = {**mosaic_search(out.collection_id, parent), "limit": 100}
+            found = conn.execute("SELECT pgstac.search(%s::jsonb)", (json.dumps(query),))
+            assert len(found.fetchone()[0]["features"]) == 16  # every tile is a raster item
             assert len(pgstac.item_ids(conn, out.collection_id)) == 16
     finally:
         with psycopg.connect(pg_dsn) as conn:

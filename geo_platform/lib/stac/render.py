@@ -10,23 +10,29 @@ Entry format: the render extension v2.0.0 fields (``title``, ``assets``, ``expre
 names: with ``assets=["analysis"]`` the asset's bands are ``b1..bN``, so true colour of a
 Sentinel-2 stack is ``expression="b4;b3;b2"``. Every entry validates as a pystac ``Render``.
 
-Where they live: the render extension's JSON schema is not among the schemas we can validate
-offline (it ships in no package we install), and we only declare extensions we validate. So the
-entries are stored under the item property ``geo_platform:renders`` (``RENDERS_PROPERTY``) with
-the same structure the extension defines for ``renders``; moving them to ``renders`` and listing
-the extension is a one-line change once its schema is vendored. titiler reads the parameters
-from the map links (``render_links``), which work either way.
+Where they live: in the STAC render extension (v2.0.0, ``RENDER_EXTENSION``): an item's
+``properties.renders``, and a collection's ``renders`` (``with_collection_renders``: the
+combinations its raster items share, with one stretch wide enough for all of them, and
+``item_assets`` naming the assets they read, which the extension requires of a collection).
+titiler-pgstac reads them from there: an item's ``/renders/{name}`` and a collection's or a
+registered search's ``/info`` list a TileJSON per render name (``store/mosaic_search.py``
+registers the collection's raster mosaic with the collection's renders as its defaults). Items
+published before keep the former ``geo_platform:renders`` until republished; ``item_renders``
+reads either. The extension's schema is vendored (``schemas/render``) and validated offline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from geo_platform.lib.stac_ext import CATEGORICAL, RENDERS
 
-RENDERS_PROPERTY = RENDERS
+RENDER_EXTENSION = "https://stac-extensions.github.io/render/v2.0.0/schema.json"
+RENDERS_PROPERTY = "renders"
+LEGACY_RENDERS_PROPERTY = RENDERS  # ``geo_platform:renders``, before the render extension
 DATA_ASSET = "analysis"
 
 # Band codes of well-known sensors -> eo common names (only used when the item names the
@@ -195,12 +201,92 @@ def render_entries(item: Mapping[str, Any], asset: str = DATA_ASSET) -> dict[str
     return out
 
 
+def _declare(obj: dict[str, Any]) -> None:
+    extensions = obj.setdefault("stac_extensions", [])
+    if RENDER_EXTENSION not in extensions:
+        extensions.append(RENDER_EXTENSION)
+
+
 def apply_renders(item: dict[str, Any], renders: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Store ``renders`` (default: ``render_entries(item)``) in the item; no-op when empty."""
+    """Store ``renders`` (default: ``render_entries(item)``) as the item's render-extension
+    ``renders`` and declare the extension; no-op when empty."""
     entries = dict(renders) if renders is not None else render_entries(item)
     if entries:
-        item.setdefault("properties", {})[RENDERS_PROPERTY] = entries
+        props = item.setdefault("properties", {})
+        props.pop(LEGACY_RENDERS_PROPERTY, None)
+        props[RENDERS_PROPERTY] = entries
+        _declare(item)
     return item
+
+
+def item_renders(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """An item's renders: the render extension's, else the former ``geo_platform:renders``."""
+    props = item.get("properties") or {}
+    found = props.get(RENDERS_PROPERTY) or props.get(LEGACY_RENDERS_PROPERTY) or {}
+    return dict(found) if isinstance(found, Mapping) else {}
+
+
+def _same_bands(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = ("assets", "expression", "colormap_name")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def _widen(a: list[list[float]] | None, b: list[list[float]] | None) -> list[list[float]] | None:
+    """Per band, one range covering both (None when either has none: titiler then stretches
+    nothing, which is what one of the items asked for)."""
+    if not a or not b or len(a) != len(b):
+        return None
+    return [[min(x[0], y[0]), max(x[1], y[1])] for x, y in zip(a, b, strict=True)]
+
+
+def merge_renders(
+    current: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Collection renders: ``current`` plus every render of ``items``. A name already there
+    with the same bands keeps it and widens its stretch to cover the new item (one stretch for
+    the whole mosaic); a name whose bands differ between items (another sensor's layout) keeps
+    the first definition."""
+    out: dict[str, dict[str, Any]] = {k: dict(v) for k, v in current.items()}
+    for item in items:
+        for name, entry in item_renders(item).items():
+            known = out.get(name)
+            if known is None:
+                out[name] = dict(entry)
+            elif _same_bands(known, entry):
+                rescale = _widen(known.get("rescale"), entry.get("rescale"))
+                if rescale is None:
+                    known.pop("rescale", None)
+                else:
+                    known["rescale"] = rescale
+    return out
+
+
+def _item_asset(asset: Mapping[str, Any]) -> dict[str, Any]:
+    """What every item's asset of that name shares (no href, no per-file fields)."""
+    keep = ("type", "roles", "title")
+    return {k: asset[k] for k in keep if k in asset}
+
+
+def with_collection_renders(
+    collection: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``collection`` with its render-extension ``renders`` merged with those of ``items``
+    (``merge_renders``), ``item_assets`` for the assets they read, and the extension declared.
+    Unchanged (a copy) when there are no renders at all."""
+    out = json.loads(json.dumps(collection))
+    renders = merge_renders(out.get(RENDERS_PROPERTY) or {}, items)
+    if not renders:
+        return out
+    out[RENDERS_PROPERTY] = renders
+    used = {a for entry in renders.values() for a in entry.get("assets") or []}
+    item_assets = out.setdefault("item_assets", {})
+    for item in items:
+        for key, asset in (item.get("assets") or {}).items():
+            described = _item_asset(asset)
+            if key in used and key not in item_assets and len(described) >= 2:
+                item_assets[key] = described
+    _declare(out)
+    return out
 
 
 def render_query(entry: Mapping[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 The schemas in ``schemas/`` are byte-identical copies of ``shared/stac-schemas`` (a test checks
 that); ``schemas/index.json`` maps every canonical schema URL to its file, so core schemas and
-every ``stac_extensions`` entry resolve without network access.
+every ``stac_extensions`` entry resolve without network access. Schemas the shared set lacks
+(the render extension, copied from stac-extensions/render at its v2.0.0 tag) are listed in
+``schemas/index-extra.json``.
 
 Two validators, one verdict: each schema is compiled once with fastjsonschema (generated Python
 code, about 0.5 ms per raster item against 7 ms for jsonschema), which accepts the valid objects
@@ -32,6 +34,7 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 @cache
 def _registry() -> tuple[Registry, dict[str, Any]]:
     index: dict[str, str] = json.loads((SCHEMA_DIR / "index.json").read_text())
+    index.update(json.loads((SCHEMA_DIR / "index-extra.json").read_text()))
     resources = []
     by_url: dict[str, Any] = {}
     for url, rel in index.items():

@@ -3,6 +3,7 @@ renders them from a real multispectral COG."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,13 +13,17 @@ import pytest
 import rasterio
 from pystac.extensions.render import Render
 
+from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.stac.raster_item import build_raster_item
 from geo_platform.lib.stac.render import (
+    LEGACY_RENDERS_PROPERTY,
+    RENDER_EXTENSION,
     RENDERS_PROPERTY,
     apply_renders,
     band_roles,
+    item_renders,
     render_entries,
     render_links,
 )
@@ -68,8 +73,37 @@ def test_four_band_imagery_gets_true_false_colour_and_ndvi(tmp_path):
         Render(entry)  # the render extension's own model accepts every entry
         assert Render(entry).assets == ["analysis"]
     apply_renders(item, renders)
-    assert item["properties"][RENDERS_PROPERTY] == renders
-    validate_stac(item)  # the item stays valid (no extension we cannot validate is declared)
+    assert item["properties"]["renders"] == renders  # the render extension's field
+    assert RENDERS_PROPERTY == "renders" and LEGACY_RENDERS_PROPERTY not in item["properties"]
+    assert RENDER_EXTENSION in item["stac_extensions"]
+    assert RENDER_EXTENSION in validate_stac(item)  # checked against the vendored schema
+    assert pystac.Item.from_dict(item).ext.has("render")  # pystac sees the extension
+    assert item_renders(item) == renders
+
+
+def test_the_render_schema_is_enforced_offline(tmp_path):
+    """The vendored render schema really runs: an entry without ``assets`` or with a
+    malformed ``rescale`` is refused."""
+    item = apply_renders(_item(tmp_path, ["blue", "green", "red", "nir"]))
+    validate_stac(item)
+    no_assets = json.loads(json.dumps(item))
+    del no_assets["properties"]["renders"]["ndvi"]["assets"]
+    with pytest.raises(ValidationError, match="render"):
+        validate_stac(no_assets)
+    bad_rescale = json.loads(json.dumps(item))
+    bad_rescale["properties"]["renders"]["ndvi"]["rescale"] = ["-1,1"]
+    with pytest.raises(ValidationError, match="render"):
+        validate_stac(bad_rescale)
+
+
+def test_items_published_before_keep_their_renders_readable(tmp_path):
+    item = _item(tmp_path, ["blue", "green", "red", "nir"])
+    old = {"ndvi": render_entries(item)["ndvi"]}
+    item["properties"][LEGACY_RENDERS_PROPERTY] = old
+    assert item_renders(item) == old
+    apply_renders(item)  # republished: moved to the extension's field
+    assert LEGACY_RENDERS_PROPERTY not in item["properties"]
+    assert item_renders(item) == item["properties"]["renders"]
 
 
 def test_rio_tiler_renders_every_entry_from_the_cog(tmp_path):
