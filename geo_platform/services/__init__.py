@@ -26,6 +26,7 @@ from geo_platform.services.azurite import (
     stop_azurite,
     uses_external_azure,
 )
+from geo_platform.services.blob_containers import ensure_containers
 from geo_platform.services.pgbouncer import ensure_pgbouncer, pgbouncer_status, stop_pgbouncer
 from geo_platform.services.pgstac_migrate import ensure_pgstac, pgstac_version
 from geo_platform.services.postgres import ensure_postgres, postgres_status, stop_postgres
@@ -105,8 +106,12 @@ def up(settings: Settings) -> dict[str, Any]:
         ensure_azurite(settings)
     if settings.blob_backend == "local":
         settings.blob_root.mkdir(parents=True, exist_ok=True)
+    containers = ensure_containers(settings)  # Azure: bronze, silver, production (private)
     ensure_dagster_home(settings)
-    return status(settings)
+    state = status(settings)
+    if containers:
+        state["blob_store"]["containers"] = containers
+    return state
 
 
 def down(settings: Settings) -> dict[str, Any]:

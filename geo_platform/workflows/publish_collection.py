@@ -53,6 +53,7 @@ from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.catalog import publish_sources
 from geo_platform.store.mosaic_search import attach_mosaic
 from geo_platform.store.silver import STAC_FOLDER
+from geo_platform.store.tiler_access import with_tiler_access
 
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 """Opens a pgstac connection for writes (``PgSTACResource.connect``)."""
@@ -304,6 +305,7 @@ def _upload_member(
             source_last_modified=blob.last_modified,
         ).to_dict(include_self_link=False)
     )
+    (item,) = with_tiler_access(store, silver, [item])  # Azure: the /vsiaz/ alternates
     store.upload_bytes(
         silver,
         f"{run.root}/{STAC_FOLDER}/{item_id}.json",
