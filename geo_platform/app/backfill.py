@@ -19,7 +19,8 @@ from typing import Any
 import dagster as dg
 
 from geo_platform.lib.errors import ConfigError
-from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.lib.naming import blob_for_partition_key, partition_key_for_blob
+from geo_platform.resources.blob_store import BlobStore
 from geo_platform.settings import Settings
 
 LAUNCH = """
@@ -145,6 +146,40 @@ def select_partitions(
             status = instance.get_status_by_partition(key, existing, partitions_def) or {}
             chosen.update(k for k, s in status.items() if s.value == "FAILED")
     return [k for k in existing if k in chosen]
+
+
+def split_removed(
+    store: BlobStore, container: str, partitions: list[str]
+) -> tuple[list[str], list[str]]:
+    """(partitions whose bronze file exists, partitions whose file was removed from bronze).
+
+    A removed file keeps its partition (the sensor reports the removal, derived data stays until
+    unpublished), but a backfill of it could only fail with ``NotFoundError``: it is left out,
+    and said. One listing of the folder the partitions share, not one request per file."""
+    if not partitions:
+        return [], []
+    blobs = {k: blob_for_partition_key(k) for k in partitions}
+    present = {b.path for b in store.list_blobs(container, _common_folder(blobs.values()))}
+    kept = [k for k in partitions if blobs[k] in present]
+    return kept, [k for k in partitions if blobs[k] not in present]
+
+
+def skip_removed(settings: Settings, partitions: list[str]) -> tuple[list[str], list[str]]:
+    """``split_removed`` on the configured bronze container."""
+    from geo_platform.resources.blob_store import blob_store_from_settings
+
+    return split_removed(blob_store_from_settings(settings), settings.bronze_container, partitions)
+
+
+def _common_folder(paths: Iterable[str]) -> str:
+    """The deepest folder (``a/b/``) holding every path, or ``""``."""
+    folders = [p.rsplit("/", 1)[0].split("/") if "/" in p else [] for p in paths]
+    common: list[str] = []
+    for parts in zip(*folders, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return "".join(f"{part}/" for part in common)
 
 
 def launch(url: str, asset_keys: list[dg.AssetKey], partitions: list[str], title: str) -> str:

@@ -56,11 +56,17 @@ def backfill(
             partitions=[p for p in partitions.split(",") if p],
             prefix=prefix, all_partitions=all_partitions, failed=failed,
         )  # fmt: skip
+    chosen, removed = bf.skip_removed(settings, chosen)
+    if removed:
+        click.echo(f"skipping {len(removed)} file(s) removed from bronze (unpublish them to drop "
+                   f"their data): {', '.join(removed[:20])}", err=True)  # fmt: skip
     if not chosen:
-        click.echo("nothing to backfill: no partition matches")
+        click.echo("nothing to backfill: no partition matches"
+                   + (" a file still in bronze" if removed else ""))  # fmt: skip
         return
     backfill_id = bf.launch(url, keys, chosen, f"geo-platform backfill ({len(chosen)} files)")
-    click.echo(json.dumps({"backfill_id": backfill_id, "partitions": len(chosen)}) if as_json
+    click.echo(json.dumps({"backfill_id": backfill_id, "partitions": len(chosen),
+                           "skipped_removed": removed}) if as_json
                else f"launched backfill {backfill_id} over {len(chosen)} partitions")  # fmt: skip
     if no_wait:
         return

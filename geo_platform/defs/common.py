@@ -4,6 +4,10 @@ Sensors and backfills batch partitions into one run (a partition range) to avoid
 start-up cost per file. Files stay independent: each partition is processed on its own, a
 success is recorded as that partition's materialization at once, and the run fails at the end
 naming every file that failed, so Dagster marks exactly those partitions as failed.
+
+``each_partition`` does this for one asset; the stages of a bronze file (inventory, silver,
+catalog) go through ``geo_platform.defs.stages``, which carries each file from stage to stage
+in one step so that a bad file never holds back the good ones of its batch.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 BATCH_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=25)
+
+# Silver and catalog stages follow bronze, but never launch again a partition whose latest run
+# failed: that run's own retry policy handled transient errors, and a permanent error stays
+# until the file changes (the bronze sensor runs it again) or someone backfills it (--failed).
+# Without it, a file that failed in a sensor's run was launched a second time by automation.
+FOLLOW_UPSTREAM = (
+    dg.AutomationCondition.eager() & ~dg.AutomationCondition.execution_failed()
+).with_label("eager, unless its latest run failed")
 
 
 @dataclass
@@ -65,34 +77,6 @@ def each_partition(
     yield from finish(context, done, failures)
 
 
-def each_partition_batched(
-    context: dg.AssetExecutionContext,
-    prepare: Callable[[str, str], Any],
-    commit: Callable[[dict[str, Any]], dict[str, Mapping[str, Any]]],
-) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.MaterializeResult]:
-    """Like ``each_partition``, for work that is cheaper done once per run (one database
-    transaction for all files): ``prepare(key, blob)`` runs per file (a failure stays that
-    file's), then ``commit({key: prepared})`` once returns each key's metadata. If the commit
-    fails, every prepared file fails with its error."""
-    failures: dict[str, BaseException] = {}
-    prepared: dict[str, Any] = {}
-    for key in partition_keys(context):
-        blob = blob_for_partition_key(key)
-        try:
-            prepared[key] = prepare(key, blob)
-        except Exception as exc:
-            failures[key] = exc
-            context.log.error(f"{blob}: {describe_error(exc)}")
-    done: dict[str, Outcome] = {}
-    if prepared:
-        try:
-            done = {k: Outcome(m) for k, m in commit(prepared).items()}
-        except Exception as exc:
-            context.log.error(f"publishing {len(prepared)} file(s) failed: {describe_error(exc)}")
-            failures.update(dict.fromkeys(prepared, exc))
-    yield from finish(context, done, failures)
-
-
 def finish(
     context: dg.AssetExecutionContext,
     done: dict[str, Outcome],
@@ -120,28 +104,35 @@ def check_results(
 ) -> Iterator[dg.AssetCheckResult]:
     """One result per declared check for the run's files (which file failed, and why)."""
     for spec in context.assets_def.check_specs:
-        per_file = verdicts.get(spec.name, {})
-        if not per_file:
-            # Dagster requires every declared check; none of this run's files was subject to it
-            # (e.g. tiled large rasters, duplicates published as pointers).
-            yield dg.AssetCheckResult(
-                check_name=spec.name,
-                passed=True,
-                description="not applicable to the files of this run",
-                metadata={"files_checked": 0},
-            )
-            continue
-        failed = {blob: why for blob, (ok, why) in per_file.items() if not ok}
-        yield dg.AssetCheckResult(
+        yield check_result(spec, verdicts.get(spec.name, {}))
+
+
+def check_result(
+    spec: dg.AssetCheckSpec, per_file: Mapping[str, tuple[bool, str]]
+) -> dg.AssetCheckResult:
+    """A check's result over the files it judged: passed only if every file passed."""
+    if not per_file:
+        # Dagster requires every declared check; none of this run's files was subject to it
+        # (e.g. tiled large rasters, duplicates published as pointers).
+        return dg.AssetCheckResult(
+            asset_key=spec.asset_key,
             check_name=spec.name,
-            passed=not failed,
-            description=f"{len(per_file) - len(failed)}/{len(per_file)} files passed",
-            metadata={
-                "files_checked": len(per_file),
-                "failed": dg.MetadataValue.json(failed),
-                "details": dg.MetadataValue.json({b: why for b, (_, why) in per_file.items()}),
-            },
+            passed=True,
+            description="not applicable to the files of this run",
+            metadata={"files_checked": 0},
         )
+    failed = {blob: why for blob, (ok, why) in per_file.items() if not ok}
+    return dg.AssetCheckResult(
+        asset_key=spec.asset_key,
+        check_name=spec.name,
+        passed=not failed,
+        description=f"{len(per_file) - len(failed)}/{len(per_file)} files passed",
+        metadata={
+            "files_checked": len(per_file),
+            "failed": dg.MetadataValue.json(failed),
+            "details": dg.MetadataValue.json({b: why for b, (_, why) in per_file.items()}),
+        },
+    )
 
 
 def describe_error(exc: BaseException) -> str:

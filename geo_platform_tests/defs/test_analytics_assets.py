@@ -14,10 +14,10 @@ from psycopg import sql
 
 from geo_platform.defs.analytics.assets import duckdb_catalog, h3_aggregate
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
-from geo_platform.defs.vector.assets import vector_table
+from geo_platform.defs.pipeline import vector_files
 from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.workflows.analytics_views import view_name
 from geo_platform_tests.helpers import TESTDATA
 
@@ -35,6 +35,7 @@ def env(tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch):
     resources = {
         "blob_store": store,
         "postgis": PostGISResource(database_url=pg_dsn, geo_schema=geo),
+        "pgstac": PgSTACResource(database_url=pg_dsn),  # the vector file pipeline's catalog stage
         "platform": PlatformResource(
             geo_schema=geo, analytics_dir=str(tmp_path / "state" / "analytics")
         ),
@@ -49,7 +50,8 @@ def env(tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch):
 
 def _aggregate(inst, resources, gold: str, res: int) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [vector_table, h3_aggregate],
+        [vector_files, h3_aggregate],
+        selection=["vector_table", "h3_aggregate"],
         partition_key=BLOB,
         instance=inst,
         resources=resources,

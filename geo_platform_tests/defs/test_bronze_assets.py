@@ -7,10 +7,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from geo_platform.defs.bronze.assets import bronze_inventory, bronze_raster, bronze_vector
+from geo_platform.defs.bronze.assets import bronze_inventory
 from geo_platform.defs.bronze.partitions import PARTITIONS
+from geo_platform.defs.pipeline import raster_files, vector_files
 from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PlatformResource
+from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform_tests.helpers import TESTDATA
 
 FILES = {
@@ -25,7 +26,7 @@ FILES = {
 
 
 @pytest.fixture
-def setup(tmp_path: Path):
+def setup(tmp_path: Path, pg_dsn: str):
     store = LocalBlobStore(root=str(tmp_path / "blobs"))
     store.ensure_container("bronze")
     for blob, (_, rel) in FILES.items():
@@ -34,13 +35,17 @@ def setup(tmp_path: Path):
         for kind in ("raster", "vector"):
             keys = [b for b, (k, _) in FILES.items() if k == kind]
             inst.add_dynamic_partitions(PARTITIONS[kind].name, keys)
-        yield inst, {"blob_store": store, "platform": PlatformResource()}
+        # Bronze runs in each kind's file pipeline, whose later stages need the databases.
+        yield inst, {"blob_store": store, "platform": PlatformResource(),
+                     "pgstac": PgSTACResource(database_url=pg_dsn),
+                     "postgis": PostGISResource(database_url=pg_dsn)}  # fmt: skip
 
 
 def _run_range(inst, resources, asset, kind):
     keys = inst.get_dynamic_partitions(PARTITIONS[kind].name)
     return dg.materialize(
         [asset],
+        selection=[f"bronze_{kind}"],
         instance=inst,
         resources=resources,
         tags={
@@ -53,7 +58,7 @@ def _run_range(inst, resources, asset, kind):
 
 def test_raster_batch_materializes_good_files_and_fails_bad_ones(setup):
     inst, resources = setup
-    result = _run_range(inst, resources, bronze_raster, "raster")
+    result = _run_range(inst, resources, raster_files, "raster")
     assert not result.success
     mats = {
         m.partition: m.metadata
@@ -75,7 +80,7 @@ def test_raster_batch_materializes_good_files_and_fails_bad_ones(setup):
 
 def test_vector_batch(setup):
     inst, resources = setup
-    result = _run_range(inst, resources, bronze_vector, "vector")
+    result = _run_range(inst, resources, vector_files, "vector")
     mats = {
         m.partition: m.metadata
         for m in (e.materialization for e in result.get_asset_materialization_events())
@@ -95,7 +100,7 @@ def test_vector_batch(setup):
 def test_inventory_summarises_container(setup):
     inst, resources = setup
     resources["blob_store"].upload_bytes("bronze", "x/notes.docx", b"hello")
-    _run_range(inst, resources, bronze_raster, "raster")
+    _run_range(inst, resources, raster_files, "raster")
     result = dg.materialize([bronze_inventory], instance=inst, resources=resources)
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["files_raster"].value == 3 and meta["files_vector"].value == 4

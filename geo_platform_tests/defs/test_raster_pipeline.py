@@ -160,13 +160,13 @@ def test_tiers_follow_prefix_rules_and_run_config(tmp_path, pg_dsn):
         first = job.execute_in_process(instance=inst, partition_key=blobs[0], resources=resources)
         assert first.success
         # The workflow's values become typed Dagster metadata (paths, Markdown, JSON).
-        meta = first.asset_materializations_for_node("raster_cog")[0].metadata
+        meta = first.asset_materializations_for_node("raster_files")[0].metadata
         assert isinstance(meta["analysis_href"], dg.PathMetadataValue)
         assert meta["analysis_href"].value.endswith("/analysis.tif")
         assert isinstance(meta["preview"], dg.MarkdownMetadataValue)
         assert isinstance(meta["bbox_4326"], dg.JsonMetadataValue)
         assert meta["visualization_skipped"].value == "not requested"
-        run_config = {"ops": {"raster_cog": {"config": {"tiers": ["visualization"]}}}}
+        run_config = {"ops": {"raster_files": {"config": {"tiers": ["visualization"]}}}}
         assert job.execute_in_process(
             instance=inst, partition_key=blobs[1], resources=resources, run_config=run_config
         ).success

@@ -14,6 +14,7 @@ import dagster as dg
 import psycopg
 import pytest
 
+from geo_platform.app.backfill import split_removed
 from geo_platform.definitions import build_resources, defs
 from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.lib import naming
@@ -86,6 +87,53 @@ def test_backfill_cli_publishes_the_prefix(ui, bronze_only, pg_dsn):
     with dg.DagsterInstance.from_config(ui["env"]["DAGSTER_HOME"]) as inst:
         backfills = inst.get_backfills()
     assert any(b.backfill_id == lines[0]["backfill_id"] and b.is_asset_backfill for b in backfills)
+
+
+def test_backfill_all_skips_files_removed_from_bronze(ui, bronze_only, pg_dsn):
+    """A file removed from bronze keeps its partition but is left out of `--all`, and said;
+    the others are published (they used to fail with NotFoundError)."""
+    prefix = bronze_only["prefix"]
+    removed = bronze_only["keys"][1]
+    store = _resources_for(bronze_only["root"])["blob_store"]
+    assert store.delete("bronze", naming.blob_for_partition_key(removed))
+    proc = subprocess.run(
+        [sys.executable, "-m", "geo_platform.cli.main", "backfill", "--select",
+         "raster_cog,raster_stac_item", "--all", "--json"],
+        cwd=REPO_ROOT, env=ui["env"], capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr + ui["log"].read_text()[-2000:]
+    assert "1 file(s) removed from bronze" in proc.stderr and removed in proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines[0]["partitions"] == 2 and lines[0]["skipped_removed"] == [removed]
+    assert lines[-1]["per_asset"]["raster_stac_item"] == {
+        "targeted": 2, "materialized": 2, "failed": 0, "in_progress": 0
+    }  # fmt: skip
+    kept = [k for k in bronze_only["keys"] if k != removed]
+    with psycopg.connect(pg_dsn) as conn:
+        ids = set(pgstac.item_ids(conn, naming.collection_id(f"{prefix}/x.tif")))
+    assert {naming.item_id(naming.blob_for_partition_key(k)) for k in kept} <= ids
+
+
+def _resources_for(root: Path) -> dict:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEO_PLATFORM_BLOB_ROOT", str(root))
+        return build_resources(load_settings())
+
+
+def test_split_removed_lists_once_and_keeps_order(tmp_path):
+    from geo_platform.resources.blob_store import LocalBlobStore
+
+    store = LocalBlobStore(root=str(tmp_path))
+    store.ensure_container("bronze")
+    for blob in ("a/b/one.tif", "a/b/c/two.tif", "a/three.tif", "a/bc/four.tif"):
+        store.upload_bytes("bronze", blob, b"x")
+    blobs = ("a/b/one.tif", "a/b/gone.tif", "a/b/c/two.tif", "a/three.tif", "a/bc/four.tif")
+    keys = [naming.partition_key_for_blob(b) for b in blobs]
+    kept, removed = split_removed(store, "bronze", keys)
+    assert kept == [keys[0], keys[2], keys[3], keys[4]] and removed == [keys[1]]
+    # Files of one folder: only that folder is listed ("a/bc/" is not under "a/b/").
+    assert split_removed(store, "bronze", [keys[0], keys[1]]) == ([keys[0]], [keys[1]])
+    assert split_removed(store, "bronze", []) == ([], [])
 
 
 def test_backfill_cli_rejects_unknown_partitions(ui):

@@ -1,6 +1,7 @@
 """Bronze: one dynamic partition per bronze file, the bronze sensor, and the jobs it launches.
 
-``defs``: the assets ``bronze_raster``, ``bronze_vector`` and ``bronze_inventory``, the
+``defs``: the asset ``bronze_inventory`` (``bronze_raster`` and ``bronze_vector``, the first
+stage of each file, are assets of the file pipelines in ``geo_platform.defs.pipeline``), the
 per-kind inventory jobs (``bronze_<kind>_job``) and the pipeline jobs (``<kind>_pipeline_job``:
 bronze, silver and catalog stages of a batch in one run). ``build_defs(settings)`` adds the
 sensors, whose intervals come from the settings: ``bronze_sensor`` lists the container
@@ -11,14 +12,14 @@ Queue (GEO_PLATFORM_EVENT_QUEUE, every GEO_PLATFORM_EVENT_SENSOR_INTERVAL).
 
 import dagster as dg
 
-from geo_platform.defs.bronze.assets import bronze_inventory, bronze_raster, bronze_vector
+from geo_platform.defs.bronze.assets import bronze_inventory
 from geo_platform.defs.bronze.event_sensor import build_event_sensor
 from geo_platform.defs.bronze.jobs import BRONZE_JOBS, PIPELINE_JOBS
 from geo_platform.defs.bronze.sensors import build_bronze_sensor
 from geo_platform.settings import Settings
 
 defs = dg.Definitions(
-    assets=[bronze_raster, bronze_vector, bronze_inventory],
+    assets=[bronze_inventory],
     jobs=[*BRONZE_JOBS.values(), *PIPELINE_JOBS.values()],
 )
 

@@ -1,13 +1,16 @@
-"""Bronze assets: each bronze file, inventoried, and a summary of the whole container."""
+"""Bronze assets: each bronze file, inventoried, and a summary of the whole container.
+
+``bronze_raster`` and ``bronze_vector`` are the first stage of a file's way to the catalog
+(``geo_platform.defs.stages``; the per-kind multi-assets are assembled in ``defs.pipeline``).
+"""
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from geo_platform.defs.bronze.partitions import PARTITIONS
-from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition
+from geo_platform.defs.stages import Stage, StageContext, per_file
 from geo_platform.lib.bronze import classify, extension
 from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.inventory import inventory_file
@@ -47,14 +50,14 @@ def _inventory_metadata(
     return meta
 
 
-def _bronze_asset(kind: DataKind) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"bronze_{kind}",
+def _bronze_stage(kind: DataKind) -> Stage:
+    def inventory(ctx: StageContext, _key: str, blob: str) -> dict[str, Any]:
+        res = ctx.resources
+        return _inventory_metadata(res.blob_store, res.platform, kind, blob)
+
+    spec = dg.AssetSpec(
+        f"bronze_{kind}",
         group_name=BRONZE_GROUP,
-        partitions_def=PARTITIONS[kind],
-        backfill_policy=BATCH_POLICY,
-        retry_policy=TRANSIENT_RETRY,
-        output_required=False,
         kinds={kind, "blob"},
         description=(
             f"A raw {kind} file as delivered to the bronze container, one partition per file. "
@@ -62,26 +65,17 @@ def _bronze_asset(kind: DataKind) -> dg.AssetsDefinition:
             "sha256, CRS, bbox and bands or layers. A file that cannot be read fails here."
         ),
     )
-    def bronze_file(
-        context: dg.AssetExecutionContext,
-        blob_store: dg.ResourceParam[BlobStore],
-        platform: PlatformResource,
-    ) -> Iterator[dg.AssetMaterialization]:
-        yield from each_partition(
-            context, lambda _key, blob: _inventory_metadata(blob_store, platform, kind, blob)
-        )
-
-    return bronze_file
+    return Stage(spec, per_file(inventory), resources=frozenset({"blob_store", "platform"}))
 
 
-bronze_raster = _bronze_asset("raster")
-bronze_vector = _bronze_asset("vector")
+bronze_raster = _bronze_stage("raster")
+bronze_vector = _bronze_stage("vector")
 
 
 @dg.asset(
     group_name=BRONZE_GROUP,
     kinds={"blob"},
-    deps=[bronze_raster, bronze_vector],
+    deps=["bronze_raster", "bronze_vector"],
     description=(
         "Summary of the bronze container: file counts and bytes by kind and format, files the "
         "platform cannot publish (and why), and bronze partitions whose last run failed."

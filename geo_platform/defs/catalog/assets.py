@@ -1,15 +1,17 @@
 """Catalog assets: the STAC items of each bronze file, published into pgstac.
 
-The work is ``workflows.catalog``: the items the silver stage wrote are upserted as they are."""
+The work is ``workflows.catalog``: the items the silver stage wrote are upserted as they are.
+``raster_stac_item`` and ``vector_stac_item`` are the last stage of their file pipeline
+(``defs.pipeline``): the files of a run that reached this stage go into pgstac in one
+transaction, whatever happened to the other files of the run (``defs.stages``)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from geo_platform.app.serve import features_links, item_links, server_specs
-from geo_platform.defs.bronze.partitions import PARTITIONS
-from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, each_partition_batched
+from geo_platform.defs.common import FOLLOW_UPSTREAM
+from geo_platform.defs.stages import Stage, StageContext, batched
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
 from geo_platform.lib.types import DataKind
@@ -78,38 +80,33 @@ def _render_links(settings: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"link_render_{name}": dg.MetadataValue.url(url) for name, url in links.items()}
 
 
-def _catalog_asset(kind: DataKind) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"{kind}_stac_item",
-        group_name=CATALOG_GROUP,
-        partitions_def=PARTITIONS[kind],
+def _catalog_stage(kind: DataKind) -> Stage:
+    def prepare(ctx: StageContext, _key: str, blob: str) -> list[dict[str, Any]]:
+        res = ctx.resources
+        return read_silver_items(res.blob_store, res.platform.silver_container, blob)
+
+    def commit(
+        ctx: StageContext, prepared: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        res = ctx.resources
+        return _publish(res.blob_store, res.pgstac, res.platform, kind, prepared)
+
+    spec = dg.AssetSpec(
+        f"{kind}_stac_item",
         deps=[SILVER_ASSET[kind]],
-        backfill_policy=BATCH_POLICY,
-        retry_policy=TRANSIENT_RETRY,
-        output_required=False,
-        automation_condition=dg.AutomationCondition.eager(),
+        group_name=CATALOG_GROUP,
+        automation_condition=FOLLOW_UPSTREAM,
         kinds={"stac", "postgres"},
-        pool="postgis",
         description=(
             f"The STAC item(s) describing a published bronze {kind} file, in pgstac: validated "
             "offline against the official schemas, in a collection per dataset whose extents "
             "are kept up to date, with provenance back to the bronze blob and the run."
         ),
     )
-    def stac_item(
-        context: dg.AssetExecutionContext,
-        blob_store: dg.ResourceParam[BlobStore],
-        pgstac: PgSTACResource,
-        platform: PlatformResource,
-    ) -> Iterator[dg.AssetMaterialization]:
-        yield from each_partition_batched(
-            context,
-            lambda _k, blob: read_silver_items(blob_store, platform.silver_container, blob),
-            lambda prepared: _publish(blob_store, pgstac, platform, kind, prepared),
-        )
-
-    return stac_item
+    return Stage(
+        spec, batched(prepare, commit), resources=frozenset({"blob_store", "pgstac", "platform"})
+    )
 
 
-raster_stac_item = _catalog_asset("raster")
-vector_stac_item = _catalog_asset("vector")
+raster_stac_item = _catalog_stage("raster")
+vector_stac_item = _catalog_stage("vector")

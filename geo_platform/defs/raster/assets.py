@@ -1,20 +1,20 @@
 """Silver rasters: every bronze raster as Cloud-Optimized GeoTIFF tiers plus its STAC item JSON.
 
-Wiring only: ``raster_cog`` hands each partition to ``workflows.publish_raster.publish_raster``
-and records what it returns as materialization metadata and asset check results.
+Wiring only: the ``raster_cog`` stage hands each partition to
+``workflows.publish_raster.publish_raster`` and records what it returns as materialization
+metadata and asset check results. It runs in the raster file pipeline (``defs.pipeline``), after
+``bronze_raster`` and before ``raster_stac_item``, file by file (``defs.stages``).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
-from geo_platform.defs.bronze.assets import bronze_raster
-from geo_platform.defs.bronze.partitions import bronze_raster_partitions
-from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
+from geo_platform.defs.common import FOLLOW_UPSTREAM, Outcome
+from geo_platform.defs.stages import Stage, StageContext, per_file
 from geo_platform.lib.raster.tiling import TilingOptions
-from geo_platform.resources.blob_store import BlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource
+from geo_platform.resources.databases import PlatformResource
 from geo_platform.workflows.publish_raster import RasterOutcome, RasterSettings, publish_raster
 
 SILVER_GROUP = "silver"
@@ -64,67 +64,63 @@ def raster_outcome(published: RasterOutcome) -> Outcome:
     return Outcome(dagster_metadata(published.metadata), published.checks)
 
 
-@dg.asset(
-    group_name=SILVER_GROUP,
-    partitions_def=bronze_raster_partitions,
-    deps=[bronze_raster],
-    backfill_policy=BATCH_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    output_required=False,
-    automation_condition=dg.AutomationCondition.eager(),
-    kinds={"cog", "blob"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "cog_valid",
-            asset="raster_cog",
-            blocking=True,
-            description="Every published tier passes rio-cogeo's cog_validate.",
-        ),
-        dg.AssetCheckSpec(
-            "stac_item_valid",
-            asset="raster_cog",
-            blocking=True,
-            description="The STAC item validates against the official schemas.",
-        ),
-        dg.AssetCheckSpec(
-            "raster_plausible",
-            asset="raster_cog",
-            description="Valid pixels present, statistics plausible (not all zero, no NaN in "
-            "integer data), CRS and pixel size present.",
-        ),
-        dg.AssetCheckSpec(
-            "collection_consistent",
-            asset="raster_cog",
-            description="Same CRS and resolution as the other rasters of its collection.",
-        ),
-    ],
-    description=(
-        "Cloud-Optimized GeoTIFFs made from one bronze raster, in tiers: 'analysis' (lossless, "
-        "original data type, nodata and masks kept), 'visualization' (8-bit JPEG for web maps) "
-        "and 'archive' (lossless, every tag kept), plus a thumbnail and the STAC item JSON. Each "
-        "COG is validated before it is moved into place; a failed file publishes nothing."
+def _publish(ctx: StageContext, _key: str, blob: str) -> Outcome:
+    res = ctx.resources
+    published = publish_raster(
+        res.blob_store,
+        res.pgstac.lookups,
+        raster_settings(res.platform),
+        blob,
+        run_id=ctx.run_id,
+        overrides=ctx.config.model_dump(),
+        log=ctx.log,
+    )
+    return raster_outcome(published)
+
+
+CHECKS = (
+    dg.AssetCheckSpec(
+        "cog_valid",
+        asset="raster_cog",
+        blocking=True,
+        description="Every published tier passes rio-cogeo's cog_validate.",
+    ),
+    dg.AssetCheckSpec(
+        "stac_item_valid",
+        asset="raster_cog",
+        blocking=True,
+        description="The STAC item validates against the official schemas.",
+    ),
+    dg.AssetCheckSpec(
+        "raster_plausible",
+        asset="raster_cog",
+        description="Valid pixels present, statistics plausible (not all zero, no NaN in "
+        "integer data), CRS and pixel size present.",
+    ),
+    dg.AssetCheckSpec(
+        "collection_consistent",
+        asset="raster_cog",
+        description="Same CRS and resolution as the other rasters of its collection.",
     ),
 )
-def raster_cog(
-    context: dg.AssetExecutionContext,
-    config: RasterRunConfig,
-    blob_store: dg.ResourceParam[BlobStore],
-    pgstac: PgSTACResource,
-    platform: PlatformResource,
-) -> Iterator[dg.AssetMaterialization]:
-    overrides = config.model_dump()
 
-    def publish(_key: str, blob: str) -> Outcome:
-        published = publish_raster(
-            blob_store,
-            pgstac.lookups,
-            raster_settings(platform),
-            blob,
-            run_id=context.run.run_id,
-            overrides=overrides,
-            log=context.log,
-        )
-        return raster_outcome(published)
-
-    with pgstac.lookup_session():  # one connection for every file's catalog lookups
-        yield from each_partition(context, publish)
+raster_cog = Stage(
+    dg.AssetSpec(
+        "raster_cog",
+        deps=["bronze_raster"],
+        group_name=SILVER_GROUP,
+        automation_condition=FOLLOW_UPSTREAM,
+        kinds={"cog", "blob"},
+        description=(
+            "Cloud-Optimized GeoTIFFs made from one bronze raster, in tiers: 'analysis' "
+            "(lossless, original data type, nodata and masks kept), 'visualization' (8-bit JPEG "
+            "for web maps) and 'archive' (lossless, every tag kept), plus a thumbnail and the "
+            "STAC item JSON. Each COG is validated before it is moved into place; a failed file "
+            "publishes nothing."
+        ),
+    ),
+    # One connection for every file's catalog lookups.
+    per_file(_publish, session=lambda ctx: ctx.resources.pgstac.lookup_session()),
+    CHECKS,
+    frozenset({"blob_store", "pgstac", "platform"}),
+)

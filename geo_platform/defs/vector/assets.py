@@ -1,19 +1,18 @@
 """Silver vectors: every bronze vector file as clean PostGIS tables plus GeoParquet copies.
 
-The work is ``workflows.publish_vector``; here: partitions, run config, checks and metadata."""
+The work is ``workflows.publish_vector``; here: run config, checks and metadata. The
+``vector_table`` stage runs in the vector file pipeline (``defs.pipeline``), after
+``bronze_vector`` and before ``vector_stac_item``, file by file (``defs.stages``)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
-from geo_platform.defs.bronze.assets import bronze_vector
-from geo_platform.defs.bronze.partitions import bronze_vector_partitions
-from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
+from geo_platform.defs.common import FOLLOW_UPSTREAM, Outcome
+from geo_platform.defs.stages import Stage, StageContext, per_file
 from geo_platform.lib.quality.checks import vector_metadata
 from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY
-from geo_platform.resources.blob_store import BlobStore
-from geo_platform.resources.databases import PlatformResource, PostGISResource
+from geo_platform.resources.databases import PlatformResource
 from geo_platform.workflows.publish_vector import PublishedVector, VectorSettings, publish_vector
 
 SILVER_GROUP = "silver"
@@ -88,77 +87,72 @@ def _outcome(result: PublishedVector) -> Outcome:
     return Outcome(meta, result.checks)
 
 
-@dg.asset(
-    group_name=SILVER_GROUP,
-    partitions_def=bronze_vector_partitions,
-    deps=[bronze_vector],
-    backfill_policy=BATCH_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    output_required=False,
-    automation_condition=dg.AutomationCondition.eager(),
-    kinds={"postgres", "postgis", "parquet"},
-    pool="postgis",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "row_count_matches_source",
-            asset="vector_table",
-            blocking=True,
-            description="PostGIS rows = features read - reported drops.",
-        ),
-        dg.AssetCheckSpec(
-            "geometries_valid_4326_single_type",
-            asset="vector_table",
-            blocking=True,
-            description="ST_IsValid, SRID 4326, one type.",
-        ),
-        dg.AssetCheckSpec(
-            "geoparquet_rows_match",
-            asset="vector_table",
-            description="The GeoParquet copy has the table's row count.",
-        ),
-        dg.AssetCheckSpec(
-            "stac_item_valid",
-            asset="vector_table",
-            blocking=True,
-            description="The STAC items validate against the official schemas.",
-        ),
-        dg.AssetCheckSpec(
-            "no_duplicate_geometries",
-            asset="vector_table",
-            description="No two features have byte-identical geometries.",
-        ),
-        dg.AssetCheckSpec(
-            "attributes_not_empty",
-            asset="vector_table",
-            description="Every attribute column holds at least one value.",
-        ),
-    ],
-    description=(
-        "Clean PostGIS tables (schema 'geo') made from one bronze vector file, one per layer: "
-        "valid Multi* geometries of one type, EPSG:4326, SQL-safe columns, GiST index, swapped "
-        "in atomically; plus a GeoParquet copy per table in silver and the STAC item JSON."
+def _publish(ctx: StageContext, _key: str, blob: str) -> Outcome:
+    res = ctx.resources
+    result = publish_vector(
+        blob,
+        store=res.blob_store,
+        connect=res.postgis.connect,
+        settings=vector_settings(res.platform),
+        table_href=res.postgis.table_href,
+        run_id=ctx.run_id,
+        overrides=ctx.config.model_dump(),
+        log=ctx.log,
+    )
+    return _outcome(result)
+
+
+CHECKS = (
+    dg.AssetCheckSpec(
+        "row_count_matches_source",
+        asset="vector_table",
+        blocking=True,
+        description="PostGIS rows = features read - reported drops.",
+    ),
+    dg.AssetCheckSpec(
+        "geometries_valid_4326_single_type",
+        asset="vector_table",
+        blocking=True,
+        description="ST_IsValid, SRID 4326, one type.",
+    ),
+    dg.AssetCheckSpec(
+        "geoparquet_rows_match",
+        asset="vector_table",
+        description="The GeoParquet copy has the table's row count.",
+    ),
+    dg.AssetCheckSpec(
+        "stac_item_valid",
+        asset="vector_table",
+        blocking=True,
+        description="The STAC items validate against the official schemas.",
+    ),
+    dg.AssetCheckSpec(
+        "no_duplicate_geometries",
+        asset="vector_table",
+        description="No two features have byte-identical geometries.",
+    ),
+    dg.AssetCheckSpec(
+        "attributes_not_empty",
+        asset="vector_table",
+        description="Every attribute column holds at least one value.",
     ),
 )
-def vector_table(
-    context: dg.AssetExecutionContext,
-    config: VectorRunConfig,
-    blob_store: dg.ResourceParam[BlobStore],
-    postgis: PostGISResource,
-    platform: PlatformResource,
-) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
-    settings = vector_settings(platform)
 
-    def publish(_key: str, blob: str) -> Outcome:
-        result = publish_vector(
-            blob,
-            store=blob_store,
-            connect=postgis.connect,
-            settings=settings,
-            table_href=postgis.table_href,
-            run_id=context.run.run_id,
-            overrides=config.model_dump(),
-            log=context.log,
-        )
-        return _outcome(result)
-
-    yield from each_partition(context, publish)
+vector_table = Stage(
+    dg.AssetSpec(
+        "vector_table",
+        deps=["bronze_vector"],
+        group_name=SILVER_GROUP,
+        automation_condition=FOLLOW_UPSTREAM,
+        kinds={"postgres", "postgis", "parquet"},
+        description=(
+            "Clean PostGIS tables (schema 'geo') made from one bronze vector file, one per "
+            "layer: valid Multi* geometries of one type, EPSG:4326, SQL-safe columns, GiST "
+            "index, swapped in atomically; plus a GeoParquet copy per table in silver and the "
+            "STAC item JSON."
+        ),
+    ),
+    per_file(_publish),
+    CHECKS,
+    frozenset({"blob_store", "postgis", "platform"}),
+)
