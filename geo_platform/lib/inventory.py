@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
         raise FormatMismatchError(_mismatch(path, kind, fmt), path=name)
     if fmt == "ZIP":
         _check_zip(path, name)
-    inv = Inventory(kind=kind, format=fmt, size=path.stat().st_size, sha256=sha256_file(path))
+    inv = Inventory(kind=kind, format=fmt, size=path.stat().st_size, sha256=file_sha256(path))
     if kind == "raster":
         _raster_details(inv, path, name)
     elif fmt == "Parquet":
@@ -72,6 +73,18 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     else:
         _vector_details(inv, path, fmt, name)
     return inv
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a local file, remembered per (file, size, modification time): the bronze
+    inventory and the silver provenance of one run read the same bronze file, hashed once."""
+    st = path.stat()
+    return _sha256(str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: str, inode: int, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
 
 
 def _mismatch(path: Path, kind: DataKind, fmt: str) -> str:

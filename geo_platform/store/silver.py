@@ -4,21 +4,32 @@ Every bronze file owns one folder in the silver container (``naming.silver_prefi
 outputs are uploaded under a staging prefix first, then moved into place; files from a previous
 version that the new one no longer has are deleted, so nothing accumulates. If anything fails,
 the staged files are removed and the previous outputs stay as they were.
+
+Outputs built in ``output_folder`` skip the upload where the store keeps blobs as local files:
+the folder then is the staging prefix itself, and publishing is a rename per file (no copy).
+The items written last are remembered in this process, so the catalog stage of the same run
+takes them from memory (``stac_items``) as long as the blobs are the ones written.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import shutil
+import tempfile
 import uuid
-from collections.abc import Mapping
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from geo_platform.lib.bronze import sha256_file
+from geo_platform.lib.inventory import file_sha256
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.lib.stac.collection import load_item_json
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.store.blobs.base import BlobStore
+from geo_platform.store.blobs.local import LocalBlobStore
 
 STAGING_ROOT = "_staging"
 STAC_FOLDER = "stac"
@@ -26,19 +37,63 @@ STAC_FOLDER = "stac"
 OTHER_OWNERS = ("h3/",)
 
 
+def _local_folder(store: BlobStore, container: str, path: str) -> Path | None:
+    """The folder behind a blob prefix when the store keeps blobs as local files, else None."""
+    if not isinstance(store, LocalBlobStore):
+        return None
+    file_path = getattr(store, "file_path", None)
+    return Path(file_path(container, path) if file_path else store.href(container, path))
+
+
+@contextmanager
+def output_folder(store: BlobStore, container: str) -> Iterator[Path]:
+    """A folder to build a bronze file's silver outputs in, removed afterwards. On a store that
+    keeps blobs as local files it is a fresh staging prefix inside ``container``, so that
+    ``replace_outputs`` publishes its files by renames; elsewhere a temporary folder."""
+    store.ensure_container(container)
+    folder = _local_folder(store, container, f"{STAGING_ROOT}/{uuid.uuid4().hex}")
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="silver-", dir=store.tmp_dir) as tmp:
+            yield Path(tmp)
+        return
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _staged_blob(store: BlobStore, container: str, local: Path) -> str | None:
+    """The blob path of ``local`` when it already lies in the container's staging area."""
+    root = _local_folder(store, container, STAGING_ROOT)
+    if root is None:
+        return None
+    try:
+        rel = local.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return f"{STAGING_ROOT}/{rel.as_posix()}"
+
+
 def replace_outputs(
     store: BlobStore, container: str, blob: str, files: Mapping[str, Path]
 ) -> dict[str, BlobInfo]:
-    """Publish ``files`` (relative name -> local file) as the silver outputs of bronze ``blob``."""
+    """Publish ``files`` (relative name -> local file) as the silver outputs of bronze ``blob``.
+
+    Files built in ``output_folder`` of a local store are renamed into place; the others are
+    uploaded under a staging prefix, then moved."""
     prefix = silver_prefix(blob)
     staging = f"{STAGING_ROOT}/{uuid.uuid4().hex}"
     store.ensure_container(container)
     published: dict[str, BlobInfo] = {}
     try:
+        sources = {}
         for rel, local in files.items():
-            store.upload_file(container, f"{staging}/{rel}", local)
+            sources[rel] = _staged_blob(store, container, local) or f"{staging}/{rel}"
+            if sources[rel] == f"{staging}/{rel}":
+                store.upload_file(container, sources[rel], local)
         for rel in files:
-            published[rel] = store.move(container, f"{staging}/{rel}", f"{prefix}/{rel}")
+            published[rel] = store.move(container, sources[rel], f"{prefix}/{rel}")
     finally:
         store.delete_prefix(container, staging + "/")
     for old in list(store.list_blobs(container, prefix=prefix + "/")):
@@ -46,11 +101,6 @@ def replace_outputs(
         if rel not in files and not rel.startswith(OTHER_OWNERS):
             store.delete(container, old.path)
     return published
-
-
-@lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    return sha256_file(Path(path))
 
 
 def provenance_for(
@@ -78,24 +128,56 @@ def source_provenance(
     run_id: str | None,
     code_version: str | None,
 ) -> Provenance:
-    """Where a silver output comes from: the bronze blob (etag, sha256, href), run, code."""
-    st = local.stat()
+    """Where a silver output comes from: the bronze blob (etag, sha256, href), run, code.
+    The hash is the one the bronze inventory took of the same file, when it did."""
     return Provenance(
         source_blob=blob,
         source_etag=info.etag,
-        source_sha256=_sha256(str(local), st.st_size, st.st_mtime_ns),
+        source_sha256=file_sha256(local),
         source_href=store.href(bronze_container, blob),
         run_id=run_id,
         code_version=code_version,
     )
 
 
+_WRITTEN: OrderedDict[tuple[str, str, str], tuple[dict[str, str], list[dict]]] = OrderedDict()
+_WRITTEN_MAX = 256
+
+
+def remember_items(
+    store: BlobStore,
+    container: str,
+    blob: str,
+    items: list[dict],
+    published: Mapping[str, BlobInfo],
+) -> None:
+    """Keep the items just published for ``blob`` (``published``: ``replace_outputs``' result),
+    so that ``stac_items`` in this process need not read them back."""
+    etags = {i.path: i.etag for i in published.values() if _is_item(i.path, blob)}
+    key = (store.href(container, silver_prefix(blob)), container, blob)
+    # As read back from JSON (dates as strings), in listing (path) order.
+    as_read = json.loads(json.dumps(items, default=str))
+    as_read.sort(key=lambda item: f"{item.get('id')}.json")
+    _WRITTEN[key] = (etags, as_read)
+    _WRITTEN.move_to_end(key)
+    while len(_WRITTEN) > _WRITTEN_MAX:
+        _WRITTEN.popitem(last=False)
+
+
+def _is_item(path: str, blob: str) -> bool:
+    return path.startswith(f"{silver_prefix(blob)}/{STAC_FOLDER}/") and path.endswith(".json")
+
+
 def stac_items(store: BlobStore, container: str, blob: str) -> list[dict]:
-    """The STAC items the silver stage wrote for bronze ``blob``."""
+    """The STAC items the silver stage wrote for bronze ``blob``: from memory when this process
+    wrote them and the blobs are unchanged (same paths and etags), else read from silver."""
     prefix = f"{silver_prefix(blob)}/{STAC_FOLDER}/"
+    listed = [i for i in store.list_blobs(container, prefix=prefix) if i.path.endswith(".json")]
+    memo = _WRITTEN.get((store.href(container, silver_prefix(blob)), container, blob))
+    if memo is not None and memo[0] == {i.path: i.etag for i in listed}:
+        return copy.deepcopy(memo[1])
     items = []
-    for info in store.list_blobs(container, prefix=prefix):
-        if info.path.endswith(".json"):
-            with store.local_copy(container, info.path) as local:
-                items.append(load_item_json(local.read_bytes(), info.path))
+    for info in listed:
+        with store.local_copy(container, info.path) as local:
+            items.append(load_item_json(local.read_bytes(), info.path))
     return items

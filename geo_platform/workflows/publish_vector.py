@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -46,7 +45,13 @@ from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import Original, duplicates_mode, find_duplicate
 from geo_platform.store.postgis import table_stats
 from geo_platform.store.quality import vector_quality
-from geo_platform.store.silver import STAC_FOLDER, replace_outputs, source_provenance
+from geo_platform.store.silver import (
+    STAC_FOLDER,
+    output_folder,
+    remember_items,
+    replace_outputs,
+    source_provenance,
+)
 from geo_platform.store.vector_load import create_spatial_index, publish_vector_file
 from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, vector_item_ids
 
@@ -120,7 +125,7 @@ def publish_vector(
         raise NotFoundError("the bronze blob no longer exists", path=blob)
     options = vector_options(settings, blob, overrides)
     with (
-        tempfile.TemporaryDirectory(prefix="vec-") as tmp,
+        output_folder(store, settings.silver_container) as tmp,
         bronze_local_copy(store, settings.bronze_container, blob) as local,
     ):
         provenance = source_provenance(
@@ -148,6 +153,7 @@ def publish_vector(
                 checks, qualities = _verify(conn, blob, tables, items)
         files = _silver_files(tables, items, Path(tmp))
         published = replace_outputs(store, settings.silver_container, blob, files)
+        remember_items(store, settings.silver_container, blob, list(items.values()), published)
     log.info("%s: %d table(s), %d row(s)", blob, len(tables), sum(t.rows_loaded for t in tables))
     hrefs = [store.href(settings.silver_container, b.path) for b in published.values()]
     return PublishedVector(
