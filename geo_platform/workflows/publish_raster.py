@@ -7,6 +7,12 @@ rasters to ``workflows.publish_tiled``, otherwise build the tiers (``analysis``,
 judge its quality and its consistency with its collection, and move everything into the blob's
 silver folder at once (``store.silver.replace_outputs``). A failed check publishes nothing.
 
+The bronze file is read and hashed once per run (the inventory's hash is reused), the tiers are
+built where a local store publishes them by renames (``store.silver.output_folder``), and the
+item stays in memory for the catalog stage. The per-source tier rules (``lib.raster.tier_rules``)
+decide the tiers' encodings; the bytes of every tier against the source are reported in the item
+(``geo_platform:storage``) and in the run metadata.
+
 The ``raster_cog`` asset (``defs/raster/assets.py``) calls it per partition and turns the
 returned dataclass into materialization metadata and asset check results.
 """
@@ -20,7 +26,6 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import psycopg
@@ -52,7 +57,13 @@ from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import duplicates_mode, find_duplicate
 from geo_platform.store.quality import collection_consistency
-from geo_platform.store.silver import STAC_FOLDER, replace_outputs, source_provenance
+from geo_platform.store.silver import (
+    STAC_FOLDER,
+    output_folder,
+    remember_items,
+    replace_outputs,
+    source_provenance,
+)
 from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, raster_item_ids
 from geo_platform.workflows.publish_tiled import TiledPublished, publish_tiled
 
@@ -61,6 +72,8 @@ Lookups = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 """Opens a connection to pgstac for read-only lookups (``PgSTACResource.lookups``)."""
 
 _LOG = logging.getLogger(__name__)
+STORAGE_PROPERTY = stac_ext.prop("storage")
+"""Item property: bytes of each tier against the source's, and the rule behind each encoding."""
 _PREVIEW_MAX_BYTES = 200_000
 
 
@@ -83,8 +96,9 @@ class RasterPublished:
     """One raster published as COG tiers: its STAC item (as written to silver), the bytes of each
     published tier, the asset hrefs (tiers and thumbnail), the silver blobs written, quality and
     collection consistency, run metadata (JSON-able values; ``*_href`` keys are hrefs and
-    ``preview`` is Markdown), check verdicts by check name, and the bronze file whose content
-    this one repeats (``duplicates="publish"``: built in full, the item flagged)."""
+    ``preview`` is Markdown), check verdicts by check name, the bronze file whose content
+    this one repeats (``duplicates="publish"``: built in full, the item flagged), and the storage
+    report: each tier's bytes, ratio to the source and the rule that chose its encoding."""
 
     blob: str
     collection_id: str
@@ -98,6 +112,7 @@ class RasterPublished:
     metadata: dict[str, Any]
     checks: Checks
     duplicate_of: str | None = None
+    storage: dict[str, Any] = field(default_factory=dict)
 
 
 RasterOutcome = RasterPublished | TiledPublished | DuplicateLinked
@@ -133,7 +148,7 @@ def publish_raster(
         raise NotFoundError("the bronze blob no longer exists", path=blob)
     options = raster_options(settings.raster_rules, blob, overrides)
     with (
-        TemporaryDirectory(prefix="cog-") as tmp,
+        output_folder(store, settings.silver_container) as tmp,
         bronze_local_copy(store, settings.bronze_container, blob) as local,
     ):
         provenance = source_provenance(
@@ -249,6 +264,7 @@ def _publish_cogs(
     checks.update(raster_checks(quality, consistency))
     preview = _thumbnail_markdown(result.thumbnail)
     published = replace_outputs(store, settings.silver_container, blob, files)
+    remember_items(store, settings.silver_container, blob, [item], published)
     blobs = [store.href(settings.silver_container, b.path) for b in published.values()]
     return RasterPublished(
         blob=blob,
@@ -263,6 +279,7 @@ def _publish_cogs(
         metadata=_metadata(result, item, hrefs, blobs, preview, quality, consistency),
         checks=checks,
         duplicate_of=built.duplicate_of,
+        storage=item["properties"][STORAGE_PROPERTY],
     )
 
 
@@ -292,6 +309,7 @@ def _item(built: _Built, item_id: str, hrefs: dict[str, str]) -> dict[str, Any]:
         validate=False,  # validated once, in _checks (the stac_item_valid check)
     )
     final = with_completeness(apply_renders(with_collection_link(item.to_dict())))
+    final["properties"][STORAGE_PROPERTY] = built.result.storage()
     if built.duplicate_of is not None:
         final["properties"][stac_ext.DUPLICATE_OF_SOURCE] = built.duplicate_of
     return final
@@ -350,6 +368,9 @@ def _metadata(
         meta[f"{t.tier}_compression"] = t.compression
         meta[f"{t.tier}_ratio_vs_source"] = round(t.size_bytes / source_size, 4)
         meta[f"{t.tier}_href"] = hrefs[t.tier]
+        if t.rule:
+            meta[f"{t.tier}_rule"] = t.rule
+    meta["storage"] = item["properties"][STORAGE_PROPERTY]
     props = item["properties"]
     meta.update(quality.metadata())
     meta.update(consistency.metadata())

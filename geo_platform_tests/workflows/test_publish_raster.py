@@ -89,6 +89,37 @@ def test_raster_becomes_valid_cog_tiers_and_a_valid_item(
     assert out.metadata["preview"].startswith("![preview](data:image/png;base64,")
     assert sorted(out.metadata["geo_platform/blobs"]) == sorted(out.blobs)
     assert len(out.blobs) == 5
+    # Bytes per tier against the source, in the item and the run metadata.
+    storage = props["geo_platform:storage"]
+    assert storage == out.storage == out.metadata["storage"]
+    assert storage["source_bytes"] == RGB.stat().st_size
+    for tier in TIERS:
+        assert storage["tiers"][tier]["bytes"] == out.tier_bytes[tier]
+        assert storage["tiers"][tier]["ratio"] == round(
+            out.tier_bytes[tier] / RGB.stat().st_size, 4
+        )
+    # Built in place and renamed: nothing left in the staging area.
+    assert [b.path for b in blob_store.list_blobs("silver", prefix="_staging/")] == []
+
+
+def test_a_jpeg_cog_is_its_own_archive_and_analysis_tier(
+    blob_store, pgstac_lookups, bronze_folder
+) -> None:
+    source = TESTDATA / "rasters/cog_valid/cogeo.tif"  # JPEG, already a valid COG
+    blob = f"{bronze_folder}/imagery/jpeg_cog.tif"
+    blob_store.upload_file("bronze", blob, source)
+    out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="run-1")
+    assert isinstance(out, RasterPublished)
+    for tier in ("analysis", "archive"):
+        path = _silver_path(blob_store, blob, f"{tier}.tif")
+        assert path.read_bytes() == source.read_bytes()
+        ok, errors, _ = cog_validate(str(path))
+        assert ok, errors
+    tiers = out.item["properties"]["geo_platform:storage"]["tiers"]
+    assert all(t["ratio"] <= 1.25 for t in tiers.values()), tiers
+    assert tiers["archive"]["ratio"] == 1.0 and "rule" in tiers["archive"]
+    assert out.metadata["archive_rule"] == tiers["archive"]["rule"]
+    validate_stac(out.item)
 
 
 def test_options_follow_prefix_rules_then_overrides(

@@ -16,6 +16,10 @@ Tiers (see ``RasterOptions`` for the knobs):
   are stored as JSON under the ``GEO_PLATFORM_SOURCE_METADATA`` tag. Copied from the analysis COG
   (identical pixels, overviews reused) unless the analysis tier was reprojected.
 
+Per source, the storage rules of ``tier_rules.py`` apply first: a source that already is a valid,
+compressed COG is copied as the archive tier (not re-encoded), and a lossy one (JPEG...) as the
+analysis tier too, so that no tier stores several times what the source holds.
+
 Computing the overviews once and reusing them is what keeps all three tiers within about twice the
 time of a single ``gdal_translate -of COG``. Statistics, the valid-data footprint, the stretch and
 the thumbnail all come from one decimated read of the analysis overviews.
@@ -35,14 +39,18 @@ import rasterio
 
 from geo_platform.lib.errors import EmptyDatasetError
 from geo_platform.lib.raster.cog_steps import (
+    MIN_OVERVIEW_SIDE,
+    SMALL_RASTER_PIXELS,
     data_footprint,
     fill_nodata,
     metadata_vrt,
     multihash_sha256,
     software_versions,
     source_vrt,
+    threads,
     tier_profile,
     translate,
+    with_checksum,
 )
 from geo_platform.lib.raster.footprint import Footprint
 from geo_platform.lib.raster.grid import GridInfo
@@ -51,10 +59,20 @@ from geo_platform.lib.raster.options import TIERS, RasterOptions
 from geo_platform.lib.raster.render import Layout, RenderPlan, plan_render, write_render_vrt
 from geo_platform.lib.raster.stats import BandStats, RasterSample, sample_raster
 from geo_platform.lib.raster.thumbnail import write_thumbnail
+from geo_platform.lib.raster.tier_rules import (
+    RULE_SOURCE_ANALYSIS,
+    RULE_SOURCE_ARCHIVE,
+    TierPlan,
+    plan_tiers,
+    source_layout,
+    storage_report,
+)
 from geo_platform.lib.raster.validate import validate_cog
 
 __all__ = [
     "COG_MEDIA_TYPE",
+    "MIN_OVERVIEW_SIDE",
+    "SMALL_RASTER_PIXELS",
     "TIERS",
     "CogBuildResult",
     "RasterOptions",
@@ -66,8 +84,6 @@ __all__ = [
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 PNG_MEDIA_TYPE = "image/png"
-SMALL_RASTER_PIXELS = 2**22
-"""Below about 4 megapixels the COG tiers are built single-threaded (see ``_threads``)."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +122,17 @@ class CogBuildResult:
     options: RasterOptions
     software: dict[str, str]
     timings: dict[str, float]
+    plan: TierPlan | None = None
 
     def published(self) -> dict[str, TierOutput]:
         """The tiers that have a file (not skipped)."""
         return {k: v for k, v in self.tiers.items() if not v.skipped}
+
+    def storage(self) -> dict[str, Any]:
+        """Bytes of each published tier against the source file's (and the rule that chose
+        the tier's encoding, when a per-source rule did)."""
+        tiers = {k: (t.size_bytes, t.compression, t.rule) for k, t in self.published().items()}
+        return storage_report(self.info.file_size, tiers)
 
     def summary(self) -> dict[str, Any]:
         """JSON-able digest for run metadata: per tier size and compression ratio (uncompressed
@@ -165,7 +188,7 @@ def build_cog_tiers(
     created: list[Path] = []
     env = {
         "GDAL_CACHEMAX": options.cache_bytes,
-        "GDAL_NUM_THREADS": _threads(options, info),
+        "GDAL_NUM_THREADS": threads(options, info),
         "GDAL_TIFF_INTERNAL_MASK": "YES",
     }
     try:
@@ -195,6 +218,7 @@ class _Builder:
         self.created, self.hasher = created, hasher
         self.timings: dict[str, float] = {}
         self.checksums: dict[str, Future[str]] = {}
+        self.plan = plan_tiers(info, options, source_layout(info))
         categorical = (
             options.categorical if options.categorical is not None else info.is_categorical
         )
@@ -246,7 +270,7 @@ class _Builder:
         tiers["archive"] = self._archive(source, analysis, grid)
         thumb = self._thumbnail(analysis, layout, sample, plan)
         done = {k: f.result() for k, f in self.checksums.items()}
-        final = {k: _with_checksum(v, done.get(k)) for k, v in tiers.items()}
+        final = {k: with_checksum(v, done.get(k)) for k, v in tiers.items()}
         archive = final["archive"]
         archive_grid = None
         if archive.path is not None and self.options.reprojects:
@@ -266,6 +290,7 @@ class _Builder:
             options=self.options,
             software=software_versions(),
             timings=self.timings,
+            plan=self.plan,
         )
 
     def _source_path(self) -> str:
@@ -277,7 +302,13 @@ class _Builder:
 
     def _analysis(self, source: str, path: Path) -> TierOutput:
         start = time.perf_counter()
-        opts = self._lossless(self.options.analysis_compression, self.options.analysis_level)
+        if self.plan.analysis_is_source:  # tier_rules, rule 2: a lossy COG as delivered
+            shutil.copyfile(self.info.gdal_path, path)
+            self._timed("analysis", start)
+            codec = self.plan.layout.compression or "NONE"
+            return self._finish_tier("analysis", path, codec, rule=RULE_SOURCE_ANALYSIS)
+        codec = self.options.analysis_compression
+        opts = self._lossless(codec, self.options.analysis_level)
         # A raster a few pixels across gets no overviews: halving its short side would reach
         # zero pixels, and GDAL's overviews then have a decimation rio-cogeo rejects.
         thin = min(self.info.width, self.info.height) < MIN_OVERVIEW_SIDE
@@ -290,15 +321,17 @@ class _Builder:
             opts.update(target_srs=self.options.target_crs, warp_resampling=self.resampling)
         translate(source, path, opts, self.info.name, reads_source=True)
         self._timed("analysis", start)
-        return self._finish_tier("analysis", path, self.options.analysis_compression)
+        return self._finish_tier("analysis", path, codec)
 
-    def _lossless(self, codec: str, level: int | None) -> dict[str, Any]:
-        opts: dict[str, Any] = {
-            "compress": codec.upper(),
+    def _common(self) -> dict[str, Any]:
+        return {
             "blocksize": self.options.blocksize,
-            "num_threads": _threads(self.options, self.info),
+            "num_threads": threads(self.options, self.info),
             "bigtiff": "IF_SAFER",
         }
+
+    def _lossless(self, codec: str, level: int | None) -> dict[str, Any]:
+        opts: dict[str, Any] = {"compress": codec.upper(), **self._common()}
         dtype = self.info.dtype
         nbits = self.info.nbits
         packed = nbits is not None and nbits not in (8, 16, 32, 64)  # predictor unsupported
@@ -329,7 +362,7 @@ class _Builder:
             "compress": "JPEG",
             "quality": self.options.jpeg_quality,
             "blocksize": self.options.blocksize,
-            "num_threads": _threads(self.options, self.info),
+            "num_threads": threads(self.options, self.info),
             "overviews": "FORCE_USE_EXISTING",
             "overview_resampling": self.resampling,
             "bigtiff": "IF_SAFER",
@@ -342,6 +375,12 @@ class _Builder:
         if "archive" not in self.options.tiers:
             return TierOutput("archive", None, skipped_reason="not requested")
         start = time.perf_counter()
+        path = self._target("archive")
+        if self.plan.archive_is_source:  # tier_rules, rule 1: the bytes as delivered
+            shutil.copyfile(self.info.gdal_path, path)
+            self._timed("archive", start)
+            codec = self.plan.layout.compression or "NONE"
+            return self._finish_tier("archive", path, codec, rule=RULE_SOURCE_ARCHIVE)
         from_analysis = not self.options.reprojects
         base = str(analysis) if from_analysis else source
         if self.info.extra_metadata:
@@ -349,7 +388,6 @@ class _Builder:
         opts = self._lossless(self.options.archive_compression, None)
         opts["overviews"] = "FORCE_USE_EXISTING" if from_analysis else "IGNORE_EXISTING"
         opts["overview_resampling"] = self.resampling
-        path = self._target("archive")
         translate(base, path, opts, self.info.name, reads_source=not from_analysis)
         self._timed("archive", start)
         return self._finish_tier("archive", path, self.options.archive_compression)
@@ -366,21 +404,3 @@ class _Builder:
         path = write_thumbnail(vrt, self._target("thumbnail", ".png"), self.options.thumbnail_size)
         self._timed("thumbnail", start)
         return path
-
-
-MIN_OVERVIEW_SIDE = 16
-"""Rasters thinner than this (pixels, either side) are published without overviews."""
-
-
-def _threads(options: RasterOptions, info: RasterInfo) -> str:
-    """GDAL thread count: one thread for small rasters, where starting a worker pool costs more
-    than it saves (a 256 x 256 COG is built twice as fast single-threaded)."""
-    if options.threads is None and info.width * info.height < SMALL_RASTER_PIXELS:
-        return "1"
-    return options.num_threads
-
-
-def _with_checksum(tier: TierOutput, checksum: str | None) -> TierOutput:
-    if checksum is None:
-        return tier
-    return TierOutput(**{**tier.__dict__, "checksum": checksum})

@@ -5,13 +5,14 @@ and checksums. Kept apart from ``cog.py`` so each stays readable; the grid of an
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import xml.etree.ElementTree as ET
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyproj
@@ -28,8 +29,10 @@ from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_
 from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.opening import GDAL_ERRORS
+from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.stats import RasterSample
 
+T = TypeVar("T")
 METADATA_TAG = "GEO_PLATFORM_SOURCE_METADATA"
 """Tag of the archive tier holding the source's other metadata domains as JSON."""
 
@@ -198,3 +201,24 @@ def multihash_sha256(path: Path) -> str:
         while chunk := fh.read(8 * 2**20):
             digest.update(chunk)
     return "1220" + digest.hexdigest()
+
+
+SMALL_RASTER_PIXELS = 2**22
+"""Below about 4 megapixels the COG tiers are built single-threaded (see ``threads``)."""
+MIN_OVERVIEW_SIDE = 16
+"""Rasters thinner than this (pixels, either side) are published without overviews."""
+
+
+def threads(options: RasterOptions, info: RasterInfo) -> str:
+    """GDAL thread count: one thread for small rasters, where starting a worker pool costs more
+    than it saves (a 256 x 256 COG is built twice as fast single-threaded)."""
+    if options.threads is None and info.width * info.height < SMALL_RASTER_PIXELS:
+        return "1"
+    return options.num_threads
+
+
+def with_checksum(tier: T, checksum: str | None) -> T:
+    """A tier output (dataclass) with its checksum filled in, once the hasher is done."""
+    if checksum is None:
+        return tier
+    return dataclasses.replace(tier, checksum=checksum)  # type: ignore[type-var]
