@@ -21,6 +21,7 @@ ANALYTICS_FOLDER = "analytics"
 DEFAULT_TILING_THRESHOLD_PIXELS = 16384 * 16384
 DEFAULT_TILING_TILE_SIZE = 4096
 DEFAULT_PG_PORT = 55432
+DEFAULT_REDIS_PORT = 56379
 
 
 def _env(name: str, default: str = "") -> str:
@@ -83,6 +84,11 @@ class Settings:
     pgbouncer_port: int
     azurite_port: int
     dagster_ui_port: int
+    # Redis, the Celery broker and result backend (GEO_PLATFORM_EXECUTOR=celery): the loopback
+    # port of our own redis-server, or the URL of an external Redis ("" = ours; `services up`
+    # leaves an external one alone). Runs and workers use ``broker_url``.
+    redis_port: int = DEFAULT_REDIS_PORT
+    redis_url: str = field(default="", repr=False)
     # Azurite's queue service (blob events in development and CI); 0: the blob port + 1
     # (``queue_emulator_port``), so a Settings with another blob port moves both.
     azurite_queue_port: int = 0
@@ -92,6 +98,9 @@ class Settings:
     features_port: int = 8083
     # --- pipeline: execution, sensor batching, per-file rules, duplicates, prices ---------------
     executor: str
+    # Celery (executor "celery"): seconds a step message may stay unacknowledged before Redis
+    # hands it to another worker; must exceed the longest step (see deploy/README.md).
+    celery_visibility_timeout: int = 7200
     event_batch_size: int
     sensor_batch_size: int
     sensor_max_adds_per_tick: int
@@ -148,6 +157,16 @@ class Settings:
         """Seconds between two ticks of the listing sensor: GEO_PLATFORM_SENSOR_INTERVAL, or
         GEO_PLATFORM_RECONCILE_INTERVAL when events drive ingestion (GEO_PLATFORM_EVENT_QUEUE)."""
         return self.reconcile_interval_seconds if self.event_queue else self.sensor_interval_seconds
+
+    @property
+    def external_redis(self) -> bool:
+        """True when GEO_PLATFORM_REDIS_URL names a Redis (not our own loopback one)."""
+        return bool(self.redis_url)
+
+    @property
+    def broker_url(self) -> str:
+        """The Redis of Celery steps: GEO_PLATFORM_REDIS_URL, else ours on redis_port."""
+        return self.redis_url or local_redis_url(self.redis_port)
 
     @property
     def analytics_dir(self) -> Path:
@@ -297,12 +316,15 @@ def _storage_settings() -> dict[str, Any]:
 def _service_settings() -> dict[str, Any]:
     """Ports of the local services, the Dagster UI and the serving stack."""
     pg_port = _env_int("GEO_PLATFORM_PG_PORT", DEFAULT_PG_PORT)
+    redis_port = _env_int("GEO_PLATFORM_REDIS_PORT", DEFAULT_REDIS_PORT)
     return {
         "pg_port": pg_port,
         "pgbouncer_port": _env_int("GEO_PLATFORM_PGBOUNCER_PORT", pg_port + 1000),
         "azurite_port": _env_int("GEO_PLATFORM_AZURITE_PORT", 10000),
         "azurite_queue_port": _env_int("GEO_PLATFORM_AZURITE_QUEUE_PORT", 0),
         "dagster_ui_port": _env_int("GEO_PLATFORM_UI_PORT", 3000),
+        "redis_port": redis_port,
+        "redis_url": _env("GEO_PLATFORM_REDIS_URL"),
         "stac_port": _env_int("GEO_PLATFORM_STAC_PORT", 8081),
         "tiler_port": _env_int("GEO_PLATFORM_TILER_PORT", 8082),
         "features_port": _env_int("GEO_PLATFORM_FEATURES_PORT", 8083),
@@ -313,6 +335,7 @@ def _pipeline_settings() -> dict[str, Any]:
     """Execution, sensor batching, per-file rules, duplicates and the price table."""
     return {
         "executor": _env("GEO_PLATFORM_EXECUTOR", "multiprocess").lower(),
+        "celery_visibility_timeout": _env_int("GEO_PLATFORM_CELERY_VISIBILITY_TIMEOUT", 7200),
         # Dagster's own switch: a step's per-partition materializations and a run's planned
         # events are written to the event log in one INSERT each instead of one per event.
         "event_batch_size": _env_int("DAGSTER_EVENT_BATCH_SIZE", 500),
@@ -367,6 +390,11 @@ def _promotion_settings(database_url: str) -> dict[str, Any]:
         "admin_role": _env("GEO_PLATFORM_ADMIN_ROLE", "geo_admin"),
         "role_passwords": {k: _env(f"GEO_PLATFORM_{k.upper()}_PASSWORD") for k in _ROLE_KINDS},
     }
+
+
+def local_redis_url(port: int) -> str:
+    """URL of our own loopback redis-server (geo_platform.services.redis), database 0."""
+    return f"redis://127.0.0.1:{port}/0"
 
 
 def azurite_connection_string(port: int, queue_port: int = 0) -> str:

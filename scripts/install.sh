@@ -4,6 +4,8 @@
 #     Node.js + npm (for the Azurite blob emulator);
 #   - Debian's chromium (headless browser test of the UI);
 #   - pgbouncer (pools the connections Dagster's storage opens per call, for the local cluster);
+#   - redis-server (the Celery broker when GEO_PLATFORM_EXECUTOR=celery; started by
+#     `geo-platform services up`, never as the system service);
 #   - .venv with Python 3.11 and the project in editable mode with its dev, serve and deploy
 #     extras;
 #   - node_modules/ with Azurite pinned by package-lock.json.
@@ -21,7 +23,7 @@ SUDO=""
 missing=()
 # chromium: the headless browser test of the Dagster UI (Playwright drives Debian's build; we never
 # run `playwright install`).
-for pkg in postgresql-15 postgresql-15-postgis-3 pgbouncer gdal-bin chromium; do
+for pkg in postgresql-15 postgresql-15-postgis-3 pgbouncer gdal-bin chromium redis-server; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Node may come from another source (e.g. nodesource, which bundles npm): only the commands matter.

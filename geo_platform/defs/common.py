@@ -12,6 +12,8 @@ in one step so that a bad file never holds back the good ones of its batch.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +40,22 @@ FOLLOW_UPSTREAM = (
 
 @dataclass
 class Outcome:
-    """What processing one partition produced: metadata, and check verdicts by check name."""
+    """What processing one partition produced: metadata, and check verdicts by check name.
+
+    The metadata also names the process that did the work (``step_worker``)."""
 
     metadata: Mapping[str, Any]
     checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metadata = {**self.metadata, **step_worker()}
+
+
+def step_worker() -> dict[str, Any]:
+    """Where the step ran: host name and process id. With the Celery executor each step runs on
+    whichever worker took it (``GEO_PLATFORM_EXECUTOR=celery``): this is how a materialization
+    tells which one (a pod's host name is the pod's name)."""
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
 
 
 PartitionFn = Callable[[str, str], "Mapping[str, Any] | Outcome"]

@@ -84,8 +84,15 @@ def platform_resource(settings: Settings) -> PlatformResource:
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     """The step executor, a deployment choice (GEO_PLATFORM_EXECUTOR): `multiprocess` (default,
-    steps share the run's process or pod), `in_process`, or `k8s` (one Kubernetes pod per step,
-    needs the `deploy` extra)."""
+    steps share the run's process or pod), `in_process`, `k8s` (one Kubernetes pod per step,
+    needs the `deploy` extra), or `celery` (steps queued in Redis and run by Celery workers,
+    ``dagster-celery worker start``; see ``geo_platform.resources.celery``)."""
+    if settings.executor == "celery":
+        from dagster_celery import celery_executor
+
+        from geo_platform.resources.celery import celery_config
+
+        return celery_executor.configured(celery_config(settings), name="celery")
     if settings.executor == "k8s":
         from dagster_k8s import k8s_job_executor
 
@@ -95,5 +102,6 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     if settings.executor == "multiprocess":
         return dg.multiprocess_executor
     raise ConfigError(
-        f"GEO_PLATFORM_EXECUTOR must be multiprocess, in_process or k8s, not {settings.executor!r}"
+        "GEO_PLATFORM_EXECUTOR must be multiprocess, in_process, k8s or celery, "
+        f"not {settings.executor!r}"
     )

@@ -1,4 +1,5 @@
-"""Local services for development, tests and CI: PostgreSQL/PostGIS/pgstac and Azurite.
+"""Local services for development, tests and CI: PostgreSQL/PostGIS/pgstac, Azurite and, for
+Celery steps, Redis.
 
 Why this exists: the platform needs a PostgreSQL with PostGIS and pgstac (for the catalog and for
 Dagster's own storage) and, to exercise the Azure blob backend, the Azurite emulator. Both run as
@@ -30,6 +31,8 @@ from geo_platform.services.blob_containers import ensure_containers
 from geo_platform.services.pgbouncer import ensure_pgbouncer, pgbouncer_status, stop_pgbouncer
 from geo_platform.services.pgstac_migrate import ensure_pgstac, pgstac_version
 from geo_platform.services.postgres import ensure_postgres, postgres_status, stop_postgres
+from geo_platform.services.redis import ensure_redis, redis_status, stop_redis
+from geo_platform.services.redis import wanted as redis_wanted
 from geo_platform.settings import REPO_ROOT, Settings, redact_connection_string
 
 __all__ = [
@@ -38,10 +41,12 @@ __all__ = [
     "ensure_dagster_home",
     "ensure_pgstac",
     "ensure_postgres",
+    "ensure_redis",
     "pgstac_version",
     "status",
     "stop_azurite",
     "stop_postgres",
+    "stop_redis",
     "up",
 ]
 
@@ -85,6 +90,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "postgres": postgres_status(settings),
         "pgbouncer": pgbouncer_status(settings),
         "azurite": azurite_status(settings),
+        "redis": redis_status(settings),
         "blob_store": blob_status(settings),
         "dagster": {
             "home": str(settings.dagster_home),
@@ -104,6 +110,8 @@ def up(settings: Settings) -> dict[str, Any]:
     ensure_pgbouncer(settings)
     if not uses_external_azure(settings):
         ensure_azurite(settings)
+    if redis_wanted(settings):  # the Celery broker (GEO_PLATFORM_EXECUTOR=celery)
+        ensure_redis(settings)
     if settings.blob_backend == "local":
         settings.blob_root.mkdir(parents=True, exist_ok=True)
     containers = ensure_containers(settings)  # Azure: bronze, silver, production (private)
@@ -120,5 +128,6 @@ def down(settings: Settings) -> dict[str, Any]:
         "pgbouncer": stop_pgbouncer(settings),
         "postgres": stop_postgres(settings),
         "azurite": stop_azurite(settings),
+        "redis": stop_redis(settings),
     }
     return {"stopped": stopped, **status(settings)}
