@@ -193,7 +193,7 @@ def build_cog_tiers(
     }
     try:
         with rasterio.Env(**env), ThreadPoolExecutor(max_workers=1) as hasher:
-            return _Builder(info, out_dir, work, options, created, hasher).run()
+            return _Builder(info, out_dir, work, options, created, hasher, env).run()
     except BaseException:
         for path in created:
             path.unlink(missing_ok=True)
@@ -213,9 +213,10 @@ class _Builder:
         options: RasterOptions,
         created: list[Path],
         hasher: ThreadPoolExecutor,
+        env: dict[str, Any] | None = None,
     ) -> None:
         self.info, self.out_dir, self.work, self.options = info, out_dir, work, options
-        self.created, self.hasher = created, hasher
+        self.created, self.hasher, self.env = created, hasher, env or {}
         self.timings: dict[str, float] = {}
         self.checksums: dict[str, Future[str]] = {}
         self.plan = plan_tiers(info, options, source_layout(info))
@@ -225,6 +226,11 @@ class _Builder:
         # GDAL resamples complex data only with nearest/average/rms.
         continuous = "average" if info.dtype.startswith("complex") else "cubic"
         self.resampling = options.resampling or ("nearest" if categorical else continuous)
+
+    def _in_env(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` under this build's GDAL options (they are per thread)."""
+        with rasterio.Env(**self.env):
+            return fn(*args)
 
     def _target(self, tier: str, suffix: str = ".tif") -> Path:
         if tier in self.options.tiers or tier == "thumbnail":
@@ -266,8 +272,12 @@ class _Builder:
         footprint = data_footprint(sample, grid, self.info)
         self._timed("statistics", start)
         plan = plan_render(layout, sample, self.options.visual_bands)
-        tiers["visualization"] = self._visualization(analysis, plan)
-        tiers["archive"] = self._archive(source, analysis, grid)
+        # The archive (re-encoded from the analysis tier) is written while the visualization is:
+        # each GDAL copy decodes its source in one thread, so two copies keep both cores busy.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive") as side:
+            pending = side.submit(self._in_env, self._archive, source, analysis, grid)
+            tiers["visualization"] = self._visualization(analysis, plan)
+            tiers["archive"] = pending.result()
         thumb = self._thumbnail(analysis, layout, sample, plan)
         done = {k: f.result() for k, f in self.checksums.items()}
         final = {k: with_checksum(v, done.get(k)) for k, v in tiers.items()}
