@@ -47,10 +47,12 @@ from geo_platform.settings import REPO_ROOT, load_settings
 
 def _instance_home(tmp: Path, dsn: str, db: str) -> Path:
     parts = urlsplit(dsn)
+    env = dagster_env(load_settings())  # as `geo-platform ingest` runs (app.instance)
     os.environ.update(
         DAGSTER_PG_HOST=parts.hostname or "127.0.0.1",
-        # as the platform does: through PgBouncer when it runs (app.instance.dagster_env)
-        DAGSTER_PG_PORT=dagster_env(load_settings())["DAGSTER_PG_PORT"],
+        # as the platform does: through PgBouncer when it runs, event writes batched
+        DAGSTER_PG_PORT=env["DAGSTER_PG_PORT"],
+        DAGSTER_EVENT_BATCH_SIZE=env["DAGSTER_EVENT_BATCH_SIZE"],
         DAGSTER_PG_USER=parts.username or "", DAGSTER_PG_PASSWORD=parts.password or "",
         DAGSTER_PG_DB=db,
     )  # fmt: skip
