@@ -96,6 +96,15 @@ class Settings:
     stac_port: int = 8081
     tiler_port: int = 8082
     features_port: int = 8083
+    # The silver containers over HTTP (geo-platform serve, local backend), and the public base URL
+    # of every blob href in STAC items: href = <base>/<container>/<path>. Empty: the files server
+    # on loopback (local backend) or the storage account's URL (Azure).
+    files_port: int = 8084
+    public_base_url: str = ""
+    # --verbose on the CLI: Dagster's beta warnings and run logs in the terminal too.
+    verbose: bool = False
+    # Where `geo-platform demo` finds real sample files (default ../shared/testdata).
+    sample_data_dir: Path = REPO_ROOT.parent / "shared" / "testdata"
     # --- pipeline: execution, sensor batching, per-file rules, duplicates, prices ---------------
     executor: str
     # Celery (executor "celery"): seconds a step message may stay unacknowledged before Redis
@@ -167,6 +176,15 @@ class Settings:
     def broker_url(self) -> str:
         """The Redis of Celery steps: GEO_PLATFORM_REDIS_URL, else ours on redis_port."""
         return self.redis_url or local_redis_url(self.redis_port)
+
+    @property
+    def public_blob_base(self) -> str:
+        """The base URL of blob hrefs (``<base>/<container>/<path>``): GEO_PLATFORM_PUBLIC_BASE_URL,
+        else the files server of ``geo-platform serve`` (local backend) or "" (Azure: the
+        account URL)."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return "" if self.blob_backend == "azure" else f"http://127.0.0.1:{self.files_port}"
 
     @property
     def analytics_dir(self) -> Path:
@@ -328,6 +346,12 @@ def _service_settings() -> dict[str, Any]:
         "stac_port": _env_int("GEO_PLATFORM_STAC_PORT", 8081),
         "tiler_port": _env_int("GEO_PLATFORM_TILER_PORT", 8082),
         "features_port": _env_int("GEO_PLATFORM_FEATURES_PORT", 8083),
+        "files_port": _env_int("GEO_PLATFORM_FILES_PORT", 8084),
+        "public_base_url": _env("GEO_PLATFORM_PUBLIC_BASE_URL"),
+        "verbose": _env_bool("GEO_PLATFORM_VERBOSE", False),
+        "sample_data_dir": Path(
+            _env("GEO_PLATFORM_SAMPLE_DATA", str(REPO_ROOT.parent / "shared" / "testdata"))
+        ),
     }
 
 

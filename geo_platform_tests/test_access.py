@@ -100,6 +100,33 @@ def test_reader_can_read_but_not_write(published: Dataset, target: str) -> None:
 
 
 @pytest.mark.parametrize("target", ["staging", "production"])
+def test_reader_has_what_the_servers_need(published: Dataset, target: str) -> None:
+    """TEMPORARY (tipg's pg_temp functions, titiler-pgstac's mosaic searches) and pgstac's
+    context on (numberMatched), on both databases; still nothing to write to."""
+    ds = published
+    with _as(ds.settings, "reader", target) as conn:
+        conn.execute("CREATE TEMPORARY TABLE scratch (x int)")
+        conn.execute("CREATE FUNCTION pg_temp.twice(x int) RETURNS int AS 'SELECT 2 * x' "
+                     "LANGUAGE sql")  # fmt: skip
+        assert conn.execute("SELECT pg_temp.twice(21)").fetchone() == (42,)
+        pgstac.prepare(conn)
+        body = json.dumps({"collections": [ds.collection]})
+        found = conn.execute("SELECT search(%s::jsonb)", (body,)).fetchone()
+        assert found is not None and found[0]["numberMatched"] == 2
+        # The mosaic path of titiler-pgstac: register a search, then a geometry search.
+        registered = conn.execute("SELECT * FROM search_query(%s::jsonb)", (body,)).fetchone()
+        assert registered is not None
+        tile = '{"type": "Polygon", "coordinates": [[[-180,-85],[180,-85],[180,85],[-180,85],' \
+               '[-180,-85]]]}'  # fmt: skip
+        rows = conn.execute(
+            "SELECT geometrysearch(ST_GeomFromGeoJSON(%s), %s, '{}'::jsonb, 10)",
+            (tile, registered[0]),
+        ).fetchone()
+        assert rows is not None and len(rows[0]["features"]) >= 1
+        _denied(conn, "CREATE TABLE public.intruder (x int)")
+
+
+@pytest.mark.parametrize("target", ["staging", "production"])
 def test_reader_cannot_read_secrets(published: Dataset, target: str) -> None:
     ds = published
     url = ds.settings.database_url if target == "staging" else ds.settings.production_database_url

@@ -6,6 +6,7 @@ The servers answering real clients are tested in e2e/test_serving.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from pathlib import Path
 
@@ -47,23 +48,41 @@ def test_ports_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert specs["tiles"].url == "http://127.0.0.1:9182"
 
 
-def test_database_url_becomes_each_servers_variables(local: Settings) -> None:
+def test_servers_connect_as_the_reader_to_the_target(local: Settings) -> None:
+    """Host, port and database from the target's URL; user and password of the reader role,
+    never the administrator's from the URL."""
     s = dataclasses.replace(
-        local, database_url="postgresql://geo%40user:p%2Fss@db.example:6543/gis", geo_schema="geo"
+        local,
+        database_url="postgresql://geo%40admin:p%2Fss@db.example:6543/gis",
+        production_database_url="postgresql://geo%40admin:p%2Fss@db.example:6543/gis_prod",
+        geo_schema="geo",
+        role_passwords={"reader": "r/ead"},
     )
     specs = serve.server_specs(s)
     stac = specs["stac"].env
     assert (stac["PGUSER"], stac["PGPASSWORD"], stac["PGHOST"]) == (
-        "geo@user",
-        "p/ss",
+        "geo_reader",
+        "r/ead",
         "db.example",
     )
     assert (stac["PGPORT"], stac["PGDATABASE"]) == ("6543", "gis")
-    assert specs["tiles"].env["DATABASE_URL"] == s.database_url
+    assert specs["tiles"].env["DATABASE_URL"] == s.role_url("reader", "staging")
+    assert specs["features"].env["DATABASE_URL"].startswith("postgresql://geo_reader:")
     assert specs["features"].env["TIPG_DB_SCHEMAS"] == '["geo"]'
     assert specs["stac"].factory and not specs["tiles"].factory
+    assert specs["stac"].app == "geo_platform.app.stac_api:create_app"
+    prod = serve.server_specs(s, "production")
+    assert prod["stac"].env["PGDATABASE"] == "gis_prod"
+    assert all("p/ss" not in v for spec in prod.values() for v in spec.env.values())
+    # The files server serves the target's container only.
+    assert json.loads(prod["files"].env["GEO_PLATFORM_FILES_DIRS"]) == {
+        "silver-prod": str((s.blob_root / "silver-prod").resolve())
+    }
+    assert list(json.loads(specs["files"].env["GEO_PLATFORM_FILES_DIRS"])) == ["silver"]
     # status never exposes the database URL (it holds the password)
-    assert "p/ss" not in repr(serve.status(s)) and "p%2Fss" not in repr(serve.status(s))
+    assert "p/ss" not in repr(serve.status(s)) and "r/ead" not in repr(serve.status(s))
+    with pytest.raises(ConfigError, match="unknown target"):
+        serve.server_specs(s, "qa")
 
 
 def test_a_non_postgres_url_is_a_config_error(local: Settings) -> None:
@@ -97,7 +116,7 @@ def test_a_server_that_dies_reports_its_log(local: Settings) -> None:
 
 
 def test_stop_when_nothing_runs(local: Settings) -> None:
-    assert serve.stop(local) == {"stac": False, "tiles": False, "features": False}
+    assert serve.stop(local) == {"stac": False, "tiles": False, "features": False, "files": False}
 
 
 def test_links_quote_ids_and_use_the_configured_ports(local: Settings) -> None:
@@ -143,3 +162,167 @@ def test_tiler_gets_azure_credentials_only_for_the_azure_backend(local: Settings
     }
     tls = dataclasses.replace(local, database_url="postgresql://u:p@h:5432/db?sslmode=require")
     assert serve.server_specs(tls)["stac"].env["PGSSLMODE"] == "require"
+
+
+# --- hrefs that resolve ------------------------------------------------------------------------
+def test_blob_hrefs_are_urls_under_the_public_base(tmp_path: Path) -> None:
+    from geo_platform.lib import links
+    from geo_platform.store.blobs.local import LocalBlobStore
+
+    store = LocalBlobStore(root=str(tmp_path), public_url="http://files.example:8084/")
+    href = store.href("silver", "a b/c#1.tif")
+    assert href == "http://files.example:8084/silver/a%20b/c%231.tif"
+    assert store.file_path("silver", "a b/c#1.tif") == (tmp_path / "silver/a b/c#1.tif").resolve()
+    assert LocalBlobStore(root=str(tmp_path)).href("silver", "x.tif") == str(
+        (tmp_path / "silver" / "x.tif").resolve()
+    )  # no public URL: a path for tools on this machine
+    assert links.blob_path_under("http://files.example:8084/silver/", href) == "a b/c#1.tif"
+    legacy = str(tmp_path / "silver" / "a" / "silver" / "b.tif")
+    assert links.container_prefixes(legacy, "silver")[0].endswith("/silver/a/silver/")
+    assert links.container_prefixes(legacy, "silver")[-1] == str(tmp_path / "silver") + "/"
+    assert links.file_alternate("/d/x y.tif") == {
+        "file": {"href": "file:///d/x%20y.tif", "title": "Local file"}
+    }
+
+
+def test_settings_choose_the_public_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    from geo_platform.resources.blob_store import blob_store_from_settings
+
+    monkeypatch.delenv("GEO_PLATFORM_PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("GEO_PLATFORM_FILES_PORT", "9184")
+    s = load_settings()
+    assert s.public_blob_base == "http://127.0.0.1:9184"
+    assert (
+        blob_store_from_settings(s).href("silver", "a.tif") == "http://127.0.0.1:9184/silver/a.tif"
+    )
+    monkeypatch.setenv("GEO_PLATFORM_PUBLIC_BASE_URL", "https://data.example.org/blobs/")
+    s = load_settings()
+    assert blob_store_from_settings(s).href("silver-prod", "a.tif") == (
+        "https://data.example.org/blobs/silver-prod/a.tif"
+    )
+    azure = dataclasses.replace(s, blob_backend="azure", public_base_url="")
+    assert azure.public_blob_base == ""  # the account URL (the store's own)
+
+
+def test_rebase_item_rewrites_assets_and_their_links() -> None:
+    from geo_platform.lib.links import rebase_item
+
+    item = {
+        "id": "i",
+        "assets": {
+            "a": {"href": "/old/silver/x.tif"},
+            "t": {"href": "postgresql://h/db?table=geo.t"},
+        },
+        "links": [{"rel": "alternate", "href": "/old/silver/x.tif"}],
+    }
+    new, changed = rebase_item(
+        item, lambda h: "http://n/silver/x.tif" if h.startswith("/old/") else None
+    )
+    assert changed == {"/old/silver/x.tif": "http://n/silver/x.tif"}
+    assert new["assets"]["a"]["href"] == new["links"][0]["href"] == "http://n/silver/x.tif"
+    assert new["assets"]["t"] == item["assets"]["t"] and item["assets"]["a"]["href"].startswith(
+        "/old"
+    )
+
+
+def test_files_server_serves_ranges_and_nothing_else(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from geo_platform.app.files_server import build_app
+
+    folder = tmp_path / "silver-prod"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "x.tif").write_bytes(b"II*\x00" + bytes(range(200)))
+    (folder / ".geo-platform-tmp").mkdir()
+    (folder / ".geo-platform-tmp" / "partial").write_bytes(b"half")
+    (tmp_path / "secret.txt").write_text("no")
+    client = TestClient(build_app({"silver-prod": str(folder)}))
+    whole = client.get("/silver-prod/a/x.tif")
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    part = client.get("/silver-prod/a/x.tif", headers={"Range": "bytes=0-3"})
+    assert part.status_code == 206 and part.content == b"II*\x00"
+    assert part.headers["content-range"] == "bytes 0-3/204"
+    assert client.head("/silver-prod/a/x.tif").headers["content-length"] == "204"
+    assert client.get("/silver-prod/.geo-platform-tmp/partial").status_code == 404
+    assert client.get("/silver-prod/../secret.txt").status_code == 404
+    assert client.get("/silver-prod/a/").status_code == 404  # no listings
+    assert client.get("/silver/a/x.tif").status_code == 404  # not a served container
+    assert client.get("/healthz").text == "ok"
+
+
+def test_stac_api_wrapper_searches_a_3d_bbox_in_2d() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from geo_platform.app.stac_api import FlatBbox
+
+    async def echo(request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse({"query": request.query_params.get("bbox"), "body": body.decode()})
+
+    upstream = Starlette(routes=[Route("/search", echo, methods=["GET", "POST"]),
+                                 Route("/other", echo)])  # fmt: skip
+    client = TestClient(FlatBbox(upstream))
+    got = client.get("/search", params={"bbox": "1,2,0,3,4,9", "limit": "1"}).json()
+    assert got["query"] == "1,2,3,4"
+    got = client.post("/search", json={"bbox": [1, 2, 0, 3, 4, 9], "limit": 1}).json()
+    assert json.loads(got["body"]) == {"bbox": [1, 2, 3, 4], "limit": 1}
+    assert client.get("/search", params={"bbox": "1,2,3,4,5"}).json()["query"] == "1,2,3,4,5"
+    assert client.get("/other", params={"bbox": "1,2,0,3,4,9"}).json()["query"] == "1,2,0,3,4,9"
+
+
+# --- Dagster's own CLI and a quiet terminal ---------------------------------------------------
+def test_dotenv_gives_defaults_that_the_environment_overrides(
+    local: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster._core.secrets.env_file import get_env_var_dict
+
+    from geo_platform.app.instance import dagster_env, write_dotenv
+
+    target = write_dotenv(local, tmp_path / ".env")
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    for key in dagster_env(local):
+        monkeypatch.delenv(key, raising=False)
+    loaded = get_env_var_dict(str(tmp_path))  # what Dagster's CLI reads from its cwd
+    assert loaded == dagster_env(local)
+    monkeypatch.setenv("DAGSTER_HOME", "/somewhere/else")
+    assert get_env_var_dict(str(tmp_path))["DAGSTER_HOME"] == "/somewhere/else"
+    odd = dataclasses.replace(local, database_url="postgresql://u:pa$s}@h:5432/db")
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD", raising=False)
+    text = write_dotenv(odd, tmp_path / ".env").read_text()
+    assert "pa$s" not in text and "DAGSTER_PG_PASSWORD not written" in text
+
+
+def test_cli_is_quiet_unless_verbose(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from geo_platform.app.instance import console_logs, quiet_warnings
+
+    monkeypatch.delenv("GEO_PLATFORM_VERBOSE", raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_warnings()
+        warnings.warn("Parameter `owners` of X is currently in beta, and may change", stacklevel=1)
+        warnings.warn("something else", stacklevel=1)
+    assert [str(w.message) for w in seen] == ["something else"]
+    assert console_logs()["loggers"]["console"]["config"]["log_level"] == "CRITICAL"
+    monkeypatch.setenv("GEO_PLATFORM_VERBOSE", "1")
+    assert console_logs() == {}
+
+
+def test_demo_says_where_real_samples_come_from(tmp_path: Path) -> None:
+    from geo_platform.app.demo import REAL_SAMPLES, collect_real_samples
+
+    missing = collect_real_samples(tmp_path / "out", tmp_path / "nowhere")
+    assert missing["exists"] is False and missing["found"] == []
+    assert sorted(missing["missing"]) == sorted(REAL_SAMPLES)
+    source = tmp_path / "samples"
+    rel = next(iter(REAL_SAMPLES))
+    (source / rel).parent.mkdir(parents=True)
+    (source / rel).write_bytes(b"x")
+    found = collect_real_samples(tmp_path / "out", source)
+    assert found["found"] == [rel]
+    assert (tmp_path / "out" / REAL_SAMPLES[rel] / Path(rel).name).read_bytes() == b"x"

@@ -1,8 +1,10 @@
 """`geo-platform demo`: sample data into bronze, the whole pipeline, a readable summary.
 
 The demo makes its own small sample files (so it works on any machine) and adds a few real
-files from ``../shared/testdata`` when that folder is beside the checkout, including one broken
-file to show how failures are reported.
+files from the sample data folder (GEO_PLATFORM_SAMPLE_DATA or ``--sample-data``; by default
+``../shared/testdata`` beside the checkout), including one broken file to show how failures are
+reported. The summary says where it looked and how many real files it found, so a clone without
+that folder does not silently publish only the synthetic files.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from geo_platform.settings import REPO_ROOT, load_settings
+from geo_platform.settings import load_settings
 
 if TYPE_CHECKING:
     from geo_platform.app.ingest import Track
 
-SHARED = REPO_ROOT.parent / "shared" / "testdata"
 REAL_SAMPLES = {
     "rasters/rgb_uint8/RGB.byte.tif": "demo/rasters/landsat",
     "rasters/dem_float32/dem-hills.tiff": "demo/rasters/dem",
@@ -58,20 +59,25 @@ def make_samples(folder: Path) -> Path:
     return folder
 
 
-def collect_real_samples(folder: Path) -> None:
-    if not SHARED.is_dir():
-        return
+def collect_real_samples(folder: Path, source: Path) -> dict[str, Any]:
+    """Copy the real samples found under ``source`` into ``folder``; what was found and not."""
+    found, missing = [], []
     for rel, dest in REAL_SAMPLES.items():
-        src = SHARED / rel
-        if src.is_file():
-            target = folder / dest
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target / src.name)
+        src = source / rel
+        if not src.is_file():
+            missing.append(rel)
+            continue
+        target = folder / dest
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target / src.name)
+        found.append(rel)
+    return {"dir": str(source), "exists": source.is_dir(), "found": found, "missing": missing}
 
 
-def run_demo(track: Track[Any] | None = None) -> dict[str, Any]:
+def run_demo(track: Track[Any] | None = None, sample_data: Path | None = None) -> dict[str, Any]:
     """Start the services, ingest the samples with ``wait`` and summarize the outcome
-    (``track`` shows the upload's progress, see ``app.ingest.Track``)."""
+    (``track`` shows the upload's progress, see ``app.ingest.Track``). Real samples come from
+    ``sample_data`` (default: the GEO_PLATFORM_SAMPLE_DATA setting)."""
     from geo_platform import services
     from geo_platform.app.ingest import run_ingest
 
@@ -79,12 +85,13 @@ def run_demo(track: Track[Any] | None = None) -> dict[str, Any]:
     services.up(settings)
     with tempfile.TemporaryDirectory(prefix="geo-demo-") as tmp:
         folder = make_samples(Path(tmp))
-        collect_real_samples(folder)
+        samples = collect_real_samples(folder, sample_data or settings.sample_data_dir)
         results = run_ingest([folder / "demo"], "demo", wait=True, track=track)
     rows = [r.as_dict() for r in results]
     unexpected = [r for r in rows if r["status"] == "failed" and r["blob"] not in EXPECTED_FAILURES]
     status = services.status(settings)
     return {
+        "sample_data": samples,
         "files": rows,
         "published": sum(r["status"] == "published" for r in rows),
         "failed": sum(r["status"] == "failed" for r in rows),

@@ -20,6 +20,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from geo_platform.app.instance import QUIET_RUN_LOGS, console_logs
 from geo_platform.lib.bronze import TickPlan, classify, classify_content
 from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.naming import (
@@ -41,7 +42,7 @@ OUTPUT_KEYS = {"stac_items": "geo_platform/stac_items", "tables": "geo_platform/
 
 # In-process runs log to the instance (and so the UI) as usual; the terminal gets the summary
 # table, which names every failed file and its error.
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+QUIET = QUIET_RUN_LOGS  # the terminal's run config when not verbose (app.instance.console_logs)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def _run_over(
         tags = {ASSET_PARTITION_RANGE_START_TAG: group[0], ASSET_PARTITION_RANGE_END_TAG: group[-1]}
         run = job.execute_in_process(
             instance=instance,
-            run_config=QUIET,
+            run_config=console_logs(),
             tags=tags if len(group) > 1 else None,
             partition_key=group[0] if len(group) == 1 else None,
             raise_on_error=False,

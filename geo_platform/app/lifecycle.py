@@ -30,7 +30,7 @@ def run_job(name: str, run_config: dict[str, Any]) -> tuple[bool, dict[str, Any]
     """(success, the op's report, error message): one in-process run on the instance."""
     import dagster as dg
 
-    from geo_platform.app.instance import use_platform_instance
+    from geo_platform.app.instance import console_logs, use_platform_instance
     from geo_platform.defs.lifecycle.ops import REQUESTED_BY_TAG
 
     use_platform_instance(load_settings())
@@ -39,7 +39,11 @@ def run_job(name: str, run_config: dict[str, Any]) -> tuple[bool, dict[str, Any]
     with dg.DagsterInstance.get() as instance:
         kwargs: dict[str, Any] = {"resources": resources} if resources else {}
         result = job.execute_in_process(
-            run_config=run_config, instance=instance, tags=tags, raise_on_error=False, **kwargs
+            run_config={**run_config, **console_logs()},
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            **kwargs,
         )
     if result.success:
         node = next(iter(run_config["ops"]))

@@ -31,15 +31,14 @@ def _job(name: str) -> Any:
 
 def run_job(job_name: str, op: str, collection: str, items: list[str], apply: bool) -> dict:
     """Execute ``job_name`` in process; the report, or ``{"error": ...}`` when it failed."""
-    from geo_platform.app.ingest import QUIET
-    from geo_platform.app.instance import dagster_instance
+    from geo_platform.app.instance import console_logs, dagster_instance
     from geo_platform.defs.promotion import run_config
     from geo_platform.defs.promotion.ops import REQUESTED_BY_TAG
 
     instance = dagster_instance(load_settings())
     result = _job(job_name).execute_in_process(
         # The run logs to the instance (the UI) as usual; the terminal gets the report.
-        run_config={**run_config(op, collection, items, dry_run=not apply), **QUIET},
+        run_config={**run_config(op, collection, items, dry_run=not apply), **console_logs()},
         instance=instance,
         tags={REQUESTED_BY_TAG: f"cli:{getpass.getuser()}"},
         raise_on_error=False,

@@ -1,17 +1,27 @@
-"""Serving what the platform publishes with existing engines, on loopback.
+"""Serving what the platform publishes with existing engines, on loopback, as the reader role.
 
 Why: geospatial people use STAC clients, tile URLs and OGC API Features, not our code. Three
-off-the-shelf servers read the platform's database directly, so there is no home-made API:
+off-the-shelf servers read one target's database directly, so there is no home-made API:
 
-- ``stac``: stac-fastapi-pgstac, the STAC API over pgstac (search by bbox, datetime, CQL2);
+- ``stac``: stac-fastapi-pgstac, the STAC API over pgstac (search by bbox, datetime, CQL2),
+  behind ``app.stac_api`` (a 3-D bbox is searched as 2-D instead of failing);
 - ``tiles``: titiler-pgstac, COG tiles of one item and mosaic tiles of a pgstac search;
-- ``features``: tipg, OGC API Features (and vector tiles) over the ``geo`` schema of PostGIS.
+- ``features``: tipg, OGC API Features (and vector tiles) over the ``geo`` schema of PostGIS;
+- ``files`` (local blob backend only): the target's silver container over HTTP with Range
+  requests (``app.files_server``), which is where asset hrefs point
+  (``<public base>/<container>/<path>``, see ``lib.links``).
+
+``target`` is ``staging`` (``GEO_PLATFORM_DATABASE_URL``, container ``silver``) or
+``production`` (``GEO_PLATFORM_PRODUCTION_DATABASE_URL``, ``silver-prod``). The servers always
+connect as the **reader role** (``geo_reader``: ``pgstac_read``, SELECT on ``geo``, TEMPORARY
+on the database), never as the superuser or the pipelines' role, so what works here works with
+the privileges a deployment gives its serving pods (``services.access`` grants them).
 
 Each runs as a background ``uvicorn`` process (``sys.executable -m uvicorn``) bound to 127.0.0.1,
-with its pid file and log under ``settings.state_dir / "serve"``. ``start`` is idempotent (a live
-pid whose health URL answers is left alone), waits until every server is healthy and fails with
-the log tail if one dies or does not answer in time. The STAC items' asset hrefs of the local
-backend are absolute file paths, which the tiler (GDAL) opens directly.
+with its pid file, target and log under ``settings.state_dir / "serve"``. ``start`` is idempotent
+(a live pid of the same target whose health URL answers is left alone; another target's servers
+are restarted), waits until every server is healthy and fails with the log tail if one dies or
+does not answer in time.
 
 This module never imports dagster (the CLI uses it before any code location is loaded).
 """
@@ -30,13 +40,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from geo_platform.app.files_server import DIRS_VARIABLE
+from geo_platform.lib import links
 from geo_platform.lib.errors import ConfigError, GeoPlatformError
 from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, tail
 from geo_platform.settings import Settings, azurite_connection_string, redact_url
 
-SERVERS: tuple[str, ...] = ("stac", "tiles", "features")
+SERVERS: tuple[str, ...] = ("stac", "tiles", "features", "files")
+TARGETS: tuple[str, ...] = ("staging", "production")
 HOST = "127.0.0.1"
 _LOG_ROTATE_BYTES = 10_000_000
 
@@ -120,9 +133,22 @@ def _tiler_storage_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def server_specs(settings: Settings) -> dict[str, ServerSpec]:
-    """The three servers for these settings (ports from GEO_PLATFORM_*_PORT)."""
-    db = _db_env(settings.database_url)
+def target_container(settings: Settings, target: str) -> str:
+    """The silver container of a target (``silver`` or ``silver-prod`` by default)."""
+    _check_target(target)
+    return settings.production_container if target == "production" else settings.silver_container
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; choose from {list(TARGETS)}")
+
+
+def server_specs(settings: Settings, target: str = "staging") -> dict[str, ServerSpec]:
+    """The servers for these settings and target (ports from GEO_PLATFORM_*_PORT), each
+    connecting as the reader role; ``files`` only for the local blob backend."""
+    _check_target(target)
+    db = _db_env(settings.role_url("reader", target))
     stac_env = {
         **db,
         "ENABLE_TRANSACTIONS_EXTENSIONS": "false",  # read-only: the pipeline publishes
@@ -143,9 +169,9 @@ def server_specs(settings: Settings) -> dict[str, ServerSpec]:
         "TIPG_CATALOG_TTL": "60",
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
     }
-    return {
+    specs = {
         "stac": ServerSpec(
-            "stac", "stac_fastapi.pgstac.app:create_app", True, settings.stac_port,
+            "stac", "geo_platform.app.stac_api:create_app", True, settings.stac_port,
             "/_mgmt/health", stac_env,
         ),
         "tiles": ServerSpec(
@@ -155,6 +181,14 @@ def server_specs(settings: Settings) -> dict[str, ServerSpec]:
             "features", "tipg.main:app", False, settings.features_port, "/healthz", features_env,
         ),
     }  # fmt: skip
+    if settings.blob_backend == "local":
+        container = target_container(settings, target)
+        folder = str(Path(settings.blob_root).resolve() / container)
+        specs["files"] = ServerSpec(
+            "files", "geo_platform.app.files_server:create_app", True, settings.files_port,
+            "/healthz", {DIRS_VARIABLE: json.dumps({container: folder})},
+        )  # fmt: skip
+    return specs
 
 
 def serve_dir(settings: Settings) -> Path:
@@ -178,17 +212,29 @@ def _healthy(spec: ServerSpec, timeout: float = 2.0) -> bool:
         return False
 
 
+def _target_file(settings: Settings, name: str) -> Path:
+    return serve_dir(settings) / f"{name}.target"
+
+
 def _running_pid(settings: Settings, spec: ServerSpec) -> int | None:
     pid = read_pid(_pid_file(settings, spec.name))
     return pid if pid_alive(pid) else None
 
 
-def _names(names: Iterable[str] | None) -> list[str]:
+def _recorded_target(settings: Settings, name: str) -> str | None:
+    try:
+        return _target_file(settings, name).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _names(names: Iterable[str] | None, specs: Mapping[str, ServerSpec]) -> list[str]:
+    """The chosen servers that exist for this backend (default: all of them)."""
     chosen = list(SERVERS if names is None else names)
     unknown = sorted(set(chosen) - set(SERVERS))
     if unknown:
         raise ConfigError(f"unknown server(s) {unknown}; choose from {list(SERVERS)}")
-    return chosen
+    return [name for name in chosen if name in specs]
 
 
 def _command(spec: ServerSpec) -> list[str]:
@@ -239,40 +285,52 @@ def _wait_healthy(settings: Settings, spec: ServerSpec, timeout: float) -> int:
 
 
 def start(
-    settings: Settings, names: Iterable[str] | None = None, timeout: float = 60.0
+    settings: Settings,
+    names: Iterable[str] | None = None,
+    timeout: float = 60.0,
+    target: str = "staging",
 ) -> dict[str, Any]:
-    """Start the chosen servers (default: all) unless already up; return ``status``.
+    """Start the chosen servers (default: all) for ``target`` unless already up; ``status``.
 
     Servers start in parallel and are then awaited one by one (each within ``timeout``). A port
     held by a process that is not ours is a ``ConfigError`` naming the variable to change.
+    Servers of ours that serve the other target are restarted for this one.
     """
-    chosen = _names(names)
-    specs = server_specs(settings)
+    specs = server_specs(settings, target)
+    chosen = _names(names, specs)
     with lock(settings, "serve"):
         launched = []
         for name in chosen:
             spec = specs[name]
-            if _running_pid(settings, spec) and _healthy(spec):
+            same_target = _recorded_target(settings, name) == target
+            if same_target and _running_pid(settings, spec) and _healthy(spec):
                 continue
-            _stop_one(settings, name)  # ours but unhealthy (or a stale pid file)
+            _stop_one(settings, name)  # ours but unhealthy, another target, or a stale pid file
             if port_open(HOST, spec.port):
                 raise ConfigError(
                     f"port {spec.port} for the {name} server is in use by another process; set "
                     f"GEO_PLATFORM_{_PORT_VARS[name]} to a free port"
                 )
             _launch(settings, spec)
+            _target_file(settings, name).write_text(target)
             launched.append(spec)
         for spec in launched:
             _wait_healthy(settings, spec, timeout)
     return status(settings)
 
 
-_PORT_VARS = {"stac": "STAC_PORT", "tiles": "TILER_PORT", "features": "FEATURES_PORT"}
+_PORT_VARS = {
+    "stac": "STAC_PORT",
+    "tiles": "TILER_PORT",
+    "features": "FEATURES_PORT",
+    "files": "FILES_PORT",
+}
 
 
 def _stop_one(settings: Settings, name: str, timeout: float = 10.0) -> bool:
     pid_file = _pid_file(settings, name)
     pid = read_pid(pid_file)
+    _target_file(settings, name).unlink(missing_ok=True)
     if not pid_alive(pid):
         pid_file.unlink(missing_ok=True)
         return False
@@ -290,71 +348,45 @@ def _stop_one(settings: Settings, name: str, timeout: float = 10.0) -> bool:
 def stop(settings: Settings, names: Iterable[str] | None = None) -> dict[str, bool]:
     """Stop our servers by their recorded PIDs; value: name -> whether it was running."""
     with lock(settings, "serve"):
-        return {name: _stop_one(settings, name) for name in _names(names)}
+        return {name: _stop_one(settings, name) for name in _names(names, server_specs(settings))}
 
 
 def status(settings: Settings) -> dict[str, Any]:
-    """Per server: running (pid alive and healthy), pid, url, log (JSON-ready, no secrets)."""
+    """Per server: running (pid alive and healthy), pid, url, target, role, log (JSON-ready, no
+    secrets)."""
     out: dict[str, Any] = {}
     for name, spec in server_specs(settings).items():
         pid = _running_pid(settings, spec)
+        running = bool(pid) and _healthy(spec)
         out[name] = {
-            "running": bool(pid) and _healthy(spec),
+            "running": running,
             "pid": pid,
             "url": spec.url,
-            "docs": spec.url + "/api.html",
+            "docs": None if name == "files" else spec.url + "/api.html",
+            "target": _recorded_target(settings, name) if running else None,
+            "role": settings.reader_role,
             "log": str(_log_file(settings, name)),
         }
     return out
 
 
-# --- links for metadata, the CLI and the README ---------------------------------------------
+# --- links for the CLI, tests and the README (the pure builders are in lib.links) ------------
 def item_links(
     settings: Settings, collection_id: str, item_id: str, asset: str | None = None
 ) -> dict[str, str]:
-    """URLs of a published STAC item: the API item, and (with ``asset``) tiles of that asset.
-
-    Pure string building (no request): callers add them to metadata only when ``status`` says
-    the servers run. ``tiles`` is an XYZ template in WebMercatorQuad.
-    """
-    specs = server_specs(settings)
-    c, i = quote(collection_id, safe=""), quote(item_id, safe="")
-    links = {"stac_item": f"{specs['stac'].url}/collections/{c}/items/{i}"}
-    if asset:
-        base = f"{specs['tiles'].url}/collections/{c}/items/{i}"
-        query = f"assets={quote(asset, safe='')}"
-        links["tiles"] = f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png?{query}"
-        links["tilejson"] = f"{base}/WebMercatorQuad/tilejson.json?{query}"
-        links["map"] = f"{base}/WebMercatorQuad/map.html?{query}"
-    return links
+    """``lib.links.item_links`` for the servers of these settings."""
+    stac, tiles = links.local_url(settings.stac_port), links.local_url(settings.tiler_port)
+    return links.item_links(stac, tiles, collection_id, item_id, asset)
 
 
 def collection_links(
     settings: Settings, collection_id: str, asset: str | None = None
 ) -> dict[str, str]:
-    """URLs of a collection in the STAC API and (with ``asset``) its mosaic tiles."""
-    specs = server_specs(settings)
-    c = quote(collection_id, safe="")
-    links = {
-        "stac_collection": f"{specs['stac'].url}/collections/{c}",
-        "stac_items": f"{specs['stac'].url}/collections/{c}/items",
-    }
-    if asset:
-        base = f"{specs['tiles'].url}/collections/{c}"
-        query = f"assets={quote(asset, safe='')}"
-        links["mosaic_tiles"] = f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png?{query}"
-        links["mosaic_map"] = f"{base}/WebMercatorQuad/map.html?{query}"
-    return links
+    """``lib.links.collection_links`` for the servers of these settings."""
+    stac, tiles = links.local_url(settings.stac_port), links.local_url(settings.tiler_port)
+    return links.collection_links(stac, tiles, collection_id, asset)
 
 
 def features_links(settings: Settings, table: str) -> dict[str, str]:
-    """URLs of a PostGIS table of the ``geo`` schema in tipg (collection id ``schema.table``)."""
-    specs = server_specs(settings)
-    cid = quote(f"{settings.geo_schema}.{table}", safe="")
-    base = f"{specs['features'].url}/collections/{cid}"
-    return {
-        "features_collection": base,
-        "features_items": f"{base}/items",
-        "vector_tiles": f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
-        "map": f"{base}/viewer.html",
-    }
+    """``lib.links.features_links`` of a table of the ``geo`` schema."""
+    return links.features_links(links.local_url(settings.features_port), settings.geo_schema, table)

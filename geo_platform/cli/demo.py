@@ -6,6 +6,7 @@ The work is ``geo_platform.app.demo``; this command prints its summary.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,11 +16,18 @@ from geo_platform.cli.common import echo_json, progress_bar
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
-def demo(as_json: bool) -> None:
+@click.option(
+    "--sample-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the real sample files (default: GEO_PLATFORM_SAMPLE_DATA, else "
+    "../shared/testdata beside the checkout).",
+)
+def demo(as_json: bool, sample_data: Path | None) -> None:
     """Put sample data into bronze and run the whole pipeline, then print a summary."""
     from geo_platform.app.demo import run_demo
 
-    summary = run_demo(track=None if as_json else progress_bar)
+    summary = run_demo(track=None if as_json else progress_bar, sample_data=sample_data)
     if as_json:
         echo_json(summary)
     else:
@@ -35,6 +43,16 @@ def print_summary(summary: dict[str, Any]) -> None:
     from geo_platform.app.demo import EXPECTED_FAILURES
 
     console = Console()
+    samples = summary["sample_data"]
+    if samples["found"]:
+        console.print(f"real sample files: {len(samples['found'])} from {samples['dir']}")
+    else:
+        where = "is empty" if samples["exists"] else "does not exist"
+        console.print(
+            f"[bold yellow]No real sample data: {samples['dir']} {where}[/]; only the synthetic "
+            "files were published. Point GEO_PLATFORM_SAMPLE_DATA (or --sample-data) at a copy "
+            "of the shared test data for the real ones."
+        )
     table = Table(title="geo_platform demo")
     for col in ("bronze blob", "status", "published as / error"):
         table.add_column(col, overflow="fold")

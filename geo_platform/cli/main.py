@@ -6,6 +6,7 @@ One module per command group under ``geo_platform.cli``; the work behind each co
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -17,7 +18,7 @@ from geo_platform.cli.health import health
 from geo_platform.cli.ingest import ingest
 from geo_platform.cli.lifecycle import janitor, unpublish
 from geo_platform.cli.promotion import demote, promote
-from geo_platform.cli.serve import serve
+from geo_platform.cli.serve import rebase_hrefs, serve
 from geo_platform.cli.services import services
 
 
@@ -34,12 +35,23 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also show Dagster's warnings and the run logs (DEBUG lines) in the terminal.",
+)
+def main(verbose: bool) -> None:
     """geo_platform: bronze geodata in, COGs, PostGIS tables and STAC items out."""
+    from geo_platform.app.instance import quiet_warnings
+
+    if verbose:
+        os.environ["GEO_PLATFORM_VERBOSE"] = "1"  # settings read it (also in child processes)
+    quiet_warnings()
 
 
-for _command in (services, ingest, demo, backfill, serve, health, query, unpublish, janitor,
-                 promote, demote):  # fmt: skip
+for _command in (services, ingest, demo, backfill, serve, rebase_hrefs, health, query, unpublish,
+                 janitor, promote, demote):  # fmt: skip
     main.add_command(_command)
 
 

@@ -17,6 +17,7 @@ _DESCRIPTIONS = {
     "stac": "STAC API (stac-fastapi-pgstac)",
     "tiles": "tiles (titiler-pgstac)",
     "features": "OGC API Features (tipg)",
+    "files": "silver blobs over HTTP (asset hrefs)",
 }
 
 
@@ -26,8 +27,15 @@ _DESCRIPTIONS = {
 @click.option(
     "--only",
     multiple=True,
-    type=click.Choice(["stac", "tiles", "features"]),
-    help="Limit to these servers (repeatable; default: all three).",
+    type=click.Choice(["stac", "tiles", "features", "files"]),
+    help="Limit to these servers (repeatable; default: all).",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["staging", "production"]),
+    default="staging",
+    show_default=True,
+    help="Which database and silver container to serve (always as the reader role).",
 )
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for health.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
@@ -37,14 +45,18 @@ def serve(
     do_stop: bool,
     do_status: bool,
     only: tuple[str, ...],
+    target: str,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Serve published data on loopback: STAC API, tiles and OGC API Features.
+    """Serve published data on loopback: STAC API, tiles, OGC API Features and (local blob
+    backend) the silver files the asset hrefs point at.
 
-    Starting is idempotent (servers already up are left alone). Ports come from
-    GEO_PLATFORM_STAC_PORT, GEO_PLATFORM_TILER_PORT and GEO_PLATFORM_FEATURES_PORT; pid files
-    and logs are in $GEO_PLATFORM_STATE_DIR/serve.
+    Every server connects as the reader role (GEO_PLATFORM_READER_ROLE, default geo_reader) to
+    the staging or production database. Starting is idempotent (servers already up for the same
+    target are left alone). Ports come from GEO_PLATFORM_STAC_PORT, GEO_PLATFORM_TILER_PORT,
+    GEO_PLATFORM_FEATURES_PORT and GEO_PLATFORM_FILES_PORT; pid files and logs are in
+    $GEO_PLATFORM_STATE_DIR/serve.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -62,7 +74,7 @@ def serve(
         _print(srv.status(settings), as_json)
         return
     try:
-        state = srv.start(settings, names, timeout=timeout)
+        state = srv.start(settings, names, timeout=timeout, target=target)
     except GeoPlatformError as exc:
         raise click.ClickException(str(exc)) from exc
     _print(state, as_json)
@@ -80,4 +92,39 @@ def _print(state: dict[str, Any], as_json: bool) -> None:
         if not info:
             continue
         mark = "up  " if info["running"] else "down"
-        click.echo(f"{name:<9} {mark} {info['url']:<24} {label}; docs {info['docs']}")
+        where = f" [{info['target']} as {info['role']}]" if info.get("target") else ""
+        docs = f"; docs {info['docs']}" if info.get("docs") else ""
+        click.echo(f"{name:<9} {mark} {info['url']:<24} {label}{docs}{where}")
+
+
+@click.command("rebase-hrefs")
+@click.option("--apply", is_flag=True, help="Rewrite (default: only list what would change).")
+@click.option(
+    "--target",
+    type=click.Choice(["staging", "production", "both"]),
+    default="both",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def rebase_hrefs(apply: bool, target: str, as_json: bool) -> None:
+    """Point published asset hrefs at the current public base URL (GEO_PLATFORM_PUBLIC_BASE_URL,
+    the local files server, or the storage account): run it after changing that setting."""
+    from geo_platform.app.hrefs import rebase_hrefs as run
+
+    targets = ("staging", "production") if target == "both" else (target,)
+    report = run(load_settings(), apply=apply, targets=targets)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    verb = "rewrote" if apply else "would rewrite"
+    for name, r in report.items():
+        click.echo(
+            f"{name}: {verb} {r['hrefs']} href(s) in {len(r['items'])} of {r['items_seen']} "
+            f"item(s) and {len(r['collections'])} collection(s) -> {r['base']}"
+        )
+        for old, new in r["prefixes"].items():
+            click.echo(f"  {old} -> {new}")
+        if r["blobs_rewritten"]:
+            click.echo(f"  silver documents rewritten: {len(r['blobs_rewritten'])}")
+    if not apply and any(r["hrefs"] for r in report.values()):
+        click.echo("dry run: add --apply to rewrite")

@@ -24,16 +24,28 @@ def services() -> None:
 @services.command("up")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def services_up(as_json: bool) -> None:
-    """Start the local services (idempotent: starting twice is harmless)."""
+    """Start the local services (idempotent: starting twice is harmless) and write the Dagster
+    instance's variables to the checkout's .env (for plain `dagster ...` / `dg ...` commands)."""
+    from geo_platform.app.instance import write_dotenv
+
     settings = load_settings()
     svc.up(settings)
-    _print_status(svc.status(settings), as_json)
+    state = svc.status(settings)
+    state["dotenv"] = str(write_dotenv(settings))
+    _print_status(state, as_json)
 
 
 @services.command("down")
-def services_down() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def services_down(as_json: bool) -> None:
     """Stop the local services started by `services up` (data is kept)."""
-    echo_json(svc.down(load_settings()))
+    state = svc.down(load_settings())
+    if as_json:
+        echo_json(state)
+        return
+    stopped = [name for name, was in state.pop("stopped").items() if was]
+    click.echo(f"{'stopped':<10} {', '.join(stopped) or 'nothing was running'}")
+    _print_status(state, as_json)
 
 
 @services.command("status")

@@ -14,8 +14,14 @@ Roles (names from settings, passwords from ``GEO_PLATFORM_<KIND>_PASSWORD``):
 - **promoter** (the promote job): ``pgstac_read`` + SELECT on staging ``geo``; in production
   only, the privileges ``pgstac_ingest`` holds there (copied object by object, so the promoter
   cannot write staging's pgstac), CREATE on ``geo`` and INSERT on ``audit.promotions``.
-- **reader** (STAC API, tiles, features): ``pgstac_read`` + SELECT on ``geo`` in both targets.
-  No ``audit``, no Dagster database, no other schema.
+- **reader** (STAC API, tiles, features: ``geo-platform serve``): ``pgstac_read`` + SELECT on
+  ``geo`` and TEMPORARY on the database, in both targets. TEMPORARY because tipg creates its
+  helper functions in ``pg_temp`` and titiler-pgstac's collection and search mosaics
+  (``pgstac.geometrysearch``) create temporary tables. No ``audit``, no Dagster database, no
+  other schema.
+
+Both targets also get pgstac's ``context`` setting ``on``, so searches return ``numberMatched``
+(the STAC API's result count; pgstac's default is ``off``).
 - **admin** (migrations only): owns the ``geo`` and ``audit`` schemas, member of
   ``pgstac_admin``.
 
@@ -41,7 +47,7 @@ from geo_platform.settings import Settings, load_settings, redact_url, url_with_
 from geo_platform.store import db
 from geo_platform.store.promotion_audit import AUDIT_SCHEMA, ensure_audit_table
 
-ACCESS_VERSION = "geo_platform-access-v2"
+ACCESS_VERSION = "geo_platform-access-v3"
 ROLE_KINDS = ("writer", "promoter", "reader", "admin")
 
 
@@ -150,6 +156,8 @@ def grant_staging(conn: psycopg.Connection[Any], settings: Settings) -> None:
             db, r["writer"], r["promoter"], r["reader"], r["admin"]
         ),
         sql.SQL("GRANT CREATE ON DATABASE {} TO {}, {}").format(db, r["writer"], r["admin"]),
+        # tipg (pg_temp functions) and titiler-pgstac mosaics (temporary tables).
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, r["reader"]),
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(geo, r["writer"]),
         # The lifecycle jobs (unpublish) write their audit rows here as the pipeline role.
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(_ident(AUDIT_SCHEMA), r["writer"]),
@@ -165,7 +173,17 @@ def grant_staging(conn: psycopg.Connection[Any], settings: Settings) -> None:
         sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(geo, _ident(t), r["writer"])
         for (t,) in rows
     ]
-    _run(conn, stmts)
+    _run(conn, [*stmts, *_serving_settings()])
+
+
+def _serving_settings() -> list[sql.Composable]:
+    """pgstac settings the STAC API relies on: ``context`` on (``numberMatched`` in searches)."""
+    return [
+        sql.SQL(
+            "INSERT INTO pgstac.pgstac_settings (name, value) VALUES ('context', 'on') "
+            "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
+        )
+    ]
 
 
 def _copy_pgstac_ingest(conn: psycopg.Connection[Any], role: sql.Identifier) -> None:
@@ -207,13 +225,14 @@ def grant_production(conn: psycopg.Connection[Any], settings: Settings) -> None:
         sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}, {}").format(
             db, r["promoter"], r["reader"], r["admin"]
         ),
-        # pgstac's item ingest stages rows in a temporary table.
-        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, r["promoter"]),
+        # pgstac's item ingest stages rows in a temporary table; tipg and titiler-pgstac
+        # mosaics need temporary objects too (the reader's servers).
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}, {}").format(db, r["promoter"], r["reader"]),
         sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, r["admin"]),
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(geo, r["promoter"]),
     ]
     stmts += _readable_geo(r, geo, [r["promoter"], r["admin"], me], "reader")
-    _run(conn, stmts)
+    _run(conn, [*stmts, *_serving_settings()])
     _copy_pgstac_ingest(conn, r["promoter"])
     ensure_audit_table(conn, owner=settings.admin_role)
     _run(

@@ -9,15 +9,14 @@ from typing import Any
 
 import dagster as dg
 
-from geo_platform.app.serve import features_links, item_links, server_specs
 from geo_platform.defs.common import FOLLOW_UPSTREAM
 from geo_platform.defs.stages import Stage, StageContext, batched
+from geo_platform.lib.links import features_links, item_links, local_url
 from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.settings import load_settings
 from geo_platform.workflows.catalog import publish_catalog, read_silver_items
 
 CATALOG_GROUP = "catalog"
@@ -38,7 +37,6 @@ def _publish(
             conn, by_source, kind, store=store, silver_container=platform.silver_container
         )
     out = {}
-    settings = load_settings()
     for key in prepared:
         result = results[blob_for_partition_key(key)]
         meta: dict[str, Any] = {
@@ -47,35 +45,39 @@ def _publish(
             "collections": sorted({i["collection"] for i in result.items}),
             "removed_stale_items": dg.MetadataValue.json(result.removed),
         }
-        meta.update(_links(settings, kind, result.items))
-        meta.update(_render_links(settings, result.published))
+        meta.update(_links(platform, kind, result.items))
+        meta.update(_render_links(platform, result.published))
         if result.duplicate_of is not None:
             meta["duplicate_of"] = result.duplicate_of
         out[key] = meta
     return out
 
 
-def _links(settings: Any, kind: DataKind, items: list[dict[str, str]]) -> dict[str, Any]:
+def _links(
+    platform: PlatformResource, kind: DataKind, items: list[dict[str, str]]
+) -> dict[str, Any]:
     """Where to look at the first item: the STAC API, tiles (rasters) or features (vectors).
     The URLs answer when `geo-platform serve` runs."""
     if not items:
         return {}
     first = items[0]
+    stac, tiles = local_url(platform.stac_port), local_url(platform.tiler_port)
     if kind == "raster":
-        links = item_links(settings, first["collection"], first["id"], asset="visualization")
+        links = item_links(stac, tiles, first["collection"], first["id"], asset="visualization")
     else:
-        links = item_links(settings, first["collection"], first["id"])
-        links.update(features_links(settings, first["id"]))
+        links = item_links(stac, tiles, first["collection"], first["id"])
+        features = local_url(platform.features_port)
+        links.update(features_links(features, platform.geo_schema, first["id"]))
     return {f"link_{name}": dg.MetadataValue.url(url) for name, url in links.items()}
 
 
-def _render_links(settings: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+def _render_links(platform: PlatformResource, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Map links of the first item's band combinations (multispectral rasters) in the tiler."""
     if not items:
         return {}
     item = items[0]
     renders = item.get("properties", {}).get(RENDERS_PROPERTY) or {}
-    tiles = server_specs(settings)["tiles"].url
+    tiles = local_url(platform.tiler_port)
     links = render_links(tiles, str(item["collection"]), str(item["id"]), renders)
     return {f"link_render_{name}": dg.MetadataValue.url(url) for name, url in links.items()}
 

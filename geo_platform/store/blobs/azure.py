@@ -3,6 +3,8 @@
 Authentication: a connection string (Azurite, or an account key / SAS in development), or an
 ``account_url`` with ``DefaultAzureCredential`` (managed identity, workload identity, az login) in
 production. Credentials never leave the client: ``href`` and ``describe`` are credential-free.
+``href`` is the blob's URL under the account (or under ``public_url``, e.g. a CDN in front of the
+account, from GEO_PLATFORM_PUBLIC_BASE_URL): ``<base>/<container>/<path>``, segments quoted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -41,6 +43,7 @@ from geo_platform.lib.errors import (
     NotFoundError,
     StorageUnavailableError,
 )
+from geo_platform.lib.links import blob_url
 from geo_platform.lib.types import BlobInfo
 from geo_platform.store.blobs.base import (
     BlobStore,
@@ -104,6 +107,8 @@ class AzureBlobStore(BlobStore):
     made (one equal to AZURE_STORAGE_CONNECTION_STRING is turned into that reference, so the
     account key stays out of Dagster's job snapshots and UI)."""
     account_url: str | None = None
+    public_url: str | None = None
+    """Base URL of hrefs instead of the account URL (a CDN or front door); None: the account."""
     page_size: int = 1000
     max_concurrency: int = 4
     retries: int = 3
@@ -275,9 +280,8 @@ class AzureBlobStore(BlobStore):
 
     # --- describing ------------------------------------------------------------------------
     def href(self, container: str, path: str) -> str:
-        clean = clean_path(path)
-        quoted = "/".join(quote(seg, safe="") for seg in clean.split("/"))
-        return f"{self._account_url()}/{check_container(container)}/{quoted}"
+        base = self.public_url or self._account_url()
+        return blob_url(base, check_container(container), clean_path(path))
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "azure", "location": self._account_url()}

@@ -1,7 +1,10 @@
 """Blob store on a local folder: ``root/<container>/<path>``.
 
 Used on developer machines and in CI, and as the reference behaviour for the Azure backend.
-Readers (GDAL, titiler) get plain absolute file paths, so nothing is copied to read a blob.
+With ``public_url`` (the platform's setting, GEO_PLATFORM_PUBLIC_BASE_URL or the files server of
+``geo-platform serve``), ``href`` is ``<public_url>/<container>/<path>``: what STAC items carry, so
+a client on another machine opens it over HTTP. Without it (tools and tests on this machine),
+``href`` is the absolute file path. ``file_path`` is always the file itself.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.errors import NotFoundError, UnsafePathError
+from geo_platform.lib.links import blob_url
 from geo_platform.lib.types import BlobInfo
 from geo_platform.store.blobs.base import (
     BlobStore,
@@ -43,6 +47,8 @@ class LocalBlobStore(BlobStore):
     """Containers are folders under ``root``; blobs are files (written atomically)."""
 
     root: str
+    public_url: str | None = None
+    """Base URL under which the containers are served over HTTP; None: hrefs are file paths."""
 
     # --- path resolution -------------------------------------------------------------------
     def _container_dir(self, container: str) -> Path:
@@ -230,7 +236,14 @@ class LocalBlobStore(BlobStore):
 
     # --- describing ------------------------------------------------------------------------
     def href(self, container: str, path: str) -> str:
-        return str(self._resolve(container, path)[1])
+        clean, target = self._resolve(container, path)
+        if self.public_url:
+            return blob_url(self.public_url, check_container(container), clean)
+        return str(target)
+
+    def file_path(self, container: str, path: str) -> Path:
+        """The file holding the blob (for tools on this machine: DuckDB, GDAL, alternates)."""
+        return self._resolve(container, path)[1]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "local", "location": str(Path(self.root).resolve())}

@@ -1,0 +1,112 @@
+"""The STAC API server: stac-fastapi-pgstac as it ships, behind one request fix.
+
+``uvicorn geo_platform.app.stac_api:create_app --factory`` (what ``geo-platform serve`` runs).
+
+Why a wrapper: a 3-D bbox (``minx,miny,minz,maxx,maxy,maxz``, which the STAC API spec allows)
+reaches pgstac as a 3-D box, and PostGIS answers "Unknown geometry type: 13 -
+PolyhedralSurface": a 500 (stac-fastapi #162/#292). Published items are 2-D, so the height range
+cannot narrow a search: the wrapper drops it (``minx,miny,maxx,maxy``) in ``GET /search``,
+``GET /collections/{id}/items`` and ``POST /search`` before the request reaches the upstream app.
+Everything else (responses, lifespan, errors) passes through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def flat_bbox(bbox: Any) -> Any:
+    """``[minx, miny, minz, maxx, maxy, maxz]`` -> ``[minx, miny, maxx, maxy]``; anything else
+    unchanged (the upstream app validates it)."""
+    if isinstance(bbox, list) and len(bbox) == 6:
+        return [bbox[0], bbox[1], bbox[3], bbox[4]]
+    return bbox
+
+
+def flat_bbox_query(query: str) -> str:
+    """A query string whose ``bbox`` of six comma-separated numbers becomes four."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    changed = False
+    out = []
+    for key, value in pairs:
+        parts = value.split(",")
+        if key == "bbox" and len(parts) == 6:
+            value = ",".join(flat_bbox(parts))
+            changed = True
+        out.append((key, value))
+    return urlencode(out) if changed else query
+
+
+def flat_bbox_body(body: bytes) -> bytes:
+    """A JSON search body whose 6-number ``bbox`` becomes 4 (other bodies unchanged)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(data, dict) or flat_bbox(data.get("bbox")) == data.get("bbox"):
+        return body
+    return json.dumps({**data, "bbox": flat_bbox(data["bbox"])}).encode()
+
+
+class FlatBbox:
+    """ASGI middleware applying ``flat_bbox`` to search requests."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        searching = path.endswith("/search") or path.endswith("/items")
+        if searching and scope.get("query_string"):
+            query = scope["query_string"].decode("latin-1")
+            scope = {**scope, "query_string": flat_bbox_query(query).encode("latin-1")}
+        if searching and scope.get("method") == "POST":
+            body = await _read_body(receive)
+            fixed = flat_bbox_body(body)
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(fixed)).encode()))
+            scope = {**scope, "headers": headers}
+            receive = _replay(fixed, receive)
+        await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body once, then the client's own messages (a real disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def create_app() -> ASGIApp:
+    """stac-fastapi-pgstac's app (configured by PG* and STAC_FASTAPI_* variables), wrapped."""
+    from stac_fastapi.pgstac.app import create_app as upstream
+
+    return FlatBbox(upstream())
