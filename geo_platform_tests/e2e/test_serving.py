@@ -1,9 +1,10 @@
 """The serving stack as its users see it: a STAC client, a tile URL and OGC API Features.
 
 Fixtures publish a real COG into pgstac (through ``publish_source_items``, as the pipeline does)
-and a real PostGIS table into a schema of its own, then start the three servers of
-``geo_platform.app.serve`` on free loopback ports with a private state folder. The tests talk to
-them over HTTP only: pystac-client for search, plain GETs for tiles and features.
+and a real PostGIS table into a schema of its own (readable by the reader role, as ``geo`` is),
+then start the servers of ``geo_platform.app.serve`` on free loopback ports with a private state
+folder and blob root; they connect as the reader role. The tests talk to them over HTTP only:
+pystac-client for search, plain GETs for tiles, features and the files the hrefs point at.
 """
 
 from __future__ import annotations
@@ -119,11 +120,21 @@ def published_raster(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="module")
-def feature_schema(pg_dsn: str) -> Iterator[str]:
-    """A schema (standing in for ``geo``) with one point table of len(POINTS) rows."""
+def feature_schema(pg_dsn: str, settings: Settings) -> Iterator[str]:
+    """A schema (standing in for ``geo``) with one point table of len(POINTS) rows, which the
+    reader role may read (what services.access grants on ``geo``)."""
     schema = f"test_serve_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        reader = sql.Identifier(settings.reader_role)
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), reader)
+        )
+        conn.execute(
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+                sql.Identifier(schema), reader
+            )
+        )
         table = sql.Identifier(schema, "places")
         conn.execute(
             sql.SQL(
@@ -153,21 +164,24 @@ def servers(
     feature_schema: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Settings]:
-    """The three servers on free ports, private pid/log folder; stopped (and checked) after."""
+    """The servers on free ports, private pid/log folder and blob root; stopped (and checked)
+    after."""
     test_settings = dataclasses.replace(
         settings,
         state_dir=tmp_path_factory.mktemp("serve_state"),
+        blob_root=tmp_path_factory.mktemp("serve_blobs"),
         geo_schema=feature_schema,
         stac_port=free_port(),
         tiler_port=free_port(),
         features_port=free_port(),
+        files_port=free_port(),
     )
     serve.start(test_settings, timeout=90)
     try:
         yield test_settings
     finally:
         stopped = serve.stop(test_settings)
-        assert stopped == {"stac": True, "tiles": True, "features": True}
+        assert stopped == {"stac": True, "tiles": True, "features": True, "files": True}
         assert not any(s["running"] for s in serve.status(test_settings).values())
 
 
@@ -293,8 +307,9 @@ def test_features_from_tipg(servers: Settings, feature_schema: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline_raster(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A bronze raster taken through the platform's own raster pipeline (COGs + STAC item)."""
+def pipeline_raster(pg_dsn: str, servers: Settings) -> Iterator[dict]:
+    """A bronze raster taken through the platform's own raster pipeline (COGs + STAC item),
+    into the blob root the files server serves, with hrefs under its URL (the public base)."""
     import dagster as dg
 
     from geo_platform.lib import naming
@@ -302,13 +317,9 @@ def pipeline_raster(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> It
     from geo_platform_tests.helpers import TESTDATA
 
     blob = f"serve{uuid.uuid4().hex[:6]}/imagery/rgb.tif"
-    with dg.instance_for_test() as inst:
-        publish_raster(
-            inst,
-            tmp_path_factory.mktemp("serve_blobs"),
-            blob,
-            TESTDATA / "rasters/rgb_uint8/RGB.byte.tif",
-        )
+    with dg.instance_for_test() as inst, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEO_PLATFORM_PUBLIC_BASE_URL", serve.server_specs(servers)["files"].url)
+        publish_raster(inst, servers.blob_root, blob, TESTDATA / "rasters/rgb_uint8/RGB.byte.tif")
     collection_id = naming.collection_id(blob)
     try:
         yield {"collection": collection_id, "item": naming.item_id(blob)}
@@ -332,7 +343,12 @@ def test_pipeline_published_raster_is_searchable_and_tiled(
     centre = [(minx + maxx) / 2, (miny + maxy) / 2]
     assert [i.id for i in client.search(collections=[cid], intersects={
         "type": "Point", "coordinates": centre}).items()] == [iid]  # fmt: skip
-    assert Path(item.assets["analysis"].href).is_file()  # local backend: absolute paths
+    # Hrefs are URLs of the files server (the public base), which answers Range requests.
+    href = item.assets["analysis"].href
+    assert href.startswith(serve.server_specs(servers)["files"].url + "/silver/"), href
+    req = urllib.request.Request(href, headers={"Range": "bytes=0-3"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 206 and resp.read() in (b"II*\x00", b"MM\x00*")
     tile = morecantile.tms.get("WebMercatorQuad").tile(centre[0], centre[1], 10)
     for asset in ("analysis", "visualization"):
         links = serve.item_links(servers, cid, iid, asset=asset)
