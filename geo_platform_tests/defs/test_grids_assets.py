@@ -20,9 +20,12 @@ def resources(pg_dsn: str):
     """Resources, and the grid collection restored afterwards (tests publish into it)."""
     with psycopg.connect(pg_dsn) as conn:
         before_collection = pgstac.get_collection(conn, GRID_COLLECTION)
-        before = conn.execute(
-            "SELECT content FROM pgstac.items WHERE collection = %s", (GRID_COLLECTION,)
-        ).fetchall()
+        pgstac.prepare(conn)
+        # Whole items (pgstac stores them dehydrated: no id, collection or geometry in content).
+        before = [
+            (pgstac.get_item(conn, GRID_COLLECTION, iid),)
+            for iid in pgstac.item_ids(conn, GRID_COLLECTION)
+        ]
     yield {
         "postgis": PostGISResource(database_url=pg_dsn),
         "pgstac": PgSTACResource(database_url=pg_dsn),
