@@ -65,6 +65,7 @@ from geo_platform.store.silver import (
     source_provenance,
 )
 from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, raster_item_ids
+from geo_platform.workflows.publish_multidim import CubePublished, publish_multidim
 from geo_platform.workflows.publish_tiled import TiledPublished, publish_tiled
 
 Checks = dict[str, tuple[bool, str]]
@@ -115,8 +116,9 @@ class RasterPublished:
     storage: dict[str, Any] = field(default_factory=dict)
 
 
-RasterOutcome = RasterPublished | TiledPublished | DuplicateLinked
-"""What ``publish_raster`` did: COG tiers, tiles (a large raster) or a link to a duplicate."""
+RasterOutcome = RasterPublished | TiledPublished | DuplicateLinked | CubePublished
+"""What ``publish_raster`` did: COG tiers, tiles (a large raster), a link to a duplicate, or a
+COG per variable (a NetCDF/HDF5/GRIB file)."""
 
 
 def raster_options(
@@ -163,6 +165,19 @@ def publish_raster(
         linked, duplicate_of = _duplicate(store, lookups, settings, provenance)
         if linked is not None:
             return linked
+        # NetCDF, HDF5, GRIB: one COG and item per 2-D variable (workflows.publish_multidim).
+        cube = publish_multidim(
+            store,
+            lookups,
+            settings.silver_container,
+            local,
+            info,
+            provenance,
+            options,
+            duplicate_of,
+        )
+        if cube is not None:
+            return cube
         raster_info = inspect_raster(
             local,
             blob,

@@ -6,7 +6,9 @@ raises one specific error that names the file:
 
 - ``EmptyFileError``: 0 bytes.
 - ``UnsupportedFormatError``: GDAL does not recognise it as a raster, it is a container of
-  subdatasets (HDF, NetCDF, GeoPackage), or its bands have mixed data types.
+  subdatasets (HDF, NetCDF, GeoPackage), or its bands have mixed data types. (Publishing
+  expands NetCDF, HDF5 and GRIB files into their 2-D variables first, ``multidim.py``, and
+  inspects each variable's VRT.)
 - ``UnreadableFileError``: truncated or corrupt at open time. Corruption inside data blocks only
   shows when the blocks are read; ``build_cog_tiers`` reads every block and raises the same error.
 - ``NotGeoreferencedError``: **we fail** on rasters without a geotransform (a plain photo) and on
@@ -132,15 +134,18 @@ def inspect_raster(
     max_pixels: int | None = None,
     assume_crs: str | None = None,
     check_empty: bool = True,
+    own_vrt: bool = False,
 ) -> RasterInfo:
     """Open ``path`` and describe it, or raise the specific error for what is wrong with it.
 
     ``name`` is the bronze blob path used in every error message. See the module docstring for
     the errors and the behaviour chosen for non-georeferenced and all-nodata rasters.
+    ``own_vrt``: ``path`` is a VRT this process wrote over a local file (a variable of a
+    multidimensional file, ``variable_vrt.py``), not a bronze VRT, which is refused.
     """
     gdal_path = resolve_gdal_path(Path(path), name, max_uncompressed=max_bytes)
     with open_raster(gdal_path, name) as ds:
-        _check_structure(ds, name)
+        _check_structure(ds, name, own_vrt)
         _check_size(ds, name, max_bytes, max_pixels)
         crs, crs_source = resolve_crs(ds, gdal_path, name, assume_crs)
         empty_checked = check_empty and _cheap_to_check(ds)
@@ -157,8 +162,8 @@ REFERENCING_DRIVERS = frozenset(
 own pixels: a VRT could otherwise publish any file the worker can read, or fetch a URL."""
 
 
-def _check_structure(ds: rasterio.io.DatasetReader, name: str) -> None:
-    if ds.driver.upper() in REFERENCING_DRIVERS:
+def _check_structure(ds: rasterio.io.DatasetReader, name: str, own_vrt: bool = False) -> None:
+    if ds.driver.upper() in REFERENCING_DRIVERS and not (own_vrt and ds.driver == "VRT"):
         raise UnsupportedFormatError(
             f"a {ds.driver} file refers to other files or services instead of holding pixels; "
             "upload the raster itself (e.g. gdal_translate it to GeoTIFF)",

@@ -3,8 +3,8 @@
 The schemas in ``schemas/`` are byte-identical copies of ``shared/stac-schemas`` (a test checks
 that); ``schemas/index.json`` maps every canonical schema URL to its file, so core schemas and
 every ``stac_extensions`` entry resolve without network access. Schemas the shared set lacks
-(the render extension, copied from stac-extensions/render at its v2.0.0 tag) are listed in
-``schemas/index-extra.json``.
+(the render extension, copied from stac-extensions/render at its v2.0.0 tag, and the datacube
+extension, from stac-extensions/datacube at v2.3.0) are listed in ``schemas/index-extra.json``.
 
 Two validators, one verdict: each schema is compiled once with fastjsonschema (generated Python
 code, about 0.5 ms per raster item against 7 ms for jsonschema), which accepts the valid objects
