@@ -6,8 +6,10 @@ skip row groups), and the "geo" metadata (version 1.1.0, geometry types, CRS as 
 bbox) added to the footer at close, once the bbox of all rows is known. Batches are streamed:
 memory stays bounded by one batch plus a row group.
 
-Pyogrio's GDAL has no Parquet driver, so bronze GeoParquet is read with pyarrow (WKB encoding;
-the native GeoArrow encodings are refused with a clear error).
+Pyogrio's GDAL has no Parquet driver (its ADBC driver wants libduckdb), so bronze GeoParquet
+(1.0 and 1.1) is read with pyarrow, batch by batch: WKB and the native GeoArrow encodings
+(``point`` ... ``multipolygon``, converted to WKB per batch by ``geoarrow``); the primary column
+is the layer's geometry, its CRS the "geo" metadata's PROJJSON (OGC:CRS84 when absent).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.vector import geoarrow
 from geo_platform.lib.vector.source import LayerSource
 
 GEOMETRY = "geometry"
@@ -163,9 +166,19 @@ def read_geo_metadata(path: Path) -> dict[str, Any] | None:
 
 
 # --- bronze GeoParquet ------------------------------------------------------------------------
+_FAMILY = {"point": "MultiPoint", "linestring": "MultiLineString", "polygon": "MultiPolygon"}
+_TYPE_OF_ENCODING = {
+    "point": "Point", "linestring": "LineString", "polygon": "Polygon",
+    "multipoint": "MultiPoint", "multilinestring": "MultiLineString",
+    "multipolygon": "MultiPolygon",
+}  # fmt: skip
+
+
 def _crs_string(column: dict[str, Any], display: str) -> str | None:
+    """The column's CRS as 'AUTH:CODE' (or WKT); OGC:CRS84 when the key is absent (the spec's
+    default), None when it is explicitly null (unknown CRS)."""
     if "crs" not in column:
-        return "OGC:CRS84"  # the spec's default
+        return "OGC:CRS84"
     crs = column["crs"]
     if crs is None:
         return None
@@ -179,30 +192,85 @@ def _crs_string(column: dict[str, Any], display: str) -> str | None:
     return ":".join(auth) if auth else parsed.to_wkt()
 
 
-def _declared_type(column: dict[str, Any]) -> str:
-    types = set(column.get("geometry_types") or [])
-    return types.pop() if len(types) == 1 else "Unknown"
+def _declared_type(column: dict[str, Any], arrow_type: pa.DataType) -> str:
+    """One geometry type for the layer, or 'Unknown' (the loader then pre-scans).
+
+    A single declared type is used as is ('Polygon Z'); a type and its Multi form (or several
+    of one family) give the Multi form; a native encoding without declared types gives its own.
+    """
+    declared = column.get("geometry_types", column.get("geometry_type")) or []
+    types = {declared} if isinstance(declared, str) else set(declared)
+    if not types:
+        encoding = str(column.get("encoding", "")).lower()
+        found = _TYPE_OF_ENCODING.get(encoding)
+        return "Unknown" if found is None else found + (" Z" if _has_z(arrow_type) else "")
+    if len(types) == 1:
+        return types.pop()
+    z = any(t.endswith(" Z") for t in types)
+    families = {_FAMILY.get(t.removesuffix(" Z").lower().removeprefix("multi")) for t in types}
+    if len(families) == 1 and None not in families:
+        return f"{families.pop()}{' Z' if z else ''}"
+    return "Unknown"
+
+
+def _has_z(arrow_type: pa.DataType) -> bool:
+    while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_struct(arrow_type):
+        return any(arrow_type.field(i).name.lower() == "z" for i in range(arrow_type.num_fields))
+    if pa.types.is_fixed_size_list(arrow_type):
+        return "z" in arrow_type.value_field.name.lower() or arrow_type.list_size == 3
+    return False
+
+
+def _geo_metadata(pf: pq.ParquetFile, display: str) -> dict[str, Any]:
+    raw = (pf.metadata.metadata or {}).get(b"geo")
+    if raw is None:
+        raise UnsupportedFormatError("Parquet file without GeoParquet 'geo' metadata", path=display)
+    try:
+        geo = json.loads(raw)
+    except ValueError as exc:
+        raise UnreadableFileError(f"GeoParquet 'geo' metadata is not JSON: {exc}", display) from exc
+    if not isinstance(geo, dict) or not isinstance(geo.get("columns"), dict):
+        raise UnreadableFileError("GeoParquet 'geo' metadata has no 'columns'", path=display)
+    return geo
+
+
+def _encodings(geo: dict[str, Any], names: list[str], display: str) -> dict[str, str]:
+    """Geometry column -> encoding, each checked against what the platform reads."""
+    out = {}
+    for name, column in geo["columns"].items():
+        encoding = str(column.get("encoding", ""))
+        if encoding.upper() != "WKB" and not geoarrow.is_native(encoding):
+            raise UnsupportedFormatError(
+                f"GeoParquet column {name!r} has encoding {encoding!r} (readable: WKB, "
+                f"{', '.join(geoarrow.ENCODINGS)})",
+                path=display,
+            )
+        if name in names:
+            out[name] = "WKB" if encoding.upper() == "WKB" else encoding.lower()
+    return out
 
 
 def parquet_layer_source(path: Path, display: str) -> LayerSource:
-    """The single layer of a GeoParquet file (primary geometry column, WKB encoding)."""
+    """The single layer of a GeoParquet 1.0/1.1 file: its primary geometry column (WKB or a
+    GeoArrow native encoding), CRS from the "geo" metadata (PROJJSON; OGC:CRS84 if absent).
+    Other geometry columns are read as WKB attributes; the bbox covering column is left out."""
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:
         raise UnreadableFileError(f"cannot read Parquet: {exc}", path=display) from exc
-    raw = (pf.metadata.metadata or {}).get(b"geo")
-    if raw is None:
-        raise UnsupportedFormatError("Parquet file without GeoParquet 'geo' metadata", path=display)
-    geo = json.loads(raw)
-    primary = geo.get("primary_column")
-    column = geo.get("columns", {}).get(primary, {})
-    if column.get("encoding", "").upper() != "WKB":
-        raise UnsupportedFormatError(
-            f"GeoParquet geometry encoding {column.get('encoding')!r} is not supported (WKB only)",
-            path=display,
+    geo = _geo_metadata(pf, display)
+    schema = pf.schema_arrow
+    primary = str(geo.get("primary_column") or next(iter(geo["columns"]), ""))
+    column = geo["columns"].get(primary)
+    if column is None or primary not in schema.names:
+        raise UnreadableFileError(
+            f"GeoParquet primary column {primary!r} is missing from the file", path=display
         )
-    covering = {v[0] for v in column.get("covering", {}).get("bbox", {}).values()}
-    names = [n for n in pf.schema_arrow.names if n != primary and n not in covering]
+    encodings = _encodings(geo, schema.names, display)
+    covering = {v[0] for v in (column.get("covering") or {}).get("bbox", {}).values() if v and v[0]}
+    names = [n for n in schema.names if n != primary and n not in covering]
     return LayerSource(
         path=path,
         display=display,
@@ -211,25 +279,54 @@ def parquet_layer_source(path: Path, display: str) -> LayerSource:
         name=path.stem,
         driver="GeoParquet",
         crs=_crs_string(column, display),
-        geometry_type=_declared_type(column),
+        geometry_type=_declared_type(column, schema.field(primary).type),
         feature_count=pf.metadata.num_rows,
         fields=tuple(names),
-        geometry_column=str(primary),
+        geometry_column=primary,
+        geometry_encodings=encodings,
     )
 
 
 def parquet_schema(src: LayerSource, columns: list[str] | None) -> pa.Schema:
+    """The schema of the batches ``iter_parquet_batches`` yields (geometries as WKB)."""
     names = list(src.fields) if columns is None else list(columns)
     full = pq.ParquetFile(src.gdal_path).schema_arrow
-    return pa.schema([full.field(n) for n in [*names, src.geometry_column]])
+    return _wkb_schema(pa.schema([full.field(n) for n in [*names, src.geometry_column]]), src)
+
+
+def _native(schema: pa.Schema, src: LayerSource) -> dict[str, str]:
+    """Columns of ``schema`` in a GeoArrow native encoding -> that encoding."""
+    encodings = src.geometry_encodings
+    return {n: encodings[n] for n in schema.names if encodings.get(n, "WKB") != "WKB"}
+
+
+def _wkb_schema(schema: pa.Schema, src: LayerSource) -> pa.Schema:
+    native = _native(schema, src)
+    return pa.schema(
+        [f.with_type(pa.binary()).remove_metadata() if f.name in native else f for f in schema]
+    )
+
+
+def _as_wkb(batch: pa.RecordBatch, src: LayerSource) -> pa.RecordBatch:
+    native = _native(batch.schema, src)
+    if not native:
+        return batch
+    arrays = [
+        geoarrow.to_wkb(batch.column(i), native[name]) if name in native else batch.column(i)
+        for i, name in enumerate(batch.schema.names)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=_wkb_schema(batch.schema, src))
 
 
 def iter_parquet_batches(
     src: LayerSource, batch_size: int, columns: list[str] | None
 ) -> Iterator[pa.RecordBatch]:
+    """The layer's rows in batches of at most ``batch_size`` (row group by row group, so
+    memory stays bounded), every geometry column as WKB."""
     names = list(src.fields) if columns is None else list(columns)
     try:
         pf = pq.ParquetFile(src.gdal_path)
-        yield from pf.iter_batches(batch_size=batch_size, columns=[*names, src.geometry_column])
-    except (OSError, pa.ArrowException) as exc:
+        for batch in pf.iter_batches(batch_size=batch_size, columns=[*names, src.geometry_column]):
+            yield _as_wkb(batch, src)
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise UnreadableFileError(f"cannot read Parquet: {exc}", path=src.display) from exc

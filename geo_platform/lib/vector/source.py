@@ -32,3 +32,6 @@ class LayerSource:
     lonlat_range_check: bool = False
     crs_assumed: bool = False  # ``crs`` is a convention (CSV lon/lat), not read from the file
     keepalive: Any = None  # owner of a temporary transcoded copy, if any
+    # GeoParquet: geometry column -> its encoding ("WKB" or a GeoArrow name such as "polygon");
+    # every one of them is read as WKB (secondary geometry columns become WKB attributes).
+    geometry_encodings: dict[str, str] = field(default_factory=dict)
