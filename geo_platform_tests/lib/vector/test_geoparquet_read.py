@@ -164,9 +164,7 @@ def test_primary_column_is_honoured(tmp_path: Path) -> None:
         {
             "name": ["a", "b"],
             "centroid": gpd.GeoSeries([Point(1, 2), Point(3, 4)], crs="EPSG:4326"),
-            "outline": gpd.GeoSeries(
-                [_HOLED, Polygon([(0, 0), (1, 0), (1, 1)])], crs="EPSG:32631"
-            ),
+            "outline": gpd.GeoSeries([_HOLED, Polygon([(0, 0), (1, 0), (1, 1)])], crs="EPSG:32631"),
         },
         geometry="outline",
     )
@@ -181,7 +179,8 @@ def test_primary_column_is_honoured(tmp_path: Path) -> None:
             (batch,) = list(batches)
         assert schema.field("centroid").type == schema.field("outline").type == pa.binary()
         assert batch.schema == schema
-        _same([shapely.from_wkb(v) for v in batch.column("outline").to_pylist()], list(df["outline"]))
+        outlines = [shapely.from_wkb(v) for v in batch.column("outline").to_pylist()]
+        _same(outlines, list(df["outline"]))
         centroids = [shapely.from_wkb(v) for v in batch.column("centroid").to_pylist()]
         _same(centroids, list(df["centroid"]))
         # the geometry-only pre-scan (columns=[]) reads the primary column only
