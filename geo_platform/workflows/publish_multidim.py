@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import psycopg
@@ -53,7 +52,7 @@ from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.quality import collection_consistency
-from geo_platform.store.silver import STAC_FOLDER, replace_outputs
+from geo_platform.store.silver import STAC_FOLDER, output_folder, remember_items, replace_outputs
 
 Checks = dict[str, tuple[bool, str]]
 Lookups = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
@@ -113,8 +112,7 @@ def publish_multidim(
     it is not a NetCDF/HDF5/GRIB file. Raises the file's input error when no variable can be
     published, ``ValidationError`` when an output fails its checks (nothing published)."""
     blob = provenance.source_blob
-    with TemporaryDirectory(prefix="cube-") as tmp:
-        work = Path(tmp)
+    with output_folder(store, silver_container) as work:  # built where silver renames from
         cube = read_cube(local, blob, work)
         if cube is None:
             return None
@@ -134,6 +132,7 @@ def publish_multidim(
             raise ValidationError("outputs failed validation: " + "; ".join(failed), path=blob)
         variables = _judge(lookups, built, items, collection, checks)
         published = replace_outputs(store, silver_container, blob, files)
+        remember_items(store, silver_container, blob, [i for i, _ in items.values()], published)
         blobs = [store.href(silver_container, b.path) for b in published.values()]
         preview = _preview(built[0].result.thumbnail)
     return CubePublished(

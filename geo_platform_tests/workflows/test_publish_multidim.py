@@ -16,7 +16,7 @@ import pytest
 import rasterio
 from rasterio.io import MemoryFile
 from rasterio.shutil import copy as rio_copy
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import naming
@@ -175,7 +175,7 @@ def _netcdf4(path: Path) -> Path:
     with MemoryFile() as mem:
         profile = {"driver": "GTiff", "width": 36, "height": 18, "count": 2, "dtype": "float32"}
         with mem.open(
-            **profile, crs="EPSG:4326", transform=from_origin(0, 90, 10, 10), nodata=-999.0
+            **profile, crs="EPSG:4326", transform=Affine(10, 0, 0, 0, -10, 90), nodata=-999.0
         ) as ds:
             ds.write(data)
             ds.update_tags(
