@@ -20,6 +20,7 @@ from geo_platform.lib.raster.cf import Dimension
 from geo_platform.lib.raster.tags import parse_datetime
 
 _QUOTED = re.compile(r'"([^"]+)"')
+_LEVEL_UNIT = re.compile(r"^\s*[-+.\deE]+\[([^\]]*)\]")  # '85000[Pa] ISBL="Isobaric surface"'
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,27 @@ def _time(tags: Mapping[str, str]) -> str:
     return cf.iso(when) if when else ""
 
 
+def _dimensions(
+    times: list[str], levels: list[float | str], description: str, kind: str
+) -> tuple[Dimension, ...]:
+    """Valid time (when the messages have one) and level; the level's unit and name come from
+    GDAL's band description (``85000[Pa] ISBL="Isobaric surface"``)."""
+    dims = []
+    if any(times):
+        dims.append(Dimension("time", "temporal", tuple(dict.fromkeys(t for t in times if t))))
+    name, unit = _QUOTED.search(description), _LEVEL_UNIT.match(description)
+    dims.append(
+        Dimension(
+            "level",
+            "vertical",
+            tuple(dict.fromkeys(levels)),
+            unit=unit.group(1) if unit and unit.group(1) != "-" else None,
+            description=name.group(1) if name else kind or None,
+        )
+    )
+    return tuple(dims)
+
+
 def grib_groups(
     band_tags: Sequence[Mapping[str, str]], descriptions: Sequence[str | None]
 ) -> list[GribGroup]:
@@ -63,24 +85,12 @@ def grib_groups(
         first = band_tags[bands[0] - 1]
         times = [_time(band_tags[b - 1]) for b in bands]
         levels = [_level(band_tags[b - 1])[1] for b in bands]
-        match = _QUOTED.search(descriptions[bands[0] - 1] or "")
-        dims = []
-        if any(times):
-            values = tuple(dict.fromkeys(t for t in times if t))
-            dims.append(Dimension("time", "temporal", values))
-        dims.append(
-            Dimension(
-                "level",
-                "vertical",
-                tuple(dict.fromkeys(levels)),
-                description=match.group(1) if match else kind or None,
-            )
-        )
+        dims = _dimensions(times, levels, descriptions[bands[0] - 1] or "", kind)
         coords = tuple(
             ((t, lv) if any(times) else (lv,)) for t, lv in zip(times, levels, strict=True)
         )
         unit = first.get("GRIB_UNIT", "").strip().strip("[]") or None
         comment = first.get("GRIB_COMMENT", "")
         description = re.sub(r"\s*\[[^\]]*\]\s*$", "", comment) or None
-        out.append(GribGroup(name, tuple(bands), tuple(dims), coords, unit, description))
+        out.append(GribGroup(name, tuple(bands), dims, coords, unit, description))
     return out

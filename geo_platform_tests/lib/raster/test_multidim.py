@@ -209,3 +209,22 @@ def test_a_file_with_only_1d_variables_is_refused_with_notes(tmp_path: Path) -> 
     )
     with pytest.raises(UnsupportedFormatError, match=r"flow: 1-D over time"):
         read_cube(src, "series.nc", tmp_path)
+
+
+def test_grib_element_on_two_level_types_is_two_variables() -> None:
+    def band(level: str, valid: str) -> dict[str, str]:
+        return {"GRIB_ELEMENT": "TMP", "GRIB_SHORT_NAME": level, "GRIB_VALID_TIME": valid,
+                "GRIB_UNIT": "[C]", "GRIB_COMMENT": "Temperature [C]"}  # fmt: skip
+
+    tags = [band("85000-ISBL", "1700000000"), band("50000-ISBL", "1700000000"),
+            band("85000-ISBL", "1700021600"), band("2-HTGL", "1700000000")]  # fmt: skip
+    descriptions = ['85000[Pa] ISBL="Isobaric surface"'] * 3 + ['2[m] HTGL="Height above ground"']
+    isobaric, height = grib_groups(tags, descriptions)
+    assert (isobaric.name, isobaric.bands, height.name) == ("TMP_ISBL", (1, 2, 3), "TMP_HTGL")
+    time, level = isobaric.dims
+    assert time.values == ("2023-11-14T22:13:20Z", "2023-11-15T04:13:20Z")
+    assert (level.values, level.unit, level.description) == (
+        (85000.0, 50000.0), "Pa", "Isobaric surface"
+    )  # fmt: skip
+    assert isobaric.coords[2] == ("2023-11-15T04:13:20Z", 85000.0)
+    assert (height.dims[1].unit, isobaric.unit) == ("m", "C")
