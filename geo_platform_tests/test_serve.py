@@ -326,3 +326,21 @@ def test_demo_says_where_real_samples_come_from(tmp_path: Path) -> None:
     found = collect_real_samples(tmp_path / "out", source)
     assert found["found"] == [rel]
     assert (tmp_path / "out" / REAL_SAMPLES[rel] / Path(rel).name).read_bytes() == b"x"
+
+
+def test_services_down_prints_like_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state folder where nothing runs (never the shared services): one line per service."""
+    from geo_platform.cli.services import services
+
+    monkeypatch.setenv("GEO_PLATFORM_STATE_DIR", str(tmp_path / "state"))
+    for name in ("PG_PORT", "AZURITE_PORT", "AZURITE_QUEUE_PORT", "PGBOUNCER_PORT"):
+        monkeypatch.setenv(f"GEO_PLATFORM_{name}", str(_free_port()))
+    monkeypatch.delenv("GEO_PLATFORM_DATABASE_URL", raising=False)
+    down = CliRunner().invoke(services, ["down"])
+    assert down.exit_code == 0, down.output
+    lines = down.output.splitlines()
+    assert lines[0].split() == ["stopped", "nothing", "was", "running"]
+    assert any(line.startswith("postgres   down ") for line in lines)
+    assert "{" not in lines[1]  # not a JSON dump
+    status = CliRunner().invoke(services, ["status"])
+    assert status.output.splitlines()[0] == lines[1]
