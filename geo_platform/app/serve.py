@@ -45,6 +45,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from geo_platform.app.files_server import DIRS_VARIABLE
 from geo_platform.lib import links
 from geo_platform.lib.errors import ConfigError, GeoPlatformError
+from geo_platform.lib.stac.alternates import VSIAZ
+from geo_platform.lib.stac.alternates import vsiaz_alternate as vsiaz_alternate
 from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, tail
 from geo_platform.settings import Settings, azurite_connection_string, redact_url
 
@@ -66,15 +68,12 @@ _GDAL_DEFAULTS = {
 
 
 # Azure: STAC assets keep their https blob URL as ``href`` (for STAC clients) and carry
-# ``alternate: {"vsiaz": {"href": "/vsiaz/<container>/<path>"}}`` (alternate-assets extension).
-# The tiler reads that alternate through GDAL's /vsiaz/, which authenticates with a connection
-# string, a SAS (AZURE_STORAGE_SAS_TOKEN) or a managed / workload identity (AZURE_STORAGE_ACCOUNT).
-TILER_ALTERNATE_KEY = "vsiaz"
-
-
-def vsiaz_alternate(container: str, path: str) -> dict[str, dict[str, str]]:
-    """The ``alternate`` entry of an Azure-backed asset (what the tiler reads instead of href)."""
-    return {TILER_ALTERNATE_KEY: {"href": f"/vsiaz/{container}/{path}", "title": "GDAL /vsiaz/"}}
+# ``alternate: {"vsiaz": {"href": "/vsiaz/<container>/<path>"}}`` (alternate-assets extension),
+# which the pipeline adds where items reach pgstac (``lib.stac.alternates.vsiaz_alternate``,
+# ``store.tiler_access``). The tiler reads that alternate through GDAL's /vsiaz/, which
+# authenticates with a connection string, a SAS (AZURE_STORAGE_SAS_TOKEN) or a managed /
+# workload identity (AZURE_STORAGE_ACCOUNT).
+TILER_ALTERNATE_KEY = VSIAZ
 
 
 class ServerStartError(GeoPlatformError):

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 VSIAZ = "vsiaz"
 """The alternate's key, and the value of RIO_TILER_STAC_ALTERNATE_KEY that selects it."""
-VSIAZ_TITLE = "GDAL /vsiaz/ (needs the storage account's credentials)"
+VSIAZ_TITLE = "GDAL /vsiaz/"
 
 
 def vsiaz_href(container: str, path: str) -> str:
