@@ -274,6 +274,69 @@ def test_stac_api_wrapper_searches_a_3d_bbox_in_2d() -> None:
     assert client.get("/other", params={"bbox": "1,2,0,3,4,9"}).json()["query"] == "1,2,0,3,4,9"
 
 
+def test_stack_health_endpoint_for_load_balancers(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GET /healthz`` on the STAC API: 200 when the database and every peer answer, 503
+    naming what failed otherwise (a real database, real HTTP peers on loopback)."""
+    import http.server
+    import threading
+    from urllib.parse import urlsplit
+
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from geo_platform.app.stac_api import Health
+
+    parts = urlsplit(pg_dsn)
+    for var, value in {
+        "PGHOST": parts.hostname,
+        "PGPORT": str(parts.port),
+        "PGUSER": parts.username,
+        "PGDATABASE": parts.path.lstrip("/"),
+    }.items():
+        monkeypatch.setenv(var, value or "")
+    if parts.password:
+        monkeypatch.setenv("PGPASSWORD", parts.password)
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        up = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+        client = TestClient(Health(Starlette(), peers={"tiles": up}))
+        good = client.get("/healthz")
+        assert good.status_code == 200, good.text
+        body = good.json()
+        assert body["healthy"] is True and body["checks"]["database"]["detail"].startswith("pgstac")
+        down = f"http://127.0.0.1:{_free_port()}/healthz"
+        client = TestClient(Health(Starlette(), peers={"tiles": up, "features": down}))
+        bad = client.get("/healthz")
+        assert bad.status_code == 503
+        checks = bad.json()["checks"]
+        assert checks["tiles"]["ok"] and not checks["features"]["ok"]
+        assert "URLError" in checks["features"]["detail"]
+        # Other paths go to the wrapped app untouched.
+        assert client.get("/anything").status_code == 404
+    finally:
+        server.shutdown()
+
+
+def test_serve_tells_the_stac_api_its_peers(local: Settings) -> None:
+    specs = serve.server_specs(local)
+    peers = json.loads(specs["stac"].env["GEO_PLATFORM_HEALTH_PEERS"])
+    assert set(peers) == set(specs) - {"stac"}
+    assert peers["tiles"] == f"{specs['tiles'].url}/healthz"
+
+
 # --- Dagster's own CLI and a quiet terminal ---------------------------------------------------
 def test_dotenv_gives_defaults_that_the_environment_overrides(
     local: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

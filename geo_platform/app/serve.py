@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from geo_platform.app.files_server import DIRS_VARIABLE
+from geo_platform.app.stac_api import PEERS_VARIABLE
 from geo_platform.lib import links
 from geo_platform.lib.errors import ConfigError, GeoPlatformError
 from geo_platform.lib.stac.alternates import VSIAZ
@@ -187,6 +188,9 @@ def server_specs(settings: Settings, target: str = "staging") -> dict[str, Serve
             "files", "geo_platform.app.files_server:create_app", True, settings.files_port,
             "/healthz", {DIRS_VARIABLE: json.dumps({container: folder})},
         )  # fmt: skip
+    # The STAC API's /healthz answers for the whole stack (load balancers): it checks its peers.
+    peers = {n: f"{s.url}{s.health_path}" for n, s in specs.items() if n != "stac"}
+    stac_env[PEERS_VARIABLE] = json.dumps(peers)
     return specs
 
 

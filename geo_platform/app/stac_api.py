@@ -8,11 +8,20 @@ PolyhedralSurface": a 500 (stac-fastapi #162/#292). Published items are 2-D, so 
 cannot narrow a search: the wrapper drops it (``minx,miny,maxx,maxy``) in ``GET /search``,
 ``GET /collections/{id}/items`` and ``POST /search`` before the request reaches the upstream app.
 Everything else (responses, lifespan, errors) passes through untouched.
+
+It also answers ``GET /healthz`` for load balancers, for the whole serving stack: the database
+answers the reader role (pgstac's version), and every sibling server named in
+``GEO_PLATFORM_HEALTH_PEERS`` (a JSON object ``{name: health URL}``, set by ``geo-platform
+serve``) answers its own health URL. 200 with ``{"healthy": true, "checks": {...}}`` when all
+pass, else 503 with the failing check's reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import urllib.request
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -105,8 +114,65 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+PEERS_VARIABLE = "GEO_PLATFORM_HEALTH_PEERS"
+HEALTH_TIMEOUT = 3.0
+
+
+def _database_check() -> str:
+    """pgstac's version, over the PG* connection the STAC API itself uses (the reader role)."""
+    import psycopg
+
+    with psycopg.connect(connect_timeout=int(HEALTH_TIMEOUT)) as conn:
+        row = conn.execute("SELECT pgstac.get_version()").fetchone()
+    return f"pgstac {row[0] if row else '?'}"
+
+
+def _peer_check(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT) as resp:
+        return f"HTTP {resp.status}"
+
+
+async def stack_health(peers: dict[str, str]) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Every check of the serving stack, run concurrently in threads (each bounded in time)."""
+    names = ["database", *peers]
+    calls = [_database_check, *(lambda u=u: _peer_check(u) for u in peers.values())]
+    results = await asyncio.gather(
+        *(asyncio.to_thread(call) for call in calls), return_exceptions=True
+    )
+    checks: dict[str, dict[str, Any]] = {}
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, BaseException):
+            reason = str(result).strip().splitlines()[0] if str(result).strip() else ""
+            checks[name] = {"ok": False, "detail": f"{type(result).__name__}: {reason}"[:300]}
+        else:
+            checks[name] = {"ok": True, "detail": result}
+    return all(c["ok"] for c in checks.values()), checks
+
+
+class Health:
+    """ASGI middleware answering ``GET /healthz`` (the serving stack's health)."""
+
+    def __init__(self, app: ASGIApp, peers: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.peers = (
+            peers if peers is not None else json.loads(os.environ.get(PEERS_VARIABLE) or "{}")
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != "/healthz":
+            await self.app(scope, receive, send)
+            return
+        ok, checks = await stack_health(self.peers)
+        body = json.dumps({"healthy": ok, "checks": checks}).encode()
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+        await send(
+            {"type": "http.response.start", "status": 200 if ok else 503, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 def create_app() -> ASGIApp:
     """stac-fastapi-pgstac's app (configured by PG* and STAC_FASTAPI_* variables), wrapped."""
     from stac_fastapi.pgstac.app import create_app as upstream
 
-    return FlatBbox(upstream())
+    return Health(FlatBbox(upstream()))
