@@ -21,6 +21,7 @@ from typing import Any
 from geo_platform.lib.errors import ConfigError, StorageUnavailableError
 from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, tail
 from geo_platform.settings import REPO_ROOT, Settings, azurite_connection_string
+from geo_platform.store.queue import EventQueue
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 _DIST = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src"
@@ -76,14 +77,20 @@ def _running(service: _Service) -> int | None:
 
 
 def ensure_azurite(settings: Settings) -> str:
-    """Start Azurite's blob and queue services if needed; return the connection string.
+    """Start Azurite's blob and queue services if needed, and create the queue of blob events
+    (GEO_PLATFORM_EVENT_QUEUE) if one is configured; return the connection string.
 
     Idempotent: a live PID in a service's pid file with its port answering means it is up.
     """
     with lock(settings, "azurite"):
         for service in _services(settings):
             _start(service)
-    return azurite_connection_string(settings.azurite_port, settings.queue_emulator_port)
+    conn = azurite_connection_string(settings.azurite_port, settings.queue_emulator_port)
+    if settings.event_queue:
+        queue = EventQueue(queue_name=settings.event_queue, connection_string=conn)
+        queue.ensure_queue()
+        queue.close()
+    return conn
 
 
 def _start(service: _Service) -> None:

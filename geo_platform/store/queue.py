@@ -16,6 +16,7 @@ service with ``DefaultAzureCredential``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -46,6 +47,10 @@ MAX_PER_REQUEST = 32
 """Azure's limit of messages returned by one receive request."""
 _WORKERS = 8
 _GONE = {"MessageNotFound", "PopReceiptMismatch", "QueueNotFound"}
+_HTTP_LOG = logging.getLogger(__name__ + ".http")
+"""The SDK logs every request and response at INFO (two records a message, thousands a tick):
+our clients log them at WARNING and above only; failures surface as exceptions."""
+_HTTP_LOG.setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class EventQueue(BaseModel):
                 "transport": RequestsTransport(session=session, session_owner=False),
                 "connection_timeout": 10,
                 "read_timeout": self.timeout,
+                "logger": _HTTP_LOG,
             }
             conn = resolve_connection_string(self.connection_string)
             if conn:

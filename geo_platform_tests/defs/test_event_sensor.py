@@ -37,9 +37,12 @@ from geo_platform.defs.bronze.event_sensor import (
 )
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.bronze.sensors import ETAGS_TAG, build_bronze_sensor
+from geo_platform.lib.errors import ConfigError
 from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.lib.types import BlobInfo
+from geo_platform.resources import event_queue_from_settings
 from geo_platform.resources.blob_store import AzureBlobStore
+from geo_platform.services.azurite import ensure_azurite
 from geo_platform.settings import Settings
 from geo_platform.store.queue import EventQueue
 
@@ -104,14 +107,30 @@ class World:
                 pass
 
     def runs_by_blob(self) -> dict[str, list[tuple[str, str]]]:
-        """For each partition key: (sensor, etag) of every run requested for it."""
+        """For each partition key: (sensor, etag) of every run requested for it. Checks that
+        each run's partitions (one, or a range of the partition order) are exactly the files
+        it was asked for."""
         out: dict[str, list[tuple[str, str]]] = {}
         for rec in self.instance.get_run_records(ascending=True):
             tags = rec.dagster_run.tags
             assert rec.dagster_run.status == dg.DagsterRunStatus.QUEUED
+            assert set(self._covered(tags)) == set(json.loads(tags[ETAGS_TAG]))
             for key, etag in json.loads(tags[ETAGS_TAG]).items():
                 out.setdefault(key, []).append((tags.get("dagster/sensor_name", ""), etag))
         return out
+
+    def _covered(self, tags: dict[str, str]) -> list[str]:
+        if "dagster/partition" in tags:
+            return [tags["dagster/partition"]]
+        start, end = (
+            tags["dagster/asset_partition_range_start"],
+            tags["dagster/asset_partition_range_end"],
+        )
+        for parts in PARTITIONS.values():
+            keys = self.instance.get_dynamic_partitions(parts.name)
+            if start in keys:
+                return keys[keys.index(start) : keys.index(end) + 1]
+        raise AssertionError(f"range {start}..{end} in no partition definition")
 
     def partitions(self) -> set[str]:
         return {
@@ -219,6 +238,24 @@ def test_lost_events_are_caught_by_the_reconciler_exactly_once(world: World) -> 
 
     world.tick(RECONCILE_INTERVAL)  # nothing new anywhere: no more runs
     assert world.runs_by_blob() == runs
+
+
+def test_changed_files_among_new_ones_never_stretch_a_range(world: World) -> None:
+    """A batch of events names new files and files whose partitions exist (changed): the new
+    ones are batched into ranges of the partition order, the changed ones run on their own,
+    and no run covers a partition it was not asked for."""
+    first = [world.upload(f"batch/a{i}.tif") for i in range(4)]
+    world.queue.send(world.event(b) for b in first)
+    world.tick(EVENT_INTERVAL + 1)
+    changed = [world.upload(b.path, b"II*\x00v2") for b in first[1:3]]
+    new = [world.upload(f"batch/b{i}.tif") for i in range(4)]
+    world.queue.send(world.event(b) for b in [new[0], changed[0], new[1], new[2], changed[1]])
+    world.queue.send([world.event(new[3])])
+    world.tick(EVENT_INTERVAL + 1)
+    runs = world.runs_by_blob()  # checks every run's partitions against its files
+    for blob in [*changed, *new]:
+        assert runs[partition_key_for_blob(blob.path)][-1] == (EVENT_SENSOR_NAME, blob.etag)
+    assert sum(map(len, runs.values())) == 4 + 2 + 4
 
 
 def test_a_tick_that_never_commits_loses_nothing(world: World) -> None:
@@ -339,3 +376,43 @@ def test_settings_decide_the_sensors_intervals(settings: Settings) -> None:
         event_sensor_interval_seconds=5,
         reconcile_interval_seconds=1800,
     ) == {"bronze_sensor": (1800, "RUNNING"), EVENT_SENSOR_NAME: (5, "RUNNING")}
+
+
+def test_queue_receives_in_parallel_pages_hides_and_deletes(azurite_connection_string: str) -> None:
+    """The adapter under the sensor: more than Azure's 32 messages a request, each once; hidden
+    until the visibility timeout; a stale pop receipt deletes nothing (the message was
+    received again since) and is reported as gone, not as a failure."""
+    queue = EventQueue(
+        queue_name=f"events-{uuid.uuid4().hex[:10]}", connection_string=azurite_connection_string
+    )
+    queue.ensure_queue()
+    try:
+        queue.send(json.dumps({"n": i}) for i in range(100))
+        got = queue.receive(100, visibility_timeout=VISIBILITY)
+        assert sorted(json.loads(m.content)["n"] for m in got) == list(range(100))
+        assert queue.receive(10, visibility_timeout=VISIBILITY) == []  # all hidden
+        time.sleep(VISIBILITY + 0.5)
+        again = queue.receive(100, visibility_timeout=60)
+        assert len(again) == 100 and all(m.dequeue_count == 2 for m in again)
+        stale = queue.delete([(m.id, m.pop_receipt) for m in got[:5]])
+        assert (stale.deleted, stale.gone, stale.failed) == (0, 5, {})
+        done = queue.delete([(m.id, m.pop_receipt) for m in again])
+        assert (done.deleted, done.gone) == (100, 0) and queue.approximate_count() == 0
+    finally:
+        queue.client().delete_queue()
+        queue.close()
+
+
+def test_services_create_the_configured_event_queue_on_azurite(
+    settings: Settings, azurite_connection_string: str
+) -> None:
+    configured = dataclasses.replace(settings, event_queue=f"events-{uuid.uuid4().hex[:10]}")
+    queue = event_queue_from_settings(configured)
+    with pytest.raises(ConfigError, match="does not exist"):
+        queue.approximate_count()
+    ensure_azurite(configured)
+    try:
+        assert queue.approximate_count() == 0
+    finally:
+        queue.client().delete_queue()
+        queue.close()

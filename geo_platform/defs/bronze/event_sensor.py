@@ -3,7 +3,10 @@
 Azure Blob Storage announces every blob written or deleted to Event Grid, and an Event Grid
 subscription writes those events to a Storage Queue (deploy/README.md, "Event Grid -> Storage
 Queue"). Each tick reads at most ``MAX_MESSAGES`` messages from that queue, so it costs in
-proportion to the events, never to the size of the container: no listing. The listing sensor
+proportion to the events, never to the size of the container: no listing, and only the
+partitions the events name are looked up (``requests_for_plan(..., bounded=True)``: new files
+are batched into partition ranges as the listing sensor does; a file whose partition exists
+already, a changed one, runs on its own). The listing sensor
 (``bronze_sensor``) stays, on a slower interval, as the reconciler that catches what events
 missed (events do get lost).
 
@@ -108,7 +111,7 @@ def plan_events(
     """The listing sensor's plan, for the blobs the events name (created ones as a listing of
     new blobs, deleted ones as blobs gone from a state that held them)."""
     listing: list[BlobInfo] = []
-    gone: dict[str, str] = {}
+    deleted: dict[str, str] = {}  # partition key -> blob path
     for event in batch.events:
         if event.kind == "created":
             size = event.size
@@ -119,10 +122,12 @@ def plan_events(
                 size = info.size
             listing.append(BlobInfo(event.path, size, event.etag))
         else:
-            key = partition_key_for_blob(event.path)
-            for kind, parts in PARTITIONS.items():
-                if instance.has_dynamic_partition(parts.name, key):
-                    gone[event.path] = kind[0]
+            deleted[partition_key_for_blob(event.path)] = event.path
+    gone: dict[str, str] = {}  # blob path -> kind letter, for the partitions that exist
+    for kind, parts in PARTITIONS.items():
+        if deleted:
+            for key in instance.get_existing_dynamic_partitions(parts.name, list(deleted)):
+                gone[deleted[key]] = kind[0]
     return plan_tick(
         listing,
         gone,
@@ -174,7 +179,7 @@ def event_tick(
     messages = queue.receive(max_messages, visibility_timeout)
     batch = read_batch(messages, platform.bronze_container)
     plan = plan_events(instance, batch, store, platform)
-    req = requests_for_plan(instance, plan, platform.sensor_batch_size)
+    req = requests_for_plan(instance, plan, platform.sensor_batch_size, bounded=True)
     if batch.unreadable:
         req.events.append(_unreadable_observation(batch.unreadable))
     keep = put_off(batch, plan)

@@ -150,14 +150,35 @@ def _latest_etags(
     return out
 
 
+def _partition_order(
+    instance: dg.DagsterInstance, name: str, keys: list[str] | None
+) -> tuple[dict[str, int], int]:
+    """Positions of the definition's partitions, and the position a new one gets next.
+
+    With ``keys``, only those are looked up, by a query bounded by them: the existing ones get
+    positions that are never adjacent (each runs on its own), and the new ones, appended in
+    order, still form contiguous ranges."""
+    if keys is None:
+        existing = instance.get_dynamic_partitions(name)
+        return {k: i for i, k in enumerate(existing)}, len(existing)
+    found = instance.get_existing_dynamic_partitions(name, keys) if keys else set()
+    return {k: -2 * (i + 1) for i, k in enumerate(sorted(found))}, 0
+
+
 def requests_for_plan(
-    instance: dg.DagsterInstance, plan: TickPlan, batch_size: int
+    instance: dg.DagsterInstance, plan: TickPlan, batch_size: int, bounded: bool = False
 ) -> TickRequests:
-    """Turn a tick plan into partition adds, batched run requests and observations."""
+    """Turn a tick plan into partition adds, batched run requests and observations.
+
+    ``bounded``: look up only the partitions the plan names (the event sensor, whose cost must
+    not grow with the number of partitions), instead of reading the whole partition order."""
     req = TickRequests()
     for kind, parts in PARTITIONS.items():
-        existing = instance.get_dynamic_partitions(parts.name)
-        order = {k: i for i, k in enumerate(existing)}
+        keys = None
+        if bounded:
+            keys = [partition_key_for_blob(b.path) for b in [*plan.new[kind], *plan.changed[kind]]]
+            keys += [partition_key_for_blob(p) for p, k in plan.removed.items() if k == kind]
+        order, next_position = _partition_order(instance, parts.name, keys)
         etags: dict[str, str] = {}
         fresh: list[str] = []
         rerun: list[str] = []
@@ -174,7 +195,7 @@ def requests_for_plan(
         rerun = [k for k in rerun if etags[k] not in done.get(k, ())]
         req.add[kind] = fresh
         for i, key in enumerate(fresh):
-            order[key] = len(existing) + i
+            order[key] = next_position + i
         for group in contiguous_ranges(order, [*fresh, *rerun], batch_size):
             req.runs.append(_run_request(kind, group, etags))
         for path, removed_kind in plan.removed.items():
