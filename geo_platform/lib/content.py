@@ -62,6 +62,8 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"PCIDSK  ", "PCIDSK"),
     (b"RIFF", "WEBP"),
     (b"\x1f\x8b", "GZIP"),
+    (b"%PDF-", "PDF"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE2"),  # legacy office documents (.doc, .xls)
 ]
 SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
 """Byte sizes of 3 and 1 arc-second SRTM ``.hgt`` tiles (they have no magic number)."""
@@ -79,6 +81,7 @@ _GEOJSON_TYPE = re.compile(
     rb'"type"\s*:\s*"(Feature|FeatureCollection|Point|LineString|Polygon|MultiPoint|'
     rb'MultiLineString|MultiPolygon|GeometryCollection)"'
 )
+_HTML = re.compile(r"(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.S)
 _TOPOJSON = re.compile(rb'"type"\s*:\s*"Topology"')
 _ESRIJSON = re.compile(rb'"geometryType"\s*:\s*"esriGeometry')
 
@@ -99,11 +102,12 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
     return _sniff_text(head)
 
 
-def sniff_format(path: Path) -> str:
-    """``sniff_head`` of a local file. Raises ``EmptyFileError`` for a zero-byte file."""
+def sniff_format(path: Path, display: str | None = None) -> str:
+    """``sniff_head`` of a local file. Raises ``EmptyFileError`` for a zero-byte file (naming
+    ``display``, the blob, when given)."""
     size = path.stat().st_size
     if size == 0:
-        raise EmptyFileError("the file is empty (0 bytes)", path=path.name)
+        raise EmptyFileError("the file is empty (0 bytes)", path=display or path.name)
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
     return sniff_head(head, path.name, size)
@@ -159,6 +163,8 @@ def _sniff_json(head: bytes, sample: str) -> str:
 
 
 def _sniff_xml(lowered: str) -> str:
+    if _HTML.match(lowered):
+        return "HTML"
     if "<kml" in lowered:
         return "KML"
     if "<gpx" in lowered:
@@ -193,15 +199,31 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
         return "unsupported", "zero-byte file"
     fmt = sniff_head(head, name, size)
     if fmt == "ZIP":
-        return _zip_kind(head)
+        return zip_kind(zip_member_names(head))
     if fmt in RASTER_CONTENT:
         return "raster", f"recognised by its content ({fmt})"
     if fmt == "CSV" and not csv_header_has_geometry(head):
         return "unsupported", "unknown extension; delimited text without coordinate columns"
     if fmt in VECTOR_CONTENT:
         return "vector", f"recognised by its content ({fmt})"
-    seen = {"text": "plain text", "unknown": "unrecognised binary data"}.get(fmt, fmt)
-    return "unsupported", f"unknown extension, and its content is {seen}"
+    return "unsupported", f"unknown extension, and its content is {describe(fmt)}"
+
+
+_DESCRIPTIONS = {
+    "text": "plain text",
+    "unknown": "unrecognised binary data",
+    "HTML": "an HTML page",
+    "PDF": "a PDF document",
+    "OLE2": "an office document (.doc, .xls...)",
+    "XML": "XML of no geodata format",
+    "JSON": "JSON that is not GeoJSON",
+    "GZIP": "gzip-compressed data",
+}
+
+
+def describe(fmt: str) -> str:
+    """What a ``sniff_head`` result is, in words for an error message."""
+    return _DESCRIPTIONS.get(fmt, fmt)
 
 
 _ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", ".grib", ".grb2",
@@ -209,6 +231,12 @@ _ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", "
 _ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".fgb", ".gdbtable", ".gml",
                        ".gpx", ".csv", ".parquet", ".gdb/")  # fmt: skip
 _DOCUMENT_MEMBERS = ("[content_types].xml", "mimetype", "meta-inf/")
+
+
+def is_document_archive(names: list[str]) -> bool:
+    """True when zip member names are those of an office document or package (.docx, .xlsx,
+    .odt, .jar...) rather than a folder of data files."""
+    return any(n.lower().startswith(_DOCUMENT_MEMBERS) for n in names)
 
 
 def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
@@ -226,16 +254,17 @@ def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
     return names
 
 
-def _zip_kind(head: bytes) -> tuple[BlobClass, str]:
-    names = [n.lower() for n in zip_member_names(head)]
+def zip_kind(members: list[str]) -> tuple[BlobClass, str]:
+    """(kind, reason) of a zip archive from its member names (see the module docstring)."""
+    names = [n.lower() for n in members]
     if any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names) and not any(
         n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names
     ):
         return "raster", "recognised by its content (a zip holding a raster)"
     if any(n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names):
         return "vector", "recognised by its content (a zip holding vector data)"
-    if any(n.startswith(_DOCUMENT_MEMBERS) for n in names):
-        return "unsupported", "unknown extension; a zip archive of an office document or package"
+    if is_document_archive(names):
+        return "unsupported", "a zip archive of an office document or package (.docx, .odt...)"
     if names:
         shown = ", ".join(posixpath.basename(n.rstrip("/")) for n in names[:3])
         return "vector", f"a zip archive ({shown}...), taken as a vector source"

@@ -9,6 +9,10 @@ retry the former.
 from __future__ import annotations
 
 import errno
+import os
+import re
+import tempfile
+from pathlib import Path
 
 
 class GeoPlatformError(Exception):
@@ -86,6 +90,72 @@ class NoGeometryError(InputError):
 
 class CoordinateRangeError(InputError):
     """Coordinates outside the valid range of their CRS (e.g. latitude beyond +-90 in a CSV)."""
+
+
+def without_local_paths(message: str, blob: str, *local: str | Path) -> str:
+    """``message`` (a GDAL/OGR error text, typically) with the worker's local paths replaced by
+    the name of the blob they hold, so that no error shows a temporary folder.
+
+    ``local`` are the local copy of the blob and any link or ``/vsizip/`` path to it: each is
+    replaced in its own and resolved forms, a ``/vsizip/`` path keeping its member
+    (``/vsizip//tmp/x/a.zip/m.shp`` -> ``roads/a.zip/m.shp``); any path left under the
+    temporary folder (a link folder, a copy made on the way) becomes the blob name too.
+    """
+    forms: set[str] = set()
+    for item in local:
+        text = str(item)
+        if text.startswith("/vsizip/"):
+            text = _vsizip_archive(text)
+        if text:
+            forms.add(text)
+            forms.update(str(p) for p in _resolved(text))
+    for form in sorted(forms, key=len, reverse=True):
+        for wrapped in (f"/vsizip/{{{form}}}", f"/vsizip/{form}", form):
+            message = message.replace(wrapped, blob)
+    for tmp in _temp_roots():
+        tail = r"(?:/[^\s'\"{}:;,]*(?<![.)])|(?![\w.-]))"  # a path, not the punctuation after it
+        pattern = rf"(?:/vsi\w+/)?\{{?{re.escape(tmp)}{tail}\}}?"
+        message = re.sub(pattern, lambda _match: blob, message)
+    return message
+
+
+def _vsizip_archive(gdal_path: str) -> str:
+    """The archive of a ``/vsizip/`` path (``/vsizip/{archive}/m`` or ``/vsizip/a.zip/m``)."""
+    rest = gdal_path[len("/vsizip/") :]
+    if rest.startswith("{"):
+        return rest[1:].partition("}")[0]
+    found = re.match(r"(.*?\.(?:zip|kmz))(?:/|$)", rest, re.IGNORECASE)
+    return found.group(1) if found else rest
+
+
+def _resolved(text: str) -> list[Path]:
+    try:
+        path = Path(text)
+        return [path.resolve()] if path.is_absolute() else []
+    except (OSError, RuntimeError):
+        return []
+
+
+def _temp_roots() -> list[str]:
+    roots = {tempfile.gettempdir(), os.path.realpath(tempfile.gettempdir()), "/tmp"}
+    return sorted((r.rstrip("/") for r in roots if r and r != "/"), key=len, reverse=True)
+
+
+_NOT_RECOGNISED = ("not recognized as", "not recognised as", "not a supported")
+
+
+def gdal_input_error(
+    exc: BaseException, blob: str, what: str, *local: str | Path
+) -> FormatMismatchError | UnreadableFileError:
+    """A GDAL/OGR failure to open or read blob ``blob`` (as ``what``: 'raster' or 'vector')
+    as the platform's error, its text without local paths (``without_local_paths``)
+    and without GDAL's driver-prefix hint: content that no driver recognises is a
+    ``FormatMismatchError``, anything else an ``UnreadableFileError``."""
+    text = without_local_paths(str(exc), blob, *local).replace("\n", " ")
+    text = text.split("; It might help to specify")[0].strip()[:500]
+    if any(marker in text for marker in _NOT_RECOGNISED):
+        return FormatMismatchError(f"GDAL recognises no {what} format in it ({text})", path=blob)
+    return UnreadableFileError(f"GDAL cannot read it as {what} data: {text}", path=blob)
 
 
 class ValidationError(GeoPlatformError):

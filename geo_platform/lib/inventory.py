@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.bronze import sha256_file
-from geo_platform.lib.content import sniff_format
+from geo_platform.lib.content import HEAD_BYTES, describe, sniff_format, zip_kind
 from geo_platform.lib.errors import (
+    EmptyFileError,
     FormatMismatchError,
     UnreadableFileError,
     UnsupportedFormatError,
+    gdal_input_error,
+    without_local_paths,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.types import BBox, DataKind
@@ -58,13 +61,26 @@ class Inventory:
 
 
 def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
-    """Sniff, checksum and open ``path`` (a local copy of bronze blob ``name``)."""
-    fmt = sniff_format(path)
+    """Sniff, checksum and open ``path`` (a local copy of bronze blob ``name``).
+
+    Bad input is refused here, before any later stage, each with its own error naming the blob
+    (never a local path): ``EmptyFileError`` (0 bytes, white space only, a zip without files),
+    ``FormatMismatchError`` (content of no supported format: HTML, PDF, office documents,
+    text named as geodata; content GDAL does not recognise), ``UnsafeArchiveError`` (a zip
+    member escaping the archive root, named), and for vectors the table stage's own
+    content-versus-extension rule (``vector.sniff.check_file``).
+    """
+    fmt = sniff_format(path, name)
+    _refuse_blank(path, name, fmt)
     expected = RASTER_FORMATS if kind == "raster" else VECTOR_FORMATS
     if fmt not in expected or (path.suffix.lower() in (".zip", ".kmz") and fmt != "ZIP"):
         raise FormatMismatchError(_mismatch(path, kind, fmt), path=name)
     if fmt == "ZIP":
         _check_zip(path, name)
+    if kind == "vector":
+        from geo_platform.lib.vector.sniff import check_file
+
+        check_file(path, name)
     inv = Inventory(kind=kind, format=fmt, size=path.stat().st_size, sha256=file_sha256(path))
     if kind == "raster":
         _raster_details(inv, path, name)
@@ -91,13 +107,28 @@ def _mismatch(path: Path, kind: DataKind, fmt: str) -> str:
     ext = path.suffix.lower()
     if ext in (".zip", ".kmz"):
         return f"named {ext}, but it is not a zip archive (content: {fmt})"
-    seen = "unrecognised data" if fmt in ("unknown", "text") else fmt
+    seen = describe(fmt)
     return f"named like a {kind} file ({ext or 'no extension'}), but its content is {seen}"
 
 
+def _refuse_blank(path: Path, name: str, fmt: str) -> None:
+    """A file of white space only is empty, whatever its name."""
+    if fmt != "unknown" or path.stat().st_size > HEAD_BYTES:
+        return
+    if not path.read_bytes().strip(b" \t\r\n\x00").removeprefix(b"\xef\xbb\xbf").strip():
+        raise EmptyFileError("the file holds no data (only white space or NUL bytes)", name)
+
+
 def _check_zip(path: Path, name: str) -> None:
+    """Archive safety (path traversal, encryption, no files), office documents, integrity."""
+    from geo_platform.lib.vector.archive import check_members
+
     try:
         with zipfile.ZipFile(path) as zf:
+            check_members(zf.infolist(), name)
+            found, reason = zip_kind(zf.namelist())
+            if found == "unsupported":
+                raise FormatMismatchError(f"its content is {reason}, not geodata", path=name)
             bad = zf.testzip()
     except zipfile.BadZipFile as exc:
         raise UnreadableFileError(f"not a valid zip archive ({exc})", path=name) from exc
@@ -129,17 +160,7 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
                     except Exception:
                         inv.bbox = None
     except RasterioIOError as exc:
-        raise UnreadableFileError(
-            f"GDAL cannot open it as a raster: {_without(exc, src, path.resolve())}", path=name
-        ) from exc
-
-
-def _without(exc: Exception, *local: str | Path) -> str:
-    """GDAL's message without the worker's local paths (the error names the blob already)."""
-    text = str(exc)
-    for p in sorted({str(x) for x in local}, key=len, reverse=True):
-        text = text.replace(p, "the file")
-    return text
+        raise gdal_input_error(exc, name, "raster", src, path) from exc
 
 
 def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, str]], object]:
@@ -150,6 +171,8 @@ def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, st
 
         names = archive.inspect_zip(path, name, VectorOptions())
         members = archive.find_vectors(names, name)
+        for member in members:
+            archive.check_member_content(path, member, name)
         return [(vsizip(path, v.inner_path), v.name) for v in members], None
     suffix = ".csv" if fmt == "CSV" and path.suffix.lower() not in (".csv", ".tsv") else None
     safe, holder = gdal_safe(path, suffix)
@@ -160,22 +183,18 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     import pyogrio
 
     sources, _keepalive = _vector_sources(path, fmt, name)
-    real = path.resolve()
     total = 0
     for src, member in sources:
         try:
             layers = pyogrio.list_layers(src)
         except Exception as exc:
-            raise UnreadableFileError(
-                f"GDAL cannot open it as vector data: {_without(exc, src, real)}", path=name
-            ) from exc
+            raise gdal_input_error(exc, name, "vector", src, path) from exc
         for layer_name, geom_type in layers:
             try:
                 info = pyogrio.read_info(src, layer=layer_name)
             except Exception as exc:
-                raise UnreadableFileError(
-                    f"layer {layer_name!r} unreadable: {_without(exc, src, real)}", path=name
-                ) from exc
+                text = without_local_paths(str(exc), name, src, path)
+                raise UnreadableFileError(f"layer {layer_name!r} unreadable: {text}", name) from exc
             count = int(info.get("features") or 0)
             total += max(count, 0)
             inv.driver = str(info.get("driver") or inv.driver)

@@ -267,7 +267,7 @@ def test_blobs_are_recognised_by_content_not_extension(instance, store, tmp_path
         "cogs/scene.data",
     }
     assert instance.get_dynamic_partitions(PARTITIONS["vector"].name) == ["v/parks.export"]
-    assert "XML" in _reported(res)["v/page"]
+    assert "HTML" in _reported(res)["v/page"]
 
 
 @pytest.mark.azurite

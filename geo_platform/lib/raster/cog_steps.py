@@ -24,7 +24,12 @@ from rasterio.features import shapes
 from rasterio.shutil import copy as rio_copy
 from shapely.geometry import Polygon, shape
 
-from geo_platform.lib.errors import GeoPlatformError, UnreadableFileError, UnsupportedFormatError
+from geo_platform.lib.errors import (
+    GeoPlatformError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+    without_local_paths,
+)
 from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
 from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo
@@ -56,7 +61,7 @@ def translate(
         rio_copy(source, str(dst), driver="COG", **options)
     except GDAL_ERRORS as exc:
         dst.unlink(missing_ok=True)
-        text = str(exc)
+        text = without_local_paths(str(exc), name, source)
         if any(marker in text for marker in _OPTION_FAILURES):
             wanted = {k: v for k, v in options.items() if k != "num_threads"}
             raise UnsupportedFormatError(

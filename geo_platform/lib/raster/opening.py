@@ -30,6 +30,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsafeArchiveError,
     UnsupportedFormatError,
+    without_local_paths,
 )
 from geo_platform.lib.gdal_paths import vsizip
 
@@ -122,7 +123,7 @@ def _check_member(member: zipfile.ZipInfo, name: str, max_uncompressed: int | No
 
 def gdal_error(exc: Exception, name: str, action: str) -> GeoPlatformError:
     """Map a rasterio/GDAL exception to the specific platform error naming the file."""
-    text = str(exc)
+    text = without_local_paths(str(exc), name)
     if any(marker in text for marker in _NOT_RECOGNISED):
         return UnsupportedFormatError(f"not a raster format GDAL can read ({text})", path=name)
     return UnreadableFileError(f"{action} failed, the file is truncated or corrupt: {text}", name)
@@ -139,6 +140,7 @@ def open_raster(gdal_path: str, name: str) -> Iterator[rasterio.io.DatasetReader
     except RasterioIOError as exc:
         raise gdal_error(exc, name, "opening") from exc
     except GDAL_ERRORS as exc:
-        raise UnreadableFileError(f"opening failed: {exc}", path=name) from exc
+        text = without_local_paths(str(exc), name, gdal_path)
+        raise UnreadableFileError(f"opening failed: {text}", path=name) from exc
     with ds:
         yield ds

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geo_platform.lib.bronze import is_archive_noise
+from geo_platform.lib.content import HEAD_BYTES, describe, is_document_archive, sniff_head
 from geo_platform.lib.errors import (
+    EmptyFileError,
     FormatMismatchError,
     NoGeometryError,
     TooLargeError,
@@ -65,6 +67,23 @@ def _unsafe(name: str) -> bool:
     return any(seg == ".." for seg in name.split("/"))
 
 
+def check_members(infos: list[zipfile.ZipInfo], display: str) -> None:
+    """Refuse an archive with a member that escapes its root (``UnsafeArchiveError`` naming
+    the first such member), an encrypted member, or no file at all (``EmptyFileError``).
+    Run on every zip at the bronze stage, raster or vector, and before GDAL sees one."""
+    for info in infos:
+        if _unsafe(info.filename):
+            raise UnsafeArchiveError(
+                f"zip member {info.filename!r} escapes the archive root (path traversal)",
+                path=display,
+            )
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise UnreadableFileError(f"zip member {info.filename!r} is encrypted", path=display)
+    if not any(not info.is_dir() for info in infos):
+        raise EmptyFileError("the zip archive holds no files", path=display)
+
+
 def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
     """Member names of a zip after the safety checks (raises on a hostile or broken archive)."""
     try:
@@ -78,15 +97,9 @@ def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
         raise TooLargeError(
             f"zip has {len(infos)} members (limit {options.max_archive_members})", path=display
         )
+    check_members(infos, display)
     total = 0
     for info in infos:
-        if _unsafe(info.filename):
-            raise UnsafeArchiveError(
-                f"zip member {info.filename!r} escapes the archive root (path traversal)",
-                path=display,
-            )
-        if info.flag_bits & 0x1:
-            raise UnreadableFileError(f"zip member {info.filename!r} is encrypted", path=display)
         total += info.file_size
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > options.max_archive_ratio:
@@ -100,6 +113,33 @@ def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
             f"zip expands to {total} bytes (limit {options.max_archive_bytes})", path=display
         )
     return [i.filename for i in infos]
+
+
+_NOT_GEODATA = frozenset({"HTML", "PDF", "OLE2"})
+
+
+def check_member_content(path: Path, vector: ArchiveVector, display: str) -> None:
+    """Refuse a vector member of the zip that is empty or plainly no geodata (an HTML page, a
+    PDF, an office document under a geodata name), naming the member; FileGDB folders are
+    left to GDAL."""
+    if vector.driver == "OpenFileGDB":
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            size = zf.getinfo(vector.inner_path).file_size
+            with zf.open(vector.inner_path) as fh:
+                head = fh.read(HEAD_BYTES)
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError) as exc:
+        raise UnreadableFileError(f"zip member {vector.inner_path!r}: {exc}", path=display) from exc
+    if size == 0:
+        raise EmptyFileError(f"zip member {vector.inner_path!r} is empty (0 bytes)", path=display)
+    fmt = sniff_head(head, vector.inner_path, size)
+    if fmt in _NOT_GEODATA:
+        raise FormatMismatchError(
+            f"zip member {vector.inner_path!r} is named as geodata but its content is "
+            f"{describe(fmt)}",
+            path=display,
+        )
 
 
 def _shapefiles(names: list[str], display: str) -> list[ArchiveVector]:
@@ -155,6 +195,12 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
             stem, ext = posixpath.splitext(name)
             if ext.lower() in _TABULAR:
                 found.append(ArchiveVector(name, "CSV", posixpath.basename(stem)))
+    if not found and is_document_archive(names):
+        raise FormatMismatchError(
+            "its content is an office document or package (a zip of "
+            f"{', '.join(usable[:3])}...), not geodata",
+            path=display,
+        )
     if not found:
         listed = ", ".join(usable[:10]) or "(no files)"
         raise NoGeometryError(

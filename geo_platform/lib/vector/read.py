@@ -33,6 +33,7 @@ from geo_platform.lib.errors import (
     UnknownLayerError,
     UnreadableFileError,
     UnsupportedFormatError,
+    gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.vector import archive, geoparquet, sniff
@@ -62,9 +63,9 @@ def _encoding(options: VectorOptions) -> str | None:
     return None if options.encoding is None else gdal_encoding(options.encoding)
 
 
-def _reader_error(exc: Exception, display: str) -> UnreadableFileError:
-    msg = str(exc).replace("\n", " ")
-    return UnreadableFileError(f"GDAL cannot read it: {msg[:500]}", path=display)
+def _reader_error(exc: Exception, src: LayerSource) -> UnreadableFileError | FormatMismatchError:
+    """GDAL's error naming the blob (``src.display``), never a local path."""
+    return gdal_input_error(exc, src.display, "vector", src.gdal_path, src.path)
 
 
 def _layer_info(src: LayerSource) -> dict[str, Any]:
@@ -75,23 +76,23 @@ def _layer_info(src: LayerSource) -> dict[str, Any]:
                 src.gdal_path, layer=src.layer, encoding=src.encoding, **src.open_options
             )
         except Exception as exc:
-            raise _reader_error(exc, src.display) from exc
+            raise _reader_error(exc, src) from exc
 
 
-def _gdal_layers(gdal_path: str, display: str) -> list[tuple[str, str | None]]:
+def _gdal_layers(base: LayerSource) -> list[tuple[str, str | None]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            listed = pyogrio.list_layers(gdal_path)
+            listed = pyogrio.list_layers(base.gdal_path)
         except Exception as exc:
-            raise _reader_error(exc, display) from exc
+            raise _reader_error(exc, base) from exc
     return [(str(name), None if gtype is None else str(gtype)) for name, gtype in listed]
 
 
 def _ogr_layers(base: LayerSource, expected_driver: str) -> list[LayerSource]:
     """Every spatial layer GDAL finds at ``base.gdal_path`` (aspatial tables are skipped)."""
     out = []
-    for name, gtype in _gdal_layers(base.gdal_path, base.display):
+    for name, gtype in _gdal_layers(base):
         if gtype is None:
             continue
         src = replace(base, layer=name, name=name)
@@ -138,6 +139,7 @@ def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerS
     names = archive.inspect_zip(path, display, options)
     members: list[tuple[str, list[LayerSource]]] = []
     for vec in archive.find_vectors(names, display):
+        archive.check_member_content(path, vec, display)
         members.append((vec.inner_path, _member_layers(path, display, vec, options)))
     return _distinct_layer_names(members)
 
@@ -269,9 +271,9 @@ def open_batches(
                 )
             )
         except _GDAL_ERRORS as exc:
-            raise _reader_error(exc, src.display) from exc
+            raise _reader_error(exc, src) from exc
         # Only errors raised while GDAL reads are translated, never the consumer's own.
-        yield reader.schema, _guarded(reader, src.display)
+        yield reader.schema, _guarded(reader, src)
 
 
 _GDAL_ERRORS = (
@@ -283,11 +285,11 @@ _GDAL_ERRORS = (
 )
 
 
-def _guarded(reader: Any, display: str) -> Iterator[pa.RecordBatch]:
+def _guarded(reader: Any, src: LayerSource) -> Iterator[pa.RecordBatch]:
     try:
         yield from reader
     except _GDAL_ERRORS as exc:
-        raise _reader_error(exc, display) from exc
+        raise _reader_error(exc, src) from exc
 
 
 def iter_batches(
