@@ -130,7 +130,8 @@ def test_failure_and_success_notifications(bronze_env, receiver: Receiver, tmp_p
     assert payload["ui_url"] == f"http://127.0.0.1:3999/runs/{failed.run_id}"
     assert list(payload["failed_files"]) == [broken]
     assert "UnreadableFileError" in payload["failed_files"][broken]
-    assert payload["failed_file_count"] == 1 and payload["errors"][0]["step"] == "bronze_raster"
+    assert payload["failed_file_count"] == 1 and payload["errors"][0]["step"] == "raster_files"
+    assert payload["errors"][0]["stages"] == ["bronze_raster"]  # where in the file pipeline
     assert payload["counts"]["materializations"] == 1  # the good file was still recorded
     assert payload["tags"]["dagster/asset_partition_range_start"] == broken
     assert "s3cr3t" not in json.dumps(payload)

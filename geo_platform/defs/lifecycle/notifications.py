@@ -84,11 +84,16 @@ def _step_error(event: DagsterEvent) -> tuple[dict[str, Any], dict[str, str]]:
         value = user.metadata["failed_files"].value
         if isinstance(value, dict):
             files = {str(k): str(v) for k, v in value.items()}
-    summary = {
+    summary: dict[str, Any] = {
         "step": event.step_key,
         "error_type": (error.cls_name if error else None) or "Failure",
         "message": str(message).strip()[:2000],
     }
+    if user is not None and "failed_stages" in user.metadata:
+        # A file pipeline step (raster_files, vector_files) runs several stages: name them.
+        stages = user.metadata["failed_stages"].value
+        if isinstance(stages, dict):
+            summary["stages"] = sorted({str(s) for s in stages.values()})
     return summary, files
 
 
