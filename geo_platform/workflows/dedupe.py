@@ -22,7 +22,7 @@ import psycopg
 
 from geo_platform.lib import naming
 from geo_platform.lib.stac.validate import validate_stac
-from geo_platform.lib.stac_ext import LAYER, provenance_properties
+from geo_platform.lib.stac_ext import LAYER, SOURCE_BLOB, provenance_properties
 from geo_platform.lib.types import Provenance
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.duplicates import duplicates_mode, find_duplicate, pointers_for
@@ -56,8 +56,21 @@ class DuplicateLinked:
 
 
 def raster_item_ids(blob: str) -> Callable[[dict[str, Any], int], str]:
-    """Pointer ids of a raster duplicate: its own item id."""
-    return lambda _original, _n: naming.item_id(blob)
+    """Pointer ids of a raster duplicate: its own item id, plus whatever the original item's id
+    adds to its file's item id (a tile's ``_r0_c1``, a variable's ``-sst``), so a tiled or
+    multi-variable original gets one pointer per item, not one for all."""
+    base = naming.item_id(blob)
+
+    def name(original: dict[str, Any], _n: int) -> str:
+        source = original.get("properties", {}).get(SOURCE_BLOB)
+        original_id = str(original.get("id", ""))
+        if source:
+            original_base = naming.item_id(str(source))
+            if original_id.startswith(original_base) and original_id != original_base:
+                return base + original_id[len(original_base) :]
+        return base
+
+    return name
 
 
 def vector_item_ids(blob: str) -> Callable[[dict[str, Any], int], str]:
