@@ -16,6 +16,7 @@ as a person runs them (``geo-platform ...`` in a subprocess) against the same co
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -188,29 +189,25 @@ def _clean_up(settings: Settings, service: BlobServiceClient, tag: str, dsn: str
                     sql.Identifier(settings.geo_schema), sql.Identifier(table)))  # fmt: skip
 
 
+def _published_items(dsn: str, blob: str, count: int) -> list[dict[str, Any]] | None:
+    """The items of ``blob`` once there are ``count`` of them, else None."""
+    found = az.source_items(dsn, blob)
+    items = [item for c, i in found if (item := az.read_item(dsn, c, i)) is not None]
+    return items if len(items) >= count else None
+
+
 @pytest.fixture(scope="module")
 def published(profile: Profile, pg_dsn: str) -> Profile:
     """Wait (one deadline for all) until the daemon has published every uploaded file."""
     deadline = profile.started + PIPELINE_DEADLINE_S
     expected = {"raster": 1, "vector": 2, "tiled": 4}
     for kind, blob in profile.blobs.items():
-        found = az.wait_for(
-            f"{kind} {blob} in pgstac",
-            lambda blob=blob, n=expected[kind]: (
-                got if len(got := az.source_items(pg_dsn, blob)) >= n else None
-            ),
-            deadline,
-            profile.alive,
-        )
-        profile.items[kind] = [az.read_item(pg_dsn, c, i) for c, i in found]  # type: ignore[misc]
-    members = []
+        probe = functools.partial(_published_items, pg_dsn, blob, expected[kind])
+        profile.items[kind] = az.wait_for(f"{kind} {blob}", probe, deadline, profile.alive)
+    profile.items["collection"] = []
     for blob in profile.members:
-        found = az.wait_for(
-            f"collection member {blob}", lambda b=blob: az.source_items(pg_dsn, b), deadline,
-            profile.alive,
-        )  # fmt: skip
-        members += [az.read_item(pg_dsn, c, i) for c, i in found]
-    profile.items["collection"] = members  # type: ignore[assignment]
+        probe = functools.partial(_published_items, pg_dsn, blob, 1)
+        profile.items["collection"] += az.wait_for(blob, probe, deadline, profile.alive)
     print(f"azure profile: all published {time.monotonic() - profile.started:.0f} s after start")
     return profile
 
