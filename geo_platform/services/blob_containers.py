@@ -51,6 +51,7 @@ def _service(settings: Settings) -> BlobServiceClient:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, HttpResponseError):
         code = getattr(exc, "error_code", None) or exc.reason or ""
+        code = getattr(code, "value", code)  # StorageErrorCode.X -> its service name
         return f"HTTP {exc.status_code} {code}".strip()
     first = str(exc).splitlines()[0][:200] if str(exc) else ""
     return f"{type(exc).__name__}: {first}"
