@@ -21,7 +21,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,9 +148,11 @@ def publish_vector(
                 parquet_dir=Path(tmp),
                 defer_index=True,
             )
-            with _indexing(connect, tables):  # GiST + ANALYZE beside the checks
+            with _beside(connect, tables) as quality:  # GiST index and quality beside the checks
                 items = _items(tables, store, settings, provenance, info, table_href, original)
-                checks, qualities = _verify(conn, blob, tables, items)
+                checks = _verify(conn, blob, tables, items)
+            qualities = quality.result()
+            checks.update(vector_checks(qualities))
         files = _silver_files(tables, items, Path(tmp))
         published = replace_outputs(store, settings.silver_container, blob, files)
         remember_items(store, settings.silver_container, blob, list(items.values()), published)
@@ -163,25 +165,31 @@ def publish_vector(
 
 
 @contextmanager
-def _indexing(connect: Connect, tables: list[LoadedTable]) -> Iterator[None]:
-    """Build the tables' GiST indexes (and ANALYZE them) on a connection of their own while
-    the block runs: the index build and the checks' scans then use both cores of the server.
-    Leaving the block waits for the indexes, so a published table always has its index by
-    the time ``publish_vector`` returns; an index error is raised after the block's own."""
+def _beside(connect: Connect, tables: list[LoadedTable]) -> Iterator[Future[list[VectorQuality]]]:
+    """While the block runs (the table checks on the caller's connection), build the tables'
+    GiST indexes (and ANALYZE them) and measure their quality, each on a connection of its
+    own: the scans and the index build then share the server's cores instead of queueing on
+    one connection. Leaving the block waits for both, so a published table has its index by
+    the time ``publish_vector`` returns; their errors are raised after the block's own."""
 
-    def build() -> None:
+    def index() -> None:
         with connect() as conn:
             for t in tables:
                 create_spatial_index(conn, t.schema, t.table)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gist") as pool:
-        future = pool.submit(build)
+    def quality() -> list[VectorQuality]:
+        with connect() as conn:
+            return [vector_quality(conn, t) for t in tables]
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside") as pool:
+        indexing, measured = pool.submit(index), pool.submit(quality)
         try:
-            yield
+            yield measured
         finally:
-            error = future.exception()
-    if error is not None:
-        raise error
+            errors = [f.exception() for f in (indexing, measured)]
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def _verify(
@@ -189,15 +197,13 @@ def _verify(
     blob: str,
     tables: list[LoadedTable],
     items: dict[str, dict[str, Any]],
-) -> tuple[dict[str, Verdict], list[VectorQuality]]:
-    """The asset-check verdicts and quality of the loaded tables. An invalid item fails the
-    file before its silver outputs (and so its catalog items) are replaced."""
+) -> dict[str, Verdict]:
+    """The asset-check verdicts of the loaded tables. An invalid item fails the file before
+    its silver outputs (and so its catalog items) are replaced."""
     checks = table_checks(conn, tables, items)
     if not checks["stac_item_valid"][0]:
         raise ValidationError(checks["stac_item_valid"][1], path=blob)
-    qualities = [vector_quality(conn, t) for t in tables]
-    checks.update(vector_checks(qualities))
-    return checks, qualities
+    return checks
 
 
 def _duplicate(
