@@ -10,7 +10,8 @@ production storage).
 
 Measured in the same run, each a plain evaluation of the sensor function:
 - event tick 1: receive the 1,000 messages, plan, 1,000 partition adds and their runs;
-- event tick 2: delete those messages (the tick after the one that handled them), nothing new;
+- the event ticks after it, until those messages are deleted (a tick deletes the messages of
+  earlier ticks, for at most ``DELETE_BUDGET_S`` seconds);
 - one full listing tick of the 201,000 blobs with the cursor of before, finding the 1,000 new
   ones (partitions by then: it looks up their last materialized and requested etags).
 Goal: an event tick within 1 s.
@@ -44,7 +45,7 @@ from psycopg import sql
 
 from geo_platform import services
 from geo_platform.app.instance import dagster_env
-from geo_platform.defs.bronze.event_sensor import event_tick
+from geo_platform.defs.bronze.event_sensor import DELETE_BUDGET_S, decode_cursor, event_tick
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.bronze.sensors import bronze_tick
 from geo_platform.lib.bronze import encode_state, plan_tick
@@ -71,10 +72,12 @@ class TimedQueue(EventQueue):
         finally:
             self.spent["receive"] = time.perf_counter() - t0
 
-    def delete(self, receipts: Sequence[tuple[str, str]]) -> DeleteReport:
+    def delete(
+        self, receipts: Sequence[tuple[str, str]], budget_s: float | None = None
+    ) -> DeleteReport:
         t0 = time.perf_counter()
         try:
-            return super().delete(receipts)
+            return super().delete(receipts, budget_s)
         finally:
             self.spent["delete"] = time.perf_counter() - t0
 
@@ -179,12 +182,28 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - t0
 
 
+def cleanup(
+    instance: dg.DagsterInstance,
+    store: LocalBlobStore,
+    queue: TimedQueue,
+    platform: PlatformResource,
+    cursor: str | None,
+) -> list[tuple[float, float, int]]:
+    """The ticks after the first, until every handled message is deleted: (tick s, delete s,
+    runs) each."""
+    ticks = []
+    while decode_cursor(cursor):
+        result, seconds = timed(event_tick, instance, queue, store, platform, cursor, Quiet())
+        ticks.append((seconds, queue.spent["delete"], len(result.run_requests or [])))
+        cursor = result.cursor
+    return ticks
+
+
 def measure(
     instance: dg.DagsterInstance,
     store: LocalBlobStore,
     queue: TimedQueue,
     cursor: str,
-    n: int,
     total: int,
 ) -> None:
     platform = PlatformResource(bronze_container=CONTAINER)
@@ -196,7 +215,7 @@ def measure(
     for req in first.dynamic_partitions_requests:  # as the daemon commits them
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
     t_commit = time.perf_counter() - t0
-    second, t_second = timed(event_tick, instance, queue, store, platform, first.cursor, Quiet())
+    later = cleanup(instance, store, queue, platform, first.cursor)
     left = queue.approximate_count()
     listing, t_listing = timed(bronze_tick, instance, store, platform, cursor, Quiet())
     rest = t_first - spent["receive"] - spent["delete"]
@@ -205,20 +224,22 @@ def measure(
         f"{rest:.2f} s): {added:,} partitions, {len(first.run_requests)} runs, {files:,} files"
     )
     print(f"  the daemon's commit of those partition adds: {t_commit:.2f} s (not in the tick)")
+    deleting = sum(d for _, d, _ in later)
     print(
-        f"event tick 2: {t_second:.2f} s (deleting the {n:,} handled messages "
-        f"{queue.spent['delete']:.2f} s); runs {len(second.run_requests or [])}; "
-        f"messages left {left}"
+        f"event ticks 2-{len(later) + 1}, deleting the handled messages ({deleting:.2f} s in "
+        f"all, at most {DELETE_BUDGET_S} s a tick): "
+        + ", ".join(f"{t:.2f} s" for t, _, _ in later)
+        + f"; runs {sum(r for _, _, r in later)}; messages left {left}"
     )
     print(
         f"listing tick: {t_listing:.2f} s over {total:,} blobs; runs "
         f"{len(listing.run_requests or [])} (no runs were created here, so it asks again)"
     )
-    worst = max(t_first, t_second)
+    worst = max([t_first, *(t for t, _, _ in later)])
     verdict = "OK" if worst <= GOAL_S else "MISSED"
     print(
-        f"listing / event tick: {t_listing / t_first:.0f}x (tick 1), {t_listing / t_second:.0f}x "
-        f"(tick 2); slower event tick vs the {GOAL_S:.0f} s goal: {worst / GOAL_S:.2f}x ({verdict})"
+        f"listing tick / event tick 1: {t_listing / t_first:.1f}x; slowest event tick "
+        f"{worst:.2f} s vs the {GOAL_S:.0f} s goal: {worst / GOAL_S:.2f}x ({verdict})"
     )
 
 
@@ -240,7 +261,7 @@ def main() -> None:
             cursor = prepare(instance, root, args.blobs)
             store = LocalBlobStore(root=str(root))
             announce(store, queue, root, args.blobs, args.new)
-            measure(instance, store, queue, cursor, args.new, args.blobs + args.new)
+            measure(instance, store, queue, cursor, args.blobs + args.new)
     finally:
         with contextlib.suppress(Exception):
             queue.client().delete_queue()

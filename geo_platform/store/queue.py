@@ -7,7 +7,7 @@ and pop receipt, and send (tests, benchmarks, the set-up check). No Dagster here
 Azure's queue API has no batch delete and returns at most 32 messages a request, so ``receive``
 and ``delete`` spread their requests over a few threads sharing one connection pool: a batch
 of 1,000 events costs about 32 receive requests and 1,000 deletes, not 1,000 round trips in a
-row.
+row. ``delete`` can stop starting requests after a time budget and return what it left.
 
 Authentication as for the blob store: a connection string (Azurite; ``env:NAME`` keeps the key
 out of Dagster's snapshots, see ``store.secret_config``), or an ``account_url`` of the queue
@@ -17,6 +17,8 @@ service with ``DefaultAzureCredential``.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -75,6 +77,8 @@ class DeleteReport:
     the new receipt deletes it after its own processing."""
     failed: dict[str, str] = field(default_factory=dict)
     """message id -> error: the message comes back after its visibility timeout."""
+    left: list[tuple[str, str]] = field(default_factory=list)
+    """Receipts not tried because the time budget ran out (delete them later)."""
 
 
 class EventQueue(BaseModel):
@@ -182,32 +186,45 @@ class EventQueue(BaseModel):
                 break
         return out
 
-    def delete(self, receipts: Sequence[tuple[str, str]]) -> DeleteReport:
-        """Delete received messages, given as (message id, pop receipt)."""
+    def delete(
+        self, receipts: Sequence[tuple[str, str]], budget_s: float | None = None
+    ) -> DeleteReport:
+        """Delete received messages, given as (message id, pop receipt), in order.
+
+        Azure deletes one message a request. With ``budget_s``, no request is started after
+        that many seconds: the receipts not tried are returned (``left``), to delete later."""
         report = DeleteReport()
         if not receipts:
             return report
         client = self.client()
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        pending = iter(enumerate(receipts))
+        taken = threading.Lock()
+        outcome: dict[int, tuple[str, str]] = {}
 
-        def one(receipt: tuple[str, str]) -> tuple[str, str | None]:
-            try:
-                client.delete_message(receipt[0], receipt[1])
-                return "deleted", None
-            except (ResourceNotFoundError, HttpResponseError) as exc:
-                if getattr(exc, "error_code", None) in _GONE or exc.status_code == 404:
-                    return "gone", None
-                return "failed", f"{type(exc).__name__}: {exc}"[:300]
-            except Exception as exc:  # network: the message comes back later
-                return "failed", f"{type(exc).__name__}: {exc}"[:300]
+        def worker() -> None:
+            while True:
+                with taken:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
+                    item = next(pending, None)
+                if item is None:
+                    return
+                outcome[item[0]] = _delete_one(client, *item[1])
 
         with ThreadPoolExecutor(min(_WORKERS, len(receipts))) as pool:
-            for receipt, (status, error) in zip(receipts, pool.map(one, receipts), strict=True):
-                if status == "deleted":
-                    report.deleted += 1
-                elif status == "gone":
-                    report.gone += 1
-                else:
-                    report.failed[receipt[0]] = error or ""
+            for future in [pool.submit(worker) for _ in range(min(_WORKERS, len(receipts)))]:
+                future.result()
+        for i, receipt in enumerate(receipts):
+            status, error = outcome.get(i, ("left", ""))
+            if status == "deleted":
+                report.deleted += 1
+            elif status == "gone":
+                report.gone += 1
+            elif status == "failed":
+                report.failed[receipt[0]] = error
+            else:
+                report.left.append(receipt)
         return report
 
     def clear(self) -> None:
@@ -222,6 +239,19 @@ class EventQueue(BaseModel):
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def _delete_one(client: QueueClient, message_id: str, pop_receipt: str) -> tuple[str, str]:
+    """('deleted' | 'gone' | 'failed', error) for one message."""
+    try:
+        client.delete_message(message_id, pop_receipt)
+        return "deleted", ""
+    except (ResourceNotFoundError, HttpResponseError) as exc:
+        if getattr(exc, "error_code", None) in _GONE or exc.status_code == 404:
+            return "gone", ""
+        return "failed", f"{type(exc).__name__}: {exc}"[:300]
+    except Exception as exc:  # network: the message comes back after its timeout
+        return "failed", f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _message(m: Any) -> QueueMessage:

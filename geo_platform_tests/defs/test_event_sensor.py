@@ -50,8 +50,9 @@ pytestmark = pytest.mark.azurite
 
 EVENT_INTERVAL = 10
 RECONCILE_INTERVAL = 600
-VISIBILITY = 2
-"""Seconds a received message stays hidden (short, so a failed tick's messages return soon)."""
+VISIBILITY = 5
+"""Seconds a received message stays hidden: short, so a failed tick's messages return soon, and
+longer than a few daemon iterations on a busy machine."""
 
 HARNESS: dg.Definitions | None = None
 """The code location the daemon loads (this module, in process): set by the fixture."""
@@ -258,6 +259,30 @@ def test_changed_files_among_new_ones_never_stretch_a_range(world: World) -> Non
     assert sum(map(len, runs.values())) == 4 + 2 + 4
 
 
+def test_deletions_beyond_a_ticks_budget_are_carried_to_the_next(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick deletes handled messages for at most DELETE_BUDGET_S; the rest ride along in its
+    cursor and go in later ticks, while new events keep being handled."""
+    import geo_platform.defs.bronze.event_sensor as event_sensor
+
+    blobs = [world.upload(f"slow/s{i}.tif") for i in range(5)]
+    world.queue.send(world.event(b) for b in blobs[:3])
+    world.tick(EVENT_INTERVAL + 1)  # handles three
+    monkeypatch.setattr(event_sensor, "DELETE_BUDGET_S", 0)
+    world.queue.send(world.event(b) for b in blobs[3:])
+    world.tick(EVENT_INTERVAL + 1)  # deletes nothing, handles two more
+    assert len(event_sensor.decode_cursor(world.cursor(EVENT_SENSOR_NAME))) >= 5
+    assert world.queue.approximate_count() == 5  # the first three still there
+    monkeypatch.setattr(event_sensor, "DELETE_BUDGET_S", 30)
+    world.tick(EVENT_INTERVAL + 1)
+    assert event_sensor.decode_cursor(world.cursor(EVENT_SENSOR_NAME)) == []
+    assert world.queue.approximate_count() == 0
+    assert world.runs_by_blob() == {
+        partition_key_for_blob(b.path): [(EVENT_SENSOR_NAME, b.etag)] for b in blobs
+    }
+
+
 def test_a_tick_that_never_commits_loses_nothing(world: World) -> None:
     """Messages are deleted by the tick after the one that handled them: a tick whose result
     was never committed leaves them in the queue, and they come back."""
@@ -396,7 +421,10 @@ def test_queue_receives_in_parallel_pages_hides_and_deletes(azurite_connection_s
         assert len(again) == 100 and all(m.dequeue_count == 2 for m in again)
         stale = queue.delete([(m.id, m.pop_receipt) for m in got[:5]])
         assert (stale.deleted, stale.gone, stale.failed) == (0, 5, {})
-        done = queue.delete([(m.id, m.pop_receipt) for m in again])
+        receipts = [(m.id, m.pop_receipt) for m in again]
+        late = queue.delete(receipts, budget_s=0)  # out of time: nothing tried, all returned
+        assert (late.deleted, late.left) == (0, receipts)
+        done = queue.delete(receipts)
         assert (done.deleted, done.gone) == (100, 0) and queue.approximate_count() == 0
     finally:
         queue.client().delete_queue()

@@ -6,9 +6,8 @@ Queue"). Each tick reads at most ``MAX_MESSAGES`` messages from that queue, so i
 proportion to the events, never to the size of the container: no listing, and only the
 partitions the events name are looked up (``requests_for_plan(..., bounded=True)``: new files
 are batched into partition ranges as the listing sensor does; a file whose partition exists
-already, a changed one, runs on its own). The listing sensor
-(``bronze_sensor``) stays, on a slower interval, as the reconciler that catches what events
-missed (events do get lost).
+already, a changed one, runs on its own). The listing sensor (``bronze_sensor``) stays, on a
+slower interval, as the reconciler that catches what events missed (events do get lost).
 
 A tick does what the listing sensor does with the blobs the events name, through the same
 planning (``lib.bronze.plan_tick``: names, kinds, collections, sidecars, content sniffing) and
@@ -23,7 +22,11 @@ When is a message deleted? Only once the partitions and runs it caused are recor
    cursor. The function itself never deletes what it has just received (a tick that fails
    to commit would lose those events).
 3. The *next* tick starts by deleting the messages named in its cursor: a cursor is only
-   visible once the tick that wrote it was committed, runs included.
+   visible once the tick that wrote it was committed, runs included. Azure deletes one
+   message a request, so a tick spends at most ``DELETE_BUDGET_S`` on it and carries the
+   rest in its own cursor to the ticks after (a burst is cleaned up over a few ticks, and no
+   tick holds up the sensor daemon); while ``MAX_OUTSTANDING`` messages wait to be deleted,
+   it reads fewer new ones.
 
 If a tick fails or its commit is cut short, its cursor is not stored, its messages are not
 deleted, and they come back after the visibility timeout: they are processed again. Processing
@@ -62,12 +65,16 @@ from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.lib.types import BlobInfo
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
-from geo_platform.store.queue import EventQueue, QueueMessage
+from geo_platform.store.queue import DeleteReport, EventQueue, QueueMessage
 
 EVENT_SENSOR_NAME = "bronze_event_sensor"
 MAX_MESSAGES = 1000
 """Messages one tick reads (Azure returns 32 a request; they are read in parallel)."""
 MIN_VISIBILITY_TIMEOUT = 300
+DELETE_BUDGET_S = 0.5
+"""Seconds a tick spends at most deleting handled messages (one request each)."""
+MAX_OUTSTANDING = 2 * MAX_MESSAGES
+"""Handled messages waiting to be deleted, at most: beyond, a tick reads fewer new ones."""
 MAX_REPORTED = 100
 
 
@@ -175,16 +182,18 @@ def event_tick(
     """One evaluation of the event sensor (separate from the decorator for tests and benches)."""
     if not queue.configured:
         return dg.SensorResult(skip_reason="no event queue configured (GEO_PLATFORM_EVENT_QUEUE)")
-    deleted = queue.delete(decode_cursor(cursor))  # the tick that received them is committed
-    messages = queue.receive(max_messages, visibility_timeout)
+    # The ticks that received these are committed: their messages can go.
+    deleted = queue.delete(decode_cursor(cursor), budget_s=DELETE_BUDGET_S)
+    room = min(max_messages, MAX_OUTSTANDING - len(deleted.left))
+    messages = queue.receive(room, visibility_timeout) if room > 0 else []
     batch = read_batch(messages, platform.bronze_container)
     plan = plan_events(instance, batch, store, platform)
     req = requests_for_plan(instance, plan, platform.sensor_batch_size, bounded=True)
     if batch.unreadable:
         req.events.append(_unreadable_observation(batch.unreadable))
     keep = put_off(batch, plan)
-    done = [(m.id, m.pop_receipt) for m in messages if m.id not in keep]
-    _log(log, messages, batch, plan, req, deleted.deleted, len(deleted.failed), len(keep))
+    done = deleted.left + [(m.id, m.pop_receipt) for m in messages if m.id not in keep]
+    _log(log, messages, batch, plan, req, deleted, len(keep))
     if not messages and not deleted.deleted:
         return dg.SensorResult(skip_reason="no blob events", cursor=encode_cursor(done))
     return dg.SensorResult(
@@ -214,8 +223,7 @@ def _log(
     batch: EventBatch,
     plan: TickPlan,
     req: TickRequests,
-    deleted: int,
-    delete_failed: int,
+    deleted: DeleteReport,
     kept: int,
 ) -> None:
     info = getattr(log, "info", print)
@@ -225,11 +233,11 @@ def _log(
     info(
         f"bronze events: {len(messages)} messages, {dict(kinds)} blobs; new {new}; removed "
         f"{len(plan.removed)}; runs {len(req.runs)}; already on their way or done "
-        f"{req.skipped_same_etag}; put off {kept} messages; deleted {deleted} handled "
-        f"messages of the previous tick"
+        f"{req.skipped_same_etag}; put off {kept} messages; deleted {deleted.deleted} handled "
+        f"messages of earlier ticks ({len(deleted.left)} left for the next tick)"
     )
-    if delete_failed:
-        warning(f"bronze events: {delete_failed} messages could not be deleted (they return)")
+    if deleted.failed:
+        warning(f"bronze events: {len(deleted.failed)} messages could not be deleted (they return)")
     if batch.ignored:
         info(f"bronze events: ignored {dict(batch.ignored)}")
     for message_id, reason in list(batch.unreadable.items())[:20]:
