@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".state"
@@ -253,50 +253,12 @@ def url_with_user(url: str, user: str, password: str = "") -> str:
     return urlunsplit(parts._replace(netloc=f"{cred}@{host}"))
 
 
-def secret_free_url(url: str) -> str:
-    """``url`` without its password (user, host, port, database and query kept).
-
-    What resource configuration may hold: Dagster stores resource config in every run's job
-    snapshot and shows it in the UI. The password is found again by ``password_for``.
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url_with_user(url, unquote(parts.username or ""))
-
-
-def password_for(url: str, settings: Settings | None = None) -> str | None:
-    """The password to connect to ``url`` with, looked up when a connection is opened.
-
-    ``url``'s own password if it has one; else the password of a configured URL
-    (GEO_PLATFORM_DATABASE_URL, GEO_PLATFORM_PRODUCTION_DATABASE_URL) or role
-    (GEO_PLATFORM_<ROLE>_PASSWORD) with the same user, host and port. None lets libpq's
-    PGPASSWORD / PGPASSFILE apply.
-    """
-    parts = urlsplit(url)
-    if parts.password is not None:
-        return unquote(parts.password)
-    s = settings or load_settings()
-    candidates = [s.database_url, s.production_database_url]
-    candidates += [s.role_url(k, t) for k in _ROLE_KINDS for t in ("staging", "production")]
-    for candidate in candidates:
-        c = urlsplit(candidate)
-        same = (c.username, c.hostname, c.port or 5432) == (
-            parts.username,
-            parts.hostname,
-            parts.port or 5432,
-        )
-        if same and c.password:
-            return unquote(c.password)
-    return None
-
-
 def url_with_database(url: str, database: str) -> str:
     """``url`` pointing at another database on the same server (credentials kept)."""
     return urlunsplit(urlsplit(url)._replace(path="/" + quote(database, safe="")))
 
 
-_ROLE_KINDS = ("writer", "promoter", "reader", "admin")
+ROLE_KINDS = ("writer", "promoter", "reader", "admin")
 
 
 def load_settings() -> Settings:
@@ -412,7 +374,7 @@ def _promotion_settings(database_url: str) -> dict[str, Any]:
         "promoter_role": _env("GEO_PLATFORM_PROMOTER_ROLE", "geo_promoter"),
         "reader_role": _env("GEO_PLATFORM_READER_ROLE", "geo_reader"),
         "admin_role": _env("GEO_PLATFORM_ADMIN_ROLE", "geo_admin"),
-        "role_passwords": {k: _env(f"GEO_PLATFORM_{k.upper()}_PASSWORD") for k in _ROLE_KINDS},
+        "role_passwords": {k: _env(f"GEO_PLATFORM_{k.upper()}_PASSWORD") for k in ROLE_KINDS},
     }
 
 

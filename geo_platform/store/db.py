@@ -2,7 +2,7 @@
 
 Resources, the promotion resource, the local services and the health checks all connect
 through ``connect``: the password is looked up when the connection is opened (URLs kept in
-resource config carry none, see ``settings.password_for``), the connect timeout is bounded,
+resource config carry none, see ``secret_config.password_for``), the connect timeout is bounded,
 and a failure to connect becomes ``DatabaseUnavailableError`` (transient, so retry policies
 apply) naming the server without its password.
 """
@@ -14,7 +14,8 @@ from typing import Any
 import psycopg
 
 from geo_platform.lib.errors import DatabaseUnavailableError
-from geo_platform.settings import password_for, redact_url
+from geo_platform.settings import redact_url
+from geo_platform.store.secret_config import password_for
 
 DEFAULT_TIMEOUT_S = 10
 

@@ -8,8 +8,9 @@ from dagster._serdes import serialize_value
 
 from geo_platform.resources.databases import PgSTACResource, PostGISResource
 from geo_platform.resources.promotion import PromotionResource
-from geo_platform.settings import load_settings, password_for, secret_free_url, url_with_user
+from geo_platform.settings import load_settings, url_with_user
 from geo_platform.store.blobs.azure import AzureBlobStore
+from geo_platform.store.secret_config import password_for, secret_free_url
 
 SECRET = "Pw-d0nt-leak-42"
 
