@@ -169,6 +169,15 @@ def pg_identifier(text: str, max_bytes: int = PG_MAX_IDENTIFIER_BYTES) -> str:
     return name
 
 
+def ident_with_suffix(base: str, suffix: str) -> str:
+    """``base + suffix`` within PostgreSQL's 63-byte limit (hash keeps truncations distinct)."""
+    name = base + suffix
+    if len(name.encode()) <= PG_MAX_IDENTIFIER_BYTES:
+        return name
+    tail = "_" + short_hash(base) + suffix
+    return base.encode()[: PG_MAX_IDENTIFIER_BYTES - len(tail)].decode("utf-8", "ignore") + tail
+
+
 # PostgreSQL's system column names: a user column cannot have them (DuplicateColumn).
 PG_SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 

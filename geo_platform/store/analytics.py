@@ -24,10 +24,10 @@ import pyarrow as pa
 from geo_platform.lib.errors import InputError
 from geo_platform.lib.h3 import contrib as h3_contrib
 from geo_platform.lib.h3 import grid as h3grid
+from geo_platform.lib.naming import ident_with_suffix
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.store import analytics_output as render
 from geo_platform.store import duckdb_ext
-from geo_platform.store.postgis import ident_with_suffix
 
 DEFAULT_RESOLUTION = 8
 AREA_TOLERANCE = 0.005

@@ -1,10 +1,10 @@
 """Loading H3 grids into PostGIS: binary COPY into a staging table, indexes, atomic swap.
 
 The grid table has its own fixed shape (two geometry columns, ``h3_int`` as the primary key),
-which the generic vector loader (``lib.postgis.StagedTable``: ``fid`` key, one ``geom``)
+which the generic vector loader (``store.postgis.StagedTable``: ``fid`` key, one ``geom``)
 does not express, so this module keeps the same publish protocol with a grid-specific table
 and reuses the shared pieces: ``pgcopy.encode_rows`` packs whole Arrow batches into PostgreSQL's
-binary COPY format, and ``postgis.lock_table`` / ``ensure_schema`` / ``ident_with_suffix``
+binary COPY format, and ``postgis.lock_table`` / ``ensure_schema``, ``naming.ident_with_suffix``
 serialize loads of one table and name its indexes.
 
 One transaction: lock, ``CREATE TABLE _stg_...``, COPY, primary key, unique index on the
@@ -23,15 +23,10 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from geo_platform.lib.naming import pg_identifier, short_hash
+from geo_platform.lib.naming import ident_with_suffix, pg_identifier, short_hash
 from geo_platform.lib.types import BBox
 from geo_platform.lib.vector import pgcopy
-from geo_platform.store.postgis import (
-    STAGING_PREFIX,
-    ensure_schema,
-    ident_with_suffix,
-    lock_table,
-)
+from geo_platform.store.postgis import STAGING_PREFIX, ensure_schema, lock_table
 
 GRID_SCHEMA = "h3"
 GRID_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -35,7 +35,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from geo_platform.lib.naming import PG_MAX_IDENTIFIER_BYTES, short_hash
+from geo_platform.lib.naming import ident_with_suffix
 from geo_platform.lib.vector import pgcopy, wkb
 from geo_platform.store.copy_stream import CopyStream
 
@@ -73,15 +73,6 @@ class LoadResult:
     srid: int
     columns: tuple[ColumnSpec, ...]
     seconds: float
-
-
-def ident_with_suffix(base: str, suffix: str) -> str:
-    """``base + suffix`` within PostgreSQL's 63-byte limit (hash keeps truncations distinct)."""
-    name = base + suffix
-    if len(name.encode()) <= PG_MAX_IDENTIFIER_BYTES:
-        return name
-    tail = "_" + short_hash(base) + suffix
-    return base.encode()[: PG_MAX_IDENTIFIER_BYTES - len(tail)].decode("utf-8", "ignore") + tail
 
 
 def advisory_lock(conn: psycopg.Connection[Any], key: str) -> None:

@@ -27,8 +27,9 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from geo_platform.lib.errors import ValidationError
+from geo_platform.lib.naming import ident_with_suffix
 from geo_platform.lib.stac.refs import TableRef
-from geo_platform.store.postgis import STAGING_PREFIX, ident_with_suffix, lock_table
+from geo_platform.store.postgis import STAGING_PREFIX, lock_table
 
 CHUNK_BYTES = 1 << 20
 QUEUE_CHUNKS = 8
