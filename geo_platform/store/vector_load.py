@@ -22,7 +22,8 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +76,56 @@ class _Output:
     writer: GeoParquetWriter | None
     final_path: Path | None
     extent: Extent
+    _extent_jobs: _InOrder = field(default_factory=lambda: _InOrder("extent"))
 
     def add(self, part: CleanPart, exclusive: bool) -> None:
-        """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection)."""
+        """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection).
+        The extent accumulates in a thread of its own (numpy releases the GIL), beside the
+        COPY encoding of the next batch."""
+        self._extent_jobs.submit(self.extent.add, part.bounds)
         self.staged.write(part.batch)
         if not exclusive:
             self.staged.pause()
         if self.writer is not None:
             self.writer.write(part.batch, part.batch.column("geom"), part.bounds)
-        self.extent.add(part.bounds)
+
+    def settled_extent(self) -> Extent:
+        """The extent once every submitted batch is in (raises the first error of one)."""
+        self._extent_jobs.wait()
+        return self.extent
+
+    def abort(self, exc: BaseException) -> None:
+        self._extent_jobs.wait(raise_errors=False)
+        self.staged.abort(exc)
+        if self.writer is not None:
+            self.writer.abort()
+
+
+class _InOrder:
+    """Calls run one after another in one background thread (started on first use)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: list[Future[Any]] = []
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        self._jobs.append(self._pool.submit(fn, *args))
+        done = [j for j in self._jobs if j.done()]
+        for job in done:
+            job.result()  # an error surfaces at the next batch
+            self._jobs.remove(job)
+
+    def wait(self, raise_errors: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        jobs, self._jobs = self._jobs, []
+        if raise_errors:
+            for job in jobs:
+                job.result()
 
 
 def split_table_name(base: str, kind: str) -> str:
@@ -278,9 +320,7 @@ def _publish_layer(
             results = [_finish(src, cleaner, plan, outputs[k], stats[k], t0) for k in plan.kinds]
         except BaseException as exc:
             for out in outputs.values():
-                out.staged.abort(exc)
-                if out.writer is not None:
-                    out.writer.abort()
+                out.abort(exc)
             raise
     if rolled_back:
         return _skip(src, "every feature was dropped (null, empty or invalid geometry)")
@@ -334,6 +374,7 @@ def _finish(
     stats: KindStats,
     t0: float,
 ) -> tuple[LoadedTable, _Output]:
+    out.settled_extent()
     out.staged.prepare()  # the swap waits until every layer of the file is ready
     if out.writer is not None:
         out.writer.close()
