@@ -12,7 +12,8 @@ Checks (names usable with ``skip``):
   sensor ignores) in the bronze and silver containers;
 - ``dagster_storage``: the Dagster instance (DAGSTER_HOME, PostgreSQL storage) answers a query;
 - ``daemon``: every required daemon has a fresh heartbeat;
-- ``sensor:<name>``: ``bronze_sensor`` and ``silver_automation`` are turned on (stored state, or
+- ``sensor:<name>``: ``bronze_sensor``, ``silver_automation`` (and ``bronze_event_sensor`` when
+  an event queue is configured) are turned on (stored state, or
   their default status when nothing is stored), a daemon is ticking them (a sensor is never
   called running while no daemon runs), their last tick did not fail (the error is shown), and
   once they have ticked, they ticked recently.
@@ -37,6 +38,15 @@ from geo_platform.settings import Settings, redact_url
 from geo_platform.store import db
 
 SENSORS = ("bronze_sensor", "silver_automation")
+EVENT_SENSOR = "bronze_event_sensor"
+
+
+def sensors_for(settings: Settings) -> tuple[str, ...]:
+    """The sensors that must run: with an event queue, the event sensor too (the listing
+    sensor is then the slower reconciler)."""
+    return (*SENSORS, EVENT_SENSOR) if settings.event_queue else SENSORS
+
+
 TICK_STALE_SECONDS = 600
 CONNECT_TIMEOUT = 3
 
@@ -171,7 +181,7 @@ def check_dagster(
         instance.get_run_records(limit=1)
     except Exception as exc:
         fail = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
-        names = ["dagster_storage", "daemon", *(f"sensor:{s}" for s in SENSORS)]
+        names = ["dagster_storage", "daemon", *(f"sensor:{s}" for s in sensors_for(settings))]
         return [
             Check(n, False, fail if n == "dagster_storage" else "Dagster storage unreachable")
             for n in names
@@ -182,8 +192,8 @@ def check_dagster(
     else:
         daemon = _guard("daemon", lambda: _daemon(instance))
     out.append(daemon)
-    defaults = _sensor_defaults()
-    for name in SENSORS:
+    defaults = _sensor_defaults(sensors_for(settings))
+    for name in sensors_for(settings):
         check_name = f"sensor:{name}"
         if check_name in skip or "sensors" in skip:
             out.append(Check(check_name, False, "skipped on request", skipped=True))
@@ -236,19 +246,27 @@ def _daemon(instance: Any) -> str:
     return f"{len(statuses)} daemons healthy"
 
 
-def _sensor_defaults() -> dict[str, bool]:
-    """Whether each sensor runs by default, read from the code location itself."""
+def _sensor_defaults(names: Iterable[str]) -> dict[str, tuple[bool, int]]:
+    """Whether each sensor runs by default, and its interval (s), from the code location."""
     import dagster as dg
 
     from geo_platform.definitions import defs
 
-    return {
-        name: defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
-        for name in SENSORS
-    }
+    out = {}
+    for name in names:
+        sensor = defs.resolve_sensor_def(name)
+        running = sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        out[name] = (running, int(sensor.minimum_interval_seconds or 30))
+    return out
 
 
-def _sensor(instance: Any, name: str, defaults: dict[str, bool]) -> str:
+def stale_after(interval_seconds: int) -> int:
+    """How old a last tick may be: ``TICK_STALE_SECONDS``, or three intervals of a slow sensor
+    (the reconciler ticks every 15 minutes)."""
+    return max(TICK_STALE_SECONDS, 3 * interval_seconds)
+
+
+def _sensor(instance: Any, name: str, defaults: dict[str, tuple[bool, int]]) -> str:
     from dagster._core.definitions.run_request import InstigatorType
     from dagster._core.scheduler.instigation import InstigatorStatus
 
@@ -263,7 +281,7 @@ def _sensor(instance: Any, name: str, defaults: dict[str, bool]) -> str:
         InstigatorStatus.AUTOMATICALLY_RUNNING,
     }
     if not states:
-        if defaults.get(name):
+        if defaults.get(name, (False, 0))[0]:
             return "running (default status; no tick recorded yet)"
         raise RuntimeError("stopped (default status STOPPED and never started)")
     active = [s for s in states if s.status in running]
@@ -280,7 +298,7 @@ def _sensor(instance: Any, name: str, defaults: dict[str, bool]) -> str:
     age = time.time() - last.timestamp
     if _failed(last):
         raise RuntimeError(f"its last tick ({age:.0f}s ago) failed: {_tick_error(last)}")
-    if age > TICK_STALE_SECONDS:
+    if age > stale_after(defaults.get(name, (False, 30))[1]):
         raise RuntimeError(f"running but its last tick was {age:.0f}s ago (is the daemon up?)")
     return f"running, last tick {age:.0f}s ago"
 
@@ -315,7 +333,7 @@ def check_all(
     skip = set(skip)
     checks = [*check_database(settings), *check_blob_store(settings, store)]
     if "dagster" in skip:
-        names = ["dagster_storage", "daemon", *(f"sensor:{s}" for s in SENSORS)]
+        names = ["dagster_storage", "daemon", *(f"sensor:{s}" for s in sensors_for(settings))]
         checks += [Check(n, False, "skipped on request", skipped=True) for n in names]
     else:
         checks += check_dagster(settings, instance, skip)
