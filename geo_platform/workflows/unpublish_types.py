@@ -1,7 +1,7 @@
 """Records of an unpublish: the plan (inventory per item) and the result of a real run.
 
-Kept apart from ``lifecycle`` (the logic) so each module stays small; ``lifecycle`` re-exports
-them.
+Kept apart from the logic (``unpublish_plan`` plans, ``unpublish`` executes) so each module
+stays small; ``unpublish`` re-exports them.
 """
 
 from __future__ import annotations
