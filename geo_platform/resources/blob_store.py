@@ -1,7 +1,7 @@
 """Blob stores: the interface and its two backends, chosen from settings.
 
-``BlobStore`` (interface, see ``blob_base``), ``LocalBlobStore`` (a folder) and ``AzureBlobStore``
-(Azure Blob Storage or Azurite). Definitions get one per deployment from
+``BlobStore`` (interface, ``store.blobs.base``), ``LocalBlobStore`` (a folder) and
+``AzureBlobStore`` (Azure Blob Storage or Azurite). Definitions get one per deployment from
 ``blob_store_from_settings``; assets and sensors only use the interface.
 """
 

@@ -4,7 +4,7 @@ Ad-hoc SQL (``query``) runs with DuckDB's spatial extension loaded from its pip 
 (``store/duckdb_ext.py``): GeoParquet geometry columns are GEOMETRY values and ``ST_*``
 functions work on them; on the Azure backend the views read ``az://`` URLs in place. There is no
 h3 extension package for this DuckDB, and nothing may be downloaded at run time, so the H3 work
-happens on Arrow batches (``h3_contrib``: h3-py, numpy, shapely) and DuckDB does the relational
+happens on Arrow batches (``lib.h3.contrib``: h3-py, numpy, shapely) and DuckDB does the relational
 part: it consumes the contributions as an Arrow stream and computes the per-cell sums and
 distinct feature counts with a parallel hash aggregation.
 """
@@ -118,7 +118,7 @@ def aggregate_to_h3(
     Output columns: ``h3``, ``h3_int``, ``resolution``, ``point_count``, ``line_length_m``,
     ``area_m2`` (polygon area inside the cell), ``area_share`` (that area over the cell's),
     ``feature_count`` (distinct features touching the cell) and the cell polygon ``geometry``
-    (see ``h3_contrib`` for how each measure is computed). Only cells touched by data appear.
+    (see ``lib.h3.contrib`` for how each measure is computed). Only cells touched by data appear.
     """
     t0 = time.perf_counter()
     path, out = Path(parquet_path), Path(out_path)

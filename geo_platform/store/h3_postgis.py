@@ -86,7 +86,7 @@ def load_grid(
     description: str = "",
     lock_timeout_s: float | None = 300.0,
 ) -> GridLoadResult:
-    """Replace ``schema.name`` atomically with the grid ``table`` (see ``h3grid.H3Grid``)."""
+    """Replace ``schema.name`` atomically with the grid ``table`` (see ``lib.h3.grid.H3Grid``)."""
     t0 = time.perf_counter()
     ensure_schema(conn, schema)
     staging = f"{STAGING_PREFIX}{name[:40]}_{secrets.token_hex(4)}"

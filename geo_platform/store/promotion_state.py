@@ -29,7 +29,7 @@ from geo_platform.store import pgstac
 
 
 class BlobStoreLike(Protocol):
-    """The part of ``resources.blob_base.BlobStore`` promotion uses."""
+    """The part of ``store.blobs.base.BlobStore`` promotion uses."""
 
     def stat(self, container: str, path: str) -> BlobInfo | None: ...
     def local_copy(self, container: str, path: str) -> AbstractContextManager[Path]: ...

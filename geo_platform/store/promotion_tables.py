@@ -1,6 +1,6 @@
 """Copy PostGIS tables between two databases by streaming binary COPY, then swap them in.
 
-``TableCopy`` follows ``lib/postgis``'s publishing pattern on the target side, inside the
+``TableCopy`` follows ``store/postgis``'s publishing pattern on the target side, inside the
 caller's transaction: take the table's advisory lock (same key as ``postgis.load_layer``, so a
 load and a promotion of one table queue), create ``_stg_<table>_<random>`` with the source's
 column definitions, stream the rows, build the indexes, ANALYZE; ``swap()`` then drops the live
@@ -273,7 +273,7 @@ class TableCopy:
 
 def _index_suffix(idx: IndexDef) -> str:
     """Stable index names after the swap: ``<table>_pkey``, ``<table>_geom_gix`` (as
-    ``lib/postgis`` names them), ``<table>_<columns>_idx``."""
+    ``store/postgis`` names them), ``<table>_<columns>_idx``."""
     if idx.primary:
         return "_pkey"
     cols = "_".join(idx.columns)[:24]

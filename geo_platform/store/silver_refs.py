@@ -18,7 +18,7 @@ from geo_platform.lib.stac.collection import PROTECTED_PREFIX
 from geo_platform.lib.stac_ext import RUN_ID, SOURCE_BLOB
 from geo_platform.lib.types import BlobInfo
 
-# Silver layout written by defs/silver.py (kept in sync by a test).
+# Silver layout written by store/silver.py (kept in sync by a test).
 STAC_FOLDER = "stac"
 STAGING_ROOT = "_staging"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -26,8 +26,8 @@ POSTGIS_MEDIA_TYPE = "application/vnd.postgresql"
 
 
 class BlobStoreLike(Protocol):
-    """The part of ``resources.blob_store.BlobStore`` lifecycle code uses (kept structural so
-    that ``lib`` does not depend on Dagster resources)."""
+    """The part of ``store.blobs.base.BlobStore`` the unpublish and janitor workflows use (kept
+    structural so that fakes in tests need only these methods)."""
 
     def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]: ...
 

@@ -1,4 +1,4 @@
-"""Silver-stage wiring for duplicate content (see ``lib/duplicates.py`` for the rules).
+"""Silver-stage wiring for duplicate content (see ``store/duplicates.py`` for the rules).
 
 ``link_duplicate`` is what ``raster_cog`` and ``vector_table`` call right after they computed
 the bronze file's SHA-256 and before they build anything: when the same content was already

@@ -1,6 +1,6 @@
 """Demote: take a dataset (or some of its items) out of production; staging is never touched.
 
-Safety rules are the unpublish job's (``lib/lifecycle``): dry run by default, ``system-*``
+Safety rules are the unpublish job's (``workflows.unpublish``): dry run by default, ``system-*``
 collections protected (never deleted; only explicitly listed items may leave them), every real
 run audited. The order differs from unpublish on purpose: production has readers, so the items
 and their tables go in ONE transaction (with the audit row) and the blobs only after the

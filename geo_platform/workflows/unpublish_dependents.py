@@ -5,8 +5,9 @@
   ``<gold schema>.<table>_h3_res<R>`` (no STAC items). They are meaningless without their
   source, so they go with it: the blobs when ``delete_blobs``, the tables when ``drop_table``.
 - DuckDB catalog views (``duckdb_catalog``) over a file that is removed would break: they are
-  dropped by rebuilding the catalog with the existing builder (``analytics.sync_catalog``) from
-  the views it holds minus the affected ones (and minus any whose file is already gone).
+  dropped by rebuilding the catalog with the existing builder
+  (``store.analytics.sync_catalog``) from the views it holds minus the affected ones (and minus
+  any whose file is already gone).
 - Production copies (``promote``) are only reported: production is changed by promotion
   tooling alone (``geo-platform demote``).
 

@@ -52,7 +52,7 @@ class ItemPlan:
     tables: list[TableEntry] = field(default_factory=list)
     external_hrefs: list[str] = field(default_factory=list)
     last_audit: audit.AuditRow | None = None
-    # Gold H3 aggregates of the item's tables (lifecycle_deps): silver blobs, gold tables.
+    # Gold H3 aggregates of the item's tables (unpublish_dependents): silver blobs, gold tables.
     h3_blobs: list[BlobEntry] = field(default_factory=list)
     h3_tables: list[TableEntry] = field(default_factory=list)
 
@@ -109,8 +109,8 @@ class UnpublishPlan:
     collection_json: dict[str, Any] | None
     collection_remaining_items: int
     collection_would_be_deleted: bool
-    # DuckDB catalog views reading removed files (lifecycle_deps.ViewEntry), the catalog file,
-    # and what production holds (lifecycle_deps.production_copies; None: not configured).
+    # DuckDB catalog views reading removed files (unpublish_dependents.ViewEntry), the catalog file,
+    # and what production holds (unpublish_dependents.production_copies; None: not configured).
     views: list[Any] = field(default_factory=list)
     catalog_path: str | None = None
     production: dict[str, Any] | None = None

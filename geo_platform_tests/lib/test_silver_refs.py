@@ -42,6 +42,6 @@ def test_tables_kinds_and_layout() -> None:
     assert refs.item_tables({**vector, "assets": {}}, "geo") == [("geo", "roads")]
     assert refs.item_tables(raster, "geo") == []
     assert refs.is_protected("system-h3-grids") and not refs.is_protected("rasters-dem")
-    # The silver layout the lifecycle code assumes is the one defs/silver.py writes.
+    # The silver layout the lifecycle code assumes is the one store/silver.py writes.
     assert (refs.STAC_FOLDER, refs.STAGING_ROOT) == (silver.STAC_FOLDER, silver.STAGING_ROOT)
     assert list(refs.ancestors("a/b/c.tif")) == ["a/b", "a"]

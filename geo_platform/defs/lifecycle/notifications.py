@@ -2,7 +2,7 @@
 
 Payloads carry what someone on call needs (which job, which files failed and why, counts, a
 link to the run) and never a secret: resource config and environment are not included, and
-every string goes through ``lib.notify.scrub_secrets`` before it is sent.
+every string goes through ``store.webhook.scrub_secrets`` before it is sent.
 """
 
 from collections import Counter

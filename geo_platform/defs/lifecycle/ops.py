@@ -1,4 +1,4 @@
-"""The work behind the lifecycle jobs: unpublish items, sweep orphans (thin over ``lib``).
+"""The work behind the lifecycle jobs: unpublish items, sweep orphans (thin over ``workflows``).
 
 Dagster-side choices:
 - A real unpublish marks the silver and catalog partitions of the item's source with an

@@ -3,7 +3,7 @@
 The silver and catalog assets end a run that had bad files with a ``Failure`` whose metadata
 holds ``failed_files`` ({blob: "ErrorType: message"}) and ``error_types``. This module reads
 those back (runs with status FAILURE, then their STEP_FAILURE events) and the materialization
-history of the partitioned assets, as plain records for ``lib.quality_report``.
+history of the partitioned assets, as plain records for ``workflows.quality_report``.
 """
 
 from __future__ import annotations

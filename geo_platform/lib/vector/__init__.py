@@ -1,14 +1,17 @@
-"""Bronze vector files -> clean PostGIS tables (+ GeoParquet) -> STAC items; pure functions.
+"""Reading and cleaning bronze vector files as Arrow batches: pure, no database, no blob store.
 
 Entry points: ``read.open_source`` / ``read.list_layers`` (formats and bad-input checks),
-``publish.publish_vector_file`` (the whole pipeline for one file), ``postgis.load_layer`` (the
-atomic loader), ``geoparquet`` and ``stac.vector_item.build_vector_item``.
+``clean`` and ``geometry`` (names, types, geometry repair), ``plan`` (tables per layer),
+``geoparquet`` (the GeoParquet copy) and ``pgcopy`` (binary COPY encoding). Loading into PostGIS
+is ``store.vector_load.publish_vector_file`` (one file) over ``store.postgis`` (the atomic
+loader); the silver stage is ``workflows.publish_vector``; the STAC item is
+``lib.stac.vector_item``.
 
 Documented rules (details in the module named):
 
-- **Empty layers** (``publish``): skipped with ``EmptyLayerWarning``; a file with nothing to
-  publish raises ``EmptyDatasetError``; ``empty_layers="publish"`` writes empty tables for
-  layers that declare their geometry type.
+- **Empty layers** (``store.vector_load``): skipped with ``EmptyLayerWarning``; a file with
+  nothing to publish raises ``EmptyDatasetError``; ``empty_layers="publish"`` writes empty
+  tables for layers that declare their geometry type.
 - **Mixed geometry types** (``plan``): one table per dimension, suffixed ``__points``,
   ``__lines``, ``__polygons``; collections count by their highest-dimension parts.
 - **Geometry cleaning** (``geometry``): null/empty dropped and counted (or kept by option),

@@ -1,4 +1,4 @@
-"""Records describing published vector tables (returned by ``publish``, read by STAC/checks)."""
+"""Records of published vector tables (returned by ``store.vector_load``, read by STAC/checks)."""
 
 from __future__ import annotations
 
