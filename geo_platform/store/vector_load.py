@@ -11,6 +11,13 @@ is skipped with an ``EmptyLayerWarning`` (its previous table, if any, is left al
 with nothing to publish raises ``EmptyDatasetError``. With ``options.empty_layers="publish"``
 a layer that declares its geometry type is published as an empty table instead.
 
+Failed layers (documented rule): given a ``failed_layers`` dict, a layer of a multi-layer file
+refused for its input (an ``InputError``: no CRS, coordinates out of range, too many
+columns...) is rolled back to its savepoint, recorded there as ``{layer: "ErrorClass:
+message"}`` and skipped (its previous table, if any, is left alone); the good layers are still
+swapped in together by the one transaction. If no layer is published and some failed, the
+file fails with every layer's error. Any other error (the database went away) fails the file.
+
 Table names: ``table_base`` for a single-layer file; ``naming.table_name(source_name, layer,
 multi_layer=True)`` per layer otherwise; a layer split by dimension adds ``__points``,
 ``__lines`` or ``__polygons`` (and sibling tables of another split from an earlier version of
@@ -30,10 +37,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geo_platform.lib import naming
+from geo_platform.lib import errors, naming
 from geo_platform.lib.errors import (
     DatabaseUnavailableError,
     EmptyDatasetError,
+    InputError,
     TooLargeError,
     is_retryable,
 )
@@ -190,6 +198,7 @@ def publish_vector_file(
     options: VectorOptions | None = None,
     parquet_dir: Path | None,
     defer_index: bool = False,
+    failed_layers: dict[str, str] | None = None,
 ) -> list[LoadedTable]:
     """Publish every layer of ``path`` (or ``options.layer``); see the module docstring.
 
@@ -199,6 +208,7 @@ def publish_vector_file(
     their primary key but without the GiST index and ANALYZE: the caller then runs
     ``create_spatial_index`` per table, on another connection, while it checks the tables
     and builds the STAC items (readers see the complete table at once, indexed moments later).
+    ``failed_layers``: filled with the layers refused for their input (module docstring).
     """
     options = options or VectorOptions()
     layers = open_source(path, source_name, options)
@@ -207,9 +217,12 @@ def publish_vector_file(
     try:
         with conn.transaction():
             bases = distinct_bases([layer_table_base(s, source_name, table_base) for s in layers])
+            record = failed_layers if len(layers) > 1 else None
             for src, base in zip(layers, bases, strict=True):
                 done.extend(
-                    _publish_layer(conn, src, schema, base, options, parquet_dir, defer_index)
+                    _layer_or_failure(
+                        record, conn, src, schema, base, options, parquet_dir, defer_index
+                    )
                 )
             _swap_all(conn, schema, [out for _, out in done])
     except psycopg.OperationalError as exc:
@@ -226,6 +239,8 @@ def publish_vector_file(
     except BaseException:
         _discard([o for _, o in done])
         raise
+    if not done and failed_layers:
+        raise every_layer_failed(failed_layers, source_name)
     if not done:
         raise EmptyDatasetError("no layer has features to publish", path=source_name)
     for _, out in done:
@@ -272,6 +287,33 @@ def _discard(outputs: list[_Output]) -> None:
     for out in outputs:
         if out.writer is not None:
             out.writer.path.unlink(missing_ok=True)
+
+
+def _layer_or_failure(
+    failed: dict[str, str] | None,
+    conn: psycopg.Connection[Any],
+    src: LayerSource,
+    *args: Any,
+) -> list[tuple[LoadedTable, _Output]]:
+    """``_publish_layer``; with ``failed``, a layer refused for its input is recorded there and
+    skipped (its savepoint rolled back, its outputs discarded) so the other layers go on."""
+    if failed is None:
+        return _publish_layer(conn, src, *args)
+    try:
+        return _publish_layer(conn, src, *args)
+    except InputError as exc:
+        failed[src.name] = f"{type(exc).__name__}: {exc.message}"
+        return []
+
+
+def every_layer_failed(failed: dict[str, str], source_name: str) -> InputError:
+    """The error of a file none of whose layers published: every layer's error, of the
+    layers' common class when they share one (else ``InputError``)."""
+    names = {why.split(":", 1)[0] for why in failed.values()}
+    found = getattr(errors, names.pop(), None) if len(names) == 1 else None
+    cls = found if isinstance(found, type) and issubclass(found, InputError) else InputError
+    detail = "; ".join(f"layer {layer!r}: {why}" for layer, why in failed.items())
+    return cls(f"every layer failed: {detail}", path=source_name)
 
 
 def _skip(src: LayerSource, why: str) -> list[tuple[LoadedTable, _Output]]:

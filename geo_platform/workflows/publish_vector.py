@@ -7,7 +7,8 @@
    published under another bronze name first gets only pointer items (nothing is built); with
    ``"publish"`` it is built in full and its items are flagged ``duplicate_of_source``.
 3. Every layer cleaned and loaded to PostGIS in one transaction (``store.vector_load``), with a
-   GeoParquet copy per table.
+   GeoParquet copy per table. A layer refused for its input (no CRS, coordinates out of range)
+   is left out and named in ``failed_layers``; the others publish (the file is *partial*).
 4. One STAC item per table, final as it will be catalogued (collection link, completeness),
    validated against the official schemas; checks measured in PostGIS itself.
 5. The GeoParquet files and the items replace the file's previous silver outputs at once.
@@ -78,7 +79,9 @@ class PublishedVector:
     """What publishing one bronze vector file produced.
 
     ``items`` are the final STAC items, as written to silver and as the catalog publishes them.
-    A linked duplicate (``duplicate``) has pointer items only: no tables, no checks."""
+    A linked duplicate (``duplicate``) has pointer items only: no tables, no checks.
+    ``failed_layers``: layer -> "ErrorClass: message" of the layers left out (no table, no
+    item) because of their input; empty when every layer published."""
 
     blob: str
     items: list[dict[str, Any]]
@@ -88,6 +91,7 @@ class PublishedVector:
     qualities: list[VectorQuality] = field(default_factory=list)
     duplicate: DuplicateLinked | None = None
     duplicate_of: str | None = None  # publish mode: built in full, but not the original
+    failed_layers: dict[str, str] = field(default_factory=dict)
 
 
 def vector_options(
@@ -137,17 +141,9 @@ def publish_vector(
         if linked is not None:
             log.info("%s: duplicate of %s, pointer items only", blob, linked.duplicate_of)
             return PublishedVector(blob, linked.pointers, duplicate=linked)
+        failed: dict[str, str] = {}
         with connect() as conn:
-            tables = publish_vector_file(
-                conn,
-                local,
-                source_name=blob,
-                schema=settings.geo_schema,
-                table_base=naming.table_name(blob),
-                options=options,
-                parquet_dir=Path(tmp),
-                defer_index=True,
-            )
+            tables = _load(conn, local, blob, settings, options, Path(tmp), failed, log)
             with _beside(connect, tables) as quality:  # GiST index and quality beside the checks
                 items = _items(tables, store, settings, provenance, info, table_href, original)
                 checks = _verify(conn, blob, tables, items)
@@ -161,7 +157,36 @@ def publish_vector(
     return PublishedVector(
         blob, list(items.values()), tables, hrefs, checks, qualities,
         duplicate_of=original.source_blob if original is not None else None,
+        failed_layers=failed,
     )  # fmt: skip
+
+
+def _load(
+    conn: psycopg.Connection[Any],
+    local: Path,
+    blob: str,
+    settings: VectorSettings,
+    options: VectorOptions,
+    parquet_dir: Path,
+    failed: dict[str, str],
+    log: logging.Logger,
+) -> list[LoadedTable]:
+    """Every layer of the file into PostGIS (one transaction) and GeoParquet; a layer refused
+    for its input goes to ``failed`` (and the log) while the other layers publish."""
+    tables = publish_vector_file(
+        conn,
+        local,
+        source_name=blob,
+        schema=settings.geo_schema,
+        table_base=naming.table_name(blob),
+        options=options,
+        parquet_dir=parquet_dir,
+        defer_index=True,
+        failed_layers=failed,
+    )
+    for layer, why in failed.items():
+        log.warning("%s: layer %r not published: %s", blob, layer, why)
+    return tables
 
 
 @contextmanager

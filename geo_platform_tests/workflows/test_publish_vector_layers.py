@@ -1,0 +1,116 @@
+"""Per-layer outcomes (issue 17): each layer of a multi-layer file publishes or fails on its own.
+
+Real GeoPackages written here, real PostGIS/pgstac, a local store: a layer refused for its input
+(no CRS, coordinates out of range) is named in ``failed_layers`` with its error, the good layers
+publish together, and only they get items; a file none of whose layers publishes is refused
+with every layer's error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import psycopg
+import pytest
+from shapely.geometry import Point
+
+from geo_platform.lib import naming
+from geo_platform.lib.errors import InputError, MissingCRSError
+from geo_platform.store.silver import stac_items
+from geo_platform.workflows.catalog import publish_items
+from geo_platform_tests.workflows.vector_world import World, table_exists, write_gpkg
+
+pytestmark = pytest.mark.filterwarnings("ignore:'crs' was not provided")
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
+
+
+def _add_nocrs_layer(path: Path, layer: str = "survey") -> None:
+    """Projected metres without any CRS: nothing can tell what they are."""
+    gpd.GeoDataFrame(
+        {"id": [1, 2]}, geometry=[Point(500_000, 6_000_000), Point(510_000, 6_010_000)]
+    ).to_file(path, layer=layer, driver="GPKG")
+
+
+def _add_out_of_range_layer(path: Path, layer: str = "wells") -> None:
+    """Declared WGS84 but with a latitude of 200: the coordinate range check refuses it."""
+    gpd.GeoDataFrame(
+        {"id": [1, 2]}, geometry=[Point(10, 50), Point(12, 200)], crs="EPSG:4326"
+    ).to_file(path, layer=layer, driver="GPKG")
+
+
+def _tables(world: World) -> list[str]:
+    with psycopg.connect(world.dsn) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (world.schema,),
+        ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def test_bad_layers_are_skipped_and_the_good_layers_publish(world: World) -> None:
+    local = write_gpkg(world.tmp / "mixed.gpkg", world.prefix)  # towns, parcels: good
+    _add_nocrs_layer(local)
+    _add_out_of_range_layer(local)
+    blob = world.upload("mixed.gpkg", local)
+
+    result = world.publish(blob)
+
+    good = {naming.table_name(blob, layer, multi_layer=True) for layer in ("towns", "parcels")}
+    bad = {naming.table_name(blob, layer, multi_layer=True) for layer in ("survey", "wells")}
+    assert {t.table for t in result.tables} == good
+    assert set(result.failed_layers) == {"survey", "wells"}
+    assert result.failed_layers["survey"].startswith("MissingCRSError: ")
+    assert "no coordinate reference system" in result.failed_layers["survey"]
+    assert result.failed_layers["wells"].startswith("CoordinateRangeError: ")
+    assert "lat=200" in result.failed_layers["wells"]
+    # The good layers are in PostGIS (and nothing else: no staging table of a failed layer).
+    assert _tables(world) == sorted(good)
+    assert not any(table_exists(world.dsn, world.schema, t) for t in bad)
+    # Items exist only for the published layers: in the result, in silver, in pgstac.
+    assert {i["id"] for i in result.items} == good
+    assert {i["id"] for i in stac_items(world.store, "silver", blob)} == good
+    with world.connect() as conn:
+        publish_items(conn, {blob: result.items}, "vector")
+        ids = conn.execute(
+            "SELECT id FROM pgstac.items WHERE collection = %s", (naming.collection_id(blob),)
+        ).fetchall()
+    assert {r[0] for r in ids} == good
+    assert all(ok for ok, _ in result.checks.values()), result.checks
+
+
+def test_a_file_whose_every_layer_fails_is_refused_with_every_error(world: World) -> None:
+    mixed = world.tmp / "allbad.gpkg"
+    _add_nocrs_layer(mixed)
+    _add_out_of_range_layer(mixed)
+    blob = world.upload("allbad.gpkg", mixed)
+    with pytest.raises(InputError) as caught:
+        world.publish(blob)
+    message = str(caught.value)
+    assert message.startswith(f"{blob}: every layer failed: ")
+    assert "layer 'survey': MissingCRSError: " in message
+    assert "layer 'wells': CoordinateRangeError: " in message
+    assert type(caught.value) is InputError  # two different classes: the common base
+
+    same = world.tmp / "nocrs.gpkg"
+    _add_nocrs_layer(same, "a")
+    _add_nocrs_layer(same, "b")
+    with pytest.raises(MissingCRSError, match=r"layer 'a'.*layer 'b'"):
+        world.publish(world.upload("nocrs.gpkg", same))
+    assert _tables(world) == []
+    assert stac_items(world.store, "silver", blob) == []
+
+
+def test_a_single_layer_file_fails_as_before(world: World) -> None:
+    local = world.tmp / "one.gpkg"
+    _add_nocrs_layer(local)
+    with pytest.raises(MissingCRSError) as caught:
+        world.publish(world.upload("one.gpkg", local))
+    assert "every layer failed" not in str(caught.value)
