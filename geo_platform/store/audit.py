@@ -14,7 +14,7 @@ count as an unpublish: the lookups that drive resuming and the janitor skip them
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -110,87 +110,61 @@ def latest_for_item(
     return AuditRow(*row) if row else None
 
 
+@dataclass(frozen=True)
+class UnpublishEntry:
+    """What every row records about one item of an unpublish, real or dry: who asked and why,
+    the item, the switches, and the inventory of what goes (or would go)."""
+
+    who: str
+    reason: str
+    run_id: str | None
+    kind: str | None
+    collection: str
+    item_id: str
+    source_blob: str | None
+    original_run_id: str | None
+    delete_blobs: bool
+    drop_table: bool
+    inventory: dict[str, Any]
+
+
+_JSON_COLUMNS = frozenset({"inventory", "original_item", "result"})
+
+
 def insert_started(
-    conn: psycopg.Connection[Any],
-    *,
-    who: str,
-    reason: str,
-    run_id: str | None,
-    kind: str | None,
-    collection: str,
-    item_id: str,
-    source_blob: str | None,
-    original_run_id: str | None,
-    delete_blobs: bool,
-    drop_table: bool,
-    inventory: dict[str, Any],
-    original_item: dict[str, Any] | None,
+    conn: psycopg.Connection[Any], entry: UnpublishEntry, original_item: dict[str, Any] | None
 ) -> int:
     """Record that an unpublish starts (call before removing anything); returns the row id."""
-    row = conn.execute(
-        """INSERT INTO audit.unpublished (status, who, reason, run_id, kind, collection, item_id,
-               source_blob, original_run_id, delete_blobs, drop_table, inventory, original_item)
-           VALUES ('started', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)
-           RETURNING id""",
-        (
-            who,
-            reason,
-            run_id,
-            kind,
-            collection,
-            item_id,
-            source_blob,
-            original_run_id,
-            delete_blobs,
-            drop_table,
-            json.dumps(inventory, default=str),
-            json.dumps(original_item, default=str) if original_item is not None else None,
-        ),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return _insert(conn, entry, status=STARTED, original_item=original_item)
 
 
 def insert_dry_run(
-    conn: psycopg.Connection[Any],
-    *,
-    who: str,
-    reason: str,
-    run_id: str | None,
-    kind: str | None,
-    collection: str,
-    item_id: str,
-    source_blob: str | None,
-    original_run_id: str | None,
-    delete_blobs: bool,
-    drop_table: bool,
-    inventory: dict[str, Any],
-    result: dict[str, Any],
+    conn: psycopg.Connection[Any], entry: UnpublishEntry, result: dict[str, Any]
 ) -> int:
     """Record a dry run of one item (``dry_run`` true, completed at once, what it would remove
     in ``inventory`` and ``result``); returns the row id. No item JSON: nothing was removed."""
-    row = conn.execute(
-        """INSERT INTO audit.unpublished (status, finished_at, dry_run, who, reason, run_id, kind,
-               collection, item_id, source_blob, original_run_id, delete_blobs, drop_table,
-               inventory, result)
-           VALUES ('completed', now(), true, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                   %s::jsonb, %s::jsonb)
-           RETURNING id""",
-        (
-            who,
-            reason,
-            run_id,
-            kind,
-            collection,
-            item_id,
-            source_blob,
-            original_run_id,
-            delete_blobs,
-            drop_table,
-            json.dumps(inventory, default=str),
-            json.dumps(result, default=str),
-        ),
-    ).fetchone()
+    return _insert(conn, entry, finished=True, status=COMPLETED, dry_run=True, result=result)
+
+
+def _insert(
+    conn: psycopg.Connection[Any], entry: UnpublishEntry, *, finished: bool = False, **more: Any
+) -> int:
+    """One row: ``entry``'s fields and ``more`` (JSON columns as jsonb, None as SQL NULL),
+    ``finished_at`` now when ``finished``."""
+    values = {**{f.name: getattr(entry, f.name) for f in fields(entry)}, **more}
+    params = [
+        json.dumps(v, default=str) if k in _JSON_COLUMNS and v is not None else v
+        for k, v in values.items()
+    ]
+    marks = [sql.SQL("%s::jsonb" if k in _JSON_COLUMNS else "%s") for k in values]
+    columns = [sql.Identifier(k) for k in values]
+    if finished:
+        columns.append(sql.Identifier("finished_at"))
+        marks.append(sql.SQL("now()"))
+    query = sql.SQL("INSERT INTO audit.unpublished ({}) VALUES ({}) RETURNING id").format(
+        sql.SQL(", ").join(columns), sql.SQL(", ").join(marks)
+    )
+    row = conn.execute(query, params).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -29,6 +29,24 @@ def _inventory(plan: UnpublishPlan, ip: ItemPlan) -> dict[str, Any]:
     return inventory
 
 
+def _entry(
+    plan: UnpublishPlan, ip: ItemPlan, who: str, reason: str, run_id: str | None
+) -> audit.UnpublishEntry:
+    return audit.UnpublishEntry(
+        who=who,
+        reason=reason,
+        run_id=run_id,
+        kind=ip.kind,
+        collection=ip.collection,
+        item_id=ip.id,
+        source_blob=ip.source_blob,
+        original_run_id=ip.original_run_id,
+        delete_blobs=plan.delete_blobs,
+        drop_table=plan.drop_table,
+        inventory=_inventory(plan, ip),
+    )
+
+
 def audit_started(
     conn: psycopg.Connection[Any],
     plan: UnpublishPlan,
@@ -38,26 +56,9 @@ def audit_started(
     run_id: str | None,
 ) -> list[int]:
     """One ``started`` row per item of ``work`` (call before removing anything)."""
-    ids = []
-    for ip in work:
-        ids.append(
-            audit.insert_started(
-                conn,
-                who=who,
-                reason=reason,
-                run_id=run_id,
-                kind=ip.kind,
-                collection=ip.collection,
-                item_id=ip.id,
-                source_blob=ip.source_blob,
-                original_run_id=ip.original_run_id,
-                delete_blobs=plan.delete_blobs,
-                drop_table=plan.drop_table,
-                inventory=_inventory(plan, ip),
-                original_item=ip.item,
-            )
-        )
-    return ids
+    return [
+        audit.insert_started(conn, _entry(plan, ip, who, reason, run_id), ip.item) for ip in work
+    ]
 
 
 def record_dry_run(
@@ -78,26 +79,11 @@ def record_dry_run(
         "collection_would_be_deleted": plan.collection_would_be_deleted,
         "duckdb_views": [v.name for v in plan.views],
     }
-    ids = []
     with connect() as conn:
         audit.ensure_audit_table(conn)
-        for ip in plan.items:
-            ids.append(
-                audit.insert_dry_run(
-                    conn,
-                    who=who,
-                    reason=reason,
-                    run_id=run_id,
-                    kind=ip.kind,
-                    collection=ip.collection,
-                    item_id=ip.id,
-                    source_blob=ip.source_blob,
-                    original_run_id=ip.original_run_id,
-                    delete_blobs=plan.delete_blobs,
-                    drop_table=plan.drop_table,
-                    inventory=_inventory(plan, ip),
-                    result=summary,
-                )
-            )
+        ids = [
+            audit.insert_dry_run(conn, _entry(plan, ip, who, reason, run_id), summary)
+            for ip in plan.items
+        ]
         conn.commit()
     return ids

@@ -15,8 +15,8 @@ from geo_platform.store import audit
 BLOB = "t/x.tif/archive.tif"
 
 
-def _row(item: str, *, delete_blobs: bool) -> dict:
-    return dict(
+def _row(item: str, *, delete_blobs: bool) -> audit.UnpublishEntry:
+    return audit.UnpublishEntry(
         who="pytest", reason="", run_id="r", kind="raster", collection="c-audit", item_id=item,
         source_blob="t/x.tif", original_run_id=None, delete_blobs=delete_blobs,
         drop_table=True, inventory={"blobs": [{"path": BLOB, "size": 1}]},
@@ -29,13 +29,9 @@ def test_dry_run_rows_never_count_as_an_unpublish(pg_dsn: str) -> None:
         audit.ensure_audit_table(conn)
         try:
             # A real unpublish kept its blobs; a later dry run asked about deleting them.
-            real = audit.insert_started(
-                conn, **_row(item, delete_blobs=False), original_item={"id": item}
-            )
+            real = audit.insert_started(conn, _row(item, delete_blobs=False), {"id": item})
             audit.finish(conn, [real], audit.COMPLETED, {"done": True})
-            dry = audit.insert_dry_run(
-                conn, **_row(item, delete_blobs=True), result={"message": "would"}
-            )
+            dry = audit.insert_dry_run(conn, _row(item, delete_blobs=True), {"message": "would"})
             marks = dict(conn.execute(
                 "SELECT id, dry_run FROM audit.unpublished WHERE id = ANY(%s)", ([real, dry],)
             ).fetchall())  # fmt: skip
