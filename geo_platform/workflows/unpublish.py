@@ -40,24 +40,16 @@ from geo_platform.workflows.unpublish_audit import Connect, audit_started, recor
 from geo_platform.workflows.unpublish_dependents import drop_views
 from geo_platform.workflows.unpublish_plan import plan_unpublish
 from geo_platform.workflows.unpublish_types import (
-    DONE,
     PUBLISHED,
-    RESUME,
-    BlobEntry,
     ItemPlan,
-    TableEntry,
     UnpublishPlan,
     UnpublishResult,
 )
 
+# The lifecycle ops' one entry point: plan (read-only), audit a dry run, or execute.
 __all__ = [
-    "DONE",
     "PUBLISHED",
-    "RESUME",
-    "BlobEntry",
     "Connect",
-    "ItemPlan",
-    "TableEntry",
     "UnpublishPlan",
     "UnpublishResult",
     "execute_unpublish",

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import rasterio
 
@@ -252,10 +253,6 @@ def _variable(path: str, var: str, name: str, driver: str) -> CubeVariable | str
         dims = cf.netcdf_dimensions(tags) if driver == "netCDF" else []
         band_tags = tuple(dict(ds.tags(i)) for i in range(1, ds.count + 1))
         coords = tuple(cf.band_coordinates(t, dims, tags) for t in band_tags)
-        t = ds.transform
-        transform, roll, note = shift_longitudes(
-            (t.a, t.b, t.c, t.d, t.e, t.f), ds.width, geographic=_geographic(crs_wkt)
-        )
         return CubeVariable(
             name=var,
             source=path,
@@ -263,12 +260,7 @@ def _variable(path: str, var: str, name: str, driver: str) -> CubeVariable | str
             dims=tuple(dims),
             coords=coords,
             dtype=ds.dtypes[0],
-            width=ds.width,
-            height=ds.height,
-            transform=transform,
-            crs_wkt=crs_wkt,
-            crs_assumed=assumed,
-            roll=roll,
+            **_grid(ds, crs_wkt, assumed),
             unit=attrs.get("units") or ds.units[0] or None,
             nodata=_nodata(attrs, ds.nodata),
             scale=cf.number(attrs.get("scale_factor")) or ds.scales[0] or 1.0,
@@ -277,8 +269,25 @@ def _variable(path: str, var: str, name: str, driver: str) -> CubeVariable | str
             attrs=attrs,
             tags=tags,
             band_tags=band_tags,
-            notes=(note,) if note else (),
         )
+
+
+def _grid(ds: rasterio.io.DatasetReader, crs_wkt: str, assumed: bool) -> dict[str, Any]:
+    """The grid of every variable of ``ds``: size, transform (0..360 longitudes rolled to
+    -180..180, ``shift_longitudes``), CRS, and the note when they cannot be rolled."""
+    t = ds.transform
+    transform, roll, note = shift_longitudes(
+        (t.a, t.b, t.c, t.d, t.e, t.f), ds.width, geographic=_geographic(crs_wkt)
+    )
+    return {
+        "width": ds.width,
+        "height": ds.height,
+        "transform": transform,
+        "crs_wkt": crs_wkt,
+        "crs_assumed": assumed,
+        "roll": roll,
+        "notes": (note,) if note else (),
+    }
 
 
 def _nodata(attrs: dict[str, str], gdal_nodata: float | None) -> float | None:
@@ -340,10 +349,7 @@ def _grib(source: str, name: str) -> tuple[list[CubeVariable], list[str]]:
         crs_wkt, assumed = _crs(ds, {})
         if crs_wkt is None:
             return [], ["the GRIB grid has no CRS"]
-        t = ds.transform
-        transform, roll, note = shift_longitudes(
-            (t.a, t.b, t.c, t.d, t.e, t.f), ds.width, geographic=_geographic(crs_wkt)
-        )
+        grid = _grid(ds, crs_wkt, assumed)
         band_tags = [dict(ds.tags(i)) for i in range(1, ds.count + 1)]
         out = []
         for group in grib_groups(band_tags, list(ds.descriptions)):
@@ -356,17 +362,11 @@ def _grib(source: str, name: str) -> tuple[list[CubeVariable], list[str]]:
                     dims=group.dims,
                     coords=group.coords,
                     dtype=ds.dtypes[first],
-                    width=ds.width,
-                    height=ds.height,
-                    transform=transform,
-                    crs_wkt=crs_wkt,
-                    crs_assumed=assumed,
-                    roll=roll,
+                    **grid,
                     unit=group.unit,
                     nodata=ds.nodatavals[first],
                     description=group.description,
                     band_tags=tuple(band_tags[b - 1] for b in group.bands),
-                    notes=(note,) if note else (),
                 )
             )
     return out, []
