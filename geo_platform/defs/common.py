@@ -121,10 +121,16 @@ def check_results(
         yield check_result(spec, verdicts.get(spec.name, {}))
 
 
+SEVERITY_KEY = "geo_platform/severity"
+WARN_ONLY = {SEVERITY_KEY: "WARN"}
+"""An ``AssetCheckSpec``'s metadata for a check whose failure is a warning (severity WARN)."""
+
+
 def check_result(
     spec: dg.AssetCheckSpec, per_file: Mapping[str, tuple[bool, str]]
 ) -> dg.AssetCheckResult:
-    """A check's result over the files it judged: passed only if every file passed."""
+    """A check's result over the files it judged: passed only if every file passed. Its
+    severity is ERROR, or WARN for a spec declared with ``metadata=WARN_ONLY``."""
     if not per_file:
         # Dagster requires every declared check; none of this run's files was subject to it
         # (e.g. tiled large rasters, duplicates published as pointers).
@@ -136,10 +142,12 @@ def check_result(
             metadata={"files_checked": 0},
         )
     failed = {blob: why for blob, (ok, why) in per_file.items() if not ok}
+    severity = (spec.metadata or {}).get(SEVERITY_KEY, "ERROR")
     return dg.AssetCheckResult(
         asset_key=spec.asset_key,
         check_name=spec.name,
         passed=not failed,
+        severity=dg.AssetCheckSeverity(getattr(severity, "value", severity)),
         description=f"{len(per_file) - len(failed)}/{len(per_file)} files passed",
         metadata={
             "files_checked": len(per_file),

@@ -11,16 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import geopandas as gpd
 import psycopg
 import pytest
-from shapely.geometry import Point
 
 from geo_platform.lib import naming
 from geo_platform.lib.errors import InputError, MissingCRSError
 from geo_platform.store.silver import stac_items
 from geo_platform.workflows.catalog import publish_items
-from geo_platform_tests.workflows.vector_world import World, table_exists, write_gpkg
+from geo_platform_tests.workflows.vector_world import (
+    World,
+    add_nocrs_layer,
+    add_out_of_range_layer,
+    table_exists,
+    write_partial_gpkg,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:'crs' was not provided")
 
@@ -30,20 +34,6 @@ def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
     w = World(tmp_path, pg_dsn, pg_schema)
     yield w
     w.drop_collections()
-
-
-def _add_nocrs_layer(path: Path, layer: str = "survey") -> None:
-    """Projected metres without any CRS: nothing can tell what they are."""
-    gpd.GeoDataFrame(
-        {"id": [1, 2]}, geometry=[Point(500_000, 6_000_000), Point(510_000, 6_010_000)]
-    ).to_file(path, layer=layer, driver="GPKG")
-
-
-def _add_out_of_range_layer(path: Path, layer: str = "wells") -> None:
-    """Declared WGS84 but with a latitude of 200: the coordinate range check refuses it."""
-    gpd.GeoDataFrame(
-        {"id": [1, 2]}, geometry=[Point(10, 50), Point(12, 200)], crs="EPSG:4326"
-    ).to_file(path, layer=layer, driver="GPKG")
 
 
 def _tables(world: World) -> list[str]:
@@ -56,9 +46,7 @@ def _tables(world: World) -> list[str]:
 
 
 def test_bad_layers_are_skipped_and_the_good_layers_publish(world: World) -> None:
-    local = write_gpkg(world.tmp / "mixed.gpkg", world.prefix)  # towns, parcels: good
-    _add_nocrs_layer(local)
-    _add_out_of_range_layer(local)
+    local = write_partial_gpkg(world.tmp / "mixed.gpkg", world.prefix)
     blob = world.upload("mixed.gpkg", local)
 
     result = world.publish(blob)
@@ -88,8 +76,8 @@ def test_bad_layers_are_skipped_and_the_good_layers_publish(world: World) -> Non
 
 def test_a_file_whose_every_layer_fails_is_refused_with_every_error(world: World) -> None:
     mixed = world.tmp / "allbad.gpkg"
-    _add_nocrs_layer(mixed)
-    _add_out_of_range_layer(mixed)
+    add_nocrs_layer(mixed)
+    add_out_of_range_layer(mixed)
     blob = world.upload("allbad.gpkg", mixed)
     with pytest.raises(InputError) as caught:
         world.publish(blob)
@@ -100,8 +88,8 @@ def test_a_file_whose_every_layer_fails_is_refused_with_every_error(world: World
     assert type(caught.value) is InputError  # two different classes: the common base
 
     same = world.tmp / "nocrs.gpkg"
-    _add_nocrs_layer(same, "a")
-    _add_nocrs_layer(same, "b")
+    add_nocrs_layer(same, "a")
+    add_nocrs_layer(same, "b")
     with pytest.raises(MissingCRSError, match=r"layer 'a'.*layer 'b'"):
         world.publish(world.upload("nocrs.gpkg", same))
     assert _tables(world) == []
@@ -110,7 +98,7 @@ def test_a_file_whose_every_layer_fails_is_refused_with_every_error(world: World
 
 def test_a_single_layer_file_fails_as_before(world: World) -> None:
     local = world.tmp / "one.gpkg"
-    _add_nocrs_layer(local)
+    add_nocrs_layer(local)
     with pytest.raises(MissingCRSError) as caught:
         world.publish(world.upload("one.gpkg", local))
     assert "every layer failed" not in str(caught.value)

@@ -37,6 +37,28 @@ def write_gpkg(path: Path, tag: str, crs: str | None = "EPSG:3857") -> Path:
     return path
 
 
+def add_nocrs_layer(path: Path, layer: str = "survey") -> Path:
+    """A layer of projected metres without any CRS (``MissingCRSError``) added to ``path``."""
+    gpd.GeoDataFrame(
+        {"id": [1, 2]}, geometry=[Point(500_000, 6_000_000), Point(510_000, 6_010_000)]
+    ).to_file(path, layer=layer, driver="GPKG")
+    return path
+
+
+def add_out_of_range_layer(path: Path, layer: str = "wells") -> Path:
+    """A layer declared WGS84 with a latitude of 200 (``CoordinateRangeError``) added."""
+    gpd.GeoDataFrame(
+        {"id": [1, 2]}, geometry=[Point(10, 50), Point(12, 200)], crs="EPSG:4326"
+    ).to_file(path, layer=layer, driver="GPKG")
+    return path
+
+
+def write_partial_gpkg(path: Path, tag: str) -> Path:
+    """Four layers: towns and parcels (good, as ``write_gpkg``), survey (no CRS) and wells
+    (latitude 200)."""
+    return add_out_of_range_layer(add_nocrs_layer(write_gpkg(path, tag)))
+
+
 class World:
     """A bronze/silver store in ``tmp_path``, a schema of its own, and the collections to drop."""
 

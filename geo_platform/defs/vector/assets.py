@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from geo_platform.defs.common import FOLLOW_UPSTREAM, Outcome
+from geo_platform.defs.common import FOLLOW_UPSTREAM, WARN_ONLY, Outcome
 from geo_platform.defs.stages import Stage, StageContext, per_file
 from geo_platform.lib.quality.checks import vector_metadata
 from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY
@@ -84,7 +84,16 @@ def _outcome(result: PublishedVector) -> Outcome:
         meta["bbox"] = dg.MetadataValue.json(list(first.bbox))
     meta.update(vector_metadata(result.qualities))
     meta["quality/completeness"] = min(i["properties"][COMPLETENESS_PROPERTY] for i in result.items)
-    return Outcome(meta, result.checks)
+    meta["failed_layers"] = dg.MetadataValue.json(result.failed_layers)
+    return Outcome(meta, {**result.checks, "all_layers_published": _all_layers(result)})
+
+
+def _all_layers(result: PublishedVector) -> tuple[bool, str]:
+    """The ``all_layers_published`` verdict: which layers were left out, and why."""
+    if not result.failed_layers:
+        return True, "every layer published"
+    why = "; ".join(f"layer {name!r}: {error}" for name, error in result.failed_layers.items())
+    return False, f"{len(result.failed_layers)} layer(s) not published: {why}"
 
 
 def _publish(ctx: StageContext, _key: str, blob: str) -> Outcome:
@@ -135,6 +144,16 @@ CHECKS = (
         "attributes_not_empty",
         asset="vector_table",
         description="Every attribute column holds at least one value.",
+    ),
+    dg.AssetCheckSpec(
+        "all_layers_published",
+        asset="vector_table",
+        metadata=WARN_ONLY,
+        description=(
+            "Every layer of the file published. A layer refused for its input (no CRS, "
+            "coordinates out of range...) is named with its error while the other layers "
+            "publish (severity WARN: the file is partial, its good layers are live)."
+        ),
     ),
 )
 
