@@ -17,6 +17,10 @@ from rasterio.transform import from_origin
 
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import PARTITIONS
+from geo_platform.resources.blob_store import LocalBlobStore
+from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
+from geo_platform.resources.promotion import promotion_resource
+from geo_platform.settings import Settings
 from geo_platform.store.audit import ensure_audit_table
 
 STAGES = {
@@ -36,6 +40,23 @@ def make_raster(path: Path, seed: int, size: int = 48) -> Path:
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     return path
+
+
+def lifecycle_env(
+    root: Path, pg_dsn: str, settings: Settings, schema: str | None = None
+) -> tuple[LocalBlobStore, dict[str, Any]]:
+    """A blob store under ``root`` with its bronze container, and the resources the pipeline
+    and the lifecycle jobs take (platform schema ``schema``, else the default one)."""
+    store = LocalBlobStore(root=str(root))
+    store.ensure_container("bronze")
+    geo: dict[str, Any] = {"geo_schema": schema} if schema else {}
+    return store, {
+        "blob_store": store,
+        "postgis": PostGISResource(database_url=pg_dsn, **geo),
+        "pgstac": PgSTACResource(database_url=pg_dsn),
+        "platform": PlatformResource(**geo),
+        "promotion": promotion_resource(settings),
+    }
 
 
 def publish(

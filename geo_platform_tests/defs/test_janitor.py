@@ -17,8 +17,6 @@ from psycopg import sql
 from geo_platform.defs.lifecycle.jobs import janitor, janitor_run_config
 from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
-from geo_platform.resources.promotion import promotion_resource
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
@@ -26,6 +24,7 @@ from geo_platform.store.postgis import table_exists
 from geo_platform_tests.defs.lifecycle_helpers import (
     audit_rows,
     delete_collections,
+    lifecycle_env,
     listing,
     make_raster,
     publish,
@@ -40,8 +39,7 @@ def env(tmp_path_factory, pg_dsn: str, settings: Settings):
     tmp = tmp_path_factory.mktemp("janitor")
     prefix = f"lj{uuid.uuid4().hex[:6]}"
     schema = f"geo_{prefix}"
-    store = LocalBlobStore(root=str(tmp / "blobs"))
-    store.ensure_container("bronze")
+    store, resources = lifecycle_env(tmp / "blobs", pg_dsn, settings, schema)
     rasters = [f"{prefix}/jan/e.tif", f"{prefix}/jan/f.tif", f"system-{prefix}/s.tif"]
     for i, key in enumerate(rasters):
         store.upload_file("bronze", key, make_raster(tmp / f"r{i}.tif", seed=20 + i))
@@ -49,13 +47,6 @@ def env(tmp_path_factory, pg_dsn: str, settings: Settings):
     store.upload_file(
         "bronze", vector, TESTDATA / "vectors/geojson_invalid/switzerlandKinked.geojson"
     )
-    resources = {
-        "blob_store": store,
-        "postgis": PostGISResource(database_url=pg_dsn, geo_schema=schema),
-        "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(geo_schema=schema),
-        "promotion": promotion_resource(settings),
-    }
     with dg.instance_for_test() as inst:
         publish(inst, resources, "raster", rasters)
         publish(inst, resources, "vector", [vector])

@@ -27,13 +27,15 @@ from geo_platform.defs.lifecycle.sensors import (
 from geo_platform.lib import naming
 from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.resources.lifecycle import LifecycleResource
-from geo_platform.resources.promotion import promotion_resource
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.webhook import post_json
-from geo_platform_tests.defs.lifecycle_helpers import delete_collections, make_raster
+from geo_platform_tests.defs.lifecycle_helpers import (
+    delete_collections,
+    lifecycle_env,
+    make_raster,
+)
 from geo_platform_tests.helpers import TESTDATA
 
 
@@ -80,15 +82,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def bronze_env(tmp_path: Path, pg_dsn: str, settings: Settings):
-    store = LocalBlobStore(root=str(tmp_path / "blobs"))
-    store.ensure_container("bronze")
-    resources = {
-        "blob_store": store,
-        "postgis": PostGISResource(database_url=pg_dsn),
-        "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(),
-        "promotion": promotion_resource(settings),
-    }
+    store, resources = lifecycle_env(tmp_path / "blobs", pg_dsn, settings)
     with dg.instance_for_test() as inst:
         yield inst, store, resources
 

@@ -19,17 +19,17 @@ from geo_platform.defs.lifecycle.jobs import unpublish_raster, unpublish_run_con
 from geo_platform.lib import naming
 from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.stac.collection import dataset_collection
-from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
-from geo_platform.resources.promotion import promotion_resource
+from geo_platform.resources.databases import PostGISResource
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.silver_refs import blob_path_for_href
-from geo_platform.workflows.unpublish import RESUME, execute_unpublish, plan_unpublish
+from geo_platform.workflows.unpublish import execute_unpublish, plan_unpublish
+from geo_platform.workflows.unpublish_types import RESUME
 from geo_platform_tests.defs.lifecycle_helpers import (
     TcpForwarder,
     audit_rows,
     delete_collections,
+    lifecycle_env,
     listing,
     make_raster,
     publish,
@@ -79,15 +79,7 @@ class Published:
 def pub(tmp_path_factory, pg_dsn: str, settings: Settings):
     tmp = tmp_path_factory.mktemp("unpublish_raster")
     prefix = f"lc{uuid.uuid4().hex[:6]}"
-    store = LocalBlobStore(root=str(tmp / "blobs"))
-    store.ensure_container("bronze")
-    resources = {
-        "blob_store": store,
-        "postgis": PostGISResource(database_url=pg_dsn),
-        "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(),
-        "promotion": promotion_resource(settings),
-    }
+    store, resources = lifecycle_env(tmp / "blobs", pg_dsn, settings)
     with dg.instance_for_test() as inst:
         p = Published(inst, store, resources, prefix, pg_dsn)
         keys = [p.blob(n) for n in [*NAMES, "system/c.tif"]]

@@ -12,9 +12,6 @@ from psycopg import sql
 
 from geo_platform.defs.lifecycle.jobs import unpublish_run_config, unpublish_vector
 from geo_platform.lib import naming
-from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
-from geo_platform.resources.promotion import promotion_resource
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
@@ -22,6 +19,7 @@ from geo_platform.store.postgis import table_exists
 from geo_platform_tests.defs.lifecycle_helpers import (
     audit_rows,
     delete_collections,
+    lifecycle_env,
     listing,
     publish,
 )
@@ -39,17 +37,9 @@ def env(tmp_path_factory, pg_dsn: str, settings: Settings):
     tmp = tmp_path_factory.mktemp("unpublish_vector")
     prefix = f"lv{uuid.uuid4().hex[:6]}"
     schema = f"geo_{prefix}"
-    store = LocalBlobStore(root=str(tmp / "blobs"))
-    store.ensure_container("bronze")
+    store, resources = lifecycle_env(tmp / "blobs", pg_dsn, settings, schema)
     for name, rel in FILES.items():
         store.upload_file("bronze", f"{prefix}/{name}", TESTDATA / rel)
-    resources = {
-        "blob_store": store,
-        "postgis": PostGISResource(database_url=pg_dsn, geo_schema=schema),
-        "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(geo_schema=schema),
-        "promotion": promotion_resource(settings),
-    }
     keys = [f"{prefix}/{n}" for n in FILES]
     with dg.instance_for_test() as inst:
         publish(inst, resources, "vector", keys)

@@ -27,14 +27,13 @@ from geo_platform.cli.lifecycle import janitor_lines
 from geo_platform.defs.lifecycle.jobs import janitor, janitor_run_config
 from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
-from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
-from geo_platform.resources.promotion import promotion_resource
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.workflows.janitor import find_orphans, remove_orphans
 from geo_platform_tests.defs.lifecycle_helpers import (
     audit_rows,
     delete_collections,
+    lifecycle_env,
     listing,
     make_raster,
     publish,
@@ -48,19 +47,11 @@ def env(tmp_path_factory: pytest.TempPathFactory, pg_dsn: str, settings: Setting
     tmp = tmp_path_factory.mktemp("janitor_safety")
     prefix = f"js{uuid.uuid4().hex[:6]}"
     schema = f"geo_{prefix}"
-    store = LocalBlobStore(root=str(tmp / "blobs"))
-    store.ensure_container("bronze")
+    store, resources = lifecycle_env(tmp / "blobs", pg_dsn, settings, schema)
     # Each raster alone in its collection: deleting the item would delete the collection too.
     rasters = [f"{prefix}/damaged/a.tif", f"{prefix}/orphaned/b.tif"]
     for i, key in enumerate(rasters):
         store.upload_file("bronze", key, make_raster(tmp / f"r{i}.tif", seed=40 + i))
-    resources = {
-        "blob_store": store,
-        "postgis": PostGISResource(database_url=pg_dsn, geo_schema=schema),
-        "pgstac": PgSTACResource(database_url=pg_dsn),
-        "platform": PlatformResource(geo_schema=schema),
-        "promotion": promotion_resource(settings),
-    }
     with dg.instance_for_test() as inst:
         publish(inst, resources, "raster", rasters)
         yield {"inst": inst, "store": store, "resources": resources, "prefix": prefix,
