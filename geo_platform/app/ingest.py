@@ -9,7 +9,7 @@ Each pipeline stage runs only for the files that passed the stage before.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +47,10 @@ QUIET = QUIET_RUN_LOGS  # the terminal's run config when not verbose (app.instan
 
 @dataclass
 class FileResult:
+    """One file's outcome. ``status``: uploaded (no ``wait``), published, partial (published,
+    but the layers in ``failed_layers`` were refused: layer -> "ErrorClass: message"), skipped
+    (not a file the platform publishes) or failed (``error``)."""
+
     file: str
     blob: str
     status: str = "uploaded"
@@ -54,6 +58,7 @@ class FileResult:
     stac_items: list[dict[str, str]] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)
+    failed_layers: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +115,8 @@ def run_ingest(
 ) -> list[FileResult]:
     """Upload ``paths`` into bronze under ``prefix``; with ``wait`` publish them now.
 
-    One ``FileResult`` per file: uploaded, or (with ``wait``) published, skipped or failed."""
+    One ``FileResult`` per file: uploaded, or (with ``wait``) published, partial, skipped or
+    failed."""
     settings = load_settings()
     store = blob_store_from_settings(settings)
     files = collect_files(paths, prefix)
@@ -266,10 +272,20 @@ def _collect_outputs(
                 continue
             seen.add(mat.partition)
             res = results[blob_for_partition_key(mat.partition)]
-            if res.status != "published":
+            if res.status not in ("published", "partial"):
                 continue
             for attr, meta_key in OUTPUT_KEYS.items():
                 value = mat.metadata.get(meta_key)
                 if value is not None:
                     current = getattr(res, attr)
                     current.extend(v for v in value.value if v not in current)  # type: ignore[union-attr]
+            note_failed_layers(res, mat.metadata)
+
+
+def note_failed_layers(res: FileResult, metadata: Mapping[str, Any]) -> None:
+    """A published file whose stage materialization names failed layers is *partial*."""
+    value = metadata.get("failed_layers")
+    layers = getattr(value, "value", value) or {}
+    if layers:
+        res.failed_layers.update({str(k): str(v) for k, v in dict(layers).items()})
+        res.status = "partial"

@@ -1,6 +1,9 @@
 """`geo-platform ingest`: upload files or folders into bronze and, with --wait, publish them.
 
 The work is ``geo_platform.app.ingest``; this command prints a table (or JSON) per file.
+Statuses: uploaded, published, partial (some layers of the file refused, each named with its
+error in ``failed_layers``; the others published), skipped, failed. Exit code 1 when any file
+failed or is partial (not everything given was published), else 0.
 """
 
 from __future__ import annotations
@@ -32,21 +35,33 @@ def ingest(paths: tuple[Path, ...], prefix: str, wait: bool, as_json: bool) -> N
         click.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
     else:
         _print_results(results)
-    if any(r.status == "failed" for r in results):
-        sys.exit(1)
+    sys.exit(exit_code(results))
+
+
+def exit_code(results: list[FileResult]) -> int:
+    """1 when some file failed or is partial (a layer of it was refused), else 0."""
+    return 1 if any(r.status in ("failed", "partial") for r in results) else 0
+
+
+def details(r: FileResult) -> str:
+    """The table's details of a file: its error, or its items and tables (and failed layers)."""
+    if r.error:
+        return r.error
+    out = ", ".join([*(f"{i['collection']}/{i['id']}" for i in r.stac_items), *r.tables])
+    failed = [f"layer {name!r} failed: {why}" for name, why in r.failed_layers.items()]
+    return "\n".join([out, *failed]) if failed else out
 
 
 def _print_results(results: list[FileResult]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="ingest")
     for col in ("blob", "status", "details"):
         table.add_column(col, overflow="fold")
     for r in results:
-        details = r.error or ", ".join(
-            [*(f"{i['collection']}/{i['id']}" for i in r.stac_items), *r.tables]
-        )
-        style = {"failed": "red", "published": "green", "skipped": "yellow"}.get(r.status)
-        table.add_row(r.blob, f"[{style}]{r.status}[/]" if style else r.status, details)
+        style = {"failed": "red", "published": "green", "skipped": "yellow",
+                 "partial": "dark_orange"}.get(r.status)  # fmt: skip
+        table.add_row(r.blob, f"[{style}]{r.status}[/]" if style else r.status, escape(details(r)))
     Console().print(table)

@@ -87,5 +87,7 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     )
     assert rows["cli/notes.docx"]["status"] == "skipped"
     for r in rows.values():
-        assert set(r) == {"file", "blob", "status", "error", "stac_items", "tables", "blobs"}
+        assert set(r) == {
+            "file", "blob", "status", "error", "stac_items", "tables", "blobs", "failed_layers"
+        }  # fmt: skip
     assert (local_blob_root / "bronze" / "cli" / "sub" / "rgb.tif").is_file()
