@@ -3,7 +3,6 @@ take reported instead of stopping a tick, SRTM zips, and names GDAL must never p
 
 from __future__ import annotations
 
-import io
 import shutil
 import zipfile
 from pathlib import Path
@@ -19,7 +18,7 @@ from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.raster.cog import RasterOptions, build_cog_tiers, validate_cog
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.types import BlobInfo
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.helpers import TESTDATA, zip_bytes
 
 RGB = TESTDATA / "rasters/rgb_uint8/RGB.byte.tif"
 GPKG = TESTDATA / "vectors/gpkg_multilayer/ynp_features.gpkg"
@@ -33,14 +32,6 @@ def _head(path: Path) -> bytes:
         return fh.read(HEAD_BYTES)
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 # --- recognising blobs by content ------------------------------------------------------------
 @pytest.mark.parametrize(
     ("content", "kind"),
@@ -51,9 +42,9 @@ def _zip(members: dict[str, bytes]) -> bytes:
         (b'{"type": "FeatureCollection", "features": []}', "vector"),
         (b"name,lat,lon\na,1,2\n", "vector"),
         (b"id;WKT\n1;POINT (1 2)\n", "vector"),
-        (_zip({"deep/roads.shp": b"x", "deep/roads.dbf": b"x"}), "vector"),
-        (_zip({"N45E006.hgt": b"\0" * 100}), "raster"),
-        (_zip({"[Content_Types].xml": b"<x/>", "word/document.xml": b"<x/>"}), "unsupported"),
+        (zip_bytes({"deep/roads.shp": b"x", "deep/roads.dbf": b"x"}), "vector"),
+        (zip_bytes({"N45E006.hgt": b"\0" * 100}), "raster"),
+        (zip_bytes({"[Content_Types].xml": b"<x/>", "word/document.xml": b"<x/>"}), "unsupported"),
         (b"ncols 2\nnrows 2\nxllcorner 0\nyllcorner 0\ncellsize 1\n1 2\n3 4\n", "raster"),
         (b"name,value\na,1\n", "unsupported"),
         (b'{"not": "geojson"}', "unsupported"),
@@ -67,7 +58,7 @@ def test_content_kind(content: bytes, kind: str) -> None:
 
 
 def test_zip_members_are_read_from_the_first_bytes() -> None:
-    data = _zip({"a/roads.shp": b"1" * 50, "a/roads.dbf": b"2", "b/rivers.shp": b"3"})
+    data = zip_bytes({"a/roads.shp": b"1" * 50, "a/roads.dbf": b"2", "b/rivers.shp": b"3"})
     assert zip_member_names(data) == ["a/roads.shp", "a/roads.dbf", "b/rivers.shp"]
 
 
@@ -187,7 +178,7 @@ def test_vector_recognised_by_content_inventories(tmp_path: Path) -> None:
 
 
 # --- SRTM zips -------------------------------------------------------------------------------
-def _srtm_zip(folder: Path, name: str = "N45E006.hgt.zip", side: int = 1201) -> Path:
+def _srtmzip_bytes(folder: Path, name: str = "N45E006.hgt.zip", side: int = 1201) -> Path:
     """A synthetic SRTM tile (big-endian int16, no header) zipped as USGS delivers it."""
     yy, xx = np.mgrid[0:side, 0:side]
     dem = (200 + xx % 700 + yy // 3).astype(">i2")
@@ -201,7 +192,7 @@ def _srtm_zip(folder: Path, name: str = "N45E006.hgt.zip", side: int = 1201) -> 
 
 
 def test_srtm_zip_opens_with_the_srtmhgt_driver(tmp_path: Path) -> None:
-    path = _srtm_zip(tmp_path)
+    path = _srtmzip_bytes(tmp_path)
     assert bronze.classify("dem/N45E006.hgt.zip", 10).kind == "raster"
     inv = inventory_file(path, "dem/N45E006.hgt.zip", "raster")
     assert (inv.driver, inv.width, inv.height, inv.dtypes) == ("SRTMHGT", 1201, 1201, ["int16"])
@@ -236,7 +227,7 @@ def test_all_ocean_srtm_tile_is_no_zip_bomb(tmp_path: Path) -> None:
 
 
 def test_raster_zip_recognised_by_content_without_zip_extension(tmp_path: Path) -> None:
-    path = _srtm_zip(tmp_path, "srtm-download")
+    path = _srtmzip_bytes(tmp_path, "srtm-download")
     assert content_kind(_head(path), path.name, path.stat().st_size)[0] == "raster"
     inv = inventory_file(path, "dem/srtm-download", "raster")
     assert inv.driver == "SRTMHGT"
@@ -252,7 +243,7 @@ def test_raster_with_odd_characters_publishes(tmp_path: Path) -> None:
     analysis = result.published()["analysis"].path
     assert analysis is not None
     validate_cog(analysis)
-    srtm = _srtm_zip(tmp_path, f"{ODD}.hgt.zip")
+    srtm = _srtmzip_bytes(tmp_path, f"{ODD}.hgt.zip")
     assert inventory_file(srtm, f"r/{ODD}.hgt.zip", "raster").driver == "SRTMHGT"
 
 

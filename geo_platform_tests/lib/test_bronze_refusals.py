@@ -8,8 +8,6 @@ copy sits in a ``geo-platform-*`` folder under the temporary directory, as the b
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from geo_platform.lib.errors import (
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.types import DataKind
 from geo_platform.lib.vector.read import open_source
+from geo_platform_tests.helpers import zip_bytes
 
 HTML = (
     b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
@@ -35,14 +34,6 @@ HTML = (
 )
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +75,7 @@ def _refused(
 def test_traversal_member_beside_a_good_shapefile(tmp_path: Path, shapefile) -> None:
     """The good Shapefile does not carry the archive through: it is refused at bronze, as
     unsafe, naming the member (it used to pass bronze and fail only at the table stage)."""
-    data = _zip({**shapefile, "../../etc/cron.d/evil": b"* * * * * root sh\n"})
+    data = zip_bytes({**shapefile, "../../etc/cron.d/evil": b"* * * * * root sh\n"})
     message = _refused(tmp_path, "uploads/sites.zip", "vector", data, UnsafeArchiveError)
     assert "'../../etc/cron.d/evil'" in message and "path traversal" in message
     # the table stage refuses it the same way
@@ -102,13 +93,13 @@ def test_traversal_member_beside_a_good_shapefile(tmp_path: Path, shapefile) -> 
     ],
 )
 def test_archive_of_traversal_members_only(tmp_path: Path, members, shown: str) -> None:
-    message = _refused(tmp_path, "uploads/x.zip", "vector", _zip(members), UnsafeArchiveError)
+    message = _refused(tmp_path, "uploads/x.zip", "vector", zip_bytes(members), UnsafeArchiveError)
     assert repr(next(iter(members))) in message and shown in message
 
 
 def test_raster_zip_with_traversal_member(tmp_path: Path) -> None:
     """Raster zips (an SRTM tile) are checked the same way as vector ones."""
-    data = _zip({"../N45E006.hgt": b"\0" * 2884802})
+    data = zip_bytes({"../N45E006.hgt": b"\0" * 2884802})
     message = _refused(tmp_path, "dem/N45E006.hgt.zip", "raster", data, UnsafeArchiveError)
     assert "'../N45E006.hgt'" in message
 
@@ -127,19 +118,19 @@ WRONG: list[tuple[str, DataKind, bytes | Callable[[], bytes], str]] = [
     (
         "uploads/sheet.zip",
         "vector",
-        lambda: _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}),
+        lambda: zip_bytes({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}),
         "office document",
     ),
     (
         "uploads/letter.geojson",
         "vector",
-        lambda: _zip({"mimetype": b"application/vnd.oasis.opendocument.text"}),
+        lambda: zip_bytes({"mimetype": b"application/vnd.oasis.opendocument.text"}),
         "office document",
     ),
     (
         "uploads/bundle.zip",
         "vector",
-        lambda: _zip({"data/parcels.geojson": HTML}),
+        lambda: zip_bytes({"data/parcels.geojson": HTML}),
         "zip member 'data/parcels.geojson' is named as geodata but its content is an HTML page",
     ),
     # content GDAL itself does not recognise: GDAL's message, without the local path
@@ -161,13 +152,13 @@ EMPTY: list[tuple[str, DataKind, bytes | Callable[[], bytes], str]] = [
     ("uploads/parcels.zip", "vector", b"", "empty (0 bytes)"),
     ("rasters/dem.tif", "raster", b"", "empty (0 bytes)"),
     ("uploads/parcels.geojson", "vector", b"  \r\n\n\t ", "no data"),
-    ("uploads/parcels.zip", "vector", lambda: _zip({}), "holds no files"),
-    ("uploads/dirs.zip", "vector", lambda: _zip({"data/": b""}), "holds no files"),
-    ("dem/N45E006.hgt.zip", "raster", lambda: _zip({}), "holds no files"),
+    ("uploads/parcels.zip", "vector", lambda: zip_bytes({}), "holds no files"),
+    ("uploads/dirs.zip", "vector", lambda: zip_bytes({"data/": b""}), "holds no files"),
+    ("dem/N45E006.hgt.zip", "raster", lambda: zip_bytes({}), "holds no files"),
     (
         "uploads/bundle.zip",
         "vector",
-        lambda: _zip({"data/parcels.geojson": b""}),
+        lambda: zip_bytes({"data/parcels.geojson": b""}),
         "zip member 'data/parcels.geojson' is empty",
     ),
 ]
@@ -180,7 +171,7 @@ def test_empty_refused_at_bronze(tmp_path: Path, blob, kind, data, says: str) ->
 
 
 def test_good_files_beside_them_still_inventory(tmp_path: Path, shapefile) -> None:
-    local = _worker_copy(tmp_path, "uploads/sites.zip", _zip(shapefile))
+    local = _worker_copy(tmp_path, "uploads/sites.zip", zip_bytes(shapefile))
     inv = inventory_file(local, "uploads/sites.zip", "vector")
     assert inv.features == 1 and inv.layers[0]["name"] == "sites"
 

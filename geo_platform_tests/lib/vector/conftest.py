@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import psycopg
 import pytest
 from shapely.geometry import Point
+
+from geo_platform.lib import naming
+from geo_platform.lib.vector.options import VectorOptions
+from geo_platform.lib.vector.records import LoadedTable
+from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +35,27 @@ def zip_dir(src: Path, dest: Path, prefix: str = "") -> Path:
             if f.is_file():
                 zf.write(f, prefix + str(f.relative_to(src)))
     return dest
+
+
+def publish_file(
+    conn: psycopg.Connection[Any],
+    path: Path,
+    schema: str,
+    tmp_path: Path,
+    options: VectorOptions | None = None,
+    blob: str | None = None,
+) -> list[LoadedTable]:
+    """Publish ``path`` as bronze blob ``blob`` (default ``vectors/<folder>/<name>``) through
+    the vector loader into ``schema``, GeoParquet under ``tmp_path/silver``; empty layers quiet."""
+    blob = blob or f"vectors/{path.parent.name}/{path.name}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmptyLayerWarning)
+        return publish_vector_file(
+            conn,
+            path,
+            source_name=blob,
+            schema=schema,
+            table_base=naming.table_name(blob),
+            options=options,
+            parquet_dir=tmp_path / "silver",
+        )

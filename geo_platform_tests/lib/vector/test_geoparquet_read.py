@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,10 @@ from shapely.geometry import (
     Polygon,
 )
 
-from geo_platform.lib import naming
 from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector.read import iter_batches, open_batches, open_source
-from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
+from geo_platform_tests.lib.vector.conftest import publish_file
 
 DATA = Path(__file__).parent / "data" / "geoparquet"
 TYPES = ["point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon"]
@@ -210,26 +208,13 @@ def test_crs_absent_null_and_unknown_encoding(tmp_path: Path) -> None:
 
 
 # --- end to end through the vector loader ------------------------------------------------------
-def _publish(conn: Any, path: Path, schema: str, tmp_path: Path, blob: str) -> list[Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EmptyLayerWarning)
-        return publish_vector_file(
-            conn,
-            path,
-            source_name=blob,
-            schema=schema,
-            table_base=naming.table_name(blob),
-            parquet_dir=tmp_path / "silver",
-        )
-
-
 def test_native_geoparquet_published_to_postgis(pg_conn, pg_schema, tmp_path: Path) -> None:
     """A GeoArrow-encoded 1.1 file with holed polygons in UTM is loaded, reprojected to
     EPSG:4326 with its holes, and the project's 1.1 example as well."""
     df = gpd.GeoDataFrame({"n": [1, 2]}, geometry=SHAPES["polygons"][:1] * 2, crs="EPSG:32631")
     path = tmp_path / "holed.parquet"
     df.to_parquet(path, schema_version="1.1.0", geometry_encoding="geoarrow")
-    (table,) = _publish(pg_conn, path, pg_schema, tmp_path, "v/holed.parquet")
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path, blob="v/holed.parquet")
     assert (table.rows_loaded, table.geometry_type) == (2, "MultiPolygon")
     assert table.source_crs == "EPSG:32631"
     holes, srid = pg_conn.execute(
@@ -237,8 +222,8 @@ def test_native_geoparquet_published_to_postgis(pg_conn, pg_schema, tmp_path: Pa
                 "FROM {}.{}").format(sql.Identifier(pg_schema), sql.Identifier(table.table))
     ).fetchone()  # fmt: skip
     assert (holes, srid) == (1, 4326)
-    (world,) = _publish(
-        pg_conn, DATA / "example-1.1.parquet", pg_schema, tmp_path, "v/example.parquet"
+    (world,) = publish_file(
+        pg_conn, DATA / "example-1.1.parquet", pg_schema, tmp_path, blob="v/example.parquet"
     )
     assert (world.rows_loaded, world.geometry_type, world.source_crs) == (
         5,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from geo_platform.store.vector_load import (
     create_spatial_index,
     publish_vector_file,
 )
+from geo_platform_tests.lib.vector.conftest import publish_file
 
 ASSUME = VectorOptions(assume_crs="EPSG:4326")
 
@@ -96,28 +96,6 @@ EXPECTED: dict[str, Any] = {
 }
 
 
-def _publish(
-    conn: psycopg.Connection[Any],
-    path: Path,
-    schema: str,
-    tmp_path: Path,
-    options: VectorOptions | None = None,
-    blob: str | None = None,
-) -> list[LoadedTable]:
-    blob = blob or f"vectors/{path.parent.name}/{path.name}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EmptyLayerWarning)
-        return publish_vector_file(
-            conn,
-            path,
-            source_name=blob,
-            schema=schema,
-            table_base=naming.table_name(blob),
-            options=options,
-            parquet_dir=tmp_path / "silver",
-        )
-
-
 def _db_check(conn: psycopg.Connection[Any], table: LoadedTable) -> dict[str, Any]:
     stats = postgis.table_stats(conn, table.schema, table.table)
     assert stats["rows"] == table.rows_loaded
@@ -141,12 +119,12 @@ def test_every_testdata_file(pg_conn, pg_schema, tmp_path, vectors: Path, rel: s
     expected = EXPECTED[rel]
     if isinstance(expected, type):
         with pytest.raises(expected) as err:
-            _publish(pg_conn, vectors / rel, pg_schema, tmp_path)
+            publish_file(pg_conn, vectors / rel, pg_schema, tmp_path)
         assert rel.split("/")[-1] in str(err.value)
         assert postgis.staging_tables(pg_conn, pg_schema) == []
         return
     options, layers = expected
-    tables = _publish(pg_conn, vectors / rel, pg_schema, tmp_path, options)
+    tables = publish_file(pg_conn, vectors / rel, pg_schema, tmp_path, options)
     got: dict[str, list[tuple[str, int, str]]] = {}
     for t in tables:
         got.setdefault(t.layer, []).append((t.kind, t.rows_loaded, t.geometry_type))
@@ -157,19 +135,21 @@ def test_every_testdata_file(pg_conn, pg_schema, tmp_path, vectors: Path, rel: s
 
 
 def test_counts_and_repairs_of_real_files(pg_conn, pg_schema, tmp_path, vectors: Path):
-    (swiss,) = _publish(
+    (swiss,) = publish_file(
         pg_conn, vectors / "geojson_invalid/switzerlandKinked.geojson", pg_schema, tmp_path
     )
     assert swiss.repaired == 1 and swiss.rows_loaded == 1
-    (kml,) = _publish(pg_conn, vectors / "kml/addresses.kml", pg_schema, tmp_path)
+    (kml,) = publish_file(pg_conn, vectors / "kml/addresses.kml", pg_schema, tmp_path)
     assert (kml.rows_read, kml.dropped_empty, kml.invalid_dropped) == (15, 8, 5)
-    (counties,) = _publish(
+    (counties,) = publish_file(
         pg_conn, vectors / "shp_zip_no_prj/counties.zip", pg_schema, tmp_path, ASSUME
     )
     assert counties.repaired == 9 and counties.crs_assumed and counties.source_crs == "EPSG:4326"
-    (nulls,) = _publish(pg_conn, vectors / "null_geometry/null_geom.geojson", pg_schema, tmp_path)
+    (nulls,) = publish_file(
+        pg_conn, vectors / "null_geometry/null_geom.geojson", pg_schema, tmp_path
+    )
     assert nulls.dropped_null == 1
-    (kept,) = _publish(
+    (kept,) = publish_file(
         pg_conn,
         vectors / "null_geometry/null_geom.geojson",
         pg_schema,
@@ -182,22 +162,22 @@ def test_counts_and_repairs_of_real_files(pg_conn, pg_schema, tmp_path, vectors:
 
 def test_missing_crs_fails_by_default(pg_conn, pg_schema, tmp_path, vectors: Path):
     with pytest.raises(MissingCRSError, match=r"assume_crs"):
-        _publish(pg_conn, vectors / "shp_zip_no_prj/counties.zip", pg_schema, tmp_path)
+        publish_file(pg_conn, vectors / "shp_zip_no_prj/counties.zip", pg_schema, tmp_path)
     assert postgis.staging_tables(pg_conn, pg_schema) == []
     # A CSV's WKT column follows the lat/lon rule: lon/lat-range coordinates -> EPSG:4326,
     # recorded as assumed (see geo_platform_tests/lib/vector/test_csv_crs.py).
-    (t,) = _publish(pg_conn, vectors / "csv_wkt/curves_line.csv", pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, vectors / "csv_wkt/curves_line.csv", pg_schema, tmp_path)
     assert t.source_crs == "EPSG:4326" and t.crs_assumed
 
 
 def test_reprojection_and_bbox(pg_conn, pg_schema, tmp_path, vectors: Path):
-    (fgb,) = _publish(
+    (fgb,) = publish_file(
         pg_conn, vectors / "misc/open_shelter_Nanao-shi_2024-01-15.fgb", pg_schema, tmp_path
     )
     assert fgb.source_crs == "EPSG:6675"
     west, south, east, north = fgb.bbox or (0, 0, 0, 0)
     assert 136.7 < west < east < 137.1 and 36.9 < south < north < 37.2
-    (world,) = _publish(
+    (world,) = publish_file(
         pg_conn, vectors / "shp_zip_with_prj/naturalearth_lowres.zip", pg_schema, tmp_path
     )
     assert world.bbox == pytest.approx((-180.0, -90.0, 180.0, 83.64513))
@@ -210,7 +190,7 @@ def test_reprojection_and_bbox(pg_conn, pg_schema, tmp_path, vectors: Path):
 
 
 def test_unicode_attributes_survive(pg_conn, pg_schema, tmp_path, vectors: Path):
-    (utf,) = _publish(pg_conn, vectors / "non_ascii/utf.zip", pg_schema, tmp_path)
+    (utf,) = publish_file(pg_conn, vectors / "non_ascii/utf.zip", pg_schema, tmp_path)
     values = pg_conn.execute(
         sql.SQL("SELECT field FROM {}.{} ORDER BY fid").format(
             sql.Identifier(pg_schema), sql.Identifier(utf.table)
@@ -221,7 +201,7 @@ def test_unicode_attributes_survive(pg_conn, pg_schema, tmp_path, vectors: Path)
 
 
 def test_geoparquet_copy(pg_conn, pg_schema, tmp_path, vectors: Path):
-    (fires,) = _publish(
+    (fires,) = publish_file(
         pg_conn, vectors / "projected/ynp_fires_1984_2022.gpkg", pg_schema, tmp_path
     )
     assert fires.geoparquet_path is not None
@@ -242,10 +222,10 @@ def test_geoparquet_copy(pg_conn, pg_schema, tmp_path, vectors: Path):
 
 def test_layer_choice_and_names(pg_conn, pg_schema, tmp_path, vectors: Path):
     path = vectors / "gpkg_multilayer/ynp_features.gpkg"
-    tables = _publish(pg_conn, path, pg_schema, tmp_path, blob="parks/ynp features.gpkg")
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path, blob="parks/ynp features.gpkg")
     assert len({t.table for t in tables}) == 3
     assert all(t.table.startswith("parks_ynp_features_") for t in tables)
-    (roads,) = _publish(
+    (roads,) = publish_file(
         pg_conn, path, pg_schema, tmp_path, VectorOptions(layer="roads"), blob="parks/roads.gpkg"
     )
     assert roads.table == naming.table_name("parks/roads.gpkg") and roads.rows_loaded == 2021
@@ -257,10 +237,10 @@ def test_split_siblings_are_replaced(pg_conn, pg_schema, tmp_path):
     )
     path = tmp_path / "shapes.geojson"
     mixed.to_file(path)
-    tables = _publish(pg_conn, path, pg_schema, tmp_path, blob="v/shapes.geojson")
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path, blob="v/shapes.geojson")
     assert sorted(t.table for t in tables) == ["v_shapes__points", "v_shapes__polygons"]
     mixed.iloc[[1]].to_file(path)
-    (single,) = _publish(pg_conn, path, pg_schema, tmp_path, blob="v/shapes.geojson")
+    (single,) = publish_file(pg_conn, path, pg_schema, tmp_path, blob="v/shapes.geojson")
     assert single.table == "v_shapes"
     names = {r[0] for r in pg_conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = %s", (pg_schema,)
@@ -275,7 +255,7 @@ def test_hostile_layer_and_file_names(pg_conn, pg_schema, tmp_path):
     df.to_file(plain, layer="select", mode="a")
     df.to_file(plain, layer="Ü" * 70, mode="a")
     path = plain.rename(tmp_path / "x'; DROP SCHEMA public; --#?!.gpkg")  # pyogrio parses ; # ? !
-    tables = _publish(pg_conn, path, pg_schema, tmp_path, blob="evil/" + path.name)
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path, blob="evil/" + path.name)
     assert sorted(t.layer for t in tables) == sorted(
         ['Robert"); DROP TABLE students;--', "select", "Ü" * 70]
     )
@@ -300,7 +280,7 @@ def test_hostile_column_names(pg_conn, pg_schema, tmp_path):
     }
     path = tmp_path / "cols.parquet"
     gpd.GeoDataFrame(columns, geometry=[Point(1, 2)], crs="EPSG:4326").to_parquet(path)
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path, blob="evil/cols.parquet")
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path, blob="evil/cols.parquet")
     _db_check(pg_conn, t)
     names = [c.name for c in t.columns]
     assert len(set(names)) == len(names) and all(len(n.encode()) <= 63 for n in names)
@@ -330,7 +310,7 @@ def test_types_from_real_formats(pg_conn, pg_schema, tmp_path):
     )
     gpkg = tmp_path / "types.gpkg"
     df.to_file(gpkg, engine="pyogrio", use_arrow=True)
-    (t,) = _publish(pg_conn, gpkg, pg_schema, tmp_path, blob="t/types.gpkg")
+    (t,) = publish_file(pg_conn, gpkg, pg_schema, tmp_path, blob="t/types.gpkg")
     types = {c.name: c.pg_type for c in t.columns}
     assert types == {
         "fid": "bigint",
@@ -358,7 +338,7 @@ def test_types_from_real_formats(pg_conn, pg_schema, tmp_path):
         "type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]},
         "properties": {"obj": {"a": [1, 2], "b": {"c": None}}, "tags": ["x", "y"]},
     }]}))  # fmt: skip
-    (n,) = _publish(pg_conn, nested, pg_schema, tmp_path, blob="t/nested.geojson")
+    (n,) = publish_file(pg_conn, nested, pg_schema, tmp_path, blob="t/nested.geojson")
     assert {c.name: c.pg_type for c in n.columns}["obj"] == "jsonb"
     row = pg_conn.execute(
         sql.SQL("SELECT obj, tags FROM {}.{}").format(
@@ -372,11 +352,11 @@ def test_csv_errors_publish_nothing(pg_conn, pg_schema, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("name,lat,lon\na,48.1,11.5\nb,91.5,200\n")
     with pytest.raises(CoordinateRangeError, match=r"bad.csv"):
-        _publish(pg_conn, bad, pg_schema, tmp_path)
+        publish_file(pg_conn, bad, pg_schema, tmp_path)
     nocoords = tmp_path / "nocoords.csv"
     nocoords.write_text("name,value\na,1\n")
     with pytest.raises(NoGeometryError, match=r"nocoords.csv"):
-        _publish(pg_conn, nocoords, pg_schema, tmp_path)
+        publish_file(pg_conn, nocoords, pg_schema, tmp_path)
     tables = pg_conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (pg_schema,))
     assert tables.fetchone() == (0,)
     assert not list((tmp_path / "silver").glob("*")) if (tmp_path / "silver").exists() else True
@@ -395,12 +375,12 @@ def test_empty_layer_policy(pg_conn, pg_schema, tmp_path, vectors: Path):
     empty = tmp_path / "empty.gpkg"
     gpd.GeoDataFrame({"a": []}, geometry=[], crs="EPSG:4326").to_file(empty, layer="nothing")
     with pytest.raises(EmptyDatasetError):
-        _publish(pg_conn, empty, pg_schema, tmp_path)
+        publish_file(pg_conn, empty, pg_schema, tmp_path)
     # A declared-type layer may be published empty by configuration.
     gpd.GeoDataFrame({"a": [1]}, geometry=[Point(0, 0)], crs="EPSG:4326").iloc[:0].to_file(
         empty, layer="nothing", geometry_type="Point"
     )
-    (t,) = _publish(pg_conn, empty, pg_schema, tmp_path, VectorOptions(empty_layers="publish"))
+    (t,) = publish_file(pg_conn, empty, pg_schema, tmp_path, VectorOptions(empty_layers="publish"))
     assert t.rows_loaded == 0 and t.geometry_type == "MultiPoint" and t.bbox is None
     assert postgis.table_stats(pg_conn, pg_schema, t.table)["rows"] == 0
 
@@ -411,7 +391,7 @@ def test_layer_whose_features_are_all_dropped(pg_conn, pg_schema, tmp_path):
         {"type": "Feature", "geometry": None, "properties": {"a": i}} for i in range(3)
     ]}))  # fmt: skip
     with pytest.raises(EmptyDatasetError, match=r"nulls.geojson"):
-        _publish(pg_conn, path, pg_schema, tmp_path)
+        publish_file(pg_conn, path, pg_schema, tmp_path)
     tables = pg_conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (pg_schema,))
     assert tables.fetchone() == (0,)
     silver = tmp_path / "silver"
@@ -425,8 +405,8 @@ def test_dbf_text_that_lies_about_its_encoding(pg_conn, pg_schema, tmp_path):
     dbf = tmp_path / "x.dbf"
     dbf.write_bytes(dbf.read_bytes().replace(b"Mxller", b"M\xfcller"))  # latin-1, .cpg says UTF-8
     with pytest.raises(DecodingError, match=r"x\.shp.*'name'.*not valid UTF-8"):
-        _publish(pg_conn, tmp_path / "x.shp", pg_schema, tmp_path, blob="d/x.shp")
-    (t,) = _publish(
+        publish_file(pg_conn, tmp_path / "x.shp", pg_schema, tmp_path, blob="d/x.shp")
+    (t,) = publish_file(
         pg_conn,
         tmp_path / "x.shp",
         pg_schema,
