@@ -5,6 +5,7 @@ Launch from the UI (Launchpad: edit the config), the CLI (``geo-platform unpubli
 op's output metadata and in the run log.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -60,23 +61,38 @@ def _unpublish_op(kind: str) -> dg.OpDefinition:
         platform: PlatformResource,
         promotion: PromotionResource,
     ) -> dg.Output[dict]:
-        try:
-            report, observations = ops.unpublish(
+        return _report(
+            context,
+            lambda: ops.unpublish(
                 blob_store, postgis, platform, promotion,
                 collection=config.collection, item_ids=config.item_ids, kind=kind,
                 dry_run=config.dry_run, delete_blobs=config.delete_blobs,
                 drop_table=config.drop_table, reason=config.reason,
                 who=ops.requested_by(context.run), run_id=context.run_id, log=context.log.info,
-            )  # fmt: skip
-        except Exception as exc:
-            if is_retryable(exc):
-                raise  # the retry policy re-plans and completes what is left
-            raise ops.as_failure(exc) from exc
-        for obs in observations:
-            context.log_event(obs)
-        return dg.Output(report, metadata=ops.report_metadata(report))
+            ),
+            ops.report_metadata,
+        )  # fmt: skip
 
     return _op
+
+
+def _report(
+    context: dg.OpExecutionContext,
+    work: Callable[[], tuple[dict[str, Any], list[dg.AssetObservation]]],
+    metadata: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dg.Output[dict]:
+    """Run a lifecycle op's ``work``: transient errors are raised for the retry policy (which
+    re-plans and completes what is left), others become a ``Failure`` without retries; its
+    observations are logged and its report is the output, with ``metadata(report)``."""
+    try:
+        report, observations = work()
+    except Exception as exc:
+        if is_retryable(exc):
+            raise
+        raise ops.as_failure(exc) from exc
+    for obs in observations:
+        context.log_event(obs)
+    return dg.Output(report, metadata=metadata(report))
 
 
 unpublish_raster_items = _unpublish_op("raster")
@@ -124,20 +140,16 @@ def janitor_sweep(
     platform: PlatformResource,
     promotion: PromotionResource,
 ) -> dg.Output[dict]:
-    try:
-        report, observations = ops.sweep(
+    return _report(
+        context,
+        lambda: ops.sweep(
             blob_store, postgis, platform, promotion,
             dry_run=config.dry_run, older_than_hours=config.older_than_hours,
             temp_dirs=config.temp_dirs, who=f"janitor ({ops.requested_by(context.run)})",
             run_id=context.run_id, log=context.log.info,
-        )  # fmt: skip
-    except Exception as exc:
-        if is_retryable(exc):
-            raise  # the retry policy re-plans and completes
-        raise ops.as_failure(exc) from exc
-    for obs in observations:
-        context.log_event(obs)
-    return dg.Output(report, metadata=ops.janitor_metadata(report))
+        ),
+        ops.janitor_metadata,
+    )  # fmt: skip
 
 
 @dg.job(
