@@ -27,7 +27,7 @@ from geo_platform.defs.pipeline import PIPELINE_STAGES
 from geo_platform.lib import naming
 from geo_platform.resources.blob_store import blob_store_from_settings
 from geo_platform.settings import Settings
-from geo_platform_tests.workflows.vector_world import (
+from geo_platform_tests.fixtures.vector_world import (
     add_nocrs_layer,
     add_out_of_range_layer,
     write_partial_gpkg,

@@ -19,7 +19,7 @@ from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.workflows.analytics_views import view_name
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 BLOB = "parks/ynp.gpkg"
 

@@ -27,7 +27,7 @@ from geo_platform.lib.errors import MissingCRSError, StorageUnavailableError
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.store.catalog import items_of_source
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 VECTOR_STAGES = ["bronze_vector", "vector_table", "vector_stac_item"]
 RASTER_STAGES = ["bronze_raster", "raster_cog", "raster_stac_item"]

@@ -12,7 +12,7 @@ from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.pipeline import raster_files, vector_files
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 FILES = {
     "r/rgb.tif": ("raster", "rasters/rgb_uint8/RGB.byte.tif"),

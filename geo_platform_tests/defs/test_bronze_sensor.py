@@ -17,7 +17,7 @@ from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.naming import blob_for_partition_key, partition_key_for_blob
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PlatformResource
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 RGB = TESTDATA / "rasters/rgb_uint8/RGB.byte.tif"
 GPKG = TESTDATA / "vectors/gpkg_multilayer/ynp_features.gpkg"

@@ -29,7 +29,7 @@ from geo_platform.lib.h3 import cover
 from geo_platform.lib.h3.contrib import SPHERE
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 BLOB = "world/countries.zip"
 TABLE = "countries"

@@ -21,7 +21,8 @@ from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
 from geo_platform.store.postgis import table_exists
-from geo_platform_tests.defs.lifecycle_helpers import (
+from geo_platform_tests.fixtures.helpers import TESTDATA
+from geo_platform_tests.fixtures.lifecycle import (
     audit_rows,
     delete_collections,
     lifecycle_env,
@@ -29,7 +30,6 @@ from geo_platform_tests.defs.lifecycle_helpers import (
     make_raster,
     publish,
 )
-from geo_platform_tests.helpers import TESTDATA
 
 OLD = time.time() - 3 * 24 * 3600  # three days ago
 

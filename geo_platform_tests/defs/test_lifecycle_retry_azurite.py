@@ -23,7 +23,7 @@ from geo_platform.resources.databases import PlatformResource, PostGISResource
 from geo_platform.resources.promotion import promotion_resource
 from geo_platform.services.azurite import ensure_azurite, stop_azurite
 from geo_platform.settings import Settings
-from geo_platform_tests.defs.lifecycle_helpers import free_port
+from geo_platform_tests.fixtures.lifecycle import free_port
 
 
 def _restart_after_retry(inst: dg.DagsterInstance, run_id: str, private: Settings) -> None:

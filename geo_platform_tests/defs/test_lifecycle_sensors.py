@@ -31,12 +31,12 @@ from geo_platform.resources.lifecycle import LifecycleResource
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.webhook import post_json
-from geo_platform_tests.defs.lifecycle_helpers import (
+from geo_platform_tests.fixtures.helpers import TESTDATA
+from geo_platform_tests.fixtures.lifecycle import (
     delete_collections,
     lifecycle_env,
     make_raster,
 )
-from geo_platform_tests.helpers import TESTDATA
 
 
 # --- a webhook receiver ---------------------------------------------------------------------

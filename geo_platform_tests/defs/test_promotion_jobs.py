@@ -28,7 +28,7 @@ from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import Settings, load_settings
 from geo_platform.store.promotion_audit import history
 from geo_platform.store.promotion_state import read_items
-from geo_platform_tests.promotion_fixtures import kinked_vector_in_bronze
+from geo_platform_tests.fixtures.promotion import kinked_vector_in_bronze
 
 STAGES = ["bronze_vector_job", "vector_table_job", "vector_catalog_job"]
 

@@ -24,7 +24,7 @@ from geo_platform.resources.databases import PgSTACResource, PlatformResource, P
 from geo_platform.store import pgstac
 from geo_platform.store.duplicates import DUPLICATE_PROPERTY, DUPLICATE_REL
 from geo_platform.workflows.dedupe import link_duplicate, raster_item_ids, vector_item_ids
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
 
 NOGEO = TESTDATA / "rasters/no_crs/hopper.tif"

@@ -20,7 +20,7 @@ from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 FILES = {
     "rgb.tif": "rasters/rgb_uint8/RGB.byte.tif",

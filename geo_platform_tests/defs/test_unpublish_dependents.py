@@ -24,8 +24,8 @@ from geo_platform.store.catalog import items_of_source
 from geo_platform.store.postgis import table_exists
 from geo_platform.store.promotion_state import read_items
 from geo_platform.workflows.analytics_views import catalog_path
-from geo_platform_tests.defs.lifecycle_helpers import audit_rows, delete_collections, publish
-from geo_platform_tests.promotion_fixtures import kinked_vector_in_bronze
+from geo_platform_tests.fixtures.lifecycle import audit_rows, delete_collections, publish
+from geo_platform_tests.fixtures.promotion import kinked_vector_in_bronze
 
 RES = 6
 

@@ -25,7 +25,7 @@ from geo_platform.store import pgstac
 from geo_platform.store.silver_refs import blob_path_for_href
 from geo_platform.workflows.unpublish import execute_unpublish, plan_unpublish
 from geo_platform.workflows.unpublish_types import RESUME
-from geo_platform_tests.defs.lifecycle_helpers import (
+from geo_platform_tests.fixtures.lifecycle import (
     TcpForwarder,
     audit_rows,
     delete_collections,

@@ -16,14 +16,14 @@ from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
 from geo_platform.store.postgis import table_exists
-from geo_platform_tests.defs.lifecycle_helpers import (
+from geo_platform_tests.fixtures.helpers import TESTDATA
+from geo_platform_tests.fixtures.lifecycle import (
     audit_rows,
     delete_collections,
     lifecycle_env,
     listing,
     publish,
 )
-from geo_platform_tests.helpers import TESTDATA
 
 FILES = {
     "solo/kinked.geojson": "vectors/geojson_invalid/switzerlandKinked.geojson",

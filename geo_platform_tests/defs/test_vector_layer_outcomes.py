@@ -24,7 +24,7 @@ from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.store.catalog import items_of_source
-from geo_platform_tests.workflows.vector_world import (
+from geo_platform_tests.fixtures.vector_world import (
     add_nocrs_layer,
     add_out_of_range_layer,
     write_partial_gpkg,

@@ -18,7 +18,7 @@ from geo_platform.lib import naming
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.store.catalog import items_of_source
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 FILES = {
     "ynp.gpkg": "vectors/gpkg_multilayer/ynp_features.gpkg",

@@ -47,7 +47,7 @@ from geo_platform.settings import REPO_ROOT, Settings, load_settings
 from geo_platform.store import pgstac
 from geo_platform_tests.e2e import azure_profile as az
 from geo_platform_tests.e2e.processes import daemon, free_port
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
 

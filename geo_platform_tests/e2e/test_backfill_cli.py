@@ -21,7 +21,7 @@ from geo_platform.lib import naming
 from geo_platform.settings import REPO_ROOT, load_settings
 from geo_platform.store import pgstac
 from geo_platform_tests.e2e.processes import dagster_dev
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
 SOURCES = ["rasters/rgb_uint8/RGB.byte.tif", "rasters/palette/storml_tcc.tif",

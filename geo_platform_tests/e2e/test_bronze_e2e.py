@@ -13,7 +13,7 @@ import pytest
 from geo_platform.definitions import build_definitions
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.settings import REPO_ROOT, load_settings
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
 

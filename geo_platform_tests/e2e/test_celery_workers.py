@@ -52,7 +52,7 @@ from geo_platform.resources.blob_store import blob_store_from_settings
 from geo_platform.resources.celery import celery_config, write_worker_config
 from geo_platform.services import redis as redis_service
 from geo_platform.settings import REPO_ROOT, Settings, load_settings
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 # Short enough that the test waits little for the killed worker's step, long enough that a
 # healthy step (a few seconds here) is never handed out twice.

@@ -17,7 +17,7 @@ import pytest
 from geo_platform.lib import naming
 from geo_platform.store import pgstac
 from geo_platform_tests.e2e.processes import daemon
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 from geo_platform.lib import naming
 from geo_platform.settings import REPO_ROOT
-from geo_platform_tests.workflows.vector_world import write_partial_gpkg
+from geo_platform_tests.fixtures.vector_world import write_partial_gpkg
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:'crs' was not provided")]
 

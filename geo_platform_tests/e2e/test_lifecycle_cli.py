@@ -16,8 +16,8 @@ from geo_platform.definitions import build_resources
 from geo_platform.lib import naming
 from geo_platform.settings import load_settings
 from geo_platform.store import pgstac
-from geo_platform_tests.defs.lifecycle_helpers import delete_collections, listing, make_raster
-from geo_platform_tests.defs.lifecycle_helpers import publish as run_pipeline
+from geo_platform_tests.fixtures.lifecycle import delete_collections, listing, make_raster
+from geo_platform_tests.fixtures.lifecycle import publish as run_pipeline
 
 
 @pytest.mark.slow

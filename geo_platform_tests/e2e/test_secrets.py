@@ -30,7 +30,7 @@ from psycopg import sql
 
 from geo_platform.lib import naming
 from geo_platform.settings import REPO_ROOT, url_with_user
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
 

@@ -314,7 +314,7 @@ def pipeline_raster(pg_dsn: str, servers: Settings) -> Iterator[dict]:
 
     from geo_platform.lib import naming
     from geo_platform_tests.e2e.raster_pipeline import publish_raster
-    from geo_platform_tests.helpers import TESTDATA
+    from geo_platform_tests.fixtures.helpers import TESTDATA
 
     blob = f"serve{uuid.uuid4().hex[:6]}/imagery/rgb.tif"
     with dg.instance_for_test() as inst, pytest.MonkeyPatch.context() as mp:

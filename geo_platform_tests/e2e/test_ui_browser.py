@@ -29,7 +29,7 @@ from geo_platform.lib import naming
 from geo_platform.settings import REPO_ROOT
 from geo_platform_tests.e2e.processes import dagster_dev
 from geo_platform_tests.e2e.raster_pipeline import publish_raster
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 pytestmark = pytest.mark.slow
 

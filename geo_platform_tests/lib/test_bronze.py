@@ -5,7 +5,7 @@ import pytest
 from geo_platform.lib import bronze
 from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.types import BlobInfo
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.raster.cog import RasterOptions, build_cog_tiers, validate_cog
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.types import BlobInfo
-from geo_platform_tests.helpers import TESTDATA, zip_bytes
+from geo_platform_tests.fixtures.helpers import TESTDATA, zip_bytes
 
 RGB = TESTDATA / "rasters/rgb_uint8/RGB.byte.tif"
 GPKG = TESTDATA / "vectors/gpkg_multilayer/ynp_features.gpkg"

@@ -26,7 +26,7 @@ from geo_platform.lib.errors import (
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.types import DataKind
 from geo_platform.lib.vector.read import open_source
-from geo_platform_tests.helpers import zip_bytes
+from geo_platform_tests.fixtures.helpers import zip_bytes
 
 HTML = (
     b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"

@@ -20,7 +20,7 @@ from geo_platform.workflows.catalog import (
     publish_items,
     read_silver_items,
 )
-from geo_platform_tests.workflows.vector_world import World, write_gpkg
+from geo_platform_tests.fixtures.vector_world import World, write_gpkg
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.settings import Settings
 from geo_platform.store import pgstac
 from geo_platform.workflows.janitor import find_orphans, remove_orphans
-from geo_platform_tests.defs.lifecycle_helpers import (
+from geo_platform_tests.fixtures.lifecycle import (
     audit_rows,
     delete_collections,
     lifecycle_env,

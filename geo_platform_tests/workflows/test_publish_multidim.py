@@ -28,8 +28,8 @@ from geo_platform.store.blobs.local import LocalBlobStore
 from geo_platform.store.catalog import publish_sources
 from geo_platform.workflows.publish_multidim import CubePublished
 from geo_platform.workflows.publish_raster import RasterSettings, publish_raster
-from geo_platform_tests.helpers import TESTDATA
-from geo_platform_tests.lib.raster.netcdf3 import (
+from geo_platform_tests.fixtures.helpers import TESTDATA
+from geo_platform_tests.fixtures.netcdf3 import (
     PR_FILL,
     TAS_FILL,
     TAS_SCALE,

@@ -27,7 +27,7 @@ from geo_platform.workflows.publish_raster import (
     raster_options,
 )
 from geo_platform.workflows.publish_tiled import TiledPublished
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
 
 RGB = TESTDATA / "rasters/rgb_uint8/RGB.byte.tif"

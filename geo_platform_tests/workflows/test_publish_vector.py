@@ -19,7 +19,7 @@ from geo_platform.store import pgstac
 from geo_platform.store.silver import stac_items
 from geo_platform.workflows.catalog import publish_items
 from geo_platform.workflows.publish_vector import vector_options
-from geo_platform_tests.workflows.vector_world import World, table_exists, table_facts, write_gpkg
+from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts, write_gpkg
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from geo_platform.lib import naming
 from geo_platform.lib.errors import InputError, MissingCRSError
 from geo_platform.store.silver import stac_items
 from geo_platform.workflows.catalog import publish_items
-from geo_platform_tests.workflows.vector_world import (
+from geo_platform_tests.fixtures.vector_world import (
     World,
     add_nocrs_layer,
     add_out_of_range_layer,

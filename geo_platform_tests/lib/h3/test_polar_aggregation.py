@@ -25,7 +25,7 @@ from geo_platform.lib.h3 import grid as h3grid
 from geo_platform.lib.h3.contrib import SPHERE
 from geo_platform.lib.h3.sphere import EARTH_RADIUS_M
 from geo_platform.store import analytics
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 NATURAL_EARTH = TESTDATA / "vectors" / "shp_zip_with_prj" / "naturalearth_lowres.zip"
 R2 = EARTH_RADIUS_M**2

@@ -13,7 +13,7 @@ from rasterio.control import GroundControlPoint
 from rasterio.shutil import copy as rio_copy
 from rasterio.transform import Affine, from_origin
 
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 RASTERS = TESTDATA / "rasters"
 UTM33 = "EPSG:32633"

@@ -19,7 +19,7 @@ from geo_platform.lib.errors import (
     UnsupportedFormatError,
 )
 from geo_platform.lib.raster.inspect import inspect_raster
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.lib.raster import synth
 
 # Every file in shared/testdata/rasters and what the platform must do with it (None = publish).

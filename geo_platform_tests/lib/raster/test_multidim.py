@@ -19,8 +19,7 @@ from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.multidim import CubeVariable, read_cube, shift_longitudes
 from geo_platform.lib.raster.variable_vrt import write_variable_vrt
 from geo_platform.lib.stac.datacube import cube_dimensions, cube_variables
-from geo_platform_tests.lib.raster import synth
-from geo_platform_tests.lib.raster.netcdf3 import (
+from geo_platform_tests.fixtures.netcdf3 import (
     PR_FILL,
     TAS_FILL,
     TAS_SCALE,
@@ -29,6 +28,7 @@ from geo_platform_tests.lib.raster.netcdf3 import (
     expected_tas,
     write_netcdf3,
 )
+from geo_platform_tests.lib.raster import synth
 
 GFS = synth.RASTERS / "non_tiff/gfs.t06z.pgrb2.10p0.f010.grib2"
 

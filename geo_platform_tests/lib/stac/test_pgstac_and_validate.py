@@ -9,7 +9,7 @@ import pytest
 from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.stac.validate import SCHEMA_DIR, validate_stac
 from geo_platform.store import pgstac
-from geo_platform_tests.helpers import SHARED_SCHEMAS
+from geo_platform_tests.fixtures.helpers import SHARED_SCHEMAS
 
 
 def _item(cid: str, iid: str, x: float, dt: str) -> dict:

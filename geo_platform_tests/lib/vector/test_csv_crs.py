@@ -11,7 +11,8 @@ import pytest
 from geo_platform.lib.errors import CoordinateRangeError
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.read import open_source
-from geo_platform_tests.lib.vector.test_publish import _db_check, _publish
+from geo_platform_tests.lib.vector.conftest import publish_file
+from geo_platform_tests.lib.vector.test_publish import _db_check
 
 LONLAT_WKT = (
     'id,wkt\n1,"LINESTRING (11.5 48.1, 11.6 48.2)"\n2,"LINESTRING (-179.9 -89.9, 179.9 89.9)"\n'
@@ -51,10 +52,10 @@ def test_coordinates_outside_lonlat_are_refused_with_the_hint(tmp_path: Path, te
 
 
 def test_wkt_csv_publishes_with_the_crs_recorded_as_assumed(pg_conn, pg_schema, tmp_path):
-    (t,) = _publish(pg_conn, _csv(tmp_path, LONLAT_WKT, "wkt.csv"), pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, _csv(tmp_path, LONLAT_WKT, "wkt.csv"), pg_schema, tmp_path)
     _db_check(pg_conn, t)
     assert (t.source_crs, t.crs_assumed, t.rows_loaded) == ("EPSG:4326", True, 2)
-    (t,) = _publish(pg_conn, _csv(tmp_path, LONLAT_COLUMNS, "pts.csv"), pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, _csv(tmp_path, LONLAT_COLUMNS, "pts.csv"), pg_schema, tmp_path)
     assert (t.source_crs, t.crs_assumed) == ("EPSG:4326", True)
 
 
@@ -64,4 +65,4 @@ def test_a_row_beyond_the_sample_is_still_checked(pg_conn, pg_schema, tmp_path):
     (src,) = open_source(path, "v/late.csv")  # the sampled rows fit
     assert src.crs_assumed
     with pytest.raises(CoordinateRangeError, match=r"late\.csv.*assume_crs"):
-        _publish(pg_conn, path, pg_schema, tmp_path)
+        publish_file(pg_conn, path, pg_schema, tmp_path)

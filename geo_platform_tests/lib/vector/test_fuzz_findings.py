@@ -22,7 +22,8 @@ from geo_platform.lib.errors import (
     is_retryable,
 )
 from geo_platform.lib.vector.options import VectorOptions
-from geo_platform_tests.lib.vector.test_publish import ASSUME, _db_check, _publish
+from geo_platform_tests.lib.vector.conftest import publish_file
+from geo_platform_tests.lib.vector.test_publish import ASSUME, _db_check
 
 
 def _geojson(path: Path, features: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> Path:
@@ -64,7 +65,7 @@ def _table_count(conn: psycopg.Connection[Any], schema: str) -> int:
 def test_csv_wkt_column_named_like_a_geometry(pg_conn, pg_schema, tmp_path, column):
     path = tmp_path / "g.csv"
     path.write_text(f'id,{column}\n1,"POINT (1 2)"\n2,"POINT (3 4)"\n')
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path, ASSUME)
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path, ASSUME)
     _db_check(pg_conn, t)
     assert t.rows_loaded == 2 and t.bbox == (1.0, 2.0, 3.0, 4.0)
     assert [c.name for c in t.columns] == ["fid", "id", "geom"]
@@ -76,7 +77,7 @@ def test_csv_written_by_geopandas_publishes(pg_conn, pg_schema, tmp_path):
         {"name": ["a", "b"]}, geometry=[Point(1, 2), Point(3, 4)], crs="EPSG:4326"
     ).to_csv(path, index=False)
     assert path.read_text().splitlines()[0] == "name,geometry"
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path, ASSUME)
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path, ASSUME)
     _db_check(pg_conn, t)
     rows = _rows(pg_conn, pg_schema, t.table, ["name"])
     assert rows == [("a",), ("b",)]
@@ -102,7 +103,7 @@ def test_unique_pg_identifiers_avoid_system_columns():
 def test_system_column_names_as_attributes(pg_conn, pg_schema, tmp_path):
     props = {name: i for i, name in enumerate(SYSTEM_COLUMNS)}
     path = _geojson(tmp_path / "sys.geojson", [(props, _point(1, 1))])
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
     _db_check(pg_conn, t)
     attrs = t.columns[1:-1]
     assert [c.name for c in attrs] == [f"{n}_" for n in SYSTEM_COLUMNS]
@@ -116,7 +117,9 @@ def test_property_named_like_the_reader_geometry_column(pg_conn, pg_schema, tmp_
         tmp_path / "w.geojson",
         [({"wkb_geometry": "x", "n": 1}, _point(1, 1)), ({"wkb_geometry": "y", "n": 2}, None)],
     )
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path, VectorOptions(keep_null_geometries=True))
+    (t,) = publish_file(
+        pg_conn, path, pg_schema, tmp_path, VectorOptions(keep_null_geometries=True)
+    )
     _db_check(pg_conn, t)
     assert [(c.name, c.original_name) for c in t.columns[1:-1]] == [
         ("wkb_geometry", "wkb_geometry"),
@@ -129,18 +132,18 @@ def test_property_named_like_the_reader_geometry_column(pg_conn, pg_schema, tmp_
 def test_projected_geojson_without_crs_is_refused(pg_conn, pg_schema, tmp_path):
     path = _geojson(tmp_path / "utm.geojson", [({"a": 1}, _point(500000, 5000000))])
     with pytest.raises(CoordinateRangeError, match=r"utm\.geojson.*look projected.*'crs' member"):
-        _publish(pg_conn, path, pg_schema, tmp_path)
+        publish_file(pg_conn, path, pg_schema, tmp_path)
     poly = {"type": "Polygon", "coordinates": [[[0, 0], [500000, 0], [0, 100], [0, 0]]]}
     path = _geojson(tmp_path / "poly.geojson", [({"a": 1}, poly)])
     with pytest.raises(CoordinateRangeError, match=r"poly\.geojson.*look projected"):
-        _publish(pg_conn, path, pg_schema, tmp_path)
+        publish_file(pg_conn, path, pg_schema, tmp_path)
     assert _table_count(pg_conn, pg_schema) == 0
 
 
 def test_swapped_lat_lon_in_geojson_is_refused(pg_conn, pg_schema, tmp_path):
     path = _geojson(tmp_path / "swap.geojson", [({"a": 1}, _point(35.6, 139.7))])
     with pytest.raises(CoordinateRangeError, match=r"swap\.geojson.*look swapped"):
-        _publish(pg_conn, path, pg_schema, tmp_path)
+        publish_file(pg_conn, path, pg_schema, tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore:'crs' was not provided")
@@ -149,9 +152,11 @@ def test_assumed_geographic_crs_is_range_checked(pg_conn, pg_schema, tmp_path):
         tmp_path / "noprj.shp"
     )
     with pytest.raises(CoordinateRangeError, match=r"noprj\.shp.*projected.*assume_crs"):
-        _publish(pg_conn, tmp_path / "noprj.shp", pg_schema, tmp_path, ASSUME, blob="d/noprj.shp")
+        publish_file(
+            pg_conn, tmp_path / "noprj.shp", pg_schema, tmp_path, ASSUME, blob="d/noprj.shp"
+        )
     # ... while the right CRS publishes it
-    (t,) = _publish(
+    (t,) = publish_file(
         pg_conn,
         tmp_path / "noprj.shp",
         pg_schema,
@@ -166,13 +171,13 @@ def test_other_geographic_formats_are_range_checked(pg_conn, pg_schema, tmp_path
     gpkg = tmp_path / "nad83.gpkg"
     gpd.GeoDataFrame({"a": [1]}, geometry=[Point(-100, 95)], crs="EPSG:4269").to_file(gpkg)
     with pytest.raises(CoordinateRangeError, match=r"nad83\.gpkg.*EPSG:4269"):
-        _publish(pg_conn, gpkg, pg_schema, tmp_path)
+        publish_file(pg_conn, gpkg, pg_schema, tmp_path)
     fgb = tmp_path / "wide.fgb"
     gpd.GeoDataFrame(
         {"a": [1]}, geometry=[Polygon([(0, 0), (200, 0), (200, 10)])], crs="EPSG:4326"
     ).to_file(fgb)
     with pytest.raises(CoordinateRangeError, match=r"wide\.fgb.*0\.\.360 convention"):
-        _publish(pg_conn, fgb, pg_schema, tmp_path)
+        publish_file(pg_conn, fgb, pg_schema, tmp_path)
 
 
 def test_rounding_overshoot_and_real_edges_publish(pg_conn, pg_schema, tmp_path):
@@ -184,7 +189,7 @@ def test_rounding_overshoot_and_real_edges_publish(pg_conn, pg_schema, tmp_path)
             ({"a": 3}, _point(179.99999, 0)),
         ],
     )
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
     _db_check(pg_conn, t)
     assert t.rows_loaded == 3
 
@@ -193,7 +198,7 @@ def test_rounding_overshoot_and_real_edges_publish(pg_conn, pg_schema, tmp_path)
 def test_property_mixing_objects_and_plain_strings(pg_conn, pg_schema, tmp_path):
     values: list[Any] = [{"k": 1}, "plain", "NaN", ["x"], "{not json", None, "12"]
     path = _geojson(tmp_path / "m.geojson", [({"o": v}, _point(1, 1)) for v in values])
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
     _db_check(pg_conn, t)
     assert {c.name: c.pg_type for c in t.columns}["o"] == "jsonb"
     got = [r[0] for r in _rows(pg_conn, pg_schema, t.table, ["o"])]
@@ -223,7 +228,7 @@ def test_layers_sharing_a_name_in_one_zip(pg_conn, pg_schema, tmp_path):
         z.writestr("other.geojson", '{"type":"FeatureCollection","features":[]}')
     runs = []
     for _ in range(2):
-        tables = _publish(pg_conn, zpath, pg_schema, tmp_path, blob="d/two.zip")
+        tables = publish_file(pg_conn, zpath, pg_schema, tmp_path, blob="d/two.zip")
         runs.append(sorted((t.layer, t.table) for t in tables))
     assert runs[0] == runs[1]  # stable across runs
     names = {t.layer: t.table for t in tables}
@@ -237,7 +242,7 @@ def test_layers_sharing_a_name_in_one_zip(pg_conn, pg_schema, tmp_path):
 def test_csv_with_a_repeated_header(pg_conn, pg_schema, tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("lat,lon,a,a,A\n50,10,1,2,x\n51,11,3,4,y\n")
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
     _db_check(pg_conn, t)
     attrs = t.columns[1:-1]
     assert [c.name for c in attrs] == ["lat", "lon", "a", "a_2", "a_3"]
@@ -251,7 +256,7 @@ def test_too_many_columns_is_permanent(pg_conn, pg_schema, tmp_path):
     props = {f"c{i}": i for i in range(1700)}
     path = _geojson(tmp_path / "wide.geojson", [(props, _point(1, 1))])
     with pytest.raises(TooLargeError, match=r"wide\.geojson.*1700 attribute.*1600") as exc:
-        _publish(pg_conn, path, pg_schema, tmp_path)
+        publish_file(pg_conn, path, pg_schema, tmp_path)
     assert not is_retryable(exc.value)
     assert _table_count(pg_conn, pg_schema) == 0
 
@@ -261,7 +266,7 @@ def test_postgres_limits_are_permanent_errors(pg_conn, pg_schema, tmp_path):
     props = {f"c{i}": i + 0.5 for i in range(1598)}
     path = _geojson(tmp_path / "fat.geojson", [(props, _point(1, 1))])
     with pytest.raises(TooLargeError, match=r"fat\.geojson.*PostgreSQL limit") as exc:
-        _publish(pg_conn, path, pg_schema, tmp_path)
+        publish_file(pg_conn, path, pg_schema, tmp_path)
     assert not is_retryable(exc.value)
     assert _table_count(pg_conn, pg_schema) == 0
 
@@ -271,7 +276,7 @@ def test_csv_ewkt_is_refused_with_advice(pg_conn, pg_schema, tmp_path):
     path = tmp_path / "e.csv"
     path.write_text('id,wkt\n1,"SRID=3857;POINT (1 2)"\n')
     with pytest.raises(UnsupportedFormatError, match=r"e\.csv.*EWKT.*SRID=3857.*EPSG:3857"):
-        _publish(pg_conn, path, pg_schema, tmp_path, ASSUME)
+        publish_file(pg_conn, path, pg_schema, tmp_path, ASSUME)
 
 
 @pytest.mark.parametrize("text", ["name,lat,lon\n", "name,lat,lon\r\n\r\n", "id,wkt\n"])
@@ -279,4 +284,4 @@ def test_csv_header_only(pg_conn, pg_schema, tmp_path, text):
     path = tmp_path / "h.csv"
     path.write_text(text)
     with pytest.raises(EmptyDatasetError, match=r"h\.csv.*no rows"):
-        _publish(pg_conn, path, pg_schema, tmp_path, ASSUME)
+        publish_file(pg_conn, path, pg_schema, tmp_path, ASSUME)

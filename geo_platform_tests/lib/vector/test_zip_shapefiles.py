@@ -13,8 +13,9 @@ from shapely.geometry import Point
 from geo_platform.lib import naming
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector.read import iter_batches, open_source
+from geo_platform_tests.lib.vector.conftest import publish_file
 from geo_platform_tests.lib.vector.test_fuzz_findings import _rows, _table_count
-from geo_platform_tests.lib.vector.test_publish import _db_check, _publish
+from geo_platform_tests.lib.vector.test_publish import _db_check
 
 ODD = "a;b,c #d !e ?f 'g\" {h}"
 
@@ -50,7 +51,7 @@ def test_shapefile_in_a_subfolder_passes_bronze_and_publishes(pg_conn, pg_schema
     path = _zipped(tmp_path, {"export/2024/parcels": [1, 2, 3]})
     inv = inventory_file(path, "v/data.zip", "vector")
     assert (inv.driver, inv.features, inv.crs) == ("ESRI Shapefile", 3, "EPSG:4326")
-    (t,) = _publish(pg_conn, path, pg_schema, tmp_path, blob="v/data.zip")
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path, blob="v/data.zip")
     _db_check(pg_conn, t)
     assert t.table == naming.table_name("v/data.zip") and t.rows_loaded == 3
 
@@ -67,7 +68,7 @@ def test_every_shapefile_of_a_zip_is_its_own_table_named_by_its_path(pg_conn, pg
     inv = inventory_file(path, "v/data.zip", "vector")
     assert sorted(layer["name"] for layer in inv.layers) == sorted(s.name for s in layers)
     assert inv.features == 6
-    tables = _publish(pg_conn, path, pg_schema, tmp_path, blob="v/data.zip")
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path, blob="v/data.zip")
     by_layer = {t.layer: t for t in tables}
     assert set(by_layer) == {"lakes", "rivers/roads", "roads/roads"}
     assert _table_count(pg_conn, pg_schema) == 3
@@ -106,10 +107,10 @@ def test_vector_names_with_odd_characters_publish(pg_conn, pg_schema, tmp_path):
     shutil.copy(tmp_path / "plain.gpkg", odd)
     blob = f"v/{ODD}.gpkg"
     assert inventory_file(odd, blob, "vector").features == 2
-    (t,) = _publish(pg_conn, odd, pg_schema, tmp_path, blob=blob)
+    (t,) = publish_file(pg_conn, odd, pg_schema, tmp_path, blob=blob)
     _db_check(pg_conn, t)
     assert t.rows_loaded == 2
     zipped = _zipped(tmp_path, {f"{ODD}/{ODD}": [7]}, name=f"{ODD}.zip")
     assert inventory_file(zipped, f"v/{ODD}.zip", "vector").features == 1
-    (t,) = _publish(pg_conn, zipped, pg_schema, tmp_path, blob=f"v/{ODD}.zip")
+    (t,) = publish_file(pg_conn, zipped, pg_schema, tmp_path, blob=f"v/{ODD}.zip")
     assert _rows(pg_conn, pg_schema, t.table, ["v"]) == [(7,)]

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from geo_platform.cli.promotion import demote, promote
 from geo_platform.settings import load_settings
-from geo_platform_tests.promotion_fixtures import Dataset, count_rows, drop_dataset, make_dataset
+from geo_platform_tests.fixtures.promotion import Dataset, count_rows, drop_dataset, make_dataset
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from geo_platform.store.promotion_audit import history
 from geo_platform.store.promotion_state import read_items
 from geo_platform.workflows.demote import demote
 from geo_platform.workflows.promote import PromotionRequest, promote
-from geo_platform_tests.promotion_fixtures import (
+from geo_platform_tests.fixtures.promotion import (
     PROD,
     SILVER,
     Dataset,

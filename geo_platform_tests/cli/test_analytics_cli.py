@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from geo_platform.cli.analytics import query
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 YNP = TESTDATA / "vectors" / "gpkg_multilayer" / "ynp_features.gpkg"
 

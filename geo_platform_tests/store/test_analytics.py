@@ -26,7 +26,7 @@ from geo_platform.lib.errors import (
 from geo_platform.lib.h3.contrib import SPHERE
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter, read_geo_metadata
 from geo_platform.store import analytics
-from geo_platform_tests.helpers import TESTDATA
+from geo_platform_tests.fixtures.helpers import TESTDATA
 
 YNP = TESTDATA / "vectors" / "gpkg_multilayer" / "ynp_features.gpkg"
 

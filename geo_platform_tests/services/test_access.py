@@ -19,7 +19,7 @@ from psycopg import errors, sql
 from geo_platform.services.access import ensure_access, ensure_roles
 from geo_platform.settings import Settings, load_settings, redact_url
 from geo_platform.store import pgstac, postgis
-from geo_platform_tests.promotion_fixtures import (
+from geo_platform_tests.fixtures.promotion import (
     Dataset,
     drop_dataset,
     make_dataset,
