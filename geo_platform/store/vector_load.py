@@ -29,7 +29,7 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ from geo_platform.store.postgis import (
     lock_table,
     table_exists,
 )
+from geo_platform.store.threads import InOrder, ahead
 
 SRID = 4326
 PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
@@ -84,7 +85,7 @@ class _Output:
     writer: GeoParquetWriter | None
     final_path: Path | None
     extent: Extent
-    _extent_jobs: _InOrder = field(default_factory=lambda: _InOrder("extent"))
+    _extent_jobs: InOrder = field(default_factory=lambda: InOrder("extent"))
 
     def add(self, part: CleanPart, exclusive: bool) -> None:
         """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection).
@@ -107,33 +108,6 @@ class _Output:
         self.staged.abort(exc)
         if self.writer is not None:
             self.writer.abort()
-
-
-class _InOrder:
-    """Calls run one after another in one background thread (started on first use)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._pool: ThreadPoolExecutor | None = None
-        self._jobs: list[Future[Any]] = []
-
-    def submit(self, fn: Any, *args: Any) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
-        self._jobs.append(self._pool.submit(fn, *args))
-        done = [j for j in self._jobs if j.done()]
-        for job in done:
-            job.result()  # an error surfaces at the next batch
-            self._jobs.remove(job)
-
-    def wait(self, raise_errors: bool = True) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        jobs, self._jobs = self._jobs, []
-        if raise_errors:
-            for job in jobs:
-                job.result()
 
 
 def split_table_name(base: str, kind: str) -> str:
@@ -352,9 +326,10 @@ def _publish_layer(
                     conn, cleaner, plan, schema, base, names, parquet_dir, defer_index
                 )
                 exclusive = len(plan.kinds) == 1
-                for batch in batches:
-                    for part in cleaner.clean(batch):
-                        outputs[part.kind].add(part, exclusive)
+                with closing(ahead(cleaner.clean(b) for b in batches)) as cleaned:
+                    for parts in cleaned:
+                        for part in parts:
+                            outputs[part.kind].add(part, exclusive)
             stats = cleaner.finish_stats()
             if sum(s.rows_loaded for s in stats.values()) == 0 and not publish_empty:
                 rolled_back = True

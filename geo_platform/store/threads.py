@@ -1,0 +1,85 @@
+"""Small threading helpers of the loaders: work produced ahead, and calls kept in order.
+
+On two cores a loader's stages (read and clean, encode and send, accumulate the extent) overlap
+only when they run in threads of their own; GDAL, shapely, numpy and pyarrow release the GIL in
+their heavy parts, so the threads do run side by side.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_ITEM, _DONE, _ERROR = range(3)
+
+
+def ahead(produce: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
+    """The items of ``produce``, computed in a worker thread at most ``depth`` ahead of the
+    consumer (a loader reads and cleans the next batch, GDAL, shapely and numpy releasing the
+    GIL, while this one is encoded and sent). An error of the producer is raised here; closing the
+    iterator stops the producer and waits for it (before the source is closed)."""
+    box: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[int, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in produce:
+                if not put((_ITEM, item)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer
+            put((_ERROR, exc))
+
+    worker = threading.Thread(target=work, name="clean-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == _ERROR:
+                raise value
+            if kind == _DONE:
+                return
+            yield value
+    finally:
+        stop.set()
+        worker.join()
+
+
+class InOrder:
+    """Calls run one after another in one background thread (started on first use)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: list[Future[Any]] = []
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        self._jobs.append(self._pool.submit(fn, *args))
+        done = [j for j in self._jobs if j.done()]
+        for job in done:
+            job.result()  # an error surfaces at the next batch
+            self._jobs.remove(job)
+
+    def wait(self, raise_errors: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        jobs, self._jobs = self._jobs, []
+        if raise_errors:
+            for job in jobs:
+                job.result()

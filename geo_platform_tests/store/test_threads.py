@@ -1,0 +1,72 @@
+"""store.threads: work produced ahead in a thread, calls kept in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing
+
+import pytest
+
+from geo_platform.store.threads import InOrder, ahead
+
+
+def test_ahead_yields_every_item_in_order_from_another_thread() -> None:
+    threads: set[str] = set()
+
+    def produce() -> Iterator[int]:
+        for i in range(50):
+            threads.add(threading.current_thread().name)
+            yield i
+
+    assert list(ahead(produce())) == list(range(50))
+    assert threads == {"clean-ahead"}
+
+
+def test_a_producer_error_reaches_the_consumer_after_the_items_before_it() -> None:
+    def produce() -> Iterator[int]:
+        yield 1
+        raise ValueError("bad batch")
+
+    got = []
+    with pytest.raises(ValueError, match="bad batch"):
+        for item in ahead(produce()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_closing_early_stops_the_producer_and_waits_for_it() -> None:
+    produced: list[int] = []
+
+    def produce() -> Iterator[int]:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    with closing(ahead(produce(), depth=1)) as items:
+        assert next(items) == 0
+    count = len(produced)
+    time.sleep(0.2)
+    assert len(produced) == count < 1000  # stopped, and no longer running
+    assert not [t for t in threading.enumerate() if t.name == "clean-ahead"]
+
+
+def test_in_order_runs_calls_in_sequence_and_raises_their_errors() -> None:
+    seen: list[int] = []
+    jobs = InOrder("t")
+    for i in range(20):
+        jobs.submit(seen.append, i)
+    jobs.wait()
+    assert seen == list(range(20))
+
+    def slow_failure() -> None:
+        time.sleep(0.05)
+        raise ZeroDivisionError("in the thread")
+
+    jobs.submit(slow_failure)
+    with pytest.raises(ZeroDivisionError, match="in the thread"):
+        jobs.wait()
+    jobs.submit(slow_failure)
+    jobs.wait(raise_errors=False)  # an abort: waits, raises nothing
+    assert not [t for t in threading.enumerate() if t.name.startswith("t_")]
