@@ -220,6 +220,7 @@ class _Builder:
         self.timings: dict[str, float] = {}
         self.checksums: dict[str, Future[str]] = {}
         self.plan = plan_tiers(info, options, source_layout(info))
+        self.side_by_side = False
         categorical = (
             options.categorical if options.categorical is not None else info.is_categorical
         )
@@ -274,10 +275,12 @@ class _Builder:
         plan = plan_render(layout, sample, self.options.visual_bands)
         # The archive (re-encoded from the analysis tier) is written while the visualization is:
         # each GDAL copy decodes its source in one thread, so two copies keep both cores busy.
+        self.side_by_side = {"archive", "visualization"} <= set(self.options.tiers)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive") as side:
             pending = side.submit(self._in_env, self._archive, source, analysis, grid)
             tiers["visualization"] = self._visualization(analysis, plan)
             tiers["archive"] = pending.result()
+        self.side_by_side = False
         thumb = self._thumbnail(analysis, layout, sample, plan)
         done = {k: f.result() for k, f in self.checksums.items()}
         final = {k: with_checksum(v, done.get(k)) for k, v in tiers.items()}
@@ -336,9 +339,14 @@ class _Builder:
     def _common(self) -> dict[str, Any]:
         return {
             "blocksize": self.options.blocksize,
-            "num_threads": threads(self.options, self.info),
+            "num_threads": self._threads(),
             "bigtiff": "IF_SAFER",
         }
+
+    def _threads(self) -> str:
+        """GDAL threads of one copy: one per copy while two copies run side by side (they
+        already fill two cores; more threads only hold more blocks in memory)."""
+        return "1" if self.side_by_side else threads(self.options, self.info)
 
     def _lossless(self, codec: str, level: int | None) -> dict[str, Any]:
         opts: dict[str, Any] = {"compress": codec.upper(), **self._common()}
@@ -372,7 +380,7 @@ class _Builder:
             "compress": "JPEG",
             "quality": self.options.jpeg_quality,
             "blocksize": self.options.blocksize,
-            "num_threads": threads(self.options, self.info),
+            "num_threads": self._threads(),
             "overviews": "FORCE_USE_EXISTING",
             "overview_resampling": self.resampling,
             "bigtiff": "IF_SAFER",
