@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,23 @@ def read_pid(path: Path) -> int | None:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def stop_pid_file(pid_file: Path, grace: float = 10) -> bool:
+    """Stop the server whose PID ``pid_file`` records: SIGTERM, SIGKILL after ``grace``
+    seconds. False if it was not running; the PID file is removed either way."""
+    pid = read_pid(pid_file)
+    if pid is None or not pid_alive(pid):
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -9,9 +9,7 @@ used) takes no port. Both keep their data under ``<state>/azurite/data`` (separa
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.errors import ConfigError, StorageUnavailableError
-from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, tail
+from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, stop_pid_file, tail
 from geo_platform.settings import REPO_ROOT, Settings, azurite_connection_string
 from geo_platform.store.queue import EventQueue
 
@@ -131,19 +129,7 @@ def stop_azurite(settings: Settings) -> bool:
 
 
 def _stop(service: _Service) -> bool:
-    pid = read_pid(service.pid)
-    if not pid_alive(pid):
-        service.pid.unlink(missing_ok=True)
-        return False
-    assert pid is not None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    service.pid.unlink(missing_ok=True)
-    return True
+    return stop_pid_file(service.pid)
 
 
 def uses_external_azure(settings: Settings) -> bool:

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.errors import ConfigError, DatabaseUnavailableError
-from geo_platform.services._proc import is_root, lock, pid_alive, port_open, read_pid, run, tail
+from geo_platform.services._proc import (
+    is_root,
+    lock,
+    pid_alive,
+    port_open,
+    read_pid,
+    run,
+    stop_pid_file,
+    tail,
+)
 from geo_platform.settings import Settings
 
 PG_OS_USER = "postgres"
@@ -103,18 +112,7 @@ def ensure_pgbouncer(settings: Settings) -> int | None:
 
 
 def stop_pgbouncer(settings: Settings) -> bool:
-    pid = read_pid(_paths(settings)["pid"])
-    if not pid_alive(pid):
-        return False
-    import os
-    import signal
-
-    assert pid is not None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.1)
-    return True
+    return stop_pid_file(_paths(settings)["pid"])
 
 
 def pgbouncer_status(settings: Settings) -> dict[str, Any]:

@@ -10,9 +10,7 @@ restart drops queued step messages, which is fine for development and CI and now
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.errors import ConfigError, StorageUnavailableError
-from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, tail
+from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, stop_pid_file, tail
 from geo_platform.settings import Settings, redact_url
 
 
@@ -106,20 +104,7 @@ def ensure_redis(settings: Settings) -> str:
 
 def stop_redis(settings: Settings) -> bool:
     """Stop our redis-server (by its recorded PID). False if it was not running."""
-    paths = _paths(settings)
-    pid = read_pid(paths["pid"])
-    if not pid_alive(pid):
-        paths["pid"].unlink(missing_ok=True)
-        return False
-    assert pid is not None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    paths["pid"].unlink(missing_ok=True)
-    return True
+    return stop_pid_file(_paths(settings)["pid"])
 
 
 def redis_status(settings: Settings) -> dict[str, Any]:
