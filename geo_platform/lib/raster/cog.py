@@ -193,7 +193,7 @@ def build_cog_tiers(
     }
     try:
         with rasterio.Env(**env), ThreadPoolExecutor(max_workers=1) as hasher:
-            return _Builder(info, out_dir, work, options, created, hasher, env).run()
+            return _Builder(info, out_dir, work, options, created, hasher).run()
     except BaseException:
         for path in created:
             path.unlink(missing_ok=True)
@@ -213,25 +213,18 @@ class _Builder:
         options: RasterOptions,
         created: list[Path],
         hasher: ThreadPoolExecutor,
-        env: dict[str, Any] | None = None,
     ) -> None:
         self.info, self.out_dir, self.work, self.options = info, out_dir, work, options
-        self.created, self.hasher, self.env = created, hasher, env or {}
+        self.created, self.hasher = created, hasher
         self.timings: dict[str, float] = {}
         self.checksums: dict[str, Future[str]] = {}
         self.plan = plan_tiers(info, options, source_layout(info))
-        self.side_by_side = False
         categorical = (
             options.categorical if options.categorical is not None else info.is_categorical
         )
         # GDAL resamples complex data only with nearest/average/rms.
         continuous = "average" if info.dtype.startswith("complex") else "cubic"
         self.resampling = options.resampling or ("nearest" if categorical else continuous)
-
-    def _in_env(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` under this build's GDAL options (they are per thread)."""
-        with rasterio.Env(**self.env):
-            return fn(*args)
 
     def _target(self, tier: str, suffix: str = ".tif") -> Path:
         if tier in self.options.tiers or tier == "thumbnail":
@@ -273,14 +266,8 @@ class _Builder:
         footprint = data_footprint(sample, grid, self.info)
         self._timed("statistics", start)
         plan = plan_render(layout, sample, self.options.visual_bands)
-        # The archive (re-encoded from the analysis tier) is written while the visualization is:
-        # each GDAL copy decodes its source in one thread, so two copies keep both cores busy.
-        self.side_by_side = {"archive", "visualization"} <= set(self.options.tiers)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive") as side:
-            pending = side.submit(self._in_env, self._archive, source, analysis, grid)
-            tiers["visualization"] = self._visualization(analysis, plan)
-            tiers["archive"] = pending.result()
-        self.side_by_side = False
+        tiers["visualization"] = self._visualization(analysis, plan)
+        tiers["archive"] = self._archive(source, analysis, grid)
         thumb = self._thumbnail(analysis, layout, sample, plan)
         done = {k: f.result() for k, f in self.checksums.items()}
         final = {k: with_checksum(v, done.get(k)) for k, v in tiers.items()}
@@ -339,14 +326,9 @@ class _Builder:
     def _common(self) -> dict[str, Any]:
         return {
             "blocksize": self.options.blocksize,
-            "num_threads": self._threads(),
+            "num_threads": threads(self.options, self.info),
             "bigtiff": "IF_SAFER",
         }
-
-    def _threads(self) -> str:
-        """GDAL threads of one copy: one per copy while two copies run side by side (they
-        already fill two cores; more threads only hold more blocks in memory)."""
-        return "1" if self.side_by_side else threads(self.options, self.info)
 
     def _lossless(self, codec: str, level: int | None) -> dict[str, Any]:
         opts: dict[str, Any] = {"compress": codec.upper(), **self._common()}
@@ -380,7 +362,7 @@ class _Builder:
             "compress": "JPEG",
             "quality": self.options.jpeg_quality,
             "blocksize": self.options.blocksize,
-            "num_threads": self._threads(),
+            "num_threads": threads(self.options, self.info),
             "overviews": "FORCE_USE_EXISTING",
             "overview_resampling": self.resampling,
             "bigtiff": "IF_SAFER",

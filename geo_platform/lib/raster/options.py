@@ -60,7 +60,7 @@ class RasterOptions:
     visual_bands: tuple[int, ...] | None = None
     blocksize: int = 512
     threads: int | None = None
-    cache_bytes: int = 128 * 2**20  # 256 MiB filled up (+230 MB RSS on 10k x 10k x 3), no faster
+    cache_bytes: int = 192 * 2**20  # 256 MiB: no faster, +125 MB RSS; 128 MiB: 10% slower
     analysis_compression: str = "DEFLATE"
     analysis_level: int = 1
     archive_compression: str = "LZW"
