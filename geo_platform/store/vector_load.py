@@ -30,7 +30,6 @@ import secrets
 import time
 import warnings
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ from geo_platform.lib.errors import (
     is_retryable,
 )
 from geo_platform.lib.vector import wkb
-from geo_platform.lib.vector.clean import CleanPart, KindStats, LayerCleaner
+from geo_platform.lib.vector.clean import KindStats, LayerCleaner
 from geo_platform.lib.vector.extent import Extent
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.lib.vector.options import VectorOptions
@@ -55,16 +54,14 @@ from geo_platform.lib.vector.read import iter_batches, open_batches, open_source
 from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.store.postgis import (
-    GEOMETRY_COLUMN,
     ColumnSpec,
     StagedTable,
     advisory_lock,
     ensure_schema,
     ident_with_suffix,
-    lock_table,
-    table_exists,
 )
-from geo_platform.store.threads import InOrder, ahead
+from geo_platform.store.threads import ahead
+from geo_platform.store.vector_outputs import TableOutput
 
 SRID = 4326
 PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
@@ -72,42 +69,6 @@ PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom include
 
 class EmptyLayerWarning(UserWarning):
     """A layer was skipped because it has no features to publish."""
-
-
-@dataclass
-class _Output:
-    """Everything one output table accumulates while its layer streams."""
-
-    kind: str
-    table: str
-    base: str
-    staged: StagedTable
-    writer: GeoParquetWriter | None
-    final_path: Path | None
-    extent: Extent
-    _extent_jobs: InOrder = field(default_factory=lambda: InOrder("extent"))
-
-    def add(self, part: CleanPart, exclusive: bool) -> None:
-        """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection).
-        The extent accumulates in a thread of its own (numpy releases the GIL), beside the
-        COPY encoding of the next batch."""
-        self._extent_jobs.submit(self.extent.add, part.bounds)
-        self.staged.write(part.batch)
-        if not exclusive:
-            self.staged.pause()
-        if self.writer is not None:
-            self.writer.write(part.batch, part.batch.column("geom"), part.bounds)
-
-    def settled_extent(self) -> Extent:
-        """The extent once every submitted batch is in (raises the first error of one)."""
-        self._extent_jobs.wait()
-        return self.extent
-
-    def abort(self, exc: BaseException) -> None:
-        self._extent_jobs.wait(raise_errors=False)
-        self.staged.abort(exc)
-        if self.writer is not None:
-            self.writer.abort()
 
 
 def split_table_name(base: str, kind: str) -> str:
@@ -187,7 +148,7 @@ def publish_vector_file(
     options = options or VectorOptions()
     layers = open_source(path, source_name, options)
     ensure_schema(conn, schema)
-    done: list[tuple[LoadedTable, _Output]] = []
+    done: list[tuple[LoadedTable, TableOutput]] = []
     try:
         with conn.transaction():
             bases = distinct_bases([layer_table_base(s, source_name, table_base) for s in layers])
@@ -223,41 +184,7 @@ def publish_vector_file(
     return [table for table, _ in done]
 
 
-def create_spatial_index(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
-    """GiST index and ANALYZE of a table published with ``defer_index=True``, in a transaction
-    of its own under the table's lock (a concurrent load of the same table waits, and the other
-    way round). False when there is nothing to do: the table is gone (replaced or dropped by a
-    later load) or already has a GiST index."""
-    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-    with conn.transaction():
-        lock_table(conn, schema, table)
-        if not table_exists(conn, schema, table):
-            return False
-        has_gist = conn.execute(
-            """SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-               JOIN pg_am a ON a.oid = c.relam
-               WHERE i.indrelid = %s::regclass AND a.amname = 'gist'""",
-            (target.as_string(conn),),
-        ).fetchone()
-        if has_gist is not None:
-            return False
-        name = ident_with_suffix(table, "_geom_gix")
-        taken = conn.execute(
-            """SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = %s AND c.relname = %s""",
-            (schema, name),
-        ).fetchone()
-        index = sql.Identifier(name) if taken is None else sql.SQL("")  # else PostgreSQL names it
-        conn.execute(
-            sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
-                index, target, sql.Identifier(GEOMETRY_COLUMN)
-            )
-        )
-        conn.execute(sql.SQL("ANALYZE {}").format(target))
-    return True
-
-
-def _discard(outputs: list[_Output]) -> None:
+def _discard(outputs: list[TableOutput]) -> None:
     for out in outputs:
         if out.writer is not None:
             out.writer.path.unlink(missing_ok=True)
@@ -268,7 +195,7 @@ def _layer_or_failure(
     conn: psycopg.Connection[Any],
     src: LayerSource,
     *args: Any,
-) -> list[tuple[LoadedTable, _Output]]:
+) -> list[tuple[LoadedTable, TableOutput]]:
     """``_publish_layer``; with ``failed``, a layer refused for its input is recorded there and
     skipped (its savepoint rolled back, its outputs discarded) so the other layers go on."""
     if failed is None:
@@ -290,7 +217,7 @@ def every_layer_failed(failed: dict[str, str], source_name: str) -> InputError:
     return cls(f"every layer failed: {detail}", path=source_name)
 
 
-def _skip(src: LayerSource, why: str) -> list[tuple[LoadedTable, _Output]]:
+def _skip(src: LayerSource, why: str) -> list[tuple[LoadedTable, TableOutput]]:
     warnings.warn(
         f"{src.display}: layer {src.name!r} skipped: {why}", EmptyLayerWarning, stacklevel=3
     )
@@ -305,7 +232,7 @@ def _publish_layer(
     options: VectorOptions,
     parquet_dir: Path | None,
     defer_index: bool = False,
-) -> list[tuple[LoadedTable, _Output]]:
+) -> list[tuple[LoadedTable, TableOutput]]:
     t0 = time.perf_counter()
     publish_empty = options.empty_layers == "publish"
     declared = declared_plan(src.geometry_type)
@@ -315,7 +242,7 @@ def _publish_layer(
     if not plan.kinds:
         return _skip(src, "it has no geometries")
     names = {k: base if len(plan.kinds) == 1 else split_table_name(base, k) for k in plan.kinds}
-    outputs: dict[str, _Output] = {}
+    outputs: dict[str, TableOutput] = {}
     rolled_back = False
     with conn.transaction():
         try:
@@ -363,7 +290,7 @@ def _open_outputs(
     names: dict[str, str],
     parquet_dir: Path | None,
     defer_index: bool = False,
-) -> dict[str, _Output]:
+) -> dict[str, TableOutput]:
     columns = [ColumnSpec(c.name, c.pg_type) for c in cleaner.columns]
     outputs = {}
     for kind in plan.kinds:
@@ -379,7 +306,7 @@ def _open_outputs(
             parquet_type = wkb.MULTI_TYPE[kind] + (" Z" if plan.has_z[kind] else "")
             writer = GeoParquetWriter(tmp, cleaner.out_schema, parquet_type)
             final = Path(parquet_dir) / f"{table}.parquet"
-        outputs[kind] = _Output(kind, table, base, staged, writer, final, Extent())
+        outputs[kind] = TableOutput(kind, table, base, staged, writer, final, Extent())
     return outputs
 
 
@@ -387,10 +314,10 @@ def _finish(
     src: LayerSource,
     cleaner: LayerCleaner,
     plan: LayerPlan,
-    out: _Output,
+    out: TableOutput,
     stats: KindStats,
     t0: float,
-) -> tuple[LoadedTable, _Output]:
+) -> tuple[LoadedTable, TableOutput]:
     out.settled_extent()
     out.staged.prepare()  # the swap waits until every layer of the file is ready
     if out.writer is not None:
@@ -427,7 +354,7 @@ def _finish(
     return table, out
 
 
-def _swap_all(conn: psycopg.Connection[Any], schema: str, outputs: list[_Output]) -> None:
+def _swap_all(conn: psycopg.Connection[Any], schema: str, outputs: list[TableOutput]) -> None:
     """Swap every staged table of the file in, last thing before the commit."""
     for out in outputs:
         out.staged.swap()

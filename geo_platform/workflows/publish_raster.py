@@ -19,7 +19,6 @@ returned dataclass into materialization metadata and asset check results.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -45,12 +44,10 @@ from geo_platform.lib.raster.tiling import TilingOptions, needs_tiling
 from geo_platform.lib.rules import options_for, parse_rules
 from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.completeness import (
-    COMPLETENESS_PROPERTY,
-    MISSING_PROPERTY,
     with_completeness,
 )
 from geo_platform.lib.stac.raster_item import build_raster_item
-from geo_platform.lib.stac.render import RENDERS_PROPERTY, apply_renders
+from geo_platform.lib.stac.render import apply_renders
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.store.blobs.base import BlobStore
@@ -67,15 +64,17 @@ from geo_platform.store.silver import (
 from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, raster_item_ids
 from geo_platform.workflows.publish_multidim import CubePublished, publish_multidim
 from geo_platform.workflows.publish_tiled import TiledPublished, publish_tiled
+from geo_platform.workflows.raster_metadata import (
+    STORAGE_PROPERTY,
+    run_metadata,
+    thumbnail_markdown,
+)
 
 Checks = dict[str, tuple[bool, str]]
 Lookups = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 """Opens a connection to pgstac for read-only lookups (``PgSTACResource.lookups``)."""
 
 _LOG = logging.getLogger(__name__)
-STORAGE_PROPERTY = stac_ext.prop("storage")
-"""Item property: bytes of each tier against the source's, and the rule behind each encoding."""
-_PREVIEW_MAX_BYTES = 200_000
 
 
 @dataclass(frozen=True)
@@ -178,32 +177,57 @@ def publish_raster(
         )
         if cube is not None:
             return cube
-        raster_info = inspect_raster(
-            local,
-            blob,
-            max_bytes=options.max_bytes,
-            max_pixels=options.max_pixels,
-            assume_crs=options.assume_crs,
+        source = _Source(info, provenance, duplicate_of)
+        return _publish_image(store, lookups, settings, options, local, Path(tmp), source, log)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The bronze file being published, and the file whose content it repeats."""
+
+    bronze: BlobInfo
+    provenance: Provenance
+    duplicate_of: str | None
+
+
+def _publish_image(
+    store: BlobStore,
+    lookups: Lookups,
+    settings: RasterSettings,
+    options: RasterOptions,
+    local: Path,
+    tmp: Path,
+    source: _Source,
+    log: logging.Logger | None,
+) -> RasterPublished | TiledPublished:
+    """One 2-D raster: COG tiers, or tiles when it is very large."""
+    blob = source.provenance.source_blob
+    raster_info = inspect_raster(
+        local,
+        blob,
+        max_bytes=options.max_bytes,
+        max_pixels=options.max_pixels,
+        assume_crs=options.assume_crs,
+    )
+    if needs_tiling(raster_info, settings.tiling):
+        # Very large rasters: a grid of COG tiles, a MosaicJSON and an item per tile.
+        return publish_tiled(
+            store,
+            silver_container=settings.silver_container,
+            blob=blob,
+            bronze=source.bronze,
+            local=local,
+            info=raster_info,
+            provenance=source.provenance,
+            options=settings.tiling,
+            raster=options,
+            work_root=settings.tiling_work_dir,
+            duplicate_of=source.duplicate_of,
+            log=log or _LOG,
         )
-        if needs_tiling(raster_info, settings.tiling):
-            # Very large rasters: a grid of COG tiles, a MosaicJSON and an item per tile.
-            return publish_tiled(
-                store,
-                silver_container=settings.silver_container,
-                blob=blob,
-                bronze=info,
-                local=local,
-                info=raster_info,
-                provenance=provenance,
-                options=settings.tiling,
-                raster=options,
-                work_root=settings.tiling_work_dir,
-                duplicate_of=duplicate_of,
-                log=log or _LOG,
-            )
-        result = build_cog_tiers(local, Path(tmp), options, name=blob, info=raster_info)
-        built = _Built(result, info, provenance, duplicate_of)
-        return _publish_cogs(store, lookups, settings, built, Path(tmp))
+    result = build_cog_tiers(local, tmp, options, name=blob, info=raster_info)
+    built = _Built(result, source.bronze, source.provenance, source.duplicate_of)
+    return _publish_cogs(store, lookups, settings, built, tmp)
 
 
 def _duplicate(
@@ -277,7 +301,7 @@ def _publish_cogs(
             exclude_item=item_id,
         )
     checks.update(raster_checks(quality, consistency))
-    preview = _thumbnail_markdown(result.thumbnail)
+    preview = thumbnail_markdown(result.thumbnail)
     published = replace_outputs(store, settings.silver_container, blob, files)
     remember_items(store, settings.silver_container, blob, [item], published)
     blobs = [store.href(settings.silver_container, b.path) for b in published.values()]
@@ -291,7 +315,7 @@ def _publish_cogs(
         blobs=blobs,
         quality=quality,
         consistency=consistency,
-        metadata=_metadata(result, item, hrefs, blobs, preview, quality, consistency),
+        metadata=run_metadata(result, item, hrefs, blobs, preview, quality, consistency),
         checks=checks,
         duplicate_of=built.duplicate_of,
         storage=item["properties"][STORAGE_PROPERTY],
@@ -341,56 +365,3 @@ def _checks(result: CogBuildResult, item: dict[str, Any]) -> Checks:
         stac = (False, exc.message)
     cog = (bool(tiers), f"cog_validate passed for {', '.join(tiers)}")
     return {"cog_valid": cog, "stac_item_valid": stac}
-
-
-def _thumbnail_markdown(path: Path | None) -> str:
-    """The thumbnail inlined as Markdown (small ones only: run metadata is stored per run)."""
-    if path is None or not path.is_file() or path.stat().st_size > _PREVIEW_MAX_BYTES:
-        return "(no preview)"
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f"![preview](data:image/png;base64,{data})"
-
-
-def _metadata(
-    result: CogBuildResult,
-    item: dict[str, Any],
-    hrefs: dict[str, str],
-    blobs: list[str],
-    preview: str,
-    quality: RasterQuality,
-    consistency: Consistency,
-) -> dict[str, Any]:
-    """Run metadata: the raster, each tier (size, codec, ratio to the source, href), the quality
-    and consistency figures and the item's completeness."""
-    ri = result.info
-    meta: dict[str, Any] = {
-        "preview": preview,
-        "crs": ri.crs_code or "custom WKT",
-        "width": ri.width,
-        "height": ri.height,
-        "bands": ri.count,
-        "dtype": ri.dtypes[0],
-        "bbox_4326": list(result.footprint.bbox),
-        "stac_item": f"{item['collection']}/{item['id']}",
-        "geo_platform/blobs": blobs,
-    }
-    source_size = max(ri.file_size, 1)
-    for t in result.tiers.values():
-        if t.skipped_reason is not None or t.tier not in hrefs:
-            meta[f"{t.tier}_skipped"] = t.skipped_reason
-            continue
-        meta[f"{t.tier}_bytes"] = t.size_bytes
-        meta[f"{t.tier}_compression"] = t.compression
-        meta[f"{t.tier}_ratio_vs_source"] = round(t.size_bytes / source_size, 4)
-        meta[f"{t.tier}_href"] = hrefs[t.tier]
-        if t.rule:
-            meta[f"{t.tier}_rule"] = t.rule
-    meta["storage"] = item["properties"][STORAGE_PROPERTY]
-    props = item["properties"]
-    meta.update(quality.metadata())
-    meta.update(consistency.metadata())
-    meta["quality/completeness"] = props[COMPLETENESS_PROPERTY]
-    meta["completeness_missing"] = props[MISSING_PROPERTY]
-    if props.get(RENDERS_PROPERTY):
-        meta["renders"] = props[RENDERS_PROPERTY]
-    return meta

@@ -53,7 +53,8 @@ from geo_platform.store.silver import (
     replace_outputs,
     source_provenance,
 )
-from geo_platform.store.vector_load import create_spatial_index, publish_vector_file
+from geo_platform.store.vector_load import publish_vector_file
+from geo_platform.store.vector_outputs import create_spatial_index
 from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, vector_item_ids
 
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]

@@ -43,6 +43,7 @@ from geo_platform.lib.raster.cog_steps import (
     SMALL_RASTER_PIXELS,
     data_footprint,
     fill_nodata,
+    lossless_options,
     metadata_vrt,
     multihash_sha256,
     software_versions,
@@ -323,24 +324,8 @@ class _Builder:
         self._timed("analysis", start)
         return self._finish_tier("analysis", path, codec)
 
-    def _common(self) -> dict[str, Any]:
-        return {
-            "blocksize": self.options.blocksize,
-            "num_threads": threads(self.options, self.info),
-            "bigtiff": "IF_SAFER",
-        }
-
     def _lossless(self, codec: str, level: int | None) -> dict[str, Any]:
-        opts: dict[str, Any] = {"compress": codec.upper(), **self._common()}
-        dtype = self.info.dtype
-        nbits = self.info.nbits
-        packed = nbits is not None and nbits not in (8, 16, 32, 64)  # predictor unsupported
-        predictable = codec.upper() in ("DEFLATE", "ZSTD", "LZW") and not dtype.startswith("c")
-        if predictable and not packed:
-            opts["predictor"] = 3 if dtype.startswith("float") else 2
-        if level is not None and codec.upper() in ("DEFLATE", "ZSTD"):
-            opts["level"] = level
-        return opts
+        return lossless_options(self.options, self.info, codec, level)
 
     def _check_not_empty(self, sample: RasterSample, analysis: Path) -> None:
         if sample.any_valid:

@@ -227,3 +227,25 @@ def with_checksum(tier: T, checksum: str | None) -> T:
     if checksum is None:
         return tier
     return dataclasses.replace(tier, checksum=checksum)  # type: ignore[type-var]
+
+
+def lossless_options(
+    options: RasterOptions, info: RasterInfo, codec: str, level: int | None
+) -> dict[str, Any]:
+    """COG driver options of a lossless tier: the codec, a predictor where GDAL can apply one
+    (2 for integers, 3 for floating point; none for complex or packed 1- to 12-bit data), the
+    level for DEFLATE and ZSTD."""
+    opts: dict[str, Any] = {
+        "compress": codec.upper(),
+        "blocksize": options.blocksize,
+        "num_threads": threads(options, info),
+        "bigtiff": "IF_SAFER",
+    }
+    dtype, nbits = info.dtype, info.nbits
+    packed = nbits is not None and nbits not in (8, 16, 32, 64)  # predictor unsupported
+    predictable = codec.upper() in ("DEFLATE", "ZSTD", "LZW") and not dtype.startswith("c")
+    if predictable and not packed:
+        opts["predictor"] = 3 if dtype.startswith("float") else 2
+    if level is not None and codec.upper() in ("DEFLATE", "ZSTD"):
+        opts["level"] = level
+    return opts

@@ -28,11 +28,8 @@ from geo_platform.lib.vector.geoparquet import parquet_row_count, read_geo_metad
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.store import postgis
-from geo_platform.store.vector_load import (
-    EmptyLayerWarning,
-    create_spatial_index,
-    publish_vector_file,
-)
+from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
+from geo_platform.store.vector_outputs import create_spatial_index
 from geo_platform_tests.lib.vector.conftest import publish_file
 
 ASSUME = VectorOptions(assume_crs="EPSG:4326")

@@ -1,0 +1,93 @@
+"""What one output table of a vector load accumulates while its layer streams, and the GiST
+index a deferred load builds after its swap (``publish_vector_file(defer_index=True)``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from geo_platform.lib.vector.clean import CleanPart
+from geo_platform.lib.vector.extent import Extent
+from geo_platform.lib.vector.geoparquet import GeoParquetWriter
+from geo_platform.store.postgis import (
+    GEOMETRY_COLUMN,
+    StagedTable,
+    ident_with_suffix,
+    lock_table,
+    table_exists,
+)
+from geo_platform.store.threads import InOrder
+
+
+@dataclass
+class TableOutput:
+    """Everything one output table accumulates while its layer streams."""
+
+    kind: str
+    table: str
+    base: str
+    staged: StagedTable
+    writer: GeoParquetWriter | None
+    final_path: Path | None
+    extent: Extent
+    _extent_jobs: InOrder = field(default_factory=lambda: InOrder("extent"))
+
+    def add(self, part: CleanPart, exclusive: bool) -> None:
+        """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection).
+        The extent accumulates in a thread of its own (numpy releases the GIL), beside the
+        COPY encoding of the next batch."""
+        self._extent_jobs.submit(self.extent.add, part.bounds)
+        self.staged.write(part.batch)
+        if not exclusive:
+            self.staged.pause()
+        if self.writer is not None:
+            self.writer.write(part.batch, part.batch.column("geom"), part.bounds)
+
+    def settled_extent(self) -> Extent:
+        """The extent once every submitted batch is in (raises the first error of one)."""
+        self._extent_jobs.wait()
+        return self.extent
+
+    def abort(self, exc: BaseException) -> None:
+        self._extent_jobs.wait(raise_errors=False)
+        self.staged.abort(exc)
+        if self.writer is not None:
+            self.writer.abort()
+
+
+def create_spatial_index(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    """GiST index and ANALYZE of a table published with ``defer_index=True``, in a transaction
+    of its own under the table's lock (a concurrent load of the same table waits, and the other
+    way round). False when there is nothing to do: the table is gone (replaced or dropped by a
+    later load) or already has a GiST index."""
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    with conn.transaction():
+        lock_table(conn, schema, table)
+        if not table_exists(conn, schema, table):
+            return False
+        has_gist = conn.execute(
+            """SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               JOIN pg_am a ON a.oid = c.relam
+               WHERE i.indrelid = %s::regclass AND a.amname = 'gist'""",
+            (target.as_string(conn),),
+        ).fetchone()
+        if has_gist is not None:
+            return False
+        name = ident_with_suffix(table, "_geom_gix")
+        taken = conn.execute(
+            """SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND c.relname = %s""",
+            (schema, name),
+        ).fetchone()
+        index = sql.Identifier(name) if taken is None else sql.SQL("")  # else PostgreSQL names it
+        conn.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
+                index, target, sql.Identifier(GEOMETRY_COLUMN)
+            )
+        )
+        conn.execute(sql.SQL("ANALYZE {}").format(target))
+    return True
