@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -48,7 +47,7 @@ from geo_platform.lib import links
 from geo_platform.lib.errors import ConfigError, GeoPlatformError
 from geo_platform.lib.stac.alternates import VSIAZ
 from geo_platform.lib.stac.alternates import vsiaz_alternate as vsiaz_alternate
-from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, tail
+from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, stop_pid_file, tail
 from geo_platform.settings import Settings, azurite_connection_string, redact_url
 
 SERVERS: tuple[str, ...] = ("stac", "tiles", "features", "files")
@@ -331,21 +330,8 @@ _PORT_VARS = {
 
 
 def _stop_one(settings: Settings, name: str, timeout: float = 10.0) -> bool:
-    pid_file = _pid_file(settings, name)
-    pid = read_pid(pid_file)
     _target_file(settings, name).unlink(missing_ok=True)
-    if not pid_alive(pid):
-        pid_file.unlink(missing_ok=True)
-        return False
-    assert pid is not None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return True
+    return stop_pid_file(_pid_file(settings, name), grace=timeout)
 
 
 def stop(settings: Settings, names: Iterable[str] | None = None) -> dict[str, bool]:

@@ -177,13 +177,13 @@ def test_good_files_beside_them_still_inventory(tmp_path: Path, shapefile) -> No
 
 
 # --- the one helper that keeps local paths out of messages ----------------------------------
-def test_without_local_paths() -> None:
+def test_without_local_paths(tmp_path: Path) -> None:
     blob = r"in/a\1 (copy).zip"  # replacement text taken literally, not as a regex template
-    local = "/srv/work/geo-platform-1/a.zip"
+    local = str(tmp_path / "geo-platform-1" / "a.zip")
     text = f"'/vsizip/{local}/sub/m.shp' not found; '{local}' bad"
     assert without_local_paths(text, blob, local) == f"'{blob}/sub/m.shp' not found; '{blob}' bad"
-    braces = "/vsizip/{/srv/work/x/a}/m.shp failed"
-    gdal_path = "/vsizip/{/srv/work/x/a}/m.shp"
+    gdal_path = f"/vsizip/{{{tmp_path / 'x' / 'a'}}}/m.shp"
+    braces = f"{gdal_path} failed"
     assert without_local_paths(braces, "in/a", gdal_path) == "in/a/m.shp failed"
     # anything under the temporary folder goes, even when the caller did not name it
     leaked = "open /tmp/geo_platform_ab12/source.geojson: no (/tmp/x/y.dbf). /tmpfile stays"
