@@ -3,15 +3,24 @@
 ``BlobStore`` (interface, ``store.blobs.base``), ``LocalBlobStore`` (a folder) and
 ``AzureBlobStore`` (Azure Blob Storage or Azurite). Definitions get one per deployment from
 ``blob_store_from_settings``; assets and sensors only use the interface.
+
+The Azure backend (and the Azure SDK with it, a fifth of a second to import) is imported only
+when it is configured or asked for by name (``from geo_platform.resources.blob_store import
+AzureBlobStore``), so a local deployment, and every command that loads the definitions, never
+pays for it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from geo_platform.lib.errors import ConfigError
 from geo_platform.settings import Settings, azurite_connection_string
-from geo_platform.store.blobs.azure import AzureBlobStore
 from geo_platform.store.blobs.base import BlobStore, check_container
 from geo_platform.store.blobs.local import LocalBlobStore
+
+if TYPE_CHECKING:
+    from geo_platform.store.blobs.azure import AzureBlobStore
 
 __all__ = [
     "AzureBlobStore",
@@ -20,6 +29,15 @@ __all__ = [
     "blob_store_from_settings",
     "check_container",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``AzureBlobStore``, imported on first use (PEP 562)."""
+    if name == "AzureBlobStore":
+        from geo_platform.store.blobs.azure import AzureBlobStore
+
+        return AzureBlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def blob_store_from_settings(settings: Settings) -> BlobStore:
@@ -34,6 +52,8 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
     if settings.blob_backend == "local":
         return LocalBlobStore(root=str(settings.blob_root), public_url=public)
     if settings.blob_backend == "azure":
+        from geo_platform.store.blobs.azure import AzureBlobStore
+
         if settings.azure_connection_string:
             return AzureBlobStore(
                 connection_string=settings.azure_connection_string, public_url=public
