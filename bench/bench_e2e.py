@@ -110,6 +110,11 @@ class Scratch:
         bad = [r for r in results if r["status"] != "published"]
         if bad:
             raise SystemExit(f"ingest did not publish: {bad}")
+        # A file whose content is already published elsewhere gets pointer items only (the
+        # default duplicates=link): that would time nothing, so every file must have outputs.
+        empty = [r["file"] for r in results if not (r["tables"] or r["blobs"])]
+        if empty:
+            raise SystemExit(f"published as duplicates of earlier content, nothing built: {empty}")
 
     def close(self) -> None:
         import psycopg

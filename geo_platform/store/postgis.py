@@ -360,35 +360,3 @@ def load_layer(
             staged.abort(exc)
             raise
         return staged.finish(lock_timeout_s=lock_timeout_s)
-
-
-def table_stats(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, Any]:
-    """Facts about a published table, computed by PostGIS itself (for asset checks)."""
-    geom = sql.Identifier(GEOMETRY_COLUMN)
-    query = sql.SQL(
-        """SELECT count(*), count({g}), count(*) FILTER (WHERE NOT ST_IsValid({g})),
-                  array_agg(DISTINCT ST_SRID({g})) FILTER (WHERE {g} IS NOT NULL),
-                  array_agg(DISTINCT GeometryType({g})) FILTER (WHERE {g} IS NOT NULL),
-                  ST_XMin(ST_Extent({g})), ST_YMin(ST_Extent({g})),
-                  ST_XMax(ST_Extent({g})), ST_YMax(ST_Extent({g}))
-           FROM {t}"""
-    ).format(g=geom, t=sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
-    row = conn.execute(query).fetchone()
-    assert row is not None
-    declared = conn.execute(
-        """SELECT type, srid, coord_dimension FROM geometry_columns
-           WHERE f_table_schema = %s AND f_table_name = %s AND f_geometry_column = %s""",
-        (schema, table, GEOMETRY_COLUMN),
-    ).fetchone()
-    bbox = None if row[5] is None else (row[5], row[6], row[7], row[8])
-    return {
-        "rows": row[0],
-        "non_null_geometries": row[1],
-        "invalid": row[2],
-        "srids": sorted(row[3] or []),
-        "geometry_types": sorted(row[4] or []),
-        "bbox": bbox,
-        "declared_type": declared[0] if declared else None,
-        "declared_srid": declared[1] if declared else None,
-        "coord_dimension": declared[2] if declared else None,
-    }

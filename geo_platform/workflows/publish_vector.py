@@ -44,8 +44,14 @@ from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import Original, duplicates_mode, find_duplicate
-from geo_platform.store.postgis import table_stats
-from geo_platform.store.quality import vector_quality
+from geo_platform.store.quality import (
+    completeness_counts,
+    completeness_shares,
+    duplicate_geometries,
+    quality_columns,
+    quality_record,
+    table_stats,
+)
 from geo_platform.store.silver import (
     STAC_FOLDER,
     output_folder,
@@ -145,10 +151,15 @@ def publish_vector(
         failed: dict[str, str] = {}
         with connect() as conn:
             tables = _load(conn, local, blob, settings, options, Path(tmp), failed, log)
-            with _beside(connect, tables) as quality:  # GiST index and quality beside the checks
+            with _beside(connect, tables) as duplicates:  # GiST index, duplicates: own connections
                 items = _items(tables, store, settings, provenance, info, table_href, original)
-                checks = _verify(conn, blob, tables, items)
-            qualities = quality.result()
+                stats = {t.table: _measure(conn, t) for t in tables}  # one scan per table
+                checks = _verify(blob, tables, items, stats)
+            qualities = [
+                quality_record(t, dups, completeness_shares(stats[t.table]["rows"],
+                                                            stats[t.table]["counts"]))
+                for t, dups in zip(tables, duplicates.result(), strict=True)
+            ]  # fmt: skip
             checks.update(vector_checks(qualities))
         files = _silver_files(tables, items, Path(tmp))
         published = replace_outputs(store, settings.silver_container, blob, files)
@@ -191,42 +202,48 @@ def _load(
 
 
 @contextmanager
-def _beside(connect: Connect, tables: list[LoadedTable]) -> Iterator[Future[list[VectorQuality]]]:
-    """While the block runs (the table checks on the caller's connection), build the tables'
-    GiST indexes (and ANALYZE them) and measure their quality, each on a connection of its
-    own: the scans and the index build then share the server's cores instead of queueing on
-    one connection. Leaving the block waits for both, so a published table has its index by
-    the time ``publish_vector`` returns; their errors are raised after the block's own."""
+def _beside(connect: Connect, tables: list[LoadedTable]) -> Iterator[Future[list[tuple[int, int]]]]:
+    """While the block runs (the one scan of each table for its checks and completeness, on the
+    caller's connection), build the tables' GiST indexes (and ANALYZE them) and count their
+    duplicate geometries, each on a connection of its own: the scans and the index build share
+    the server's cores instead of queueing on one connection. Leaving the block waits for both,
+    so a published table has its index by the time ``publish_vector`` returns; their errors are
+    raised after the block's own."""
 
     def index() -> None:
         with connect() as conn:
             for t in tables:
                 create_spatial_index(conn, t.schema, t.table)
 
-    def quality() -> list[VectorQuality]:
+    def duplicates() -> list[tuple[int, int]]:
         with connect() as conn:
-            return [vector_quality(conn, t) for t in tables]
+            return [duplicate_geometries(conn, t.schema, t.table) for t in tables]
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside") as pool:
-        indexing, measured = pool.submit(index), pool.submit(quality)
+        indexing, counted = pool.submit(index), pool.submit(duplicates)
         try:
-            yield measured
+            yield counted
         finally:
-            errors = [f.exception() for f in (indexing, measured)]
+            errors = [f.exception() for f in (indexing, counted)]
     for error in errors:
         if error is not None:
             raise error
 
 
+def _measure(conn: psycopg.Connection[Any], t: LoadedTable) -> dict[str, Any]:
+    """``table_stats`` of a loaded table, its attribute completeness counted in the same scan."""
+    return table_stats(conn, t.schema, t.table, completeness_counts(quality_columns(t)))
+
+
 def _verify(
-    conn: psycopg.Connection[Any],
     blob: str,
     tables: list[LoadedTable],
     items: dict[str, dict[str, Any]],
+    stats: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Verdict]:
     """The asset-check verdicts of the loaded tables. An invalid item fails the file before
     its silver outputs (and so its catalog items) are replaced."""
-    checks = table_checks(conn, tables, items)
+    checks = table_checks(tables, items, stats)
     if not checks["stac_item_valid"][0]:
         raise ValidationError(checks["stac_item_valid"][1], path=blob)
     return checks
@@ -291,13 +308,16 @@ def _items(
 
 
 def table_checks(
-    conn: psycopg.Connection[Any], tables: list[LoadedTable], items: dict[str, dict[str, Any]]
+    tables: list[LoadedTable],
+    items: Mapping[str, dict[str, Any]],
+    table_stats: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Verdict]:
-    """Row counts, validity, SRID and geometry types measured in PostGIS itself; the GeoParquet
-    row counts; the items against the official STAC schemas."""
+    """Row counts, validity, SRID and geometry types measured in PostGIS itself (``table_stats``
+    of each table, by name); the GeoParquet row counts; the items against the official STAC
+    schemas."""
     rows, geoms, parquet, stac = [], [], [], []
     for t in tables:
-        stats = table_stats(conn, t.schema, t.table)
+        stats = table_stats[t.table]
         expected = t.rows_read - t.dropped_null - t.dropped_empty - t.invalid_dropped
         if stats["rows"] != expected or stats["rows"] != t.rows_loaded:
             rows.append(f"{t.table}: {stats['rows']} rows, expected {expected}")

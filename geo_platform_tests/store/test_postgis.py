@@ -23,6 +23,7 @@ from geo_platform.lib import naming
 from geo_platform.lib.vector import pgcopy, wkb
 from geo_platform.settings import REPO_ROOT
 from geo_platform.store import postgis
+from geo_platform.store import quality as store_quality
 from geo_platform.store.postgis import ColumnSpec, StagedTable
 
 
@@ -52,7 +53,7 @@ def test_load_replaces_table_atomically(pg_conn, pg_schema):
     first = _load(pg_conn, pg_schema, "pts", _points(10))
     assert first.rows == 10 and [c.pg_type for c in first.columns] == ["bigint", "text"]
     _load(pg_conn, pg_schema, "pts", _points(25, start=100))
-    stats = postgis.table_stats(pg_conn, pg_schema, "pts")
+    stats = store_quality.table_stats(pg_conn, pg_schema, "pts")
     assert stats["rows"] == 25 and stats["invalid"] == 0 and stats["srids"] == [4326]
     assert stats["declared_type"] == "MULTIPOINT" and stats["declared_srid"] == 4326
     indexes = pg_conn.execute(
@@ -287,3 +288,33 @@ def test_concurrent_loads_do_not_deadlock(pg_dsn, pg_conn, pg_schema):
         assert _count(pg_conn, pg_schema, f"t{i}") == 5000
     assert _count(pg_conn, pg_schema, "shared") == 5000
     assert postgis.staging_tables(pg_conn, pg_schema) == []
+
+
+def test_table_stats_scans_an_undeclared_column_and_counts_in_the_same_scan(pg_conn, pg_schema):
+    """A generic ``geometry`` column is scanned for its SRIDs and types; a declared one answers
+    from its declaration; extra counts (completeness) come from the same query."""
+    t = sql.SQL("{}.mixed").format(sql.Identifier(pg_schema))
+    pg_conn.execute(sql.SQL("CREATE TABLE {} (label text, geom geometry)").format(t))
+    pg_conn.execute(
+        sql.SQL(
+            """INSERT INTO {} VALUES ('a', 'SRID=4326;POINT(1 2)'),
+               (' ', 'SRID=3857;LINESTRING(0 0,1 1)'), (NULL, NULL),
+               ('d', 'SRID=4326;POLYGON((0 0,1 1,1 0,0 1,0 0))')"""
+        ).format(t)
+    )
+    counts = {"label": sql.SQL("NULLIF(btrim(label), '')")}
+    stats = store_quality.table_stats(pg_conn, pg_schema, "mixed", counts)
+    assert stats["rows"] == 4 and stats["non_null_geometries"] == 3 and stats["invalid"] == 1
+    assert stats["srids"] == [3857, 4326]
+    assert stats["geometry_types"] == ["LINESTRING", "POINT", "POLYGON"]
+    assert stats["declared_type"] == "GEOMETRY" and stats["counts"] == {"label": 2}
+    assert stats["bbox"] == (0.0, 0.0, 1.0, 2.0)
+    typed = sql.SQL("{}.typed").format(sql.Identifier(pg_schema))
+    pg_conn.execute(sql.SQL("CREATE TABLE {} (geom geometry(MultiPoint, 4326))").format(typed))
+    empty = store_quality.table_stats(pg_conn, pg_schema, "typed")
+    assert empty["srids"] == [] and empty["geometry_types"] == [] and empty["bbox"] is None
+    pg_conn.execute(sql.SQL("INSERT INTO {} VALUES ('SRID=4326;MULTIPOINT((1 2))')").format(typed))
+    one = store_quality.table_stats(pg_conn, pg_schema, "typed")
+    assert one["srids"] == [4326] and one["geometry_types"] == ["MULTIPOINT"]
+    with pytest.raises(psycopg.errors.InvalidParameterValue):  # what makes the declaration a fact
+        pg_conn.execute(sql.SQL("INSERT INTO {} VALUES ('SRID=3857;POINT(1 2)')").format(typed))

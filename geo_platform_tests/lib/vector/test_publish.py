@@ -28,6 +28,7 @@ from geo_platform.lib.vector.geoparquet import parquet_row_count, read_geo_metad
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.store import postgis
+from geo_platform.store import quality as store_quality
 from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
 from geo_platform.store.vector_outputs import create_spatial_index
 from geo_platform_tests.lib.vector.conftest import publish_file
@@ -94,7 +95,7 @@ EXPECTED: dict[str, Any] = {
 
 
 def _db_check(conn: psycopg.Connection[Any], table: LoadedTable) -> dict[str, Any]:
-    stats = postgis.table_stats(conn, table.schema, table.table)
+    stats = store_quality.table_stats(conn, table.schema, table.table)
     assert stats["rows"] == table.rows_loaded
     assert stats["invalid"] == 0
     assert stats["srids"] in ([4326], [])
@@ -379,7 +380,7 @@ def test_empty_layer_policy(pg_conn, pg_schema, tmp_path, vectors: Path):
     )
     (t,) = publish_file(pg_conn, empty, pg_schema, tmp_path, VectorOptions(empty_layers="publish"))
     assert t.rows_loaded == 0 and t.geometry_type == "MultiPoint" and t.bbox is None
-    assert postgis.table_stats(pg_conn, pg_schema, t.table)["rows"] == 0
+    assert store_quality.table_stats(pg_conn, pg_schema, t.table)["rows"] == 0
 
 
 def test_layer_whose_features_are_all_dropped(pg_conn, pg_schema, tmp_path):
