@@ -113,6 +113,14 @@ def table_stats(
     }
 
 
+def without_parallel_workers(conn: psycopg.Connection[Any]) -> None:
+    """No parallel workers for this session's queries. For scans run side by side with other
+    work on a small server: parallel workers then only compete for the same cores, and a
+    parallel hash aggregate over mostly distinct keys (``duplicate_geometries``) builds its
+    hash table twice (per worker, then in the leader)."""
+    conn.execute("SET max_parallel_workers_per_gather = 0")
+
+
 def duplicate_geometries(
     conn: psycopg.Connection[Any], schema: str, table: str, geom: str = GEOMETRY_COLUMN
 ) -> tuple[int, int]:

@@ -51,6 +51,7 @@ from geo_platform.store.quality import (
     quality_columns,
     quality_record,
     table_stats,
+    without_parallel_workers,
 )
 from geo_platform.store.silver import (
     STAC_FOLDER,
@@ -153,6 +154,7 @@ def publish_vector(
             tables = _load(conn, local, blob, settings, options, Path(tmp), failed, log)
             with _beside(connect, tables) as duplicates:  # GiST index, duplicates: own connections
                 items = _items(tables, store, settings, provenance, info, table_href, original)
+                without_parallel_workers(conn)  # the index build and duplicates run beside
                 stats = {t.table: _measure(conn, t) for t in tables}  # one scan per table
                 checks = _verify(blob, tables, items, stats)
             qualities = [
@@ -217,6 +219,7 @@ def _beside(connect: Connect, tables: list[LoadedTable]) -> Iterator[Future[list
 
     def duplicates() -> list[tuple[int, int]]:
         with connect() as conn:
+            without_parallel_workers(conn)
             return [duplicate_geometries(conn, t.schema, t.table) for t in tables]
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside") as pool:
