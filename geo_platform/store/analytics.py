@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from geo_platform.lib.errors import InputError
+from geo_platform.lib.h3 import DEFAULT_RESOLUTION
 from geo_platform.lib.h3 import contrib as h3_contrib
 from geo_platform.lib.h3 import grid as h3grid
 from geo_platform.lib.naming import ident_with_suffix
@@ -29,7 +30,6 @@ from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.store import analytics_output as render
 from geo_platform.store import duckdb_ext
 
-DEFAULT_RESOLUTION = 8
 AREA_TOLERANCE = 0.005
 """Polygon area in the cells may differ from the source's by this share (it is ~1e-6)."""
 AGGREGATE_SQL = """

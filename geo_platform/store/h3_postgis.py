@@ -23,12 +23,12 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from geo_platform.lib.h3 import GRID_SCHEMA
 from geo_platform.lib.naming import ident_with_suffix, pg_identifier, short_hash
 from geo_platform.lib.types import BBox
 from geo_platform.lib.vector import pgcopy
 from geo_platform.store.postgis import STAGING_PREFIX, ensure_schema, lock_table
 
-GRID_SCHEMA = "h3"
 GRID_COLUMNS: tuple[tuple[str, str], ...] = (
     ("h3", "text NOT NULL"),
     ("h3_int", "bigint NOT NULL"),

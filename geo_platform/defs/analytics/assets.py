@@ -10,28 +10,23 @@ silver file and as a PostGIS table in the ``gold`` schema.
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pyarrow.parquet as pq
 from psycopg import sql
 
 from geo_platform.defs.bronze.partitions import bronze_vector_partitions
 from geo_platform.defs.common import BATCH_POLICY, TRANSIENT_RETRY, Outcome, each_partition
 from geo_platform.lib.errors import NotFoundError, ValidationError
+from geo_platform.lib.h3 import DEFAULT_RESOLUTION
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
-from geo_platform.store.analytics import (
-    DEFAULT_RESOLUTION,
-    AggregateStats,
-    aggregate_to_h3,
-    catalog_summary,
-    gold_table_name,
-    sync_catalog,
-)
-from geo_platform.store.postgis import drop_table, ensure_schema, load_layer
-from geo_platform.workflows.analytics_views import H3_FOLDER, catalog_path, published_views
+
+# DuckDB, h3, pyarrow and the PostGIS loader are imported by the functions that run them: every
+# run and command loads the code location, few of them aggregate.
+if TYPE_CHECKING:
+    from geo_platform.store.analytics import AggregateStats
 
 ANALYTICS_GROUP = "analytics"
 GOLD_SCHEMA = "gold"
@@ -65,6 +60,10 @@ def _silver_tables(store: BlobStore, container: str, blob: str) -> dict[str, str
 
 def _load_gold(conn: Any, parquet: Path, schema: str, table: str) -> int:
     """The aggregate cells as a PostGIS table (geometry as ``geom``, no bbox column)."""
+    import pyarrow.parquet as pq
+
+    from geo_platform.store.postgis import ensure_schema, load_layer
+
     data = pq.read_table(parquet)
     data = data.drop_columns([c for c in ("bbox",) if c in data.column_names])
     data = data.rename_columns(["geom" if c == "geometry" else c for c in data.column_names])
@@ -95,7 +94,7 @@ class GoldBlockedError(ValidationError):
 
 
 def _verdicts(
-    stats: AggregateStats, gold_points: int | None = None, gold_rows: int | None = None
+    stats: "AggregateStats", gold_points: int | None = None, gold_rows: int | None = None
 ) -> Verdicts:
     """Check verdicts from the aggregate's totals, and from PostGIS's once it is loaded."""
     non_empty = stats.rows - stats.empty_rows
@@ -123,7 +122,7 @@ def _verdicts(
 
 def _publish_checked(
     conn: Any, store: BlobStore, container: str, h3_blob: str, out: Path, gold: str,
-    schema: str, stats: AggregateStats,
+    schema: str, stats: "AggregateStats",
 ) -> Verdicts:  # fmt: skip
     """Publish one aggregate only if its checks pass (what makes them blocking).
 
@@ -150,6 +149,9 @@ def _aggregate_blob(
     config: H3AggregateConfig,
     blob: str,
 ) -> Outcome:
+    from geo_platform.store.analytics import aggregate_to_h3, gold_table_name
+    from geo_platform.workflows.analytics_views import H3_FOLDER
+
     container, res = platform.silver_container, config.resolution
     tables = _silver_tables(store, container, blob)
     if not tables:
@@ -187,7 +189,7 @@ def _aggregate_blob(
     )
 
 
-def _stats_metadata(stats: AggregateStats, gold: str) -> dict[str, Any]:
+def _stats_metadata(stats: "AggregateStats", gold: str) -> dict[str, Any]:
     return {
         "gold_table": gold,
         "cells": stats.cells,
@@ -210,6 +212,10 @@ def _remove_stale(
     schema: str,
 ) -> None:
     """Aggregates (this resolution) of tables the vector file no longer has."""
+    from geo_platform.store.analytics import gold_table_name
+    from geo_platform.store.postgis import drop_table
+    from geo_platform.workflows.analytics_views import H3_FOLDER
+
     suffix = f"_res{res}.parquet"
     for info in store.list_blobs(container, prefix=f"{prefix}/{H3_FOLDER}/"):
         name = info.path.rsplit("/", 1)[-1]
@@ -314,6 +320,9 @@ def duckdb_catalog(
     blob_store: dg.ResourceParam[BlobStore],
     platform: PlatformResource,
 ) -> dg.MaterializeResult:
+    from geo_platform.store.analytics import catalog_summary, sync_catalog
+    from geo_platform.workflows.analytics_views import catalog_path, published_views
+
     analytics_dir = Path(platform.analytics_dir)
     views = published_views(blob_store, platform.silver_container, analytics_dir)
     result = sync_catalog(catalog_path(analytics_dir), views)

@@ -7,14 +7,13 @@ STAC item in the protected ``system-h3-grids`` collection.
 """
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import h3
 
 from geo_platform.defs.common import TRANSIENT_RETRY, describe_error
 from geo_platform.lib.errors import InputError
-from geo_platform.lib.h3.grid import DEFAULT_MAX_CELLS, MAX_GLOBAL_RESOLUTION, build_grid
+from geo_platform.lib.h3 import DEFAULT_MAX_CELLS, GRID_SCHEMA, MAX_GLOBAL_RESOLUTION
 from geo_platform.lib.stac.h3_item import (
     GRID_COLLECTION,
     build_grid_item,
@@ -24,14 +23,9 @@ from geo_platform.lib.stac.h3_item import (
 from geo_platform.lib.types import BBox, Provenance
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform.store import pgstac as pgstac_sql
-from geo_platform.store.catalog import publish_source_items
-from geo_platform.store.h3_postgis import (
-    GRID_SCHEMA,
-    GridFacts,
-    grid_facts,
-    grid_table_name,
-    load_grid,
-)
+
+if TYPE_CHECKING:
+    from geo_platform.store.h3_postgis import GridFacts
 
 GRIDS_GROUP = "grids"
 h3_resolution_partitions = dg.StaticPartitionsDefinition(
@@ -76,7 +70,7 @@ def _check_specs(asset: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _checks(facts: GridFacts, expected: int) -> list[dg.AssetCheckResult]:
+def _checks(facts: "GridFacts", expected: int) -> list[dg.AssetCheckResult]:
     count_ok = facts.rows == expected == facts.distinct_cells
     valid_ok = facts.invalid == 0 and facts.wide_parts <= facts.polar_cells
     return [
@@ -110,6 +104,12 @@ def publish_grid(
     max_cells: int = DEFAULT_MAX_CELLS,
 ) -> dg.MaterializeResult:
     """Generate, load, check and catalog one grid (input errors fail without retries)."""
+    import h3  # h3, numpy, pyarrow and shapely: loaded when a grid is built, not with the defs
+
+    from geo_platform.lib.h3.grid import build_grid
+    from geo_platform.store.catalog import publish_source_items
+    from geo_platform.store.h3_postgis import grid_facts, grid_table_name, load_grid
+
     try:
         grid = build_grid(resolution, bbox, max_cells)
     except InputError as exc:
@@ -147,7 +147,7 @@ def publish_grid(
     )
 
 
-def _extent(facts: GridFacts, bbox: BBox | None) -> BBox:
+def _extent(facts: "GridFacts", bbox: BBox | None) -> BBox:
     """The cells' lon/lat extent; a box across the antimeridian keeps west > east (STAC)."""
     found = facts.bbox or (-180.0, -90.0, 180.0, 90.0)
     if bbox is not None and bbox[0] > bbox[2]:

@@ -32,13 +32,10 @@ import shapely
 from h3.api import basic_int as h3i
 
 from geo_platform.lib.errors import InputError, TooLargeError
+from geo_platform.lib.h3 import DEFAULT_MAX_CELLS, MAX_GLOBAL_RESOLUTION, MAX_RESOLUTION
 from geo_platform.lib.h3.sphere import densify_rings, ring_starts
 from geo_platform.lib.types import BBox
 
-MAX_GLOBAL_RESOLUTION = 4
-"""Global grids stop at resolution 4 (288,122 cells); finer grids need a bounding box."""
-MAX_RESOLUTION = 15
-DEFAULT_MAX_CELLS = 5_000_000
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _STRING_DIGITS = 15  # every valid cell index is 0x08... : 15 lowercase hex digits
 _RES_SHIFT = 52
