@@ -17,7 +17,6 @@ from geo_platform.lib.stac.render import RENDERS_PROPERTY, render_links
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.workflows.catalog import publish_catalog, read_silver_items
 
 CATALOG_GROUP = "catalog"
 SILVER_ASSET = {"raster": "raster_cog", "vector": "vector_table"}
@@ -31,6 +30,8 @@ def _publish(
     prepared: dict[str, list[dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
     """One transaction for the whole run's files; the items go in as silver made them."""
+    from geo_platform.workflows.catalog import publish_catalog
+
     by_source = {blob_for_partition_key(k): items for k, items in prepared.items()}
     with pgstac.connect() as conn:
         results = publish_catalog(
@@ -84,6 +85,8 @@ def _render_links(platform: PlatformResource, items: list[dict[str, Any]]) -> di
 
 def _catalog_stage(kind: DataKind) -> Stage:
     def prepare(ctx: StageContext, _key: str, blob: str) -> list[dict[str, Any]]:
+        from geo_platform.workflows.catalog import read_silver_items
+
         res = ctx.resources
         return read_silver_items(res.blob_store, res.platform.silver_container, blob)
 

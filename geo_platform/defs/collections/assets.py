@@ -12,7 +12,6 @@ from geo_platform.defs.common import TRANSIENT_RETRY, partition_keys
 from geo_platform.lib.raster.collection import prefix_for_partition_key
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource
-from geo_platform.workflows.publish_collection import CollectionSettings, publish_collection
 
 
 class CollectionRunConfig(dg.Config):
@@ -47,6 +46,9 @@ def raster_collection(
     pgstac: PgSTACResource,
     platform: PlatformResource,
 ) -> Iterator[dg.AssetMaterialization]:
+    # rasterio, rio-tiler and cogeo-mosaic: loaded by the runs that use them, not with the defs
+    from geo_platform.workflows.publish_collection import CollectionSettings, publish_collection
+
     overrides = {
         "target_crs": config.target_crs,
         "web_optimized": config.web_optimized,

@@ -6,16 +6,21 @@ metadata and asset check results. It runs in the raster file pipeline (``defs.pi
 ``bronze_raster`` and before ``raster_stac_item``, file by file (``defs.stages``).
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from geo_platform.defs.common import FOLLOW_UPSTREAM, Outcome
 from geo_platform.defs.stages import Stage, StageContext, per_file
-from geo_platform.lib.raster.tiling import TilingOptions
 from geo_platform.resources.databases import PlatformResource
-from geo_platform.workflows.publish_raster import RasterOutcome, RasterSettings, publish_raster
+
+# The raster workflow (rasterio, rio-cogeo, GDAL) is imported by the functions that run it: every
+# run and command loads the code location, few of them publish a raster.
+if TYPE_CHECKING:
+    from geo_platform.workflows.publish_raster import RasterOutcome, RasterSettings
 
 SILVER_GROUP = "silver"
 
@@ -31,6 +36,9 @@ class RasterRunConfig(dg.Config):
 
 def raster_settings(platform: PlatformResource) -> RasterSettings:
     """What ``publish_raster`` needs from the platform's configuration."""
+    from geo_platform.lib.raster.tiling import TilingOptions
+    from geo_platform.workflows.publish_raster import RasterSettings
+
     tiling = TilingOptions(
         threshold_pixels=platform.tiling_threshold_pixels, tile_size=platform.tiling_tile_size
     )
@@ -65,6 +73,8 @@ def raster_outcome(published: RasterOutcome) -> Outcome:
 
 
 def _publish(ctx: StageContext, _key: str, blob: str) -> Outcome:
+    from geo_platform.workflows.publish_raster import publish_raster
+
     res = ctx.resources
     published = publish_raster(
         res.blob_store,

@@ -4,16 +4,21 @@ The work is ``workflows.publish_vector``; here: run config, checks and metadata.
 ``vector_table`` stage runs in the vector file pipeline (``defs.pipeline``), after
 ``bronze_vector`` and before ``vector_stac_item``, file by file (``defs.stages``)."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from geo_platform.defs.common import FOLLOW_UPSTREAM, WARN_ONLY, Outcome
 from geo_platform.defs.stages import Stage, StageContext, per_file
-from geo_platform.lib.quality.checks import vector_metadata
 from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY
 from geo_platform.resources.databases import PlatformResource
-from geo_platform.workflows.publish_vector import PublishedVector, VectorSettings, publish_vector
+
+# The vector workflow (pyogrio, GDAL, geopandas, pyarrow) is imported by the functions that run
+# it: every run and command loads the code location, few of them publish a vector file.
+if TYPE_CHECKING:
+    from geo_platform.workflows.publish_vector import PublishedVector, VectorSettings
 
 SILVER_GROUP = "silver"
 
@@ -32,6 +37,8 @@ class VectorRunConfig(dg.Config):
 
 
 def vector_settings(platform: PlatformResource) -> VectorSettings:
+    from geo_platform.workflows.publish_vector import VectorSettings
+
     return VectorSettings(
         bronze_container=platform.bronze_container,
         silver_container=platform.silver_container,
@@ -45,6 +52,8 @@ def vector_settings(platform: PlatformResource) -> VectorSettings:
 
 def _outcome(result: PublishedVector) -> Outcome:
     """The partition's metadata and check verdicts (none for a duplicate's pointer items)."""
+    from geo_platform.lib.quality.checks import vector_metadata
+
     if result.duplicate is not None:
         return Outcome(result.duplicate.metadata)
     tables = result.tables
@@ -97,6 +106,8 @@ def _all_layers(result: PublishedVector) -> tuple[bool, str]:
 
 
 def _publish(ctx: StageContext, _key: str, blob: str) -> Outcome:
+    from geo_platform.workflows.publish_vector import publish_vector
+
     res = ctx.resources
     result = publish_vector(
         blob,
