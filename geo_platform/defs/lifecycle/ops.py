@@ -32,19 +32,13 @@ from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
 from geo_platform.resources.promotion import PromotionResource
 from geo_platform.store.blobs.local import TMP_DIR as LOCAL_TMP_DIR
-from geo_platform.store.catalog import items_of_source
 from geo_platform.store.webhook import scrub_secrets
-from geo_platform.workflows.analytics_views import catalog_path
-from geo_platform.workflows.janitor import find_orphans, remove_orphans, report_lines
-from geo_platform.workflows.unpublish import (
-    PUBLISHED,
-    UnpublishPlan,
-    UnpublishResult,
-    execute_unpublish,
-    plan_unpublish,
-    record_dry_run,
-)
-from geo_platform.workflows.unpublish_dependents import production_copies
+from geo_platform.workflows.janitor_report import report_lines
+from geo_platform.workflows.unpublish_types import PUBLISHED, UnpublishPlan, UnpublishResult
+
+# The workflows themselves are imported by the functions that run them: planning an unpublish
+# reaches DuckDB, h3, pyarrow and the Azure SDK, which every run and command would otherwise
+# load with the code location.
 
 ASSETS_BY_KIND = {
     "raster": ("raster_cog", "raster_stac_item"),
@@ -94,6 +88,9 @@ def unpublish(
 ) -> tuple[dict[str, Any], list[dg.AssetObservation]]:
     """Plan (and unless ``dry_run``, execute) an unpublish; return the report and the
     observations to record on the affected partitions."""
+    from geo_platform.workflows.analytics_views import catalog_path
+    from geo_platform.workflows.unpublish import execute_unpublish, plan_unpublish, record_dry_run
+
     with postgis.connect() as conn:
         plan = plan_unpublish(
             conn,
@@ -138,6 +135,8 @@ def check_production(
     staging can be cleaned up while production is down."""
     if not promotion.production_database_url:
         return None
+    from geo_platform.workflows.unpublish_dependents import production_copies
+
     try:
         with promotion.connect("production") as conn:
             found = production_copies(conn, collection, item_ids)
@@ -205,6 +204,8 @@ def unpublished_observations(
     run_id: str | None,
 ) -> list[dg.AssetObservation]:
     """One observation per (silver/catalog asset, source partition) that lost items."""
+    from geo_platform.store.catalog import items_of_source
+
     sources: dict[tuple[str, str], list[str]] = {}
     done = {(i["collection"], i["id"]) for i in result.items}
     for ip in plan.items:
@@ -279,6 +280,8 @@ def sweep(
     """Find orphans (and unless ``dry_run``, remove them); return the report. Damaged items
     (data missing) and strays are reported only: the janitor never unpublishes anything, so it
     records no observations (the tuple keeps the op's shape)."""
+    from geo_platform.workflows.janitor import find_orphans, remove_orphans
+
     dirs = [Path(d) for d in temp_dirs] if temp_dirs is not None else _default_temp_dirs(store)
     with postgis.connect() as conn:
         orphans = find_orphans(

@@ -17,7 +17,6 @@ from geo_platform.lib.naming import blob_for_partition_key
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource, PostGISResource
 from geo_platform.resources.lifecycle import LifecycleResource
-from geo_platform.store.catalog import items_of_source
 
 REMOVED_STATUS = "removed from bronze"
 SENSOR_NAME = "bronze_removal_unpublish_sensor"
@@ -77,6 +76,8 @@ def removal_tick(
         if removals:
             info(f"{len(removals)} bronze removal(s) seen; unpublish on removal is off")
         return dg.SensorResult(skip_reason="no action", cursor=str(new_cursor or "") or None)
+    from geo_platform.store.catalog import items_of_source  # jsonschema: only with removals
+
     runs = []
     with postgis.connect() as conn:
         for storage_id, kind, blob in removals:

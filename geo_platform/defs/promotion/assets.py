@@ -30,7 +30,6 @@ from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.resources.promotion import PromotionResource
 from geo_platform.settings import Settings
-from geo_platform.workflows.promote import PromotionRequest, source_items_of
 
 PRODUCTION_GROUP = "production"
 
@@ -42,6 +41,8 @@ def _promote_file(
     promotion: PromotionResource,
     blob: str,
 ) -> dict | None:
+    from geo_platform.workflows.promote import PromotionRequest, source_items_of
+
     collection = naming.collection_id(blob)
     if not matches_spec(collection, promotion.auto_promote):
         context.log.info(f"{blob}: collection {collection!r} is not marked auto-promote")

@@ -13,7 +13,6 @@ from geo_platform.defs.common import TRANSIENT_RETRY
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.resources.promotion import PromotionResource
-from geo_platform.workflows.promote import PromotionRequest, item_ids_arg
 
 JOB_TAGS = {"dagster/max_runtime": "7200"}
 
@@ -56,6 +55,8 @@ def promote_dataset(
     platform: PlatformResource,
     promotion: PromotionResource,
 ) -> dg.Output[dict]:
+    from geo_platform.workflows.promote import PromotionRequest, item_ids_arg
+
     req = PromotionRequest(config.collection, item_ids_arg(config.items))
     result = ops.permanent_as_failure(
         lambda: ops.run_promotion(
@@ -87,6 +88,8 @@ def demote_dataset(
     platform: PlatformResource,
     promotion: PromotionResource,
 ) -> dg.Output[dict]:
+    from geo_platform.workflows.promote import item_ids_arg
+
     result = ops.permanent_as_failure(
         lambda: ops.run_demotion(
             blob_store,

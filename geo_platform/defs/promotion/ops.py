@@ -9,7 +9,7 @@ built from the lib's result records, which hold credential-free hrefs and redact
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -17,8 +17,12 @@ from geo_platform.lib.errors import GeoPlatformError
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.resources.promotion import PromotionResource
-from geo_platform.workflows.demote import DemotionResult, demote
-from geo_platform.workflows.promote import PromotionRequest, PromotionResult, promote
+
+# The workflows are imported by the functions that run them: promoting reaches rasterio,
+# rio-tiler and pyarrow, which every run and command would otherwise load with the code location.
+if TYPE_CHECKING:
+    from geo_platform.workflows.demote import DemotionResult
+    from geo_platform.workflows.promote import PromotionRequest, PromotionResult
 
 REQUESTED_BY_TAG = "geo_platform/requested_by"
 
@@ -57,6 +61,8 @@ def run_promotion(
     run_id: str,
     who: str,
 ) -> PromotionResult:
+    from geo_platform.workflows.promote import promote
+
     source, target = promotion.targets(store, platform.silver_container, platform.geo_schema)
     with promotion.connect("staging") as src, promotion.connect("production") as dst:
         return promote(
@@ -83,6 +89,8 @@ def run_demotion(
     run_id: str,
     who: str,
 ) -> DemotionResult:
+    from geo_platform.workflows.demote import demote
+
     _, target = promotion.targets(store, platform.silver_container, platform.geo_schema)
     with promotion.connect("production") as dst:
         return demote(
