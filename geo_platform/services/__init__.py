@@ -27,7 +27,6 @@ from geo_platform.services.azurite import (
     stop_azurite,
     uses_external_azure,
 )
-from geo_platform.services.blob_containers import ensure_containers
 from geo_platform.services.pgbouncer import ensure_pgbouncer, pgbouncer_status, stop_pgbouncer
 from geo_platform.services.pgstac_migrate import ensure_pgstac, pgstac_version
 from geo_platform.services.postgres import ensure_postgres, postgres_status, stop_postgres
@@ -105,6 +104,10 @@ def status(settings: Settings) -> dict[str, Any]:
 def up(settings: Settings) -> dict[str, Any]:
     """Start whatever is missing (PostgreSQL, Azurite unless a real Azure account is configured),
     prepare DAGSTER_HOME, and return ``status``. Calling it again is cheap and harmless."""
+    # The Azure blob SDK (a fifth of a second, aiohttp with it) only for `services up`: every
+    # process that prepares a Dagster instance imports this package.
+    from geo_platform.services.blob_containers import ensure_containers
+
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     ensure_postgres(settings)
     ensure_pgbouncer(settings)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from azure.core.exceptions import (
@@ -34,7 +34,6 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.core.pipeline.transport import RequestsTransport
-from azure.storage.queue import QueueClient, QueueServiceClient
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -44,6 +43,9 @@ from geo_platform.store.secret_config import (
     connection_string_by_reference,
     resolve_connection_string,
 )
+
+if TYPE_CHECKING:  # azure.storage.queue loads aiohttp (0.15 s): imported when a client is made
+    from azure.storage.queue import QueueClient
 
 MAX_PER_REQUEST = 32
 """Azure's limit of messages returned by one receive request."""
@@ -107,6 +109,8 @@ class EventQueue(BaseModel):
 
     def client(self) -> QueueClient:
         if self._client is None:
+            from azure.storage.queue import QueueServiceClient
+
             if not self.queue_name:
                 raise ConfigError("no event queue configured (GEO_PLATFORM_EVENT_QUEUE)")
             session = requests.Session()
