@@ -14,7 +14,9 @@ from pathlib import Path
 
 import click
 
-from geo_platform.store.analytics import FORMATS
+FORMATS = ("table", "csv", "json", "parquet")
+"""``store.analytics.FORMATS``, spelled out here: importing ``store.analytics`` loads DuckDB,
+numpy and pyarrow, which no other command should pay for (a test keeps the two equal)."""
 
 
 @click.command()

@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 
-from geo_platform import services as svc
 from geo_platform.cli.common import echo_json
 from geo_platform.lib.errors import ConfigError
-from geo_platform.services.reset import reset
 from geo_platform.settings import load_settings
+
+# ``geo_platform.services`` (psycopg, the Azure SDK) is imported by the commands that use it:
+# every `geo-platform` command imports this module.
 
 
 @click.group()
@@ -26,6 +27,7 @@ def services() -> None:
 def services_up(as_json: bool) -> None:
     """Start the local services (idempotent: starting twice is harmless) and write the Dagster
     instance's variables to the checkout's .env (for plain `dagster ...` / `dg ...` commands)."""
+    from geo_platform import services as svc
     from geo_platform.app.instance import write_dotenv
 
     settings = load_settings()
@@ -39,6 +41,8 @@ def services_up(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def services_down(as_json: bool) -> None:
     """Stop the local services started by `services up` (data is kept)."""
+    from geo_platform import services as svc
+
     state = svc.down(load_settings())
     if as_json:
         echo_json(state)
@@ -52,6 +56,8 @@ def services_down(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def services_status(as_json: bool) -> None:
     """What runs where (the database URL is shown without its password)."""
+    from geo_platform import services as svc
+
     _print_status(svc.status(load_settings()), as_json)
 
 
@@ -60,6 +66,8 @@ def services_status(as_json: bool) -> None:
 def reset_command(yes: bool) -> None:
     """Wipe local state for a clean start: platform database (PostGIS tables, pgstac), Dagster
     storage, local blob root. Refuses without --yes, with an external database, or on Azure."""
+    from geo_platform.services.reset import reset
+
     settings = load_settings()
     try:
         summary = reset(settings, yes)
