@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geo_platform.cli.common import progress_bar
+from geo_platform.cli.common import load_definitions_frozen, progress_bar
 
 if TYPE_CHECKING:
     from geo_platform.app.ingest import FileResult
@@ -30,6 +30,8 @@ def ingest(paths: tuple[Path, ...], prefix: str, wait: bool, as_json: bool) -> N
     """Upload files or folders into bronze (names kept under PREFIX)."""
     from geo_platform.app.ingest import run_ingest  # imports dagster: only when used
 
+    if wait:
+        load_definitions_frozen()
     results = run_ingest(list(paths), prefix, wait, track=None if as_json else progress_bar)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
