@@ -90,6 +90,9 @@ class Scratch:
             "DAGSTER_HOME": str(home),
             "GEO_PLATFORM_BLOB_ROOT": str(self.tmp / "blobs"),
             "GEO_PLATFORM_GEO_SCHEMA": SCHEMA,
+            # Built in full even when the same content is published elsewhere in this database
+            # (the lookup still runs; the default, link, would time pointer items only).
+            "GEO_PLATFORM_DUPLICATES": "publish",
             "PYTHONPATH": str(REPO),
         }
         self._sql(f'CREATE DATABASE "{self.db}"')
