@@ -102,8 +102,7 @@ def finish(
             verdicts.setdefault(name, {})[blob_for_partition_key(key)] = verdict
     yield from check_results(context, verdicts)
     if not failures:
-        for key, outcome in done.items():
-            context.add_asset_metadata(dict(outcome.metadata), partition_key=key)
+        add_partition_metadata(context, context.asset_key, {k: o.metadata for k, o in done.items()})
         yield dg.MaterializeResult()
         return
     for key, outcome in done.items():
@@ -111,6 +110,37 @@ def finish(
             asset_key=context.asset_key, partition=key, metadata=dict(outcome.metadata)
         )
     raise_failures(context, failures)
+
+
+def add_partition_metadata(
+    context: dg.AssetExecutionContext,
+    asset_key: dg.AssetKey,
+    by_partition: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """``context.add_asset_metadata(metadata, asset_key=..., partition_key=...)`` for each
+    partition of the run: the output's materialization of each partition carries its own.
+
+    Dagster's call checks every key against the run's range by reading all the dynamic
+    partitions of the definition from the instance (three queries per call, each on a new
+    connection): per file and stage, that cost more than the rest of the wiring. The keys are
+    checked once here against the run's partition keys, then recorded as that call does."""
+    targeted = set(partition_keys(context))
+    unknown = sorted(set(by_partition) - targeted)
+    if unknown:
+        raise dg.DagsterInvariantViolationError(
+            f"metadata for partitions this run does not target: {unknown[:5]}"
+        )
+    step = context.get_step_execution_context()
+    accumulator = getattr(step, "_metadata_accumulator", None)
+    if accumulator is None or asset_key not in context.assets_def.keys:  # another Dagster
+        for key, metadata in by_partition.items():
+            context.add_asset_metadata(dict(metadata), asset_key=asset_key, partition_key=key)
+        return
+    for key, metadata in by_partition.items():
+        accumulator = accumulator.with_additional_asset_metadata(
+            asset_key=asset_key, partition_key=key, metadata=dict(metadata)
+        )
+    step._metadata_accumulator = accumulator
 
 
 def check_results(

@@ -32,6 +32,7 @@ from geo_platform.defs.common import (
     BATCH_POLICY,
     TRANSIENT_RETRY,
     Outcome,
+    add_partition_metadata,
     check_result,
     describe_error,
     partition_keys,
@@ -282,10 +283,7 @@ def _materialize(
     steps downstream of the op in the same run go on). Otherwise one materialization per
     file that succeeded, so the others are not marked materialized."""
     if complete:
-        for partition, outcome in done.items():
-            context.add_asset_metadata(
-                dict(outcome.metadata), asset_key=key, partition_key=partition
-            )
+        add_partition_metadata(context, key, {p: o.metadata for p, o in done.items()})
         yield dg.MaterializeResult(asset_key=key)
         return
     for partition, outcome in done.items():
