@@ -35,11 +35,13 @@ def collection_consistency(
     collection holding one CRS plus a new, different one reports two.
     """
     pgstac.prepare(conn)
+    # The properties are taken out of each item once (OFFSET 0 keeps the subquery apart): every
+    # reference to ``content`` would decompress the whole item again, four times per row.
     rows = conn.execute(
-        """SELECT content->'properties'->>'proj:code', content->'properties'->>'proj:wkt2',
-                  content->'properties'->'proj:transform'
-           FROM items WHERE collection = %s AND id IS DISTINCT FROM %s
-             AND content->'properties' ? 'proj:transform'""",
+        """SELECT p->>'proj:code', p->>'proj:wkt2', p->'proj:transform'
+           FROM (SELECT content->'properties' AS p FROM items
+                 WHERE collection = %s AND id IS DISTINCT FROM %s OFFSET 0) AS i
+           WHERE p ? 'proj:transform'""",
         (collection_id, exclude_item),
     ).fetchall()
     others = [(r[0], r[1], r[2]) for r in rows]
