@@ -39,7 +39,7 @@ from psycopg import sql
 
 from geo_platform import services
 from geo_platform.app.ingest import QUIET
-from geo_platform.app.instance import dagster_env
+from geo_platform.app.instance import dagster_env, dagster_instance
 from geo_platform.definitions import build_definitions
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.settings import REPO_ROOT, load_settings
@@ -78,7 +78,9 @@ def pipeline(files: list[Path], tmp: Path, prefix: str) -> tuple[float, int, dic
         for f in files:  # dropped into bronze before the clock starts
             store.upload_file("bronze", f"{prefix}/{f.name}", f)
         runs = 0
-        with dg.DagsterInstance.from_config(str(home)) as instance:
+        os.environ["DAGSTER_HOME"] = str(home)
+        # as `geo-platform ingest` opens it (app.instance): storages keep their connections open
+        with dagster_instance(load_settings()) as instance:
             start = time.perf_counter()
             ctx = dg.build_sensor_context(
                 instance=instance, instance_ref=instance.get_ref(),
