@@ -7,6 +7,7 @@ batches, serializes and keeps ``search_path`` right (pgstac functions need ``pgs
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -143,3 +144,33 @@ def refresh_collection_extent(conn: psycopg.Connection, collection_id: str) -> N
         "WHERE id = %s",
         (json.dumps(extent[0]) if extent else None, collection_id),
     )
+
+
+RasterGrid = tuple[str | None, str | None, Any]
+"""A raster item's ``proj:code``, ``proj:wkt2`` and ``proj:transform``."""
+
+_GRIDS_OF_CONNECTION: weakref.WeakKeyDictionary[
+    psycopg.Connection[Any], dict[str, dict[str, RasterGrid]]
+] = weakref.WeakKeyDictionary()
+
+
+def raster_grids(conn: psycopg.Connection[Any], collection_id: str) -> dict[str, RasterGrid]:
+    """The grid of every raster item (one with ``proj:transform``) of a collection, by item id.
+
+    Read once per connection and collection: the files of a run share one lookup connection
+    (``PgSTACResource.lookup_session``), and none of them reaches pgstac before the run's catalog
+    stage, so each file of the run would read the same items again (the whole collection per
+    file). A connection of its own reads them afresh."""
+    memo = _GRIDS_OF_CONNECTION.setdefault(conn, {})
+    if collection_id not in memo:
+        prepare(conn)
+        # Each item's properties decompressed once (OFFSET 0 keeps the subquery apart).
+        rows = conn.execute(
+            """SELECT id, p->>'proj:code', p->>'proj:wkt2', p->'proj:transform'
+               FROM (SELECT id, content->'properties' AS p FROM items
+                     WHERE collection = %s OFFSET 0) AS i
+               WHERE p ? 'proj:transform'""",
+            (collection_id,),
+        ).fetchall()
+        memo[collection_id] = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    return memo[collection_id]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -239,3 +242,53 @@ def test_same_content_under_a_second_name_is_linked_or_flagged(
     )
     assert stored["properties"][stac_ext.DUPLICATE_OF_SOURCE] == first
     validate_stac(stored)
+
+
+def test_consistency_against_the_collection_read_once_per_lookup_session(
+    blob_store, bronze_folder, tmp_path, pg_dsn, drop_collection
+) -> None:
+    """The other rasters of the collection (the file's own previous version aside); a run's
+    files share one lookup connection, which reads the collection's grids once."""
+    from rasterio.transform import from_origin
+
+    a, b = (f"{bronze_folder}/grid/{n}.tif" for n in ("a", "b"))
+    drop_collection(naming.collection_id(a))
+    blob_store.upload_file("bronze", a, write_tif(tmp_path / "a.tif", gradient(1, 32, 32)))
+    coarse = from_origin(500000, 5000000, 20, 20)
+    blob_store.upload_file(
+        "bronze", b, write_tif(tmp_path / "b.tif", gradient(1, 32, 32), transform=coarse)
+    )
+    session = psycopg.connect(pg_dsn)
+
+    @contextlib.contextmanager
+    def shared() -> Iterator[psycopg.Connection[Any]]:  # as PgSTACResource.lookup_session
+        yield session
+        session.rollback()
+
+    def publish(blob: str, lookups: Any) -> RasterPublished:
+        out = publish_raster(blob_store, lookups, RasterSettings(), blob, run_id="r")
+        assert isinstance(out, RasterPublished)
+        return out
+
+    try:
+        first = publish(a, shared)
+        assert first.consistency.items_compared == 0
+        with psycopg.connect(pg_dsn) as conn:  # the catalog stage of an earlier run
+            publish_sources(conn, {a: [first.item]}, "raster")
+        # The session read the collection before "a" was published: it still compares with none.
+        assert publish(b, shared).consistency.items_compared == 0
+        with psycopg.connect(pg_dsn) as own:
+
+            @contextlib.contextmanager
+            def fresh() -> Iterator[psycopg.Connection[Any]]:
+                yield own
+                own.rollback()
+
+            other = publish(b, fresh)
+            assert other.consistency.items_compared == 1
+            assert not other.consistency.consistent
+            assert other.consistency.resolutions == {"10 x 10": 1, "20 x 20": 1}
+            again = publish(a, fresh)  # its own previous version is not compared with
+            assert again.consistency.items_compared == 0
+    finally:
+        session.close()
