@@ -67,3 +67,14 @@ def test_the_cli_and_the_instance_import_no_heavy_library(module: str) -> None:
 def test_the_checker_sees_an_import() -> None:
     """The check can fail: a module that does import one of them is reported."""
     assert loaded_after("geo_platform.lib.h3.grid", HEAVY) == ["h3", "pyarrow", "shapely"]
+
+
+@pytest.mark.parametrize(
+    "module", ["geo_platform.workflows.publish_vector", "geo_platform.workflows.catalog"]
+)
+def test_a_vector_file_loads_no_mosaic_or_azure_library(module: str) -> None:
+    """The vector stage and the catalog stage of a vector file, on the local store: no
+    cogeo-mosaic (which loads every backend), no Azure SDK, no aiohttp, no rasterio stack
+    for the vector checks."""
+    watched = ("cogeo_mosaic", "azure.storage.blob", "aiohttp", "rio_tiler", "duckdb", "h3")
+    assert loaded_after(module, watched) == []

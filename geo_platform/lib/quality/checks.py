@@ -22,11 +22,12 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from geo_platform.lib.raster.grid import GridInfo
-from geo_platform.lib.raster.inspect import RasterInfo
-from geo_platform.lib.raster.stats import BandStats
+if TYPE_CHECKING:  # hints only: the vector checks need no rasterio
+    from geo_platform.lib.raster.grid import GridInfo
+    from geo_platform.lib.raster.inspect import RasterInfo
+    from geo_platform.lib.raster.stats import BandStats
 
 
 # --- rasters ---------------------------------------------------------------------------------

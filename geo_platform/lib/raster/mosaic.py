@@ -14,13 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import morecantile
 import rasterio
 from affine import Affine
-from cogeo_mosaic.backends import MemoryBackend
-from cogeo_mosaic.mosaic import MosaicJSON
 from pydantic import ValidationError as PydanticValidationError
 from rasterio.crs import CRS
 from rasterio.warp import calculate_default_transform, transform_bounds
@@ -28,6 +26,9 @@ from rasterio.warp import calculate_default_transform, transform_bounds
 from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.raster.tiling import TileOutput, TilingResult
 from geo_platform.lib.types import BBox
+
+if TYPE_CHECKING:  # cogeo-mosaic loads every backend (the Azure SDK, aiohttp...): when used
+    from cogeo_mosaic.mosaic import MosaicJSON
 
 MOSAICJSON_VERSION = "0.0.3"
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
@@ -140,6 +141,8 @@ def build_mosaic(
         raise ValidationError("a mosaic needs at least one source COG")
     minzoom = min(s.minzoom for s in sources) if minzoom is None else minzoom
     maxzoom = max(s.maxzoom for s in sources) if maxzoom is None else maxzoom
+    from cogeo_mosaic.mosaic import MosaicJSON
+
     mosaic = MosaicJSON.from_features(
         [_feature(s) for s in sources],
         minzoom,
@@ -178,6 +181,8 @@ def update_mosaic(
         if (kept := [a for a in assets if a not in gone])
     }
     if added:
+        from cogeo_mosaic.mosaic import MosaicJSON
+
         new = MosaicJSON.from_features(
             [_feature(s) for s in added],
             current.minzoom,
@@ -220,6 +225,8 @@ def validate_mosaic(mosaic: Mapping[str, Any]) -> MosaicJSON:
 
     Beyond the model: a non-empty tile index, quadkeys of length ``quadkey_zoom`` (or minzoom),
     and no empty asset lists."""
+    from cogeo_mosaic.mosaic import MosaicJSON
+
     try:
         model = MosaicJSON.model_validate(dict(mosaic))
     except PydanticValidationError as exc:
@@ -243,11 +250,15 @@ def tiles_for_point(mosaic: Mapping[str, Any], lon: float, lat: float) -> list[s
 
     This is what a tiler reads for that location; the COGs' bounds may be tighter than the
     quadkey (a tiler then gets no data from the others)."""
+    from cogeo_mosaic.backends import MemoryBackend
+
     with MemoryBackend(mosaic_def=validate_mosaic(mosaic)) as backend:
         return list(backend.assets_for_point(lon, lat))
 
 
 def tiles_for_bbox(mosaic: Mapping[str, Any], bounds: BBox) -> list[str]:
     """The COG hrefs listed for the quadkeys intersecting lon/lat ``bounds``."""
+    from cogeo_mosaic.backends import MemoryBackend
+
     with MemoryBackend(mosaic_def=validate_mosaic(mosaic)) as backend:
         return list(backend.assets_for_bbox(*bounds))
