@@ -325,7 +325,7 @@ def _pipeline_settings() -> dict[str, Any]:
         # Dagster's own switch: a step's per-partition materializations and a run's planned
         # events are written to the event log in one INSERT each instead of one per event.
         "event_batch_size": _env_int("DAGSTER_EVENT_BATCH_SIZE", 500),
-        "sensor_batch_size": _env_int("GEO_PLATFORM_SENSOR_BATCH_SIZE", 25),
+        "sensor_batch_size": _env_int("GEO_PLATFORM_SENSOR_BATCH_SIZE", 100),
         "sensor_max_adds_per_tick": _env_int("GEO_PLATFORM_SENSOR_MAX_ADDS", 25_000),
         "sensor_interval_seconds": _env_int("GEO_PLATFORM_SENSOR_INTERVAL", 30),
         "event_queue": _env("GEO_PLATFORM_EVENT_QUEUE"),

@@ -132,7 +132,7 @@ class PlatformResource(ConfigurableResource):
     geo_schema: str = "geo"
     code_version: str = "0.1.0"
     # Bronze sensor batching (GEO_PLATFORM_SENSOR_BATCH_SIZE, GEO_PLATFORM_SENSOR_MAX_ADDS).
-    sensor_batch_size: int = 25
+    sensor_batch_size: int = 100
     sensor_max_adds_per_tick: int = 25_000
     # Per-file rules (GEO_PLATFORM_VECTOR_ASSUME_CRS, GEO_PLATFORM_RASTER_RULES/_VECTOR_RULES).
     vector_assume_crs: str = ""

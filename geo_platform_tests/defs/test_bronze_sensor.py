@@ -12,7 +12,7 @@ import pytest
 
 from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import PARTITIONS
-from geo_platform.defs.bronze.sensors import bronze_sensor, bronze_tick
+from geo_platform.defs.bronze.sensors import bronze_sensor, bronze_tick, contiguous_ranges
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.naming import blob_for_partition_key, partition_key_for_blob
 from geo_platform.resources.blob_store import LocalBlobStore
@@ -118,6 +118,20 @@ def test_burst_is_batched_into_partition_ranges(instance, store, tmp_path):
     assert sizes == [25, 25, 10]
     starts = [r.tags["dagster/asset_partition_range_start"] for r in res.run_requests]
     assert starts == [keys[0], keys[25], keys[50]]
+
+
+def test_a_batch_is_capped_in_files_and_bytes():
+    """Small files share runs; a file over the byte cap runs alone; a gap in the partition order
+    always starts a new run."""
+    order = {k: i for i, k in enumerate("abcdefgh")}
+    sizes = {"a": 10, "b": 10, "c": 100, "d": 5, "e": 5, "f": 5, "g": 5, "h": 5}
+    keys = [k for k in order if k != "g"]
+    assert contiguous_ranges(order, keys, 2, sizes, 30) == [
+        ["a", "b"], ["c"], ["d", "e"], ["f"], ["h"]
+    ]  # fmt: skip
+    capped = [["a", "b"], ["c"], ["d", "e", "f"], ["h"]]
+    assert contiguous_ranges(order, keys, 10, sizes, 30) == capped
+    assert contiguous_ranges(order, keys, 10) == [["a", "b", "c", "d", "e", "f"], ["h"]]
 
 
 def test_hostile_names_never_crash_the_sensor(instance, store):

@@ -13,8 +13,9 @@ never mistaken for deletions. Blobs with an unknown or no extension are recognis
 first bytes (``lib.content``), read once per etag.
 
 Runs are batched: new partitions are added in order, so a burst of new files forms contiguous
-partition ranges, and each range of up to ``sensor_batch_size`` files becomes one run. Run keys
-hash the files and their etags: a re-delivered blob is a no-op, a changed blob runs again.
+partition ranges, and each range of up to ``sensor_batch_size`` files and ``BATCH_MAX_BYTES``
+becomes one run. Run keys hash the files and their etags: a re-delivered blob is a no-op, a
+changed blob runs again.
 Each run also carries the etags it was asked for (``ETAGS_TAG``): a file version that an
 unfinished run of this sensor or of the event sensor (``event_sensor``) already covers, or that
 was the last one materialized, is not requested again, so the two sensors never ask twice.
@@ -80,16 +81,31 @@ class TickRequests:
     skipped_same_etag: int = 0
 
 
-def contiguous_ranges(order: dict[str, int], keys: Iterable[str], max_size: int) -> list[list[str]]:
-    """Group keys into runs of consecutive positions in the partition order, at most max_size."""
+BATCH_MAX_BYTES = 512 * 2**20
+"""The files of one batched run add up to at most this (a larger file runs alone): small files
+share runs of up to ``sensor_batch_size``, large ones (minutes each) never make one long run."""
+
+
+def contiguous_ranges(
+    order: dict[str, int],
+    keys: Iterable[str],
+    max_size: int,
+    sizes: dict[str, int] | None = None,
+    max_bytes: int | None = None,
+) -> list[list[str]]:
+    """Group keys into runs of consecutive positions in the partition order, at most max_size
+    keys and, with ``sizes``, at most ``max_bytes`` of them."""
     groups: list[list[str]] = []
-    last = -2
+    last, total = -2, 0
     for key in sorted(keys, key=order.__getitem__):
-        pos = order[key]
-        if groups and pos == last + 1 and len(groups[-1]) < max_size:
+        pos, size = order[key], (sizes or {}).get(key, 0)
+        fits = max_bytes is None or total + size <= max_bytes
+        if groups and pos == last + 1 and len(groups[-1]) < max_size and fits:
             groups[-1].append(key)
+            total += size
         else:
             groups.append([key])
+            total = size
         last = pos
     return groups
 
@@ -180,11 +196,12 @@ def requests_for_plan(
             keys += [partition_key_for_blob(p) for p, k in plan.removed.items() if k == kind]
         order, next_position = _partition_order(instance, parts.name, keys)
         etags: dict[str, str] = {}
+        sizes: dict[str, int] = {}
         fresh: list[str] = []
         rerun: list[str] = []
         for blob in [*plan.new[kind], *plan.changed[kind]]:
             key = partition_key_for_blob(blob.path)
-            etags[key] = blob.etag
+            etags[key], sizes[key] = blob.etag, blob.size or 0
             (rerun if key in order else fresh).append(key)
         # Existing partitions (a changed file, or one the cursor did not know: cursor reset,
         # ingest, or announced by an event): run only those whose version was neither the last
@@ -196,7 +213,7 @@ def requests_for_plan(
         req.add[kind] = fresh
         for i, key in enumerate(fresh):
             order[key] = next_position + i
-        for group in contiguous_ranges(order, [*fresh, *rerun], batch_size):
+        for group in contiguous_ranges(order, [*fresh, *rerun], batch_size, sizes, BATCH_MAX_BYTES):
             req.runs.append(_run_request(kind, group, etags))
         for path, removed_kind in plan.removed.items():
             key = partition_key_for_blob(path)
