@@ -9,13 +9,17 @@ from pathlib import Path
 
 from geo_platform.lib.bronze import sidecar_names
 from geo_platform.lib.errors import NotFoundError
+from geo_platform.lib.types import BlobInfo
 from geo_platform.store.blobs.base import BlobStore
 
 
 @contextmanager
-def bronze_local_copy(store: BlobStore, container: str, blob: str) -> Iterator[Path]:
-    """A local copy of a bronze file, with its sidecars (shapefile parts, world files) beside it."""
-    info = store.stat(container, blob)
+def bronze_local_copy(
+    store: BlobStore, container: str, blob: str, info: BlobInfo | None = None
+) -> Iterator[Path]:
+    """A local copy of a bronze file, with its sidecars (shapefile parts, world files) beside it.
+    ``info``: the blob's ``stat`` when the caller has just taken it."""
+    info = info or store.stat(container, blob)
     if info is None:
         raise NotFoundError("the bronze blob no longer exists", path=blob)
     folder = posixpath.dirname(blob)

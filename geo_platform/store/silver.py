@@ -63,13 +63,13 @@ def output_folder(store: BlobStore, container: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _staged_blob(store: BlobStore, container: str, local: Path) -> str | None:
-    """The blob path of ``local`` when it already lies in the container's staging area."""
-    root = _local_folder(store, container, STAGING_ROOT)
+def _staged_blob(root: Path | None, local: Path) -> str | None:
+    """The blob path of ``local`` when it already lies in the container's staging area
+    (``root``: that area's folder, resolved; None where blobs are not local files)."""
     if root is None:
         return None
     try:
-        rel = local.resolve().relative_to(root.resolve())
+        rel = local.resolve().relative_to(root)
     except ValueError:
         return None
     return f"{STAGING_ROOT}/{rel.as_posix()}"
@@ -86,10 +86,12 @@ def replace_outputs(
     staging = f"{STAGING_ROOT}/{uuid.uuid4().hex}"
     store.ensure_container(container)
     published: dict[str, BlobInfo] = {}
+    root = _local_folder(store, container, STAGING_ROOT)
+    root = root.resolve() if root is not None else None
     try:
         sources = {}
         for rel, local in files.items():
-            sources[rel] = _staged_blob(store, container, local) or f"{staging}/{rel}"
+            sources[rel] = _staged_blob(root, local) or f"{staging}/{rel}"
             if sources[rel] == f"{staging}/{rel}":
                 store.upload_file(container, sources[rel], local)
         for rel in files:

@@ -40,7 +40,7 @@ from geo_platform.lib.quality.checks import (
 )
 from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
 from geo_platform.lib.raster.inspect import inspect_raster
-from geo_platform.lib.raster.multidim import Cube, CubeVariable, read_cube
+from geo_platform.lib.raster.multidim import Cube, CubeVariable, might_be_cube, read_cube
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.variable_vrt import write_variable_vrt
 from geo_platform.lib.stac.collection import with_collection_link
@@ -112,6 +112,8 @@ def publish_multidim(
     it is not a NetCDF/HDF5/GRIB file. Raises the file's input error when no variable can be
     published, ``ValidationError`` when an output fails its checks (nothing published)."""
     blob = provenance.source_blob
+    if not might_be_cube(local):  # most rasters: no work folder to make and remove
+        return None
     with output_folder(store, silver_container) as work:  # built where silver renames from
         cube = read_cube(local, blob, work)
         if cube is None:

@@ -151,7 +151,7 @@ def publish_raster(
     options = raster_options(settings.raster_rules, blob, overrides)
     with (
         output_folder(store, settings.silver_container) as tmp,
-        bronze_local_copy(store, settings.bronze_container, blob) as local,
+        bronze_local_copy(store, settings.bronze_container, blob, info) as local,
     ):
         provenance = source_provenance(
             store,
@@ -305,7 +305,10 @@ def _publish_cogs(
     preview = thumbnail_markdown(result.thumbnail)
     published = replace_outputs(store, settings.silver_container, blob, files)
     remember_items(store, settings.silver_container, blob, [item], published)
-    blobs = [store.href(settings.silver_container, b.path) for b in published.values()]
+    blobs = [  # the tiers' and thumbnail's hrefs are known (each one costs a path resolution)
+        hrefs.get(rel.rsplit(".", 1)[0]) or store.href(settings.silver_container, b.path)
+        for rel, b in published.items()
+    ]
     return RasterPublished(
         blob=blob,
         collection_id=item["collection"],

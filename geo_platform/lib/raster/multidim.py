@@ -112,7 +112,7 @@ def read_cube(path: Path, name: str, work: Path) -> Cube | None:
     ``name`` (the bronze blob) names the file in errors; ``work`` is a private folder that must
     outlive the use of the returned variables: GDAL reads the file through a plainly named link
     there, so no character of the original name is taken as subdataset syntax."""
-    if not _might_be_cube(path):
+    if not might_be_cube(path):
         return None
     gdal_path = resolve_gdal_path(path, name)
     header = read_cdf_variables(Path(gdal_path)) if not gdal_path.startswith("/vsi") else None
@@ -140,7 +140,7 @@ def read_cube(path: Path, name: str, work: Path) -> Cube | None:
     return Cube(driver=driver, variables=tuple(variables), ignored=tuple(ignored))
 
 
-def _might_be_cube(path: Path) -> bool:
+def might_be_cube(path: Path) -> bool:
     """False when the first bytes rule out NetCDF, HDF5 and GRIB (and a zip holding one), so
     that ordinary rasters are not opened an extra time. GRIB messages and HDF5 superblocks may
     follow a header, hence the search."""
