@@ -29,9 +29,15 @@ class PublishResult:
     collections_created: list[str] = field(default_factory=list)
 
 
-def _lock(conn: psycopg.Connection, source_blob: str) -> None:
-    # Two runs publishing the same source serialize; different sources never wait.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("stac:" + source_blob,))
+def _lock(conn: psycopg.Connection, sources: list[str]) -> None:
+    """Two runs publishing the same source serialize; different sources never wait. One
+    statement, the locks taken in the order of ``sources`` (sorted: concurrent batches never
+    deadlock)."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('stac:' || source)) FROM"
+        " (SELECT source FROM unnest(%s::text[]) WITH ORDINALITY AS s(source, n) ORDER BY n) o",
+        (sources,),
+    )
 
 
 def items_of_source(
@@ -50,6 +56,21 @@ def items_of_source(
         params.append(collections)
     rows = conn.execute(query, params).fetchall()
     return [(r[0], r[1]) for r in rows]
+
+
+def items_of_sources(
+    conn: psycopg.Connection, sources: list[str], collections: list[str]
+) -> dict[str, list[tuple[str, str]]]:
+    """``items_of_source`` for several sources (in ``collections``) in one query."""
+    pgstac.prepare(conn)
+    source = pgstac.property_text(SOURCE_BLOB)  # indexed: pgstac.PROVENANCE_QUERYABLES
+    query = sql.SQL(
+        "SELECT {}, collection, id FROM items WHERE {} = ANY(%s) AND collection = ANY(%s)"
+    ).format(source, source)
+    out: dict[str, list[tuple[str, str]]] = {s: [] for s in sources}
+    for src, collection, item_id in conn.execute(query, (sources, collections)).fetchall():
+        out[src].append((collection, item_id))
+    return out
 
 
 def publish_source_items(
@@ -81,19 +102,25 @@ def publish_sources(
     results = {source: PublishResult() for source in by_source}
     try:
         pgstac.prepare(conn)
-        for source in sorted(by_source):  # a fixed order: concurrent batches never deadlock
-            _lock(conn, source)
+        _lock(conn, sorted(by_source))
         collections = sorted({str(i["collection"]) for items in by_source.values() for i in items})
         created = _ensure_collections(conn, collections, kind)
         pgstac.upsert_items(conn, [i for items in by_source.values() for i in items])
         touched = set(collections)
+        # What each source has in its items' collections now (a source without items: anywhere).
+        scoped = [s for s, items in by_source.items() if items]
+        present = items_of_sources(conn, scoped, collections) if scoped else {}
         for source, items in by_source.items():
             res = results[source]
             keep = {(str(i["collection"]), str(i["id"])) for i in items}
             res.items = [{"collection": c, "id": i} for c, i in sorted(keep)]
             res.collections_created = [c for c in created if c in {k[0] for k in keep}]
-            scope = sorted({k[0] for k in keep}) or None
-            for cid, iid in items_of_source(conn, source, scope):
+            scope = {k[0] for k in keep}
+            if items:
+                found = [(c, i) for c, i in present[source] if c in scope]
+            else:
+                found = items_of_source(conn, source)
+            for cid, iid in found:
                 if (cid, iid) not in keep:
                     conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
                     res.removed.append({"collection": cid, "id": iid})

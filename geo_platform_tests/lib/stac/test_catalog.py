@@ -9,7 +9,7 @@ from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.store import pgstac
-from geo_platform.store.catalog import items_of_source, publish_source_items
+from geo_platform.store.catalog import items_of_source, publish_source_items, publish_sources
 
 
 def _item(cid: str, iid: str, source: str) -> dict:
@@ -74,4 +74,36 @@ def test_republishing_with_a_new_datetime_works(pg_dsn):
         interval = pgstac.get_collection(conn, cid)["extent"]["temporal"]["interval"][0]
         assert interval[0].startswith("2021-03-01")
         conn.execute("SELECT delete_collection(%s)", (cid,))
+        conn.commit()
+
+
+def test_a_batch_of_sources_removes_each_ones_stale_items_only(pg_dsn):
+    """Several sources in one transaction: each keeps what it publishes now, loses what it no
+    longer produces in its collections (everywhere when it produces nothing), and never touches
+    another source's items."""
+    c1, c2 = (f"t-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    s1, s2, s3 = (f"bronze/{c1}/{n}.gpkg" for n in ("one", "two", "three"))
+    with psycopg.connect(pg_dsn) as conn:
+        publish_sources(
+            conn,
+            {
+                s1: [_item(c1, "1a", s1), _item(c1, "1c", s1), _item(c2, "1b", s1)],
+                s2: [_item(c1, "2a", s2), _item(c1, "2b", s2)],
+                s3: [_item(c2, "3a", s3)],
+            },
+            "vector",
+        )
+        again = publish_sources(
+            conn,
+            {s1: [_item(c1, "1a", s1), _item(c2, "1b", s1)], s2: [_item(c1, "2b", s2)], s3: []},
+            "vector",
+        )
+        assert again[s1].removed == [{"collection": c1, "id": "1c"}]
+        assert again[s2].removed == [{"collection": c1, "id": "2a"}]
+        assert again[s3].removed == [{"collection": c2, "id": "3a"}]
+        assert sorted(items_of_source(conn, s1)) == sorted([(c1, "1a"), (c2, "1b")])
+        assert items_of_source(conn, s2) == [(c1, "2b")]
+        assert items_of_source(conn, s3) == []
+        for cid in (c1, c2):
+            conn.execute("SELECT delete_collection(%s)", (cid,))
         conn.commit()
