@@ -19,6 +19,7 @@ import pytest
 
 HEAVY = (
     "aiohttp",
+    "azure.core",
     "azure.storage.blob",
     "azure.storage.queue",
     "cogeo_mosaic",
@@ -30,12 +31,13 @@ HEAVY = (
     "pyogrio",
     "pyproj",
     "rasterio",
+    "requests",
     "rio_cogeo",
     "rio_tiler",
     "shapely",
 )
 """Libraries of the platform's work that loading the definitions must not import."""
-CLI_ALSO = ("dagster", "psycopg", "pydantic", "requests")
+CLI_ALSO = ("dagster", "psycopg", "pydantic")
 """Not even these for the CLI: a command imports what it runs (``--help`` imports nothing)."""
 
 

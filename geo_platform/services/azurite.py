@@ -19,7 +19,6 @@ from typing import Any
 from geo_platform.lib.errors import ConfigError, StorageUnavailableError
 from geo_platform.services._proc import lock, pid_alive, port_open, read_pid, stop_pid_file, tail
 from geo_platform.settings import REPO_ROOT, Settings, azurite_connection_string
-from geo_platform.store.queue import EventQueue
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 _DIST = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src"
@@ -85,6 +84,8 @@ def ensure_azurite(settings: Settings) -> str:
             _start(service)
     conn = azurite_connection_string(settings.azurite_port, settings.queue_emulator_port)
     if settings.event_queue:
+        from geo_platform.store.queue import EventQueue  # requests, azure-core: only here
+
         queue = EventQueue(queue_name=settings.event_queue, connection_string=conn)
         queue.ensure_queue()
         queue.close()

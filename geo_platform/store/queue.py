@@ -26,17 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import requests
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceNotFoundError,
-)
-from azure.core.pipeline.transport import RequestsTransport
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from geo_platform.lib.errors import ConfigError, StorageUnavailableError
 from geo_platform.store.secret_config import (
@@ -44,7 +34,9 @@ from geo_platform.store.secret_config import (
     resolve_connection_string,
 )
 
-if TYPE_CHECKING:  # azure.storage.queue loads aiohttp (0.15 s): imported when a client is made
+if TYPE_CHECKING:  # azure.storage.queue loads aiohttp (0.15 s), requests and azure-core 0.1 s:
+    # imported where a queue is used
+    import requests
     from azure.storage.queue import QueueClient
 
 MAX_PER_REQUEST = 32
@@ -109,7 +101,11 @@ class EventQueue(BaseModel):
 
     def client(self) -> QueueClient:
         if self._client is None:
+            import requests
+            from azure.core.pipeline.transport import RequestsTransport
             from azure.storage.queue import QueueServiceClient
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
 
             if not self.queue_name:
                 raise ConfigError("no event queue configured (GEO_PLATFORM_EVENT_QUEUE)")
@@ -145,6 +141,8 @@ class EventQueue(BaseModel):
 
     def ensure_queue(self) -> None:
         """Create the queue if it does not exist."""
+        from azure.core.exceptions import ResourceExistsError
+
         try:
             with _queue_errors(self.queue_name):
                 self.client().create_queue()
@@ -247,6 +245,8 @@ class EventQueue(BaseModel):
 
 def _delete_one(client: QueueClient, message_id: str, pop_receipt: str) -> tuple[str, str]:
     """('deleted' | 'gone' | 'failed', error) for one message."""
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
     try:
         client.delete_message(message_id, pop_receipt)
         return "deleted", ""
@@ -275,6 +275,9 @@ def _message(m: Any) -> QueueMessage:
 def _queue_errors(queue: str) -> Iterator[None]:
     """A missing queue is a configuration problem; an unreachable or failing service is
     transient (``StorageUnavailableError``: the sensor's next tick tries again)."""
+    import requests
+    from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+
     try:
         yield
     except ResourceExistsError:
