@@ -13,7 +13,6 @@ takes them from memory (``stac_items``) as long as the blobs are the ones writte
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import tempfile
@@ -142,7 +141,7 @@ def source_provenance(
     )
 
 
-_WRITTEN: OrderedDict[tuple[str, str, str], tuple[dict[str, str], list[dict]]] = OrderedDict()
+_WRITTEN: OrderedDict[tuple[str, str, str], tuple[dict[str, str], str]] = OrderedDict()
 _WRITTEN_MAX = 256
 
 
@@ -157,10 +156,9 @@ def remember_items(
     so that ``stac_items`` in this process need not read them back."""
     etags = {i.path: i.etag for i in published.values() if _is_item(i.path, blob)}
     key = (store.href(container, silver_prefix(blob)), container, blob)
-    # As read back from JSON (dates as strings), in listing (path) order.
-    as_read = json.loads(json.dumps(items, default=str))
-    as_read.sort(key=lambda item: f"{item.get('id')}.json")
-    _WRITTEN[key] = (etags, as_read)
+    # As JSON (dates as strings), in listing (path) order: each read parses its own copy.
+    in_order = sorted(items, key=lambda item: f"{item.get('id')}.json")
+    _WRITTEN[key] = (etags, json.dumps(in_order, default=str))
     _WRITTEN.move_to_end(key)
     while len(_WRITTEN) > _WRITTEN_MAX:
         _WRITTEN.popitem(last=False)
@@ -177,7 +175,7 @@ def stac_items(store: BlobStore, container: str, blob: str) -> list[dict]:
     listed = [i for i in store.list_blobs(container, prefix=prefix) if i.path.endswith(".json")]
     memo = _WRITTEN.get((store.href(container, silver_prefix(blob)), container, blob))
     if memo is not None and memo[0] == {i.path: i.etag for i in listed}:
-        return copy.deepcopy(memo[1])
+        return list(json.loads(memo[1]))
     items = []
     for info in listed:
         with store.local_copy(container, info.path) as local:
