@@ -345,10 +345,10 @@ def test_dotenv_gives_defaults_that_the_environment_overrides(
 
     from geo_platform.app.instance import dagster_env, write_dotenv
 
+    for key in dagster_env(local):  # as in a fresh shell (not one with scripts/env.sh applied)
+        monkeypatch.delenv(key, raising=False)
     target = write_dotenv(local, tmp_path / ".env")
     assert oct(target.stat().st_mode & 0o777) == "0o600"
-    for key in dagster_env(local):
-        monkeypatch.delenv(key, raising=False)
     loaded = get_env_var_dict(str(tmp_path))  # what Dagster's CLI reads from its cwd
     assert loaded == dagster_env(local)
     monkeypatch.setenv("DAGSTER_HOME", "/somewhere/else")
