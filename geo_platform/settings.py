@@ -322,8 +322,9 @@ def _pipeline_settings() -> dict[str, Any]:
     return {
         "executor": _env("GEO_PLATFORM_EXECUTOR", "multiprocess").lower(),
         "celery_visibility_timeout": _env_int("GEO_PLATFORM_CELERY_VISIBILITY_TIMEOUT", 7200),
-        # Dagster's own switch: a step's per-partition materializations and a run's planned
-        # events are written to the event log in one INSERT each instead of one per event.
+        # Dagster's own switch: a step's per-partition materializations and observations are
+        # written to the event log in one INSERT instead of one per event (dagster-postgres still
+        # writes a run's planned events one by one).
         "event_batch_size": _env_int("DAGSTER_EVENT_BATCH_SIZE", 500),
         "sensor_batch_size": _env_int("GEO_PLATFORM_SENSOR_BATCH_SIZE", 100),
         "sensor_max_adds_per_tick": _env_int("GEO_PLATFORM_SENSOR_MAX_ADDS", 25_000),

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import click
 
-FORMATS = ("table", "csv", "json", "parquet")
-"""``store.analytics.FORMATS``, spelled out here: importing ``store.analytics`` loads DuckDB,
-numpy and pyarrow, which no other command should pay for (a test keeps the two equal)."""
+from geo_platform.lib.types import QUERY_FORMATS as FORMATS  # not store.analytics: DuckDB
 
 
 @click.command()

@@ -16,6 +16,10 @@ NoData = float | int | None
 DataKind = Literal["raster", "vector"]
 BlobClass = Literal["raster", "vector", "sidecar", "unsupported"]
 
+QUERY_FORMATS = ("table", "csv", "json", "parquet")
+"""What `geo-platform query` writes (``store.analytics``); here, so that the CLI offers them
+without importing DuckDB."""
+
 
 @dataclass(frozen=True)
 class BlobInfo:

@@ -26,6 +26,7 @@ from geo_platform.lib.h3 import DEFAULT_RESOLUTION
 from geo_platform.lib.h3 import contrib as h3_contrib
 from geo_platform.lib.h3 import grid as h3grid
 from geo_platform.lib.naming import ident_with_suffix
+from geo_platform.lib.types import QUERY_FORMATS
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.store import analytics_output as render
 from geo_platform.store import duckdb_ext
@@ -202,7 +203,7 @@ def write_cells(cells: pa.Table, resolution: int, out: Path) -> None:
 
 
 # --- ad-hoc SQL ---------------------------------------------------------------------------------
-FORMATS = ("table", "csv", "json", "parquet")
+FORMATS = QUERY_FORMATS
 
 
 def ident(name: str) -> str:

@@ -34,17 +34,8 @@ def collection_consistency(
     skips the previous version of the item being republished. The new values count too, so a
     collection holding one CRS plus a new, different one reports two.
     """
-    pgstac.prepare(conn)
-    # The properties are taken out of each item once (OFFSET 0 keeps the subquery apart): every
-    # reference to ``content`` would decompress the whole item again, four times per row.
-    rows = conn.execute(
-        """SELECT p->>'proj:code', p->>'proj:wkt2', p->'proj:transform'
-           FROM (SELECT content->'properties' AS p FROM items
-                 WHERE collection = %s AND id IS DISTINCT FROM %s OFFSET 0) AS i
-           WHERE p ? 'proj:transform'""",
-        (collection_id, exclude_item),
-    ).fetchall()
-    others = [(r[0], r[1], r[2]) for r in rows]
+    grids = pgstac.raster_grids(conn, collection_id)  # once per connection: see there
+    others = [grid for item_id, grid in grids.items() if item_id != exclude_item]
     return collection_grids(
         collection_id, others, proj_code=proj_code, resolution=resolution, wkt2=wkt2
     )

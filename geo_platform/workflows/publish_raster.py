@@ -34,7 +34,6 @@ from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.quality.checks import (
     Consistency,
     RasterQuality,
-    collection_grids,
     raster_checks,
     raster_quality,
 )
@@ -51,10 +50,10 @@ from geo_platform.lib.stac.raster_item import build_raster_item
 from geo_platform.lib.stac.render import apply_renders
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import BlobInfo, Provenance
-from geo_platform.store import pgstac
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import duplicates_mode, find_duplicate
+from geo_platform.store.quality import collection_consistency
 from geo_platform.store.silver import (
     STAC_FOLDER,
     output_folder,
@@ -293,14 +292,14 @@ def _publish_cogs(
         )
     quality = raster_quality(result.info, result.grid, result.band_stats)
     with lookups() as conn:  # the other rasters of the collection (its previous version aside)
-        grids = pgstac.raster_grids(conn, item["collection"])
-    consistency = collection_grids(
-        item["collection"],
-        [grid for other, grid in grids.items() if other != item_id],
-        proj_code=result.grid.crs_code,
-        wkt2=result.grid.crs_wkt2,
-        resolution=result.grid.resolution,
-    )
+        consistency = collection_consistency(
+            conn,
+            item["collection"],
+            proj_code=result.grid.crs_code,
+            wkt2=result.grid.crs_wkt2,
+            resolution=result.grid.resolution,
+            exclude_item=item_id,
+        )
     checks.update(raster_checks(quality, consistency))
     preview = thumbnail_markdown(result.thumbnail)
     published = replace_outputs(store, settings.silver_container, blob, files)

@@ -43,15 +43,6 @@ def _run(*args: str):
     return CliRunner().invoke(query, list(args), catch_exceptions=False)
 
 
-def test_the_formats_offered_are_the_formats_written() -> None:
-    """The command spells out its formats (importing store.analytics would load DuckDB for
-    every command): the list must stay the one the store writes."""
-    from geo_platform.cli.analytics import FORMATS
-    from geo_platform.store import analytics
-
-    assert FORMATS == analytics.FORMATS
-
-
 def test_table_output_and_view_names(silver: Path) -> None:
     r = _run("SELECT count(*) AS n FROM parks_ynp__points_of_interest", "--list-views")
     assert r.exit_code == 0, r.output
