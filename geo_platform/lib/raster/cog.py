@@ -41,6 +41,7 @@ from geo_platform.lib.errors import EmptyDatasetError
 from geo_platform.lib.raster.cog_steps import (
     MIN_OVERVIEW_SIDE,
     SMALL_RASTER_PIXELS,
+    build_env,
     data_footprint,
     fill_nodata,
     lossless_options,
@@ -187,13 +188,8 @@ def build_cog_tiers(
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".cog-work-", dir=out_dir))
     created: list[Path] = []
-    env = {
-        "GDAL_CACHEMAX": options.cache_bytes,
-        "GDAL_NUM_THREADS": threads(options, info),
-        "GDAL_TIFF_INTERNAL_MASK": "YES",
-    }
     try:
-        with rasterio.Env(**env), ThreadPoolExecutor(max_workers=1) as hasher:
+        with rasterio.Env(**build_env(options, info)), ThreadPoolExecutor(max_workers=1) as hasher:
             return _Builder(info, out_dir, work, options, created, hasher).run()
     except BaseException:
         for path in created:

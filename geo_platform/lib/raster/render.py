@@ -201,9 +201,13 @@ def _source(src: Path, band: str, level: int | None, body: str) -> str:
         if level is not None
         else ""
     )
+    # A band passed through unchanged is a SimpleSource: GDAL then reads all bands of a tile in
+    # one dataset-level request (a ComplexSource is read band by band, about 20% more CPU time
+    # for an 8-bit RGB picture); the pixels, and so the output bytes, are the same.
+    kind = "SimpleSource" if not body and not band.startswith("mask") else "ComplexSource"
     return (
-        f'<ComplexSource><SourceFilename relativeToVRT="0">{escape(str(src))}</SourceFilename>'
-        f"{opts}<SourceBand>{band}</SourceBand>{body}</ComplexSource>"
+        f'<{kind}><SourceFilename relativeToVRT="0">{escape(str(src))}</SourceFilename>'
+        f"{opts}<SourceBand>{band}</SourceBand>{body}</{kind}>"
     )
 
 

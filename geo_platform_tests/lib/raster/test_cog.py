@@ -275,3 +275,61 @@ def test_georeferenced_jpeg2000_is_published_losslessly(tmp_path: Path) -> None:
     result = build_cog_tiers(jp2, tmp_path / "out", RasterOptions(), "scene.jp2")
     assert result.info.driver == "JP2OpenJPEG" and result.grid.crs_code == "EPSG:32618"
     np.testing.assert_array_equal(_read_all(result.tiers["analysis"].path)[0], _read_all(src)[0])
+
+
+def _tier_bytes(result: CogBuildResult) -> dict[str, bytes]:
+    paths = {k: t.path for k, t in result.tiers.items() if t.path is not None}
+    if result.thumbnail is not None:
+        paths["thumbnail"] = result.thumbnail
+    return {k: Path(p).read_bytes() for k, p in paths.items()}
+
+
+@pytest.mark.parametrize("reproject", [False, True])
+def test_uncompressed_gdal_temp_files_change_no_output_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reproject: bool
+) -> None:
+    """Issue 18: GDAL's temporary overview (and warp) files are written uncompressed for a
+    source up to TMP_RAW_LIMIT; every tier must be the same bytes as with GDAL's default."""
+    from geo_platform.lib.raster import cog_steps
+
+    src = synth.write_tif(tmp_path / "rgb.tif", synth.gradient(3, 1200, 1100), photometric="RGB")
+    options = RasterOptions(target_crs="EPSG:4326" if reproject else None)
+    info = inspect_raster(src, "rgb.tif")
+    assert cog_steps.build_env(options, info)["COG_TMP_COMPRESSION"] == "NONE"
+    fast = build_cog_tiers(src, tmp_path / "fast", options, "rgb.tif")
+    monkeypatch.setattr(cog_steps, "TMP_RAW_LIMIT", info.uncompressed_bytes - 1)
+    assert "COG_TMP_COMPRESSION" not in cog_steps.build_env(options, info)
+    default = build_cog_tiers(src, tmp_path / "default", options, "rgb.tif")
+    assert fast.tiers["analysis"].profile["overviews"], "the case must have overviews"
+    fast_bytes, default_bytes = _tier_bytes(fast), _tier_bytes(default)
+    assert fast_bytes.keys() == default_bytes.keys() >= {"analysis", "visualization", "archive"}
+    for name, data in fast_bytes.items():
+        assert data == default_bytes[name], f"{name} differs"
+
+
+@pytest.mark.parametrize("rel", ["rgb_uint8/RGB.byte.tif", "multiband_uint16/RGBA.uint16.tif"])
+def test_picture_vrt_reads_the_same_pixels_with_simple_sources(tmp_path: Path, rel: str) -> None:
+    """Bands passed through unchanged are SimpleSources in the picture VRT (faster); the
+    pixels and masks must equal those of the same VRT written with ComplexSources only."""
+    from geo_platform.lib.raster.render import Layout, plan_render, write_render_vrt
+    from geo_platform.lib.raster.stats import sample_raster
+
+    src = synth.RASTERS / rel
+    with rasterio.open(src) as ds:
+        layout = Layout.of(ds)
+    plan = plan_render(layout, sample_raster(str(src), (2.0, 98.0)), None)
+    assert not isinstance(plan, str)
+    vrt = write_render_vrt(src, plan, tmp_path, "pic")
+    text = vrt.read_text()
+    passthrough = plan.rule == "8-bit RGB passed through"
+    assert ("<SimpleSource>" in text) is passthrough
+    complex_only = tmp_path / "complex.vrt"
+    complex_only.write_text(
+        text.replace("<SimpleSource>", "<ComplexSource>").replace(
+            "</SimpleSource>", "</ComplexSource>"
+        )
+    )
+    with rasterio.open(vrt) as a, rasterio.open(complex_only) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        np.testing.assert_array_equal(a.dataset_mask(), b.dataset_mask())
+        assert a.read().any() and a.dataset_mask().any() and not a.dataset_mask().all()

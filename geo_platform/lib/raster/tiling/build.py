@@ -15,7 +15,7 @@ from typing import Any
 import rasterio
 from affine import Affine
 
-from geo_platform.lib.raster.cog_steps import multihash_sha256, translate
+from geo_platform.lib.raster.cog_steps import TILE_TMP_ENV, multihash_sha256, translate
 from geo_platform.lib.raster.inspect import RasterInfo, has_valid_pixels, inspect_raster
 from geo_platform.lib.raster.tiling.manifest import TileManifest, reusable_tile
 from geo_platform.lib.raster.tiling.plan import (
@@ -202,7 +202,11 @@ def _job(info: RasterInfo, options: TilingOptions) -> dict[str, Any]:
         "extra": extra,
         "name": info.name,
         "creation": creation,
-        "env": {"GDAL_CACHEMAX": options.cache_bytes, "GDAL_TIFF_INTERNAL_MASK": "YES"},
+        "env": {
+            "GDAL_CACHEMAX": options.cache_bytes,
+            "GDAL_TIFF_INTERNAL_MASK": "YES",
+            **TILE_TMP_ENV,
+        },
         "validate": options.validate,
         "skip_empty": False,
     }
