@@ -95,6 +95,10 @@ class Scratch:
             "GEO_PLATFORM_DUPLICATES": "publish",
             "PYTHONPATH": str(REPO),
         }
+        # As on an installed platform, Python caches the compiled modules (a pip install
+        # compiles them; the warm-up run writes them here): a shell that sets
+        # PYTHONDONTWRITEBYTECODE would otherwise recompile geo_platform on every run.
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self._sql(f'CREATE DATABASE "{self.db}"')
         self._sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
         self._sql(f"CREATE SCHEMA {SCHEMA}")
