@@ -215,24 +215,25 @@ MIN_OVERVIEW_SIDE = 16
 
 
 TMP_RAW_LIMIT = 2 * 2**30
-"""Largest source (uncompressed bytes) whose GDAL temporary files are written uncompressed."""
+"""Largest raster (uncompressed bytes) whose GDAL temporary files are written uncompressed."""
 
-TILE_TMP_ENV = {"COG_TMP_COMPRESSION": "NONE"}
-"""The same for one tile of a tiled build: a tile is small by construction."""
+
+def gdal_env(cache_bytes: int, raw_bytes: int) -> dict[str, Any]:
+    """GDAL configuration of a COG build over a raster of ``raw_bytes`` (uncompressed). The COG
+    driver computes overviews (and a warped copy when it reprojects) into temporary files that
+    it compresses with ZSTD level 9 by default: up to ``TMP_RAW_LIMIT`` they are written
+    uncompressed instead, which saves about an eighth of the analysis tier's CPU time and
+    leaves every output byte the same."""
+    env: dict[str, Any] = {"GDAL_CACHEMAX": cache_bytes, "GDAL_TIFF_INTERNAL_MASK": "YES"}
+    if raw_bytes <= TMP_RAW_LIMIT:
+        env["COG_TMP_COMPRESSION"] = "NONE"
+    return env
 
 
 def build_env(options: RasterOptions, info: RasterInfo) -> dict[str, Any]:
-    """GDAL configuration of one build. The COG driver computes overviews (and a warped copy
-    when it reprojects) into temporary files that it compresses with ZSTD level 9 by default:
-    for a source up to ``TMP_RAW_LIMIT`` they are written uncompressed instead, which saves
-    about an eighth of the analysis tier's CPU time and leaves every output byte the same."""
-    env: dict[str, Any] = {
-        "GDAL_CACHEMAX": options.cache_bytes,
-        "GDAL_NUM_THREADS": threads(options, info),
-        "GDAL_TIFF_INTERNAL_MASK": "YES",
-    }
-    if info.uncompressed_bytes <= TMP_RAW_LIMIT:
-        env["COG_TMP_COMPRESSION"] = "NONE"
+    """``gdal_env`` of one tier build, with its thread count."""
+    env = gdal_env(options.cache_bytes, info.uncompressed_bytes)
+    env["GDAL_NUM_THREADS"] = threads(options, info)
     return env
 
 

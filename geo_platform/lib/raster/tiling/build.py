@@ -15,7 +15,7 @@ from typing import Any
 import rasterio
 from affine import Affine
 
-from geo_platform.lib.raster.cog_steps import TILE_TMP_ENV, multihash_sha256, translate
+from geo_platform.lib.raster.cog_steps import gdal_env, multihash_sha256, translate
 from geo_platform.lib.raster.inspect import RasterInfo, has_valid_pixels, inspect_raster
 from geo_platform.lib.raster.tiling.manifest import TileManifest, reusable_tile
 from geo_platform.lib.raster.tiling.plan import (
@@ -180,6 +180,7 @@ def _build_missing(
 def _job(info: RasterInfo, options: TilingOptions) -> dict[str, Any]:
     """Everything a worker needs to build one tile (picklable)."""
     dtype = info.dtype
+    pixel_bytes = info.uncompressed_bytes // max(info.width * info.height, 1)  # all bands
     creation: dict[str, Any] = {
         "compress": options.compression.upper(),
         "blocksize": options.blocksize,
@@ -202,11 +203,7 @@ def _job(info: RasterInfo, options: TilingOptions) -> dict[str, Any]:
         "extra": extra,
         "name": info.name,
         "creation": creation,
-        "env": {
-            "GDAL_CACHEMAX": options.cache_bytes,
-            "GDAL_TIFF_INTERNAL_MASK": "YES",
-            **TILE_TMP_ENV,
-        },
+        "env": gdal_env(options.cache_bytes, options.tile_size**2 * pixel_bytes),
         "validate": options.validate,
         "skip_empty": False,
     }

@@ -43,7 +43,7 @@ import rasterio
 from affine import Affine
 from rasterio.dtypes import dtype_rev, typename_fwd
 
-from geo_platform.lib.raster.cog_steps import TILE_TMP_ENV, multihash_sha256, translate
+from geo_platform.lib.raster.cog_steps import gdal_env, multihash_sha256, translate
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.render import Layout, RenderPlan, plan_render, write_render_vrt
 from geo_platform.lib.raster.stats import RasterSample, sample_raster
@@ -269,11 +269,7 @@ def _job(
         "plan": plan,
         "name": name or result.item_id,
         "creation": {**creation, "num_threads": "1" if tiling.worker_count > 1 else "ALL_CPUS"},
-        "env": {
-            "GDAL_CACHEMAX": tiling.cache_bytes,
-            "GDAL_TIFF_INTERNAL_MASK": "YES",
-            **TILE_TMP_ENV,
-        },
+        "env": gdal_env(tiling.cache_bytes, tiling.tile_size**2 * (len(plan.bands) if plan else 3)),
         "validate": tiling.validate,
     }
 
