@@ -15,8 +15,9 @@ Checks (names usable with ``skip``):
 - ``sensor:<name>``: ``bronze_sensor``, ``silver_automation`` (and ``bronze_event_sensor`` when
   an event queue is configured) are turned on (stored state, or
   their default status when nothing is stored), a daemon is ticking them (a sensor is never
-  called running while no daemon runs), their last tick did not fail (the error is shown), and
-  once they have ticked, they ticked recently.
+  called running while no daemon runs), their last finished tick did not fail (the error is
+  shown; a tick still running is judged by the one before it, and is hung once older than the
+  staleness limit), and once they have ticked, they ticked recently.
 
 ``exit_code`` tells the two kinds of trouble apart: 0 healthy; 1 a service is down or broken
 (database, PostGIS/pgstac, blob store, Dagster storage); 2 the services are up but the
@@ -138,8 +139,16 @@ def _pgstac_version(conn: psycopg.Connection[Any]) -> str:
 
 
 # --- blob store ------------------------------------------------------------------------------
-def check_blob_store(settings: Settings, store: Any | None = None) -> list[Check]:
-    """Write, read and delete a probe blob in the bronze and silver containers."""
+def check_blob_store(
+    settings: Settings, store: Any | None = None, skip: Iterable[str] = ()
+) -> list[Check]:
+    """Write, read and delete a probe blob in the bronze and silver containers. A container
+    named in ``skip`` (``blob:<container>``) is not probed at all: an unreachable store costs
+    no retry time for a check the caller does not want."""
+    containers = (settings.bronze_container, settings.silver_container)
+    skip = set(skip)
+    if all(f"blob:{c}" in skip for c in containers):
+        return [Check(f"blob:{c}", False, "skipped on request", skipped=True) for c in containers]
     if store is None:
         from geo_platform.resources.blob_store import blob_store_from_settings
 
@@ -147,8 +156,12 @@ def check_blob_store(settings: Settings, store: Any | None = None) -> list[Check
             store = blob_store_from_settings(settings)
         except Exception as exc:
             return [Check("blob_store", False, f"{type(exc).__name__}: {exc}")]
-    containers = [settings.bronze_container, settings.silver_container]
-    return [_guard(f"blob:{c}", lambda c=c: _probe(store, c)) for c in containers]  # type: ignore[misc]
+    return [
+        Check(f"blob:{c}", False, "skipped on request", skipped=True)
+        if f"blob:{c}" in skip
+        else _guard(f"blob:{c}", lambda c=c: _probe(store, c))  # type: ignore[misc]
+        for c in containers
+    ]
 
 
 def _probe(store: Any, container: str) -> str:
@@ -290,17 +303,45 @@ def _sensor(instance: Any, name: str, defaults: dict[str, tuple[bool, int]]) -> 
     ticks = [
         t
         for s in active
-        for t in instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=1)
+        for t in instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=2)
     ]
+    return judge_ticks(ticks, time.time(), stale_after(defaults.get(name, (False, 30))[1]))
+
+
+def judge_ticks(ticks: list[Any], now: float, stale: float) -> str:
+    """A sensor's health from its latest ticks (any order; each has ``status``, ``timestamp``
+    and ``error``): the detail when healthy, else RuntimeError with the reason.
+
+    A tick still running says nothing yet, so it is judged by the one before it: a sensor
+    whose every tick fails slowly (a store that times out after retries) is not called healthy
+    while its next doomed tick runs. A tick running for longer than ``stale`` is hung."""
+    ticks = sorted(ticks, key=lambda t: t.timestamp, reverse=True)
     if not ticks:
         return "running (no tick yet)"
-    last = max(ticks, key=lambda t: t.timestamp)
-    age = time.time() - last.timestamp
+    last = ticks[0]
+    age = now - last.timestamp
+    if _in_progress(last):
+        if age > stale:
+            raise RuntimeError(f"its tick started {age:.0f}s ago has not finished (hung?)")
+        done = [t for t in ticks[1:] if not _in_progress(t)]
+        if done and _failed(done[0]):
+            ago = now - done[0].timestamp
+            raise RuntimeError(
+                f"its last tick ({ago:.0f}s ago) failed: {_tick_error(done[0])}"
+                f" (a new tick started {age:.0f}s ago)"
+            )
+        return f"running, a tick started {age:.0f}s ago"
     if _failed(last):
         raise RuntimeError(f"its last tick ({age:.0f}s ago) failed: {_tick_error(last)}")
-    if age > stale_after(defaults.get(name, (False, 30))[1]):
+    if age > stale:
         raise RuntimeError(f"running but its last tick was {age:.0f}s ago (is the daemon up?)")
     return f"running, last tick {age:.0f}s ago"
+
+
+def _in_progress(tick: Any) -> bool:
+    from dagster._core.scheduler.instigation import TickStatus
+
+    return bool(tick.status == TickStatus.STARTED)
 
 
 def _failed(tick: Any) -> bool:
@@ -331,7 +372,7 @@ def check_all(
 ) -> list[Check]:
     """Every check, in a stable order. ``skip`` names checks (or "sensors") to skip."""
     skip = set(skip)
-    checks = [*check_database(settings), *check_blob_store(settings, store)]
+    checks = [*check_database(settings), *check_blob_store(settings, store, skip)]
     if "dagster" in skip:
         names = ["dagster_storage", "daemon", *(f"sensor:{s}" for s in sensors_for(settings))]
         checks += [Check(n, False, "skipped on request", skipped=True) for n in names]
