@@ -22,7 +22,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,15 +152,16 @@ def publish_vector(
         failed: dict[str, str] = {}
         with connect() as conn:
             tables = _load(conn, local, blob, settings, options, Path(tmp), failed, log)
-            with _beside(connect, tables) as duplicates:  # GiST index, duplicates: own connections
+            with _indexing(connect, tables):  # GiST index + ANALYZE: a connection of its own
                 items = _items(tables, store, settings, provenance, info, table_href, original)
-                without_parallel_workers(conn)  # the index build and duplicates run beside
+                without_parallel_workers(conn)  # the index build runs beside
                 stats = {t.table: _measure(conn, t) for t in tables}  # one scan per table
                 checks = _verify(blob, tables, items, stats)
+                duplicates = [duplicate_geometries(conn, t.schema, t.table) for t in tables]
             qualities = [
                 quality_record(t, dups, completeness_shares(stats[t.table]["rows"],
                                                             stats[t.table]["counts"]))
-                for t, dups in zip(tables, duplicates.result(), strict=True)
+                for t, dups in zip(tables, duplicates, strict=True)
             ]  # fmt: skip
             checks.update(vector_checks(qualities))
         files = _silver_files(tables, items, Path(tmp))
@@ -204,33 +205,28 @@ def _load(
 
 
 @contextmanager
-def _beside(connect: Connect, tables: list[LoadedTable]) -> Iterator[Future[list[tuple[int, int]]]]:
-    """While the block runs (the one scan of each table for its checks and completeness, on the
-    caller's connection), build the tables' GiST indexes (and ANALYZE them) and count their
-    duplicate geometries, each on a connection of its own: the scans and the index build share
-    the server's cores instead of queueing on one connection. Leaving the block waits for both,
-    so a published table has its index by the time ``publish_vector`` returns; their errors are
-    raised after the block's own."""
+def _indexing(connect: Connect, tables: list[LoadedTable]) -> Iterator[None]:
+    """While the block runs (the STAC items, then the one scan of each table for its checks
+    and completeness and the duplicate count, on the caller's connection), build the tables'
+    GiST indexes (and ANALYZE them) on a connection of their own. Two streams of work for two
+    cores: the index build alone on one, the scans one after the other on the other (three
+    side by side only made the index build, the longest, wait for a core). Leaving the block
+    waits for the index, so a published table has it by the time ``publish_vector`` returns;
+    its error is raised after the block's own."""
 
     def index() -> None:
         with connect() as conn:
             for t in tables:
                 create_spatial_index(conn, t.schema, t.table)
 
-    def duplicates() -> list[tuple[int, int]]:
-        with connect() as conn:
-            without_parallel_workers(conn)
-            return [duplicate_geometries(conn, t.schema, t.table) for t in tables]
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside") as pool:
-        indexing, counted = pool.submit(index), pool.submit(duplicates)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gist") as pool:
+        indexing = pool.submit(index)
         try:
-            yield counted
+            yield
         finally:
-            errors = [f.exception() for f in (indexing, counted)]
-    for error in errors:
-        if error is not None:
-            raise error
+            error = indexing.exception()
+    if error is not None:
+        raise error
 
 
 def _measure(conn: psycopg.Connection[Any], t: LoadedTable) -> dict[str, Any]:
