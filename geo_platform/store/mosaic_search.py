@@ -22,7 +22,6 @@ from psycopg.types.json import Jsonb
 from geo_platform.lib.stac.collection import dataset_collection
 from geo_platform.lib.stac.raster_mosaic import MOSAIC_KEY, mosaic_search
 from geo_platform.lib.stac.render import RENDERS_PROPERTY, with_collection_renders
-from geo_platform.lib.stac.tile_item import with_mosaic_asset
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac_ext import MOSAIC_SEARCHES
 from geo_platform.store import pgstac
@@ -86,6 +85,10 @@ def attach_mosaic(
     search_id = register_mosaic_search(conn, collection_id, key, parent_item)
     if visual:
         key = f"mosaic-visual-{parent_item}" if parent_item else "mosaic-visual"
+    # Imported here: it pulls the raster stack (COG, thumbnails, MosaicJSON models), which a
+    # vector file's catalog step never needs.
+    from geo_platform.lib.stac.tile_item import with_mosaic_asset
+
     updated = with_mosaic_asset(current, mosaic_href, search_id, key, visual=visual)
     validate_stac(updated)
     pgstac.upsert_collection(conn, updated)

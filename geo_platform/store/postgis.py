@@ -86,6 +86,21 @@ def lock_table(conn: psycopg.Connection[Any], schema: str, table: str) -> None:
     advisory_lock(conn, f"geo_platform:table:{schema}.{table}")
 
 
+INDEX_BUILD_MEMORY = "256MB"
+
+
+def index_build_memory(conn: psycopg.Connection[Any]) -> None:
+    """Raise ``maintenance_work_mem`` to ``INDEX_BUILD_MEMORY`` for the current transaction,
+    never lower it (a server tuned higher keeps its own). PostgreSQL's 64 MB default makes
+    the sorted GiST build of a million geometries spill its sort to disk: about 8% slower.
+    The memory is taken only as the sort needs it, and given back at the end of the build."""
+    conn.execute(
+        """SELECT set_config('maintenance_work_mem', %(mem)s, true)
+           WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes(%(mem)s)""",
+        {"mem": INDEX_BUILD_MEMORY},
+    )
+
+
 def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
     """Create the schema if missing (safe when many loads start at once)."""
     with conn.transaction():
@@ -237,6 +252,7 @@ class StagedTable:
             )
         )
         if self.spatial_index:
+            index_build_memory(self.conn)
             self.conn.execute(
                 sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
                     sql.Identifier(self.staging + "_gix"), stg, sql.Identifier(GEOMETRY_COLUMN)

@@ -17,6 +17,7 @@ from geo_platform.store.postgis import (
     GEOMETRY_COLUMN,
     StagedTable,
     ident_with_suffix,
+    index_build_memory,
     lock_table,
     table_exists,
 )
@@ -84,6 +85,7 @@ def create_spatial_index(conn: psycopg.Connection[Any], schema: str, table: str)
             (schema, name),
         ).fetchone()
         index = sql.Identifier(name) if taken is None else sql.SQL("")  # else PostgreSQL names it
+        index_build_memory(conn)
         conn.execute(
             sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
                 index, target, sql.Identifier(GEOMETRY_COLUMN)

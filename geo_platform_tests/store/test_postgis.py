@@ -318,3 +318,21 @@ def test_table_stats_scans_an_undeclared_column_and_counts_in_the_same_scan(pg_c
     assert one["srids"] == [4326] and one["geometry_types"] == ["MULTIPOINT"]
     with pytest.raises(psycopg.errors.InvalidParameterValue):  # what makes the declaration a fact
         pg_conn.execute(sql.SQL("INSERT INTO {} VALUES ('SRID=3857;POINT(1 2)')").format(typed))
+
+
+def test_index_build_memory_raises_for_the_transaction_and_never_lowers(pg_conn):
+    def setting() -> int:
+        row = pg_conn.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem'))")
+        return int(row.fetchone()[0])
+
+    wanted = pg_conn.execute("SELECT pg_size_bytes(%s)", (postgis.INDEX_BUILD_MEMORY,))
+    wanted_bytes = int(wanted.fetchone()[0])
+    pg_conn.execute("SET maintenance_work_mem = '64MB'")
+    with pg_conn.transaction():
+        postgis.index_build_memory(pg_conn)
+        assert setting() == wanted_bytes
+    assert setting() == 64 * 1024 * 1024  # local to the transaction
+    pg_conn.execute("SET maintenance_work_mem = '1GB'")
+    with pg_conn.transaction():
+        postgis.index_build_memory(pg_conn)
+        assert setting() == 1024 * 1024 * 1024  # a server tuned higher keeps its own
