@@ -101,3 +101,73 @@ def test_fast_path_agrees_with_jsonschema(built_shared) -> None:  # noqa: F811
             assert not _fast_valid(bad), f"fast path accepted '{name}'"
             with pytest.raises(Exception, match="STAC validation failed"):
                 validate_stac(bad)
+
+
+_CACHE_PROBE = """
+import json, sys
+import fastjsonschema
+from geo_platform.lib.errors import ValidationError
+from geo_platform.lib.stac import validate as v
+if sys.argv[1] == "cached-only":  # any validator now must come from the cache
+    fastjsonschema.compile_to_code = None
+item = json.loads(sys.argv[2])
+urls = [v._core_schema_url(item), *item["stac_extensions"]]
+bad = dict(item, bbox=item["bbox"][:3])
+try:
+    v.validate_stac(bad)
+    refused = False
+except ValidationError:
+    refused = True
+print(json.dumps({"fast": [v._fast_accepts(u, item) for u in urls], "refused": refused}))
+"""
+
+ITEM = {
+    "type": "Feature",
+    "stac_version": "1.0.0",
+    "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json"],
+    "id": "x",
+    "geometry": {"type": "Point", "coordinates": [1.0, 2.0]},
+    "bbox": [1.0, 2.0, 1.0, 2.0],
+    "properties": {"datetime": "2026-01-01T00:00:00Z", "proj:epsg": 4326},
+    "links": [],
+    "assets": {"data": {"href": "https://silver.example/x.tif"}},
+}
+
+
+def _probe(mode: str, cache: str) -> dict[str, Any]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GEO_PLATFORM_CACHE_DIR": cache}
+    out = subprocess.run(
+        [sys.executable, "-c", _CACHE_PROBE, mode, json.dumps(ITEM)],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_compiled_validators_are_cached_on_disk_and_give_the_same_verdicts(tmp_path) -> None:
+    cache = tmp_path / "cache"
+    first = _probe("compile", str(cache))
+    assert first == {"fast": [True, True], "refused": True}
+    files = sorted((cache / "stac-validators").glob("*.marshal"))
+    assert len(files) == 2  # the item schema and the projection extension
+    # A new process (generation disabled) validates from the cache alone, with the same verdicts.
+    assert _probe("cached-only", str(cache)) == first
+
+
+def test_a_corrupt_or_unwritable_cache_only_costs_time(tmp_path) -> None:
+    cache = tmp_path / "cache"
+    _probe("compile", str(cache))
+    files = sorted((cache / "stac-validators").glob("*.marshal"))
+    for f in files:
+        f.write_bytes(b"not marshal data")
+    assert _probe("compile", str(cache)) == {"fast": [True, True], "refused": True}
+    assert all(f.read_bytes() != b"not marshal data" for f in files)  # regenerated
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache directory would be")
+    assert _probe("compile", str(blocked)) == {"fast": [True, True], "refused": True}
+    assert _probe("compile", "off") == {"fast": [True, True], "refused": True}
+    assert not (tmp_path / "off").exists()
