@@ -37,16 +37,22 @@ class TableOutput:
     extent: Extent
     _extent_jobs: InOrder = field(default_factory=lambda: InOrder("extent"))
 
-    def add(self, part: CleanPart, exclusive: bool) -> None:
-        """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection).
-        The extent accumulates in a thread of its own (numpy releases the GIL), beside the
-        COPY encoding of the next batch."""
+    def add(self, part: CleanPart, exclusive: bool, end_row_group: bool = True) -> None:
+        """Write a part; ``exclusive`` keeps the COPY open (no other table on the connection);
+        ``end_row_group=False``: its GeoParquet rows join the next row group (see
+        ``end_row_group``). The extent accumulates in a thread of its own (numpy releases the
+        GIL), beside the COPY encoding of the next batch."""
         self._extent_jobs.submit(self.extent.add, part.bounds)
         self.staged.write(part.batch)
         if not exclusive:
             self.staged.pause()
         if self.writer is not None:
-            self.writer.write(part.batch, part.batch.column("geom"), part.bounds)
+            self.writer.write(part.batch, part.batch.column("geom"), part.bounds, end_row_group)
+
+    def end_row_group(self) -> None:
+        """End the GeoParquet row group being gathered (no-op without GeoParquet)."""
+        if self.writer is not None:
+            self.writer.end_row_group()
 
     def settled_extent(self) -> Extent:
         """The extent once every submitted batch is in (raises the first error of one)."""

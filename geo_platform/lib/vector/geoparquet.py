@@ -87,7 +87,8 @@ class GeoParquetWriter:
         self._bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
         # Encoding and compression run in a worker thread (pyarrow releases the GIL), overlapping
         # with reading and COPY; the short queue bounds memory.
-        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=4)
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=4)
+        self._pending: list[pa.RecordBatch] = []  # the row group being gathered
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="geoparquet-writer", daemon=True)
         self._thread.start()
@@ -96,19 +97,40 @@ class GeoParquetWriter:
         while (batch := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._writer.write_batch(batch)
+                    self._writer.write_table(batch)
                 except BaseException as exc:
                     self._error = exc
+
+    def end_row_group(self) -> None:
+        """Hand the gathered rows to the writer thread as one row group (if any)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        table = pa.Table.from_batches(pending, schema=self.schema)
+        # One chunk per column: written exactly as one batch of these rows would be.
+        self._queue.put(table.combine_chunks() if len(pending) > 1 else table)
 
     def _join(self) -> None:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
 
-    def write(self, batch: pa.RecordBatch, wkb: pa.Array, bounds: np.ndarray) -> None:
-        """Append rows: ``batch`` attributes, their WKB and (n, 4) bounds (NaN when empty)."""
+    def write(
+        self,
+        batch: pa.RecordBatch,
+        wkb: pa.Array,
+        bounds: np.ndarray,
+        end_row_group: bool = True,
+    ) -> None:
+        """Append rows: ``batch`` attributes, their WKB and (n, 4) bounds (NaN when empty).
+
+        Each call ends a row group, unless ``end_row_group=False``: the rows then join the next
+        row group (a loader cleaning in small pieces for speed keeps the row groups of its
+        reading batches). ``end_row_group()`` ends one explicitly."""
         n = batch.num_rows
         if n == 0:
+            if end_row_group:
+                self.end_row_group()
             return
         names = [f.name for f in self.schema][:-2]
         cols = [_parquet_safe(batch.column(name)) for name in names]
@@ -122,7 +144,9 @@ class GeoParquetWriter:
         cols += [wkb.cast(pa.binary()), bbox]
         if self._error is not None:
             raise self._error
-        self._queue.put(pa.record_batch(cols, schema=self.schema))
+        self._pending.append(pa.record_batch(cols, schema=self.schema))
+        if end_row_group:
+            self.end_row_group()
         if finite.any():
             b = bounds[finite]
             lo = np.minimum(self._bounds[:2], b[:, :2].min(axis=0))
@@ -149,6 +173,8 @@ class GeoParquetWriter:
 
     def close(self) -> int:
         """Finish the file (footer with the "geo" metadata); returns the row count."""
+        if self._error is None:
+            self.end_row_group()
         self._join()
         if self._error is not None:
             self._writer.close()
@@ -159,6 +185,7 @@ class GeoParquetWriter:
 
     def abort(self) -> None:
         """Close and delete a partly written file."""
+        self._pending = []
         self._join()
         try:
             self._writer.close()
