@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from PIL import Image
 from geo_platform.lib.errors import (
     ConfigError,
     EmptyDatasetError,
+    GeoPlatformError,
     UnreadableFileError,
     ValidationError,
 )
@@ -333,3 +335,67 @@ def test_picture_vrt_reads_the_same_pixels_with_simple_sources(tmp_path: Path, r
         np.testing.assert_array_equal(a.read(), b.read())
         np.testing.assert_array_equal(a.dataset_mask(), b.dataset_mask())
         assert a.read().any() and a.dataset_mask().any() and not a.dataset_mask().all()
+
+
+@pytest.mark.parametrize("failing", ["visualization", "archive"])
+def test_a_failure_beside_the_other_tier_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Issue 18: the visualization is built in a thread beside the archive; whichever fails,
+    the error names the file and no tier (the other one finishing later included) is left."""
+    from geo_platform.lib.raster import cog
+
+    real = cog.translate
+
+    def translate(source: str, dst: Path, *args: Any, **kwargs: Any) -> None:
+        real(source, dst, *args, **kwargs)
+        if dst.name == f"{failing}.tif":
+            raise GeoPlatformError(f"writing {dst.name} failed: disk full", path="rgb.tif")
+
+    monkeypatch.setattr(cog, "translate", translate)
+    src = synth.write_tif(tmp_path / "rgb.tif", synth.gradient(3, 600, 500), photometric="RGB")
+    out = tmp_path / "out"
+    with pytest.raises(GeoPlatformError, match=rf"rgb.tif: writing {failing}.tif failed"):
+        build_cog_tiers(src, out, RasterOptions(), "rgb.tif")
+    assert list(out.iterdir()) == []
+
+
+def test_every_tier_gets_the_build_gdal_config_from_any_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rasterio's configuration is per thread: a build started off the main thread (as an
+    executor may run it) must still give the tier built beside it the same GDAL options."""
+    import threading
+
+    from rasterio.env import get_gdal_config
+
+    from geo_platform.lib.raster import cog, cog_steps
+
+    seen: dict[str, tuple[str, ...]] = {}
+    real = cog.translate
+
+    def translate(source: str, dst: Path, *args: Any, **kwargs: Any) -> None:
+        keys = ("GDAL_TIFF_INTERNAL_MASK", "GDAL_NUM_THREADS", "GDAL_CACHEMAX")
+        seen[dst.name] = tuple(str(get_gdal_config(k)) for k in keys)
+        real(source, dst, *args, **kwargs)
+
+    monkeypatch.setattr(cog, "translate", translate)
+    src = synth.write_tif(tmp_path / "rgb.tif", synth.gradient(3, 600, 500), photometric="RGB")
+    options = RasterOptions(threads=2)
+    failures: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            build_cog_tiers(src, tmp_path / "out", options, "rgb.tif")
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    worker.join()
+    assert not failures, failures
+    env = cog_steps.build_env(options, inspect_raster(src, "rgb.tif"))
+    wanted = (env["GDAL_TIFF_INTERNAL_MASK"], env["GDAL_NUM_THREADS"], str(env["GDAL_CACHEMAX"]))
+    assert seen.keys() == {"analysis.tif", "visualization.tif", "archive.tif"}
+    for name, values in seen.items():
+        assert values == wanted, name
