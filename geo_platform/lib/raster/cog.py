@@ -34,13 +34,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import rasterio
 
 from geo_platform.lib.errors import EmptyDatasetError
+from geo_platform.lib.raster.cog_result import (
+    COG_MEDIA_TYPE,
+    PNG_MEDIA_TYPE,
+    CogBuildResult,
+    TierOutput,
+)
 from geo_platform.lib.raster.cog_steps import (
     MIN_OVERVIEW_SIDE,
     SMALL_RASTER_PIXELS,
@@ -57,26 +62,24 @@ from geo_platform.lib.raster.cog_steps import (
     translate,
     with_checksum,
 )
-from geo_platform.lib.raster.footprint import Footprint
 from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo, has_valid_pixels, inspect_raster
 from geo_platform.lib.raster.options import TIERS, RasterOptions
 from geo_platform.lib.raster.render import Layout, RenderPlan, plan_render, write_render_vrt
-from geo_platform.lib.raster.stats import BandStats, RasterSample, sample_raster
+from geo_platform.lib.raster.stats import RasterSample, sample_raster
 from geo_platform.lib.raster.thumbnail import write_thumbnail
 from geo_platform.lib.raster.tier_rules import (
     RULE_SOURCE_ANALYSIS,
     RULE_SOURCE_ARCHIVE,
-    TierPlan,
     plan_tiers,
     source_layout,
-    storage_report,
 )
 from geo_platform.lib.raster.validate import validate_cog
 
 __all__ = [
     "COG_MEDIA_TYPE",
     "MIN_OVERVIEW_SIDE",
+    "PNG_MEDIA_TYPE",
     "SMALL_RASTER_PIXELS",
     "TIERS",
     "CogBuildResult",
@@ -86,84 +89,6 @@ __all__ = [
     "multihash_sha256",
     "validate_cog",
 ]
-
-COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
-PNG_MEDIA_TYPE = "image/png"
-
-
-@dataclass(frozen=True)
-class TierOutput:
-    """One tier's file (or why it was not made)."""
-
-    tier: str
-    path: Path | None
-    size_bytes: int = 0
-    media_type: str = COG_MEDIA_TYPE
-    compression: str | None = None
-    profile: dict[str, Any] = field(default_factory=dict)
-    skipped_reason: str | None = None
-    checksum: str | None = None
-    rule: str | None = None
-
-    @property
-    def skipped(self) -> bool:
-        return self.skipped_reason is not None
-
-
-@dataclass(frozen=True)
-class CogBuildResult:
-    """Everything produced from one bronze raster; input to ``build_raster_item``."""
-
-    info: RasterInfo
-    tiers: dict[str, TierOutput]
-    thumbnail: Path | None
-    thumbnail_checksum: str | None
-    thumbnail_size: int
-    band_stats: tuple[BandStats, ...]
-    stats_approximate: bool
-    footprint: Footprint
-    grid: GridInfo
-    archive_grid: GridInfo | None
-    options: RasterOptions
-    software: dict[str, str]
-    timings: dict[str, float]
-    plan: TierPlan | None = None
-
-    def published(self) -> dict[str, TierOutput]:
-        """The tiers that have a file (not skipped)."""
-        return {k: v for k, v in self.tiers.items() if not v.skipped}
-
-    def storage(self) -> dict[str, Any]:
-        """Bytes of each published tier against the source file's (and the rule that chose
-        the tier's encoding, when a per-source rule did)."""
-        tiers = {k: (t.size_bytes, t.compression, t.rule) for k, t in self.published().items()}
-        return storage_report(self.info.file_size, tiers)
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-able digest for run metadata: per tier size and compression ratio (uncompressed
-        source bytes / tier bytes), CRS, dimensions, bbox, skipped tiers with their reasons."""
-        tiers: dict[str, Any] = {}
-        for name, tier in self.tiers.items():
-            if tier.skipped:
-                tiers[name] = {"skipped": tier.skipped_reason}
-                continue
-            tiers[name] = {
-                "size_bytes": tier.size_bytes,
-                "compression": tier.compression,
-                "compression_ratio": round(
-                    self.info.uncompressed_bytes / max(tier.size_bytes, 1), 2
-                ),
-                "crs": tier.profile.get("crs"),
-                "dimensions": [tier.profile.get("width"), tier.profile.get("height")],
-            }
-        return {
-            "source": self.info.summary(),
-            "tiers": tiers,
-            "bbox_4326": list(self.footprint.bbox),
-            "crs": self.grid.crs_code or "WKT2",
-            "dimensions": [self.grid.shape[1], self.grid.shape[0]],
-            "timings_s": dict(self.timings),
-        }
 
 
 def build_cog_tiers(
@@ -320,7 +245,7 @@ class _Builder:
             codec = self.plan.layout.compression or "NONE"
             return self._finish_tier("analysis", path, codec, rule=RULE_SOURCE_ANALYSIS)
         codec = self.options.analysis_compression
-        opts = self._lossless(codec, self.options.analysis_level)
+        opts = lossless_options(self.options, self.info, codec, self.options.analysis_level)
         # A raster a few pixels across gets no overviews: halving its short side would reach
         # zero pixels, and GDAL's overviews then have a decimation rio-cogeo rejects.
         thin = min(self.info.width, self.info.height) < MIN_OVERVIEW_SIDE
@@ -334,9 +259,6 @@ class _Builder:
         translate(source, path, opts, self.info.name, reads_source=True)
         self._timed("analysis", start)
         return self._finish_tier("analysis", path, codec)
-
-    def _lossless(self, codec: str, level: int | None) -> dict[str, Any]:
-        return lossless_options(self.options, self.info, codec, level)
 
     def _check_not_empty(self, sample: RasterSample, analysis: Path) -> None:
         if sample.any_valid:
@@ -381,7 +303,7 @@ class _Builder:
         base = str(analysis) if from_analysis else source
         if self.info.extra_metadata:
             base = metadata_vrt(base, self.work / "archive-source.vrt", self.info.extra_metadata)
-        opts = self._lossless(self.options.archive_compression, None)
+        opts = lossless_options(self.options, self.info, self.options.archive_compression, None)
         opts["overviews"] = "FORCE_USE_EXISTING" if from_analysis else "IGNORE_EXISTING"
         opts["overview_resampling"] = self.resampling
         translate(base, path, opts, self.info.name, reads_source=not from_analysis)
