@@ -235,3 +235,38 @@ def test_extent_across_the_antimeridian():
     ext.add(np.array([[-10.0, 0.0, -10.0, 0.0], [10.0, 5.0, 10.0, 5.0], [0.0, 9.0, 0.0, 9.0]]))
     assert ext.bbox() == (-10.0, 0.0, 10.0, 9.0)
     assert ext.footprint()["type"] == "Polygon"
+
+
+def test_source_wkb_is_kept_only_where_shapely_would_write_the_same_bytes():
+    """Valid (Multi)Polygons whose WKB is canonical are loaded with their source bytes; every
+    other row (big-endian, a part of another byte order, trailing bytes, repaired) is written
+    by shapely: either way each output value is what shapely writes for its geometry."""
+    square = shapely.from_wkt("POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))")
+    two = shapely.MultiPolygon([square, shapely.from_wkt("POLYGON ((5 5, 6 5, 6 6, 5 5))")])
+    a, b = shapely.get_parts(two)
+    mixed = (
+        b"\x01\x06\x00\x00\x00\x02\x00\x00\x00"
+        + shapely.to_wkb(a, flavor="iso")
+        + shapely.to_wkb(b, flavor="iso", byte_order=0)
+    )
+    rows = [
+        shapely.to_wkb(square, flavor="iso"),
+        shapely.to_wkb(two, flavor="iso"),
+        shapely.to_wkb(square, flavor="iso", byte_order=0),
+        mixed,
+        shapely.to_wkb(square, flavor="iso") + b"junk",
+        "POLYGON ((0 0, 1 1, 1 0, 0 1, 0 0))",  # bowtie: repaired
+        None,
+    ]
+    _, (part,), stats = _clean(
+        _batch(rows, id=list(range(7))), _src(gtype="Polygon"), keep_null_geometries=True
+    )
+    out = part.batch.column("geom").to_pylist()
+    assert part.batch.column("id").to_pylist() == list(range(7))
+    assert stats["polygons"].repaired == 1 and out[6] is None
+    for i, value in enumerate(out[:6]):
+        g = shapely.from_wkb(value)
+        assert shapely.get_type_id(g) == 6 and shapely.to_wkb(g, flavor="iso") == value, i
+    assert out[0] == out[2] == out[4]  # byte order and trailing bytes do not reach the table
+    assert out[1] == out[3] == shapely.to_wkb(two, flavor="iso")
+    assert out[0] == shapely.to_wkb(shapely.MultiPolygon([square]), flavor="iso")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import shapely
 
-from geo_platform.lib.vector.wkb import with_srid
+from geo_platform.lib.vector.wkb import as_written, headers, with_srid
 
 
 def test_with_srid_matches_shapely_ewkb_for_varied_rows() -> None:
@@ -40,3 +40,59 @@ def test_with_srid_matches_shapely_ewkb_for_varied_rows() -> None:
 def test_with_srid_leaves_big_endian_values_alone() -> None:
     big = pa.array([shapely.to_wkb(shapely.Point(1, 2), byte_order=0)], pa.binary())
     assert with_srid(big, 4326).equals(big)
+
+
+def _iso(wkt: str, byte_order: int = 1, flavor: str = "iso") -> bytes:
+    return shapely.to_wkb(shapely.from_wkt(wkt), flavor=flavor, byte_order=byte_order)
+
+
+def _big_endian_part(wkt: str) -> bytes:
+    """A little-endian MultiPolygon whose second part is written big-endian (valid WKB)."""
+    multi = shapely.from_wkt(wkt)
+    a, b = shapely.get_parts(multi)
+    head = b"\x01" + (6).to_bytes(4, "little") + (2).to_bytes(4, "little")
+    return head + shapely.to_wkb(a, flavor="iso") + shapely.to_wkb(b, flavor="iso", byte_order=0)
+
+
+SQUARE = "((0 0, 1 0, 1 1, 0 1, 0 0))"
+TWO = f"MULTIPOLYGON ({SQUARE}, ((5 5, 6 5, 6 6, 5 5)))"
+
+
+def test_as_written_tells_which_source_bytes_shapely_would_write_again() -> None:
+    many = "MULTILINESTRING (" + ", ".join(f"({i} 0, {i} 1)" for i in range(65)) + ")"
+    cases = {
+        f"POLYGON {SQUARE}": (_iso(f"POLYGON {SQUARE}"), True),
+        "polygon with a hole": (
+            _iso("POLYGON ((0 0, 9 0, 9 9, 0 9, 0 0), (1 1, 2 1, 2 2, 1 1))"),
+            True,
+        ),
+        "multipolygon": (_iso(TWO), True),
+        "linestring": (_iso("LINESTRING (0 0, 1 1, 2 0)"), True),
+        "multilinestring": (_iso("MULTILINESTRING ((0 0, 1 1), (2 2, 3 3, 4 4))"), True),
+        "big-endian": (_iso(f"POLYGON {SQUARE}", byte_order=0), False),
+        "a big-endian part": (_big_endian_part(TWO), False),
+        "trailing bytes": (_iso(f"POLYGON {SQUARE}") + b"\x00" * 8, False),
+        "an empty ring": (
+            _iso(f"POLYGON {SQUARE}")[:5]
+            + (2).to_bytes(4, "little")
+            + _iso(f"POLYGON {SQUARE}")[9:]
+            + (0).to_bytes(4, "little"),
+            False,
+        ),
+        "point": (_iso("POINT (1 2)"), False),
+        "more than 64 parts": (_iso(many), False),
+    }
+    z_cases = {
+        "polygon z": (_iso("POLYGON Z ((0 0 1, 1 0 1, 1 1 2, 0 0 1))"), True),
+        "ewkb z": (_iso("POLYGON Z ((0 0 1, 1 0 1, 1 1 2, 0 0 1))", flavor="extended"), False),
+    }
+    for has_z, group in ((False, cases), (True, z_cases)):
+        arr = pa.array([v for v, _ in group.values()], pa.binary())
+        geoms = shapely.from_wkb(arr.to_numpy(zero_copy_only=False))
+        got = as_written(arr, headers(arr), geoms, has_z)
+        assert dict(zip(group, got.tolist(), strict=True)) == {k: w for k, (_, w) in group.items()}
+        for value, geom, same in zip(arr.to_pylist(), geoms, got, strict=True):
+            rewritten = shapely.to_wkb(
+                geom, flavor="iso", byte_order=1, output_dimension=3 if has_z else 2
+            )
+            assert (rewritten == value) or not same
