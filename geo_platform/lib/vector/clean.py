@@ -17,7 +17,6 @@ batches take a numpy-only path (no shapely), which is what makes large point lay
 
 from __future__ import annotations
 
-import operator
 import warnings
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ from geo_platform.lib.vector.pgcopy import pg_type_for
 from geo_platform.lib.vector.plan import LayerPlan, parse_wkb
 from geo_platform.lib.vector.reproject import Reprojector
 from geo_platform.lib.vector.source import LayerSource
+from geo_platform.lib.vector.source_wkb import SourceWkb
 
 GEOM = "geom"
 RESERVED = ("fid", GEOM)
@@ -266,7 +266,7 @@ class LayerCleaner:
         parts = []
         self.null_rows += int(null.sum())
         header_kind = h.kind_index()
-        source = _Source(arr, h, parsed)
+        source = SourceWkb(arr, h, parsed)
         for ki, kind in enumerate(wkb.KINDS):
             rows = np.flatnonzero((kinds == ki) | (unparsable & (header_kind == ki)))
             if kind not in self.plan.kinds:
@@ -306,7 +306,7 @@ class LayerCleaner:
         rows: np.ndarray,
         empty: np.ndarray,
         null: np.ndarray | None,
-        source: _Source,
+        source: SourceWkb,
     ) -> CleanPart | None:
         st = self.stats[kind]
         st.rows_read += len(rows)
@@ -347,37 +347,6 @@ class LayerCleaner:
             if not kept:
                 first.dropped_null += self.null_rows
         return {k: self.stats[k] for k in self.plan.kinds}
-
-
-@dataclass(frozen=True)
-class _Source:
-    """A batch's geometry column as read, its headers and the geometries parsed from it."""
-
-    arr: pa.Array
-    headers: wkb.WkbHeaders
-    parsed: np.ndarray
-
-    def iso_wkb(self, out: np.ndarray, sel: np.ndarray, has_z: bool) -> pa.Array:
-        """ISO little-endian WKB of ``out`` (the cleaned geometries of source rows ``sel``).
-
-        A row whose geometry is still the very object parsed from its source bytes (not
-        repaired, reprojected, re-dimensioned) keeps those bytes when they are exactly what
-        shapely would write (``wkb.as_written``): encoding them again costs about as much as
-        validating them, for the same bytes.
-        """
-        dim = 3 if has_z else 2
-        same = np.fromiter(map(operator.is_, out, self.parsed[sel]), bool, count=len(out))
-        if not same.any():
-            values = shapely.to_wkb(out, output_dimension=dim, flavor="iso", byte_order=1)
-            return pa.array(values, pa.binary())
-        whole = len(sel) == len(self.arr)  # sel is sorted and unique: every row, in order
-        taken = self.arr if whole else self.arr.take(pa.array(sel, pa.int64()))
-        same &= wkb.as_written(taken, self.headers if whole else self.headers.rows(sel), out, has_z)
-        if same.all():
-            return taken.cast(pa.binary())
-        mixed = taken.to_numpy(zero_copy_only=False)
-        mixed[~same] = shapely.to_wkb(out[~same], output_dimension=dim, flavor="iso", byte_order=1)
-        return pa.array(mixed, pa.binary())
 
 
 def _range_hint(x: np.ndarray, y: np.ndarray, advice: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import shapely
 
-from geo_platform.lib.vector.wkb import as_written, headers, with_srid
+from geo_platform.lib.vector.source_wkb import as_written
+from geo_platform.lib.vector.wkb import headers, with_srid
 
 
 def test_with_srid_matches_shapely_ewkb_for_varied_rows() -> None:
