@@ -1,4 +1,5 @@
-"""EWKB with an embedded SRID, as the loader sends it to PostGIS: the same bytes shapely writes."""
+"""WKB on Arrow arrays: EWKB with an embedded SRID as the loader sends it to PostGIS (the same
+bytes shapely writes), and which source values can be loaded as they are."""
 
 from __future__ import annotations
 
