@@ -3,6 +3,9 @@ bytes shapely writes), and which source values can be loaded as they are."""
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pyarrow as pa
 import shapely
 
@@ -98,3 +101,44 @@ def test_as_written_tells_which_source_bytes_shapely_would_write_again() -> None
                 geom, flavor="iso", byte_order=1, output_dimension=3 if has_z else 2
             )
             assert (rewritten == value) or not same
+
+
+def test_as_written_never_vouches_for_bytes_shapely_would_not_write() -> None:
+    """Mutated WKB (counts, headers, byte order, lengths): wherever GEOS still parses the value
+    and ``as_written`` says yes, shapely writes exactly those bytes; garbage never raises."""
+    rng = np.random.default_rng(18)
+    seeds = [
+        _iso("POLYGON ((0 0, 9 0, 9 9, 0 9, 0 0), (1 1, 2 1, 2 2, 1 1))"),
+        _iso(TWO),
+        _iso("MULTILINESTRING ((0 0, 1 1), (2 2, 3 3, 4 4))"),
+        _iso("LINESTRING (0 0, 1 1, 2 0)"),
+    ]
+    values: list[bytes | None] = []
+    for _ in range(3000):
+        v = bytearray(seeds[rng.integers(len(seeds))])
+        for _ in range(rng.integers(1, 3)):
+            op = rng.integers(4)
+            if op == 0:  # one byte anywhere in the first 40 (headers and counts)
+                v[rng.integers(min(40, len(v)))] = rng.integers(256)
+            elif op == 1:
+                v = v[: rng.integers(len(v) + 1)]
+            elif op == 2:
+                v += bytes(rng.integers(0, 256, rng.integers(1, 17), dtype=np.uint8))
+            else:  # a count (part, ring or points) nudged by one
+                at = rng.choice([5, 9, 14, 18])
+                if at + 4 <= len(v):
+                    n = int.from_bytes(v[at : at + 4], "little") + int(rng.choice([-1, 1]))
+                    v[at : at + 4] = (n % 2**32).to_bytes(4, "little")
+        values.append(bytes(v))
+    arr = pa.array(values, pa.binary())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        geoms = shapely.from_wkb(arr.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    got = as_written(arr, headers(arr), geoms, False)
+    checked = 0
+    for value, geom, same in zip(values, geoms, got, strict=True):
+        if same:
+            assert geom is not None and shapely.to_wkb(geom, flavor="iso") == value
+            checked += 1
+    assert checked < len(values)  # some mutations must be refused...
+    assert checked > 0  # ...and some (e.g. a changed coordinate byte) still pass
