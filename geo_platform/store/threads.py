@@ -1,4 +1,5 @@
-"""Small threading helpers of the loaders: work produced ahead, and calls kept in order.
+"""Small threading helpers of the loaders: work produced ahead, calls kept in order, and work
+taken by whichever of two workers is free first.
 
 On two cores a loader's stages (read and clean, encode and send, accumulate the extent) overlap
 only when they run in threads of their own; GDAL, shapely, numpy and pyarrow release the GIL in
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _ITEM, _DONE, _ERROR = range(3)
@@ -83,3 +84,29 @@ class InOrder:
         if raise_errors:
             for job in jobs:
                 job.result()
+
+
+class FirstFree(Generic[T]):
+    """Work that either of two workers may do: the first to call ``offer`` does it, a later
+    ``offer`` returns at once, and ``result`` gives its value (or raises its error) to whoever
+    needs it. Two connections with a list of scans to run: whichever is free first takes the
+    next one, whatever the sizes of the tables make their other work last."""
+
+    def __init__(self, work: Callable[..., T]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._taken = False
+        self._future: Future[T] = Future()
+
+    def offer(self, *args: Any) -> None:
+        with self._lock:
+            if self._taken:
+                return
+            self._taken = True
+        try:
+            self._future.set_result(self._work(*args))
+        except BaseException as exc:  # handed to whoever asks for the result
+            self._future.set_exception(exc)
+
+    def result(self) -> T:
+        return self._future.result()

@@ -60,6 +60,7 @@ from geo_platform.store.silver import (
     replace_outputs,
     source_provenance,
 )
+from geo_platform.store.threads import FirstFree
 from geo_platform.store.vector_load import publish_vector_file
 from geo_platform.store.vector_outputs import create_spatial_index
 from geo_platform.workflows.dedupe import DuplicateLinked, link_duplicate, vector_item_ids
@@ -152,16 +153,17 @@ def publish_vector(
         failed: dict[str, str] = {}
         with connect() as conn:
             tables = _load(conn, local, blob, settings, options, Path(tmp), failed, log)
-            with _indexing(connect, tables):  # GiST index + ANALYZE: a connection of its own
+            duplicates = FirstFree(lambda c: [_duplicates(c, t) for t in tables])
+            with _indexing(connect, tables, duplicates):  # GiST + ANALYZE: a connection of its own
                 items = _items(tables, store, settings, provenance, info, table_href, original)
                 without_parallel_workers(conn)  # the index build runs beside
                 stats = {t.table: _measure(conn, t) for t in tables}  # one scan per table
+                duplicates.offer(conn)  # unless the index connection, free first, took it
                 checks = _verify(blob, tables, items, stats)
-                duplicates = [duplicate_geometries(conn, t.schema, t.table) for t in tables]
             qualities = [
                 quality_record(t, dups, completeness_shares(stats[t.table]["rows"],
                                                             stats[t.table]["counts"]))
-                for t, dups in zip(tables, duplicates, strict=True)
+                for t, dups in zip(tables, duplicates.result(), strict=True)
             ]  # fmt: skip
             checks.update(vector_checks(qualities))
         files = _silver_files(tables, items, Path(tmp))
@@ -205,19 +207,24 @@ def _load(
 
 
 @contextmanager
-def _indexing(connect: Connect, tables: list[LoadedTable]) -> Iterator[None]:
+def _indexing(
+    connect: Connect, tables: list[LoadedTable], duplicates: FirstFree[list[tuple[int, int]]]
+) -> Iterator[None]:
     """While the block runs (the STAC items, then the one scan of each table for its checks
-    and completeness and the duplicate count, on the caller's connection), build the tables'
-    GiST indexes (and ANALYZE them) on a connection of their own. Two streams of work for two
-    cores: the index build alone on one, the scans one after the other on the other (three
-    side by side only made the index build, the longest, wait for a core). Leaving the block
-    waits for the index, so a published table has it by the time ``publish_vector`` returns;
-    its error is raised after the block's own."""
+    and completeness, on the caller's connection), build the tables' GiST indexes (and ANALYZE
+    them) on a connection of their own, then offer to count the ``duplicates``. Two streams of
+    work for two cores (three side by side only made the longest wait for a core); the
+    duplicate count goes to the stream free first: the caller's for points (their index build
+    is the longest step), the index connection's for polygons (validating every geometry in
+    the checks' scan is). Leaving the block waits for the index, so a published table has it
+    by the time ``publish_vector`` returns; its error is raised after the block's own."""
 
     def index() -> None:
         with connect() as conn:
             for t in tables:
                 create_spatial_index(conn, t.schema, t.table)
+            without_parallel_workers(conn)  # the checks' scan may still run beside
+            duplicates.offer(conn)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gist") as pool:
         indexing = pool.submit(index)
@@ -227,6 +234,10 @@ def _indexing(connect: Connect, tables: list[LoadedTable]) -> Iterator[None]:
             error = indexing.exception()
     if error is not None:
         raise error
+
+
+def _duplicates(conn: psycopg.Connection[Any], t: LoadedTable) -> tuple[int, int]:
+    return duplicate_geometries(conn, t.schema, t.table)
 
 
 def _measure(conn: psycopg.Connection[Any], t: LoadedTable) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""store.threads: work produced ahead in a thread, calls kept in order."""
+"""store.threads: work produced ahead, calls kept in order, work taken by the first free."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from geo_platform.store.threads import InOrder, ahead
+from geo_platform.store.threads import FirstFree, InOrder, ahead
 
 
 def test_ahead_yields_every_item_in_order_from_another_thread() -> None:
@@ -70,3 +70,34 @@ def test_in_order_runs_calls_in_sequence_and_raises_their_errors() -> None:
     jobs.submit(slow_failure)
     jobs.wait(raise_errors=False)  # an abort: waits, raises nothing
     assert not [t for t in threading.enumerate() if t.name.startswith("t_")]
+
+
+def test_first_free_runs_the_work_once_for_whoever_offers_first() -> None:
+    calls: list[str] = []
+    started, release = threading.Event(), threading.Event()
+
+    def work(who: str) -> str:
+        calls.append(who)
+        started.set()
+        release.wait(5)
+        return f"done by {who}"
+
+    task: FirstFree[str] = FirstFree(work)
+    first = threading.Thread(target=task.offer, args=("index connection",))
+    first.start()
+    assert started.wait(5)
+    task.offer("caller")  # taken: returns at once, while the work still runs
+    release.set()
+    first.join(5)
+    assert calls == ["index connection"] and task.result() == "done by index connection"
+
+
+def test_first_free_hands_its_error_to_whoever_asks() -> None:
+    def work() -> int:
+        raise ValueError("scan failed")
+
+    task: FirstFree[int] = FirstFree(work)
+    task.offer()
+    task.offer()
+    with pytest.raises(ValueError, match="scan failed"):
+        task.result()

@@ -181,3 +181,26 @@ def test_options_come_from_rules_then_run_overrides(world: World) -> None:
 def test_a_missing_bronze_blob_is_not_found(world: World) -> None:
     with pytest.raises(NotFoundError):
         world.publish(f"{world.prefix}/gone.gpkg")
+
+
+def test_duplicate_geometries_are_counted_per_table_of_a_file(world: World) -> None:
+    """The duplicate count runs on whichever connection is free first (the index build's or
+    the checks'); either way each table of the file gets its own count."""
+    square = [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]
+    other = [[[5, 5], [6, 5], [6, 6], [5, 5]]]
+
+    def feature(n: int, kind: str, coords: list) -> dict:
+        return {"type": "Feature", "properties": {"n": n},
+                "geometry": {"type": kind, "coordinates": coords}}  # fmt: skip
+
+    polygons = [square, other, square, square, other]
+    feats = [feature(i, "Polygon", c) for i, c in enumerate(polygons)]
+    feats += [feature(9, "Point", [1, 2]), feature(10, "Point", [3, 4])]
+    local = world.tmp / "dups.geojson"
+    local.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    result = world.publish(world.upload("dups.geojson", local))
+    counts = {q.table.rsplit("__", 1)[-1]: (q.duplicate_geometries, q.duplicate_groups)
+              for q in result.qualities}  # fmt: skip
+    assert counts == {"polygons": (3, 2), "points": (0, 0)}
+    ok, detail = result.checks["no_duplicate_geometries"]
+    assert not ok and "3 duplicate geometries in 2 groups" in detail
