@@ -38,6 +38,11 @@ def pg_instance_env(pg_dsn: str, tmp_path_factory) -> Iterator[dict[str, str]]:
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
+        # The storage schema first, from one process: a daemon and a CLI started side by side
+        # on the fresh database would otherwise both create it, and one could fail with "type
+        # snapshots already exists" (seen in the Azure profile's setup).
+        with dg.DagsterInstance.from_config(str(home)):
+            pass
         yield env
     finally:
         for k, v in old.items():
