@@ -101,7 +101,7 @@ def publish_sources(
             item.setdefault("properties", {})[SOURCE_BLOB] = source
     results = {source: PublishResult() for source in by_source}
     try:
-        pgstac.prepare(conn)
+        pgstac.lock_writes(conn)  # first: every pgstac writer takes it before any other lock
         _lock(conn, sorted(by_source))
         collections = sorted({str(i["collection"]) for items in by_source.values() for i in items})
         created = _ensure_collections(conn, collections, kind)
@@ -122,7 +122,7 @@ def publish_sources(
                 found = items_of_source(conn, source)
             for cid, iid in found:
                 if (cid, iid) not in keep:
-                    conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
+                    conn.execute("SELECT delete_item(%s, %s)", (iid, cid))  # lock held
                     res.removed.append({"collection": cid, "id": iid})
                     touched.add(cid)
         conn.commit()

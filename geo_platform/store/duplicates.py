@@ -237,6 +237,7 @@ def resolve_sources(
 
     Takes per-content locks held until the caller's transaction ends: call it on the connection
     that then publishes, before it commits."""
+    pgstac.lock_writes(conn)  # the publish that follows takes it: before the content locks
     out = {source: Resolution(items) for source, items in by_source.items()}
     groups: dict[str, list[str]] = {}
     for source, items in by_source.items():

@@ -103,8 +103,9 @@ def register_raster_mosaic(
     those renders, the search id under ``geo_platform:mosaic_searches.raster``. Validates the
     collection offline before the upsert; returns the search hash. The caller commits.
 
-    Concurrent batches of one collection take turns (a transaction lock on the collection),
-    so no batch's renders are lost."""
+    Concurrent batches of one collection take turns on a transaction lock of the collection,
+    so no batch's renders are lost; like every pgstac writer, it takes ``lock_writes`` first."""
+    pgstac.lock_writes(conn)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("collection:" + collection_id,))
     current = pgstac.get_collection(conn, collection_id) or dataset_collection(
         collection_id, "raster data published from bronze", "raster"

@@ -40,6 +40,21 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.execute(SEARCH_PATH)
 
 
+def lock_writes(conn: psycopg.Connection) -> None:
+    """Serialize pgstac writes database-wide until this transaction ends.
+
+    pgstac creates and alters item partitions inside the writing transaction (a new
+    collection, a datetime range that moved, index maintenance). Concurrent writers, even to
+    different collections, then fail: 30 of 40 first items into new collections from four
+    connections at once died with "relation _items_N does not exist" or a deadlock (pgstac
+    0.10; its maintainers advise one writer per partition). Every write helper here takes this
+    lock (re-entrant within a transaction); a catalog transaction is a fraction of a second, so
+    several workers wait on each other only briefly. Reads never take it.
+    """
+    prepare(conn)
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('geo_platform:pgstac-writes'))")
+
+
 def property_text(name: str) -> sql.Composed:
     """``to_text(content->'properties'->'<name>')``: the expression pgstac indexes for a
     queryable. The name is a literal (not a parameter) so that the planner can use the index."""
@@ -70,7 +85,7 @@ def ensure_queryables(conn: psycopg.Connection) -> list[str]:
 
 def upsert_collection(conn: psycopg.Connection, collection: dict[str, Any]) -> None:
     """Create or replace a collection (pgstac keeps its items)."""
-    prepare(conn)
+    lock_writes(conn)
     conn.execute("SELECT upsert_collection(%s::jsonb)", (json.dumps(collection),))
 
 
@@ -84,7 +99,7 @@ def upsert_items(
     conn: psycopg.Connection, items: Iterable[dict[str, Any]], batch_size: int = 500
 ) -> int:
     """Upsert items in batches (one ``pgstac.upsert_items`` call per batch); returns the count."""
-    prepare(conn)
+    lock_writes(conn)
     batch: list[dict[str, Any]] = []
     total = 0
     for item in items:
@@ -110,10 +125,17 @@ def get_item(conn: psycopg.Connection, collection_id: str, item_id: str) -> dict
 
 def delete_item(conn: psycopg.Connection, collection_id: str, item_id: str) -> bool:
     """Delete one item; False when it did not exist."""
+    lock_writes(conn)
     if get_item(conn, collection_id, item_id) is None:
         return False
     conn.execute("SELECT delete_item(%s, %s)", (item_id, collection_id))
     return True
+
+
+def delete_collection(conn: psycopg.Connection, collection_id: str) -> None:
+    """Delete a collection and its items (and its item partitions)."""
+    lock_writes(conn)
+    conn.execute("SELECT delete_collection(%s)", (collection_id,))
 
 
 def item_ids(conn: psycopg.Connection, collection_id: str) -> list[str]:
@@ -132,7 +154,7 @@ def refresh_collection_extent(conn: psycopg.Connection, collection_id: str) -> N
     statement that itself reads the items table then fails with ObjectInUse ("being used by
     active queries in this session").
     """
-    prepare(conn)
+    lock_writes(conn)
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM items WHERE collection = %s)", (collection_id,)
     ).fetchone()

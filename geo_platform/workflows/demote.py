@@ -129,8 +129,9 @@ def demote(
             for name in plan.drop_tables:
                 schema, _, table = name.partition(".")
                 drop_table(dst, TableRef(schema, table))
+            pgstac.lock_writes(dst)
             if plan.delete_collection:
-                dst.execute("SELECT delete_collection(%s)", (collection,))
+                pgstac.delete_collection(dst, collection)
             else:
                 for item_id in plan.items:
                     dst.execute("SELECT delete_item(%s, %s)", (item_id, collection))

@@ -281,7 +281,7 @@ def _publish(
         for name in plan.drop_tables:
             schema, _, table = name.partition(".")
             drop_table(dst, TableRef(schema, table))
-        pgstac.upsert_collection(dst, plan.source_collection)
+        pgstac.upsert_collection(dst, plan.source_collection)  # takes pgstac.lock_writes
         copy_mosaic_searches(src, dst, plan.source_collection)  # its search ids answer there
         pgstac.upsert_items(dst, items)
         for item_id in plan.remove_items:

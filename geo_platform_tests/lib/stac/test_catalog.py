@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import uuid
 
 import psycopg
@@ -107,3 +108,45 @@ def test_a_batch_of_sources_removes_each_ones_stale_items_only(pg_dsn):
         for cid in (c1, c2):
             conn.execute("SELECT delete_collection(%s)", (cid,))
         conn.commit()
+
+
+def test_concurrent_workers_publish_into_new_collections_without_errors(pg_dsn):
+    """Four connections, each publishing the first items of new collections at once (what
+    several Dagster workers do). pgstac creates an item partition per collection inside the
+    writing transaction; unserialized, 30 of 40 such publishes failed ("relation _items_N does
+    not exist", deadlocks). With ``pgstac.lock_writes`` every one lands."""
+    tag = f"t-{uuid.uuid4().hex[:8]}"
+    errors: list[str] = []
+
+    def worker(w: int) -> None:
+        with psycopg.connect(pg_dsn) as conn:
+            for i in range(5):
+                cid, src = f"{tag}-w{w}-{i}", f"bronze/{tag}/w{w}/{i}.tif"
+                days = [f"2024-0{1 + (w + i) % 9}-01T00:00:00Z", "2023-12-31T00:00:00Z"]
+                items = [_item(cid, f"{cid}-{k}", src) for k in "ab"]
+                for item, day in zip(items, days, strict=True):
+                    item["properties"]["datetime"] = day
+                try:
+                    publish_sources(conn, {src: items}, "raster")
+                except Exception as exc:  # collected: the assertion names them all
+                    errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert errors == []
+        with psycopg.connect(pg_dsn) as conn:
+            pgstac.prepare(conn)
+            (count,) = conn.execute(
+                "SELECT count(*) FROM items WHERE collection LIKE %s", (f"{tag}-%",)
+            ).fetchone()
+        assert count == 40
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            for (cid,) in conn.execute(
+                "SELECT id FROM pgstac.collections WHERE id LIKE %s", (f"{tag}-%",)
+            ).fetchall():
+                conn.execute("SELECT pgstac.delete_collection(%s)", (cid,))
