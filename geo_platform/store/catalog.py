@@ -29,17 +29,6 @@ class PublishResult:
     collections_created: list[str] = field(default_factory=list)
 
 
-def _lock(conn: psycopg.Connection, sources: list[str]) -> None:
-    """Two runs publishing the same source serialize; different sources never wait. One
-    statement, the locks taken in the order of ``sources`` (sorted: concurrent batches never
-    deadlock)."""
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('stac:' || source)) FROM"
-        " (SELECT source FROM unnest(%s::text[]) WITH ORDINALITY AS s(source, n) ORDER BY n) o",
-        (sources,),
-    )
-
-
 def items_of_source(
     conn: psycopg.Connection, source_blob: str, collections: list[str] | None = None
 ) -> list[tuple[str, str]]:
@@ -101,8 +90,7 @@ def publish_sources(
             item.setdefault("properties", {})[SOURCE_BLOB] = source
     results = {source: PublishResult() for source in by_source}
     try:
-        pgstac.lock_writes(conn)  # first: every pgstac writer takes it before any other lock
-        _lock(conn, sorted(by_source))
+        pgstac.lock_writes(conn)  # batches, unpublishing and other sources take turns
         collections = sorted({str(i["collection"]) for items in by_source.values() for i in items})
         created = _ensure_collections(conn, collections, kind)
         pgstac.upsert_items(conn, [i for items in by_source.values() for i in items])
@@ -122,7 +110,7 @@ def publish_sources(
                 found = items_of_source(conn, source)
             for cid, iid in found:
                 if (cid, iid) not in keep:
-                    conn.execute("SELECT delete_item(%s, %s)", (iid, cid))  # lock held
+                    conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
                     res.removed.append({"collection": cid, "id": iid})
                     touched.add(cid)
         conn.commit()

@@ -38,3 +38,8 @@ def connect(
         raise DatabaseUnavailableError(
             f"cannot connect to {what}: {first}", path=redact_url(url)
         ) from exc
+
+
+def advisory_lock(conn: psycopg.Connection[Any], key: str) -> None:
+    """Transaction-scoped lock on an arbitrary key (released at commit or rollback)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))

@@ -78,11 +78,6 @@ def is_pointer(item: dict[str, Any]) -> bool:
     return DUPLICATE_PROPERTY in item.get("properties", {})
 
 
-def lock_content(conn: psycopg.Connection[Any], sha256: str) -> None:
-    """Serialize publications of the same content until the transaction ends."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("content:" + sha256,))
-
-
 def find_duplicate(conn: psycopg.Connection[Any], sha256: str, blob: str) -> Original | None:
     """The original of ``sha256`` when it is another source than ``blob``, else None.
 
@@ -235,9 +230,9 @@ def resolve_sources(
     content was published under another name first, in pgstac or earlier in this batch (the
     earliest ``created``, then the name, is the original).
 
-    Takes per-content locks held until the caller's transaction ends: call it on the connection
-    that then publishes, before it commits."""
-    pgstac.lock_writes(conn)  # the publish that follows takes it: before the content locks
+    Takes the pgstac write lock (``pgstac.lock_writes``), held until the caller's transaction
+    ends: call it on the connection that then publishes, before it commits."""
+    pgstac.lock_writes(conn)  # held until the caller's publish commits: one batch at a time
     out = {source: Resolution(items) for source, items in by_source.items()}
     groups: dict[str, list[str]] = {}
     for source, items in by_source.items():
@@ -245,7 +240,6 @@ def resolve_sources(
         if sha is not None:
             groups.setdefault(sha, []).append(source)
     for sha in sorted(groups):
-        lock_content(conn, sha)
         sources = sorted(groups[sha], key=lambda s: (_created(by_source[s]), s))
         original = find_duplicate(conn, sha, sources[0])
         if original is None:  # the batch's first source is (or becomes) the original

@@ -78,6 +78,7 @@ def attach_mosaic(
     Creates a minimal dataset collection when missing (pgstac keeps its items and the extent is
     refreshed by the catalog). Validates the collection offline before the upsert; returns the
     search hash. The caller commits."""
+    pgstac.lock_writes(conn)  # read, modified, written back: no other writer in between
     current = pgstac.get_collection(conn, collection_id) or dataset_collection(
         collection_id, f"{kind} data published from bronze", kind
     )
@@ -103,10 +104,9 @@ def register_raster_mosaic(
     those renders, the search id under ``geo_platform:mosaic_searches.raster``. Validates the
     collection offline before the upsert; returns the search hash. The caller commits.
 
-    Concurrent batches of one collection take turns on a transaction lock of the collection,
-    so no batch's renders are lost; like every pgstac writer, it takes ``lock_writes`` first."""
+    Concurrent batches take turns (``pgstac.lock_writes`` before the collection is read), so
+    no batch's renders are lost."""
     pgstac.lock_writes(conn)
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("collection:" + collection_id,))
     current = pgstac.get_collection(conn, collection_id) or dataset_collection(
         collection_id, "raster data published from bronze", "raster"
     )

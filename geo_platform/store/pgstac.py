@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from geo_platform.lib.stac_ext import SOURCE_BLOB, SOURCE_SHA256
+from geo_platform.store.db import advisory_lock
 
 SEARCH_PATH = "SET search_path TO pgstac, public"
 
@@ -52,7 +53,7 @@ def lock_writes(conn: psycopg.Connection) -> None:
     several workers wait on each other only briefly. Reads never take it.
     """
     prepare(conn)
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('geo_platform:pgstac-writes'))")
+    advisory_lock(conn, "geo_platform:pgstac-writes")
 
 
 def property_text(name: str) -> sql.Composed:

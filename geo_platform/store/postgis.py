@@ -38,6 +38,7 @@ from psycopg import sql
 from geo_platform.lib.naming import ident_with_suffix
 from geo_platform.lib.vector import pgcopy, wkb
 from geo_platform.store.copy_stream import CopyStream
+from geo_platform.store.db import advisory_lock
 
 GEOMETRY_COLUMN = "geom"
 ID_COLUMN = "fid"
@@ -73,11 +74,6 @@ class LoadResult:
     srid: int
     columns: tuple[ColumnSpec, ...]
     seconds: float
-
-
-def advisory_lock(conn: psycopg.Connection[Any], key: str) -> None:
-    """Transaction-scoped lock on an arbitrary key (released at commit or rollback)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
 
 
 def lock_table(conn: psycopg.Connection[Any], schema: str, table: str) -> None:

@@ -172,9 +172,6 @@ def _drop_views(plan: UnpublishPlan, log: Callable[[str], None]) -> dict[str, An
 
 
 def _delete_item(conn: psycopg.Connection[Any], ip: ItemPlan, log: Callable[[str], None]) -> bool:
-    pgstac.lock_writes(conn)  # before any other lock, as every pgstac writer takes it
-    if ip.source_blob:  # the lock catalog publishing takes: never interleave with a publish
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("stac:" + ip.source_blob,))
     if not pgstac.delete_item(conn, ip.collection, ip.id):
         return False
     log(f"deleted STAC item {ip.collection}/{ip.id}")
@@ -187,8 +184,7 @@ def _delete_collection_if_empty(
     """Decided again now (not from the plan): a run publishing into it meanwhile wins."""
     if is_protected(collection) or pgstac.get_collection(conn, collection) is None:
         return False
-    pgstac.lock_writes(conn)  # before the collection's lock, as every pgstac writer takes it
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("collection:" + collection,))
+    pgstac.lock_writes(conn)  # a publish into it waits, or has committed and is seen below
     if pgstac.item_ids(conn, collection):
         return False
     pgstac.delete_collection(conn, collection)

@@ -35,19 +35,21 @@ class SourceWkb:
         shapely would write (``as_written``): encoding them again costs about as much as
         validating them, for the same bytes.
         """
-        dim = 3 if has_z else 2
         same = np.fromiter(map(operator.is_, out, self.parsed[sel]), bool, count=len(out))
         if not same.any():
-            values = shapely.to_wkb(out, output_dimension=dim, flavor="iso", byte_order=1)
-            return pa.array(values, pa.binary())
+            return pa.array(_iso(out, has_z), pa.binary())
         whole = len(sel) == len(self.arr)  # sel is sorted and unique: every row, in order
         taken = self.arr if whole else self.arr.take(pa.array(sel, pa.int64()))
         same &= as_written(taken, self.headers if whole else self.headers.rows(sel), out, has_z)
         if same.all():
             return taken.cast(pa.binary())
         mixed = taken.to_numpy(zero_copy_only=False)
-        mixed[~same] = shapely.to_wkb(out[~same], output_dimension=dim, flavor="iso", byte_order=1)
+        mixed[~same] = _iso(out[~same], has_z)
         return pa.array(mixed, pa.binary())
+
+
+def _iso(geoms: np.ndarray, has_z: bool) -> np.ndarray:
+    return shapely.to_wkb(geoms, output_dimension=3 if has_z else 2, flavor="iso", byte_order=1)
 
 
 def as_written(arr: pa.Array, h: WkbHeaders, geoms: np.ndarray, has_z: bool) -> np.ndarray:
@@ -97,8 +99,8 @@ class _Walk:
         self.ok = ok.copy()
         self.coords = np.zeros(len(pos), np.int64)
 
-    def _u32(self, sel: np.ndarray, at: int = 0) -> np.ndarray:
-        pos = self.pos[sel] + at
+    def _u32(self, sel: np.ndarray) -> np.ndarray:
+        pos = self.pos[sel]
         self.ok[sel] &= pos + 4 <= self.end[sel]
         b = self.data[np.clip(pos, 0, max(len(self.data) - 4, 0))[:, None] + np.arange(4)]
         b = b.astype(np.int64)
