@@ -367,5 +367,7 @@ def test_janitor_removes_leftovers_and_keeps_live_data_on_azure(published: Profi
     assert not live & {b["path"] for b in report["unreferenced_blobs"]}
     assert not container.get_blob_client(leftover).exists()
     assert all(container.get_blob_client(path).exists() for path in live)
-    assert {b.name for b in container.list_blobs()} == before  # manifests, mosaics, item JSON
+    # Nothing else removed: manifests, mosaics, item JSON. (Compared as a subset: the daemon's
+    # daily quality schedule, at 05:00 UTC, may write its reports meanwhile.)
+    assert before <= {b.name for b in container.list_blobs()}
     print(f"azure profile: done {time.monotonic() - p.started:.0f} s after the daemon's start")
