@@ -38,7 +38,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from geo_platform.lib import errors, naming
+from geo_platform.lib import naming
 from geo_platform.lib.errors import (
     DatabaseUnavailableError,
     EmptyDatasetError,
@@ -53,7 +53,12 @@ from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.plan import LayerPlan, declared_plan, prescan_plan
 from geo_platform.lib.vector.read import iter_batches, open_batches, open_source
-from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
+from geo_platform.lib.vector.records import (
+    ColumnInfo,
+    LoadedTable,
+    dropped_reason,
+    every_layer_failed,
+)
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.store.postgis import (
     ColumnSpec,
@@ -67,6 +72,7 @@ from geo_platform.store.vector_outputs import TableOutput
 
 SRID = 4326
 PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
+_DROPS = ("dropped_null", "dropped_empty", "invalid_dropped")
 
 
 class EmptyLayerWarning(UserWarning):
@@ -152,6 +158,7 @@ def publish_vector_file(
     layers = open_source(path, source_name, options)
     ensure_schema(conn, schema)
     done: list[tuple[LoadedTable, TableOutput]] = []
+    skipped: dict[str, str] = {}  # layer -> why it published nothing (named if none did)
     try:
         with conn.transaction():
             bases = distinct_bases([layer_table_base(s, source_name, table_base) for s in layers])
@@ -159,7 +166,7 @@ def publish_vector_file(
             for src, base in zip(layers, bases, strict=True):
                 done.extend(
                     _layer_or_failure(
-                        record, conn, src, schema, base, options, parquet_dir, defer_index
+                        record, conn, src, schema, base, options, parquet_dir, defer_index, skipped
                     )
                 )
             _swap_all(conn, schema, [out for _, out in done])
@@ -180,7 +187,10 @@ def publish_vector_file(
     if not done and failed_layers:
         raise every_layer_failed(failed_layers, source_name)
     if not done:
-        raise EmptyDatasetError("no layer has features to publish", path=source_name)
+        why = "; ".join(f"layer {layer!r}: {reason}" for layer, reason in skipped.items())
+        raise EmptyDatasetError(
+            "no layer has features to publish" + (f" ({why})" if why else ""), path=source_name
+        )
     for _, out in done:
         if out.writer is not None and out.final_path is not None:
             out.writer.path.replace(out.final_path)
@@ -210,17 +220,10 @@ def _layer_or_failure(
         return []
 
 
-def every_layer_failed(failed: dict[str, str], source_name: str) -> InputError:
-    """The error of a file none of whose layers published: every layer's error, of the
-    layers' common class when they share one (else ``InputError``)."""
-    names = {why.split(":", 1)[0] for why in failed.values()}
-    found = getattr(errors, names.pop(), None) if len(names) == 1 else None
-    cls = found if isinstance(found, type) and issubclass(found, InputError) else InputError
-    detail = "; ".join(f"layer {layer!r}: {why}" for layer, why in failed.items())
-    return cls(f"every layer failed: {detail}", path=source_name)
-
-
-def _skip(src: LayerSource, why: str) -> list[tuple[LoadedTable, TableOutput]]:
+def _skip(
+    src: LayerSource, why: str, skipped: dict[str, str]
+) -> list[tuple[LoadedTable, TableOutput]]:
+    skipped[src.name] = why
     warnings.warn(
         f"{src.display}: layer {src.name!r} skipped: {why}", EmptyLayerWarning, stacklevel=3
     )
@@ -235,18 +238,20 @@ def _publish_layer(
     options: VectorOptions,
     parquet_dir: Path | None,
     defer_index: bool = False,
+    skipped: dict[str, str] | None = None,
 ) -> list[tuple[LoadedTable, TableOutput]]:
     t0 = time.perf_counter()
+    skipped = {} if skipped is None else skipped
     publish_empty = options.empty_layers == "publish"
     declared = declared_plan(src.geometry_type)
     if src.feature_count == 0 and not (publish_empty and declared):
-        return _skip(src, "it has no features")
+        return _skip(src, "it has no features", skipped)
     plan = plan_for(src, options)
     if not plan.kinds:
-        return _skip(src, "it has no geometries")
+        return _skip(src, "it has no geometries", skipped)
     names = {k: base if len(plan.kinds) == 1 else split_table_name(base, k) for k in plan.kinds}
     outputs: dict[str, TableOutput] = {}
-    rolled_back = False
+    dropped: list[int] | None = None  # the counts of a layer that kept no feature
     with conn.transaction():
         try:
             with open_batches(src, batch_rows(src, options)) as (arrow_schema, batches):
@@ -265,15 +270,15 @@ def _publish_layer(
                                 out.end_row_group()
             stats = cleaner.finish_stats()
             if sum(s.rows_loaded for s in stats.values()) == 0 and not publish_empty:
-                rolled_back = True
+                dropped = [sum(getattr(s, k) for s in stats.values()) for k in _DROPS]
                 raise psycopg.Rollback()
             results = [_finish(src, cleaner, plan, outputs[k], stats[k], t0) for k in plan.kinds]
         except BaseException as exc:
             for out in outputs.values():
                 out.abort(exc)
             raise
-    if rolled_back:
-        return _skip(src, "every feature was dropped (null, empty or invalid geometry)")
+    if dropped is not None:
+        return _skip(src, dropped_reason(*dropped), skipped)
     return results
 
 

@@ -30,7 +30,7 @@ from geo_platform.lib.vector import geometry as geom_rules
 from geo_platform.lib.vector import wkb
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.pgcopy import pg_type_for
-from geo_platform.lib.vector.plan import LayerPlan, parse_wkb
+from geo_platform.lib.vector.plan import LayerPlan, parse_wkb_closing
 from geo_platform.lib.vector.reproject import Reprojector
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.lib.vector.source_wkb import SourceWkb
@@ -141,6 +141,7 @@ class LayerCleaner:
         self.stats = {k: KindStats() for k in wkb.KINDS}
         self.null_rows = 0
         self.rows_read = 0
+        self._closed = np.zeros(0, bool)  # this batch's rows whose open rings were closed
 
     def _attributes(self, batch: pa.RecordBatch) -> list[pa.Array]:
         out = []
@@ -252,7 +253,8 @@ class LayerCleaner:
         self, attrs: list[pa.Array], arr: pa.Array, h: wkb.WkbHeaders, null: np.ndarray
     ) -> list[CleanPart]:
         n = len(arr)
-        geoms = parsed = parse_wkb(arr)
+        parsed, self._closed = parse_wkb_closing(arr)  # open rings closed: repaired
+        geoms = parsed
         unparsable = ~null & shapely.is_missing(geoms)
         geoms = geom_rules.drop_m(geoms)
         if self.range_check:
@@ -325,6 +327,8 @@ class LayerCleaner:
         st.dropped_empty += int((is_empty & ~keep & ~missing).sum())
         sel = rows[keep]
         out = fixed[keep]
+        for j in np.flatnonzero(self._closed[rows] & keep):  # closed, and not repaired again
+            st.repaired += int(fixed[j] is g[j])
         if null is not None and self.options.keep_null_geometries:
             sel = np.concatenate([sel, np.flatnonzero(null)])
             out = np.concatenate([out, np.full(int(null.sum()), None, dtype=object)])

@@ -18,6 +18,7 @@ import shapely
 
 from geo_platform.lib.vector import geometry as geom_rules
 from geo_platform.lib.vector import wkb
+from geo_platform.lib.vector.rings import close_rings
 
 _DECLARED_KIND = {
     "point": wkb.POINTS, "multipoint": wkb.POINTS,
@@ -86,12 +87,26 @@ def prescan_plan(batches: Iterable[pa.RecordBatch], geometry_column: str) -> Lay
 
 def parse_wkb(arr: pa.Array) -> np.ndarray:
     """Shapely geometries for WKB values (None for null/unparsable); curves linearized."""
+    return parse_wkb_closing(arr)[0]
+
+
+def parse_wkb_closing(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``parse_wkb``, plus the mask of the rows whose open polygon rings were closed to make
+    them parsable (``rings.close_rings``; a repair the cleaner counts)."""
     values = arr.to_numpy(zero_copy_only=False)
     h = wkb.headers(arr)
     curved = np.isin(h.code, list(wkb.CURVE_CODES)) & h.present
     if curved.any():
         values = values.copy()
         values[curved] = wkb.linearize(list(values[curved]))
+    closed = np.zeros(len(values), bool)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(shapely.from_wkb(values, on_invalid="ignore"), dtype=object)
+        geoms = np.asarray(shapely.from_wkb(values, on_invalid="ignore"), dtype=object)
+        retry = np.flatnonzero(h.present & ~curved & np.isin(h.code, [3, 6]))
+        for i in retry[shapely.is_missing(geoms[retry])]:  # rare: only unparsable polygons
+            fixed = close_rings(values[i])
+            if fixed is not None:
+                geoms[i] = shapely.from_wkb(fixed, on_invalid="ignore")
+                closed[i] = geoms[i] is not None
+    return geoms, closed

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from geo_platform.lib import errors
+from geo_platform.lib.errors import InputError
 from geo_platform.lib.types import BBox
 
 
@@ -52,3 +54,28 @@ class LoadedTable:
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.table}"
+
+
+def dropped_reason(null: int, empty: int, invalid: int) -> str:
+    """Why a layer kept no feature, with the counts: ``every feature was dropped: 2 with a
+    null geometry, 1 invalid (unparsable, e.g. an unclosed ring, or beyond repair)``."""
+    parts = [
+        f"{n} {what}"
+        for n, what in (
+            (null, "with a null geometry"),
+            (empty, "with an empty geometry"),
+            (invalid, "invalid (unparsable, e.g. NaN coordinates, or beyond repair)"),
+        )
+        if n
+    ]
+    return "every feature was dropped: " + (", ".join(parts) or "none was kept")
+
+
+def every_layer_failed(failed: dict[str, str], source_name: str) -> InputError:
+    """The error of a file none of whose layers published: every layer's error, of the
+    layers' common class when they share one (else ``InputError``)."""
+    names = {why.split(":", 1)[0] for why in failed.values()}
+    found = getattr(errors, names.pop(), None) if len(names) == 1 else None
+    cls = found if isinstance(found, type) and issubclass(found, InputError) else InputError
+    detail = "; ".join(f"layer {layer!r}: {why}" for layer, why in failed.items())
+    return cls(f"every layer failed: {detail}", path=source_name)
