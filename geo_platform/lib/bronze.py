@@ -39,7 +39,8 @@ RASTER_EXTENSIONS = frozenset(
 )  # fmt: skip
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
-     ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf"}
+     ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
+     ".tab", ".mif"}
 )  # fmt: skip
 # Companions of another file: never a partition of their own.
 SHAPEFILE_SIDECARS = frozenset(
@@ -50,7 +51,9 @@ RASTER_SIDECARS = frozenset(
     {".aux.xml", ".ovr", ".jgw", ".jpgw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw", ".pngw",
      ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256"}
 )  # fmt: skip
-SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS
+# MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs).
+VECTOR_SIDECARS = frozenset({".dat", ".map", ".id", ".ind", ".mid", ".xsd", ".gfs"})
+SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS | VECTOR_SIDECARS
 MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz")
 
 

@@ -74,7 +74,7 @@ RASTER_CONTENT = frozenset(
 )  # fmt: skip
 VECTOR_CONTENT = frozenset(
     {"GPKG", "FlatGeobuf", "Parquet", "ZIP", "GeoJSON", "GeoJSONSeq", "TopoJSON", "ESRIJSON",
-     "KML", "GPX", "GML", "DXF", "CSV"}
+     "KML", "GPX", "GML", "DXF", "CSV", "MapInfo TAB", "MapInfo MIF"}
 )  # fmt: skip
 
 _GEOJSON_TYPE = re.compile(
@@ -141,7 +141,11 @@ def _sniff_text(head: bytes) -> str:
         return _sniff_xml(lowered)
     if lowered.startswith(("ncols", "nrows", "xllcorner", "xllcenter")):
         return "AAIGrid"
+    if lowered.startswith("!table"):
+        return "MapInfo TAB"
     lines = lowered.splitlines()
+    if lines[0].split()[:1] == ["version"] and any(x.strip().startswith("columns") for x in lines):
+        return "MapInfo MIF"
     if len(lines) > 1 and lines[0].strip() == "0" and lines[1].strip() == "section":
         return "DXF"
     first = lines[0] if lines else ""
@@ -229,7 +233,7 @@ def describe(fmt: str) -> str:
 _ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", ".grib", ".grb2",
                        ".dt0", ".dt1", ".dt2", ".bil")  # fmt: skip
 _ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".fgb", ".gdbtable", ".gml",
-                       ".gpx", ".csv", ".parquet", ".gdb/")  # fmt: skip
+                       ".gpx", ".csv", ".parquet", ".gdb/", ".tab", ".mif")  # fmt: skip
 _DOCUMENT_MEMBERS = ("[content_types].xml", "mimetype", "meta-inf/")
 
 

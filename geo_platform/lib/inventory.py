@@ -37,7 +37,7 @@ RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "
                   "text"}  # fmt: skip
 VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "ZIP", "CSV", "KML", "FlatGeobuf", "Parquet",
                   "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
-                  "DXF"}  # fmt: skip
+                  "DXF", "MapInfo TAB", "MapInfo MIF"}  # fmt: skip
 
 
 @dataclass

@@ -46,7 +46,13 @@ _FILE_DRIVERS = {
     ".ndjson": "GeoJSONSeq",
     ".kml": "LIBKML",
     ".fgb": "FlatGeobuf",
+    ".gml": "GML",
+    ".gpx": "GPX",
+    ".tab": "MapInfo File",
+    ".mif": "MapInfo File",
 }
+# Companions a member cannot be read without (a Shapefile's are checked in ``_shapefiles``).
+_MEMBER_SIDECARS = {".tab": (".dat",), ".mif": (".mid",)}
 _TABULAR = {".csv": "CSV", ".tsv": "CSV"}
 
 
@@ -189,6 +195,7 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
         stem, ext = posixpath.splitext(name)
         driver = _FILE_DRIVERS.get(ext.lower())
         if driver:
+            _require_sidecars(name, rest, display)
             found.append(ArchiveVector(name, driver, posixpath.basename(stem)))
     if not found:
         for name in rest:
@@ -208,6 +215,16 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
             path=display,
         )
     return _dedupe_names(_relative_shapefile_names(found))
+
+
+def _require_sidecars(name: str, names: list[str], display: str) -> None:
+    stem, ext = posixpath.splitext(name)
+    lower = {n.lower() for n in names}
+    missing = [s for s in _MEMBER_SIDECARS.get(ext.lower(), ()) if (stem + s).lower() not in lower]
+    if missing:
+        raise UnreadableFileError(
+            f"{name!r} in the zip lacks its {', '.join(missing)} companion file(s)", path=display
+        )
 
 
 def _relative_shapefile_names(found: list[ArchiveVector]) -> list[ArchiveVector]:

@@ -182,17 +182,24 @@ def _member_layers(
     return found
 
 
-def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
+def _require_siblings(path: Path, display: str, what: str, needed: tuple[str, ...]) -> None:
     siblings = {p.name.lower() for p in path.parent.iterdir()}
-    missing = [s for s in (".shx", ".dbf") if (path.stem + s).lower() not in siblings]
+    missing = [s for s in needed if (path.stem + s).lower() not in siblings]
     if missing:
         raise UnreadableFileError(
-            f"Shapefile lacks its {', '.join(missing)} sidecar(s) next to it", path=display
+            f"{what} lacks its {', '.join(missing)} sidecar(s) next to it", path=display
         )
+
+
+def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
+    _require_siblings(path, display, "Shapefile", (".shx", ".dbf"))
     safe, holder = gdal_safe(path)
     base = _base(path, display, str(safe), "ESRI Shapefile", path.stem)
     base = replace(base, encoding=_encoding(options), keepalive=holder)
     return [replace(s, name=path.stem) for s in _ogr_layers(base, "ESRI Shapefile")]
+
+
+_COMPANIONS = {"tab": ("MapInfo TAB", (".dat",)), "mif": ("MapInfo MIF", (".mid",))}
 
 
 def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> list[LayerSource]:
@@ -216,6 +223,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         base = replace(_base(path, name, str(safe), "LIBKML", path.stem), keepalive=holder)
         layers = _ogr_layers(base, "LIBKML")
     else:
+        if fmt in _COMPANIONS:  # MapInfo: attributes (and geometry) live in companion files
+            _require_siblings(path, name, *_COMPANIONS[fmt])
         sniff.check_text_encoding(path, name, fmt)
         driver = sniff.DRIVER_OF_FORMAT[fmt]
         safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])

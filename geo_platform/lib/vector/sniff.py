@@ -47,6 +47,8 @@ FORMAT_OF_EXTENSION = {
     ".gml": "gml",
     ".topojson": "topojson",
     ".dxf": "dxf",
+    ".tab": "tab",
+    ".mif": "mif",
 }
 DRIVER_OF_FORMAT = {
     "geojson": "GeoJSON",
@@ -59,12 +61,14 @@ DRIVER_OF_FORMAT = {
     "topojson": "TopoJSON",
     "esrijson": "ESRIJSON",
     "dxf": "DXF",
+    "tab": "MapInfo File",
+    "mif": "MapInfo File",
 }
 SUFFIX_OF_FORMAT = {
     "zip": ".zip", "kmz": ".kmz", "shp": ".shp", "csv": ".csv", "parquet": ".parquet",
     "geojson": ".geojson", "geojsonseq": ".geojsonl", "gpkg": ".gpkg", "kml": ".kml",
     "fgb": ".fgb", "gpx": ".gpx", "gml": ".gml", "topojson": ".topojson", "esrijson": ".json",
-    "dxf": ".dxf",
+    "dxf": ".dxf", "tab": ".tab", "mif": ".mif",
 }  # fmt: skip
 """The extension GDAL expects for each format (a file recognised by content is linked so)."""
 # Formats recognised from content alone (lib.content's names -> ours).
@@ -72,6 +76,7 @@ _FORMAT_OF_CONTENT = {
     "ZIP": "zip", "GPKG": "gpkg", "Parquet": "parquet", "FlatGeobuf": "fgb",
     "GeoJSON": "geojson", "GeoJSONSeq": "geojsonseq", "TopoJSON": "topojson",
     "ESRIJSON": "esrijson", "KML": "kml", "GPX": "gpx", "GML": "gml", "DXF": "dxf",
+    "MapInfo TAB": "tab", "MapInfo MIF": "mif",
 }  # fmt: skip
 # What the content may be for each declared format.
 _CONTENT_OK = {
@@ -89,6 +94,8 @@ _CONTENT_OK = {
     "gml": {"xml"},
     "topojson": {"json"},
     "dxf": {"text"},
+    "tab": {"text"},
+    "mif": {"text"},
 }
 _DESCRIBE = {
     "zip": "a zip archive",
