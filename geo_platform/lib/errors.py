@@ -92,6 +92,12 @@ class CoordinateRangeError(InputError):
     """Coordinates outside the valid range of their CRS (e.g. latitude beyond +-90 in a CSV)."""
 
 
+class NameClashError(InputError):
+    """Two bronze files would publish to the same output (``roads.geojson`` and ``roads.gpkg``
+    in one folder both make table ``<folder>_roads``): the second is refused, not written over
+    the first's data."""
+
+
 def without_local_paths(message: str, blob: str, *local: str | Path) -> str:
     """``message`` (a GDAL/OGR error text, typically) with the worker's local paths replaced by
     the name of the blob they hold, so that no error shows a temporary folder.

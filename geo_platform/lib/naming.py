@@ -338,3 +338,17 @@ def silver_prefix(blob_path: str) -> str:
     parts = [slugify(seg, "-", 80) for seg in dataset.split("/") if seg]
     parts.append(item_id(blob_path))
     return "/".join(parts)
+
+
+def distinct_bases(bases: list[str]) -> list[str]:
+    """Table bases made distinct (in layer order, so stable for an unchanged file): a layer
+    whose name folds to another's (KML folders ``A`` and ``a``) gets ``_2``, ``_3``...
+    Zip members whose layers share a name are told apart earlier (``read._zip_layers``)."""
+    out: list[str] = []
+    for base in bases:
+        name, n = base, 1
+        while name in out:
+            n += 1
+            name = ident_with_suffix(base, f"_{n}")
+        out.append(name)
+    return out

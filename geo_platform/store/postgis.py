@@ -37,6 +37,7 @@ from psycopg import sql
 
 from geo_platform.lib.naming import ident_with_suffix
 from geo_platform.lib.vector import pgcopy, wkb
+from geo_platform.store import table_owner
 from geo_platform.store.copy_stream import CopyStream
 from geo_platform.store.db import advisory_lock
 
@@ -153,6 +154,7 @@ class StagedTable:
         srid: int = 4326,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         spatial_index: bool = True,
+        source: str | None = None,
     ) -> None:
         if not _GEOMETRY_TYPE.match(geometry_type):
             raise ValueError(f"unsupported geometry type {geometry_type!r}")
@@ -169,6 +171,7 @@ class StagedTable:
         self._copy: CopyStream | None = None
         self._prepared = False
         self.spatial_index = spatial_index
+        self.source = source  # the bronze blob: the table is stamped with it (``table_owner``)
         self._t0 = time.perf_counter()
         self._pg_types = ["bigint", *(c.pg_type for c in columns), f"geometry({geometry_type})"]
 
@@ -177,6 +180,8 @@ class StagedTable:
 
     def begin(self) -> StagedTable:
         lock_table(self.conn, self.schema, self.table)
+        if self.source is not None:
+            table_owner.check_owner(self.conn, self.schema, self.table, self.source)
         cols = [sql.SQL("{} bigint NOT NULL").format(sql.Identifier(ID_COLUMN))]
         cols += [
             sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))
@@ -280,6 +285,8 @@ class StagedTable:
         self._rename_index(self.staging + "_pkey", ident_with_suffix(self.table, "_pkey"))
         if self.spatial_index:
             self._rename_index(self.staging + "_gix", ident_with_suffix(self.table, "_geom_gix"))
+        if self.source is not None:
+            table_owner.stamp_owner(self.conn, self.schema, self.table, self.source)
         return LoadResult(
             schema=self.schema,
             table=self.table,

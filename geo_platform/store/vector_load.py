@@ -67,6 +67,7 @@ from geo_platform.store.postgis import (
     ensure_schema,
     ident_with_suffix,
 )
+from geo_platform.store.table_owner import table_source
 from geo_platform.store.threads import ahead
 from geo_platform.store.vector_outputs import TableOutput
 
@@ -88,20 +89,6 @@ def layer_table_base(src: LayerSource, source_name: str, table_base: str) -> str
     if not src.multi_layer:
         return table_base
     return naming.table_name(source_name, src.name, multi_layer=True)
-
-
-def distinct_bases(bases: list[str]) -> list[str]:
-    """Table bases made distinct (in layer order, so stable for an unchanged file): a layer
-    whose name folds to another's (KML folders ``A`` and ``a``) gets ``_2``, ``_3``...
-    Zip members whose layers share a name are told apart earlier (``read._zip_layers``)."""
-    out: list[str] = []
-    for base in bases:
-        name, n = base, 1
-        while name in out:
-            n += 1
-            name = ident_with_suffix(base, f"_{n}")
-        out.append(name)
-    return out
 
 
 BATCH_BYTES = 64 * 1024 * 1024
@@ -161,7 +148,9 @@ def publish_vector_file(
     skipped: dict[str, str] = {}  # layer -> why it published nothing (named if none did)
     try:
         with conn.transaction():
-            bases = distinct_bases([layer_table_base(s, source_name, table_base) for s in layers])
+            bases = naming.distinct_bases(
+                [layer_table_base(s, source_name, table_base) for s in layers]
+            )
             record = failed_layers if len(layers) > 1 else None
             for src, base in zip(layers, bases, strict=True):
                 done.extend(
@@ -169,7 +158,7 @@ def publish_vector_file(
                         record, conn, src, schema, base, options, parquet_dir, defer_index, skipped
                     )
                 )
-            _swap_all(conn, schema, [out for _, out in done])
+            _swap_all(conn, schema, [out for _, out in done], source_name)
     except psycopg.OperationalError as exc:
         _discard([o for _, o in done])
         if is_retryable(exc):  # connection lost, deadlock, server shutting down...
@@ -324,7 +313,7 @@ def _open_outputs(
         gtype = plan.geometry_type(kind)
         staged = StagedTable(
             conn, schema=schema, table=table, columns=columns, geometry_type=gtype, srid=SRID,
-            spatial_index=not defer_index,
+            spatial_index=not defer_index, source=cleaner.src.display,
         ).begin()  # fmt: skip
         writer, final = None, None
         if parquet_dir is not None:
@@ -380,17 +369,24 @@ def _finish(
     return table, out
 
 
-def _swap_all(conn: psycopg.Connection[Any], schema: str, outputs: list[TableOutput]) -> None:
+def _swap_all(
+    conn: psycopg.Connection[Any], schema: str, outputs: list[TableOutput], source: str
+) -> None:
     """Swap every staged table of the file in, last thing before the commit."""
     for out in outputs:
         out.staged.swap()
     for base in dict.fromkeys(out.base for out in outputs):
-        _drop_siblings(conn, schema, base, {o.table for o in outputs if o.base == base})
+        _drop_siblings(conn, schema, base, {o.table for o in outputs if o.base == base}, source)
 
 
-def _drop_siblings(conn: psycopg.Connection[Any], schema: str, base: str, keep: set[str]) -> None:
-    """Drop tables an earlier version of this layer produced under other split names."""
+def _drop_siblings(
+    conn: psycopg.Connection[Any], schema: str, base: str, keep: set[str], source: str
+) -> None:
+    """Drop tables an earlier version of this layer produced under other split names (never
+    another file's: ``table_owner``)."""
     for name in {base, *(split_table_name(base, k) for k in wkb.KINDS)} - keep:
         advisory_lock(conn, f"geo_platform:table:{schema}.{name}")
+        if table_source(conn, schema, name) not in (None, source):
+            continue
         target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))

@@ -1,0 +1,123 @@
+"""Two bronze files that would publish to the same table (``roads.geojson`` and ``roads.gpkg`` in
+one folder): the second is refused with a ``NameClashError`` naming both, and the first file's
+table, split siblings and items stay as they were. Real PostGIS and pgstac, a local store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import psycopg
+import pytest
+from psycopg import sql
+from shapely.geometry import LineString, Point
+
+from geo_platform.lib import naming
+from geo_platform.lib.errors import NameClashError
+from geo_platform.store.table_owner import PREFIX, table_source
+from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
+
+
+def _points(path: Path, n: int, layer: str | None = None) -> Path:
+    frame = gpd.GeoDataFrame(
+        {"k": list(range(n))}, geometry=[Point(i, i) for i in range(n)], crs="EPSG:4326"
+    )
+    frame.to_file(path, layer=layer)
+    return path
+
+
+def _mixed_geojson(path: Path) -> Path:
+    features = [
+        {"type": "Feature", "properties": {"k": 1}, "geometry": Point(1, 1).__geo_interface__},
+        {"type": "Feature", "properties": {"k": 2}, "geometry": LineString([(0, 0), (1, 1)])
+         .__geo_interface__},
+    ]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def _rows(world: World, table: str) -> int:
+    return table_facts(world.dsn, world.schema, table)[0]
+
+
+def test_a_second_file_of_the_same_name_is_refused_and_the_first_kept(world, tmp_path):
+    first = world.upload("roads.geojson", _points(tmp_path / "roads.geojson", 3))
+    second = world.upload("roads.gpkg", _points(tmp_path / "roads.gpkg", 5))
+    table = naming.table_name(first)
+    assert naming.table_name(second) == table  # the clash itself
+
+    (published,) = world.publish(first).tables
+    assert published.table == table and _rows(world, table) == 3
+    with psycopg.connect(world.dsn) as conn:
+        assert table_source(conn, world.schema, table) == first
+
+    with pytest.raises(NameClashError) as err:
+        world.publish(second)
+    assert first in str(err.value) and second in str(err.value) and table in str(err.value)
+    assert _rows(world, table) == 3  # the first file's data, untouched
+    silver = [b.path for b in world.store.list_blobs("silver", prefix=world.prefix)]
+    assert not any("roads.gpkg" in p for p in silver)  # nothing of the refused file
+
+    assert world.publish(first).tables[0].rows_loaded == 3  # the owner republishes freely
+
+
+def test_split_siblings_of_another_file_are_not_dropped(world, tmp_path):
+    mixed = world.upload("net.geojson", _mixed_geojson(tmp_path / "net.geojson"))
+    split = {t.table for t in world.publish(mixed).tables}
+    assert split == {naming.table_name(mixed) + "__points", naming.table_name(mixed) + "__lines"}
+    # A GeoPackage named alike whose single layer takes the plain name: it publishes (no clash
+    # on that name), and the GeoJSON's split tables, which an earlier version of *this* file
+    # would have left behind, are another file's and stay.
+    other = world.upload("net.gpkg", _points(tmp_path / "net.gpkg", 2))
+    (table,) = world.publish(other).tables
+    assert table.table == naming.table_name(other)
+    assert all(table_exists(world.dsn, world.schema, t) for t in split)
+
+
+def test_one_clashing_layer_of_a_multi_layer_file_fails_alone(world, tmp_path):
+    single = world.upload("sites.geojson", _points(tmp_path / "sites.geojson", 2))
+    world.publish(single)
+    gpkg = tmp_path / "sites.gpkg"
+    _points(gpkg, 4, layer="wells")
+    _points(gpkg, 6, layer="pumps")
+    multi = world.upload("sites.gpkg", gpkg)
+    with psycopg.connect(world.dsn, autocommit=True) as conn:  # make 'wells' clash
+        wells = naming.table_name(multi, "wells", multi_layer=True)
+        conn.execute(
+            sql.SQL("CREATE TABLE {}.{} (fid bigint); COMMENT ON TABLE {}.{} IS {}").format(
+                sql.Identifier(world.schema), sql.Identifier(wells),
+                sql.Identifier(world.schema), sql.Identifier(wells),
+                sql.Literal(PREFIX + "elsewhere/wells.csv"),
+            )
+        )  # fmt: skip
+
+    result = world.publish(multi)
+
+    assert [t.layer for t in result.tables] == ["pumps"]
+    assert result.failed_layers["wells"].startswith("NameClashError: ")
+    assert "elsewhere/wells.csv" in result.failed_layers["wells"]
+    assert _rows(world, naming.table_name(single)) == 2
+
+
+def test_a_table_without_a_stamp_is_taken_and_stamped(world, tmp_path):
+    blob = world.upload("legacy.geojson", _points(tmp_path / "legacy.geojson", 2))
+    table = naming.table_name(blob)
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {}.{} (fid bigint)").format(
+                sql.Identifier(world.schema), sql.Identifier(table)
+            )
+        )
+    world.publish(blob)
+    with psycopg.connect(world.dsn) as conn:
+        assert table_source(conn, world.schema, table) == blob
+    assert _rows(world, table) == 2
