@@ -173,17 +173,25 @@ def publish_vector_file(
     except BaseException:
         _discard([o for _, o in done])
         raise
-    if not done and failed_layers:
-        raise every_layer_failed(failed_layers, source_name)
     if not done:
-        why = "; ".join(f"layer {layer!r}: {reason}" for layer, reason in skipped.items())
-        raise EmptyDatasetError(
-            "no layer has features to publish" + (f" ({why})" if why else ""), path=source_name
-        )
+        raise _nothing_published(failed_layers, skipped, source_name)
     for _, out in done:
         if out.writer is not None and out.final_path is not None:
             out.writer.path.replace(out.final_path)
     return [table for table, _ in done]
+
+
+def _nothing_published(
+    failed: dict[str, str] | None, skipped: dict[str, str], source_name: str
+) -> InputError:
+    """The error of a file that published no table: its layers' errors, else why each layer
+    was skipped (no features; every feature dropped, with the counts)."""
+    if failed:
+        return every_layer_failed(failed, source_name)
+    why = "; ".join(f"layer {layer!r}: {reason}" for layer, reason in skipped.items())
+    return EmptyDatasetError(
+        "no layer has features to publish" + (f" ({why})" if why else ""), path=source_name
+    )
 
 
 def _discard(outputs: list[TableOutput]) -> None:
