@@ -36,7 +36,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from geo_platform.lib.naming import ident_with_suffix
-from geo_platform.lib.vector import pgcopy, wkb
+from geo_platform.lib.vector import pgcopy
 from geo_platform.store import table_owner
 from geo_platform.store.copy_stream import CopyStream
 from geo_platform.store.db import advisory_lock
@@ -215,8 +215,8 @@ class StagedTable:
                 continue
             fid = pa.array(np.arange(self.rows + 1, self.rows + n + 1, dtype=np.int64))
             arrays = [fid, *(_column(chunk, c.name) for c in self.columns)]
-            arrays.append(wkb.with_srid(_column(chunk, GEOMETRY_COLUMN), self.srid))
-            payload = pgcopy.encode_rows(arrays, self._pg_types)
+            arrays.append(_column(chunk, GEOMETRY_COLUMN))
+            payload = pgcopy.encode_rows(arrays, self._pg_types, srid=self.srid)
             self._stream().write(payload)
             self.rows += n
 

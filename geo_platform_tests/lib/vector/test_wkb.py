@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from geo_platform.lib.vector import pgcopy
 from geo_platform.lib.vector.source_wkb import as_written
 from geo_platform.lib.vector.wkb import headers, with_srid
 
@@ -142,3 +143,31 @@ def test_as_written_never_vouches_for_bytes_shapely_would_not_write() -> None:
             checked += 1
     assert checked < len(values)  # some mutations must be refused...
     assert checked > 0  # ...and some (e.g. a changed coordinate byte) still pass
+
+
+def _ewkb_cases() -> dict[str, pa.Array]:
+    rng = np.random.default_rng(3)
+    polys = [
+        None if i % 7 == 3 else shapely.buffer(shapely.Point(i, i), 1 + i % 3, quad_segs=1 + i % 4)
+        for i in range(50)
+    ]
+    iso = [None if g is None else shapely.to_wkb(g, flavor="iso") for g in polys]
+    points = [shapely.to_wkb(shapely.Point(x, y)) for x, y in rng.random((20, 2))]
+    return {
+        "polygons with nulls": pa.array(iso, pa.binary()),
+        "polygons, no null": pa.array([v for v in iso if v is not None], pa.binary()),
+        "points (equally long)": pa.array(points, pa.binary()),
+        "large_binary": pa.array(iso, pa.large_binary()),
+        "big-endian row": pa.array([*iso[:3], shapely.to_wkb(polys[0], byte_order=0)]),
+        "a short row": pa.array([iso[0], b"\x01\x03"], pa.binary()),
+        "all null": pa.array([None, None], pa.binary()),
+    }
+
+
+def test_ewkb_field_sends_the_bytes_of_with_srid_then_encode() -> None:
+    for name, arr in _ewkb_cases().items():
+        fid = pa.array(np.arange(len(arr), dtype=np.int64))
+        types = ["bigint", "geometry(MultiPolygon)"]
+        old = pgcopy.encode_rows([fid, with_srid(arr, 4326)], types)
+        new = pgcopy.encode_rows([fid, arr], types, srid=4326)
+        assert new.to_pybytes() == old.to_pybytes(), name
