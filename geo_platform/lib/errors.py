@@ -94,8 +94,8 @@ class CoordinateRangeError(InputError):
 
 class NameClashError(InputError):
     """Two bronze files would publish to the same output (``roads.geojson`` and ``roads.gpkg``
-    in one folder both make table ``<folder>_roads``): the second is refused, not written over
-    the first's data."""
+    in one folder both make table ``<folder>_roads``; ``A.tif`` and ``a.tif`` one silver
+    folder): the second is refused, not written over the first's data."""
 
 
 def without_local_paths(message: str, blob: str, *local: str | Path) -> str:

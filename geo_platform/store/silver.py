@@ -23,9 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from geo_platform.lib.errors import NameClashError
 from geo_platform.lib.inventory import file_sha256
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.lib.stac.collection import load_item_json
+from geo_platform.lib.stac_ext import SOURCE_BLOB
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.blobs.local import LocalBlobStore
@@ -84,6 +86,8 @@ def replace_outputs(
     prefix = silver_prefix(blob)
     staging = f"{STAGING_ROOT}/{uuid.uuid4().hex}"
     store.ensure_container(container)
+    previous = list(store.list_blobs(container, prefix=prefix + "/"))
+    _check_owner(store, container, blob, previous)
     published: dict[str, BlobInfo] = {}
     root = _local_folder(store, container, STAGING_ROOT)
     root = root.resolve() if root is not None else None
@@ -97,11 +101,31 @@ def replace_outputs(
             published[rel] = store.move(container, sources[rel], f"{prefix}/{rel}")
     finally:
         store.delete_prefix(container, staging + "/")
-    for old in list(store.list_blobs(container, prefix=prefix + "/")):
+    for old in previous:
         rel = old.path[len(prefix) + 1 :]
         if rel not in files and not rel.startswith(OTHER_OWNERS):
             store.delete(container, old.path)
     return published
+
+
+def _check_owner(store: BlobStore, container: str, blob: str, previous: list[BlobInfo]) -> None:
+    """Refuse to replace the outputs of another bronze file that maps to the same silver folder
+    (names differing only in case, ``A.tif`` and ``a.tif``): their items say whose they are."""
+    item = next((i for i in previous if _is_item(i.path, blob)), None)
+    if item is None:
+        return
+    with store.local_copy(container, item.path) as local:
+        try:
+            owner = json.loads(local.read_bytes())["properties"].get(SOURCE_BLOB)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # not an item we can read: nothing to protect it by
+    if isinstance(owner, str) and owner != blob:
+        raise NameClashError(
+            f"silver folder {silver_prefix(blob)!r} holds the outputs of bronze file {owner!r}, "
+            "whose name maps to the same folder: rename one of the two files (or unpublish the "
+            "other one first)",
+            path=blob,
+        )
 
 
 def provenance_for(

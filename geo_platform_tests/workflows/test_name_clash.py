@@ -1,6 +1,7 @@
 """Two bronze files that would publish to the same table (``roads.geojson`` and ``roads.gpkg`` in
-one folder): the second is refused with a ``NameClashError`` naming both, and the first file's
-table, split siblings and items stay as they were. Real PostGIS and pgstac, a local store."""
+one folder) or the same silver folder (``Scene.tif`` and ``scene.tif``): the second is refused
+with a ``NameClashError`` naming both, and the first file's table, split siblings, COGs and items
+stay as they were. Real PostGIS and pgstac, a local store."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from shapely.geometry import LineString, Point
 from geo_platform.lib import naming
 from geo_platform.lib.errors import NameClashError
 from geo_platform.store.table_owner import PREFIX, table_source
+from geo_platform.workflows.publish_raster import RasterSettings, publish_raster
+from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts
 
 
@@ -121,3 +124,25 @@ def test_a_table_without_a_stamp_is_taken_and_stamped(world, tmp_path):
     with psycopg.connect(world.dsn) as conn:
         assert table_source(conn, world.schema, table) == blob
     assert _rows(world, table) == 2
+
+
+def test_rasters_whose_names_differ_only_in_case_do_not_overwrite_each_other(
+    blob_store, pgstac_lookups, bronze_folder
+) -> None:
+    rgb = TESTDATA / "rasters/rgb_uint8/RGB.byte.tif"
+    upper, lower = f"{bronze_folder}/Scene.tif", f"{bronze_folder}/scene.tif"
+    assert naming.silver_prefix(upper) == naming.silver_prefix(lower)  # the clash itself
+    for blob in (upper, lower):
+        blob_store.upload_file("bronze", blob, rgb)
+    first = publish_raster(blob_store, pgstac_lookups, RasterSettings(), upper, run_id="r1")
+    folder = naming.silver_prefix(upper)
+    before = {b.path: b.etag for b in blob_store.list_blobs("silver", prefix=folder + "/")}
+
+    with pytest.raises(NameClashError) as err:
+        publish_raster(blob_store, pgstac_lookups, RasterSettings(), lower, run_id="r2")
+    assert upper in str(err.value) and lower in str(err.value)
+    after = {b.path: b.etag for b in blob_store.list_blobs("silver", prefix=folder + "/")}
+    assert after == before  # the first file's COGs and item untouched, nothing staged left
+    assert not list(blob_store.list_blobs("silver", prefix="_staging/"))
+    again = publish_raster(blob_store, pgstac_lookups, RasterSettings(), upper, run_id="r3")
+    assert again.item["id"] == first.item["id"]  # the owner republishes freely
