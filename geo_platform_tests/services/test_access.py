@@ -239,6 +239,30 @@ def test_writer_publishes_to_staging_but_cannot_touch_production(published: Data
         assert row.fetchone() == (100,)
 
 
+def test_writer_stamps_its_tables_and_a_clashing_file_is_refused(
+    published: Dataset, tmp_path: Path
+) -> None:
+    from geo_platform.lib.errors import NameClashError
+    from geo_platform.store.table_owner import table_source
+    from geo_platform.store.vector_load import publish_vector_file
+
+    settings, table = published.settings, f"w{uuid.uuid4().hex[:8]}"
+    point = {"type": "Feature", "properties": {"v": 1}, "geometry": {"type": "Point",
+             "coordinates": [1, 2]}}  # fmt: skip
+    path = tmp_path / "roads.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [point]}))
+    with _as(settings, "writer", "staging") as conn:
+        load = {"schema": "geo", "table_base": table, "parquet_dir": None}
+        publish_vector_file(conn, path, source_name="f/roads.geojson", **load)
+        with pytest.raises(NameClashError, match=r"f/roads\.geojson"):
+            publish_vector_file(conn, path, source_name="f/roads.gpkg", **load)
+        publish_vector_file(conn, path, source_name="f/roads.geojson", **load)  # its own again
+    with _as(settings, "reader", "staging") as conn:  # the stamp is readable by the servers
+        assert table_source(conn, "geo", table) == "f/roads.geojson"
+    with _as(settings, "writer", "staging") as conn:
+        postgis.drop_table(conn, "geo", table)
+
+
 def test_promoter_reads_staging_only(published: Dataset) -> None:
     ds, t = published, sql.Identifier(published.table)
     with _as(ds.settings, "promoter", "staging") as conn:
