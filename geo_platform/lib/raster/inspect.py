@@ -14,7 +14,8 @@ raises one specific error that names the file:
 - ``NotGeoreferencedError``: **we fail** on rasters without a geotransform (a plain photo) and on
   rasters georeferenced only by GCPs or RPCs. Publishing them without a footprint would put items
   in the catalogue that no spatial search finds and no map can draw; the message tells the user to
-  georectify (``gdalwarp``) first.
+  georectify (``gdalwarp``) first. (``publish_raster`` first georectifies a raster whose GCPs
+  have a CRS, ``rectify.py``, and inspects the result.)
 - ``MissingCRSError``: a geotransform but no CRS (e.g. a JPEG with only a world file). A ``.prj``
   sidecar next to the file is used when present, else the ``assume_crs`` option, else this error
   (``georef.py``).
@@ -101,6 +102,8 @@ class RasterInfo:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     nbits: int | None = None
     """Bits per sample when not the data type's full width (TIFF NBITS: 1-bit masks, 12-bit)."""
+    rectified_from: str | None = None
+    """How a source placed by GCPs only was put on a north-up grid (``rectify.py``), if it was."""
 
     @property
     def crs(self) -> CRS:

@@ -200,6 +200,8 @@ def _lineage(result: CogBuildResult) -> str:
     steps = [
         f"Source {result.info.driver} raster {result.info.name!r} converted with GDAL's COG driver"
     ]
+    if result.info.rectified_from:
+        steps.append(result.info.rectified_from)
     if opts.web_optimized:
         steps.append("reprojected to GoogleMapsCompatible (EPSG:3857) tiling")
     elif opts.target_crs:
