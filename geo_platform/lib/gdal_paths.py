@@ -64,12 +64,34 @@ def gdal_safe(path: Path, suffix: str | None = None) -> tuple[Path, LinkDir | No
     return link, holder
 
 
+def split_nested(member: str) -> tuple[str, str | None]:
+    """(zip member, path inside it) when ``member`` lies in a zip inside the zip
+    (``parts/roads.zip/roads.shp`` -> ``parts/roads.zip``, ``roads.shp``); else (member, None)."""
+    parts = member.split("/")
+    for i, segment in enumerate(parts[:-1]):
+        if segment.lower().endswith(".zip"):
+            return "/".join(parts[: i + 1]), "/".join(parts[i + 1 :])
+    return member, None
+
+
 def vsizip(archive: Path, member: str = "") -> str:
     """The GDAL path of ``member`` inside the zip ``archive`` (the archive itself if empty).
 
     ``/vsizip/<archive>/<member>`` when the archive's name ends in ``.zip`` or ``.kmz``;
     otherwise (an archive recognised by its content) the brace form GDAL reads for any name.
+    A member inside a zip in the zip (``split_nested``) is read through both:
+    ``/vsizip/{/vsizip/<archive>/<inner.zip>}/<member>``.
     """
+    outer, inner = split_nested(member)
+    if inner is not None:
+        base = vsizip(archive, outer)
+        if "{" in base or "}" in base:
+            raise UnsupportedFormatError(
+                f"zip member {outer!r}: a zip in a zip whose path holds braces cannot be "
+                "opened by GDAL",
+                path=archive.name,
+            )
+        return f"/vsizip/{{{base}}}/{inner}"
     text = str(archive.resolve())
     tail = f"/{member}" if member else ""
     if text.lower().endswith(ARCHIVE_SUFFIXES):
@@ -88,6 +110,12 @@ def split_vsizip(gdal_path: str) -> tuple[Path, str] | None:
     if not gdal_path.startswith("/vsizip/"):
         return None
     rest = gdal_path[len("/vsizip/") :]
+    if rest.startswith("{/vsizip/"):  # a member of a zip in the zip
+        braced, _, member = rest[1:].rpartition("}")
+        outer = split_vsizip(braced)
+        if outer is None:
+            return None
+        return outer[0], f"{outer[1]}/{member.lstrip('/')}"
     if rest.startswith("{"):
         archive, _, member = rest[1:].partition("}")
         return Path(archive), member.lstrip("/")

@@ -18,8 +18,11 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from geo_platform.lib.bronze import is_archive_noise
 from geo_platform.lib.content import HEAD_BYTES, describe, is_document_archive, sniff_head
@@ -31,6 +34,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsafeArchiveError,
 )
+from geo_platform.lib.gdal_paths import split_nested
 from geo_platform.lib.vector.options import VectorOptions
 
 # Members this small are never treated as bombs, whatever their ratio (a 1 KiB .prj of zeros...).
@@ -73,6 +77,32 @@ def _unsafe(name: str) -> bool:
     return any(seg == ".." for seg in name.split("/"))
 
 
+def _is_nested(name: str) -> bool:
+    return name.lower().endswith(".zip") and not is_archive_noise(name)
+
+
+def _within(outer: str, info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    """``info`` of a member of the zip ``outer`` inside the archive, named by its full path."""
+    copy = zipfile.ZipInfo(f"{outer}/{info.filename}", info.date_time)
+    copy.file_size, copy.compress_size, copy.flag_bits = (
+        info.file_size, info.compress_size, info.flag_bits,
+    )  # fmt: skip
+    return copy
+
+
+@contextmanager
+def open_member(path: Path, member: str) -> Iterator[tuple[IO[bytes], int]]:
+    """(stream, uncompressed size) of an archive member, also one inside a zip in the zip."""
+    with zipfile.ZipFile(path) as zf:
+        outer, inner = split_nested(member)
+        if inner is None:
+            with zf.open(member) as fh:
+                yield fh, zf.getinfo(member).file_size
+            return
+        with zf.open(outer) as raw, zipfile.ZipFile(raw) as nested, nested.open(inner) as fh:
+            yield fh, nested.getinfo(inner).file_size
+
+
 def check_members(infos: list[zipfile.ZipInfo], display: str) -> None:
     """Refuse an archive with a member that escapes its root (``UnsafeArchiveError`` naming
     the first such member), an encrypted member, or no file at all (``EmptyFileError``).
@@ -91,10 +121,17 @@ def check_members(infos: list[zipfile.ZipInfo], display: str) -> None:
 
 
 def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
-    """Member names of a zip after the safety checks (raises on a hostile or broken archive)."""
+    """Member names of a zip after the safety checks (raises on a hostile or broken archive).
+
+    The members of a zip inside the zip (one level: a delivery of zipped Shapefiles) are
+    listed too, as ``<inner.zip>/<member>``, after the same checks, the limits counting both."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
+            nested = [i for i in infos if _is_nested(i.filename)]
+            for info in nested:
+                with zf.open(info) as raw, zipfile.ZipFile(raw) as inner:
+                    infos += [_within(info.filename, i) for i in inner.infolist()]
     except zipfile.BadZipFile as exc:
         raise FormatMismatchError(f"not a valid zip archive ({exc})", path=display) from exc
     except OSError as exc:
@@ -131,10 +168,8 @@ def check_member_content(path: Path, vector: ArchiveVector, display: str) -> Non
     if vector.driver == "OpenFileGDB":
         return
     try:
-        with zipfile.ZipFile(path) as zf:
-            size = zf.getinfo(vector.inner_path).file_size
-            with zf.open(vector.inner_path) as fh:
-                head = fh.read(HEAD_BYTES)
+        with open_member(path, vector.inner_path) as (fh, size):
+            head = fh.read(HEAD_BYTES)
     except (zipfile.BadZipFile, KeyError, OSError, RuntimeError) as exc:
         raise UnreadableFileError(f"zip member {vector.inner_path!r}: {exc}", path=display) from exc
     if size == 0:

@@ -32,7 +32,7 @@ import re
 import tempfile
 import warnings
 import weakref
-import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import IO, Any
 
@@ -50,6 +50,7 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.gdal_paths import split_vsizip
 from geo_platform.lib.naming import ascii_fold
+from geo_platform.lib.vector.archive import open_member
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.sniff import first_undecodable
 
@@ -80,11 +81,15 @@ def normalize(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", ascii_fold(name).lower())
 
 
-def _open_raw(gdal_path: str) -> IO[bytes]:
+@contextlib.contextmanager
+def _open_raw(gdal_path: str) -> Iterator[IO[bytes]]:
     inside = split_vsizip(gdal_path)
-    if inside is not None:
-        return zipfile.ZipFile(inside[0]).open(inside[1])
-    return open(gdal_path, "rb")
+    if inside is None:
+        with open(gdal_path, "rb") as fh:
+            yield fh
+        return
+    with open_member(*inside) as (fh, _size):
+        yield fh
 
 
 def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
