@@ -188,7 +188,12 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
         try:
             layers = pyogrio.list_layers(src)
         except Exception as exc:
-            raise gdal_input_error(exc, name, "vector", src, path) from exc
+            error = gdal_input_error(exc, name, "vector", src, path)
+            if fmt == "GPKG" and isinstance(error, FormatMismatchError):
+                from geo_platform.lib.vector.sniff import raster_gpkg_error
+
+                raise (raster_gpkg_error(path, name) or error) from exc
+            raise error from exc
         for layer_name, geom_type in layers:
             try:
                 info = pyogrio.read_info(src, layer=layer_name)

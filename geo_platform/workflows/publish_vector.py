@@ -41,6 +41,7 @@ from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.lib.vector.geoparquet import parquet_row_count
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
+from geo_platform.lib.vector.sniff import gpkg_raster_tables
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import Original, duplicates_mode, find_duplicate
@@ -201,6 +202,11 @@ def _load(
         defer_index=True,
         failed_layers=failed,
     )
+    for table in gpkg_raster_tables(local):  # GDAL's vector drivers do not see them
+        failed[table] = (
+            "UnsupportedFormatError: raster tiles of a GeoPackage are not published; convert "
+            "them to a GeoTIFF (gdal_translate -of COG) and upload that"
+        )
     for layer, why in failed.items():
         log.warning("%s: layer %r not published: %s", blob, layer, why)
     return tables

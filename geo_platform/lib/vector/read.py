@@ -229,7 +229,13 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         driver = sniff.DRIVER_OF_FORMAT[fmt]
         safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])
         base = replace(_base(path, name, str(safe), driver, path.stem), keepalive=holder)
-        layers = _ogr_layers(base, driver)
+        try:
+            layers = _ogr_layers(base, driver)
+        except FormatMismatchError:  # GDAL's vector drivers see nothing in a raster GeoPackage
+            raster = sniff.raster_gpkg_error(path, name) if fmt == "gpkg" else None
+            if raster is None:
+                raise
+            raise raster from None
         if holder is not None and len(layers) == 1 and layers[0].name == "source":
             layers = [replace(layers[0], name=path.stem)]  # named after the link, not the file
     if not layers:

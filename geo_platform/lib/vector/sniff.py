@@ -12,6 +12,7 @@ reading the first bytes does: a ``.zip`` that is a dBase table, a ``.kml`` holdi
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from pathlib import Path
 from typing import IO
@@ -235,3 +236,36 @@ def first_undecodable(fh: IO[bytes], encoding: str, chunk: int = 1 << 20) -> int
         if not block:
             return None
         offset += len(block)
+
+
+RASTER_GPKG = ("tiles", "2d-gridded-coverage")
+
+
+def gpkg_raster_tables(path: Path) -> list[str]:
+    """The raster tables (tiles, gridded coverages) a GeoPackage declares in gpkg_contents; []
+    for anything else or a file SQLite cannot read. GDAL's vector drivers do not see them."""
+    import sqlite3
+
+    try:
+        uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            rows = db.execute(
+                "SELECT table_name FROM gpkg_contents WHERE data_type IN (?, ?) ORDER BY 1",
+                RASTER_GPKG,
+            ).fetchall()
+    except (sqlite3.Error, ValueError, OSError):
+        return []
+    return [str(r[0]) for r in rows]
+
+
+def raster_gpkg_error(path: Path, display: str) -> UnsupportedFormatError | None:
+    """The error for a GeoPackage that holds raster tiles and no vector layer, else None."""
+    tables = gpkg_raster_tables(path)
+    if not tables:
+        return None
+    return UnsupportedFormatError(
+        f"a GeoPackage of raster tiles ({', '.join(map(repr, tables))}) without vector layers; "
+        "raster GeoPackages are not published: convert it to a GeoTIFF (gdal_translate -of "
+        "COG in.gpkg out.tif) and upload that",
+        path=display,
+    )

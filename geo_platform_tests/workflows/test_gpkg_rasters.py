@@ -1,0 +1,66 @@
+"""GeoPackages holding raster tiles: a raster-only one is refused with what it is and what to
+do (not GDAL's 'no vector format'), a mixed one publishes its vector layers and names its raster
+tables among the failed layers (the file is partial). Real GeoPackages written by GDAL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import Point
+
+from geo_platform.lib.errors import UnsupportedFormatError
+from geo_platform.lib.inventory import inventory_file
+from geo_platform.lib.vector.read import open_source
+from geo_platform.lib.vector.sniff import gpkg_raster_tables
+from geo_platform_tests.fixtures.vector_world import World, table_facts
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
+
+
+def _raster_gpkg(path: Path, table: str = "ortho") -> Path:
+    data = (np.arange(64 * 64).reshape(1, 64, 64) % 200).astype("uint8")
+    profile = {"driver": "GPKG", "width": 64, "height": 64, "count": 1, "dtype": "uint8",
+               "crs": "EPSG:3857", "transform": from_origin(0, 6400, 100, 100)}  # fmt: skip
+    with rasterio.open(path, "w", RASTER_TABLE=table, **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def test_a_raster_only_geopackage_is_refused_with_what_it_is(tmp_path: Path) -> None:
+    path = _raster_gpkg(tmp_path / "ortho.gpkg")
+    assert gpkg_raster_tables(path) == ["ortho"]
+    for attempt in (
+        lambda: open_source(path, "v/ortho.gpkg"),
+        lambda: inventory_file(path, "v/ortho.gpkg", "vector"),
+    ):
+        with pytest.raises(UnsupportedFormatError, match=r"raster tiles \('ortho'\)") as err:
+            attempt()
+        assert "v/ortho.gpkg" in str(err.value) and "gdal_translate" in str(err.value)
+    assert gpkg_raster_tables(tmp_path / "missing.gpkg") == []
+    (tmp_path / "text.gpkg").write_text("not sqlite")
+    assert gpkg_raster_tables(tmp_path / "text.gpkg") == []
+
+
+def test_a_mixed_geopackage_publishes_its_vectors_and_names_its_rasters(world, tmp_path):
+    path = _raster_gpkg(tmp_path / "site.gpkg")
+    points = gpd.GeoDataFrame({"k": [1, 2]}, geometry=[Point(1, 2), Point(3, 4)], crs=4326)
+    points.to_file(path, layer="wells", driver="GPKG")
+    assert gpkg_raster_tables(path) == ["ortho"]
+
+    result = world.publish(world.upload("site.gpkg", path))
+
+    (table,) = result.tables
+    assert table.layer == "wells" and table_facts(world.dsn, world.schema, table.table)[0] == 2
+    assert set(result.failed_layers) == {"ortho"}
+    assert result.failed_layers["ortho"].startswith("UnsupportedFormatError: raster tiles")
