@@ -21,7 +21,7 @@ import json
 import posixpath
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from geo_platform.lib.content import content_kind, sniff_format
@@ -195,6 +195,8 @@ class _Planner:
     max_sniffs: int
     plan: TickPlan = field(default_factory=TickPlan)
     n_new: int = 0
+    touched: list[str] = field(default_factory=list)  # "<path>@<digest>" of new/changed sidecars
+    unchanged: list[tuple[BlobInfo, DataKind]] = field(default_factory=list)
 
     def add(self, blob: BlobInfo) -> None:
         self.plan.listed += 1
@@ -226,6 +228,8 @@ class _Planner:
             letter = "u" if cls.needs_content else "n"
         if cls.kind == "sidecar":
             self.plan.sidecars += 1
+            if prev != "s" + digest:
+                self.touched.append(f"{blob.path}@{digest}")
             self.plan.state[blob.path] = "s" + digest
             return None
         if cls.kind == "unsupported":
@@ -276,6 +280,8 @@ class _Planner:
             self.plan.new[kind].append(blob)
         elif prev[1:] != digest:
             self.plan.changed[kind].append(blob)
+        else:
+            self.unchanged.append((blob, kind))
         self.plan.state[blob.path] = kind[0] + digest
 
 
@@ -314,7 +320,55 @@ def plan_tick(
             plan.state[path] = prev
         elif prev[0] in _LETTERS:
             plan.removed[path] = _LETTERS[prev[0]]
+        elif prev[0] == "s":
+            planner.touched.append(f"{path}@removed")
+    _rerun_for_sidecars(plan, planner.unchanged, planner.touched)
     return plan
+
+
+def _rerun_for_sidecars(
+    plan: TickPlan, unchanged: list[tuple[BlobInfo, DataKind]], touched: list[str]
+) -> None:
+    """A file whose sidecar arrived, changed or went away since the last tick runs again (a
+    Shapefile's ``.dbf`` uploaded after its ``.shp``, a ``.prj`` added to fix a missing CRS,
+    a world file), as the version ``<etag>+sidecars:<digest of those sidecars>`` (so that it
+    is not taken for the version already published)."""
+    if not touched:
+        return
+    by_folder: dict[str, list[str]] = {}
+    for entry in touched:
+        by_folder.setdefault(posixpath.dirname(entry.rpartition("@")[0]), []).append(entry)
+    for blob, kind in unchanged:
+        near = by_folder.get(posixpath.dirname(blob.path), [])
+        mine = sorted(e for e in near if sidecar_names(blob.path, [e.rpartition("@")[0]]))
+        if mine:
+            digest = hashlib.sha1("\n".join(mine).encode()).hexdigest()[:10]
+            plan.changed[kind].append(replace(blob, etag=f"{blob.etag}+sidecars:{digest}"))
+
+
+def companions_prefix(sidecar: str) -> str:
+    """The listing prefix of the files ``sidecar`` may belong to (same folder, same stem)."""
+    folder, name = posixpath.split(sidecar)
+    stem = name.split(".", 1)[0]
+    return f"{folder}/{stem}" if folder else stem
+
+
+def files_of_sidecar(
+    sidecar: str, candidates: Iterable[BlobInfo]
+) -> list[tuple[BlobInfo, DataKind]]:
+    """(file, kind) of the raster and vector files among ``candidates`` that ``sidecar``
+    belongs to."""
+    out: list[tuple[BlobInfo, DataKind]] = []
+    for b in candidates:
+        kind = classify(b.path, b.size).kind
+        if b.path != sidecar and kind in ("raster", "vector") and sidecar_names(b.path, [sidecar]):
+            out.append((b, "raster" if kind == "raster" else "vector"))
+    return out
+
+
+def state_entry(kind: DataKind, etag: str) -> str:
+    """The state a partition blob of ``kind`` at ``etag`` has in ``plan_tick``'s cursor."""
+    return kind[0] + _etag_digest(etag)
 
 
 def reportable(items: Iterable[tuple[BlobInfo, str]], limit: int) -> dict[str, str]:

@@ -364,3 +364,21 @@ def test_odd_files_pass_sensor_and_bronze_stage(instance, store, tmp_path):
         "odd/v;1%2C #2.gpkg": "GPKG",
         "odd/parcels.zip": "ESRI Shapefile",
     }
+
+
+def test_a_shapefile_runs_again_when_its_dbf_arrives_later(instance, store, tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    gpd.GeoDataFrame({"v": [1]}, geometry=[Point(1, 2)], crs=4326).to_file(tmp_path / "r.shp")
+    for ext in (".shp", ".shx", ".prj"):  # the .dbf is still uploading
+        store.upload_file("bronze", f"vectors/roads{ext}", tmp_path / f"r{ext}")
+    first = _tick(instance, store)
+    assert [r.partition_key for r in first.run_requests] == ["vectors/roads.shp"]
+    store.upload_file("bronze", "vectors/roads.dbf", tmp_path / "r.dbf")
+    second = _tick(instance, store, first.cursor)
+    assert [r.partition_key for r in second.run_requests] == ["vectors/roads.shp"]
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    assert "+sidecars:" in second.run_requests[0].run_key
+    third = _tick(instance, store, second.cursor)  # nothing changed since: nothing runs
+    assert third.run_requests == []

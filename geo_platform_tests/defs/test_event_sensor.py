@@ -378,6 +378,23 @@ def test_duplicate_late_changed_deleted_and_unreadable_events(world: World) -> N
     assert [m["unreadable_events"].value for m in reported if "unreadable_events" in m] == [1]
 
 
+def test_a_sidecar_event_runs_its_file_again_and_the_reconciler_agrees(world: World) -> None:
+    shp = world.upload("shapes/roads.shp")
+    world.upload("shapes/roads.shx")
+    world.queue.send([world.event(shp)])
+    world.tick(EVENT_INTERVAL + 1)
+    key = partition_key_for_blob(shp.path)
+    assert world.runs_by_blob() == {key: [(EVENT_SENSOR_NAME, shp.etag)]}
+    dbf = world.upload("shapes/roads.dbf")  # the .dbf arrives later
+    world.queue.send([world.event(dbf)])
+    world.tick(EVENT_INTERVAL + 1)
+    runs = world.runs_by_blob()[key]
+    assert len(runs) == 2 and runs[1][1].startswith(f"{shp.etag}+sidecars:")
+    world.tick(RECONCILE_INTERVAL)  # the reconciler lists both versions as on their way
+    world.tick(RECONCILE_INTERVAL)  # and then nothing changed
+    assert world.runs_by_blob()[key] == runs
+
+
 def test_settings_decide_the_sensors_intervals(settings: Settings) -> None:
     """GEO_PLATFORM_SENSOR_INTERVAL is the listing sensor's interval; with an event queue the
     listing sensor reconciles every GEO_PLATFORM_RECONCILE_INTERVAL and the event sensor runs

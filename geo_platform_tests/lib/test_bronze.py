@@ -109,6 +109,36 @@ def test_plan_tick_new_changed_removed_unsupported():
     assert third.removed == {"v/b.gpkg": "vector"}
 
 
+def test_a_file_runs_again_when_its_sidecars_arrive_change_or_go():
+    shp = [_b("v/roads.shp"), _b("v/roads.shx"), _b("v/other.gpkg"), _b("w/roads.dbf")]
+    first = bronze.plan_tick([*shp, _b("r/a.tif")], {})
+    assert sorted(b.path for b in first.new["vector"]) == ["v/other.gpkg", "v/roads.shp"]
+    assert not first.changed["vector"]  # new files with their sidecars run once, as new
+    # The .dbf arrives a tick later (a multi-file upload is not atomic): the .shp runs again.
+    second = bronze.plan_tick([*shp, _b("v/roads.dbf"), _b("r/a.tif")], first.state)
+    (rerun,) = second.changed["vector"]
+    assert rerun.path == "v/roads.shp" and rerun.etag.startswith("e1+sidecars:")
+    assert not second.new["vector"] and not second.changed["raster"]
+    # Nothing new: nothing runs. A world file for the raster: the raster runs again.
+    same = bronze.plan_tick([*shp, _b("v/roads.dbf"), _b("r/a.tif")], second.state)
+    assert not same.changed["vector"] and not same.changed["raster"]
+    world = bronze.plan_tick([*shp, _b("v/roads.dbf"), _b("r/a.tif"), _b("r/a.tfw")], same.state)
+    assert [b.path for b in world.changed["raster"]] == ["r/a.tif"]
+    # A changed .prj and a removed .dbf make new versions, each its own.
+    prj = bronze.plan_tick(
+        [*shp, _b("v/roads.dbf"), _b("v/roads.prj"), _b("r/a.tif"), _b("r/a.tfw")], world.state
+    )
+    gone = bronze.plan_tick([*shp, _b("v/roads.prj"), _b("r/a.tif"), _b("r/a.tfw")], prj.state)
+    versions = {rerun.etag, prj.changed["vector"][0].etag, gone.changed["vector"][0].etag}
+    assert len(versions) == 3
+    # A changed main file runs once, whatever its sidecars did.
+    both = bronze.plan_tick(
+        [_b("v/roads.shp", "e2"), _b("v/roads.shx", "e2"), _b("v/other.gpkg"), _b("r/a.tif")],
+        gone.state,
+    )
+    assert [b.etag for b in both.changed["vector"]] == ["e2"]
+
+
 def test_plan_tick_defers_beyond_limit():
     listing = [_b(f"r/{i:03d}.tif") for i in range(10)]
     plan = bronze.plan_tick(listing, {}, max_new=4)

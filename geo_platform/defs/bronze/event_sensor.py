@@ -60,9 +60,16 @@ from geo_platform.defs.bronze.sensors import (
     requests_for_plan,
 )
 from geo_platform.lib.blob_events import BlobEvent, latest_per_blob, parse_message
-from geo_platform.lib.bronze import TickPlan, plan_tick
+from geo_platform.lib.bronze import (
+    TickPlan,
+    classify,
+    companions_prefix,
+    files_of_sidecar,
+    plan_tick,
+    state_entry,
+)
 from geo_platform.lib.naming import partition_key_for_blob
-from geo_platform.lib.types import BlobInfo
+from geo_platform.lib.types import BlobInfo, DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform.store.queue import DeleteReport, EventQueue, QueueMessage
@@ -135,6 +142,11 @@ def plan_events(
         if deleted:
             for key in instance.get_existing_dynamic_partitions(parts.name, list(deleted)):
                 gone[deleted[key]] = kind[0]
+    # A created sidecar (a .dbf after its .shp, a .prj added): its file runs again. The file is
+    # listed as known, so that plan_tick sees only its sidecar as new.
+    for main, kind in _files_of_created_sidecars(store, platform.bronze_container, listing):
+        listing.append(main)
+        gone[main.path] = state_entry(kind, main.etag)
     return plan_tick(
         listing,
         gone,
@@ -143,6 +155,21 @@ def plan_events(
         read_head=head_reader(store, platform.bronze_container),
         max_sniffs=MAX_SNIFFS,
     )
+
+
+def _files_of_created_sidecars(
+    store: BlobStore, container: str, created: list[BlobInfo]
+) -> list[tuple[BlobInfo, DataKind]]:
+    named = {b.path for b in created}
+    found: dict[str, tuple[BlobInfo, DataKind]] = {}
+    for blob in created:
+        if classify(blob.path, blob.size).kind != "sidecar":
+            continue
+        near = store.list_blobs(container, prefix=companions_prefix(blob.path))
+        for main, kind in files_of_sidecar(blob.path, near):
+            if main.path not in named:
+                found[main.path] = (main, kind)
+    return list(found.values())
 
 
 def put_off(batch: EventBatch, plan: TickPlan) -> set[str]:
