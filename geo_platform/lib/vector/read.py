@@ -29,6 +29,7 @@ from geo_platform.lib import naming
 from geo_platform.lib.errors import (
     EmptyDatasetError,
     FormatMismatchError,
+    InvalidCRSError,
     NoGeometryError,
     UnknownLayerError,
     UnreadableFileError,
@@ -36,7 +37,7 @@ from geo_platform.lib.errors import (
     gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
-from geo_platform.lib.vector import archive, geoparquet, sniff
+from geo_platform.lib.vector import archive, geojson_crs, geoparquet, sniff
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
@@ -117,6 +118,19 @@ def _with_info(src: LayerSource, info: dict[str, Any]) -> LayerSource:
         fields=tuple(str(f) for f in info.get("fields", ())),
         geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
     )
+
+
+def _declared_crs(
+    path: Path, name: str, layers: list[LayerSource], options: VectorOptions
+) -> list[LayerSource]:
+    """GeoJSON layers whose declared ``crs`` GDAL could not resolve (see ``geojson_crs``)
+    take ``assume_crs``, or fail with ``InvalidCRSError``."""
+    problem = geojson_crs.declared_crs_problem(path, layers[0].crs) if layers else None
+    if problem is None:
+        return layers
+    if not options.assume_crs:
+        raise InvalidCRSError(problem, path=name)
+    return [replace(s, crs=None) for s in layers]
 
 
 def _base(path: Path, display: str, gdal_path: str, driver: str, name: str) -> LayerSource:
@@ -236,6 +250,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
             if raster is None:
                 raise
             raise raster from None
+        if fmt == "geojson":
+            layers = _declared_crs(path, name, layers, options)
         if holder is not None and len(layers) == 1 and layers[0].name == "source":
             layers = [replace(layers[0], name=path.stem)]  # named after the link, not the file
     if not layers:
