@@ -4,7 +4,8 @@ Detection rule (configurable through ``VectorOptions``):
 
 1. ``wkt_column`` or ``lat_column``/``lon_column`` when configured (must exist).
 2. Otherwise a column whose name is a known WKT name (``wkt``, ``geom``, ``geometry``,
-   ``the_geom``, ``shape``...) *and* whose sampled values look like WKT.
+   ``the_geom``, ``shape``...) *and* whose sampled values look like WKT (all but a few:
+   ``WKT_TOLERATED_SHARE``; the rows GDAL cannot parse get no geometry and are counted).
 3. Otherwise the best latitude and longitude columns by name, in several languages (``lat``,
    ``latitude``, ``breite``, ``latitud``, ``y``... / ``lon``, ``lng``, ``long``, ``länge``,
    ``longitud``, ``x``...), whose sampled values must be numeric.
@@ -60,6 +61,9 @@ _WKT_START = re.compile(
     r"TRIANGLE|TIN|POLYHEDRALSURFACE)\b",
     re.IGNORECASE,
 )
+WKT_TOLERATED_SHARE = 0.2
+"""A WKT-named column is the geometry when at most this share of its sampled non-empty values
+is not WKT (a typo or "n/a" in a few rows); those rows get no geometry (``dropped_null``)."""
 _BASE_OPTIONS = {"EMPTY_STRING_AS_NULL": "YES", "AUTODETECT_SIZE_LIMIT": "10000000"}
 
 
@@ -178,11 +182,18 @@ def _choose(
         if not (options.lat_column and options.lon_column):
             raise NoGeometryError("configure both lat_column and lon_column", path=display)
         return "latlon", require(options.lat_column), require(options.lon_column)
+    not_wkt = ""
     for f in fields:
         if normalize(f) in options.wkt_names:
-            values = [v for v in sample.get(f, []) if v]
-            if values and all(_WKT_START.match(str(v)) for v in values[:20]):
+            values = [str(v) for v in sample.get(f, []) if v not in (None, "")]
+            bad = [v for v in values if not _WKT_START.match(v)]
+            if values and len(bad) <= WKT_TOLERATED_SHARE * len(values):
                 return "wkt", f, None
+            if values and not not_wkt:
+                not_wkt = (
+                    f"; column {f!r} is named like a WKT column but {len(bad)} of "
+                    f"{len(values)} sampled values are not WKT (e.g. {bad[0][:40]!r})"
+                )
     lat, lon = _pick(fields, options.lat_names), _pick(fields, options.lon_names)
     if lat and lon and lat != lon:
         if min(_numeric_share(sample.get(lat, [])), _numeric_share(sample.get(lon, []))) >= 0.8:
@@ -194,7 +205,7 @@ def _choose(
     raise NoGeometryError(
         "CSV has no coordinate columns: found neither a latitude/longitude pair "
         f"(e.g. lat/lon, latitude/longitude, breite/länge) nor a WKT column among {fields}; "
-        "configure lat_column/lon_column or wkt_column",
+        f"configure lat_column/lon_column or wkt_column{not_wkt}",
         path=display,
     )
 

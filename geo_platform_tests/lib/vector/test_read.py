@@ -239,6 +239,21 @@ def test_csv_wkt_column_and_configured_columns(tmp_path: Path):
     assert src.open_options["Y_POSSIBLE_NAMES"] == "lat"
 
 
+def test_csv_wkt_column_with_a_few_bad_values(tmp_path: Path):
+    # 1 of 5 values is not WKT: still the geometry column; GDAL gives that row no geometry
+    rows = "".join(f'{i},"POINT ({i} {i})"\n' for i in range(4))
+    path = _csv(tmp_path, f"id,WKT\n{rows}4,garbage\n5,\n")
+    (src,) = open_source(path, "t.csv")
+    assert src.open_options["GEOM_POSSIBLE_NAMES"] == "WKT"
+    geoms = next(iter_batches(src)).column(src.geometry_column).to_pylist()
+    assert [g is None for g in geoms] == [False] * 4 + [True, True]
+    # 2 of 4: not taken for WKT, and the error says why
+    path = _csv(tmp_path, 'id,WKT\n1,"POINT (1 1)"\n2,"POINT (2 2)"\n3,n/a\n4,garbage\n')
+    with pytest.raises(NoGeometryError, match=r"'WKT' is named like a WKT column but 2 of 4 "
+                       r"sampled values are not WKT \(e.g. 'n/a'\)"):  # fmt: skip
+        open_source(path, "t.csv")
+
+
 def test_csv_without_coordinates(tmp_path: Path):
     with pytest.raises(NoGeometryError, match=r"no coordinate columns.*'name'"):
         open_source(_csv(tmp_path, "name,value\na,1\n"), "t.csv")
