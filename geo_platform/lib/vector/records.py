@@ -68,7 +68,9 @@ def dropped_reason(null: int, empty: int, invalid: int) -> str:
         )
         if n
     ]
-    return "every feature was dropped: " + (", ".join(parts) or "none was kept")
+    if not parts:  # a format that does not know its feature count until it is read (GPX)
+        return "it has no features"
+    return "every feature was dropped: " + ", ".join(parts)
 
 
 def every_layer_failed(failed: dict[str, str], source_name: str) -> InputError:

@@ -383,6 +383,27 @@ def test_empty_layer_policy(pg_conn, pg_schema, tmp_path, vectors: Path):
     assert store_quality.table_stats(pg_conn, pg_schema, t.table)["rows"] == 0
 
 
+def test_gpx_layers_without_features_are_skipped_as_such(pg_conn, pg_schema, tmp_path):
+    # GPX always has five layers and does not know their counts before reading them.
+    path = tmp_path / "walk.gpx"
+    path.write_text(
+        '<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/'
+        'GPX/1/1"><wpt lat="47.1" lon="8.2"><name>a</name></wpt><wpt lat="47.2" lon="8.3">'
+        "<name>b</name></wpt></gpx>"
+    )
+    with pytest.warns(EmptyLayerWarning) as caught:
+        (t,) = publish_vector_file(
+            pg_conn, path, source_name="w/walk.gpx", schema=pg_schema, table_base="walk",
+            parquet_dir=None,
+        )  # fmt: skip
+    assert (t.layer, t.rows_loaded, t.geometry_type) == ("waypoints", 2, "MultiPoint")
+    skipped = sorted(str(w.message).split(": ", 1)[1] for w in caught)
+    assert skipped == [
+        f"layer {name!r} skipped: it has no features"
+        for name in ("route_points", "routes", "track_points", "tracks")
+    ]
+
+
 def test_layer_whose_features_are_all_dropped(pg_conn, pg_schema, tmp_path):
     path = tmp_path / "nulls.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [
