@@ -252,6 +252,15 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
             raise raster from None
         if fmt == "geojson":
             layers = _declared_crs(path, name, layers, options)
+        elif fmt == "topojson" and not options.assume_crs:
+            # TopoJSON has no CRS member: lon/lat by convention, assumed and range-checked
+            # like a CSV's coordinates (projected ones fail with CoordinateRangeError).
+            layers = [
+                replace(s, crs="EPSG:4326", crs_assumed=True, lonlat_range_check=True)
+                if s.crs is None
+                else s
+                for s in layers
+            ]
         if holder is not None and len(layers) == 1 and layers[0].name == "source":
             layers = [replace(layers[0], name=path.stem)]  # named after the link, not the file
     if not layers:

@@ -1,5 +1,6 @@
 """A GeoJSON file's declared ``crs`` member: honoured when GDAL knows it, refused when GDAL
-would silently read the coordinates as lon/lat instead (see ``lib/vector/geojson_crs.py``)."""
+would silently read the coordinates as lon/lat instead (see ``lib/vector/geojson_crs.py``).
+TopoJSON, which has no CRS member: lon/lat by convention, recorded as assumed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from geo_platform.lib.errors import InvalidCRSError
+from geo_platform.lib.errors import CoordinateRangeError, InvalidCRSError
 from geo_platform.lib.vector.geojson_crs import HEAD_BYTES, declared_crs
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.read import open_source
@@ -105,3 +106,33 @@ def test_assume_crs_publishes_such_a_file_in_the_crs_the_user_gives(
     ).fetchone()  # fmt: skip
     assert row is not None and row[0] == 4326
     assert row[1] == pytest.approx(7.44, abs=0.01) and row[2] == pytest.approx(46.95, abs=0.01)
+
+
+def _topojson(path: Path, x: int, y: int, transform: bool = True) -> Path:
+    doc: dict[str, Any] = {
+        "type": "Topology",
+        "objects": {"places": {"type": "GeometryCollection", "geometries": [
+            {"type": "Point", "coordinates": [x, y], "properties": {"n": 1}},
+        ]}},
+        "arcs": [],
+    }  # fmt: skip
+    if transform:  # quantized: 4000 * 0.0005 + 5 = 7, 5000 * 0.0001 + 46 = 46.5
+        doc["transform"] = {"scale": [0.0005, 0.0001], "translate": [5, 46]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_topojson_is_lon_lat_by_convention_recorded_as_assumed(pg_conn, pg_schema, tmp_path):
+    path = _topojson(tmp_path / "places.topojson", 4000, 5000)
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert (table.source_crs, table.crs_assumed, table.driver) == ("EPSG:4326", True, "TopoJSON")
+    assert table.bbox == pytest.approx((7.0, 46.5, 7.0, 46.5))
+    # Pre-projected TopoJSON (screen or metre coordinates) is refused, never misplaced.
+    path = _topojson(tmp_path / "albers.topojson", 975, 610, transform=False)
+    with pytest.raises(CoordinateRangeError, match=r"lon=975.0, lat=610.0.*set assume_crs"):
+        publish_file(pg_conn, path, pg_schema, tmp_path)
+    # assume_crs wins over the convention.
+    (table,) = publish_file(
+        pg_conn, path, pg_schema, tmp_path, options=VectorOptions(assume_crs="EPSG:3857")
+    )
+    assert (table.source_crs, table.crs_assumed) == ("EPSG:3857", True)
