@@ -48,7 +48,8 @@ from geo_platform.app.instance import dagster_env
 from geo_platform.defs.bronze.event_sensor import DELETE_BUDGET_S, decode_cursor, event_tick
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.bronze.sensors import bronze_tick
-from geo_platform.lib.bronze import encode_state, plan_tick
+from geo_platform.lib.bronze import plan_tick
+from geo_platform.lib.bronze_cursor import encode_state
 from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PlatformResource

@@ -21,7 +21,14 @@ from dagster._core.storage.tags import (
 )
 
 from geo_platform.app.instance import QUIET_RUN_LOGS, console_logs
-from geo_platform.lib.bronze import TickPlan, classify, classify_content
+from geo_platform.lib.bronze import (
+    Classification,
+    TickPlan,
+    classify,
+    classify_content,
+    extension,
+    zip_content_kind,
+)
 from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.naming import (
     blob_for_partition_key,
@@ -92,15 +99,20 @@ def upload(
 
 
 def plan_for(
-    blobs: list[BlobInfo], read_head: Callable[[BlobInfo], bytes] | None = None
+    blobs: list[BlobInfo],
+    read_head: Callable[[BlobInfo], bytes] | None = None,
+    read_tail: Callable[[BlobInfo], bytes] | None = None,
 ) -> TickPlan:
     """A tick plan in which every given supported blob is new (``ingest`` always publishes).
 
     As in the sensor, a name without a known extension is only a hint: with ``read_head`` such
-    a blob is classified by its first bytes (``bronze.classify_content``)."""
+    a blob is classified by its first bytes (``bronze.classify_content``), and with
+    ``read_tail`` a ``.zip`` holding only rasters is a raster (``lib.zip_kind``)."""
     plan = TickPlan()
     for blob in blobs:
         cls = classify(blob.path, blob.size)
+        if cls.kind == "vector" and extension(blob.path) == ".zip" and read_tail is not None:
+            cls = Classification(zip_content_kind(read_tail(blob), blob.size))
         if cls.needs_content and read_head is not None:
             cls = classify_content(blob, read_head(blob))
         if cls.kind in ("raster", "vector"):
@@ -137,13 +149,17 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     from geo_platform.app.instance import dagster_instance
     from geo_platform.definitions import defs
     from geo_platform.defs.bronze.partitions import PARTITIONS
-    from geo_platform.defs.bronze.sensors import requests_for_plan
+    from geo_platform.defs.bronze.sensors import requests_for_plan, tail_reader
     from geo_platform.defs.pipeline import PIPELINE_STAGES
 
     instance = dagster_instance(settings)
     store = blob_store_from_settings(settings)
     container = settings.bronze_container
-    plan = plan_for(blobs, lambda b: store.read_head(container, b.path, HEAD_BYTES))
+    plan = plan_for(
+        blobs,
+        lambda b: store.read_head(container, b.path, HEAD_BYTES),
+        tail_reader(store, container),
+    )
     for blob, reason in plan.unsupported:
         results[blob.path].status, results[blob.path].error = "skipped", reason
     for blob in blobs:

@@ -15,22 +15,21 @@ Pure pieces, used by the sensor, by ``geo-platform ingest --wait`` and by the br
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import posixpath
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from geo_platform.lib.content import content_kind, sniff_format
 from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
+from geo_platform.lib.zip_kind import is_archive_noise, kind_from_tail
 
-__all__ = ["Classification", "TickPlan", "classify", "classify_content", "plan_tick",
-           "sniff_format"]  # fmt: skip
+__all__ = ["Classification", "TickPlan", "classify", "classify_content", "is_archive_noise",
+           "plan_tick", "sniff_format"]  # fmt: skip
 
 RASTER_EXTENSIONS = frozenset(
     {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
@@ -116,10 +115,9 @@ def classify_content(blob: BlobInfo, head: bytes) -> Classification:
     return Classification(kind, "" if kind in ("raster", "vector") else reason)
 
 
-def is_archive_noise(member: str) -> bool:
-    """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
-    and other hidden files or folders."""
-    return any(part == "__MACOSX" or part.startswith(".") for part in member.split("/") if part)
+def zip_content_kind(tail: bytes, size: int) -> DataKind:
+    """Raster or vector: what a ``.zip`` ending with ``tail`` holds (``lib.zip_kind``)."""
+    return kind_from_tail(tail, size, lambda name: classify(name).kind)
 
 
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
@@ -166,6 +164,7 @@ class TickPlan:
     deferred: int = 0
     listed: int = 0
     sniffed: int = 0
+    zips_read: int = 0  # .zip blobs whose member list was read (``read_tail``)
     state: dict[str, str] = field(default_factory=dict)
 
 
@@ -176,6 +175,10 @@ def _etag_digest(etag: str) -> str:
 HeadReader = Callable[[BlobInfo], bytes]
 """Reads the first bytes of a blob (``content.HEAD_BYTES``), for candidates."""
 _LETTERS: dict[str, DataKind] = {"r": "raster", "v": "vector"}
+
+
+class _Unread(Exception):
+    """A blob's bytes could not be read for a reason that will not pass."""
 
 
 class _Skip(Exception):
@@ -193,6 +196,8 @@ class _Planner:
     in_collection: Callable[[str], bool] | None
     read_head: HeadReader | None
     max_sniffs: int
+    read_tail: HeadReader | None = None  # the last ``zip_kind.TAIL_BYTES`` of a ``.zip``
+    max_zip_reads: int = 1000
     plan: TickPlan = field(default_factory=TickPlan)
     n_new: int = 0
     touched: list[str] = field(default_factory=list)  # "<path>@<digest>" of new/changed sidecars
@@ -223,6 +228,8 @@ class _Planner:
             return None
         cls = classify(blob.path, blob.size)
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
+        if cls.kind == "vector" and extension(blob.path) == ".zip" and self.read_tail:
+            cls = Classification(self._sniff(blob, prev, self.read_tail, zip_content_kind))
         if cls.needs_content:
             cls = self._by_content(blob, cls, digest, prev)
             letter = "u" if cls.needs_content else "n"
@@ -253,16 +260,33 @@ class _Planner:
             return Classification("unsupported", cls.reason)  # judged by content already
         if self.read_head is None:
             return cls
-        if self.plan.sniffed >= self.max_sniffs:
-            raise _Skip()
-        self.plan.sniffed += 1
         try:
-            head = self.read_head(blob)
-        except Exception as exc:
-            if is_retryable(exc):
-                raise _Skip(f"could not read its first bytes (will retry): {exc}") from exc
+            head = self._sniff(blob, None, self.read_head, None)
+        except _Unread as exc:
             return Classification("unsupported", f"{cls.reason}; could not read it: {exc}")
         return classify_content(blob, head)
+
+    def _sniff(self, blob: BlobInfo, prev: str | None, read: HeadReader, judge: Any) -> Any:
+        """``judge(read(blob), blob.size)`` or the bytes read, within ``max_sniffs``."""
+        if prev is not None and prev[0] in _LETTERS:
+            return _LETTERS[prev[0]]
+        if judge is not None:  # a zip's member list: a budget of its own
+            if self.plan.zips_read >= self.max_zip_reads:
+                raise _Skip()
+            self.plan.zips_read += 1
+        elif self.plan.sniffed >= self.max_sniffs:
+            raise _Skip()
+        else:
+            self.plan.sniffed += 1
+        try:
+            data = read(blob)
+        except Exception as exc:
+            if is_retryable(exc):
+                raise _Skip(f"could not read part of it (will retry): {exc}") from exc
+            if judge is not None:
+                return "vector"  # the vector pipeline reports what is wrong with the file
+            raise _Unread(str(exc)) from exc
+        return data if judge is None else judge(data, blob.size)
 
     def _unsupported(
         self, blob: BlobInfo, digest: str, prev: str | None, reason: str, letter: str = "u"
@@ -293,6 +317,8 @@ def plan_tick(
     read_head: HeadReader | None = None,
     max_sniffs: int = 100,
     unlisted: Callable[[str], bool] | None = None,
+    read_tail: HeadReader | None = None,
+    max_zip_reads: int = 1000,
 ) -> TickPlan:
     """Compare a bronze listing with the previous state.
 
@@ -307,9 +333,13 @@ def plan_tick(
     marker or content cannot be read now is skipped and reported (``retry``), then judged
     again next tick. ``unlisted(path)`` is True for paths in parts of the container the
     listing could not cover (it failed there): their state is kept and they are never reported
-    as removed, so a listing error never looks like deletions.
+    as removed, so a listing error never looks like deletions. With ``read_tail``, a new
+    ``.zip`` is listed from its last bytes (at most ``max_zip_reads`` per tick, the others wait)
+    and holding rasters and no vector makes it a raster (``zip_kind``).
     """
-    planner = _Planner(state, max_new, in_collection, read_head, max_sniffs)
+    planner = _Planner(
+        state, max_new, in_collection, read_head, max_sniffs, read_tail, max_zip_reads
+    )
     for blob in listing:
         planner.add(blob)
     plan = planner.plan
@@ -330,9 +360,8 @@ def _rerun_for_sidecars(
     plan: TickPlan, unchanged: list[tuple[BlobInfo, DataKind]], touched: list[str]
 ) -> None:
     """A file whose sidecar arrived, changed or went away since the last tick runs again (a
-    Shapefile's ``.dbf`` uploaded after its ``.shp``, a ``.prj`` added to fix a missing CRS,
-    a world file), as the version ``<etag>+sidecars:<digest of those sidecars>`` (so that it
-    is not taken for the version already published)."""
+    ``.dbf`` after its ``.shp``, a ``.prj`` added to fix a missing CRS, a world file), as the
+    version ``<etag>+sidecars:<digest>`` (not the version already published)."""
     if not touched:
         return
     by_folder: dict[str, list[str]] = {}
@@ -344,26 +373,6 @@ def _rerun_for_sidecars(
         if mine:
             digest = hashlib.sha1("\n".join(mine).encode()).hexdigest()[:10]
             plan.changed[kind].append(replace(blob, etag=f"{blob.etag}+sidecars:{digest}"))
-
-
-def companions_prefix(sidecar: str) -> str:
-    """The listing prefix of the files ``sidecar`` may belong to (same folder, same stem)."""
-    folder, name = posixpath.split(sidecar)
-    stem = name.split(".", 1)[0]
-    return f"{folder}/{stem}" if folder else stem
-
-
-def files_of_sidecar(
-    sidecar: str, candidates: Iterable[BlobInfo]
-) -> list[tuple[BlobInfo, DataKind]]:
-    """(file, kind) of the raster and vector files among ``candidates`` that ``sidecar``
-    belongs to."""
-    out: list[tuple[BlobInfo, DataKind]] = []
-    for b in candidates:
-        kind = classify(b.path, b.size).kind
-        if b.path != sidecar and kind in ("raster", "vector") and sidecar_names(b.path, [sidecar]):
-            out.append((b, "raster" if kind == "raster" else "vector"))
-    return out
 
 
 def state_entry(kind: DataKind, etag: str) -> str:
@@ -379,18 +388,3 @@ def reportable(items: Iterable[tuple[BlobInfo, str]], limit: int) -> dict[str, s
             break
         out[display_name(blob.path)] = reason
     return out
-
-
-def encode_state(state: dict[str, str]) -> str:
-    """Compact cursor text: zlib-compressed JSON, base64 (about 20 bytes per blob)."""
-    raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
-    return "z1:" + base64.b64encode(zlib.compress(raw, 6)).decode()
-
-
-def decode_state(cursor: str | None) -> dict[str, str]:
-    if not cursor:
-        return {}
-    if not cursor.startswith("z1:"):
-        raise ValueError("unknown bronze sensor cursor format")
-    data: dict[str, str] = json.loads(zlib.decompress(base64.b64decode(cursor[3:])))
-    return data

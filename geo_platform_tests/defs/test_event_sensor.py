@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 import json
 import logging
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -393,6 +395,29 @@ def test_a_sidecar_event_runs_its_file_again_and_the_reconciler_agrees(world: Wo
     world.tick(RECONCILE_INTERVAL)  # the reconciler lists both versions as on their way
     world.tick(RECONCILE_INTERVAL)  # and then nothing changed
     assert world.runs_by_blob()[key] == runs
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_zip_of_rasters_is_a_raster_partition_on_both_sensors(world: World) -> None:
+    """A .zip's member list comes from a ranged read of its end on Azure Blob."""
+    scan = world.upload("deliveries/scan.zip", _zip({"scan/scan.tif": b"II*\x00", "x.txt": b""}))
+    roads = world.upload("deliveries/roads.zip", _zip({"r.shp": b"", "r.shx": b"", "r.dbf": b""}))
+    world.queue.send([world.event(scan)])
+    world.tick(EVENT_INTERVAL + 1)
+    raster_keys = world.instance.get_dynamic_partitions(PARTITIONS["raster"].name)
+    assert raster_keys == [partition_key_for_blob(scan.path)]
+    world.tick(RECONCILE_INTERVAL)  # the reconciler finds the vector zip, agrees on the raster
+    vector_keys = world.instance.get_dynamic_partitions(PARTITIONS["vector"].name)
+    assert vector_keys == [partition_key_for_blob(roads.path)]
+    assert world.instance.get_dynamic_partitions(PARTITIONS["raster"].name) == raster_keys
+    assert sorted(world.runs_by_blob()) == sorted(raster_keys + vector_keys)
 
 
 def test_settings_decide_the_sensors_intervals(settings: Settings) -> None:

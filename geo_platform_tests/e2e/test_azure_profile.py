@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,7 @@ def _upload_inputs(service: BlobServiceClient, bronze: str, tag: str, work: Path
         "raster": f"{tag}/dem/hills.tif",
         "vector": f"{tag}/places/two_layers.gpkg",
         "tiled": f"{tag}/big/ortho.tif",
+        "zipped": f"{tag}/deliveries/scan.zip",  # a raster in a zip: planned from its tail
     }
     prefix = f"{tag}/mosaic/"
     members = [f"{prefix}west.tif", f"{prefix}east.tif"]
@@ -129,6 +131,11 @@ def _upload_inputs(service: BlobServiceClient, bronze: str, tag: str, work: Path
     az.upload(service, bronze, blobs["vector"], az.two_layer_gpkg(work / "two_layers.gpkg"))
     big = az.gradient_tif(work / "big.tif", 1024, 768, (9, 45, 9.4, 45.3))
     az.upload(service, bronze, blobs["tiled"], big)
+    zipped = work / "scan.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.write(az.gradient_tif(work / "s.tif", 64, 64, (7, 46, 7.1, 46.1)), "scan/scan.tif")
+        archive.writestr("scan/README.txt", "scanned in 1998")
+    az.upload(service, bronze, blobs["zipped"], zipped)
     return blobs, members, prefix
 
 
@@ -200,7 +207,7 @@ def _published_items(dsn: str, blob: str, count: int) -> list[dict[str, Any]] | 
 def published(profile: Profile, pg_dsn: str) -> Profile:
     """Wait (one deadline for all) until the daemon has published every uploaded file."""
     deadline = profile.started + PIPELINE_DEADLINE_S
-    expected = {"raster": 1, "vector": 2, "tiled": 4}
+    expected = {"raster": 1, "vector": 2, "tiled": 4, "zipped": 1}
     for kind, blob in profile.blobs.items():
         probe = functools.partial(_published_items, pg_dsn, blob, expected[kind])
         profile.items[kind] = az.wait_for(f"{kind} {blob}", probe, deadline, profile.alive)
@@ -248,6 +255,9 @@ def test_the_daemon_publishes_every_kind_with_vsiaz_alternates(
         counts = sorted(_rows(conn, i["properties"][TABLE]) for i in p.items["vector"])
     assert counts == [2, 5]
     assert len(p.items["tiled"]) == 4  # 1024 x 768 in 512-pixel tiles (the COG block size)
+    (zipped,) = p.items["zipped"]
+    assert zipped["id"] == naming.item_id(p.blobs["zipped"]) and "analysis" in zipped["assets"]
+    assert zipped["bbox"] == pytest.approx([7, 46, 7.1, 46.1], abs=1e-6)
     tiled_prefix = naming.silver_prefix(p.blobs["tiled"])
     container = p.service.get_container_client(silver)
     assert container.get_blob_client(f"{tiled_prefix}/mosaic.json").exists()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from geo_platform.lib import bronze
+from geo_platform.lib import bronze, bronze_cursor
 from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.types import BlobInfo
 from geo_platform_tests.fixtures.helpers import TESTDATA
@@ -149,8 +149,8 @@ def test_plan_tick_defers_beyond_limit():
 
 def test_state_round_trip_is_compact():
     state = {f"rasters/tile_{i:05d}.tif": "r0123456789" for i in range(10_000)}
-    enc = bronze.encode_state(state)
-    assert bronze.decode_state(enc) == state
+    enc = bronze_cursor.encode_state(state)
+    assert bronze_cursor.decode_state(enc) == state
     assert len(enc) < 200_000
 
 

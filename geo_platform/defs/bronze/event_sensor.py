@@ -58,17 +58,17 @@ from geo_platform.defs.bronze.sensors import (
     collection_membership,
     head_reader,
     requests_for_plan,
+    tail_reader,
 )
 from geo_platform.lib.blob_events import BlobEvent, latest_per_blob, parse_message
 from geo_platform.lib.bronze import (
     TickPlan,
     classify,
-    companions_prefix,
-    files_of_sidecar,
     plan_tick,
     state_entry,
 )
 from geo_platform.lib.naming import partition_key_for_blob
+from geo_platform.lib.sidecar_events import companions_prefix, files_of_sidecar
 from geo_platform.lib.types import BlobInfo, DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
@@ -154,6 +154,7 @@ def plan_events(
         in_collection=collection_membership(store, platform),
         read_head=head_reader(store, platform.bronze_container),
         max_sniffs=MAX_SNIFFS,
+        read_tail=tail_reader(store, platform.bronze_container),
     )
 
 

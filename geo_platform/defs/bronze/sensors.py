@@ -38,16 +38,16 @@ from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.lib.bronze import (
     HeadReader,
     TickPlan,
-    decode_state,
-    encode_state,
     plan_tick,
     reportable,
 )
+from geo_platform.lib.bronze_cursor import decode_state, encode_state
 from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.errors import TooLargeError
 from geo_platform.lib.naming import display_name, partition_key_for_blob
 from geo_platform.lib.raster.collection import MARKER_NAME, collection_prefix_for, parse_prefixes
 from geo_platform.lib.types import BlobInfo, DataKind
+from geo_platform.lib.zip_kind import TAIL_BYTES
 from geo_platform.resources.blob_store import BlobStore, LocalBlobStore
 from geo_platform.resources.databases import PlatformResource
 
@@ -266,6 +266,7 @@ def bronze_tick(
         read_head=head_reader(store, platform.bronze_container),
         max_sniffs=MAX_SNIFFS if ranged else MAX_SNIFFS // 10,
         unlisted=listing.unlisted,
+        read_tail=tail_reader(store, platform.bronze_container),
     )
     req = requests_for_plan(instance, plan, platform.sensor_batch_size)
     if listing.errors:
@@ -353,6 +354,16 @@ def head_reader(store: BlobStore, container: str) -> HeadReader:
             )
         with store.local_copy(container, blob.path) as local, local.open("rb") as fh:
             return fh.read(HEAD_BYTES)
+
+    return read
+
+
+def tail_reader(store: BlobStore, container: str) -> HeadReader:
+    """The last ``zip_kind.TAIL_BYTES`` of a blob (a ranged read): a zip's member list."""
+
+    def read(blob: BlobInfo) -> bytes:
+        length = min(blob.size, TAIL_BYTES)
+        return bytes(store.read_range(container, blob.path, blob.size - length, length))
 
     return read
 

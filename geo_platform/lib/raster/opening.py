@@ -21,7 +21,7 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
-from geo_platform.lib.bronze import is_archive_noise
+from geo_platform.lib.bronze import classify, is_archive_noise
 from geo_platform.lib.content import SRTM_SIZES
 from geo_platform.lib.errors import (
     EmptyFileError,
@@ -89,6 +89,9 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
         for m in members
         if not m.filename.lower().endswith(SIDECAR_SUFFIXES) and not is_archive_noise(m.filename)
     ]
+    rasters = [m for m in candidates if classify(m.filename).kind == "raster"]
+    if rasters:  # a README or a PDF beside the raster is not a candidate
+        candidates = rasters
     if not candidates:
         raise UnsupportedFormatError("zip archive holds no raster file", path=name)
     if len(candidates) > 1:

@@ -196,6 +196,11 @@ class AzureBlobStore(BlobStore):
         with _azure_errors(container, clean):
             return bytes(blob.download_blob(offset=0, length=length).readall())
 
+    def read_range(self, container: str, path: str, offset: int, length: int) -> bytes:
+        clean, blob = self._blob(container, path)
+        with _azure_errors(container, clean):
+            return bytes(blob.download_blob(offset=offset, length=length).readall())
+
     @contextmanager
     def local_copy(self, container: str, path: str) -> Iterator[Path]:
         clean = clean_path(path)

@@ -117,6 +117,13 @@ class BlobStore(BaseModel):
         with self.local_copy(container, path) as local, local.open("rb") as fh:
             return fh.read(length)
 
+    def read_range(self, container: str, path: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of a blob from ``offset`` (fewer at its end): the last bytes of a
+        zip list its members (``lib.zip_kind``)."""
+        with self.local_copy(container, path) as local, local.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read(length)
+
     # --- writing ---------------------------------------------------------------------------
     @abstractmethod
     def upload_file(

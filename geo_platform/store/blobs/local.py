@@ -148,6 +148,12 @@ class LocalBlobStore(BlobStore):
         with target.open("rb") as fh:
             return fh.read(length)
 
+    def read_range(self, container: str, path: str, offset: int, length: int) -> bytes:
+        _, target = self._existing(container, path)
+        with target.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read(length)
+
     @contextmanager
     def local_copy(self, container: str, path: str) -> Iterator[Path]:
         _, target = self._existing(container, path)

@@ -206,6 +206,18 @@ def test_read_head_is_a_ranged_read(case: Case) -> None:
         case.store.read_head(case.container, "no/such.tif", 10)
 
 
+def test_read_range_reads_the_end_of_a_blob(case: Case) -> None:
+    """The sensor lists a zip's members from its last bytes without downloading it."""
+    data = bytes(range(256)) * 64
+    case.store.upload_bytes(case.container, "z/archive.zip", data)
+    size = len(data)
+    assert case.store.read_range(case.container, "z/archive.zip", size - 300, 300) == data[-300:]
+    assert case.store.read_range(case.container, "z/archive.zip", 1000, 10) == data[1000:1010]
+    assert case.store.read_range(case.container, "z/archive.zip", 0, size + 99) == data
+    with pytest.raises(NotFoundError):
+        case.store.read_range(case.container, "no/such.zip", 0, 10)
+
+
 def test_missing_blobs(case: Case, tmp_path: Path) -> None:
     assert case.store.stat(case.container, "no/such.tif") is None
     assert case.store.exists(case.container, "no/such.tif") is False

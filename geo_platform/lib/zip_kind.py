@@ -1,0 +1,92 @@
+"""What a ``.zip`` blob holds, judged from its last bytes: rasters or vectors.
+
+A zip's table of contents (its central directory) sits at its end, so the sensor reads the
+last ``TAIL_BYTES`` of a new ``.zip`` blob (one ranged request, like the first bytes of a file
+without extension) and lists its members without downloading it. A zip whose data members are
+all rasters (``scan.zip`` holding ``scan/scan.tif`` and its ``.tfw``) goes to the raster
+pipeline (a README or other non-data file beside them does not count); any other zip
+(Shapefiles, a FileGDB, a mix of rasters and vectors, or a table of contents that does not fit
+in the tail) stays a vector, as its extension says. Zips named after a raster
+(``dem.tif.zip``, ``N45E006.hgt.zip``) are rasters by name already (``bronze.classify``).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+
+from geo_platform.lib.types import DataKind
+
+TAIL_BYTES = 256 * 1024
+"""How much of a zip's end the sensor reads: the table of contents of about 3,000 members."""
+
+
+class _Tail(io.RawIOBase):
+    """A read-only file of ``size`` bytes of which only the last ``len(tail)`` are known;
+    reading before them raises ``_NotInTail``."""
+
+    def __init__(self, tail: bytes, size: int) -> None:
+        self.tail, self.size, self.pos = tail, size, 0
+        self.start = size - len(tail)
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = base + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos < self.start:
+            raise _NotInTail
+        end = self.size if n is None or n < 0 else min(self.size, self.pos + n)
+        out = self.tail[self.pos - self.start : end - self.start]
+        self.pos += len(out)
+        return out
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _NotInTail(Exception):
+    pass
+
+
+def members_from_tail(tail: bytes, size: int) -> list[str] | None:
+    """The member names of a zip of ``size`` bytes ending with ``tail``, or None when it is
+    not a zip or its table of contents does not fit in ``tail`` (ZIP64 included)."""
+    try:
+        with zipfile.ZipFile(_Tail(tail, size)) as archive:
+            return archive.namelist()
+    except (_NotInTail, zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return None
+
+
+def is_archive_noise(member: str) -> bool:
+    """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
+    and other hidden files or folders."""
+    return any(part == "__MACOSX" or part.startswith(".") for part in member.split("/") if part)
+
+
+def zip_kind(members: list[str], kind_of: Callable[[str], str]) -> DataKind:
+    """'raster' when a zip holds rasters and no vector file (sidecars, folders, archive noise
+    and other files such as a README aside), else 'vector'. ``kind_of`` is the kind of a name
+    (``bronze.classify``)."""
+    kinds = {kind_of(n) for n in members if not n.endswith("/") and not is_archive_noise(n)}
+    return "raster" if "raster" in kinds and "vector" not in kinds else "vector"
+
+
+def kind_from_tail(tail: bytes, size: int, kind_of: Callable[[str], str]) -> DataKind:
+    """``zip_kind`` of the members listed in ``tail`` ('vector' when they cannot be listed)."""
+    members = members_from_tail(tail, size)
+    return "vector" if members is None else zip_kind(members, kind_of)
