@@ -10,6 +10,7 @@ import pytest
 from geo_platform.defs.bronze.assets import bronze_inventory
 from geo_platform.defs.bronze.partitions import PARTITIONS
 from geo_platform.defs.pipeline import raster_files, vector_files
+from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource
 from geo_platform_tests.fixtures.helpers import TESTDATA
@@ -101,8 +102,13 @@ def test_inventory_summarises_container(setup):
     inst, resources = setup
     resources["blob_store"].upload_bytes("bronze", "x/notes.docx", b"hello")
     _run_range(inst, resources, raster_files, "raster")
+    # Kinds the sensor found beyond the name: a zip of rasters, a file without an extension.
+    for blob in ("r/scan.zip", "r/elevation_export"):
+        resources["blob_store"].upload_bytes("bronze", blob, b"PK\x05\x06" + bytes(18))
+        inst.add_dynamic_partitions(PARTITIONS["raster"].name, [partition_key_for_blob(blob)])
     result = dg.materialize([bronze_inventory], instance=inst, resources=resources)
     meta = result.get_asset_materialization_events()[0].materialization.metadata
-    assert meta["files_raster"].value == 3 and meta["files_vector"].value == 4
-    assert "x/notes.docx" in meta["unsupported"].value
+    assert meta["files_raster"].value == 5 and meta["files_vector"].value == 4
+    assert "raster:.zip" in meta["by_format"].value and "raster:(none)" in meta["by_format"].value
+    assert list(meta["unsupported"].value) == ["x/notes.docx"]
     assert meta["failed_partitions"].value == {"raster": ["r/truncated.tif"]}

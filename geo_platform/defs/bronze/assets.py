@@ -14,6 +14,7 @@ from geo_platform.defs.stages import Stage, StageContext, per_file
 from geo_platform.lib.bronze import classify, extension
 from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.inventory import inventory_file
+from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.lib.types import DataKind
 from geo_platform.resources.blob_store import BlobStore
 from geo_platform.resources.databases import PlatformResource
@@ -90,14 +91,22 @@ def bronze_inventory(
     sizes: Counter[str] = Counter()
     by_format: dict[str, dict[str, int]] = defaultdict(lambda: {"files": 0, "bytes": 0})
     unsupported: dict[str, str] = {}
+    # A file's partition says its kind where its name does not (a raster zip, a file
+    # recognised by its content); other blobs are judged by name.
+    partitioned = {
+        key: kind
+        for kind, parts in PARTITIONS.items()
+        for key in context.instance.get_dynamic_partitions(parts.name)
+    }
     for blob in blob_store.list_blobs(platform.bronze_container):
         cls = classify(blob.path, blob.size)
-        counts[cls.kind] += 1
-        sizes[cls.kind] += blob.size
-        fmt = f"{cls.kind}:{extension(blob.path) or '(none)'}"
+        kind = partitioned.get(partition_key_for_blob(blob.path), cls.kind)
+        counts[kind] += 1
+        sizes[kind] += blob.size
+        fmt = f"{kind}:{extension(blob.path) or '(none)'}"
         by_format[fmt]["files"] += 1
         by_format[fmt]["bytes"] += blob.size
-        if cls.kind == "unsupported" and len(unsupported) < 500:
+        if kind == "unsupported" and len(unsupported) < 500:
             unsupported[blob.path] = cls.reason
     failed = _failed_partitions(context)
     return dg.MaterializeResult(
@@ -122,7 +131,7 @@ def _failed_partitions(context: dg.AssetExecutionContext) -> dict[str, list[str]
         if not keys:
             continue
         status = instance.get_status_by_partition(dg.AssetKey(f"bronze_{kind}"), keys, parts)
-        failed = [k for k, s in (status or {}).items() if s.value == "FAILED"]
+        failed = [k for k, s in (status or {}).items() if s is not None and s.value == "FAILED"]
         if failed:
             out[kind] = failed[:500]
     return out
