@@ -38,6 +38,7 @@ from geo_platform.lib.stac.completeness import with_completeness
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac.vector_item import build_vector_item
 from geo_platform.lib.types import BlobInfo, Provenance
+from geo_platform.lib.vector import archive
 from geo_platform.lib.vector.geoparquet import parquet_row_count
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
@@ -206,6 +207,11 @@ def _load(
         failed[table] = (
             "UnsupportedFormatError: raster tiles of a GeoPackage are not published; convert "
             "them to a GeoTIFF (gdal_translate -of COG) and upload that"
+        )
+    for member in archive.raster_members(local):
+        failed[member] = (
+            "UnsupportedFormatError: a raster in a zip of vector files is not published; "
+            "upload it on its own, or in a zip without vector files"
         )
     for layer, why in failed.items():
         log.warning("%s: layer %r not published: %s", blob, layer, why)

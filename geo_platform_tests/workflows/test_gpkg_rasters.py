@@ -1,9 +1,11 @@
 """GeoPackages holding raster tiles: a raster-only one is refused with what it is and what to
 do (not GDAL's 'no vector format'), a mixed one publishes its vector layers and names its raster
-tables among the failed layers (the file is partial). Real GeoPackages written by GDAL."""
+tables among the failed layers (the file is partial). Real GeoPackages written by GDAL. A zip of
+vector files names the rasters it holds the same way."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +66,26 @@ def test_a_mixed_geopackage_publishes_its_vectors_and_names_its_rasters(world, t
     assert table.layer == "wells" and table_facts(world.dsn, world.schema, table.table)[0] == 2
     assert set(result.failed_layers) == {"ortho"}
     assert result.failed_layers["ortho"].startswith("UnsupportedFormatError: raster tiles")
+
+
+def test_a_zip_of_vectors_names_the_rasters_it_holds_among_the_failed(world, tmp_path):
+    points = gpd.GeoDataFrame({"k": [1, 2]}, geometry=[Point(1, 2), Point(3, 4)], crs=4326)
+    points.to_file(tmp_path / "wells.shp")
+    _raster_gpkg(tmp_path / "x.gpkg")  # any raster will do: a GeoTIFF of the same pixels
+    with rasterio.open(tmp_path / "x.gpkg") as src:
+        profile = {**src.profile, "driver": "GTiff"}
+        profile.pop("tiled", None), profile.pop("blockxsize", None), profile.pop("blockysize", None)
+        with rasterio.open(tmp_path / "ortho.tif", "w", **profile) as dst:
+            dst.write(src.read())
+    path = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+            archive.write(tmp_path / f"wells.{ext}", f"wells.{ext}")
+        archive.write(tmp_path / "ortho.tif", "imagery/ortho.tif")
+
+    result = world.publish(world.upload("delivery.zip", path))
+
+    (table,) = result.tables
+    assert table_facts(world.dsn, world.schema, table.table)[0] == 2
+    assert list(result.failed_layers) == ["imagery/ortho.tif"]
+    assert "upload it on its own" in result.failed_layers["imagery/ortho.tif"]

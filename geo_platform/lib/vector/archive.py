@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from geo_platform.lib.bronze import is_archive_noise
+from geo_platform.lib.bronze import classify, is_archive_noise
 from geo_platform.lib.content import HEAD_BYTES, describe, is_document_archive, sniff_head
 from geo_platform.lib.errors import (
     EmptyFileError,
@@ -289,3 +289,13 @@ def _dedupe_names(found: list[ArchiveVector]) -> list[ArchiveVector]:
         else:
             out.append(v)
     return out
+
+
+def raster_members(path: Path) -> list[str]:
+    """The rasters in a zip of vectors, which its vector layers do not publish ([] for a file
+    that is not a zip). A zip of rasters only is a raster file (``lib.zip_kind``)."""
+    if not zipfile.is_zipfile(path):
+        return []
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    return [n for n in names if not is_archive_noise(n) and classify(n).kind == "raster"]
