@@ -39,7 +39,7 @@ RASTER_EXTENSIONS = frozenset(
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
      ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
-     ".tab", ".mif"}
+     ".tab", ".mif", ".xlsx", ".ods"}
 )  # fmt: skip
 # Companions of another file: never a partition of their own.
 SHAPEFILE_SIDECARS = frozenset(

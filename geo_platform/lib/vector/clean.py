@@ -192,7 +192,11 @@ class LayerCleaner:
             )
 
     def _crs_advice(self) -> str:
-        if self.src.driver == "CSV" or self.src.crs_assumed or self.reprojector.assumed:
+        if (
+            self.src.driver in ("CSV", "XLSX", "ODS")
+            or self.src.crs_assumed
+            or self.reprojector.assumed
+        ):
             return "set assume_crs to the coordinates' real CRS (e.g. EPSG:25832)"
         return (
             "declare the real CRS in the file (a GeoJSON without a 'crs' member is WGS84 by "

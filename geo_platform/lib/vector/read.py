@@ -37,7 +37,7 @@ from geo_platform.lib.errors import (
     gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
-from geo_platform.lib.vector import archive, geojson_crs, geoparquet, sniff
+from geo_platform.lib.vector import archive, geojson_crs, geoparquet, sniff, spreadsheet
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
@@ -229,6 +229,12 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         safe, holder = gdal_safe(path, ".csv")
         base = replace(_base(path, name, str(safe), "CSV", path.stem), keepalive=holder)
         layers = csv_source.csv_layers(base, options)
+    elif fmt in spreadsheet.DRIVERS:  # sheets with coordinate columns, read as CSV
+        archive.inspect_zip(path, name, options)
+        safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])
+        driver = spreadsheet.DRIVERS[fmt]
+        base = replace(_base(path, name, str(safe), driver, path.stem), keepalive=holder)
+        layers = spreadsheet.spreadsheet_layers(base, fmt, options)
     elif fmt == "parquet":
         layers = [geoparquet.parquet_layer_source(path, name)]
     elif fmt == "kmz":

@@ -50,6 +50,8 @@ FORMAT_OF_EXTENSION = {
     ".dxf": "dxf",
     ".tab": "tab",
     ".mif": "mif",
+    ".xlsx": "xlsx",
+    ".ods": "ods",
 }
 DRIVER_OF_FORMAT = {
     "geojson": "GeoJSON",
@@ -69,7 +71,7 @@ SUFFIX_OF_FORMAT = {
     "zip": ".zip", "kmz": ".kmz", "shp": ".shp", "csv": ".csv", "parquet": ".parquet",
     "geojson": ".geojson", "geojsonseq": ".geojsonl", "gpkg": ".gpkg", "kml": ".kml",
     "fgb": ".fgb", "gpx": ".gpx", "gml": ".gml", "topojson": ".topojson", "esrijson": ".json",
-    "dxf": ".dxf", "tab": ".tab", "mif": ".mif",
+    "dxf": ".dxf", "tab": ".tab", "mif": ".mif", "xlsx": ".xlsx", "ods": ".ods",
 }  # fmt: skip
 """The extension GDAL expects for each format (a file recognised by content is linked so)."""
 # Formats recognised from content alone (lib.content's names -> ours).
@@ -97,6 +99,8 @@ _CONTENT_OK = {
     "dxf": {"text"},
     "tab": {"text"},
     "mif": {"text"},
+    "xlsx": {"zip"},
+    "ods": {"zip"},
 }
 _DESCRIBE = {
     "zip": "a zip archive",

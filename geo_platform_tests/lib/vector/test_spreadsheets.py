@@ -1,0 +1,118 @@
+"""Spreadsheets (.xlsx, .ods) with coordinate columns publish like CSVs, one table per sheet
+that has coordinates (``lib/vector/spreadsheet.py``). Workbooks written by GDAL's own drivers,
+with typed cells (numbers, text, dates) as Excel or LibreOffice store them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+from psycopg import sql
+
+from geo_platform.lib.bronze import classify
+from geo_platform.lib.errors import CoordinateRangeError, NoGeometryError, TooLargeError
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.vector.options import VectorOptions
+from geo_platform.lib.vector.read import open_source
+from geo_platform_tests.fixtures.vector_world import World, table_facts
+from geo_platform_tests.lib.vector.conftest import publish_file
+
+STATIONS = pd.DataFrame({
+    "Station": ["Zürich", "Bern", "Genève"],
+    "Latitude": [47.37, 46.95, 46.20],
+    "Longitude": [8.54, 7.44, 6.14],
+    "Opened": [dt.date(1990, 1, 2), dt.date(2001, 5, 6), None],
+    "Count": [12, 7, 3],
+})  # fmt: skip
+
+
+def _workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> Path:
+    driver = "XLSX" if path.suffix == ".xlsx" else "ODS"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, (name, frame) in enumerate(sheets.items()):
+            pyogrio.write_dataframe(frame, path, driver=driver, layer=name, append=i > 0)
+    return path
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
+
+
+def test_spreadsheets_are_vectors_by_name() -> None:
+    assert classify("survey/stations.xlsx").kind == "vector"
+    assert classify("survey/stations.ods").kind == "vector"
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".ods"])
+def test_the_sheet_with_coordinates_publishes_as_points(pg_conn, pg_schema, tmp_path, suffix):
+    legend = pd.DataFrame({"Note": ["counts per day"], "Year": [2020]})
+    path = _workbook(tmp_path / f"stations{suffix}", {"Stations": STATIONS, "Legend": legend})
+    (src,) = open_source(path, f"survey/stations{suffix}")  # the legend has no coordinates
+    assert (src.name, src.driver, src.crs, src.crs_assumed) == (
+        "Stations",
+        suffix[1:].upper(),
+        "EPSG:4326",
+        True,
+    )
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert (table.rows_loaded, table.geometry_type, table.srid) == (3, "MultiPoint", 4326)
+    types = {c.original_name: c.pg_type for c in table.columns}
+    assert types["Count"] == "integer" and types["Opened"] == "date" and types["Station"] == "text"
+    rows = pg_conn.execute(
+        sql.SQL('SELECT "station", "opened", ST_X(ST_GeometryN(geom, 1)), '
+                "ST_Y(ST_GeometryN(geom, 1)) FROM {}.{} ORDER BY fid").format(
+            sql.Identifier(pg_schema), sql.Identifier(table.table))
+    ).fetchall()  # fmt: skip
+    assert rows[0] == ("Zürich", dt.date(1990, 1, 2), pytest.approx(8.54), pytest.approx(47.37))
+    assert rows[2][0] == "Genève" and rows[2][1] is None
+
+
+def test_a_workbook_without_coordinates_names_every_sheet(tmp_path: Path) -> None:
+    sheets = {"People": pd.DataFrame({"name": ["a"]}), "Empty": pd.DataFrame({"x": []})}
+    path = _workbook(tmp_path / "contacts.xlsx", sheets)
+    with pytest.raises(NoGeometryError) as err:
+        open_source(path, "in/contacts.xlsx")
+    text = str(err.value)
+    assert text.startswith("in/contacts.xlsx: no sheet holds coordinates")
+    assert "sheet 'People': CSV has no coordinate columns" in text and "sheet 'Empty'" in text
+
+
+def test_projected_coordinates_need_their_crs(pg_conn, pg_schema, tmp_path: Path) -> None:
+    lv95 = pd.DataFrame({"name": ["Bern"], "lat": [1_199_700.0], "lon": [2_600_000.0]})
+    path = _workbook(tmp_path / "lv95.xlsx", {"Points": lv95})
+    with pytest.raises(CoordinateRangeError, match=r"set assume_crs"):
+        publish_file(pg_conn, path, pg_schema, tmp_path)
+    options = VectorOptions(assume_crs="EPSG:2056")  # Swiss LV95: E 2 600 000, N 1 200 000
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path, options=options)
+    assert table.source_crs == "EPSG:2056"
+    west, south, _, _ = table.bbox or (0, 0, 0, 0)
+    assert west == pytest.approx(7.44, abs=0.01) and south == pytest.approx(46.95, abs=0.01)
+
+
+def test_a_workbook_is_held_to_the_zip_bomb_limits(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "big.xlsx", {"Stations": STATIONS})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/media/padding.bin", b"\0" * (8 << 20))
+    with pytest.raises(TooLargeError, match=r"zip bomb"):
+        open_source(path, "in/big.xlsx")
+
+
+def test_published_through_the_vector_workflow_with_a_valid_item(world: World, tmp_path: Path):
+    path = _workbook(tmp_path / "stations.xlsx", {"Stations": STATIONS})
+    result = world.publish(world.upload("stations.xlsx", path))
+    (table,) = result.tables
+    assert table_facts(world.dsn, world.schema, table.table)[:3] == (3, [4326], ["MULTIPOINT"])
+    (item,) = result.items
+    validate_stac(item)
+    assert item["properties"]["geo_platform:crs_assumed"] is True
+    assert "(XLSX, 3 features)" in item["properties"]["processing:lineage"]
