@@ -127,13 +127,23 @@ def _check_zip(path: Path, name: str) -> None:
         with zipfile.ZipFile(path) as zf:
             check_members(zf.infolist(), name)
             found, reason = zip_kind(zf.namelist())
-            if found == "unsupported":
+            if found == "unsupported" and not _is_spreadsheet(zf):
                 raise FormatMismatchError(f"its content is {reason}, not geodata", path=name)
             bad = zf.testzip()
     except zipfile.BadZipFile as exc:
         raise UnreadableFileError(f"not a valid zip archive ({exc})", path=name) from exc
     if bad is not None:
         raise UnreadableFileError(f"corrupt zip member {bad!r}", path=name)
+
+
+def _is_spreadsheet(zf: zipfile.ZipFile) -> bool:
+    """An Excel (.xlsx) or OpenDocument (.ods) workbook: a table the vector pipeline reads."""
+    names = set(zf.namelist())
+    if "xl/workbook.xml" in names:
+        return True
+    return "mimetype" in names and zf.read("mimetype").startswith(
+        b"application/vnd.oasis.opendocument.spreadsheet"
+    )
 
 
 def _raster_details(inv: Inventory, path: Path, name: str) -> None:
@@ -165,7 +175,7 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
 
 def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, str]], object]:
     """[(GDAL path, member name)] to list, and the link folder to keep alive while reading."""
-    if fmt == "ZIP" and path.suffix.lower() != ".kmz":
+    if fmt == "ZIP" and path.suffix.lower() not in (".kmz", ".xlsx", ".ods"):
         from geo_platform.lib.vector import archive
         from geo_platform.lib.vector.options import VectorOptions
 

@@ -6,8 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import warnings
+import zipfile
 
 import dagster as dg
+import pandas as pd
+import pyogrio
 import pytest
 
 from geo_platform.definitions import build_definitions
@@ -58,6 +62,14 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
         (TESTDATA / "rasters/corrupt/RGB.byte.truncated-50pct.tif").read_bytes()
     )
     (src / "notes.docx").write_bytes(b"hello")
+    # A raster zipped under a plain name, and a spreadsheet of coordinates.
+    with zipfile.ZipFile(src / "delivery.zip", "w") as archive:
+        archive.write(TESTDATA / "rasters/rgb_uint8/RGB.byte.tif", "imagery/rgb.tif")
+        archive.writestr("imagery/README.txt", "flown in 2019")
+    sheet = pd.DataFrame({"name": ["a", "b"], "lat": [47.1, 47.2], "lon": [8.1, 8.2]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pyogrio.write_dataframe(sheet, src / "wells.xlsx", driver="XLSX", layer="Wells")
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(local_blob_root)}
     proc = subprocess.run(
         [
@@ -79,8 +91,14 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr  # one file is broken on purpose
     rows = {r["blob"]: r for r in json.loads(proc.stdout)}
-    assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx"}
+    assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx",
+                         "cli/delivery.zip", "cli/wells.xlsx"}  # fmt: skip
     assert rows["cli/sub/rgb.tif"]["status"] == "published"
+    assert rows["cli/delivery.zip"]["status"] == "published"
+    assert any(b.endswith("/analysis.tif") for b in rows["cli/delivery.zip"]["blobs"])
+    assert rows["cli/wells.xlsx"]["status"] == "published"
+    (table,) = rows["cli/wells.xlsx"]["tables"]
+    assert table.endswith(".cli_wells")
     assert rows["cli/broken.tif"]["status"] == "failed"
     assert (
         "broken.tif" in rows["cli/broken.tif"]["error"] or "TIFF" in rows["cli/broken.tif"]["error"]

@@ -16,7 +16,13 @@ import pytest
 from psycopg import sql
 
 from geo_platform.lib.bronze import classify
-from geo_platform.lib.errors import CoordinateRangeError, NoGeometryError, TooLargeError
+from geo_platform.lib.errors import (
+    CoordinateRangeError,
+    FormatMismatchError,
+    NoGeometryError,
+    TooLargeError,
+)
+from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.read import open_source
@@ -75,6 +81,21 @@ def test_the_sheet_with_coordinates_publishes_as_points(pg_conn, pg_schema, tmp_
     ).fetchall()  # fmt: skip
     assert rows[0] == ("Zürich", dt.date(1990, 1, 2), pytest.approx(8.54), pytest.approx(47.37))
     assert rows[2][0] == "Genève" and rows[2][1] is None
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".ods"])
+def test_the_bronze_stage_takes_a_workbook_and_refuses_other_documents(tmp_path, suffix):
+    path = _workbook(tmp_path / f"stations{suffix}", {"Stations": STATIONS})
+    inv = inventory_file(path, f"in/stations{suffix}", "vector")
+    assert inv.driver == suffix[1:].upper() and inv.features == 3
+    assert [layer["name"] for layer in inv.layers] == ["Stations"]
+    doc = tmp_path / f"letter{suffix}"
+    with zipfile.ZipFile(doc, "w") as z:  # a text document under a spreadsheet's name
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document/>")
+    with pytest.raises(FormatMismatchError, match=r"office document"):
+        inventory_file(doc, f"in/letter{suffix}", "vector")
 
 
 def test_a_workbook_without_coordinates_names_every_sheet(tmp_path: Path) -> None:
