@@ -12,6 +12,7 @@ every name through ``lib.gdal_paths`` so that no character of it reaches GDAL as
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -151,9 +152,14 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
     from rasterio.errors import RasterioIOError
     from rasterio.warp import transform_bounds
 
-    from geo_platform.lib.raster.opening import resolve_gdal_path
+    from geo_platform.lib.raster.opening import SeveralRastersError, resolve_gdal_path
 
-    src = resolve_gdal_path(path, name)
+    try:
+        src = resolve_gdal_path(path, name)
+    except SeveralRastersError as several:  # tiles in a zip: described as their mosaic
+        with tempfile.TemporaryDirectory(prefix="geo_platform_") as tmp:
+            _mosaic_details(inv, path, name, several.members, Path(tmp))
+        return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -171,6 +177,22 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
                         inv.bbox = None
     except RasterioIOError as exc:
         raise gdal_input_error(exc, name, "raster", src, path) from exc
+
+
+def _mosaic_details(inv: Inventory, path: Path, name: str, members: list[str], tmp: Path) -> None:
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
+
+    vrt, inv.driver = mosaic_vrt(path, name, members, tmp / "mosaic.vrt")
+    with rasterio.open(vrt) as ds:
+        inv.width, inv.height, inv.bands = ds.width, ds.height, ds.count
+        inv.dtypes = list(ds.dtypes)
+        if ds.crs:
+            inv.crs = ds.crs.to_string()
+            west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+            inv.bbox = (round(west, 7), round(south, 7), round(east, 7), round(north, 7))
 
 
 def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, str]], object]:

@@ -39,9 +39,11 @@ from geo_platform.lib.quality.checks import (
 )
 from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
 from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
+from geo_platform.lib.raster.opening import SeveralRastersError
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.rectify import rectify_gcps
 from geo_platform.lib.raster.tiling import TilingOptions, needs_tiling
+from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 from geo_platform.lib.rules import options_for, parse_rules
 from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.completeness import (
@@ -234,6 +236,13 @@ def _inspect(local: Path, work: Path, blob: str, options: RasterOptions) -> tupl
             local, blob, max_bytes=max_bytes, max_pixels=max_pixels, assume_crs=options.assume_crs
         )
         return info, local
+    except SeveralRastersError as several:  # tiles of one grid in a zip: their mosaic
+        vrt, driver = mosaic_vrt(local, blob, several.members, work / "mosaic-source.vrt")
+        info = inspect_raster(vrt, blob, max_bytes=max_bytes, max_pixels=max_pixels,
+                              assume_crs=options.assume_crs, own_vrt=True)  # fmt: skip
+        how = f"mosaicked from the {len(several.members)} tiles in the zip (a VRT, in place)"
+        return replace(info, driver=driver, file_size=local.stat().st_size,
+                       rectified_from=how), vrt  # fmt: skip
     except NotGeoreferencedError:
         rectified = rectify_gcps(local, work / "rectified-source.tif", max_bytes=max_bytes)
         if rectified is None:

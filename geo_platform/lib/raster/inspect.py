@@ -103,7 +103,8 @@ class RasterInfo:
     nbits: int | None = None
     """Bits per sample when not the data type's full width (TIFF NBITS: 1-bit masks, 12-bit)."""
     rectified_from: str | None = None
-    """How a source placed by GCPs only was put on a north-up grid (``rectify.py``), if it was."""
+    """How the source was made one north-up raster, if it had to be: placed by GCPs only
+    (``rectify.py``), or tiles in a zip (``zip_mosaic.py``). A step of the item's lineage."""
 
     @property
     def crs(self) -> CRS:

@@ -38,7 +38,12 @@ from geo_platform.lib.raster import cf
 from geo_platform.lib.raster.cdf_header import CdfVariable, read_cdf_variables
 from geo_platform.lib.raster.cf import Dimension
 from geo_platform.lib.raster.grib import grib_groups
-from geo_platform.lib.raster.opening import GDAL_ERRORS, open_raster, resolve_gdal_path
+from geo_platform.lib.raster.opening import (
+    GDAL_ERRORS,
+    SeveralRastersError,
+    open_raster,
+    resolve_gdal_path,
+)
 
 MULTIDIM_DRIVERS = frozenset({"netCDF", "HDF5", "HDF5Image", "GRIB"})
 """Drivers whose files are published as one item per variable."""
@@ -114,7 +119,10 @@ def read_cube(path: Path, name: str, work: Path) -> Cube | None:
     there, so no character of the original name is taken as subdataset syntax."""
     if not might_be_cube(path):
         return None
-    gdal_path = resolve_gdal_path(path, name)
+    try:
+        gdal_path = resolve_gdal_path(path, name)
+    except SeveralRastersError:
+        return None  # tiles in a zip (``zip_mosaic``)
     header = read_cdf_variables(Path(gdal_path)) if not gdal_path.startswith("/vsi") else None
     if header is not None and not any(len(v.dims) >= 2 for v in header):
         notes = "; ".join(_not_rasters(header, set()))

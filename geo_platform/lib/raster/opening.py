@@ -95,16 +95,26 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
     if not candidates:
         raise UnsupportedFormatError("zip archive holds no raster file", path=name)
     if len(candidates) > 1:
-        listed = ", ".join(m.filename for m in candidates[:5])
-        raise UnsupportedFormatError(
-            f"zip archive holds {len(candidates)} candidate rasters ({listed}); "
-            "publish one raster per archive",
-            path=name,
-        )
+        for m in candidates:
+            _check_member(m, name, max_uncompressed)
+        raise SeveralRastersError([m.filename for m in candidates], name)
     member = candidates[0]
     _check_member(member, name, max_uncompressed)
     inner = PurePosixPath(member.filename).as_posix()
     return vsizip(path, inner)
+
+
+class SeveralRastersError(UnsupportedFormatError):
+    """A zip holding several rasters: tiles to mosaic (``zip_mosaic``), or refused."""
+
+    def __init__(self, members: list[str], name: str) -> None:
+        listed = ", ".join(members[:5]) + (", ..." if len(members) > 5 else "")
+        super().__init__(
+            f"zip archive holds {len(members)} rasters ({listed}): publish one raster per "
+            "archive, or tiles of one grid",
+            path=name,
+        )
+        self.members = members
 
 
 def _check_member(member: zipfile.ZipInfo, name: str, max_uncompressed: int | None) -> None:

@@ -19,6 +19,8 @@ from geo_platform.lib.errors import (
     UnsupportedFormatError,
 )
 from geo_platform.lib.raster.inspect import inspect_raster
+from geo_platform.lib.raster.opening import SeveralRastersError
+from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.lib.raster import synth
 
@@ -209,8 +211,11 @@ def test_zip_with_two_rasters_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(tif, "a.tif")
         zf.write(tif, "b.tif")
-    with pytest.raises(UnsupportedFormatError, match="2 candidate rasters"):
-        inspect_raster(archive, "two.zip")
+    with pytest.raises(SeveralRastersError, match=r"holds 2 rasters \(a.tif, b.tif\)") as err:
+        inspect_raster(archive, "two.zip")  # the raster pipeline mosaics tiles (zip_mosaic)
+    assert err.value.members == ["a.tif", "b.tif"]
+    with pytest.raises(UnsupportedFormatError, match=r"'a.tif' and 'b.tif' cover the same"):
+        mosaic_vrt(archive, "two.zip", err.value.members, tmp_path / "m.vrt")
 
 
 def test_metadata_datetime_and_sensor(tmp_path: Path) -> None:
