@@ -41,6 +41,8 @@ VECTOR_EXTENSIONS = frozenset(
      ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
      ".tab", ".mif", ".xlsx", ".ods"}
 )  # fmt: skip
+# Single-file vectors that may arrive gzipped (``roads.geojson.gz``, ``lib.vector.gzipped``).
+GZIPPED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}
 # Companions of another file: never a partition of their own.
 SHAPEFILE_SIDECARS = frozenset(
     {".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".shp.xml", ".atx", ".ain",
@@ -92,7 +94,7 @@ def classify(path: str, size: int | None = None) -> Classification:
         return Classification("unsupported", "zero-byte file")
     if ext in {".hgt.zip"} or (ext == ".zip" and _inner_extension(name) in RASTER_EXTENSIONS):
         return Classification("raster")
-    if ext in {".gdb.zip"}:
+    if ext in {".gdb.zip"} or (ext == ".gz" and _inner_extension(name) in GZIPPED_VECTORS):
         return Classification("vector")
     if ext in SIDECARS:
         return Classification("sidecar", f"sidecar file ({ext}) of another file")

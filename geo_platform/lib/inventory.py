@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,14 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     member escaping the archive root, named), and for vectors the table stage's own
     content-versus-extension rule (``vector.sniff.check_file``).
     """
+    if kind == "vector" and _is_gzip(path):  # roads.geojson.gz: its decompressed content
+        from geo_platform.lib.vector.gzipped import gunzip
+        from geo_platform.lib.vector.options import VectorOptions
+
+        holder = gunzip(path, name, VectorOptions())  # the copy lives while it is read
+        inner = inventory_file(holder.path, name, kind)
+        return replace(inner, format=f"{inner.format}+gzip", size=path.stat().st_size,
+                       sha256=file_sha256(path))  # fmt: skip
     fmt = sniff_format(path, name)
     _refuse_blank(path, name, fmt)
     expected = RASTER_FORMATS if kind == "raster" else VECTOR_FORMATS
@@ -90,6 +98,11 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     else:
         _vector_details(inv, path, fmt, name)
     return inv
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def file_sha256(path: Path) -> str:

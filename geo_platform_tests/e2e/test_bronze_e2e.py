@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -70,6 +71,8 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pyogrio.write_dataframe(sheet, src / "wells.xlsx", driver="XLSX", layer="Wells")
+    geojson = (TESTDATA / "vectors/null_geometry/null_geom.geojson").read_bytes()
+    (src / "roads.geojson.gz").write_bytes(gzip.compress(geojson))
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(local_blob_root)}
     proc = subprocess.run(
         [
@@ -92,13 +95,14 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert proc.returncode == 1, proc.stderr  # one file is broken on purpose
     rows = {r["blob"]: r for r in json.loads(proc.stdout)}
     assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx",
-                         "cli/delivery.zip", "cli/wells.xlsx"}  # fmt: skip
+                         "cli/delivery.zip", "cli/wells.xlsx", "cli/roads.geojson.gz"}  # fmt: skip
     assert rows["cli/sub/rgb.tif"]["status"] == "published"
     assert rows["cli/delivery.zip"]["status"] == "published"
     assert any(b.endswith("/analysis.tif") for b in rows["cli/delivery.zip"]["blobs"])
     assert rows["cli/wells.xlsx"]["status"] == "published"
     (table,) = rows["cli/wells.xlsx"]["tables"]
     assert table.endswith(".cli_wells")
+    assert rows["cli/roads.geojson.gz"]["status"] == "published"
     assert rows["cli/broken.tif"]["status"] == "failed"
     assert (
         "broken.tif" in rows["cli/broken.tif"]["error"] or "TIFF" in rows["cli/broken.tif"]["error"]

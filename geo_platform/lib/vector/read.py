@@ -37,7 +37,14 @@ from geo_platform.lib.errors import (
     gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
-from geo_platform.lib.vector import archive, geojson_crs, geoparquet, sniff, spreadsheet
+from geo_platform.lib.vector import (
+    archive,
+    geojson_crs,
+    geoparquet,
+    gzipped,
+    sniff,
+    spreadsheet,
+)
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
@@ -220,6 +227,10 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
     """Every spatial layer of a file, after the safety and format checks (no layer choice)."""
     options = options or VectorOptions()
     path = Path(path)
+    if gzipped.is_gzip(path):  # roads.geojson.gz: read from a decompressed copy
+        plain = gzipped.gunzip(path, name, options)
+        inner = list_layers(plain.path, name, options)
+        return [replace(s, keepalive=(s.keepalive, plain)) for s in inner]
     fmt = sniff.check_file(path, name)
     if fmt == "zip":
         layers = _zip_layers(path, name, options)
