@@ -241,11 +241,7 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         base = replace(_base(path, name, str(safe), "CSV", path.stem), keepalive=holder)
         layers = csv_source.csv_layers(base, options)
     elif fmt in spreadsheet.DRIVERS:  # sheets with coordinate columns, read as CSV
-        archive.inspect_zip(path, name, options)
-        safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])
-        driver = spreadsheet.DRIVERS[fmt]
-        base = replace(_base(path, name, str(safe), driver, path.stem), keepalive=holder)
-        layers = spreadsheet.spreadsheet_layers(base, fmt, options)
+        layers = _spreadsheet_layers(path, name, fmt, options)
     elif fmt == "parquet":
         layers = [geoparquet.parquet_layer_source(path, name)]
     elif fmt == "kmz":
@@ -284,6 +280,16 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         raise EmptyDatasetError("the file has no layers with features or geometry", path=name)
     multi = len(layers) > 1
     return [replace(s, multi_layer=multi) for s in layers]
+
+
+def _spreadsheet_layers(
+    path: Path, name: str, fmt: str, options: VectorOptions
+) -> list[LayerSource]:
+    archive.inspect_zip(path, name, options)  # a workbook is a zip: the bomb limits hold
+    safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])
+    base = replace(_base(path, name, str(safe), spreadsheet.DRIVERS[fmt], path.stem),
+                   keepalive=holder)  # fmt: skip
+    return spreadsheet.spreadsheet_layers(base, fmt, options)
 
 
 def open_source(path: Path, name: str, options: VectorOptions | None = None) -> list[LayerSource]:
