@@ -96,6 +96,8 @@ def classify(path: str, size: int | None = None) -> Classification:
         return Classification("raster")
     if ext in {".gdb.zip"} or (ext == ".gz" and _inner_extension(name) in GZIPPED_VECTORS):
         return Classification("vector")
+    if ext == ".gz" and _inner_extension(name) in RASTER_EXTENSIONS:  # dem.asc.gz
+        return Classification("raster")
     if ext in SIDECARS:
         return Classification("sidecar", f"sidecar file ({ext}) of another file")
     if ext in RASTER_EXTENSIONS:
@@ -126,6 +128,8 @@ def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
     """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file."""
     folder = posixpath.dirname(path)
     stem = posixpath.splitext(posixpath.basename(path))[0].lower()
+    if extension(path) == ".gz":  # dem.asc.gz: dem.prj
+        stem = posixpath.splitext(stem)[0]
     out = []
     for other in existing:
         if other == path or posixpath.dirname(other) != folder:

@@ -71,11 +71,10 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     member escaping the archive root, named), and for vectors the table stage's own
     content-versus-extension rule (``vector.sniff.check_file``).
     """
-    if kind == "vector" and _is_gzip(path):  # roads.geojson.gz: its decompressed content
-        from geo_platform.lib.vector.gzipped import gunzip
-        from geo_platform.lib.vector.options import VectorOptions
+    if _is_gzip(path):  # roads.geojson.gz, dem.asc.gz: its decompressed content
+        from geo_platform.lib.gzipped import DEFAULT_MAX_BYTES, DEFAULT_MAX_RATIO, gunzip
 
-        holder = gunzip(path, name, VectorOptions())  # the copy lives while it is read
+        holder = gunzip(path, name, max_bytes=DEFAULT_MAX_BYTES, max_ratio=DEFAULT_MAX_RATIO)
         inner = inventory_file(holder.path, name, kind)
         return replace(inner, format=f"{inner.format}+gzip", size=path.stat().st_size,
                        sha256=file_sha256(path))  # fmt: skip

@@ -23,7 +23,8 @@ def bronze_local_copy(
     if info is None:
         raise NotFoundError("the bronze blob no longer exists", path=blob)
     folder = posixpath.dirname(blob)
-    stem = posixpath.splitext(posixpath.basename(blob))[0]
+    # up to the first dot: dem.asc.gz lists dem.prj too (``sidecar_names`` picks the sidecars)
+    stem = posixpath.basename(blob).split(".", 1)[0]
     prefix = f"{folder}/{stem}" if folder else stem
     siblings = [b.path for b in store.list_blobs(container, prefix=prefix)]
     wanted = [blob, *sidecar_names(blob, siblings)]

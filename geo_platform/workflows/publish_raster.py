@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from geo_platform.lib import naming, stac_ext
+from geo_platform.lib import gzipped, naming, stac_ext
 from geo_platform.lib.errors import NotFoundError, NotGeoreferencedError, ValidationError
 from geo_platform.lib.quality.checks import (
     Consistency,
@@ -167,6 +167,8 @@ def publish_raster(
         linked, duplicate_of = _duplicate(store, lookups, settings, provenance)
         if linked is not None:
             return linked
+        plain = gzipped.if_compressed(local, blob)  # dem.asc.gz: its decompressed copy
+        local = plain.path if plain is not None else local
         # NetCDF, HDF5, GRIB: one COG and item per 2-D variable (workflows.publish_multidim).
         cube = publish_multidim(
             store,

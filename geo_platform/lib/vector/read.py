@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyogrio
 from pyogrio.raw import open_arrow
 
-from geo_platform.lib import naming
+from geo_platform.lib import gzipped, naming
 from geo_platform.lib.errors import (
     EmptyDatasetError,
     FormatMismatchError,
@@ -41,7 +41,6 @@ from geo_platform.lib.vector import (
     archive,
     geojson_crs,
     geoparquet,
-    gzipped,
     sniff,
     spreadsheet,
 )
@@ -228,7 +227,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
     options = options or VectorOptions()
     path = Path(path)
     if gzipped.is_gzip(path):  # roads.geojson.gz: read from a decompressed copy
-        plain = gzipped.gunzip(path, name, options)
+        plain = gzipped.gunzip(path, name, max_bytes=options.max_archive_bytes,
+                               max_ratio=options.max_archive_ratio)  # fmt: skip
         inner = list_layers(plain.path, name, options)
         return [replace(s, keepalive=(s.keepalive, plain)) for s in inner]
     fmt = sniff.check_file(path, name)
