@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from geo_platform.lib import gzipped
 from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.content import HEAD_BYTES, describe, sniff_format, zip_kind
 from geo_platform.lib.errors import (
@@ -71,10 +72,8 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     member escaping the archive root, named), and for vectors the table stage's own
     content-versus-extension rule (``vector.sniff.check_file``).
     """
-    if _is_gzip(path):  # roads.geojson.gz, dem.asc.gz: its decompressed content
-        from geo_platform.lib.gzipped import DEFAULT_MAX_BYTES, DEFAULT_MAX_RATIO, gunzip
-
-        holder = gunzip(path, name, max_bytes=DEFAULT_MAX_BYTES, max_ratio=DEFAULT_MAX_RATIO)
+    holder = gzipped.if_compressed(path, name)  # roads.geojson.gz, dem.asc.gz: the content
+    if holder is not None:
         inner = inventory_file(holder.path, name, kind)
         return replace(inner, format=f"{inner.format}+gzip", size=path.stat().st_size,
                        sha256=file_sha256(path))  # fmt: skip
@@ -97,11 +96,6 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     else:
         _vector_details(inv, path, fmt, name)
     return inv
-
-
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
 
 
 def file_sha256(path: Path) -> str:
