@@ -18,6 +18,7 @@ from shapely.geometry import Point
 
 from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.inventory import inventory_file
+from geo_platform.lib.vector.archive import raster_members
 from geo_platform.lib.vector.read import open_source
 from geo_platform.lib.vector.sniff import gpkg_raster_tables
 from geo_platform_tests.fixtures.vector_world import World, table_facts
@@ -89,3 +90,24 @@ def test_a_zip_of_vectors_names_the_rasters_it_holds_among_the_failed(world, tmp
     assert table_facts(world.dsn, world.schema, table.table)[0] == 2
     assert list(result.failed_layers) == ["imagery/ortho.tif"]
     assert "upload it on its own" in result.failed_layers["imagery/ortho.tif"]
+
+
+def test_pictures_icons_and_previews_are_not_rasters_left_out(tmp_path: Path) -> None:
+    def _zip(name: str, members: dict[str, bytes]) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as archive:
+            for member, data in members.items():
+                archive.writestr(member, data)
+        return path
+
+    shp = {"wells.shp": b"", "wells.shx": b"", "wells.dbf": b""}
+    assert raster_members(_zip("preview.zip", {**shp, "preview.png": b"", "logo.jpg": b""})) == []
+    placed = {**shp, "scan.png": b"", "scan.pgw": b"", "ortho.jpg": b"", "ortho.jpg.aux.xml": b""}
+    assert raster_members(_zip("placed.zip", placed)) == ["scan.png", "ortho.jpg"]
+    assert raster_members(_zip("dem.zip", {**shp, "dem/dem.tif": b""})) == ["dem/dem.tif"]
+    kmz = {"doc.kml": b"<kml/>", "files/icon.png": b"", "files/photo.tif": b""}
+    assert raster_members(_zip("map.kmz", kmz)) == []  # a KMZ's pictures belong to its styles
+    workbook = {"[Content_Types].xml": b"", "xl/workbook.xml": b"", "xl/media/image1.png": b""}
+    assert raster_members(_zip("stations.xlsx", workbook)) == []
+    (tmp_path / "plain.geojson").write_text("{}")
+    assert raster_members(tmp_path / "plain.geojson") == []

@@ -291,11 +291,29 @@ def _dedupe_names(found: list[ArchiveVector]) -> list[ArchiveVector]:
     return out
 
 
+_PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".gfw", ".aux.xml")
+
+
 def raster_members(path: Path) -> list[str]:
     """The rasters in a zip of vectors, which its vector layers do not publish ([] for a file
-    that is not a zip). A zip of rasters only is a raster file (``lib.zip_kind``)."""
+    that is not a zip, and for a KMZ or a workbook, whose pictures are icons). A picture
+    (PNG, JPEG...) counts only when a world file or ``.aux.xml`` places it: otherwise it is a
+    preview or a legend. A zip of rasters only is a raster file (``lib.zip_kind``)."""
     if not zipfile.is_zipfile(path):
         return []
     with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    return [n for n in names if not is_archive_noise(n) and classify(n).kind == "raster"]
+        names = [n for n in archive.namelist() if not is_archive_noise(n)]
+    lowered = {n.lower() for n in names}
+    if any(n.endswith(".kml") for n in lowered) or lowered & {"xl/workbook.xml", "mimetype"}:
+        return []
+    out = []
+    for name in names:
+        if classify(name).kind != "raster":
+            continue
+        stem, ext = posixpath.splitext(name.lower())
+        if ext in _PICTURES and not any(stem + p in lowered or name.lower() + p in lowered
+                                        for p in _PLACED_BY):  # fmt: skip
+            continue
+        out.append(name)
+    return out
