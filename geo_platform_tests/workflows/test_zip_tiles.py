@@ -142,3 +142,35 @@ def test_a_large_mosaic_is_tiled_from_the_zip(blob_store, pgstac_lookups, bronze
         row, col = rasterio.transform.rowcol(from_origin(*ORIGIN, 10, 10), *first.xy(0, 0))
         expected = _image()[:, row : row + first.height, col : col + first.width]
         assert np.array_equal(first.read(), expected)
+
+
+def _palette_tiles(folder: Path, second_red: int = 255) -> list[Path]:
+    out = []
+    for col in range(2):
+        path = folder / f"landcover_{col}.tif"
+        profile = {"driver": "GTiff", "width": 100, "height": 80, "count": 1, "dtype": "uint8",
+                   "crs": CRS.from_epsg(32632),
+                   "transform": from_origin(ORIGIN[0] + col * 1000, ORIGIN[1], 10, 10)}  # fmt: skip
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write((np.arange(100 * 80).reshape(1, 80, 100) % 4).astype("uint8"))
+            red = second_red if col == 1 else 255
+            dst.write_colormap(1, {0: (red, 0, 0, 255), 1: (0, 255, 0, 255),
+                                   2: (0, 0, 255, 255), 3: (255, 255, 0, 255)})  # fmt: skip
+        out.append(path)
+    return out
+
+
+def test_palette_tiles_keep_their_color_table(blob_store, pgstac_lookups, bronze_folder, tmp_path):
+    blob = f"{bronze_folder}/landcover.zip"
+    blob_store.upload_file("bronze", blob, _zip(tmp_path / "l.zip", _palette_tiles(tmp_path)))
+    publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    path = Path(blob_store.root) / "silver" / naming.silver_prefix(blob) / "analysis.tif"
+    with rasterio.open(path) as cog:
+        assert cog.width == 200 and cog.colorinterp[0].name == "palette"
+        assert cog.colormap(1)[0] == (255, 0, 0, 255) and cog.colormap(1)[3] == (255, 255, 0, 255)
+    other = tmp_path / "other"
+    other.mkdir()
+    blob = f"{bronze_folder}/two_palettes.zip"
+    blob_store.upload_file("bronze", blob, _zip(tmp_path / "p.zip", _palette_tiles(other, 9)))
+    with pytest.raises(UnsupportedFormatError, match=r"landcover_1.tif': its color table differs"):
+        publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")

@@ -20,6 +20,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
+import rasterio.io
 from rasterio.crs import CRS
 
 from geo_platform.lib.errors import UnsupportedFormatError
@@ -50,6 +51,7 @@ class _Tile:
     nodata: float | None
     colorinterp: tuple[str, ...]
     driver: str
+    palette: tuple[tuple[int, ...], ...] = ()  # band 1's color table, in index order
 
 
 def _tile(zip_path: Path, member: str, name: str) -> _Tile:
@@ -63,7 +65,17 @@ def _tile(zip_path: Path, member: str, name: str) -> _Tile:
             )
         return _Tile(member, source, ds.width, ds.height, t.c, t.f, (t.a, -t.e), ds.crs,
                      ds.count, tuple(ds.dtypes), ds.nodata,
-                     tuple(c.name for c in ds.colorinterp), ds.driver)  # fmt: skip
+                     tuple(c.name for c in ds.colorinterp), ds.driver, _palette(ds))  # fmt: skip
+
+
+def _palette(ds: rasterio.io.DatasetReader) -> tuple[tuple[int, ...], ...]:
+    if ds.colorinterp[0].name != "palette":
+        return ()
+    try:
+        table = ds.colormap(1)
+    except ValueError:
+        return ()
+    return tuple(tuple(table[i]) for i in sorted(table))
 
 
 def _differs(first: _Tile, tile: _Tile) -> str | None:
@@ -74,6 +86,8 @@ def _differs(first: _Tile, tile: _Tile) -> str | None:
         mine, theirs = "/".join(sorted(set(tile.dtypes))), "/".join(sorted(set(first.dtypes)))
         return (f"it has {tile.count} band(s) of {mine} where {first.member!r} has "
                 f"{first.count} of {theirs}")  # fmt: skip
+    if tile.palette != first.palette:
+        return f"its color table differs from that of {first.member!r}"
     if not _same(tile.nodata, first.nodata):
         return f"its nodata is {tile.nodata} where {first.member!r} has {first.nodata}"
     if any(abs(a - b) > 1e-9 * abs(b) for a, b in zip(tile.res, first.res, strict=True)):
@@ -172,6 +186,10 @@ def mosaic_vrt(zip_path: Path, name: str, members: list[str], dest: Path) -> tup
         if nodata is not None:
             parts.append(f"<NoDataValue>{nodata!r}</NoDataValue>")
         parts.append(f"<ColorInterp>{first.colorinterp[b].capitalize()}</ColorInterp>")
+        if b == 0 and first.palette:
+            entries = "".join(f'<Entry c1="{c[0]}" c2="{c[1]}" c3="{c[2]}" c4="{c[3]}"/>'
+                              for c in first.palette)  # fmt: skip
+            parts.append(f"<ColorTable>{entries}</ColorTable>")
         parts += [_source(t, str(b + 1), x, y, nodata) for t, x, y in placed]
         parts.append("</VRTRasterBand>")
     if gaps and nodata is None:  # transparent outside the tiles
