@@ -27,7 +27,6 @@ from geo_platform.lib.bronze import (
     classify,
     classify_content,
     extension,
-    zip_content_kind,
 )
 from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.naming import (
@@ -36,6 +35,7 @@ from geo_platform.lib.naming import (
     partition_key_for_blob,
 )
 from geo_platform.lib.types import BlobInfo, DataKind
+from geo_platform.lib.zip_kind import kind_from_tail
 from geo_platform.resources.blob_store import BlobStore, blob_store_from_settings
 from geo_platform.settings import Settings, load_settings
 
@@ -112,7 +112,7 @@ def plan_for(
     for blob in blobs:
         cls = classify(blob.path, blob.size)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and read_tail is not None:
-            cls = Classification(zip_content_kind(read_tail(blob), blob.size))
+            cls = Classification(kind_from_tail(read_tail(blob), blob.size))
         if cls.needs_content and read_head is not None:
             cls = classify_content(blob, read_head(blob))
         if cls.kind in ("raster", "vector"):

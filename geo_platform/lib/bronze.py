@@ -22,11 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from geo_platform.lib.content import content_kind, sniff_format
+from geo_platform.lib.content import content_kind, is_archive_noise, sniff_format
 from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
-from geo_platform.lib.zip_kind import is_archive_noise, kind_from_tail
+from geo_platform.lib.zip_kind import kind_from_tail
 
 __all__ = ["Classification", "TickPlan", "classify", "classify_content", "is_archive_noise",
            "plan_tick", "sniff_format"]  # fmt: skip
@@ -117,11 +117,6 @@ def classify_content(blob: BlobInfo, head: bytes) -> Classification:
     """The class of a candidate blob (``needs_content``) from its first bytes."""
     kind, reason = content_kind(head, posixpath.basename(blob.path), blob.size)
     return Classification(kind, "" if kind in ("raster", "vector") else reason)
-
-
-def zip_content_kind(tail: bytes, size: int) -> DataKind:
-    """Raster or vector: what a ``.zip`` ending with ``tail`` holds (``lib.zip_kind``)."""
-    return kind_from_tail(tail, size, lambda name: classify(name).kind)
 
 
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
@@ -235,7 +230,7 @@ class _Planner:
         cls = classify(blob.path, blob.size)
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and self.read_tail:
-            cls = Classification(self._sniff(blob, prev, self.read_tail, zip_content_kind))
+            cls = Classification(self._sniff(blob, prev, self.read_tail, kind_from_tail))
         if cls.needs_content:
             cls = self._by_content(blob, cls, digest, prev)
             letter = "u" if cls.needs_content else "n"

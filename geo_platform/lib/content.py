@@ -258,9 +258,16 @@ def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
     return names
 
 
+def is_archive_noise(member: str) -> bool:
+    """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
+    and other hidden files or folders."""
+    return any(part == "__MACOSX" or part.startswith(".") for part in member.split("/") if part)
+
+
 def zip_kind(members: list[str]) -> tuple[BlobClass, str]:
-    """(kind, reason) of a zip archive from its member names (see the module docstring)."""
-    names = [n.lower() for n in members]
+    """(kind, reason) of a zip archive from its member names (see the module docstring);
+    archive noise (``__MACOSX/._roads.shp``) does not count."""
+    names = [n.lower() for n in members if not is_archive_noise(n)]
     if any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names) and not any(
         n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names
     ):

@@ -3,10 +3,11 @@
 A zip's table of contents (its central directory) sits at its end, so the sensor reads the
 last ``TAIL_BYTES`` of a new ``.zip`` blob (one ranged request, like the first bytes of a file
 without extension) and lists its members without downloading it. A zip whose data members are
-all rasters (``scan.zip`` holding ``scan/scan.tif`` and its ``.tfw``) goes to the raster
-pipeline (a README or other non-data file beside them does not count); any other zip
-(Shapefiles, a FileGDB, a mix of rasters and vectors, or a table of contents that does not fit
-in the tail) stays a vector, as its extension says. Zips named after a raster
+rasters (``scan.zip`` holding ``scan/scan.tif`` and its ``.tfw``) goes to the raster pipeline
+(a README or other non-data file beside them does not count), by the rule a zip recognised by
+its content follows (``content.zip_kind``); any other zip (Shapefiles, a FileGDB, a mix of
+rasters and vectors, or a table of contents that does not fit in the tail) stays a vector, as
+its extension says. Zips named after a raster
 (``dem.tif.zip``, ``N45E006.hgt.zip``) are rasters by name already (``bronze.classify``).
 """
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
 
+from geo_platform.lib.content import zip_kind
 from geo_platform.lib.types import DataKind
 
 TAIL_BYTES = 256 * 1024
@@ -72,21 +73,9 @@ def members_from_tail(tail: bytes, size: int) -> list[str] | None:
         return None
 
 
-def is_archive_noise(member: str) -> bool:
-    """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
-    and other hidden files or folders."""
-    return any(part == "__MACOSX" or part.startswith(".") for part in member.split("/") if part)
-
-
-def zip_kind(members: list[str], kind_of: Callable[[str], str]) -> DataKind:
-    """'raster' when a zip holds rasters and no vector file (sidecars, folders, archive noise
-    and other files such as a README aside), else 'vector'. ``kind_of`` is the kind of a name
-    (``bronze.classify``)."""
-    kinds = {kind_of(n) for n in members if not n.endswith("/") and not is_archive_noise(n)}
-    return "raster" if "raster" in kinds and "vector" not in kinds else "vector"
-
-
-def kind_from_tail(tail: bytes, size: int, kind_of: Callable[[str], str]) -> DataKind:
-    """``zip_kind`` of the members listed in ``tail`` ('vector' when they cannot be listed)."""
+def kind_from_tail(tail: bytes, size: int) -> DataKind:
+    """Raster when the members listed in ``tail`` make the zip a raster by the rule zips
+    recognised by content follow (``content.zip_kind``), else vector (also when they cannot
+    be listed)."""
     members = members_from_tail(tail, size)
-    return "vector" if members is None else zip_kind(members, kind_of)
+    return "raster" if members is not None and zip_kind(members)[0] == "raster" else "vector"

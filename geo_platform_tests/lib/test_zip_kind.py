@@ -18,7 +18,7 @@ from geo_platform.lib import bronze
 from geo_platform.lib.errors import TransientError
 from geo_platform.lib.raster.opening import resolve_gdal_path
 from geo_platform.lib.types import BlobInfo
-from geo_platform.lib.zip_kind import TAIL_BYTES, members_from_tail, zip_kind
+from geo_platform.lib.zip_kind import TAIL_BYTES, kind_from_tail, members_from_tail
 
 
 def _zip(members: dict[str, bytes], *, zip64: bool = False) -> bytes:
@@ -42,12 +42,18 @@ def _zip(members: dict[str, bytes], *, zip64: bool = False) -> bytes:
         (["roads.shp", "roads.shx", "roads.dbf", "scan.tif"], "vector"),  # a mix stays vector
         (["data.gdb/a00000001.gdbtable"], "vector"),
         (["points.geojson", "preview.png"], "vector"),
+        (["scan.tif", "__MACOSX/._roads.shp"], "raster"),  # archive noise is no vector
         (["README.txt"], "vector"),
         ([], "vector"),
     ],
 )
 def test_kind_of_members(names: list[str], kind: str) -> None:
-    assert zip_kind(names, lambda name: bronze.classify(name).kind) == kind
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name in names:
+            z.writestr(name, b"")
+    data = buf.getvalue()
+    assert kind_from_tail(data[-TAIL_BYTES:], len(data)) == kind
 
 
 def test_members_are_listed_from_the_tail_only() -> None:
@@ -55,7 +61,7 @@ def test_members_are_listed_from_the_tail_only() -> None:
     data = _zip({"big/scan.tif": payload, "big/scan.tfw": b"1\n0\n0\n-1\n0\n0\n"})
     tail = data[-TAIL_BYTES:]
     assert members_from_tail(tail, len(data)) == ["big/scan.tif", "big/scan.tfw"]
-    assert bronze.zip_content_kind(tail, len(data)) == "raster"
+    assert kind_from_tail(tail, len(data)) == "raster"
     # ZIP64 records are read too
     data64 = _zip({"a.tif": payload, "b.tfw": b"x"}, zip64=True)
     assert members_from_tail(data64[-TAIL_BYTES:], len(data64)) == ["a.tif", "b.tfw"]
@@ -65,12 +71,12 @@ def test_what_cannot_be_listed_from_the_tail_stays_a_vector() -> None:
     many = {f"tiles/tile_{i:05d}_with_a_rather_long_name.tif": b"" for i in range(5000)}
     data = _zip(many)  # its directory is larger than the tail
     assert members_from_tail(data[-TAIL_BYTES:], len(data)) is None
-    assert bronze.zip_content_kind(data[-TAIL_BYTES:], len(data)) == "vector"
+    assert kind_from_tail(data[-TAIL_BYTES:], len(data)) == "vector"
     assert members_from_tail(data, len(data)) is not None  # the whole directory: listed
     assert members_from_tail(b"not a zip at all", 16) is None
     assert members_from_tail(b"", 0) is None
     truncated = _zip({"a.tif": b"x" * 100})[:-10]
-    assert bronze.zip_content_kind(truncated, len(truncated)) == "vector"
+    assert kind_from_tail(truncated, len(truncated)) == "vector"
 
 
 def _blob(path: str, data: bytes, etag: str = "e1") -> BlobInfo:
