@@ -20,7 +20,6 @@ import posixpath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from geo_platform.lib.content import content_kind, is_archive_noise, sniff_format
 from geo_platform.lib.errors import is_retryable
@@ -182,6 +181,16 @@ class _Unread(Exception):
     """A blob's bytes could not be read for a reason that will not pass."""
 
 
+def _read(blob: BlobInfo, read: HeadReader) -> bytes:
+    """``read(blob)``; a failure that may pass skips the blob this tick (``_Skip``)."""
+    try:
+        return read(blob)
+    except Exception as exc:
+        if is_retryable(exc):
+            raise _Skip(f"could not read part of it (will retry): {exc}") from exc
+        raise _Unread(str(exc)) from exc
+
+
 class _Skip(Exception):
     """This blob is left out of this tick (deferred or retried), with an optional reason."""
 
@@ -230,7 +239,7 @@ class _Planner:
         cls = classify(blob.path, blob.size)
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and self.read_tail:
-            cls = Classification(self._sniff(blob, prev, self.read_tail, kind_from_tail))
+            cls = Classification(self._zip_kind(blob, prev, self.read_tail))
         if cls.needs_content:
             cls = self._by_content(blob, cls, digest, prev)
             letter = "u" if cls.needs_content else "n"
@@ -261,33 +270,26 @@ class _Planner:
             return Classification("unsupported", cls.reason)  # judged by content already
         if self.read_head is None:
             return cls
+        if self.plan.sniffed >= self.max_sniffs:
+            raise _Skip()
+        self.plan.sniffed += 1
         try:
-            head = self._sniff(blob, None, self.read_head, None)
+            return classify_content(blob, _read(blob, self.read_head))
         except _Unread as exc:
             return Classification("unsupported", f"{cls.reason}; could not read it: {exc}")
-        return classify_content(blob, head)
 
-    def _sniff(self, blob: BlobInfo, prev: str | None, read: HeadReader, judge: Any) -> Any:
-        """``judge(read(blob), blob.size)`` or the bytes read, within ``max_sniffs``."""
+    def _zip_kind(self, blob: BlobInfo, prev: str | None, read_tail: HeadReader) -> DataKind:
+        """A ``.zip``'s kind from its member list, read once (``max_zip_reads`` per tick); a
+        kind already decided is kept on a new etag."""
         if prev is not None and prev[0] in _LETTERS:
             return _LETTERS[prev[0]]
-        if judge is not None:  # a zip's member list: a budget of its own
-            if self.plan.zips_read >= self.max_zip_reads:
-                raise _Skip()
-            self.plan.zips_read += 1
-        elif self.plan.sniffed >= self.max_sniffs:
+        if self.plan.zips_read >= self.max_zip_reads:
             raise _Skip()
-        else:
-            self.plan.sniffed += 1
+        self.plan.zips_read += 1
         try:
-            data = read(blob)
-        except Exception as exc:
-            if is_retryable(exc):
-                raise _Skip(f"could not read part of it (will retry): {exc}") from exc
-            if judge is not None:
-                return "vector"  # the vector pipeline reports what is wrong with the file
-            raise _Unread(str(exc)) from exc
-        return data if judge is None else judge(data, blob.size)
+            return kind_from_tail(_read(blob, read_tail), blob.size)
+        except _Unread:
+            return "vector"  # the vector pipeline reports what is wrong with the file
 
     def _unsupported(
         self, blob: BlobInfo, digest: str, prev: str | None, reason: str, letter: str = "u"
