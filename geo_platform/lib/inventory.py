@@ -154,18 +154,25 @@ def _is_spreadsheet(zf: zipfile.ZipFile) -> bool:
 
 
 def _raster_details(inv: Inventory, path: Path, name: str) -> None:
-    import rasterio
-    from rasterio.errors import RasterioIOError
-    from rasterio.warp import transform_bounds
-
     from geo_platform.lib.raster.opening import SeveralRastersError, resolve_gdal_path
+    from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 
     try:
         src = resolve_gdal_path(path, name)
     except SeveralRastersError as several:  # tiles in a zip: described as their mosaic
         with tempfile.TemporaryDirectory(prefix="geo_platform_") as tmp:
-            _mosaic_details(inv, path, name, several.members, Path(tmp))
+            vrt, driver = mosaic_vrt(path, name, several.members, Path(tmp) / "mosaic.vrt")
+            _describe_raster(inv, str(vrt), path, name)
+        inv.driver = driver
         return
+    _describe_raster(inv, src, path, name)
+
+
+def _describe_raster(inv: Inventory, src: str, path: Path, name: str) -> None:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    from rasterio.warp import transform_bounds
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -183,22 +190,6 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
                         inv.bbox = None
     except RasterioIOError as exc:
         raise gdal_input_error(exc, name, "raster", src, path) from exc
-
-
-def _mosaic_details(inv: Inventory, path: Path, name: str, members: list[str], tmp: Path) -> None:
-    import rasterio
-    from rasterio.warp import transform_bounds
-
-    from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
-
-    vrt, inv.driver = mosaic_vrt(path, name, members, tmp / "mosaic.vrt")
-    with rasterio.open(vrt) as ds:
-        inv.width, inv.height, inv.bands = ds.width, ds.height, ds.count
-        inv.dtypes = list(ds.dtypes)
-        if ds.crs:
-            inv.crs = ds.crs.to_string()
-            west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
-            inv.bbox = (round(west, 7), round(south, 7), round(east, 7), round(north, 7))
 
 
 def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, str]], object]:

@@ -191,11 +191,6 @@ class AzureBlobStore(BlobStore):
             partial.unlink(missing_ok=True)
         return dest
 
-    def read_head(self, container: str, path: str, length: int) -> bytes:
-        clean, blob = self._blob(container, path)
-        with _azure_errors(container, clean):
-            return bytes(blob.download_blob(offset=0, length=length).readall())
-
     def read_range(self, container: str, path: str, offset: int, length: int) -> bytes:
         clean, blob = self._blob(container, path)
         with _azure_errors(container, clean):

@@ -114,8 +114,7 @@ class BlobStore(BaseModel):
     def read_head(self, container: str, path: str, length: int) -> bytes:
         """The first ``length`` bytes of a blob (fewer if it is shorter): a ranged read, so
         recognising a file by its content costs one small request, not a download."""
-        with self.local_copy(container, path) as local, local.open("rb") as fh:
-            return fh.read(length)
+        return self.read_range(container, path, 0, length)
 
     def read_range(self, container: str, path: str, offset: int, length: int) -> bytes:
         """``length`` bytes of a blob from ``offset`` (fewer at its end): the last bytes of a

@@ -143,11 +143,6 @@ class LocalBlobStore(BlobStore):
         shutil.copyfile(target, dest)
         return dest
 
-    def read_head(self, container: str, path: str, length: int) -> bytes:
-        _, target = self._existing(container, path)
-        with target.open("rb") as fh:
-            return fh.read(length)
-
     def read_range(self, container: str, path: str, offset: int, length: int) -> bytes:
         _, target = self._existing(container, path)
         with target.open("rb") as fh:
