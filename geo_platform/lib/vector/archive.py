@@ -305,7 +305,7 @@ def raster_members(path: Path) -> list[str]:
     with zipfile.ZipFile(path) as archive:
         names = [n for n in archive.namelist() if not is_archive_noise(n)]
     lowered = {n.lower() for n in names}
-    if any(n.endswith(".kml") for n in lowered) or lowered & {"xl/workbook.xml", "mimetype"}:
+    if any(n.endswith(".kml") for n in lowered) or is_document_archive(names):
         return []
     out = []
     for name in names:

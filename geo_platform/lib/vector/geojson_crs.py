@@ -17,11 +17,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from geo_platform.lib.vector.reproject import WGS84_LONLAT
+
 HEAD_BYTES = 1 << 20
 """The ``crs`` member is looked for in the first MiB (writers put it before ``features``)."""
 
 _CRS_KEY = re.compile(rb'"crs"\s*:\s*')
-_WGS84 = ("EPSG:4326", "OGC:CRS84", "EPSG:4979", "OGC:CRS84h")
 
 
 def declared_crs(path: Path) -> Any | None:
@@ -98,7 +99,7 @@ def declared_crs_problem(path: Path, gdal_crs: str | None) -> str | None:
     value = declared_crs(path)
     if value is None:
         return None
-    if gdal_crs not in _WGS84:  # GDAL resolved a projected or other CRS from it
+    if gdal_crs not in WGS84_LONLAT:  # GDAL resolved a projected or other CRS from it
         return None
     spelled = _spelled(value)
     if spelled is not None:

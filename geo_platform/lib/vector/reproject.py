@@ -17,7 +17,7 @@ import numpy as np
 from geo_platform.lib.errors import InvalidCRSError, MissingCRSError
 
 TARGET_SRID = 4326
-_WGS84_LONLAT = ("EPSG:4326", "OGC:CRS84", "EPSG:4979", "OGC:CRS84h")
+WGS84_LONLAT = ("EPSG:4326", "OGC:CRS84", "EPSG:4979", "OGC:CRS84h")
 
 
 def _is_undefined(crs: str) -> bool:
@@ -51,7 +51,7 @@ class Reprojector:
             raise InvalidCRSError(f"unusable CRS {text[:200]!r}: {exc}", path=display) from exc
         self.assumed = assumed
         self.source_crs = crs_label(self.crs)
-        self.identity = self.source_crs in _WGS84_LONLAT or self.crs.equals(
+        self.identity = self.source_crs in WGS84_LONLAT or self.crs.equals(
             CRS.from_epsg(TARGET_SRID), ignore_axis_order=True
         )
         self.display = display
