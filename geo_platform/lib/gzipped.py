@@ -15,13 +15,11 @@ import contextlib
 import gzip
 import os
 import posixpath
-import shutil
-import tempfile
-import weakref
 import zlib
 from pathlib import Path
 
 from geo_platform.lib.errors import TooLargeError, UnreadableFileError
+from geo_platform.lib.gdal_paths import LinkDir
 
 RATIO_CHECK_MIN_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BYTES = 8 * 1024**3  # as the zip limits (``VectorOptions``)
@@ -41,17 +39,12 @@ def inner_name(name: str) -> str:
 
 
 class Gunzipped:
-    """The decompressed copy of a gzipped file; its folder is deleted when the last holder of
-    this object goes away."""
+    """The decompressed copy of a gzipped file, in a private folder deleted when the last
+    holder of this object goes away (``gdal_paths.LinkDir``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._finalizer = weakref.finalize(self, _remove, str(path.parent))
-
-
-def _remove(folder: str) -> None:
-    with contextlib.suppress(OSError):
-        shutil.rmtree(folder)
+    def __init__(self, folder: LinkDir, name: str) -> None:
+        self.folder = folder
+        self.path = folder.path / name
 
 
 def gunzip(path: Path, name: str, *, max_bytes: int, max_ratio: float) -> Gunzipped:
@@ -60,9 +53,7 @@ def gunzip(path: Path, name: str, *, max_bytes: int, max_ratio: float) -> Gunzip
     ``UnreadableFileError`` when the data is corrupt."""
     size = path.stat().st_size
     limit = min(max_bytes, max(RATIO_CHECK_MIN_BYTES, int(size * max_ratio)))
-    folder = Path(tempfile.mkdtemp(prefix="geo_platform_gz_"))
-    inner = inner_name(name).replace(os.sep, "_") or "data"
-    holder = Gunzipped(folder / inner)
+    holder = Gunzipped(LinkDir(), inner_name(name).replace(os.sep, "_") or "data")
     written = 0
     try:
         with gzip.open(path, "rb") as src, holder.path.open("wb") as dst:

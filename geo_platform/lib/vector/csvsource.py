@@ -67,7 +67,7 @@ is not WKT (a typo or "n/a" in a few rows); those rows get no geometry (``droppe
 _BASE_OPTIONS = {"EMPTY_STRING_AS_NULL": "YES", "AUTODETECT_SIZE_LIMIT": "10000000"}
 
 
-class _TempCopy:
+class TempCopy:
     """A temporary UTF-8 copy of a CSV, deleted when the last layer using it goes away."""
 
     def __init__(self, path: str) -> None:
@@ -121,7 +121,7 @@ def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
     fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="geo_platform_")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
-    holder = _TempCopy(tmp)
+    holder = TempCopy(tmp)
     return replace(base, gdal_path=tmp, keepalive=holder)
 
 

@@ -34,7 +34,7 @@ def _sheets(gdal_path: str) -> list[str]:
         return [str(name) for name, _ in pyogrio.list_layers(gdal_path)]
 
 
-def _as_csv(gdal_path: str, sheet: str) -> csvsource._TempCopy | None:
+def _as_csv(gdal_path: str, sheet: str) -> csvsource.TempCopy | None:
     """The sheet as a temporary UTF-8 CSV, its first row the header, every cell as text;
     None for a sheet without rows."""
     with warnings.catch_warnings():
@@ -46,7 +46,7 @@ def _as_csv(gdal_path: str, sheet: str) -> csvsource._TempCopy | None:
                       enumerate(_unique(table.column_names))})  # fmt: skip
     fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="geo_platform_")
     os.close(fd)
-    holder = csvsource._TempCopy(tmp)
+    holder = csvsource.TempCopy(tmp)
     pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
     return holder
 
