@@ -118,12 +118,17 @@ def classify_content(blob: BlobInfo, head: bytes) -> Classification:
     return Classification(kind, "" if kind in ("raster", "vector") else reason)
 
 
+def sidecar_stem(path: str) -> str:
+    """The name sidecars of ``path`` start with: ``roads`` for ``roads.shp``, ``dem`` for
+    ``dem.asc.gz`` (whose ``dem.prj`` is that of the gzipped grid)."""
+    stem = posixpath.splitext(posixpath.basename(path))[0]
+    return posixpath.splitext(stem)[0] if extension(path) == ".gz" else stem
+
+
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
     """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file."""
     folder = posixpath.dirname(path)
-    stem = posixpath.splitext(posixpath.basename(path))[0].lower()
-    if extension(path) == ".gz":  # dem.asc.gz: dem.prj
-        stem = posixpath.splitext(stem)[0]
+    stem = sidecar_stem(path).lower()
     out = []
     for other in existing:
         if other == path or posixpath.dirname(other) != folder:

@@ -81,7 +81,7 @@ def if_compressed(path: Path, name: str) -> Gunzipped | None:
 
 def _link_sidecars(path: Path, copy: Path) -> None:
     """Files beside ``path`` that share the inner stem (``dem.prj``, ``dem.asc.aux.xml``)."""
-    stem = copy.name.split(".", 1)[0].lower()
+    stem = posixpath.splitext(copy.name)[0].lower()  # dem.asc -> dem
     if not stem:
         return
     for sibling in path.parent.iterdir():

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from geo_platform.lib.bronze import sidecar_names
+from geo_platform.lib.bronze import sidecar_names, sidecar_stem
 from geo_platform.lib.errors import NotFoundError
 from geo_platform.lib.types import BlobInfo
 from geo_platform.store.blobs.base import BlobStore
@@ -23,8 +23,7 @@ def bronze_local_copy(
     if info is None:
         raise NotFoundError("the bronze blob no longer exists", path=blob)
     folder = posixpath.dirname(blob)
-    # up to the first dot: dem.asc.gz lists dem.prj too (``sidecar_names`` picks the sidecars)
-    stem = posixpath.basename(blob).split(".", 1)[0]
+    stem = sidecar_stem(blob)
     prefix = f"{folder}/{stem}" if folder else stem
     siblings = [b.path for b in store.list_blobs(container, prefix=prefix)]
     wanted = [blob, *sidecar_names(blob, siblings)]
