@@ -10,12 +10,14 @@ Detection rule (configurable through ``VectorOptions``):
    ``latitude``, ``breite``, ``latitud``, ``y``... / ``lon``, ``lng``, ``long``, ``länge``,
    ``longitud``, ``x``...), whose sampled values must be numeric.
 
-A header without rows is an ``EmptyDatasetError``; EWKT (``SRID=4326;POINT (...)``) is refused
-(GDAL cannot parse it); repeated header names are loaded as ``a``, ``a_2``.
+A header without rows is an ``EmptyDatasetError``; repeated header names are loaded as ``a``,
+``a_2``. A geometry column may hold WKT, EWKT (``SRID=28992;POINT (...)``) or hex (E)WKB as
+PostGIS exports it; an SRID the values carry is the layer's CRS (``csv_srid``).
 
-CRS rule, the same for lat/lon and WKT columns: a CSV declares no CRS, so ``assume_crs`` is used
-when configured; otherwise WGS84 longitude/latitude (``options.csv_crs``, EPSG:4326) is assumed
-only when every coordinate fits longitude -180..180 and latitude -90..90, and the layer records
+CRS rule, the same for lat/lon and WKT columns: unless its values carry an SRID, a CSV
+declares no CRS, so ``assume_crs`` is used when configured; otherwise WGS84 longitude/latitude
+(``options.csv_crs``, EPSG:4326) is assumed only when every coordinate fits longitude
+-180..180 and latitude -90..90, and the layer records
 that its CRS was assumed (``LayerSource.crs_assumed``; the STAC item property
 ``geo_platform:crs_assumed``). The sampled rows are checked when the file is opened
 and every row while loading; either way a ``CoordinateRangeError`` names the file and hints to
@@ -47,10 +49,10 @@ from geo_platform.lib.errors import (
     InvalidCRSError,
     NoGeometryError,
     TooLargeError,
-    UnsupportedFormatError,
 )
 from geo_platform.lib.gdal_paths import split_vsizip
 from geo_platform.lib.naming import ascii_fold
+from geo_platform.lib.vector import csv_srid
 from geo_platform.lib.vector.archive import open_member
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.sniff import first_undecodable
@@ -108,21 +110,32 @@ def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
             "set the vector encoding option (e.g. cp1252) if it uses another encoding",
             path=base.display,
         )
-    with _open_raw(base.gdal_path) as fh:
-        raw = fh.read(options.max_transcode_bytes + 1)
-    if len(raw) > options.max_transcode_bytes:
-        raise TooLargeError("CSV too large to transcode", path=base.display)
     try:
-        text = raw.decode(options.encoding)
+        text = _read_all(base, options, "transcode").decode(options.encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise DecodingError(
             f"CSV text is not valid {options.encoding}: {exc}", path=base.display
         ) from exc
+    return _temp_copy(base, text)
+
+
+def _read_all(base: Any, options: VectorOptions, why: str) -> bytes:
+    with _open_raw(base.gdal_path) as fh:
+        raw = fh.read(options.max_transcode_bytes + 1)
+    if len(raw) > options.max_transcode_bytes:
+        raise TooLargeError(
+            f"CSV too large to {why} (over max_transcode_bytes, {options.max_transcode_bytes})",
+            path=base.display,
+        )
+    return raw
+
+
+def _temp_copy(base: Any, text: str) -> Any:
+    """``base`` read from a temporary UTF-8 copy holding ``text``."""
     fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="geo_platform_")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         out.write(text)
-    holder = TempCopy(tmp)
-    return replace(base, gdal_path=tmp, keepalive=holder)
+    return replace(base, gdal_path=tmp, keepalive=TempCopy(tmp))
 
 
 def _sample(gdal_path: str, n: int = 200) -> tuple[list[str], dict[str, list[Any]], int]:
@@ -186,13 +199,14 @@ def _choose(
     for f in fields:
         if normalize(f) in options.wkt_names:
             values = [str(v) for v in sample.get(f, []) if v not in (None, "")]
-            bad = [v for v in values if not _WKT_START.match(v)]
+            bad = [v for v in values if not (_WKT_START.match(v) or csv_srid.is_hex_wkb(v))]
             if values and len(bad) <= WKT_TOLERATED_SHARE * len(values):
                 return "wkt", f, None
             if values and not not_wkt:
                 not_wkt = (
                     f"; column {f!r} is named like a WKT column but {len(bad)} of "
-                    f"{len(values)} sampled values are not WKT (e.g. {bad[0][:40]!r})"
+                    f"{len(values)} sampled values are neither WKT nor hex WKB "
+                    f"(e.g. {bad[0][:40]!r})"
                 )
     lat, lon = _pick(fields, options.lat_names), _pick(fields, options.lon_names)
     if lat and lon and lat != lon:
@@ -208,24 +222,6 @@ def _choose(
         f"configure lat_column/lon_column or wkt_column{not_wkt}",
         path=display,
     )
-
-
-_EWKT_SRID = re.compile(r"^\s*SRID=(\d*)\s*;", re.IGNORECASE)
-
-
-def _refuse_ewkt(column: str, values: list[Any], display: str) -> None:
-    """GDAL reads no EWKT (``SRID=4326;POINT (1 2)``): its rows would silently become null
-    geometries, so such a column is refused with what to do instead."""
-    for v in values:
-        m = _EWKT_SRID.match(str(v)) if v else None
-        if m:
-            srid = m.group(1) or "<srid>"
-            raise UnsupportedFormatError(
-                f"the WKT column {column!r} holds EWKT ({str(v)[:40]!r}...), which is not "
-                f"supported: remove the 'SRID={srid};' prefix and set assume_crs "
-                f"(e.g. EPSG:{srid})",
-                path=display,
-            )
 
 
 def _is_geographic(crs: str, display: str) -> bool:
@@ -250,9 +246,10 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
         )
     mode, first, second = _choose(fields, sample, options, base.display)
     opts = dict(_BASE_OPTIONS)
+    declared = None
     if mode == "wkt":
         assert first is not None
-        _refuse_ewkt(first, sample.get(first, []), base.display)
+        base, declared = _srid_of(base, first, sample.get(first, []), options)
         opts.update(GEOM_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
         gtype = "Unknown"
     else:
@@ -260,8 +257,8 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
         opts.update(X_POSSIBLE_NAMES=second, Y_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="YES")
         opts.update(AUTODETECT_TYPE="YES")
         gtype = "Point"
-    assumed = not options.assume_crs
-    crs = options.assume_crs or options.csv_crs
+    assumed = not (declared or options.assume_crs)
+    crs = declared or options.assume_crs or options.csv_crs
     geographic = _is_geographic(crs, base.display)
     if assumed and geographic:
         x, y = _sampled_xy(mode, first, second, sample)
@@ -286,6 +283,21 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
     ]
 
 
+def _srid_of(
+    base: Any, column: str, sampled: list[Any], options: VectorOptions
+) -> tuple[Any, str | None]:
+    """(layer source, CRS its geometry column declares) for EWKT and hex EWKB values (see
+    ``csv_srid``); plain WKT columns cost nothing here."""
+    if not csv_srid.carries_srid_or_hex(sampled):
+        return base, None
+    counts, n_ewkt = csv_srid.column_srids(base.gdal_path, column, _BASE_OPTIONS)
+    declared = csv_srid.declared_crs(base, column, counts, options.assume_crs)
+    if n_ewkt:
+        text = _read_all(base, options, "rewrite its EWKT column").decode("utf-8")
+        base = _temp_copy(base, csv_srid.strip_ewkt(text))
+    return base, declared
+
+
 def _floats(values: list[Any]) -> np.ndarray:
     out = []
     for v in values:
@@ -305,6 +317,11 @@ def _sampled_xy(
     xs: list[float] = []
     ys: list[float] = []
     for value in sample.get(first or "", []):
+        if value and csv_srid.is_hex_wkb(str(value)):
+            vertices = csv_srid.hex_xy(str(value))
+            xs.extend(vertices[:, 0].tolist())
+            ys.extend(vertices[:, 1].tolist())
+            continue
         # A vertex is the run of numbers between two of "(", ")" and ",": its first two are
         # x and y whatever the dimension (Z, M) or geometry type (curves included).
         for chunk in _WKT_SPLIT.split(str(value or "")):

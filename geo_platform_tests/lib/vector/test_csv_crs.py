@@ -7,8 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import shapely
+from psycopg import sql
+from shapely.geometry import Point, Polygon
+from shapely.geometry.base import BaseGeometry
 
-from geo_platform.lib.errors import CoordinateRangeError
+from geo_platform.lib.errors import CoordinateRangeError, InvalidCRSError, UnsupportedFormatError
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.read import open_source
 from geo_platform_tests.lib.vector.conftest import publish_file
@@ -66,3 +70,79 @@ def test_a_row_beyond_the_sample_is_still_checked(pg_conn, pg_schema, tmp_path):
     assert src.crs_assumed
     with pytest.raises(CoordinateRangeError, match=r"late\.csv.*assume_crs"):
         publish_file(pg_conn, path, pg_schema, tmp_path)
+
+
+# --- SRIDs carried by the values: EWKT and hex (E)WKB as PostGIS exports them ---------------
+def _hex(geom: BaseGeometry, srid: int | None = None) -> str:
+    if srid is None:
+        return str(shapely.to_wkb(geom, hex=True))
+    return str(shapely.to_wkb(shapely.set_srid(geom, srid), hex=True, include_srid=True))
+
+
+RD = [Point(155000, 463000), Polygon([(92000, 437000), (93000, 437000), (93000, 438000)])]
+
+
+@pytest.mark.parametrize("encode", ["ewkt", "hex_ewkb", "big_endian_ewkb"])
+def test_an_srid_in_the_values_is_the_declared_crs(pg_conn, pg_schema, tmp_path, encode):
+    def value(g: BaseGeometry) -> str:
+        if encode == "ewkt":
+            return f"SRID=28992;{g.wkt}"
+        if encode == "hex_ewkb":
+            return _hex(g, 28992)
+        return str(shapely.to_wkb(shapely.set_srid(g, 28992), hex=True, include_srid=True,
+                                  byte_order=0))  # fmt: skip
+
+    rows = "".join(f'{i},"{value(g)}",x{i}\n' for i, g in enumerate(RD))
+    path = _csv(tmp_path, f"id,geom,label\n{rows}", f"{encode}.csv")
+    opts = VectorOptions(assume_crs="EPSG:4326")  # the data's own SRID wins over a stand-in
+    (src,) = open_source(path, f"v/{encode}.csv", opts)
+    assert (src.crs, src.crs_assumed) == ("EPSG:28992", False)
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path, opts)
+    assert sorted(t.source_crs for t in tables) == ["EPSG:28992", "EPSG:28992"]
+    assert sum(t.rows_loaded for t in tables) == 2
+    for t in tables:  # reprojected from RD New: Amersfoort is at 5.39E 52.16N
+        _db_check(pg_conn, t)
+        x, y, label = pg_conn.execute(
+            sql.SQL("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), label "
+                    "FROM {}.{}").format(sql.Identifier(t.schema), sql.Identifier(t.table))
+        ).fetchone()  # fmt: skip
+        assert 4.0 < x < 5.5 and 51.7 < y < 52.2 and label.startswith("x")
+
+
+def test_hex_wkb_without_srid_follows_the_csv_crs_rule(tmp_path: Path) -> None:
+    lonlat = "".join(f"{i},{_hex(Point(4.9, 52 + i))}\n" for i in range(3))
+    (src,) = open_source(_csv(tmp_path, f"id,the_geom\n{lonlat}", "ll.csv"), "v/ll.csv")
+    assert (src.crs, src.crs_assumed) == ("EPSG:4326", True)
+    metres = f"id,the_geom\n1,{_hex(Point(155000, 463000))}\n"
+    with pytest.raises(CoordinateRangeError, match=r"v/m\.csv.*x=155000.*assume_crs"):
+        open_source(_csv(tmp_path, metres, "m.csv"), "v/m.csv")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["SRID=28992;POINT (155000 463000)", "SRID=4326;POINT (4 52)"],
+         r"mixes SRIDs: SRID 28992 in 1 row and SRID 4326 in 1"),
+        (["SRID=4326;POINT (4 52)", "POINT (5 52)", "POINT (5 53)"],
+         r"mixes SRIDs: no SRID in 2 rows and SRID 4326 in 1"),
+        ([_hex(Point(4, 52), 4326), _hex(Point(4, 52), 3857)], r"mixes SRIDs"),
+        (["SRID=990001;POINT (1 2)"], r"SRID 990001, which is no EPSG code.*assume_crs"),
+    ],
+)  # fmt: skip
+def test_srids_the_file_cannot_hold_are_refused(tmp_path: Path, values, message) -> None:
+    rows = "".join(f'{i},"{v}"\n' for i, v in enumerate(values))
+    with pytest.raises((UnsupportedFormatError, InvalidCRSError), match=rf"v/s\.csv.*{message}"):
+        open_source(_csv(tmp_path, f"id,wkt\n{rows}", "s.csv"), "v/s.csv")
+
+
+def test_a_late_row_with_another_srid_is_found(tmp_path: Path) -> None:
+    rows = "".join(f'{i},"SRID=4326;POINT (4 5{i % 10})"\n' for i in range(500))
+    path = _csv(tmp_path, f'id,wkt\n{rows}999,"SRID=3857;POINT (1 2)"\n', "late.csv")
+    with pytest.raises(UnsupportedFormatError, match=r"SRID 4326 in 500 rows and SRID 3857 in 1"):
+        open_source(path, "v/late.csv")
+
+
+def test_an_unknown_srid_publishes_with_assume_crs(tmp_path: Path) -> None:
+    path = _csv(tmp_path, 'id,wkt\n1,"SRID=990001;POINT (155000 463000)"\n', "c.csv")
+    (src,) = open_source(path, "v/c.csv", VectorOptions(assume_crs="EPSG:28992"))
+    assert (src.crs, src.crs_assumed) == ("EPSG:28992", False)

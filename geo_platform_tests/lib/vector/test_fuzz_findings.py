@@ -18,7 +18,6 @@ from geo_platform.lib.errors import (
     CoordinateRangeError,
     EmptyDatasetError,
     TooLargeError,
-    UnsupportedFormatError,
     is_retryable,
 )
 from geo_platform.lib.vector.options import VectorOptions
@@ -271,14 +270,7 @@ def test_postgres_limits_are_permanent_errors(pg_conn, pg_schema, tmp_path):
     assert _table_count(pg_conn, pg_schema) == 0
 
 
-# 9 -------------------------------------------------------------------------------------------
-def test_csv_ewkt_is_refused_with_advice(pg_conn, pg_schema, tmp_path):
-    path = tmp_path / "e.csv"
-    path.write_text('id,wkt\n1,"SRID=3857;POINT (1 2)"\n')
-    with pytest.raises(UnsupportedFormatError, match=r"e\.csv.*EWKT.*SRID=3857.*EPSG:3857"):
-        publish_file(pg_conn, path, pg_schema, tmp_path, ASSUME)
-
-
+# 9 (EWKT is read since: test_csv_crs) ---------------------------------------------------
 @pytest.mark.parametrize("text", ["name,lat,lon\n", "name,lat,lon\r\n\r\n", "id,wkt\n"])
 def test_csv_header_only(pg_conn, pg_schema, tmp_path, text):
     path = tmp_path / "h.csv"
