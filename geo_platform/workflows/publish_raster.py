@@ -41,7 +41,7 @@ from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
 from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
 from geo_platform.lib.raster.opening import SeveralRastersError
 from geo_platform.lib.raster.options import RasterOptions
-from geo_platform.lib.raster.rectify import rectify_gcps
+from geo_platform.lib.raster.rectify import rectify
 from geo_platform.lib.raster.tiling import TilingOptions, needs_tiling
 from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 from geo_platform.lib.rules import options_for, parse_rules
@@ -231,7 +231,7 @@ def _publish_image(
 
 def _inspect(local: Path, work: Path, blob: str, options: RasterOptions) -> tuple[RasterInfo, Path]:
     """The raster the tiers are built from: the bronze file, or its north-up copy when it is
-    placed by GCPs only (``lib.raster.rectify``; other unplaced rasters stay refused)."""
+    placed by GCPs or RPCs only (``lib.raster.rectify``; other unplaced rasters stay refused)."""
     max_bytes, max_pixels = options.max_bytes, options.max_pixels
     try:
         info = inspect_raster(
@@ -246,13 +246,12 @@ def _inspect(local: Path, work: Path, blob: str, options: RasterOptions) -> tupl
         return replace(info, driver=driver, file_size=local.stat().st_size,
                        rectified_from=how), vrt  # fmt: skip
     except NotGeoreferencedError:
-        rectified = rectify_gcps(local, work / "rectified-source.tif", max_bytes=max_bytes)
+        rectified = rectify(local, work / "rectified-source.tif", max_bytes=max_bytes)
         if rectified is None:
             raise
     info = inspect_raster(rectified.path, blob, max_bytes=max_bytes, max_pixels=max_pixels)
-    how = f"georectified from {rectified.gcps} GCPs ({rectified.crs}, GDAL's GCP polynomial)"
     return replace(info, driver=rectified.driver, file_size=local.stat().st_size,
-                   rectified_from=how), rectified.path  # fmt: skip
+                   rectified_from=rectified.how), rectified.path  # fmt: skip
 
 
 def _duplicate(

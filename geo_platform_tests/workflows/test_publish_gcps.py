@@ -1,6 +1,6 @@
-"""Rasters placed by ground control points only are georectified and published (``rectify.py``):
-real GeoTIFFs with GCPs, published through ``publish_raster`` on the local store and on Azurite,
-checked with rio-cogeo, rasterio and the STAC schemas."""
+"""Rasters placed by ground control points or RPCs only are georectified and published
+(``rectify.py``): real GeoTIFFs with GCPs or RPCs, published through ``publish_raster`` on the
+local store and on Azurite, checked with rio-cogeo, rasterio and the STAC schemas."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ import rasterio
 from azure.storage.blob import BlobServiceClient
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
+from rasterio.rpc import RPC
 from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import naming
 from geo_platform.lib.errors import NotGeoreferencedError
+from geo_platform.lib.raster.rectify import rectify
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
@@ -108,3 +110,66 @@ def test_gcps_without_a_crs_are_still_refused(blob_store, pgstac_lookups, bronze
     with pytest.raises(NotGeoreferencedError, match="GCPs only"):
         publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
     assert not list(blob_store.list_blobs("silver", prefix=naming.silver_prefix(blob)))
+
+
+# --- RPCs: satellite scenes in sensor geometry ----------------------------------------------
+def _rpc_tif(path: Path, height_off: float = 400.0) -> Path:
+    """A 200 x 300 scene whose RPCs map it onto about 4.40-4.70E, 51.95-52.15N, with a
+    height term: at HEIGHT_OFF + 1 HEIGHT_SCALE, lines shift by a tenth of LINE_SCALE."""
+    data = (np.arange(200 * 300).reshape(1, 200, 300) % 250 + 1).astype("uint8")
+    # normalised line = -P (north at the top), sample = L; + 0.1 H on the line numerator
+    line_num = [0.0, 0.0, -1.0, 0.1] + [0.0] * 16
+    samp_num = [0.0, 1.0] + [0.0] * 18
+    rpcs = RPC(
+        height_off=height_off, height_scale=500, lat_off=52.05, lat_scale=0.1,
+        long_off=4.55, long_scale=0.15, line_off=100, line_scale=100, samp_off=150,
+        samp_scale=150, line_num_coeff=line_num, line_den_coeff=[1.0] + [0.0] * 19,
+        samp_num_coeff=samp_num, samp_den_coeff=[1.0] + [0.0] * 19,
+    )  # fmt: skip
+    profile = {"driver": "GTiff", "width": 300, "height": 200, "count": 1, "dtype": "uint8"}
+    with rasterio.open(path, "w", rpcs=rpcs, **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def test_a_scene_placed_by_rpcs_is_orthorectified_and_published(
+    store, pgstac_lookups, bronze_folder, tmp_path
+) -> None:
+    store, bronze, silver = store
+    blob = f"{bronze_folder}/scene.tif"
+    store.upload_file(bronze, blob, _rpc_tif(tmp_path / "scene.tif"))
+    settings = RasterSettings(bronze_container=bronze, silver_container=silver)
+
+    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-rpc")
+
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    lineage = out.item["properties"]["processing:lineage"]
+    assert "orthorectified from RPCs onto EPSG:4326 at a constant height of 400 m" in lineage
+    west, south, east, north = out.item["bbox"]
+    assert (west, east) == pytest.approx((4.40, 4.70), abs=0.002)
+    assert (south, north) == pytest.approx((51.95, 52.15), abs=0.002)
+    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
+        ok, errors, _ = cog_validate(str(local))
+        assert ok, errors
+        with rasterio.open(local) as cog:
+            assert cog.crs == CRS.from_epsg(4326) and cog.transform.b == 0
+            # the scene's first line (values 1..250 repeating) lands on the northern edge
+            row = cog.read(1, window=((1, 2), (0, cog.width)))[0]
+            assert row[: cog.width // 2].min() >= 1
+
+
+def test_rpcs_are_applied_at_the_scenes_height(tmp_path: Path) -> None:
+    low = rectify(_rpc_tif(tmp_path / "a.tif", 0.0), tmp_path / "a-out.tif", 2**30)
+    high = rectify(_rpc_tif(tmp_path / "b.tif", 400.0), tmp_path / "b-out.tif", 2**30)
+    assert low is not None and high is not None
+    with rasterio.open(low.path) as a, rasterio.open(high.path) as b:
+        # both at their own HEIGHT_OFF: the same footprint whatever the mean height
+        assert a.bounds == pytest.approx(b.bounds, abs=1e-6)
+    flat = tmp_path / "flat.tif"
+    with rasterio.open(_rpc_tif(tmp_path / "c.tif", 400.0)) as src:
+        profile = {**src.profile, "transform": rasterio.transform.from_origin(4, 52, 0.001, 0.001),
+                   "crs": "EPSG:4326"}  # fmt: skip
+        with rasterio.open(flat, "w", **profile) as dst:
+            dst.write(src.read())
+    assert rectify(flat, tmp_path / "none.tif", 2**30) is None  # has a geotransform

@@ -1,10 +1,15 @@
-"""Rasters placed by ground control points only (no geotransform), put on a north-up grid.
+"""Rasters placed by ground control points or RPCs only (no geotransform), put on a north-up grid.
 
 Scanned maps, drone frames and Sentinel-1 GRD GeoTIFFs carry GCPs instead of a geotransform. GDAL
 warps them with its GCP transformer (a polynomial fitted to the GCPs, the order chosen from their
 number, as ``gdalwarp`` does) onto a north-up grid in the GCPs' CRS, at the resolution GDAL
-suggests. The result is written as a tiled, DEFLATE-compressed (lossless) GeoTIFF that the COG
-tiers are then built from, like any other raster.
+suggests. Satellite scenes delivered as sensor geometry (Pleiades, WorldView, SPOT "primary"
+products) carry RPCs instead: GDAL's RPC transformer orthorectifies them onto WGS84 lon/lat
+(``gdalwarp -rpc``) at one constant height, the RPCs' own ``HEIGHT_OFF`` (the scene's mean
+height), since no DEM is given; the lineage says so, as relief displaces pixels by its height
+difference times the view angle's tangent. The result is written as a tiled,
+DEFLATE-compressed (lossless) GeoTIFF that the COG tiers are then built from, like any other
+raster.
 
 Padding around the warped grid must not read as data: the source's nodata is kept; without one,
 8- and 16-bit unsigned data gets an alpha band and other types the nodata ``fill_nodata`` picks
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.crs import CRS
 from rasterio.vrt import WarpedVRT
 
 from geo_platform.lib.errors import TooLargeError
@@ -30,10 +36,10 @@ CRS_SOURCE = "gcps"
 
 @dataclass(frozen=True)
 class Rectified:
-    """The north-up copy of a GCP-georeferenced raster, and how it was made."""
+    """The north-up copy of a raster placed by GCPs or RPCs, and how it was made."""
 
     path: Path
-    gcps: int
+    how: str  # a step of the item's lineage
     crs: str
     driver: str  # the source's
 
@@ -49,28 +55,41 @@ def _padding(dtype: str, nodata: float | None) -> dict[str, object]:
     return {"nodata": int(limits.min if limits.min < 0 else limits.max)}
 
 
-def rectify_gcps(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
-    """Warp ``path`` onto a north-up grid if it is placed by GCPs only (see the module
-    docstring); None when it has a geotransform, no GCPs, or GCPs without a CRS.
+def rectify(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
+    """Warp ``path`` onto a north-up grid if it is placed by GCPs or RPCs only (see the module
+    docstring); None when it has a geotransform, or neither GCPs with a CRS nor RPCs.
     ``TooLargeError`` when the source alone is above ``max_bytes`` uncompressed."""
     with rasterio.open(path) as src:
         gcps, crs = src.gcps
-        if not src.transform.is_identity or not gcps or crs is None:
+        if not src.transform.is_identity:
+            return None
+        if gcps and crs is not None:
+            how = f"georectified from {len(gcps)} GCPs ({crs.to_string()}, GDAL's GCP polynomial)"
+            warp: dict[str, object] = {"crs": crs}
+        elif src.rpcs is not None and not gcps:
+            height = float(src.rpcs.height_off)
+            how = (
+                f"orthorectified from RPCs onto EPSG:4326 at a constant height of {height:g} m "
+                "(the RPCs' HEIGHT_OFF; no DEM: relief shifts pixels)"
+            )
+            crs = CRS.from_epsg(4326)
+            warp = {"crs": crs, "RPC_HEIGHT": height}
+        else:
             return None
         size = src.width * src.height * src.count * dtype_itemsize(src.dtypes[0])
         if size > max_bytes:
             raise TooLargeError(
-                f"{src.width}x{src.height}x{src.count} {src.dtypes[0]} placed by GCPs is "
-                f"{size / 2**30:.1f} GiB uncompressed, above the limit of "
-                f"{max_bytes / 2**30:.1f} GiB to georectify",
+                f"{src.width}x{src.height}x{src.count} {src.dtypes[0]} placed by "
+                f"{'GCPs' if gcps else 'RPCs'} is {size / 2**30:.1f} GiB uncompressed, above "
+                f"the limit of {max_bytes / 2**30:.1f} GiB to georectify",
                 path=str(path),
             )
         if src.dtypes[0].startswith("complex") or any(ci.name == "alpha" for ci in src.colorinterp):
             return None  # left to the refusal: no warping of complex or alpha-masked data here
-        with WarpedVRT(src, crs=crs, **_padding(src.dtypes[0], src.nodata)) as vrt:
+        with WarpedVRT(src, **warp, **_padding(src.dtypes[0], src.nodata)) as vrt:
             rasterio.shutil.copy(
                 vrt, out, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
                 compress="deflate", bigtiff="if_safer",
             )  # fmt: skip
         driver = src.driver
-    return Rectified(out, len(gcps), crs.to_string(), driver)
+    return Rectified(out, how, crs.to_string(), driver)
