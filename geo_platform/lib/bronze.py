@@ -49,7 +49,7 @@ SHAPEFILE_SIDECARS = frozenset(
 )  # fmt: skip
 RASTER_SIDECARS = frozenset(
     {".aux.xml", ".ovr", ".jgw", ".jpgw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw", ".pngw",
-     ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256"}
+     ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256", ".rpb"}
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs).
 VECTOR_SIDECARS = frozenset({".dat", ".map", ".id", ".ind", ".mid", ".xsd", ".gfs"})

@@ -113,7 +113,7 @@ def test_gcps_without_a_crs_are_still_refused(blob_store, pgstac_lookups, bronze
 
 
 # --- RPCs: satellite scenes in sensor geometry ----------------------------------------------
-def _rpc_tif(path: Path, height_off: float = 400.0) -> Path:
+def _rpc_tif(path: Path, height_off: float = 400.0, **creation: str) -> Path:
     """A 200 x 300 scene whose RPCs map it onto about 4.40-4.70E, 51.95-52.15N, with a
     height term: at HEIGHT_OFF + 1 HEIGHT_SCALE, lines shift by a tenth of LINE_SCALE."""
     data = (np.arange(200 * 300).reshape(1, 200, 300) % 250 + 1).astype("uint8")
@@ -127,7 +127,7 @@ def _rpc_tif(path: Path, height_off: float = 400.0) -> Path:
         samp_num_coeff=samp_num, samp_den_coeff=[1.0] + [0.0] * 19,
     )  # fmt: skip
     profile = {"driver": "GTiff", "width": 300, "height": 200, "count": 1, "dtype": "uint8"}
-    with rasterio.open(path, "w", rpcs=rpcs, **profile) as dst:
+    with rasterio.open(path, "w", rpcs=rpcs, **profile, **creation) as dst:
         dst.write(data)
     return path
 
@@ -173,3 +173,22 @@ def test_rpcs_are_applied_at_the_scenes_height(tmp_path: Path) -> None:
         with rasterio.open(flat, "w", **profile) as dst:
             dst.write(src.read())
     assert rectify(flat, tmp_path / "none.tif", 2**30) is None  # has a geotransform
+
+
+def test_rpcs_in_an_rpb_sidecar_are_found(blob_store, pgstac_lookups, bronze_folder, tmp_path):
+    """WorldView-style delivery: the RPCs in ``scene.RPB`` beside ``scene.tif``."""
+    folder = tmp_path / "delivery"
+    folder.mkdir()
+    _rpc_tif(folder / "scene.tif", PROFILE="BASELINE")  # RPCs in scene.RPB, not in TIFF tags
+    assert sorted(p.name for p in folder.iterdir()) == ["scene.RPB", "scene.tif"]
+    (folder / "scene.RPB").rename(tmp_path / "aside.RPB")
+    with rasterio.open(folder / "scene.tif") as alone:
+        assert alone.rpcs is None
+    (tmp_path / "aside.RPB").rename(folder / "scene.RPB")
+    for f in folder.iterdir():
+        blob_store.upload_file("bronze", f"{bronze_folder}/{f.name}", f)
+    out = publish_raster(
+        blob_store, pgstac_lookups, RasterSettings(), f"{bronze_folder}/scene.tif", run_id="r"
+    )
+    assert "orthorectified from RPCs" in out.item["properties"]["processing:lineage"]
+    assert out.item["bbox"][0] == pytest.approx(4.40, abs=0.002)
