@@ -19,13 +19,15 @@ from geo_platform.lib.errors import ConfigError
 DEFAULT_LAT_NAMES: tuple[str, ...] = (
     "latitude", "lat", "latdd", "latdeg", "latitudedeg", "decimallatitude", "latwgs84",
     "wgs84lat", "geolat", "latitud", "latitudine", "breite", "breitengrad", "geobreite",
-    "pointy", "ycoord", "ycoordinate", "y",
+    "breedtegraad", "szerokosc", "leveysaste", "pointy", "ycoord", "ycoordinate",
+    "coordy", "y", "northing", "hochwert",
 )  # fmt: skip
 DEFAULT_LON_NAMES: tuple[str, ...] = (
     "longitude", "lon", "lng", "long", "londd", "lngdd", "londeg", "longitudedeg",
     "decimallongitude", "lonwgs84", "wgs84lon", "geolon", "geolng", "longitud", "longitudine",
-    "laenge", "lange", "laengengrad", "langengrad", "geolaenge", "pointx", "xcoord",
-    "xcoordinate", "x",
+    "laenge", "lange", "laengengrad", "langengrad", "geolaenge", "lengtegraad",
+    "dlugosc", "pituusaste", "pointx", "xcoord", "xcoordinate", "coordx", "x", "easting",
+    "rechtswert",
 )  # fmt: skip
 DEFAULT_WKT_NAMES: tuple[str, ...] = (
     "wkt", "geom", "geometry", "thegeom", "wktgeom", "geomwkt", "geometrywkt", "shape",

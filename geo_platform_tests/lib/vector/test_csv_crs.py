@@ -24,6 +24,8 @@ LONLAT_WKT = (
 LONLAT_COLUMNS = "id,lat,lon\n1,48.1,11.5\n2,-89.9,179.9\n"
 METRES_WKT = 'id,wkt\n1,"POINT (500000 5400000)"\n'
 METRES_COLUMNS = "id,y,x\n1,5400000,500000\n"
+EASTING_NORTHING = "site;Easting;Northing\nA;530034;180381\nB;530100;180400\n"  # British NG
+RECHTS_HOCH = "name,Rechtswert,Hochwert\nA,3500000,5400000\n"  # Gauss-Krüger zone 3
 
 
 def _csv(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
@@ -45,7 +47,7 @@ def test_a_configured_crs_is_not_assumed(tmp_path: Path, text: str) -> None:
     assert (src.crs, src.crs_assumed) == ("EPSG:4258", False)
 
 
-@pytest.mark.parametrize("text", [METRES_WKT, METRES_COLUMNS])
+@pytest.mark.parametrize("text", [METRES_WKT, METRES_COLUMNS, EASTING_NORTHING, RECHTS_HOCH])
 def test_coordinates_outside_lonlat_are_refused_with_the_hint(tmp_path: Path, text: str) -> None:
     with pytest.raises(CoordinateRangeError, match=r"v/utm\.csv.*no CRS.*assume_crs"):
         open_source(_csv(tmp_path, text, "utm.csv"), "v/utm.csv")
@@ -146,3 +148,15 @@ def test_an_unknown_srid_publishes_with_assume_crs(tmp_path: Path) -> None:
     path = _csv(tmp_path, 'id,wkt\n1,"SRID=990001;POINT (155000 463000)"\n', "c.csv")
     (src,) = open_source(path, "v/c.csv", VectorOptions(assume_crs="EPSG:28992"))
     assert (src.crs, src.crs_assumed) == ("EPSG:28992", False)
+
+
+def test_easting_northing_columns_publish_in_the_given_crs(pg_conn, pg_schema, tmp_path):
+    path = _csv(tmp_path, EASTING_NORTHING, "sites.csv")
+    opts = VectorOptions(assume_crs="EPSG:27700")
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path, opts)
+    _db_check(pg_conn, t)
+    lon, lat = pg_conn.execute(
+        sql.SQL("SELECT ST_X(geom), ST_Y(geom) FROM (SELECT (ST_Dump(geom)).geom FROM {}.{} "
+                "ORDER BY 1 LIMIT 1) g").format(sql.Identifier(t.schema), sql.Identifier(t.table))
+    ).fetchone()  # fmt: skip
+    assert lon == pytest.approx(-0.127, abs=0.01) and lat == pytest.approx(51.507, abs=0.01)

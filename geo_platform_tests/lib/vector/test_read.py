@@ -250,7 +250,7 @@ def test_csv_wkt_column_with_a_few_bad_values(tmp_path: Path):
     # 2 of 4: not taken for WKT, and the error says why
     path = _csv(tmp_path, 'id,WKT\n1,"POINT (1 1)"\n2,"POINT (2 2)"\n3,n/a\n4,garbage\n')
     with pytest.raises(NoGeometryError, match=r"'WKT' is named like a WKT column but 2 of 4 "
-                       r"sampled values are not WKT \(e.g. 'n/a'\)"):  # fmt: skip
+                       r"sampled values are neither WKT nor hex WKB \(e.g. 'n/a'\)"):  # fmt: skip
         open_source(path, "t.csv")
 
 
