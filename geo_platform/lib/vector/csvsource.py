@@ -8,7 +8,8 @@ Detection rule (configurable through ``VectorOptions``):
    ``WKT_TOLERATED_SHARE``; the rows GDAL cannot parse get no geometry and are counted).
 3. Otherwise the best latitude and longitude columns by name, in several languages (``lat``,
    ``latitude``, ``breite``, ``latitud``, ``y``... / ``lon``, ``lng``, ``long``, ``länge``,
-   ``longitud``, ``x``...), whose sampled values must be numeric.
+   ``longitud``, ``x``...), whose sampled values must be numeric, or degrees-minutes-seconds
+   (``52°22'30"N``: ``dms.py``, read from a copy with decimal columns added).
 
 A header without rows is an ``EmptyDatasetError``; repeated header names are loaded as ``a``,
 ``a_2``. A geometry column may hold WKT, EWKT (``SRID=28992;POINT (...)``) or hex (E)WKB as
@@ -52,7 +53,7 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.gdal_paths import split_vsizip
 from geo_platform.lib.naming import ascii_fold
-from geo_platform.lib.vector import csv_srid
+from geo_platform.lib.vector import csv_srid, dms
 from geo_platform.lib.vector.archive import open_member
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.sniff import first_undecodable
@@ -167,6 +168,17 @@ def _numeric_share(values: list[Any]) -> float:
     return ok / len(present)
 
 
+def _dms_share(values: list[Any], axis: dms.Axis) -> float:
+    present = [v for v in values if v not in (None, "")]
+    return sum(dms.parse(v, axis) is not None for v in present) / len(present) if present else 0
+
+
+def _odd(values: list[Any]) -> str:
+    return next(
+        (str(v)[:40] for v in values if v not in (None, "") and not _numeric_share([v])), ""
+    )
+
+
 def _pick(fields: list[str], wanted: tuple[str, ...]) -> str | None:
     by_norm: dict[str, str] = {}
     for f in fields:
@@ -212,8 +224,13 @@ def _choose(
     if lat and lon and lat != lon:
         if min(_numeric_share(sample.get(lat, [])), _numeric_share(sample.get(lon, []))) >= 0.8:
             return "latlon", lat, lon
+        if min(_dms_share(sample.get(lat, []), "lat"), _dms_share(sample.get(lon, []), "lon")) >= (
+            dms.DMS_SHARE
+        ):
+            return "dms", lat, lon
         raise NoGeometryError(
-            f"CSV columns {lat!r}/{lon!r} look like coordinates but hold non-numeric values",
+            f"CSV columns {lat!r}/{lon!r} look like coordinates but hold values that are "
+            f"neither numbers nor degrees-minutes-seconds (e.g. {_odd(sample.get(lat, []))!r})",
             path=display,
         )
     raise NoGeometryError(
@@ -252,6 +269,13 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
         base, declared = _srid_of(base, first, sample.get(first, []), options)
         opts.update(GEOM_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
         gtype = "Unknown"
+    elif mode == "dms":  # decimal copies of the DMS columns become the point, originals kept
+        assert first is not None and second is not None
+        text = _read_all(base, options, "convert its DMS coordinates").decode("utf-8")
+        base = _temp_copy(base, dms.rewrite_csv(text, first, second))
+        opts.update(X_POSSIBLE_NAMES=dms.LON_COLUMN, Y_POSSIBLE_NAMES=dms.LAT_COLUMN)
+        opts.update(KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
+        gtype = "Point"
     else:
         assert first is not None and second is not None
         opts.update(X_POSSIBLE_NAMES=second, Y_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="YES")
@@ -314,6 +338,11 @@ def _sampled_xy(
     """x and y of the sampled rows (lon/lat columns, or every vertex of the WKT values)."""
     if mode == "latlon":
         return _floats(sample.get(second or "", [])), _floats(sample.get(first or "", []))
+    if mode == "dms":
+        lon = [dms.parse(v, "lon") for v in sample.get(second or "", [])]
+        lat = [dms.parse(v, "lat") for v in sample.get(first or "", [])]
+        return (np.asarray([np.nan if v is None else v for v in lon], dtype=float),
+                np.asarray([np.nan if v is None else v for v in lat], dtype=float))  # fmt: skip
     xs: list[float] = []
     ys: list[float] = []
     for value in sample.get(first or "", []):

@@ -257,7 +257,9 @@ def test_csv_wkt_column_with_a_few_bad_values(tmp_path: Path):
 def test_csv_without_coordinates(tmp_path: Path):
     with pytest.raises(NoGeometryError, match=r"no coordinate columns.*'name'"):
         open_source(_csv(tmp_path, "name,value\na,1\n"), "t.csv")
-    with pytest.raises(NoGeometryError, match=r"non-numeric"):
+    with pytest.raises(
+        NoGeometryError, match=r"neither numbers nor degrees-minutes-seconds \(e.g. .yes.\)"
+    ):
         open_source(_csv(tmp_path, "name,lat,long\na,yes,no\n"), "t.csv")
     with pytest.raises(NoGeometryError, match=r"'nope' not found"):
         open_source(_csv(tmp_path, "a,b\n1,2\n"), "t.csv", VectorOptions(wkt_column="nope"))
