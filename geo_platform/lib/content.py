@@ -148,10 +148,15 @@ def _sniff_text(head: bytes) -> str:
         return "MapInfo MIF"
     if len(lines) > 1 and lines[0].strip() == "0" and lines[1].strip() == "section":
         return "DXF"
-    first = lines[0] if lines else ""
+    first = _csv_header(lines)
     if any(sep in first for sep in (",", ";", "\t", "|")):
         return "CSV"
     return "text"
+
+
+def _csv_header(lines: list[str]) -> str:
+    """The first line of a CSV after any leading ``#`` comment lines (``csvsource`` drops them)."""
+    return next((line for line in lines if not line.startswith("#")), "")
 
 
 def _sniff_json(head: bytes, sample: str) -> str:
@@ -187,8 +192,7 @@ def _norm(name: str) -> str:
 def csv_header_has_geometry(head: bytes) -> bool:
     """True when the first line names a latitude and a longitude column, or a WKT column
     (the names the CSV reader detects, see ``vector.options``)."""
-    sample = _decode(head) or ""
-    first = sample.splitlines()[0] if sample.splitlines() else ""
+    first = _csv_header((_decode(head) or "").splitlines())
     sep = max((",", ";", "\t", "|"), key=first.count)
     names = {_norm(f.strip().strip("\"'")) for f in first.split(sep)}
     has_lat = bool(names & set(DEFAULT_LAT_NAMES))

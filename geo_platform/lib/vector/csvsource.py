@@ -12,8 +12,9 @@ Detection rule (configurable through ``VectorOptions``):
    (``52°22'30"N``: ``dms.py``, read from a copy with decimal columns added).
 
 A header without rows is an ``EmptyDatasetError``; repeated header names are loaded as ``a``,
-``a_2``. A geometry column may hold WKT, EWKT (``SRID=28992;POINT (...)``) or hex (E)WKB as
-PostGIS exports it; an SRID the values carry is the layer's CRS (``csv_srid``).
+``a_2``; ``#`` comment lines above the header are skipped. A geometry column may hold WKT, EWKT
+(``SRID=28992;POINT (...)``) or hex (E)WKB as PostGIS exports it; an SRID the values carry is
+the layer's CRS (``csv_srid``).
 
 CRS rule, the same for lat/lon and WKT columns: unless its values carry an SRID, a CSV
 declares no CRS, so ``assume_crs`` is used when configured; otherwise WGS84 longitude/latitude
@@ -252,7 +253,7 @@ def _is_geographic(crs: str, display: str) -> bool:
 
 def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
     """The single layer of a CSV file, with GDAL open options set for its geometry."""
-    base = _ensure_utf8(base, options)
+    base = _without_comment_lines(_ensure_utf8(base, options), options)
     fields, sample, rows = _sample(base.gdal_path)
     if rows == 0:
         raise EmptyDatasetError(
@@ -305,6 +306,16 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
             crs_assumed=assumed,
         )
     ]
+
+
+def _without_comment_lines(base: Any, options: VectorOptions) -> Any:
+    """A copy without the ``#`` lines some tools write above the header, if there are any."""
+    with _open_raw(base.gdal_path) as fh:
+        if fh.read(1) != b"#":
+            return base
+    lines = _read_all(base, options, "drop its comment lines").decode("utf-8").splitlines(True)
+    header = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    return _temp_copy(base, "".join(lines[header:]))
 
 
 def _srid_of(

@@ -1,5 +1,6 @@
-"""CSV coordinates in degrees, minutes and seconds (``lib/vector/dms.py``): parsed per axis,
-published as points in real PostGIS with the original text columns kept."""
+"""CSV text the reader untangles: coordinates in degrees, minutes and seconds
+(``lib/vector/dms.py``), published as points in real PostGIS with the original text columns
+kept; ``#`` comment lines above the header."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
+from geo_platform.lib.content import csv_header_has_geometry, sniff_head
 from geo_platform.lib.errors import CoordinateRangeError, NoGeometryError
 from geo_platform.lib.vector import dms
 from geo_platform.lib.vector.read import open_source
@@ -103,3 +105,12 @@ def test_dms_in_another_crs_needs_assume_crs_like_any_csv(tmp_path: Path) -> Non
     path.write_text("name,lat,lon\nA,52°N,4°E\nB,95.5,4\n")
     with pytest.raises(CoordinateRangeError):
         open_source(path, "v/t.csv")
+
+
+def test_comment_lines_above_the_header_are_skipped(pg_conn, pg_schema, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("# exported by tool X, 2024-05-01\n# units: degrees\nname,lat,lon\nA,52,4\n")
+    assert sniff_head(path.read_bytes()) == "CSV" and csv_header_has_geometry(path.read_bytes())
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    _db_check(pg_conn, t)
+    assert t.rows_loaded == 1 and [c.name for c in t.columns][1:4] == ["name", "lat", "lon"]
