@@ -174,7 +174,7 @@ def test_all_nodata_synthesized(tmp_path: Path) -> None:
 def test_engineering_crs_is_rejected(tmp_path: Path) -> None:
     local = 'LOCAL_CS["site grid",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'
     path = synth.write_tif(tmp_path / "local.tif", synth.gradient(1, 10, 10), crs=local)
-    with pytest.raises(InvalidCRSError, match=r"local.tif: PROJ rejects the CRS"):
+    with pytest.raises(InvalidCRSError, match=r"local.tif: its CRS .* is a local engineering CRS"):
         inspect_raster(path, "local.tif")
 
 
@@ -237,3 +237,29 @@ def test_metadata_datetime_and_sensor(tmp_path: Path) -> None:
 def test_rotated_with_assumed_crs_is_accepted() -> None:
     info = inspect_raster(synth.RASTERS / "rotated/rotated.tif", "rot", assume_crs="EPSG:32633")
     assert info.transform[1] != 0 and info.footprint_4326["type"] == "Polygon"
+
+
+def test_a_local_engineering_crs_is_refused_unless_a_real_one_is_given(tmp_path: Path) -> None:
+    """A LOCAL_CS (a site grid, CAD coordinates) is not on the Earth: PROJ cannot transform it,
+    so it is named as such; ``assume_crs`` says which real CRS its numbers are in."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from geo_platform.lib.raster.cog import RasterOptions, build_cog_tiers
+
+    path = tmp_path / "site.tif"
+    local = CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1]]')
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "uint8",
+               "crs": local, "transform": from_origin(150000, 460000, 1, 1)}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.full((1, 64, 64), 9, "uint8"))
+    with pytest.raises(InvalidCRSError, match=r"site\.tif.*'site grid'.*local engineering CRS"):
+        inspect_raster(path, "r/site.tif")
+    info = inspect_raster(path, "r/site.tif", assume_crs="EPSG:28992")
+    assert (info.crs_source, info.crs_code) == ("assumed", "EPSG:28992")
+    assert 5.3 < info.bbox_4326[0] < 5.4  # Amersfoort, where RD New's 150000/460000 lies
+    result = build_cog_tiers(path, tmp_path / "out", RasterOptions(assume_crs="EPSG:28992"),
+                             "r/site.tif")  # fmt: skip
+    with rasterio.open(result.tiers["analysis"].path) as cog:
+        assert cog.crs.to_epsg() == 28992
