@@ -42,7 +42,8 @@ class TableOutput:
         ``end_row_group=False``: its GeoParquet rows join the next row group (see
         ``end_row_group``). The extent accumulates in a thread of its own (numpy releases the
         GIL), beside the COPY encoding of the next batch."""
-        self._extent_jobs.submit(self.extent.add, part.bounds)
+        rows = part.bounds if part.extent_rows is None else part.extent_rows
+        self._extent_jobs.submit(self.extent.add, rows)
         self.staged.write(part.batch)
         if not exclusive:
             self.staged.pause()

@@ -18,7 +18,7 @@ batches take a numpy-only path (no shapely), which is what makes large point lay
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,7 @@ from geo_platform.lib.errors import CoordinateRangeError, DecodingError
 from geo_platform.lib.naming import unique_pg_identifiers
 from geo_platform.lib.vector import geometry as geom_rules
 from geo_platform.lib.vector import wkb
+from geo_platform.lib.vector.extent import seam_rows
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.pgcopy import pg_type_for
 from geo_platform.lib.vector.plan import LayerPlan, parse_wkb_closing
@@ -78,6 +79,7 @@ class CleanPart:
     kind: str
     batch: pa.RecordBatch  # attribute columns (SQL-safe names) + ``geom`` (ISO WKB)
     bounds: np.ndarray  # (n, 4) in EPSG:4326, NaN for null/empty geometries
+    extent_rows: np.ndarray | None = None  # for the extent, if not ``bounds`` (seam_rows)
 
 
 def geometry_index(schema: pa.Schema, geometry_column: str) -> int:
@@ -344,7 +346,8 @@ class LayerCleaner:
         multi = wkb.wrap_multi(source.iso_wkb(out, sel, self.plan.has_z[kind]))
         bounds = shapely.bounds(out)
         st.rows_loaded += len(sel)
-        return self._part(kind, attrs, sel, multi, bounds, len(geoms))
+        part = self._part(kind, attrs, sel, multi, bounds, len(geoms))
+        return replace(part, extent_rows=seam_rows(out, bounds))
 
     def finish_stats(self) -> dict[str, KindStats]:
         """Per-kind counters; null geometries are reported on the layer's first table."""

@@ -42,6 +42,17 @@ def hull_candidates(points: np.ndarray) -> np.ndarray:
     return points[~inside]
 
 
+def seam_rows(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray | None:
+    """Bounds rows for the extent when a geometry spans more than 180 degrees of longitude: a
+    multi-part geometry split at the antimeridian (Fiji, the Aleutians, as RFC 7946 asks) then
+    counts part by part, so the extent sees the gap between its parts. None when no row is
+    that wide (the rows' own bounds serve)."""
+    wide = (bounds[:, 2] - bounds[:, 0]) > 180
+    if not wide.any():
+        return None
+    return np.concatenate([bounds[~wide], shapely.bounds(shapely.get_parts(geoms[wide]))])
+
+
 class Extent:
     """Accumulates bounds rows (xmin, ymin, xmax, ymax); NaN rows (null/empty) are ignored."""
 

@@ -277,3 +277,22 @@ def test_csv_header_only(pg_conn, pg_schema, tmp_path, text):
     path.write_text(text)
     with pytest.raises(EmptyDatasetError, match=r"h\.csv.*no rows"):
         publish_file(pg_conn, path, pg_schema, tmp_path, ASSUME)
+
+
+def test_one_feature_split_at_the_antimeridian_keeps_a_crossing_extent(
+    pg_conn, pg_schema, tmp_path
+):
+    """Fiji as RFC 7946 writes it: one MultiPolygon whose parts touch +180 and -180. Its row
+    bounds span the globe; the extent counts its parts, so the bbox crosses the antimeridian
+    instead of claiming every longitude."""
+    fiji = {"type": "MultiPolygon", "coordinates": [
+        [[[177, -19], [180, -19], [180, -16], [177, -16], [177, -19]]],
+        [[[-180, -19], [-178, -19], [-178, -16], [-180, -16], [-180, -19]]],
+    ]}  # fmt: skip
+    nz = {"type": "Polygon", "coordinates": [[[172, -44], [173, -44], [173, -43], [172, -44]]]}
+    path = _geojson(tmp_path / "pacific.geojson", [({"n": "fiji"}, fiji), ({"n": "nz"}, nz)])
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    _db_check(pg_conn, t)
+    assert t.bbox == (172.0, -44.0, -178.0, -16.0)
+    assert t.footprint is not None and t.footprint["type"] == "MultiPolygon"
+    assert _rows(pg_conn, pg_schema, t.table, ["n"]) == [("fiji",), ("nz",)]
