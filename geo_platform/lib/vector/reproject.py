@@ -1,7 +1,9 @@
 """Reprojection of a layer to EPSG:4326 (lon/lat order), recording the source CRS.
 
 A layer without a CRS fails with ``MissingCRSError`` unless ``assume_crs`` is configured;
-GeoPackage's "Undefined geographic/Cartesian SRS" counts as missing. Sources already in WGS84
+GeoPackage's "Undefined geographic/Cartesian SRS" counts as missing, and a local engineering CRS
+(``LOCAL_CS``: a site grid, CAD drawings) is an ``InvalidCRSError`` unless ``assume_crs`` names
+the real CRS of its coordinates. Sources already in WGS84
 longitude/latitude (EPSG:4326, OGC:CRS84, EPSG:4979) are passed through untouched. Z is never
 transformed (horizontal reprojection only). Antimeridian-crossing data is kept as it is.
 ``lonlat_degrees`` tells the cleaner to range-check a geographic source (see ``clean``).
@@ -30,6 +32,15 @@ def crs_label(crs: Any) -> str:
     return ":".join(auth) if auth else str(crs.to_wkt())
 
 
+def _parse(text: str, display: str) -> Any:
+    from pyproj import CRS
+
+    try:
+        return CRS.from_user_input(text)
+    except Exception as exc:
+        raise InvalidCRSError(f"unusable CRS {text[:200]!r}: {exc}", path=display) from exc
+
+
 class Reprojector:
     """Transforms coordinates of one layer from its CRS (or the assumed one) to EPSG:4326."""
 
@@ -45,16 +56,29 @@ class Reprojector:
                 "(e.g. EPSG:4326) if you know it",
                 path=display,
             )
-        try:
-            self.crs = CRS.from_user_input(text)
-        except Exception as exc:
-            raise InvalidCRSError(f"unusable CRS {text[:200]!r}: {exc}", path=display) from exc
+        self.crs = _parse(text, display)
+        if self.crs.type_name == "Engineering CRS" and not assumed:
+            if not assume_crs:
+                raise InvalidCRSError(
+                    f"its CRS ({self.crs.name!r}) is a local engineering CRS, not tied to the "
+                    "Earth; set assume_crs if its coordinates are in a real CRS",
+                    path=display,
+                )
+            self.crs, assumed = _parse(assume_crs, display), True  # a site grid the user places
         self.assumed = assumed
         self.source_crs = crs_label(self.crs)
         self.identity = self.source_crs in WGS84_LONLAT or self.crs.equals(
             CRS.from_epsg(TARGET_SRID), ignore_axis_order=True
         )
         self.display = display
+        if not self.identity:
+            try:
+                self._transformer  # noqa: B018 - built now: a CRS PROJ cannot transform fails here
+            except Exception as exc:
+                raise InvalidCRSError(
+                    f"PROJ cannot transform its CRS {self.source_crs[:200]!r} to EPSG:4326: {exc}",
+                    path=display,
+                ) from exc
 
     @cached_property
     def lonlat_degrees(self) -> bool:

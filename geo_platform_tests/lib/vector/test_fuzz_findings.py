@@ -17,6 +17,7 @@ from geo_platform.lib import naming
 from geo_platform.lib.errors import (
     CoordinateRangeError,
     EmptyDatasetError,
+    InvalidCRSError,
     TooLargeError,
     is_retryable,
 )
@@ -296,3 +297,23 @@ def test_one_feature_split_at_the_antimeridian_keeps_a_crossing_extent(
     assert t.bbox == (172.0, -44.0, -178.0, -16.0)
     assert t.footprint is not None and t.footprint["type"] == "MultiPolygon"
     assert _rows(pg_conn, pg_schema, t.table, ["n"]) == [("fiji",), ("nz",)]
+
+
+def test_a_local_engineering_crs_is_named_and_can_be_placed(pg_conn, pg_schema, tmp_path):
+    """A CAD export: a shapefile whose .prj is a LOCAL_CS. PROJ cannot transform it (before,
+    its ProjError escaped as a system error); with assume_crs the site grid is placed."""
+    folder = tmp_path / "cad"
+    folder.mkdir()
+    gpd.GeoDataFrame({"a": [1]}, geometry=[Point(155000, 463000)]).to_file(folder / "site.shp")
+    (folder / "site.prj").write_text('LOCAL_CS["site grid",UNIT["metre",1]]')
+    path = tmp_path / "site.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for part in folder.iterdir():
+            zf.write(part, part.name)
+    with pytest.raises(InvalidCRSError, match=r"site\.zip.*'site grid'.*local engineering CRS"):
+        publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert _table_count(pg_conn, pg_schema) == 0
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path, VectorOptions(assume_crs="EPSG:28992"))
+    _db_check(pg_conn, t)
+    assert (t.source_crs, t.crs_assumed) == ("EPSG:28992", True)
+    assert t.bbox is not None and 5.3 < t.bbox[0] < 5.5  # Amersfoort
