@@ -143,6 +143,30 @@ def completeness_counts(columns: Sequence[tuple[str, str]]) -> dict[str, sql.Com
     return out
 
 
+NULL_ISLAND = "__null_island__"
+"""``table_stats`` count of geometries lying exactly at 0,0 (missing coordinates written as 0)."""
+
+
+def null_island_count(table: LoadedTable) -> dict[str, sql.Composable]:
+    """The ``table_stats`` count of features at exactly longitude 0, latitude 0: asked only
+    when the table's extent covers that point (most tables cost nothing)."""
+    bbox = table.bbox
+    if bbox is None or not (bbox[1] <= 0 <= bbox[3]) or not _covers_lon0(bbox):
+        return {}
+    g = sql.Identifier(GEOMETRY_COLUMN)
+    return {
+        NULL_ISLAND: sql.SQL(
+            "CASE WHEN ST_XMin({g}) = 0 AND ST_XMax({g}) = 0 AND ST_YMin({g}) = 0 "
+            "AND ST_YMax({g}) = 0 THEN 1 END"
+        ).format(g=g)
+    }
+
+
+def _covers_lon0(bbox: tuple[float, float, float, float]) -> bool:
+    west, _, east, _ = bbox
+    return west <= 0 <= east if west <= east else (west <= 0 or east >= 0)
+
+
 def completeness_shares(rows: int, counts: Mapping[str, int]) -> dict[str, float]:
     """Share of filled values per column; an empty table is complete (nothing is missing)."""
     return {name: (n / rows if rows else 1.0) for name, n in counts.items()}
@@ -195,11 +219,16 @@ def vector_quality(
 
 
 def quality_record(
-    table: LoadedTable, duplicates: tuple[int, int], completeness: Mapping[str, float]
+    table: LoadedTable,
+    duplicates: tuple[int, int],
+    completeness: Mapping[str, float],
+    null_island: int = 0,
 ) -> VectorQuality:
     """The quality of ``table`` from its measurements: ``duplicates`` as returned by
-    ``duplicate_geometries``, ``completeness`` the share of filled values per column."""
+    ``duplicate_geometries``, ``completeness`` the share of filled values per column,
+    ``null_island`` the features at exactly 0,0."""
     return VectorQuality(
+        null_island=null_island,
         table=f"{table.schema}.{table.table}",
         rows=table.rows_loaded,
         null_geometries=table.dropped_null,

@@ -47,9 +47,11 @@ from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import Original, duplicates_mode, find_duplicate
 from geo_platform.store.quality import (
+    NULL_ISLAND,
     completeness_counts,
     completeness_shares,
     duplicate_geometries,
+    null_island_count,
     quality_columns,
     quality_record,
     table_stats,
@@ -164,7 +166,8 @@ def publish_vector(
                 checks = _verify(blob, tables, items, stats)
             qualities = [
                 quality_record(t, dups, completeness_shares(stats[t.table]["rows"],
-                                                            stats[t.table]["counts"]))
+                                                            stats[t.table]["counts"]),
+                               stats[t.table]["null_island"])
                 for t, dups in zip(tables, duplicates.result(), strict=True)
             ]  # fmt: skip
             checks.update(vector_checks(qualities))
@@ -253,8 +256,12 @@ def _duplicates(conn: psycopg.Connection[Any], t: LoadedTable) -> tuple[int, int
 
 
 def _measure(conn: psycopg.Connection[Any], t: LoadedTable) -> dict[str, Any]:
-    """``table_stats`` of a loaded table, its attribute completeness counted in the same scan."""
-    return table_stats(conn, t.schema, t.table, completeness_counts(quality_columns(t)))
+    """``table_stats`` of a loaded table, its attribute completeness (and its features at 0,0,
+    when its extent covers that point) counted in the same scan."""
+    counts = {**completeness_counts(quality_columns(t)), **null_island_count(t)}
+    stats = table_stats(conn, t.schema, t.table, counts)
+    stats["null_island"] = stats["counts"].pop(NULL_ISLAND, 0)
+    return stats
 
 
 def _verify(

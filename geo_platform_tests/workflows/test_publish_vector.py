@@ -204,3 +204,19 @@ def test_duplicate_geometries_are_counted_per_table_of_a_file(world: World) -> N
     assert counts == {"polygons": (3, 2), "points": (0, 0)}
     ok, detail = result.checks["no_duplicate_geometries"]
     assert not ok and "3 duplicate geometries in 2 groups" in detail
+
+
+def test_features_at_null_island_are_flagged(world: World) -> None:
+    """A geocoded CSV whose missing coordinates were written as 0,0: published as it is, with
+    the ``no_null_island`` check failing and counting them; a table far from 0,0 passes."""
+    rows = "".join(f"site{i},52.{i},4.{i}\n" for i in range(5)) + "lost1,0,0\nlost2,0.0,0\n"
+    local = world.tmp / "sites.csv"
+    local.write_text(f"name,lat,lon\n{rows}")
+    result = world.publish(world.upload("sites.csv", local))
+    (quality,) = result.qualities
+    assert (quality.rows, quality.null_island) == (7, 2)
+    ok, detail = result.checks["no_null_island"]
+    assert not ok and "2 feature(s) at exactly 0°, 0°" in detail
+    local.write_text(f"name,lat,lon\n{rows.split('lost1')[0]}")
+    result = world.publish(world.upload("sites.csv", local))
+    assert result.checks["no_null_island"][0] and result.qualities[0].null_island == 0

@@ -157,6 +157,11 @@ CHECKS = (
         description="Every attribute column holds at least one value.",
     ),
     dg.AssetCheckSpec(
+        "no_null_island",
+        asset="vector_table",
+        description="No feature lies at exactly 0°, 0° (missing coordinates written as 0).",
+    ),
+    dg.AssetCheckSpec(
         "all_layers_published",
         asset="vector_table",
         metadata=WARN_ONLY,

@@ -206,6 +206,7 @@ class VectorQuality:
     duplicate_geometries: int
     duplicate_groups: int
     completeness: dict[str, float] = field(default_factory=dict)
+    null_island: int = 0  # features at exactly longitude 0, latitude 0
 
     @property
     def completeness_min(self) -> float:
@@ -226,6 +227,7 @@ class VectorQuality:
             "quality/invalid_dropped": self.invalid_dropped,
             "quality/repaired": self.repaired,
             "quality/duplicate_geometries": self.duplicate_geometries,
+            "quality/null_island": self.null_island,
             "quality/duplicate_share": round(self.duplicate_geometries / max(self.rows, 1), 6),
             "quality/attribute_completeness_min": round(self.completeness_min, 6),
             "quality/attribute_completeness_mean": round(self.completeness_mean, 6),
@@ -248,8 +250,9 @@ def raster_checks(quality: RasterQuality, consistency: Consistency | None) -> di
 
 
 def vector_checks(qualities: Sequence[VectorQuality]) -> dict[str, Verdict]:
-    """Verdicts ``no_duplicate_geometries`` and ``attributes_not_empty`` (no column without
-    a single value) for the tables of one file (non-blocking: facts, not failures)."""
+    """Verdicts ``no_duplicate_geometries``, ``attributes_not_empty`` (no column without a
+    single value) and ``no_null_island`` (no feature at exactly 0, 0) for the tables of one
+    file (non-blocking: facts, not failures)."""
     dups = [
         f"{q.table}: {q.duplicate_geometries} duplicate geometries in {q.duplicate_groups} groups"
         for q in qualities
@@ -259,9 +262,16 @@ def vector_checks(qualities: Sequence[VectorQuality]) -> dict[str, Verdict]:
              if s == 0.0]  # fmt: skip
     partial = {q.table: q.incomplete_columns() for q in qualities if q.incomplete_columns()}
     detail = "; ".join(empty) or (f"partly empty columns: {partial}" if partial else "complete")
+    island = [
+        f"{q.table}: {q.null_island} feature(s) at exactly 0°, 0° (null island: missing "
+        "coordinates written as 0?)"
+        for q in qualities
+        if q.null_island
+    ]
     return {
         "no_duplicate_geometries": (not dups, "; ".join(dups) or "no exact duplicates"),
         "attributes_not_empty": (not empty, detail),
+        "no_null_island": (not island, "; ".join(island) or "no feature at exactly 0°, 0°"),
     }
 
 
@@ -271,7 +281,7 @@ def vector_metadata(qualities: Sequence[VectorQuality]) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for key in ("null_geometries", "empty_geometries", "invalid_dropped", "repaired",
-                "duplicate_geometries"):  # fmt: skip
+                "duplicate_geometries", "null_island"):  # fmt: skip
         out[f"quality/{key}"] = sum(getattr(q, key) for q in qualities)
     out["quality/attribute_completeness_min"] = round(min(q.completeness_min for q in qualities), 6)
     out["quality/attribute_completeness_mean"] = round(
