@@ -164,12 +164,7 @@ def publish_vector(
                 stats = {t.table: _measure(conn, t) for t in tables}  # one scan per table
                 duplicates.offer(conn)  # unless the index connection, free first, took it
                 checks = _verify(blob, tables, items, stats)
-            qualities = [
-                quality_record(t, dups, completeness_shares(stats[t.table]["rows"],
-                                                            stats[t.table]["counts"]),
-                               stats[t.table]["null_island"])
-                for t, dups in zip(tables, duplicates.result(), strict=True)
-            ]  # fmt: skip
+            qualities = _qualities(tables, stats, duplicates.result())
             checks.update(vector_checks(qualities))
         files = _silver_files(tables, items, Path(tmp))
         published = replace_outputs(store, settings.silver_container, blob, files)
@@ -253,6 +248,23 @@ def _indexing(
 
 def _duplicates(conn: psycopg.Connection[Any], t: LoadedTable) -> tuple[int, int]:
     return duplicate_geometries(conn, t.schema, t.table)
+
+
+def _qualities(
+    tables: list[LoadedTable],
+    stats: Mapping[str, Mapping[str, Any]],
+    duplicates: list[tuple[int, int]],
+) -> list[VectorQuality]:
+    """Each table's quality record from its measurements (``_measure``) and duplicates."""
+    return [
+        quality_record(
+            t,
+            dups,
+            completeness_shares(stats[t.table]["rows"], stats[t.table]["counts"]),
+            stats[t.table]["null_island"],
+        )
+        for t, dups in zip(tables, duplicates, strict=True)
+    ]
 
 
 def _measure(conn: psycopg.Connection[Any], t: LoadedTable) -> dict[str, Any]:

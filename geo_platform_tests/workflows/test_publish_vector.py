@@ -54,6 +54,8 @@ def test_every_layer_reaches_postgis_geoparquet_and_a_valid_final_item(world: Wo
     silver = Path(world.store.root) / "silver" / naming.silver_prefix(blob)
     assert pq.read_metadata(silver / f"{towns}.parquet").num_rows == 3
     assert pq.read_metadata(silver / f"{parcels}.parquet").num_rows == 2
+    island = result.checks.pop("no_null_island")  # the fixture's first town lies at 0, 0
+    assert not island[0] and "1 feature(s) at exactly 0°, 0°" in island[1]
     assert all(ok for ok, _ in result.checks.values()), result.checks
     assert set(result.checks) >= {"row_count_matches_source", "stac_item_valid"}
 
