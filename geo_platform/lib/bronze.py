@@ -39,7 +39,7 @@ RASTER_EXTENSIONS = frozenset(
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
      ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
-     ".tab", ".mif", ".xlsx", ".ods"}
+     ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf"}
 )  # fmt: skip
 # Single-file vectors that may arrive gzipped (``roads.geojson.gz``, ``lib.vector.gzipped``).
 GZIPPED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}

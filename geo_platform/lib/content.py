@@ -74,7 +74,7 @@ RASTER_CONTENT = frozenset(
 )  # fmt: skip
 VECTOR_CONTENT = frozenset(
     {"GPKG", "FlatGeobuf", "Parquet", "ZIP", "GeoJSON", "GeoJSONSeq", "TopoJSON", "ESRIJSON",
-     "KML", "GPX", "GML", "DXF", "CSV", "MapInfo TAB", "MapInfo MIF"}
+     "KML", "GPX", "GML", "DXF", "CSV", "MapInfo TAB", "MapInfo MIF", "OSM"}
 )  # fmt: skip
 
 _GEOJSON_TYPE = re.compile(
@@ -82,6 +82,7 @@ _GEOJSON_TYPE = re.compile(
     rb'MultiLineString|MultiPolygon|GeometryCollection)"'
 )
 _HTML = re.compile(r"(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.S)
+_OSM_XML = re.compile(r"<osm[\s>]")
 _TOPOJSON = re.compile(rb'"type"\s*:\s*"Topology"')
 _ESRIJSON = re.compile(rb'"geometryType"\s*:\s*"esriGeometry')
 
@@ -99,7 +100,14 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
             return fmt
     if size in SRTM_SIZES and name.lower().endswith(".hgt"):
         return SRTM_SIZES[size]
+    if is_osm_pbf(head):
+        return "OSM"
     return _sniff_text(head)
+
+
+def is_osm_pbf(head: bytes) -> bool:
+    """An OpenStreetMap PBF file: a 4-byte length, then a BlobHeader of type "OSMHeader"."""
+    return head[4:15] == b"\x0a\x09OSMHeader"
 
 
 def sniff_format(path: Path, display: str | None = None) -> str:
@@ -178,6 +186,8 @@ def _sniff_xml(lowered: str) -> str:
         return "KML"
     if "<gpx" in lowered:
         return "GPX"
+    if _OSM_XML.search(lowered):
+        return "OSM"
     if "<vrtdataset" in lowered:
         return "VRT"
     if "gml" in lowered:

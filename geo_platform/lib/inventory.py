@@ -39,7 +39,7 @@ RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "
                   "text"}  # fmt: skip
 VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "ZIP", "CSV", "KML", "FlatGeobuf", "Parquet",
                   "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
-                  "DXF", "MapInfo TAB", "MapInfo MIF"}  # fmt: skip
+                  "DXF", "MapInfo TAB", "MapInfo MIF", "OSM"}  # fmt: skip
 
 
 @dataclass

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import IO
 
-from geo_platform.lib.content import csv_header_has_geometry, sniff_head
+from geo_platform.lib.content import csv_header_has_geometry, is_osm_pbf, sniff_head
 from geo_platform.lib.errors import (
     DecodingError,
     EmptyFileError,
@@ -52,6 +52,8 @@ FORMAT_OF_EXTENSION = {
     ".mif": "mif",
     ".xlsx": "xlsx",
     ".ods": "ods",
+    ".osm": "osm",
+    ".pbf": "osm",
 }
 DRIVER_OF_FORMAT = {
     "geojson": "GeoJSON",
@@ -66,12 +68,13 @@ DRIVER_OF_FORMAT = {
     "dxf": "DXF",
     "tab": "MapInfo File",
     "mif": "MapInfo File",
+    "osm": "OSM",
 }
 SUFFIX_OF_FORMAT = {
     "zip": ".zip", "kmz": ".kmz", "shp": ".shp", "csv": ".csv", "parquet": ".parquet",
     "geojson": ".geojson", "geojsonseq": ".geojsonl", "gpkg": ".gpkg", "kml": ".kml",
     "fgb": ".fgb", "gpx": ".gpx", "gml": ".gml", "topojson": ".topojson", "esrijson": ".json",
-    "dxf": ".dxf", "tab": ".tab", "mif": ".mif", "xlsx": ".xlsx", "ods": ".ods",
+    "dxf": ".dxf", "tab": ".tab", "mif": ".mif", "xlsx": ".xlsx", "ods": ".ods", "osm": ".osm",
 }  # fmt: skip
 """The extension GDAL expects for each format (a file recognised by content is linked so)."""
 # Formats recognised from content alone (lib.content's names -> ours).
@@ -79,7 +82,7 @@ _FORMAT_OF_CONTENT = {
     "ZIP": "zip", "GPKG": "gpkg", "Parquet": "parquet", "FlatGeobuf": "fgb",
     "GeoJSON": "geojson", "GeoJSONSeq": "geojsonseq", "TopoJSON": "topojson",
     "ESRIJSON": "esrijson", "KML": "kml", "GPX": "gpx", "GML": "gml", "DXF": "dxf",
-    "MapInfo TAB": "tab", "MapInfo MIF": "mif",
+    "MapInfo TAB": "tab", "MapInfo MIF": "mif", "OSM": "osm",
 }  # fmt: skip
 # What the content may be for each declared format.
 _CONTENT_OK = {
@@ -101,6 +104,7 @@ _CONTENT_OK = {
     "mif": {"text"},
     "xlsx": {"zip"},
     "ods": {"zip"},
+    "osm": {"xml", "osmpbf"},
 }
 _DESCRIBE = {
     "zip": "a zip archive",
@@ -114,6 +118,7 @@ _DESCRIBE = {
     "xml": "XML text",
     "text": "plain text",
     "binary": "unrecognized binary data",
+    "osmpbf": "an OpenStreetMap PBF file",
 }
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
@@ -137,6 +142,8 @@ def detect_content(head: bytes) -> str:
         return "fgb"
     if head.startswith(b"\x00\x00\x27\x0a"):
         return "shp"
+    if is_osm_pbf(head):
+        return "osmpbf"
     if _looks_like_dbf(head):
         return "dbf"
     text = head
