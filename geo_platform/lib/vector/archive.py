@@ -54,6 +54,8 @@ _FILE_DRIVERS = {
     ".gpx": "GPX",
     ".tab": "MapInfo File",
     ".mif": "MapInfo File",
+    ".osm": "OSM",
+    ".pbf": "OSM",
 }
 # Companions a member cannot be read without (a Shapefile's are checked in ``_shapefiles``).
 _MEMBER_SIDECARS = {".tab": (".dat",), ".mif": (".mid",)}
@@ -231,7 +233,10 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
         driver = _FILE_DRIVERS.get(ext.lower())
         if driver:
             _require_sidecars(name, rest, display)
-            found.append(ArchiveVector(name, driver, posixpath.basename(stem)))
+            label = posixpath.basename(stem)
+            if driver == "OSM" and label.lower().endswith(".osm"):
+                label = label[:-4]  # city.osm.pbf is "city"
+            found.append(ArchiveVector(name, driver, label))
     if not found:
         for name in rest:
             stem, ext = posixpath.splitext(name)

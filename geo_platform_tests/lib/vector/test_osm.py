@@ -3,6 +3,7 @@ content and name, read by GDAL's OSM driver, one table per non-empty layer in re
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,14 @@ def test_a_pbf_that_is_not_osm_is_named_as_such(tmp_path: Path) -> None:
     path.write_bytes(b"\x1a\x03\x78\x02\x00" * 20)  # a vector tile, not an OSM extract
     with pytest.raises(FormatMismatchError, match=r"v/tile\.pbf.*named \.pbf"):
         open_source(path, "v/tile.pbf")
+
+
+def test_an_extract_inside_a_zip_publishes(pg_conn, pg_schema, tmp_path) -> None:
+    pbf = write_pbf(tmp_path / "city.osm.pbf", NODES, WAYS)
+    path = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.write(pbf, "data/city.osm.pbf")
+        zf.writestr("data/README.txt", "OpenStreetMap contributors, ODbL")
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert sorted(t.layer for t in tables) == ["lines", "multipolygons", "points"]
+    assert sum(t.rows_loaded for t in tables) == 3
