@@ -26,6 +26,7 @@ from geo_platform.lib.content import HEAD_BYTES, describe, sniff_format, zip_kin
 from geo_platform.lib.errors import (
     EmptyFileError,
     FormatMismatchError,
+    InputError,
     UnreadableFileError,
     UnsupportedFormatError,
     gdal_input_error,
@@ -161,11 +162,31 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
         src = resolve_gdal_path(path, name)
     except SeveralRastersError as several:  # tiles in a zip: described as their mosaic
         with tempfile.TemporaryDirectory(prefix="geo_platform_") as tmp:
-            vrt, driver = mosaic_vrt(path, name, several.members, Path(tmp) / "mosaic.vrt")
+            try:
+                vrt, driver = mosaic_vrt(path, name, several.members, Path(tmp) / "mosaic.vrt")
+            except UnsupportedFormatError:  # not tiles: one item per raster (zip_rasters)
+                return _describe_members(inv, path, name, several.members)
             _describe_raster(inv, str(vrt), path, name)
         inv.driver = driver
         return
     _describe_raster(inv, src, path, name)
+
+
+def _describe_members(inv: Inventory, path: Path, name: str, members: list[str]) -> None:
+    """A zip of several rasters that are not tiles: each member in ``layers``, the bbox of all."""
+    for member in members:
+        one = Inventory(kind="raster", format="", size=0, sha256="")
+        try:
+            _describe_raster(one, vsizip(path, member), path, f"{name} ({member})")
+        except InputError as exc:
+            inv.layers.append({"name": member, "error": exc.message})
+            continue
+        inv.layers.append({"name": member, **one.as_dict()})
+        if one.bbox is not None:
+            b = inv.bbox or one.bbox
+            inv.bbox = (min(b[0], one.bbox[0]), min(b[1], one.bbox[1]),
+                        max(b[2], one.bbox[2]), max(b[3], one.bbox[3]))  # fmt: skip
+    inv.driver = "ZIP"
 
 
 def _describe_raster(inv: Inventory, src: str, path: Path, name: str) -> None:

@@ -1,4 +1,5 @@
-"""Publish a multidimensional raster (NetCDF, HDF5, GRIB): one COG and one item per variable.
+"""Publish a multidimensional raster (NetCDF, HDF5, GRIB): one COG and one item per variable;
+and a zip of several rasters that are not tiles of one grid: one COG and item per raster.
 
 ``workflows.publish_raster`` hands every bronze raster to ``publish_multidim`` first; for a
 NetCDF/HDF5/GRIB file it returns what it published, for anything else None (the ordinary path
@@ -12,6 +13,11 @@ Silver layout in the file's folder ``naming.silver_prefix(blob)``: ``<item id>/a
 where the item id is the file's item id and the variable's name (``naming.item_id(blob,
 "-" + variable)``). Items carry the datacube extension (``lib.stac.datacube``).
 
+A zip of several rasters (a DEM beside its hillshade, scenes of different CRSs) is the same
+kind of set (``lib.raster.zip_rasters``): each member raster is a "variable" read in place
+through ``/vsizip/``, built like any raster (no VRT, no datacube fields), its item id
+``<zip>-<member>``.
+
 Each variable publishes or is set aside on its own: a variable that is not a raster on a
 georeferenced grid, or whose pixels are all nodata, is recorded in ``ignored`` (and in the
 items); the file fails only when no variable is left. A failed COG or STAC check of any
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import zipfile
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -43,6 +50,7 @@ from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.multidim import Cube, CubeVariable, might_be_cube, read_cube
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.variable_vrt import write_variable_vrt
+from geo_platform.lib.raster.zip_rasters import ZIP_DRIVER, separate_rasters
 from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.completeness import with_completeness
 from geo_platform.lib.stac.datacube import cube_renders, with_cube
@@ -112,10 +120,12 @@ def publish_multidim(
     it is not a NetCDF/HDF5/GRIB file. Raises the file's input error when no variable can be
     published, ``ValidationError`` when an output fails its checks (nothing published)."""
     blob = provenance.source_blob
-    if not might_be_cube(local):  # most rasters: no work folder to make and remove
+    if not (might_be_cube(local) or zipfile.is_zipfile(local)):  # most rasters: no work folder
         return None
     with output_folder(store, silver_container) as work:  # built where silver renames from
-        cube = read_cube(local, blob, work)
+        cube = read_cube(local, blob, work) or separate_rasters(
+            local, blob, work, options.max_bytes
+        )
         if cube is None:
             return None
         built, ignored = _build_all(cube, work, blob, options, bronze.size)
@@ -167,7 +177,8 @@ def _build_all(
             built.append(_Built(var, item_id, result))
         except InputError as exc:
             errors.append(exc)
-            ignored.append(f"{var.name}: {exc.message}")
+            label = var.description if cube.driver == ZIP_DRIVER else var.name  # the member
+            ignored.append(f"{label}: {exc.message}")
     if built:
         return built, ignored
     if errors:
@@ -184,6 +195,17 @@ def _build(
     """The tiers of one variable, built in ``out`` from its VRT (the source's size, driver and
     the variable's name recorded as the raster's)."""
     out.mkdir()
+    if cube.driver == ZIP_DRIVER:  # a member raster of a zip, read as it is
+        member = f"member {var.description!r}, {var.notes[0]}, published as its own item"
+        info = inspect_raster(
+            var.source,
+            f"{blob}:{var.description}",
+            max_bytes=options.max_bytes,
+            max_pixels=options.max_pixels,
+            assume_crs=options.assume_crs,
+        )
+        info = replace(info, file_size=source_size, rectified_from=member)
+        return build_cog_tiers(var.source, out, options, name=info.name, info=info)
     vrt = write_variable_vrt(var, out / "variable.vrt")
     info = inspect_raster(
         vrt,
@@ -237,8 +259,11 @@ def _item(
         source_last_modified=bronze.last_modified,
         validate=False,  # validated once, in _checks
     )
-    cube = with_cube(item.to_dict(), built.var, built.result.grid, ignored)
-    final = with_completeness(apply_renders(with_collection_link(cube), cube_renders(cube)))
+    if built.var.dims:
+        cube = with_cube(item.to_dict(), built.var, built.result.grid, ignored)
+        final = with_completeness(apply_renders(with_collection_link(cube), cube_renders(cube)))
+    else:  # a raster of a zip: an ordinary raster item
+        final = with_completeness(apply_renders(with_collection_link(item.to_dict())))
     if duplicate_of is not None:
         final["properties"][stac_ext.DUPLICATE_OF_SOURCE] = duplicate_of
     return final
@@ -319,7 +344,9 @@ def _metadata(
 ) -> dict[str, Any]:
     """Run metadata: the file, each variable (bands, unit, tier bytes and analysis href), what
     was ignored and the blobs written."""
-    meta: dict[str, Any] = {"preview": preview, "driver": driver, "multidimensional": True}
+    meta: dict[str, Any] = {
+        "preview": preview, "driver": driver, "multidimensional": driver != ZIP_DRIVER,
+    }  # fmt: skip
     per_variable = {}
     for b, v in zip(built, variables, strict=True):
         per_variable[v.variable] = {

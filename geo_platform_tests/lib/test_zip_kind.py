@@ -37,7 +37,7 @@ def _zip(members: dict[str, bytes], *, zip64: bool = False) -> bytes:
         (["scan/scan.tif", "scan/scan.tfw", "scan/scan.tif.aux.xml"], "raster"),
         (["dem/", "dem/N45E006.hgt", "README.txt", "__MACOSX/dem/._N45E006.hgt"], "raster"),
         (["ortho.jp2", "licence.pdf"], "raster"),
-        (["a.tif", "b.tif"], "raster"),  # the raster pipeline says: one raster per archive
+        (["a.tif", "b.tif"], "raster"),  # a mosaic, or one item per raster
         (["roads.shp", "roads.shx", "roads.dbf", "roads.prj"], "vector"),
         (["roads.shp", "roads.shx", "roads.dbf", "scan.tif"], "vector"),  # a mix stays vector
         (["data.gdb/a00000001.gdbtable"], "vector"),

@@ -4,6 +4,7 @@ and on Azurite, checked pixel for pixel, with rio-cogeo and against the STAC sch
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import naming
-from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.raster.tiling import TilingOptions
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.workflows.publish_multidim import CubePublished
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
 from geo_platform.workflows.publish_tiled import TiledPublished
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
@@ -104,14 +105,19 @@ def test_a_missing_tile_is_a_transparent_gap(blob_store, pgstac_lookups, bronze_
         ({"shift": 5.0}, r"'ortho/tile_r1c1.tif' is not aligned .*off by 0.50 pixel"),
     ],
 )
-def test_tiles_of_different_grids_are_refused(blob_store, pgstac_lookups, bronze_folder,
-                                              tmp_path, kw, match):  # fmt: skip
+def test_tiles_of_different_grids_publish_one_item_each(
+    blob_store, pgstac_lookups, bronze_folder, tmp_path, kw, match
+):
+    """Not one mosaic: each tile is its own item (``zip_rasters``), and each item's lineage
+    says why the zip was not mosaicked."""
     blob = f"{bronze_folder}/mixed.zip"
     blob_store.upload_file("bronze", blob, _zip(tmp_path / "m.zip", _tiles(tmp_path, **kw)))
-    with pytest.raises(UnsupportedFormatError, match=match) as err:
-        publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
-    assert str(err.value).startswith(f"{blob}: ")
-    assert not list(blob_store.list_blobs("silver", prefix=naming.silver_prefix(blob)))
+    out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    assert isinstance(out, CubePublished) and len(out.item_ids) == 4
+    for variable in out.variables:
+        lineage = variable.item["properties"]["processing:lineage"]
+        assert re.search(r"one of 4 rasters in the zip that are not one mosaic \(.*" + match,
+                         lineage), lineage  # fmt: skip
 
 
 def test_the_bronze_stage_describes_the_mosaic(tmp_path: Path) -> None:
@@ -172,5 +178,15 @@ def test_palette_tiles_keep_their_color_table(blob_store, pgstac_lookups, bronze
     other.mkdir()
     blob = f"{bronze_folder}/two_palettes.zip"
     blob_store.upload_file("bronze", blob, _zip(tmp_path / "p.zip", _palette_tiles(other, 9)))
-    with pytest.raises(UnsupportedFormatError, match=r"landcover_1.tif': its color table differs"):
-        publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    assert isinstance(out, CubePublished) and len(out.variables) == 2  # not one mosaic
+    assert (
+        "landcover_1.tif': its color table differs"
+        in (out.variables[1].item["properties"]["processing:lineage"])
+    )
+    reds = []
+    for variable in out.variables:  # each raster keeps its own color table
+        folder = Path(blob_store.root) / "silver" / naming.silver_prefix(blob) / variable.item_id
+        with rasterio.open(folder / "analysis.tif") as cog:
+            reds.append(cog.colormap(1)[0][0])
+    assert sorted(reds) == [9, 255]

@@ -105,7 +105,8 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
 
 
 class SeveralRastersError(UnsupportedFormatError):
-    """A zip holding several rasters: tiles to mosaic (``zip_mosaic``), or refused."""
+    """A zip holding several rasters: tiles to mosaic (``zip_mosaic``), or one item each
+    (``zip_rasters``)."""
 
     def __init__(self, members: list[str], name: str) -> None:
         listed = ", ".join(members[:5]) + (", ..." if len(members) > 5 else "")

@@ -7,9 +7,11 @@ pixel grid, read in place through ``/vsizip/`` (nothing is extracted), and the r
 builds the tiers from it like from any raster (or tiles it, when large). The members must be
 tiles of one grid: the same CRS, band count, data types and nodata, north-up, the same
 resolution, aligned on whole pixels, and not covering the same ground (a shared margin is
-fine, two rasters of one area are not tiles). Anything else fails with an ``UnsupportedFormatError``
-that says which member differs and how. Gaps between tiles are transparent: through the
-members' nodata value, or else through a mask band that is valid only where a tile lies.
+fine, two rasters of one area are not tiles). Anything else is an ``UnsupportedFormatError``
+that says which member differs and how; the raster pipeline then publishes each member as its
+own item (``zip_rasters``), that error recorded in their lineage. Gaps between tiles are
+transparent: through the members' nodata value, or else through a mask band that is valid only
+where a tile lies.
 """
 
 from __future__ import annotations
