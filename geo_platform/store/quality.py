@@ -155,10 +155,10 @@ def null_island_count(table: LoadedTable) -> dict[str, sql.Composable]:
         return {}
     g = sql.Identifier(GEOMETRY_COLUMN)
     return {
-        NULL_ISLAND: sql.SQL(
-            "CASE WHEN ST_XMin({g}) = 0 AND ST_XMax({g}) = 0 AND ST_YMin({g}) = 0 "
-            "AND ST_YMax({g}) = 0 THEN 1 END"
-        ).format(g=g)
+        # ~= compares bounding boxes: a point (or points) at exactly 0,0, one cheap test a row
+        NULL_ISLAND: sql.SQL("CASE WHEN {g} ~= 'SRID=4326;POINT(0 0)'::geometry THEN 1 END").format(
+            g=g
+        )
     }
 
 
