@@ -61,18 +61,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Blob
             service.delete_container(container)
 
 
+def _publish(
+    store: tuple[BlobStore, str, str], lookups, blob: str, path: Path
+) -> tuple[str, RasterPublished]:
+    """Upload ``path`` as ``blob`` into the store's bronze, publish it, validate its item."""
+    blobs, bronze, silver = store
+    blobs.upload_file(bronze, blob, path)
+    settings = RasterSettings(bronze_container=bronze, silver_container=silver)
+    out = publish_raster(blobs, lookups, settings, blob, run_id=f"run-{path.stem}")
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    return blob, out
+
+
 def test_a_raster_placed_by_gcps_is_georectified_and_published(
     store, pgstac_lookups, bronze_folder, tmp_path
 ) -> None:
-    store, bronze, silver = store
-    blob = f"{bronze_folder}/scan.tif"
-    store.upload_file(bronze, blob, _gcp_tif(tmp_path / "scan.tif"))
-    settings = RasterSettings(bronze_container=bronze, silver_container=silver)
-
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-gcp")
-
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
+    path = _gcp_tif(tmp_path / "scan.tif")
+    blob, out = _publish(store, pgstac_lookups, f"{bronze_folder}/scan.tif", path)
+    store, _, silver = store
     assert "georectified from 4 GCPs (EPSG:4326" in out.item["properties"]["processing:lineage"]
     west, south, east, north = out.item["bbox"]
     assert (west, south) == pytest.approx((10.0, 48.0), abs=0.03)  # within ~2 pixels
@@ -135,15 +142,9 @@ def _rpc_tif(path: Path, height_off: float = 400.0, **creation: str) -> Path:
 def test_a_scene_placed_by_rpcs_is_orthorectified_and_published(
     store, pgstac_lookups, bronze_folder, tmp_path
 ) -> None:
-    store, bronze, silver = store
-    blob = f"{bronze_folder}/scene.tif"
-    store.upload_file(bronze, blob, _rpc_tif(tmp_path / "scene.tif"))
-    settings = RasterSettings(bronze_container=bronze, silver_container=silver)
-
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-rpc")
-
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
+    path = _rpc_tif(tmp_path / "scene.tif")
+    blob, out = _publish(store, pgstac_lookups, f"{bronze_folder}/scene.tif", path)
+    store, _, silver = store
     lineage = out.item["properties"]["processing:lineage"]
     assert "orthorectified from RPCs onto EPSG:4326 at a constant height of 400 m" in lineage
     west, south, east, north = out.item["bbox"]
