@@ -42,7 +42,7 @@ from geo_platform.lib.vector import archive
 from geo_platform.lib.vector.geoparquet import parquet_row_count
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
-from geo_platform.lib.vector.sniff import gpkg_raster_tables
+from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import Original, duplicates_mode, find_duplicate
@@ -205,6 +205,11 @@ def _load(
         failed[table] = (
             "UnsupportedFormatError: raster tiles of a GeoPackage are not published; convert "
             "them to a GeoTIFF (gdal_translate -of COG) and upload that"
+        )
+    for table in [] if options.layer else gpkg_attribute_tables(local):
+        failed[table] = (
+            "NoGeometryError: an attribute table without geometry is not published (each "
+            "published table is a spatial layer with its STAC item); join it to a layer first"
         )
     for member in archive.raster_members(local):
         failed[member] = (

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyogrio
 import pytest
 import rasterio
 from rasterio.transform import from_origin
@@ -20,7 +22,7 @@ from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector.archive import raster_members
 from geo_platform.lib.vector.read import open_source
-from geo_platform.lib.vector.sniff import gpkg_raster_tables
+from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
 from geo_platform_tests.fixtures.vector_world import World, table_facts
 
 
@@ -111,3 +113,21 @@ def test_pictures_icons_and_previews_are_not_rasters_left_out(tmp_path: Path) ->
     assert raster_members(_zip("stations.xlsx", workbook)) == []
     (tmp_path / "plain.geojson").write_text("{}")
     assert raster_members(tmp_path / "plain.geojson") == []
+
+
+def test_attribute_tables_are_named_not_dropped(world, tmp_path):
+    """A lookup table beside the layers (no geometry) is named among the layers not published
+    (the file is partial); QGIS's saved styles are not data and are not named."""
+    path = tmp_path / "parcels.gpkg"
+    points = gpd.GeoDataFrame({"code": [1, 2]}, geometry=[Point(1, 2), Point(3, 4)], crs=4326)
+    points.to_file(path, layer="parcels", driver="GPKG")
+    for layer, frame in {"land_use": {"code": [1, 2], "label": ["farm", "wood"]},
+                         "layer_styles": {"styleName": ["default"]}}.items():  # fmt: skip
+        pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=layer)
+    assert gpkg_attribute_tables(path) == ["land_use"]
+
+    result = world.publish(world.upload("parcels.gpkg", path))
+
+    assert [t.layer for t in result.tables] == ["parcels"]
+    assert set(result.failed_layers) == {"land_use"}
+    assert result.failed_layers["land_use"].startswith("NoGeometryError: an attribute table")

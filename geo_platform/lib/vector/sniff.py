@@ -252,17 +252,32 @@ def first_undecodable(fh: IO[bytes], encoding: str, chunk: int = 1 << 20) -> int
 RASTER_GPKG = ("tiles", "2d-gridded-coverage")
 
 
+GPKG_STYLING = frozenset({"layer_styles", "qgis_projects"})
+"""Attribute tables tools keep beside the data (QGIS styles and projects): not data."""
+
+
 def gpkg_raster_tables(path: Path) -> list[str]:
     """The raster tables (tiles, gridded coverages) a GeoPackage declares in gpkg_contents; []
     for anything else or a file SQLite cannot read. GDAL's vector drivers do not see them."""
+    return _gpkg_tables(path, RASTER_GPKG)
+
+
+def gpkg_attribute_tables(path: Path) -> list[str]:
+    """The attribute tables (no geometry column) a GeoPackage declares in gpkg_contents, QGIS's
+    styling tables aside; [] for anything else. Only spatial layers become tables here."""
+    return [t for t in _gpkg_tables(path, ("attributes",)) if t.lower() not in GPKG_STYLING]
+
+
+def _gpkg_tables(path: Path, data_types: tuple[str, ...]) -> list[str]:
     import sqlite3
 
     try:
         uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            marks = ", ".join("?" for _ in data_types)
             rows = db.execute(
-                "SELECT table_name FROM gpkg_contents WHERE data_type IN (?, ?) ORDER BY 1",
-                RASTER_GPKG,
+                f"SELECT table_name FROM gpkg_contents WHERE data_type IN ({marks}) ORDER BY 1",
+                data_types,
             ).fetchall()
     except (sqlite3.Error, ValueError, OSError):
         return []
