@@ -176,8 +176,9 @@ def test_rpcs_are_applied_at_the_scenes_height(tmp_path: Path) -> None:
     assert rectify(flat, tmp_path / "none.tif", 2**30) is None  # has a geotransform
 
 
-def test_rpcs_in_an_rpb_sidecar_are_found(blob_store, pgstac_lookups, bronze_folder, tmp_path):
-    """WorldView-style delivery: the RPCs in ``scene.RPB`` beside ``scene.tif``."""
+def test_rpcs_in_an_rpb_sidecar_are_found(store, pgstac_lookups, bronze_folder, tmp_path):
+    """WorldView-style delivery: the RPCs in ``scene.RPB`` beside ``scene.tif`` (a sidecar
+    blob, fetched with the raster from either store)."""
     folder = tmp_path / "delivery"
     folder.mkdir()
     _rpc_tif(folder / "scene.tif", PROFILE="BASELINE")  # RPCs in scene.RPB, not in TIFF tags
@@ -186,10 +187,8 @@ def test_rpcs_in_an_rpb_sidecar_are_found(blob_store, pgstac_lookups, bronze_fol
     with rasterio.open(folder / "scene.tif") as alone:
         assert alone.rpcs is None
     (tmp_path / "aside.RPB").rename(folder / "scene.RPB")
-    for f in folder.iterdir():
-        blob_store.upload_file("bronze", f"{bronze_folder}/{f.name}", f)
-    out = publish_raster(
-        blob_store, pgstac_lookups, RasterSettings(), f"{bronze_folder}/scene.tif", run_id="r"
-    )
+    blobs, bronze, _ = store
+    blobs.upload_file(bronze, f"{bronze_folder}/scene.RPB", folder / "scene.RPB")
+    _, out = _publish(store, pgstac_lookups, f"{bronze_folder}/scene.tif", folder / "scene.tif")
     assert "orthorectified from RPCs" in out.item["properties"]["processing:lineage"]
     assert out.item["bbox"][0] == pytest.approx(4.40, abs=0.002)
