@@ -272,6 +272,20 @@ def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
     return names
 
 
+_PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".gfw", ".aux.xml")
+
+
+def is_unplaced_picture(member: str, lowered: set[str]) -> bool:
+    """A picture (PNG, JPEG...) in an archive that no world file or ``.aux.xml`` among the
+    members (``lowered``: their names in lowercase) places on the map: a preview, a legend, an
+    icon, not a raster to publish."""
+    stem, ext = posixpath.splitext(member.lower())
+    return ext in _PICTURES and not any(
+        stem + p in lowered or member.lower() + p in lowered for p in _PLACED_BY
+    )
+
+
 def is_archive_noise(member: str) -> bool:
     """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
     and other hidden files or folders."""

@@ -18,7 +18,7 @@ from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.raster.zip_rasters import separate_rasters
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_multidim import CubePublished
-from geo_platform.workflows.publish_raster import RasterSettings, publish_raster
+from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
 UTM = {"crs": "EPSG:32631", "transform": from_origin(600_000, 5_800_000, 10, 10)}
@@ -132,3 +132,25 @@ def test_the_bronze_stage_lists_the_rasters(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert inv.layers[2]["crs"] == "EPSG:4326" and inv.layers[0]["dtypes"] == ["float32"]
     assert inv.bbox is not None and inv.bbox[0] == pytest.approx(3.0)
+
+
+def test_a_preview_picture_beside_the_raster_is_not_a_second_raster(
+    blob_store, pgstac_lookups, bronze_folder, tmp_path
+):
+    """``dem.tif`` with ``preview.png`` (no world file): one raster, the ordinary item; a
+    picture a world file places is a raster of its own."""
+    dem = _tif(tmp_path / "dem.tif", _terrain(tmp_path)["terrain/dem.tif"], UTM)
+    with rasterio.open(tmp_path / "preview.png", "w", driver="PNG", width=20, height=16,
+                       count=1, dtype="uint8") as png:  # fmt: skip
+        png.write(np.full((1, 16, 20), 9, "uint8"))
+    path = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.write(dem, "dem.tif")
+        archive.write(tmp_path / "preview.png", "preview.png")
+    blob = f"{bronze_folder}/delivery.zip"
+    blob_store.upload_file("bronze", blob, path)
+    out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    assert isinstance(out, RasterPublished) and out.item_id == "delivery.zip"
+    with zipfile.ZipFile(path, "a") as archive:  # now a world file places the picture
+        archive.writestr("preview.pgw", "0.01\n0\n0\n-0.01\n4.0\n52.0\n")
+    assert separate_rasters(path, "in/delivery.zip", tmp_path, 2**30) is not None

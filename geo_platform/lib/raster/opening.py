@@ -22,7 +22,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
 from geo_platform.lib.bronze import classify, is_archive_noise
-from geo_platform.lib.content import SRTM_SIZES
+from geo_platform.lib.content import SRTM_SIZES, is_unplaced_picture
 from geo_platform.lib.errors import (
     EmptyFileError,
     GeoPlatformError,
@@ -92,6 +92,10 @@ def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = N
     rasters = [m for m in candidates if classify(m.filename).kind == "raster"]
     if rasters:  # a README or a PDF beside the raster is not a candidate
         candidates = rasters
+    lowered = {m.filename.lower() for m in members}
+    placed = [m for m in candidates if not is_unplaced_picture(m.filename, lowered)]
+    if placed:  # nor is a preview picture beside it (no world file places it)
+        candidates = placed
     if not candidates:
         raise UnsupportedFormatError("zip archive holds no raster file", path=name)
     if len(candidates) > 1:

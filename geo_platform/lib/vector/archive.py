@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import IO
 
 from geo_platform.lib.bronze import classify, is_archive_noise
-from geo_platform.lib.content import HEAD_BYTES, describe, is_document_archive, sniff_head
+from geo_platform.lib.content import (
+    HEAD_BYTES,
+    describe,
+    is_document_archive,
+    is_unplaced_picture,
+    sniff_head,
+)
 from geo_platform.lib.errors import (
     EmptyFileError,
     FormatMismatchError,
@@ -296,10 +302,6 @@ def _dedupe_names(found: list[ArchiveVector]) -> list[ArchiveVector]:
     return out
 
 
-_PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
-_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".gfw", ".aux.xml")
-
-
 def raster_members(path: Path) -> list[str]:
     """The rasters in a zip of vectors, which its vector layers do not publish ([] for a file
     that is not a zip, and for a KMZ or a workbook, whose pictures are icons). A picture
@@ -316,9 +318,6 @@ def raster_members(path: Path) -> list[str]:
     for name in names:
         if classify(name).kind != "raster":
             continue
-        stem, ext = posixpath.splitext(name.lower())
-        if ext in _PICTURES and not any(stem + p in lowered or name.lower() + p in lowered
-                                        for p in _PLACED_BY):  # fmt: skip
-            continue
-        out.append(name)
+        if not is_unplaced_picture(name, lowered):
+            out.append(name)
     return out
