@@ -12,6 +12,7 @@ every name through ``lib.gdal_paths`` so that no character of it reaches GDAL as
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
 import warnings
 import zipfile
@@ -232,6 +233,8 @@ def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, st
 def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     import pyogrio
 
+    if fmt == "ZIP" and _has_extracted_members(path, name):
+        return _read_details(inv, path, name)
     sources, _keepalive = _vector_sources(path, fmt, name)
     total = 0
     for src, member in sources:
@@ -270,6 +273,32 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     inv.features = total
     crs = {str(layer.get("crs")) for layer in inv.layers if layer.get("crs")}
     inv.crs = ", ".join(sorted(crs)) or None
+
+
+def _has_extracted_members(path: Path, name: str) -> bool:
+    """True for a zip of vectors holding GeoParquet or workbooks, which GDAL cannot read in
+    place (``archive.EXTRACTED_DRIVERS``)."""
+    from geo_platform.lib.vector import archive
+
+    if path.suffix.lower() in (".kmz", ".xlsx", ".ods"):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    return any(posixpath.splitext(n)[1].lower() in archive.EXTRACTED_DRIVERS for n in names)
+
+
+def _read_details(inv: Inventory, path: Path, name: str) -> None:
+    """The layers as the table stage will read them (``vector.read``)."""
+    from geo_platform.lib.vector.read import list_layers
+
+    layers = list_layers(path, name)
+    for src in layers:
+        inv.layers.append({"name": src.name, "geometry_type": src.geometry_type,
+                           "features": src.feature_count or 0, "crs": src.crs,
+                           "fields": len(src.fields)})  # fmt: skip
+    inv.driver = layers[0].driver
+    inv.features = sum(src.feature_count or 0 for src in layers)
+    inv.crs = ", ".join(sorted({str(s.crs) for s in layers if s.crs})) or None
 
 
 def _parquet_details(inv: Inventory, path: Path, name: str) -> None:

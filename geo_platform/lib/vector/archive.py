@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shutil
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsafeArchiveError,
 )
-from geo_platform.lib.gdal_paths import split_nested
+from geo_platform.lib.gdal_paths import LinkDir, split_nested
 from geo_platform.lib.vector.options import VectorOptions
 
 # Members this small are never treated as bombs, whatever their ratio (a 1 KiB .prj of zeros...).
@@ -63,6 +64,9 @@ _FILE_DRIVERS = {
     ".osm": "OSM",
     ".pbf": "OSM",
 }
+# Members no GDAL path reads in place: copied out of the zip first (``extracted_member``).
+EXTRACTED_DRIVERS = {".parquet": "GeoParquet", ".geoparquet": "GeoParquet", ".xlsx": "XLSX",
+                     ".ods": "ODS"}  # fmt: skip
 # Companions a member cannot be read without (a Shapefile's are checked in ``_shapefiles``).
 _MEMBER_SIDECARS = {".tab": (".dat",), ".mif": (".mid",)}
 _TABULAR = {".csv": "CSV", ".tsv": "CSV"}
@@ -236,7 +240,7 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
     found = _shapefiles(rest, display) + gdbs
     for name in rest:
         stem, ext = posixpath.splitext(name)
-        driver = _FILE_DRIVERS.get(ext.lower())
+        driver = _FILE_DRIVERS.get(ext.lower()) or EXTRACTED_DRIVERS.get(ext.lower())
         if driver:
             _require_sidecars(name, rest, display)
             label = posixpath.basename(stem)
@@ -261,6 +265,16 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
             path=display,
         )
     return _dedupe_names(_relative_shapefile_names(found))
+
+
+def extracted_member(path: Path, member: str) -> tuple[Path, LinkDir]:
+    """A private copy of one zip member, named as in the zip (the bomb limits of
+    ``inspect_zip`` already hold for it), and the folder to keep alive while it is read."""
+    holder = LinkDir()
+    target = holder.path / posixpath.basename(member)
+    with open_member(path, member) as (fh, _size), target.open("wb") as out:
+        shutil.copyfileobj(fh, out, 1 << 20)
+    return target, holder
 
 
 def _require_sidecars(name: str, names: list[str], display: str) -> None:

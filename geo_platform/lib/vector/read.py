@@ -190,6 +190,14 @@ def _distinct_layer_names(members: list[tuple[str, list[LayerSource]]]) -> list[
 def _member_layers(
     path: Path, display: str, vec: archive.ArchiveVector, options: VectorOptions
 ) -> list[LayerSource]:
+    if vec.driver == "GeoParquet":  # pyarrow reads no /vsizip/: a private copy
+        copy, holder = archive.extracted_member(path, vec.inner_path)
+        src = geoparquet.parquet_layer_source(copy, display)
+        return [replace(src, name=vec.name, keepalive=holder)]
+    if vec.driver in spreadsheet.FORMATS:  # a workbook is a zip itself: a private copy
+        copy, holder = archive.extracted_member(path, vec.inner_path)
+        found = _spreadsheet_layers(copy, display, spreadsheet.FORMATS[vec.driver], options)
+        return [replace(s, keepalive=(s.keepalive, holder)) for s in found]
     gdal_path = vsizip(path, vec.inner_path)
     base = _base(path, display, gdal_path, vec.driver, vec.name)
     if vec.driver == "CSV":

@@ -26,6 +26,7 @@ from geo_platform.lib.vector import csvsource
 from geo_platform.lib.vector.options import VectorOptions
 
 DRIVERS = {"xlsx": "XLSX", "ods": "ODS"}
+FORMATS = {driver: fmt for fmt, driver in DRIVERS.items()}  # "XLSX" -> "xlsx"
 
 
 def _sheets(gdal_path: str) -> list[str]:
