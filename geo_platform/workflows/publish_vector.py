@@ -40,6 +40,7 @@ from geo_platform.lib.stac.vector_item import build_vector_item
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.lib.vector import archive
 from geo_platform.lib.vector.geoparquet import parquet_row_count
+from geo_platform.lib.vector.kml_overlays import ground_overlays
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
@@ -205,6 +206,12 @@ def _load(
         failed[table] = (
             "UnsupportedFormatError: raster tiles of a GeoPackage are not published; convert "
             "them to a GeoTIFF (gdal_translate -of COG) and upload that"
+        )
+    for overlay in [] if options.layer else ground_overlays(local):
+        failed[f"GroundOverlay {overlay}"] = (
+            "UnsupportedFormatError: the image of a KML GroundOverlay is not published as a "
+            "raster (its footprint is a feature of its layer); gdal_translate the KMZ to a "
+            "GeoTIFF and upload that"
         )
     for table in [] if options.layer else gpkg_attribute_tables(local):
         failed[table] = (

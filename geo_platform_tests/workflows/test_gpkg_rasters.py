@@ -21,6 +21,7 @@ from shapely.geometry import Point
 from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector.archive import raster_members
+from geo_platform.lib.vector.kml_overlays import ground_overlays
 from geo_platform.lib.vector.read import open_source
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
 from geo_platform_tests.fixtures.vector_world import World, table_facts
@@ -131,3 +132,31 @@ def test_attribute_tables_are_named_not_dropped(world, tmp_path):
     assert [t.layer for t in result.tables] == ["parcels"]
     assert set(result.failed_layers) == {"land_use"}
     assert result.failed_layers["land_use"].startswith("NoGeometryError: an attribute table")
+
+
+def test_a_ground_overlay_image_is_named_not_dropped(world, tmp_path):
+    """A KMZ map overlay: its footprint publishes as a feature, its image is named among the
+    layers not published (with how to make it a raster), not left out silently."""
+    kml = (
+        '<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+        "<Placemark><name>pin</name><Point><coordinates>8.5,47.5</coordinates></Point></Placemark>"
+        "<GroundOverlay><name>old map</name><Icon><href>files/map.png</href></Icon>"
+        "<LatLonBox><north>48</north><south>47</south><east>9</east><west>8</west></LatLonBox>"
+        "</GroundOverlay></Document></kml>"
+    )
+    with rasterio.open(tmp_path / "map.png", "w", driver="PNG", width=8, height=8, count=1,
+                       dtype="uint8") as png:  # fmt: skip
+        png.write(np.full((1, 8, 8), 3, "uint8"))
+    path = tmp_path / "map.kmz"
+    with zipfile.ZipFile(path, "w") as kmz:
+        kmz.writestr("doc.kml", kml)
+        kmz.write(tmp_path / "map.png", "files/map.png")
+    assert ground_overlays(path) == ["old map (files/map.png)"]
+
+    result = world.publish(world.upload("map.kmz", path))
+
+    assert sum(t.rows_loaded for t in result.tables) >= 1  # the pin (and the footprint)
+    (why,) = result.failed_layers.values()
+    assert "GroundOverlay old map (files/map.png)" in result.failed_layers
+    assert why.startswith("UnsupportedFormatError: the image of a KML GroundOverlay")
+    assert ground_overlays(tmp_path / "map.png") == []

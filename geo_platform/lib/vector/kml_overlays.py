@@ -1,0 +1,55 @@
+"""The GroundOverlay images of a KML or KMZ file (a scanned map draped in Google Earth).
+
+GDAL's KML drivers give each overlay as a feature (its footprint and the image's href), not the
+image: the vector pipeline publishes the footprint and names each overlay among the layers not
+published (``publish_vector``), so the picture is never dropped silently. ``gdal_translate``
+turns such a KMZ into a georeferenced GeoTIFF, which publishes as a raster.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from xml.etree import ElementTree
+
+MAX_KML_BYTES = 64 * 2**20
+"""KML documents larger than this are not searched for overlays."""
+
+
+def ground_overlays(path: Path) -> list[str]:
+    """``"<name> (<image href>)"`` of every GroundOverlay in a ``.kml`` or ``.kmz`` file; []
+    for any other file, or one that cannot be parsed (its own reader reports that)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as kmz:
+                docs = [
+                    kmz.read(i)
+                    for i in kmz.infolist()
+                    if i.filename.lower().endswith(".kml") and i.file_size <= MAX_KML_BYTES
+                ]
+        elif path.stat().st_size <= MAX_KML_BYTES:
+            docs = [path.read_bytes()]
+        else:
+            return []
+    except (OSError, zipfile.BadZipFile):
+        return []
+    return [overlay for doc in docs if b"GroundOverlay" in doc for overlay in _overlays(doc)]
+
+
+def _overlays(doc: bytes) -> list[str]:
+    try:
+        root = ElementTree.fromstring(doc)
+    except ElementTree.ParseError:
+        return []
+    out = []
+    for element in root.iter():
+        if _local(element.tag) != "GroundOverlay":
+            continue
+        name = next((c.text or "" for c in element if _local(c.tag) == "name"), "").strip()
+        href = next((h.text or "" for h in element.iter() if _local(h.tag) == "href"), "").strip()
+        out.append(f"{name or 'GroundOverlay'} ({href or 'no image'})")
+    return out
+
+
+def _local(tag: object) -> str:
+    return str(tag).rsplit("}", 1)[-1]
