@@ -177,6 +177,8 @@ def check_file(path: Path, display: str) -> str:
     if size == 0:
         raise EmptyFileError("the file is empty (0 bytes)", path=display)
     content = detect_content(head)
+    if content == "osmpbf":
+        check_osm_blocks(path, display)
     if declared is not None and content in _CONTENT_OK[declared]:
         return declared
     found = format_of_content(head)
@@ -191,6 +193,57 @@ def check_file(path: Path, display: str) -> str:
         f"not a vector format the platform reads ({ext}, content: {_DESCRIBE[content]})",
         path=display,
     )
+
+
+def check_osm_blocks(path: Path, display: str) -> None:
+    """Refuse an OpenStreetMap PBF whose blocks do not reach its end exactly: GDAL reads a
+    truncated extract as empty layers, without an error. Only the block headers are read (a
+    4-byte length, then a BlobHeader whose field 3 is the size of the block's data)."""
+    size, offset = path.stat().st_size, 0
+    with path.open("rb") as fh:
+        while offset < size:
+            fh.seek(offset)
+            raw = fh.read(4)
+            length = int.from_bytes(raw, "big") if len(raw) == 4 else -1
+            header = fh.read(length) if 0 < length <= 64 * 1024 else b""
+            data = _varint_field(header, 3)
+            if data is None or offset + 4 + length + data > size:
+                raise UnreadableFileError(
+                    f"the OpenStreetMap PBF is truncated or corrupt (block at byte {offset} runs "
+                    f"past the end of the {size}-byte file)",
+                    path=display,
+                )
+            offset += 4 + length + data
+
+
+def _varint_field(message: bytes, number: int) -> int | None:
+    """The value of varint field ``number`` of a small protobuf message, else None."""
+    pos = 0
+    while pos < len(message):
+        key, pos = _varint(message, pos)
+        kind = key & 7
+        if kind == 0:
+            value, pos = _varint(message, pos)
+            if key >> 3 == number:
+                return value
+        elif kind == 2:
+            length, pos = _varint(message, pos)
+            pos += length
+        else:
+            return None
+    return None
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return -1, len(data) + 1  # ran out: reads as no such field
 
 
 def format_of_content(head: bytes) -> str | None:

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from geo_platform.lib import bronze, naming
 from geo_platform.lib.content import content_kind, sniff_head
-from geo_platform.lib.errors import FormatMismatchError
+from geo_platform.lib.errors import FormatMismatchError, UnreadableFileError
 from geo_platform.lib.vector.read import open_source
 from geo_platform_tests.fixtures.osm_pbf import write_pbf
 from geo_platform_tests.lib.vector.conftest import publish_file
@@ -96,3 +96,15 @@ def test_an_extract_inside_a_zip_publishes(pg_conn, pg_schema, tmp_path) -> None
     tables = publish_file(pg_conn, path, pg_schema, tmp_path)
     assert sorted(t.layer for t in tables) == ["lines", "multipolygons", "points"]
     assert sum(t.rows_loaded for t in tables) == 3
+
+
+def test_a_truncated_extract_is_refused_not_read_as_empty(tmp_path: Path) -> None:
+    """GDAL reads a cut PBF as empty layers without an error; its block headers tell."""
+    whole = write_pbf(tmp_path / "city.osm.pbf", NODES, WAYS, block_size=2).read_bytes()
+    for cut in (len(whole) - 5, 40):
+        path = tmp_path / "cut.osm.pbf"
+        path.write_bytes(whole[:cut])
+        with pytest.raises(UnreadableFileError, match=r"v/cut\.osm\.pbf.*truncated or corrupt"):
+            open_source(path, "v/cut.osm.pbf")
+    path.write_bytes(whole)
+    assert len(open_source(path, "v/cut.osm.pbf")) == 5  # every block whole: five layers
