@@ -38,12 +38,10 @@ from geo_platform.lib.stac.completeness import with_completeness
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac.vector_item import build_vector_item
 from geo_platform.lib.types import BlobInfo, Provenance
-from geo_platform.lib.vector import archive
 from geo_platform.lib.vector.geoparquet import parquet_row_count
-from geo_platform.lib.vector.kml_overlays import ground_overlays
+from geo_platform.lib.vector.left_out import left_out
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
-from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.duplicates import Original, duplicates_mode, find_duplicate
@@ -202,27 +200,7 @@ def _load(
         defer_index=True,
         failed_layers=failed,
     )
-    for table in gpkg_raster_tables(local):  # GDAL's vector drivers do not see them
-        failed[table] = (
-            "UnsupportedFormatError: raster tiles of a GeoPackage are not published; convert "
-            "them to a GeoTIFF (gdal_translate -of COG) and upload that"
-        )
-    for overlay in [] if options.layer else ground_overlays(local):
-        failed[f"GroundOverlay {overlay}"] = (
-            "UnsupportedFormatError: the image of a KML GroundOverlay is not published as a "
-            "raster (its footprint is a feature of its layer); gdal_translate the KMZ to a "
-            "GeoTIFF and upload that"
-        )
-    for table in [] if options.layer else gpkg_attribute_tables(local):
-        failed[table] = (
-            "NoGeometryError: an attribute table without geometry is not published (each "
-            "published table is a spatial layer with its STAC item); join it to a layer first"
-        )
-    for member in archive.raster_members(local):
-        failed[member] = (
-            "UnsupportedFormatError: a raster in a zip of vector files is not published; "
-            "upload it on its own, or in a zip without vector files"
-        )
+    failed.update(left_out(local, options.layer))  # rasters, overlays, attribute tables
     for layer, why in failed.items():
         log.warning("%s: layer %r not published: %s", blob, layer, why)
     return tables

@@ -62,10 +62,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Blob
 
 
 def _publish(
-    store: tuple[BlobStore, str, str], lookups, blob: str, path: Path
+    store: tuple[BlobStore, str, str], lookups, folder: str, path: Path
 ) -> tuple[str, RasterPublished]:
-    """Upload ``path`` as ``blob`` into the store's bronze, publish it, validate its item."""
+    """Upload ``path`` into ``folder`` of the store's bronze, publish it, validate its item."""
     blobs, bronze, silver = store
+    blob = f"{folder}/{path.name}"
     blobs.upload_file(bronze, blob, path)
     settings = RasterSettings(bronze_container=bronze, silver_container=silver)
     out = publish_raster(blobs, lookups, settings, blob, run_id=f"run-{path.stem}")
@@ -77,8 +78,7 @@ def _publish(
 def test_a_raster_placed_by_gcps_is_georectified_and_published(
     store, pgstac_lookups, bronze_folder, tmp_path
 ) -> None:
-    path = _gcp_tif(tmp_path / "scan.tif")
-    blob, out = _publish(store, pgstac_lookups, f"{bronze_folder}/scan.tif", path)
+    blob, out = _publish(store, pgstac_lookups, bronze_folder, _gcp_tif(tmp_path / "scan.tif"))
     store, _, silver = store
     assert "georectified from 4 GCPs (EPSG:4326" in out.item["properties"]["processing:lineage"]
     west, south, east, north = out.item["bbox"]
@@ -142,8 +142,7 @@ def _rpc_tif(path: Path, height_off: float = 400.0, **creation: str) -> Path:
 def test_a_scene_placed_by_rpcs_is_orthorectified_and_published(
     store, pgstac_lookups, bronze_folder, tmp_path
 ) -> None:
-    path = _rpc_tif(tmp_path / "scene.tif")
-    blob, out = _publish(store, pgstac_lookups, f"{bronze_folder}/scene.tif", path)
+    blob, out = _publish(store, pgstac_lookups, bronze_folder, _rpc_tif(tmp_path / "scene.tif"))
     store, _, silver = store
     lineage = out.item["properties"]["processing:lineage"]
     assert "orthorectified from RPCs onto EPSG:4326 at a constant height of 400 m" in lineage
@@ -189,6 +188,6 @@ def test_rpcs_in_an_rpb_sidecar_are_found(store, pgstac_lookups, bronze_folder, 
     (tmp_path / "aside.RPB").rename(folder / "scene.RPB")
     blobs, bronze, _ = store
     blobs.upload_file(bronze, f"{bronze_folder}/scene.RPB", folder / "scene.RPB")
-    _, out = _publish(store, pgstac_lookups, f"{bronze_folder}/scene.tif", folder / "scene.tif")
+    _, out = _publish(store, pgstac_lookups, bronze_folder, folder / "scene.tif")
     assert "orthorectified from RPCs" in out.item["properties"]["processing:lineage"]
     assert out.item["bbox"][0] == pytest.approx(4.40, abs=0.002)
