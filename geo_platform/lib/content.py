@@ -121,7 +121,14 @@ def sniff_format(path: Path, display: str | None = None) -> str:
     return sniff_head(head, path.name, size)
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+"""Text that starts with one of these is UTF-16 (Excel's "Unicode Text" export, tab-separated)."""
+
+
 def _decode(head: bytes) -> str | None:
+    if head.startswith(UTF16_BOMS):
+        even = head[: len(head) // 2 * 2]
+        return even.decode("utf-16", errors="replace").lstrip(" \t\r\n") or None
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text:
         return None

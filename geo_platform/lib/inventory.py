@@ -23,7 +23,7 @@ from typing import Any
 
 from geo_platform.lib import gzipped
 from geo_platform.lib.bronze import sha256_file
-from geo_platform.lib.content import HEAD_BYTES, describe, sniff_format, zip_kind
+from geo_platform.lib.content import HEAD_BYTES, UTF16_BOMS, describe, sniff_format, zip_kind
 from geo_platform.lib.errors import (
     EmptyFileError,
     FormatMismatchError,
@@ -235,6 +235,8 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
 
     if fmt == "ZIP" and _has_extracted_members(path, name):
         return _read_details(inv, path, name)
+    if fmt == "CSV" and _head(path, 2) in UTF16_BOMS:  # GDAL reads UTF-8 only
+        return _read_details(inv, path, name)
     sources, _keepalive = _vector_sources(path, fmt, name)
     total = 0
     for src, member in sources:
@@ -273,6 +275,11 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     inv.features = total
     crs = {str(layer.get("crs")) for layer in inv.layers if layer.get("crs")}
     inv.crs = ", ".join(sorted(crs)) or None
+
+
+def _head(path: Path, n: int) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(n)
 
 
 def _has_extracted_members(path: Path, name: str) -> bool:

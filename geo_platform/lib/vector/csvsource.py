@@ -44,6 +44,7 @@ from typing import IO, Any
 import numpy as np
 import pyogrio
 
+from geo_platform.lib.content import UTF16_BOMS
 from geo_platform.lib.errors import (
     CoordinateRangeError,
     DecodingError,
@@ -103,9 +104,13 @@ def _open_raw(gdal_path: str) -> Iterator[IO[bytes]]:
 def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
     """The layer source itself when UTF-8, else a transcoded copy (or DecodingError)."""
     with _open_raw(base.gdal_path) as fh:
+        bom = fh.read(2)
+        fh.seek(0)
         bad = first_undecodable(fh, "utf-8")
     if bad is None:
         return base
+    if not options.encoding and bom in UTF16_BOMS:  # the BOM says which: no guessing
+        options = replace(options, encoding="utf-16")
     if not options.encoding:
         raise DecodingError(
             f"CSV text is not valid UTF-8 (first bad byte at offset {bad}); "

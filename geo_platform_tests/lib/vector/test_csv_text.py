@@ -1,6 +1,6 @@
 """CSV text the reader untangles: coordinates in degrees, minutes and seconds
 (``lib/vector/dms.py``), published as points in real PostGIS with the original text columns
-kept; ``#`` comment lines above the header."""
+kept; ``#`` comment lines above the header; UTF-16 text with its BOM."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from geo_platform.lib.content import csv_header_has_geometry, sniff_head
+from geo_platform.lib.content import content_kind, csv_header_has_geometry, sniff_head
 from geo_platform.lib.errors import CoordinateRangeError, NoGeometryError
+from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector import dms
 from geo_platform.lib.vector.read import open_source
 from geo_platform_tests.lib.vector.conftest import publish_file
@@ -114,3 +115,24 @@ def test_comment_lines_above_the_header_are_skipped(pg_conn, pg_schema, tmp_path
     (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
     _db_check(pg_conn, t)
     assert t.rows_loaded == 1 and [c.name for c in t.columns][1:4] == ["name", "lat", "lon"]
+
+
+@pytest.mark.parametrize("name", ["export.csv", "export.txt"])
+def test_utf16_text_with_its_bom_is_read(pg_conn, pg_schema, tmp_path: Path, name: str) -> None:
+    """Excel's "Unicode Text" export: UTF-16 with a BOM, tab-separated, often named .txt. The
+    BOM says the encoding, so no ``encoding`` option is needed (nothing is guessed)."""
+    path = tmp_path / name
+    path.write_text("name\tlat\tlon\nMünchen\t48.1\t11.5\nZürich\t47.4\t8.5\n", encoding="utf-16")
+    head = path.read_bytes()
+    assert sniff_head(head) == "CSV" and csv_header_has_geometry(head)
+    assert content_kind(head, name)[0] == "vector"
+    inv = inventory_file(path, f"v/{name}", "vector")  # the bronze stage reads it too
+    assert inv.features == 2
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    _db_check(pg_conn, t)
+    rows = pg_conn.execute(
+        sql.SQL("SELECT name FROM {}.{} ORDER BY fid").format(
+            sql.Identifier(t.schema), sql.Identifier(t.table)
+        )
+    ).fetchall()
+    assert rows == [("München",), ("Zürich",)]
