@@ -169,6 +169,11 @@ def _sniff_text(head: bytes) -> str:
     return "text"
 
 
+def csv_separator(header: str) -> str:
+    """The delimiter of a CSV header line: the most frequent of , ; tab and |."""
+    return max((",", ";", "\t", "|"), key=header.count)
+
+
 def _csv_header(lines: list[str]) -> str:
     """The first line of a CSV after any leading ``#`` comment lines (``csvsource`` drops them)."""
     return next((line for line in lines if not line.startswith("#")), "")
@@ -210,7 +215,7 @@ def csv_header_has_geometry(head: bytes) -> bool:
     """True when the first line names a latitude and a longitude column, or a WKT column
     (the names the CSV reader detects, see ``vector.options``)."""
     first = _csv_header((_decode(head) or "").splitlines())
-    sep = max((",", ";", "\t", "|"), key=first.count)
+    sep = csv_separator(first)
     names = {_norm(f.strip().strip("\"'")) for f in first.split(sep)}
     has_lat = bool(names & set(DEFAULT_LAT_NAMES))
     has_lon = bool(names & set(DEFAULT_LON_NAMES))

@@ -94,7 +94,7 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     if kind == "raster":
         _raster_details(inv, path, name)
     elif fmt == "Parquet":
-        _parquet_details(inv, path, name)
+        _read_details(inv, path, name)
     else:
         _vector_details(inv, path, fmt, name)
     return inv
@@ -306,21 +306,3 @@ def _read_details(inv: Inventory, path: Path, name: str) -> None:
     inv.driver = layers[0].driver
     inv.features = sum(src.feature_count or 0 for src in layers)
     inv.crs = ", ".join(sorted({str(s.crs) for s in layers if s.crs})) or None
-
-
-def _parquet_details(inv: Inventory, path: Path, name: str) -> None:
-    from geo_platform.lib.vector.geoparquet import parquet_layer_source
-
-    src = parquet_layer_source(path, name)
-    inv.driver = src.driver
-    inv.layers.append(
-        {
-            "name": src.name,
-            "geometry_type": src.geometry_type,
-            "features": src.feature_count or 0,
-            "crs": src.crs,
-            "fields": len(src.fields),
-        }
-    )
-    inv.features = src.feature_count or 0
-    inv.crs = src.crs

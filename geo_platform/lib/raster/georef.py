@@ -40,26 +40,18 @@ def resolve_crs(
     try:
         crs = pyproj.CRS.from_user_input(text)
         if crs.type_name == "Engineering CRS" and source != "assumed":
-            if assume_crs:  # a local grid the user says is a real one
-                return resolve_crs_text(assume_crs, name), "assumed"
-            raise InvalidCRSError(
-                f"its CRS ({source}: {crs.name!r}) is a local engineering CRS, not tied to "
-                "the Earth; set assume_crs if its coordinates are in a real CRS",
-                path=name,
-            )
+            if not assume_crs:
+                raise InvalidCRSError(
+                    f"its CRS ({source}: {crs.name!r}) is a local engineering CRS, not tied to "
+                    "the Earth; set assume_crs if its coordinates are in a real CRS",
+                    path=name,
+                )
+            source = "assumed"  # a local grid the user says is a real one
+            crs = pyproj.CRS.from_user_input(assume_crs)
         pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
     except (ProjCRSError, ProjError) as exc:
         raise InvalidCRSError(f"PROJ rejects the CRS ({source}): {exc}", path=name) from exc
     return crs, source
-
-
-def resolve_crs_text(text: str, name: str) -> pyproj.CRS:
-    try:
-        crs = pyproj.CRS.from_user_input(text)
-        pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-    except (ProjCRSError, ProjError) as exc:
-        raise InvalidCRSError(f"PROJ rejects the CRS (assumed): {exc}", path=name) from exc
-    return crs
 
 
 def prj_sidecar(gdal_path: str) -> str | None:

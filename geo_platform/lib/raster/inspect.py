@@ -147,11 +147,7 @@ def inspect_raster(
     ``own_vrt``: ``path`` is a VRT this process wrote over a local file (a variable of a
     multidimensional file, ``variable_vrt.py``), not a bronze VRT, which is refused.
     """
-    gdal_path = (
-        path  # a member of a zip already chosen (``zip_rasters``)
-        if isinstance(path, str) and path.startswith("/vsizip/")
-        else resolve_gdal_path(Path(path), name, max_uncompressed=max_bytes)
-    )
+    gdal_path = resolve_gdal_path(path, name, max_uncompressed=max_bytes)
     with open_raster(gdal_path, name) as ds:
         _check_structure(ds, name, own_vrt)
         _check_size(ds, name, max_bytes, max_pixels)

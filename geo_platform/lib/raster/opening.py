@@ -67,12 +67,15 @@ GDAL call that fails without setting an error surfaces as ``SystemError``)."""
 _NOT_RECOGNISED = ("not recognized as", "not recognised as", "not a supported")
 
 
-def resolve_gdal_path(path: Path, name: str, *, max_uncompressed: int | None = None) -> str:
+def resolve_gdal_path(path: Path | str, name: str, *, max_uncompressed: int | None = None) -> str:
     """The GDAL path to open: the file itself, or ``/vsizip/...`` for the raster in a zip.
 
     Raises ``EmptyFileError`` for 0-byte files, ``UnsupportedFormatError`` when a zip holds no
     raster or several candidates, ``UnsafeArchiveError`` for zip-bomb-like members.
     """
+    if isinstance(path, str) and path.startswith("/vsizip/"):
+        return path  # a member of a zip already chosen (``zip_rasters``)
+    path = Path(path)
     if not path.exists():
         raise UnreadableFileError("file does not exist", path=name)
     if path.stat().st_size == 0:

@@ -31,8 +31,6 @@ from rasterio.vrt import WarpedVRT
 from geo_platform.lib.errors import TooLargeError
 from geo_platform.lib.raster.inspect import dtype_itemsize
 
-CRS_SOURCE = "gcps"
-
 
 @dataclass(frozen=True)
 class Rectified:

@@ -31,7 +31,8 @@ import pyogrio
 from geo_platform.lib.errors import InvalidCRSError, UnsupportedFormatError
 
 EWKT_PREFIX = re.compile(r"^\s*SRID=(\d*)\s*;", re.IGNORECASE)
-_HEX_WKB = re.compile(r"^\s*0[01](?:[0-9A-Fa-f]{2}){4,}\s*$")
+_HEX = r"0[01](?:[0-9A-Fa-f]{2}){4,}"  # byte order 00/01, then at least a 4-byte type
+_HEX_WKB = re.compile(rf"^\s*{_HEX}\s*$")
 _STRIP = re.compile(
     r"SRID=\d+\s*;\s*(?=(?:POINT|LINESTRING|POLYGON|MULTI|GEOMETRYCOLLECTION|CIRCULARSTRING|"
     r"COMPOUNDCURVE|CURVEPOLYGON|TRIANGLE|TIN|POLYHEDRALSURFACE)\b)",
@@ -77,7 +78,7 @@ def column_srids(
     ewkt = found.filter(pc.is_valid(found)).field("srid")
     for row in pc.value_counts(ewkt).to_pylist():
         counts[int(row["values"])] += row["counts"]
-    hexed = values.filter(pc.match_substring_regex(values, r"^0[01](?:[0-9A-Fa-f]{2}){4,}$"))
+    hexed = values.filter(pc.match_substring_regex(values, f"^{_HEX}$"))
     for row in pc.value_counts(pc.utf8_slice_codeunits(hexed, 0, 18)).to_pylist():
         counts[_ewkb_srid(row["values"])] += row["counts"]
     rest = len(values) - sum(counts.values())

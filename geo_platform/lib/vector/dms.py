@@ -18,6 +18,8 @@ import io
 import re
 from typing import Literal
 
+from geo_platform.lib.content import csv_separator
+
 Axis = Literal["lat", "lon"]
 LAT_COLUMN = "_geo_platform_lat"
 LON_COLUMN = "_geo_platform_lon"
@@ -76,8 +78,7 @@ def is_dms(value: object, axis: Axis) -> bool:
 def rewrite_csv(text: str, lat: str, lon: str) -> str:
     """``text`` (a whole CSV) with two decimal columns appended (``LAT_COLUMN``,
     ``LON_COLUMN``; empty when a value does not parse), in the file's own delimiter."""
-    first = text.split("\n", 1)[0]
-    sep = max((",", ";", "\t", "|"), key=first.count)
+    sep = csv_separator(text.split("\n", 1)[0])
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=sep, lineterminator="\n")

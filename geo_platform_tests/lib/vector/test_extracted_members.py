@@ -55,3 +55,6 @@ def test_the_bronze_stage_reads_them_the_same_way(tmp_path: Path) -> None:
     inv = inventory_file(_delivery(tmp_path), "v/delivery.zip", "vector")
     assert sorted(layer["name"] for layer in inv.layers) == ["sites", "wells"]
     assert inv.features == 5
+    loose = inventory_file(tmp_path / "wells.parquet", "v/wells.parquet", "vector")
+    assert (loose.driver, loose.features, loose.crs) == ("GeoParquet", 3, "EPSG:4326")
+    assert [layer["name"] for layer in loose.layers] == ["wells"]
