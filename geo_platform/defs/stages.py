@@ -106,11 +106,12 @@ def per_file(
 
 def batched(
     prepare: Callable[[StageContext, str, str], Any],
-    commit: Callable[[StageContext, dict[str, Any]], Mapping[str, Mapping[str, Any]]],
+    commit: Callable[[StageContext, dict[str, Any]], Mapping[str, Mapping[str, Any] | Exception]],
 ) -> StageRun:
     """Work cheaper done once per run (one transaction for all files): ``prepare`` runs per
     file (a failure stays that file's), then ``commit({key: prepared})`` once returns each
-    key's metadata. If the commit fails, every prepared file fails with its error."""
+    key's metadata, or the error that refused that file alone. If the commit fails, every
+    prepared file fails with its error."""
 
     def run(ctx: StageContext, keys: list[str]) -> dict[str, Outcome | BaseException]:
         out: dict[str, Outcome | BaseException] = {}
@@ -122,7 +123,10 @@ def batched(
                 out[key] = exc
         if prepared:
             try:
-                out.update({k: _outcome(m) for k, m in commit(ctx, prepared).items()})
+                done = commit(ctx, prepared)
+                out.update(
+                    {k: m if isinstance(m, Exception) else _outcome(m) for k, m in done.items()}
+                )
             except Exception as exc:
                 ctx.log.error(f"publishing {len(prepared)} file(s) failed: {describe_error(exc)}")
                 out.update(dict.fromkeys(prepared, exc))

@@ -16,9 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from geo_platform.lib.errors import NameClashError
 from geo_platform.lib.stac.collection import dataset_collection, with_collection_link
 from geo_platform.lib.stac.validate import validate_stac
-from geo_platform.lib.stac_ext import SOURCE_BLOB
+from geo_platform.lib.stac_ext import DUPLICATE_OF, SOURCE_BLOB
 from geo_platform.store import pgstac
 
 
@@ -60,6 +61,52 @@ def items_of_sources(
     for src, collection, item_id in conn.execute(query, (sources, collections)).fetchall():
         out[src].append((collection, item_id))
     return out
+
+
+def item_owners(
+    conn: psycopg.Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The bronze source of each published item among ``keys`` ((collection, id) pairs)."""
+    if not keys:
+        return {}
+    pgstac.prepare(conn)
+    rows = conn.execute(
+        """SELECT i.collection, i.id, i.content->'properties'->>%s
+           FROM items i JOIN unnest(%s::text[], %s::text[]) AS k(collection, id)
+             ON i.collection = k.collection AND i.id = k.id""",
+        (SOURCE_BLOB, [c for c, _ in keys], [i for _, i in keys]),
+    ).fetchall()
+    return {(c, i): str(src) for c, i, src in rows if src}
+
+
+def pointer_owners(conn: psycopg.Connection, collection: str, base: str) -> dict[str, str]:
+    """Item id -> source of the duplicate pointers (items without a table of their own) in
+    ``collection`` named ``base`` or ``base__<layer>``: the names a vector file's tables take."""
+    pgstac.prepare(conn)
+    rows = conn.execute(
+        """SELECT id, content->'properties'->>%s FROM items
+           WHERE collection = %s AND (id = %s OR starts_with(id, %s))
+             AND content->'properties' ? %s""",
+        (SOURCE_BLOB, collection, base, base + "__", DUPLICATE_OF),
+    ).fetchall()
+    return {str(i): str(src) for i, src in rows if src}
+
+
+def name_clash(collection: str, item_id: str, owner: str, source: str) -> NameClashError:
+    """The error of ``source`` producing an item that describes another bronze file."""
+    return NameClashError(
+        f"STAC item {collection}/{item_id} describes bronze file {owner!r}, published under the "
+        "same name: rename one of the two files (or unpublish the other one first)",
+        path=source,
+    )
+
+
+def check_item_owners(conn: psycopg.Connection, keys: list[tuple[str, str]], source: str) -> None:
+    """Refuse (``NameClashError``) items of ``source`` whose (collection, id) another bronze
+    file's published item holds: an upsert would silently replace it."""
+    for (collection, item_id), owner in sorted(item_owners(conn, keys).items()):
+        if owner != source:
+            raise name_clash(collection, item_id, owner, source)
 
 
 def publish_source_items(

@@ -21,9 +21,10 @@ from typing import Any
 import psycopg
 
 from geo_platform.lib import naming, stac_ext
-from geo_platform.lib.errors import NotFoundError, ValidationError
+from geo_platform.lib.errors import NameClashError, NotFoundError, ValidationError
+from geo_platform.store import pgstac
 from geo_platform.store.blobs.base import BlobStore
-from geo_platform.store.catalog import publish_sources
+from geo_platform.store.catalog import item_owners, name_clash, publish_sources
 from geo_platform.store.mosaic_search import attach_mosaic, register_raster_mosaic
 from geo_platform.store.silver import stac_items
 from geo_platform.store.tiler_access import with_tiler_access
@@ -72,16 +73,47 @@ def duplicate_of(items: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def refuse_clashes(
+    conn: psycopg.Connection[Any], items: Mapping[str, list[dict[str, Any]]]
+) -> dict[str, NameClashError]:
+    """The sources of a batch whose items would replace another bronze file's: an item of that
+    (collection, id) is published from another file, or another source of the batch makes one
+    (sources with tables claim their names before duplicate pointers, else first come first
+    served). Each is refused with a ``NameClashError``; the others publish."""
+
+    def key(item: dict[str, Any]) -> tuple[str, str]:
+        return str(item["collection"]), str(item["id"])
+
+    owners = item_owners(conn, sorted({key(i) for its in items.values() for i in its}))
+    claimed: dict[tuple[str, str], str] = {}
+    refused: dict[str, NameClashError] = {}
+    for source in sorted(items, key=lambda s: duplicate_of(items[s]) is not None):
+        mine = [key(i) for i in items[source]]
+        for k in mine:
+            owner = claimed.get(k) or owners.get(k)
+            if owner is not None and owner != source:
+                refused[source] = name_clash(*k, owner, source)
+                break
+        else:
+            claimed.update(dict.fromkeys(mine, source))
+    return refused
+
+
 def publish_items(
     conn: psycopg.Connection[Any],
     items: Mapping[str, list[dict[str, Any]]],
     kind: str,
-) -> dict[str, CatalogedSource]:
+) -> dict[str, CatalogedSource | NameClashError]:
     """Upsert the final ``items`` of each source (bronze blob -> its items) as they are, in one
-    transaction, and commit. Nothing is published if one upsert fails."""
-    by_source = {source: list(its) for source, its in items.items()}
-    results = publish_sources(conn, by_source, kind, validated=True)
-    return {
+    transaction, and commit. Nothing is published if one upsert fails. A source whose items
+    another file holds is refused alone (``refuse_clashes``)."""
+    pgstac.lock_writes(conn)  # the owners checked stay the owners until the commit
+    refused = refuse_clashes(conn, items)
+    by_source = {source: list(its) for source, its in items.items() if source not in refused}
+    results = publish_sources(conn, by_source, kind, validated=True) if by_source else {}
+    if not by_source:
+        conn.rollback()  # the lock
+    published: dict[str, CatalogedSource | NameClashError] = {
         source: CatalogedSource(
             source=source,
             items=res.items,
@@ -92,6 +124,7 @@ def publish_items(
         )
         for source, res in results.items()
     }
+    return {**published, **refused}
 
 
 def attach_mosaics(
@@ -145,13 +178,14 @@ def publish_catalog(
     *,
     store: BlobStore,
     silver_container: str,
-) -> dict[str, CatalogedSource]:
+) -> dict[str, CatalogedSource | NameClashError]:
     """``publish_items``, then (rasters) the mosaics of the batch's tiled files and the raster
     mosaic of each collection."""
     # On Azure, blob assets get the tiler's /vsiaz/ alternate (a private container).
     items = {src: with_tiler_access(store, silver_container, its) for src, its in items.items()}
     results = publish_items(conn, items, kind)
     if kind == "raster":
-        attach_mosaics(conn, store, silver_container, list(items))
-        register_raster_mosaics(conn, items)
+        done = {s: its for s, its in items.items() if isinstance(results[s], CatalogedSource)}
+        attach_mosaics(conn, store, silver_container, list(done))
+        register_raster_mosaics(conn, done)
     return results

@@ -25,6 +25,7 @@ from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac_ext import LAYER, SOURCE_BLOB, provenance_properties
 from geo_platform.lib.types import Provenance
 from geo_platform.store.blobs.base import BlobStore
+from geo_platform.store.catalog import check_item_owners
 from geo_platform.store.duplicates import duplicates_mode, find_duplicate, pointers_for
 from geo_platform.store.silver import STAC_FOLDER, replace_outputs
 
@@ -111,6 +112,9 @@ def link_duplicate(
         collection_id=collection_id,
         properties=provenance_properties(provenance.stac_properties()),
     )
+    # A pointer named like another file's item (``roads.gml`` beside ``roads.sqlite``) would
+    # replace it: refused, as a table of that name would be.
+    check_item_owners(conn, [(str(p["collection"]), str(p["id"])) for p in pointers], blob)
     with tempfile.TemporaryDirectory(prefix="dup-") as tmp:
         files: dict[str, Path] = {}
         for item in pointers:

@@ -44,6 +44,7 @@ from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.bronze import bronze_local_copy
+from geo_platform.store.catalog import name_clash, pointer_owners
 from geo_platform.store.duplicates import Original, duplicates_mode, find_duplicate
 from geo_platform.store.quality import (
     NULL_ISLAND,
@@ -289,6 +290,7 @@ def _duplicate(
     """The one duplicate lookup: ``link`` mode writes pointer items to silver (nothing else is
     built); ``publish`` mode only names the original, whose content this file repeats."""
     blob = provenance.source_blob
+    _check_pointers(conn, blob)
     if duplicates_mode(settings.duplicates) == "link":
         linked = link_duplicate(
             store,
@@ -303,6 +305,15 @@ def _duplicate(
     if not provenance.source_sha256:
         return None, None
     return None, find_duplicate(conn, provenance.source_sha256, blob)
+
+
+def _check_pointers(conn: psycopg.Connection[Any], blob: str) -> None:
+    """Refuse to publish tables under names another file's duplicate pointers hold (a pointer
+    has no table, so the tables' owner check cannot see it)."""
+    collection = naming.collection_id(blob)
+    for item_id, owner in sorted(pointer_owners(conn, collection, naming.table_name(blob)).items()):
+        if owner != blob:
+            raise name_clash(collection, item_id, owner, blob)
 
 
 def _items(

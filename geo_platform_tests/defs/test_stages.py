@@ -84,3 +84,18 @@ def test_metadata_for_a_partition_outside_the_run_is_refused():
         inst.add_dynamic_partitions(parts.name, ["a", "b", "z"])
         with pytest.raises(dg.DagsterInvariantViolationError, match="does not target"):
             dg.materialize([one], instance=inst, tags=_range(["a", "b"]))
+
+
+def test_a_batched_commit_can_refuse_one_file_alone():
+    """The catalog stage refuses a file whose item names another file holds, and publishes the
+    rest of the batch: ``commit`` returns that file's error in place of its metadata."""
+    from geo_platform.defs.stages import Outcome, batched
+
+    def commit(_ctx, prepared):
+        return {k: ValueError(f"{k} clashes") if k == "b.gpkg" else {"n": v}
+                for k, v in prepared.items()}  # fmt: skip
+
+    run = batched(lambda _ctx, key, _blob: len(key), commit)
+    out = run(None, ["a.gpkg", "b.gpkg", "c.gpkg"])
+    assert isinstance(out["b.gpkg"], ValueError) and str(out["b.gpkg"]) == "b.gpkg clashes"
+    assert [out[k] for k in ("a.gpkg", "c.gpkg")] == [Outcome({"n": 6}), Outcome({"n": 6})]

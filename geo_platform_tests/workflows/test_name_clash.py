@@ -146,3 +146,64 @@ def test_rasters_whose_names_differ_only_in_case_do_not_overwrite_each_other(
     assert not list(blob_store.list_blobs("silver", prefix="_staging/"))
     again = publish_raster(blob_store, pgstac_lookups, RasterSettings(), upper, run_id="r3")
     assert again.item["id"] == first.item["id"]  # the owner republishes freely
+
+
+def _catalog(world: World, published: dict[str, list]) -> dict:
+    from geo_platform.workflows.catalog import publish_items
+
+    with world.connect() as conn:
+        return publish_items(conn, published, "vector")
+
+
+def _owner(world: World, blob: str) -> str | None:
+    from geo_platform.lib import stac_ext
+    from geo_platform.store import pgstac
+
+    with world.connect() as conn:
+        item = pgstac.get_item(conn, naming.collection_id(blob), naming.table_name(blob))
+    return None if item is None else item["properties"][stac_ext.SOURCE_BLOB]
+
+
+def test_a_duplicate_pointer_never_replaces_another_files_item(world, tmp_path):
+    """``roads.geojson`` repeats a file published elsewhere (a pointer item, no table) while
+    ``roads.gpkg`` beside it has new data: both name item ``<folder>_roads``. Before, the
+    pointer silently replaced the table's item in pgstac (or the reverse)."""
+    link = world.settings(duplicates="link")
+    local = _points(tmp_path / "roads.geojson", 4)
+    original = world.upload("elsewhere/roads.geojson", local)
+    _catalog(world, {original: world.publish(original, settings=link).items})
+    copy = world.upload("here/roads.geojson", local)
+    real = world.upload("here/roads.gpkg", _points(tmp_path / "roads.gpkg", 6))
+
+    # One batch: silver made both (the pointer first), the catalog stage publishes them at once.
+    pointer = world.publish(copy, settings=link)
+    assert pointer.duplicate is not None and pointer.tables == []
+    table = world.publish(real, settings=link)
+    assert [t.rows_loaded for t in table.tables] == [6]
+    results = _catalog(world, {copy: pointer.items, real: table.items})
+    assert isinstance(results[copy], NameClashError)  # refused alone: the table's file wins
+    assert real in str(results[copy]) and naming.table_name(real) in str(results[copy])
+    assert results[real].items == [{"collection": naming.collection_id(real),
+                                    "id": naming.table_name(real)}]  # fmt: skip
+    assert _owner(world, real) == real
+
+    with pytest.raises(NameClashError):  # a later run of the copy is refused at silver
+        world.publish(copy, settings=link)
+    assert _owner(world, real) == real and _rows(world, naming.table_name(real)) == 6
+
+
+def test_a_table_never_takes_the_name_of_another_files_pointer(world, tmp_path):
+    link = world.settings(duplicates="link")
+    local = _points(tmp_path / "roads.geojson", 4)
+    original = world.upload("elsewhere/roads.geojson", local)
+    _catalog(world, {original: world.publish(original, settings=link).items})
+    copy = world.upload("here/roads.geojson", local)
+    _catalog(world, {copy: world.publish(copy, settings=link).items})
+    assert _owner(world, copy) == copy
+
+    real = world.upload("here/roads.gpkg", _points(tmp_path / "roads.gpkg", 6))
+    with pytest.raises(NameClashError) as err:
+        world.publish(real, settings=link)
+    assert copy in str(err.value) and real in str(err.value)
+    assert not table_exists(world.dsn, world.schema, naming.table_name(real))  # nothing loaded
+    assert _owner(world, copy) == copy

@@ -28,7 +28,7 @@ def _publish(
     platform: PlatformResource,
     kind: DataKind,
     prepared: dict[str, list[dict[str, Any]]],
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, dict[str, Any] | Exception]:
     """One transaction for the whole run's files; the items go in as silver made them."""
     from geo_platform.workflows.catalog import publish_catalog
 
@@ -37,9 +37,12 @@ def _publish(
         results = publish_catalog(
             conn, by_source, kind, store=store, silver_container=platform.silver_container
         )
-    out = {}
+    out: dict[str, dict[str, Any] | Exception] = {}
     for key in prepared:
         result = results[blob_for_partition_key(key)]
+        if isinstance(result, Exception):  # refused alone: another file holds its item names
+            out[key] = result
+            continue
         meta: dict[str, Any] = {
             "geo_platform/stac_items": dg.MetadataValue.json(result.items),
             "items": len(result.items),
@@ -92,7 +95,7 @@ def _catalog_stage(kind: DataKind) -> Stage:
 
     def commit(
         ctx: StageContext, prepared: dict[str, list[dict[str, Any]]]
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, dict[str, Any] | Exception]:
         res = ctx.resources
         return _publish(res.blob_store, res.pgstac, res.platform, kind, prepared)
 
