@@ -34,12 +34,12 @@ RASTER_EXTENSIONS = frozenset(
     {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
      ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
      ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2",
-     ".bsq", ".bip"}
+     ".bsq", ".bip", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter"}
 )  # fmt: skip
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
      ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
-     ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf"}
+     ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf", ".sqlite"}
 )  # fmt: skip
 # Single-file vectors that may arrive gzipped (``roads.geojson.gz``, ``lib.vector.gzipped``).
 GZIPPED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}
@@ -50,7 +50,8 @@ SHAPEFILE_SIDECARS = frozenset(
 )  # fmt: skip
 RASTER_SIDECARS = frozenset(
     {".aux.xml", ".ovr", ".jgw", ".jpgw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw", ".pngw",
-     ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256", ".rpb"}
+     ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256", ".rpb",
+     ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl"}
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs).
 VECTOR_SIDECARS = frozenset({".dat", ".map", ".id", ".ind", ".mid", ".xsd", ".gfs"})

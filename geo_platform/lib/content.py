@@ -33,6 +33,7 @@ from geo_platform.lib.vector.options import DEFAULT_LAT_NAMES, DEFAULT_LON_NAMES
 
 HEAD_BYTES = 64 * 1024
 """How much of a candidate blob the sensor reads to recognise it."""
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _MAGIC: list[tuple[bytes, str]] = [
     (b"II*\x00", "GTiff"),
@@ -45,7 +46,7 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"EHFA_HEADER_TAG", "HFA"),
     (b"PK\x03\x04", "ZIP"),
     (b"PK\x05\x06", "ZIP"),  # empty zip
-    (b"SQLite format 3\x00", "GPKG"),
+    (SQLITE_MAGIC, "GPKG"),  # or "SQLite": ``_sqlite_kind``
     (b"fgb\x03", "FlatGeobuf"),
     (b"PAR1", "Parquet"),
     (b"\x89PNG\r\n\x1a\n", "PNG"),
@@ -60,6 +61,9 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"NSIF", "NITF"),
     (b"UHL1", "DTED"),
     (b"PCIDSK  ", "PCIDSK"),
+    (b"DSBB", "GSBG"),  # Surfer 6 binary grid
+    (b"DSRB", "GS7BG"),  # Surfer 7 binary grid
+    (b"DSAA", "GSAG"),  # Surfer ASCII grid
     (b"RIFF", "WEBP"),
     (b"\x1f\x8b", "GZIP"),
     (b"%PDF-", "PDF"),
@@ -70,11 +74,11 @@ SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
 
 RASTER_CONTENT = frozenset(
     {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF", "NITF", "DTED",
-     "PCIDSK", "WEBP", "AAIGrid", "SRTMHGT"}
+     "PCIDSK", "WEBP", "AAIGrid", "SRTMHGT", "GSBG", "GS7BG", "GSAG"}
 )  # fmt: skip
 VECTOR_CONTENT = frozenset(
-    {"GPKG", "FlatGeobuf", "Parquet", "ZIP", "GeoJSON", "GeoJSONSeq", "TopoJSON", "ESRIJSON",
-     "KML", "GPX", "GML", "DXF", "CSV", "MapInfo TAB", "MapInfo MIF", "OSM"}
+    {"GPKG", "SQLite", "FlatGeobuf", "Parquet", "ZIP", "GeoJSON", "GeoJSONSeq", "TopoJSON",
+     "ESRIJSON", "KML", "GPX", "GML", "DXF", "CSV", "MapInfo TAB", "MapInfo MIF", "OSM"}
 )  # fmt: skip
 
 _GEOJSON_TYPE = re.compile(
@@ -97,12 +101,20 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
         if head.startswith(magic):
             if fmt == "WEBP" and head[8:12] != b"WEBP":
                 continue
-            return fmt
+            return _sqlite_kind(head) if magic == SQLITE_MAGIC else fmt
     if size in SRTM_SIZES and name.lower().endswith(".hgt"):
         return SRTM_SIZES[size]
     if is_osm_pbf(head):
         return "OSM"
     return _sniff_text(head)
+
+
+def _sqlite_kind(head: bytes) -> str:
+    """'GPKG' for a GeoPackage (its application id, or ``gpkg_contents`` in the schema the first
+    page holds), else 'SQLite': SpatiaLite, or GDAL's own SQLite tables (WKB or WKT)."""
+    if head[68:72] in (b"GPKG", b"GP10", b"GP11") or b"gpkg_contents" in head:
+        return "GPKG"
+    return "SQLite"
 
 
 def is_osm_pbf(head: bytes) -> bool:
@@ -258,8 +270,9 @@ def describe(fmt: str) -> str:
 
 _ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", ".grib", ".grb2",
                        ".dt0", ".dt1", ".dt2", ".bil")  # fmt: skip
-_ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".fgb", ".gdbtable", ".gml",
-                       ".gpx", ".csv", ".parquet", ".gdb/", ".tab", ".mif")  # fmt: skip
+_ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".sqlite", ".geojson", ".json", ".kml", ".fgb",
+                       ".gdbtable", ".gml", ".gpx", ".csv", ".parquet", ".gdb/", ".tab",
+                       ".mif")  # fmt: skip
 _DOCUMENT_MEMBERS = ("[content_types].xml", "mimetype", "meta-inf/")
 
 

@@ -38,9 +38,10 @@ from geo_platform.lib.types import BBox, DataKind
 
 RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF",
                   "NITF", "DTED", "PCIDSK", "SRTMHGT", "AAIGrid", "WEBP", "ZIP", "unknown",
+                  "GSBG", "GS7BG", "GSAG",
                   "text"}  # fmt: skip
-VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "ZIP", "CSV", "KML", "FlatGeobuf", "Parquet",
-                  "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
+VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "SQLite", "ZIP", "CSV", "KML", "FlatGeobuf",
+                  "Parquet", "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
                   "DXF", "MapInfo TAB", "MapInfo MIF", "OSM"}  # fmt: skip
 
 

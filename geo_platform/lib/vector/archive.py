@@ -50,6 +50,7 @@ _SIDECARS_REQUIRED = (".shx", ".dbf")
 # Single-file vector formats GDAL reads inside a zip, by extension.
 _FILE_DRIVERS = {
     ".gpkg": "GPKG",
+    ".sqlite": "SQLite",
     ".geojson": "GeoJSON",
     ".json": "GeoJSON",
     ".geojsonl": "GeoJSONSeq",

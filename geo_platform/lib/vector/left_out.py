@@ -6,8 +6,11 @@ file's layers not published (the file is *partial*), so nothing is dropped silen
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
+from geo_platform.lib.content import SQLITE_MAGIC, sniff_head
 from geo_platform.lib.vector.archive import raster_members
 from geo_platform.lib.vector.kml_overlays import ground_overlays
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
@@ -37,5 +40,47 @@ def left_out(path: Path, chosen_layer: str | None = None) -> dict[str, str]:
     if chosen_layer is None:
         out.update({f"GroundOverlay {o}": OVERLAY_IMAGE for o in ground_overlays(path)})
         out.update(dict.fromkeys(gpkg_attribute_tables(path), ATTRIBUTE_TABLE))
+        out.update(dict.fromkeys(sqlite_attribute_tables(path), ATTRIBUTE_TABLE))
     out.update(dict.fromkeys(raster_members(path), ZIPPED_RASTER))
     return out
+
+
+# SpatiaLite's and GDAL's bookkeeping tables (metadata, spatial indexes, styles): not data.
+_SQLITE_BOOKKEEPING = (
+    "sqlite_", "idx_", "rtree_", "geometry_columns", "views_geometry_columns",
+    "virts_geometry_columns", "spatial_ref_sys", "spatialite_", "vector_coverages",
+    "raster_coverages", "wms_", "se_", "rl2_", "iso_metadata", "sql_statements_log",
+    "data_licenses", "elementarygeometries", "spatialindex", "knn", "topologies", "networks",
+    "stored_", "layer_styles", "qgis_projects",
+)  # fmt: skip
+
+
+def sqlite_attribute_tables(path: Path) -> list[str]:
+    """The tables without geometry of an SQLite database that is not a GeoPackage (SpatiaLite,
+    or GDAL's own SQLite tables), bookkeeping aside; [] for anything else. GDAL's SQLite driver
+    lists only the tables ``geometry_columns`` registers."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(65_536)
+        if not head.startswith(SQLITE_MAGIC) or sniff_head(head) != "SQLite":
+            return []
+        uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            tables = db.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY 1"
+            ).fetchall()
+            spatial = {
+                str(r[0]).lower() for r in db.execute("SELECT f_table_name FROM geometry_columns")
+            }
+    except (sqlite3.Error, ValueError, OSError):
+        return []
+    virtual = [
+        str(n).lower() for n, sql in tables if str(sql or "").upper().startswith("CREATE VIRTUAL")
+    ]
+    return [
+        str(name)
+        for name, _ in tables
+        if str(name).lower() not in spatial
+        and not str(name).lower().startswith(_SQLITE_BOOKKEEPING)
+        and not any(str(name).lower().startswith(v) for v in virtual)
+    ]

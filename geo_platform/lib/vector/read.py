@@ -53,6 +53,7 @@ _ACCEPTED_DRIVERS = {
     "GeoJSON": {"GeoJSON", "ESRIJSON", "TopoJSON"},
     "GeoJSONSeq": {"GeoJSONSeq", "GeoJSON"},
     "GPKG": {"GPKG"},
+    "SQLite": {"SQLite"},
     "ESRI Shapefile": {"ESRI Shapefile"},
     "LIBKML": {"LIBKML", "KML"},
     "FlatGeobuf": {"FlatGeobuf"},

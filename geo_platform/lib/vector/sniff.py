@@ -42,6 +42,8 @@ FORMAT_OF_EXTENSION = {
     ".ndjson": "geojsonseq",
     ".jsonl": "geojsonseq",
     ".gpkg": "gpkg",
+    ".sqlite": "sqlite",
+    ".spatialite": "sqlite",
     ".kml": "kml",
     ".fgb": "fgb",
     ".gpx": "gpx",
@@ -59,6 +61,7 @@ DRIVER_OF_FORMAT = {
     "geojson": "GeoJSON",
     "geojsonseq": "GeoJSONSeq",
     "gpkg": "GPKG",
+    "sqlite": "SQLite",
     "kml": "LIBKML",
     "fgb": "FlatGeobuf",
     "gpx": "GPX",
@@ -73,13 +76,14 @@ DRIVER_OF_FORMAT = {
 SUFFIX_OF_FORMAT = {
     "zip": ".zip", "kmz": ".kmz", "shp": ".shp", "csv": ".csv", "parquet": ".parquet",
     "geojson": ".geojson", "geojsonseq": ".geojsonl", "gpkg": ".gpkg", "kml": ".kml",
-    "fgb": ".fgb", "gpx": ".gpx", "gml": ".gml", "topojson": ".topojson", "esrijson": ".json",
+    "sqlite": ".sqlite", "fgb": ".fgb", "gpx": ".gpx", "gml": ".gml", "topojson": ".topojson",
+    "esrijson": ".json",
     "dxf": ".dxf", "tab": ".tab", "mif": ".mif", "xlsx": ".xlsx", "ods": ".ods", "osm": ".osm",
 }  # fmt: skip
 """The extension GDAL expects for each format (a file recognised by content is linked so)."""
 # Formats recognised from content alone (lib.content's names -> ours).
 _FORMAT_OF_CONTENT = {
-    "ZIP": "zip", "GPKG": "gpkg", "Parquet": "parquet", "FlatGeobuf": "fgb",
+    "ZIP": "zip", "GPKG": "gpkg", "SQLite": "sqlite", "Parquet": "parquet", "FlatGeobuf": "fgb",
     "GeoJSON": "geojson", "GeoJSONSeq": "geojsonseq", "TopoJSON": "topojson",
     "ESRIJSON": "esrijson", "KML": "kml", "GPX": "gpx", "GML": "gml", "DXF": "dxf",
     "MapInfo TAB": "tab", "MapInfo MIF": "mif", "OSM": "osm",
@@ -94,6 +98,7 @@ _CONTENT_OK = {
     "geojson": {"json"},
     "geojsonseq": {"json", "jsonseq"},
     "gpkg": {"sqlite"},
+    "sqlite": {"sqlite"},
     "kml": {"xml"},
     "fgb": {"fgb"},
     "gpx": {"xml"},

@@ -7,6 +7,7 @@ with numpy tells the geometry kind and dimensions of a whole batch at once, and 
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -187,9 +188,54 @@ def linearize(values: list[bytes]) -> list[bytes | None]:
                 crs="EPSG:4326",
             )
             _, _, geoms, _ = read(path)
-        return list(geoms)
+        return [_surfaces_as_polygons(g) for g in geoms]
     finally:
         pyogrio.vsi_unlink(path)
+
+
+SURFACE_CODES = {15: 6, 16: 6, 17: 3}
+"""PolyhedralSurface and TIN -> MultiPolygon, Triangle -> Polygon: the same layout (polygons of
+rings) under another type code. GDAL's round trip keeps them; shapely cannot read them."""
+
+
+def _surfaces_as_polygons(value: bytes | None) -> bytes | None:
+    """``value`` with its surface type codes rewritten (``SURFACE_CODES``), as is if it holds
+    none, None if it is not the ISO WKB it claims (then counted unparsable)."""
+    if value is None or len(value) < 5 or _iso_code(value, 0) % 1000 not in SURFACE_CODES:
+        return value
+    out = bytearray(value)
+    try:
+        end = _rewrite_surface(out, 0)
+    except (struct.error, ValueError):
+        return None
+    return bytes(out) if end == len(out) else None
+
+
+def _iso_code(buf: bytes | bytearray, pos: int) -> int:
+    return int(struct.unpack_from("<I" if buf[pos] == 1 else ">I", buf, pos + 1)[0])
+
+
+def _rewrite_surface(buf: bytearray, pos: int) -> int:
+    """Rewrite the surface or polygon at ``pos`` in place; the position after it."""
+    order = "<" if buf[pos] == 1 else ">"
+    code = _iso_code(buf, pos)
+    base, dims = code % 1000, code // 1000
+    if code > 3999 or base not in (3, *SURFACE_CODES):
+        raise ValueError(f"WKB type {code} inside a surface")
+    struct.pack_into(order + "I", buf, pos + 1, SURFACE_CODES.get(base, base) + 1000 * dims)
+    (count,) = struct.unpack_from(order + "I", buf, pos + 5)
+    pos += 9
+    if base in (15, 16):  # polygons or triangles
+        for _ in range(count):
+            pos = _rewrite_surface(buf, pos)
+        return pos
+    ordinates = 2 + (dims > 0) + (dims == 3)
+    for _ in range(count):  # rings
+        (points,) = struct.unpack_from(order + "I", buf, pos)
+        pos += 4 + points * ordinates * 8
+    if pos > len(buf):
+        raise ValueError("truncated WKB")
+    return pos
 
 
 def _with_srid_fixed(rows: np.ndarray, srid: int) -> pa.Array:
