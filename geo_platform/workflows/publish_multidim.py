@@ -49,6 +49,7 @@ from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.multidim import Cube, CubeVariable, might_be_cube, read_cube
 from geo_platform.lib.raster.options import RasterOptions
+from geo_platform.lib.raster.tiff_pages import AS_IS_DRIVERS, page_count, separate_pages
 from geo_platform.lib.raster.variable_vrt import write_variable_vrt
 from geo_platform.lib.raster.zip_rasters import ZIP_DRIVER, separate_rasters
 from geo_platform.lib.stac.collection import with_collection_link
@@ -120,11 +121,14 @@ def publish_multidim(
     it is not a NetCDF/HDF5/GRIB file. Raises the file's input error when no variable can be
     published, ``ValidationError`` when an output fails its checks (nothing published)."""
     blob = provenance.source_blob
-    if not (might_be_cube(local) or zipfile.is_zipfile(local)):  # most rasters: no work folder
-        return None
+    pages = page_count(local)
+    if not (might_be_cube(local) or zipfile.is_zipfile(local) or pages > 1):  # most rasters
+        return None  # (no work folder)
     with output_folder(store, silver_container) as work:  # built where silver renames from
-        cube = read_cube(local, blob, work) or separate_rasters(
-            local, blob, work, options.max_bytes
+        cube = (
+            read_cube(local, blob, work)
+            or separate_rasters(local, blob, work, options.max_bytes)
+            or separate_pages(local, blob, work)
         )
         if cube is None:
             return None
@@ -177,7 +181,7 @@ def _build_all(
             built.append(_Built(var, item_id, result))
         except InputError as exc:
             errors.append(exc)
-            label = var.description if cube.driver == ZIP_DRIVER else var.name  # the member
+            label = var.description if cube.driver in AS_IS_DRIVERS else var.name  # the member
             ignored.append(f"{label}: {exc.message}")
     if built:
         return built, ignored
@@ -195,8 +199,9 @@ def _build(
     """The tiers of one variable, built in ``out`` from its VRT (the source's size, driver and
     the variable's name recorded as the raster's)."""
     out.mkdir()
-    if cube.driver == ZIP_DRIVER:  # a member raster of a zip, read as it is
-        member = f"member {var.description!r}, {var.notes[0]}, published as its own item"
+    if cube.driver in AS_IS_DRIVERS:  # a member raster of a zip, a page of a TIFF: as it is
+        what = f"member {var.description!r}, " if cube.driver == ZIP_DRIVER else ""
+        member = f"{what}{var.notes[0]}, published as its own item"
         info = inspect_raster(
             var.source,
             f"{blob}:{var.description}",
@@ -345,7 +350,7 @@ def _metadata(
     """Run metadata: the file, each variable (bands, unit, tier bytes and analysis href), what
     was ignored and the blobs written."""
     meta: dict[str, Any] = {
-        "preview": preview, "driver": driver, "multidimensional": driver != ZIP_DRIVER,
+        "preview": preview, "driver": driver, "multidimensional": driver not in AS_IS_DRIVERS,
     }  # fmt: skip
     per_variable = {}
     for b, v in zip(built, variables, strict=True):

@@ -367,4 +367,6 @@ def _file_size(gdal_path: str) -> int:
             if parent.is_file():
                 return parent.stat().st_size
         return 0
+    if gdal_path.startswith("GTIFF_DIR:"):  # GTIFF_DIR:<page>:<path>, a page of a TIFF
+        return Path(gdal_path.split(":", 2)[2]).stat().st_size
     return Path(gdal_path).stat().st_size

@@ -73,8 +73,8 @@ def resolve_gdal_path(path: Path | str, name: str, *, max_uncompressed: int | No
     Raises ``EmptyFileError`` for 0-byte files, ``UnsupportedFormatError`` when a zip holds no
     raster or several candidates, ``UnsafeArchiveError`` for zip-bomb-like members.
     """
-    if isinstance(path, str) and path.startswith("/vsizip/"):
-        return path  # a member of a zip already chosen (``zip_rasters``)
+    if isinstance(path, str) and path.startswith(("/vsizip/", "GTIFF_DIR:")):
+        return path  # a member of a zip, a page of a TIFF, already chosen (``zip_rasters``)
     path = Path(path)
     if not path.exists():
         raise UnreadableFileError("file does not exist", path=name)

@@ -68,8 +68,15 @@ def _labels(members: list[str]) -> dict[str, str]:
 
 
 def _member(zip_path: Path, member: str, label: str, name: str, note: str) -> CubeVariable:
-    source = vsizip(zip_path, member)
-    with open_raster(source, f"{name} ({member})") as ds:
+    return raster_variable(vsizip(zip_path, member), label, member, f"{name} ({member})", note)
+
+
+def raster_variable(
+    source: str, label: str, description: str, display: str, note: str
+) -> CubeVariable:
+    """A raster GDAL opens at ``source`` (a zip member, a page of a TIFF), as a variable read as
+    it is: every band, no dimensions. ``display`` names it in errors."""
+    with open_raster(source, display) as ds:
         t = ds.transform
         return CubeVariable(
             name=label,
@@ -83,6 +90,6 @@ def _member(zip_path: Path, member: str, label: str, name: str, note: str) -> Cu
             transform=(t.c, t.a, t.b, t.f, t.d, t.e),
             crs_wkt=ds.crs.to_wkt() if ds.crs else "",
             nodata=ds.nodata,
-            description=member,
+            description=description,
             notes=(note,),
         )
