@@ -26,9 +26,10 @@ PAGES = [  # a scan at 10 m, and a 3-band map sheet of another size and type at 
 ]
 
 
-def _pages(path: Path) -> Path:
+def _pages(path: Path, bigtiff: str = "NO") -> Path:
     for i, (data, res) in enumerate(PAGES):
-        profile = {"driver": "GTiff", "count": data.shape[0], "height": data.shape[1],
+        profile = {"driver": "GTiff", "BIGTIFF": bigtiff, "count": data.shape[0],
+                   "height": data.shape[1],
                    "width": data.shape[2], "dtype": data.dtype, "crs": "EPSG:32631",
                    "transform": from_origin(600_000, 5_800_000, res, res)}  # fmt: skip
         extra = {"APPEND_SUBDATASET": "YES"} if i else {}
@@ -76,3 +77,13 @@ def test_overviews_and_masks_are_not_pages(blob_store, pgstac_lookups, bronze_fo
     blob_store.upload_file("bronze", blob, path)
     out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
     assert isinstance(out, RasterPublished) and out.item["id"] == "scene.tif"
+
+
+def test_pages_are_counted_without_opening_one_page_tiffs(tmp_path):
+    for bigtiff in ("NO", "YES"):  # classic and BigTIFF directories, walked in Python
+        path = _pages(tmp_path / f"pages-{bigtiff}.tif", bigtiff)
+        assert path.read_bytes()[2:3] == (b"+" if bigtiff == "YES" else b"*")
+        assert page_count(path) == 2
+    (tmp_path / "cut.tif").write_bytes(path.read_bytes()[:20])  # truncated: the opening reports
+    assert page_count(tmp_path / "cut.tif") == 1
+    assert page_count(tmp_path / "pages-NO.tif".replace(".tif", ".png")) == 1  # no such file

@@ -11,7 +11,9 @@ a word. Here each page becomes its own COG tiers and STAC item, as the rasters o
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import rasterio
 from rasterio.errors import RasterioError
@@ -29,15 +31,49 @@ _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 def page_count(path: Path) -> int:
     """How many full-size pages the TIFF at ``path`` has (1 for any other file, or one GDAL
-    cannot open: the ordinary path reports that)."""
+    cannot open: the ordinary path reports that). The image directories are walked first
+    (a few small reads: most TIFFs are one page, and GDAL need not open them again)."""
     try:
         with path.open("rb") as fh:
-            if not fh.read(4).startswith(_TIFF_MAGICS):
+            if _full_directories(fh) < 2:
                 return 1
         with rasterio.open(path) as ds:
             return max(1, sum(s.startswith("GTIFF_DIR:") for s in ds.subdatasets))
-    except (OSError, RasterioError):
+    except (OSError, RasterioError, struct.error, ValueError):
         return 1
+
+
+_NEW_SUBFILE_TYPE = 254
+_OVERVIEW_OR_MASK = 0b101  # NewSubfileType bits: reduced resolution, transparency mask
+
+
+def _full_directories(fh: BinaryIO, limit: int = 10_000) -> int:
+    """The image directories of a TIFF that are neither overviews nor masks, counted up to 2;
+    0 for a file that is not a TIFF."""
+    head = fh.read(16)
+    if not head.startswith(_TIFF_MAGICS):
+        return 0
+    order = "<" if head[:2] == b"II" else ">"
+    big = head[2:4] in (b"+\x00", b"\x00+")
+    count_fmt, entry_size, offset_fmt = ("Q", 20, "Q") if big else ("H", 12, "I")
+    offset = struct.unpack_from(order + offset_fmt, head, 8 if big else 4)[0]
+    full, seen = 0, set()
+    while offset and offset not in seen and len(seen) < limit and full < 2:
+        seen.add(offset)
+        fh.seek(offset)
+        (entries,) = struct.unpack(order + count_fmt, fh.read(struct.calcsize(count_fmt)))
+        table = fh.read(entries * entry_size + struct.calcsize(offset_fmt))
+        kind = 0
+        for i in range(entries):
+            tag = struct.unpack_from(order + "H", table, i * entry_size)[0]
+            if tag == _NEW_SUBFILE_TYPE:  # a LONG, in the entry's value field
+                kind = struct.unpack_from(order + "I", table, i * entry_size + (12 if big else 8))[
+                    0
+                ]
+                break
+        full += not kind & _OVERVIEW_OR_MASK
+        (offset,) = struct.unpack_from(order + offset_fmt, table, entries * entry_size)
+    return full
 
 
 def separate_pages(path: Path, name: str, work: Path) -> Cube | None:
