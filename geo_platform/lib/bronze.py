@@ -23,49 +23,19 @@ from pathlib import Path
 
 from geo_platform.lib.content import content_kind, is_archive_noise, sniff_format
 from geo_platform.lib.errors import is_retryable
+from geo_platform.lib.file_kinds import (
+    GZIPPED_VECTORS,
+    RASTER_EXTENSIONS,
+    SIDECARS,
+    VECTOR_EXTENSIONS,
+    extension,
+)
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
 from geo_platform.lib.zip_kind import kind_from_tail
 
 __all__ = ["Classification", "TickPlan", "classify", "classify_content", "is_archive_noise",
            "plan_tick", "sniff_format"]  # fmt: skip
-
-RASTER_EXTENSIONS = frozenset(
-    {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
-     ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
-     ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2",
-     ".bsq", ".bip", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter"}
-)  # fmt: skip
-VECTOR_EXTENSIONS = frozenset(
-    {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
-     ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
-     ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf", ".sqlite"}
-)  # fmt: skip
-# Single-file vectors that may arrive gzipped (``roads.geojson.gz``, ``lib.vector.gzipped``).
-GZIPPED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}
-# Companions of another file: never a partition of their own.
-SHAPEFILE_SIDECARS = frozenset(
-    {".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".shp.xml", ".atx", ".ain",
-     ".aih"}
-)  # fmt: skip
-RASTER_SIDECARS = frozenset(
-    {".aux.xml", ".ovr", ".jgw", ".jpgw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw", ".pngw",
-     ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256", ".rpb",
-     ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl"}
-)  # fmt: skip
-# MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs).
-VECTOR_SIDECARS = frozenset({".dat", ".map", ".id", ".ind", ".mid", ".xsd", ".gfs"})
-SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS | VECTOR_SIDECARS
-MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz")
-
-
-def extension(path: str) -> str:
-    """Lowercase extension, aware of double extensions such as '.aux.xml' and '.hgt.zip'."""
-    name = posixpath.basename(path).lower()
-    for multi in MULTI_EXTENSIONS:
-        if name.endswith(multi) and len(name) > len(multi):
-            return multi
-    return posixpath.splitext(name)[1]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,14 @@ from geo_platform_tests.fixtures.helpers import TESTDATA
         ("v/x.shp", "vector"),
         ("v/x.dbf", "sidecar"),
         ("v/x.shp.xml", "sidecar"),
+        ("v/x.qpj", "sidecar"),  # QGIS's companions of a layer: published with it
+        ("v/x.qml", "sidecar"),
+        ("v/x.sld", "sidecar"),
+        ("v/x.cst", "sidecar"),
+        ("g/dem.sgrd", "sidecar"),  # the header of a SAGA grid
+        ("g/dem.sdat", "raster"),
+        ("g/dem.grd", "raster"),
+        ("v/x.sqlite", "vector"),
         ("a/b.tif.aux.xml", "sidecar"),
         ("a/b.ovr", "sidecar"),
         ("a/b.jgw", "sidecar"),

@@ -57,7 +57,7 @@ def _full_directories(fh: BinaryIO, limit: int = 10_000) -> int:
     big = head[2:4] in (b"+\x00", b"\x00+")
     count_fmt, entry_size, offset_fmt = ("Q", 20, "Q") if big else ("H", 12, "I")
     offset = struct.unpack_from(order + offset_fmt, head, 8 if big else 4)[0]
-    full, seen = 0, set()
+    full, seen = 0, set[int]()
     while offset and offset not in seen and len(seen) < limit and full < 2:
         seen.add(offset)
         fh.seek(offset)

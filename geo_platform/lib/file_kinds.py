@@ -1,0 +1,49 @@
+"""File kinds by name: the extensions of rasters and vectors, and of the sidecar files that travel
+with another file (``lib.bronze.classify`` decides from these; content decides for the rest).
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+RASTER_EXTENSIONS = frozenset(
+    {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
+     ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
+     ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2",
+     ".bsq", ".bip", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter"}
+)  # fmt: skip
+VECTOR_EXTENSIONS = frozenset(
+    {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
+     ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
+     ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf", ".sqlite"}
+)  # fmt: skip
+# Single-file vectors that may arrive gzipped (``roads.geojson.gz``, ``lib.vector.gzipped``).
+GZIPPED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}
+# Companions of another file: never a partition of their own.
+SHAPEFILE_SIDECARS = frozenset(
+    {".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".shp.xml", ".atx", ".ain",
+     ".aih"}
+)  # fmt: skip
+RASTER_SIDECARS = frozenset(
+    {".aux.xml", ".ovr", ".jgw", ".jpgw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw", ".pngw",
+     ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256", ".rpb",
+     ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl"}
+)  # fmt: skip
+# MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs);
+# what GIS tools save beside a layer: QGIS projection, style and metadata, SLD, ArcGIS layer
+# files, a charset note (.cst).
+VECTOR_SIDECARS = frozenset(
+    {".dat", ".map", ".id", ".ind", ".mid", ".xsd", ".gfs", ".qpj", ".qml", ".qmd", ".sld",
+     ".lyr", ".lyrx", ".cst"}
+)  # fmt: skip
+SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS | VECTOR_SIDECARS
+MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz")
+
+
+def extension(path: str) -> str:
+    """Lowercase extension, aware of double extensions such as '.aux.xml' and '.hgt.zip'."""
+    name = posixpath.basename(path).lower()
+    for multi in MULTI_EXTENSIONS:
+        if name.endswith(multi) and len(name) > len(multi):
+            return multi
+    return posixpath.splitext(name)[1]
