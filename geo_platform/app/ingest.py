@@ -56,7 +56,9 @@ QUIET = QUIET_RUN_LOGS  # the terminal's run config when not verbose (app.instan
 class FileResult:
     """One file's outcome. ``status``: uploaded (no ``wait``), published, partial (published,
     but the layers in ``failed_layers`` were refused: layer -> "ErrorClass: message"), skipped
-    (not a file the platform publishes) or failed (``error``)."""
+    (not a file the platform publishes) or failed (``error``). ``duplicate_of``: the bronze file
+    whose content this one repeats (published before it; with the default duplicates mode the
+    items point at that file's outputs, and no table or COG is built again)."""
 
     file: str
     blob: str
@@ -66,6 +68,7 @@ class FileResult:
     tables: list[str] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)
     failed_layers: dict[str, str] = field(default_factory=dict)
+    duplicate_of: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -295,6 +298,9 @@ def _collect_outputs(
                 if value is not None:
                     current = getattr(res, attr)
                     current.extend(v for v in value.value if v not in current)  # type: ignore[union-attr]
+            duplicate = mat.metadata.get("duplicate_of")
+            if duplicate is not None:
+                res.duplicate_of = str(getattr(duplicate, "value", duplicate))
             note_failed_layers(res, mat.metadata)
 
 

@@ -50,6 +50,8 @@ def details(r: FileResult) -> str:
     if r.error:
         return r.error
     out = ", ".join([*(f"{i['collection']}/{i['id']}" for i in r.stac_items), *r.tables])
+    if r.duplicate_of:
+        out += f" (duplicate of {r.duplicate_of})"
     failed = [f"layer {name!r} failed: {why}" for name, why in r.failed_layers.items()]
     return "\n".join([out, *failed]) if failed else out
 
