@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 
 from geo_platform.lib import naming, stac_ext
-from geo_platform.lib.errors import ConfigError, NotFoundError, ValidationError
+from geo_platform.lib.errors import ConfigError, EmptyDatasetError, NotFoundError, ValidationError
 from geo_platform.lib.quality.checks import VectorQuality, Verdict, vector_checks
 from geo_platform.lib.rules import options_for, parse_rules
 from geo_platform.lib.stac.completeness import with_completeness
@@ -190,17 +190,23 @@ def _load(
 ) -> list[LoadedTable]:
     """Every layer of the file into PostGIS (one transaction) and GeoParquet; a layer refused
     for its input goes to ``failed`` (and the log) while the other layers publish."""
-    tables = publish_vector_file(
-        conn,
-        local,
-        source_name=blob,
-        schema=settings.geo_schema,
-        table_base=naming.table_name(blob),
-        options=options,
-        parquet_dir=parquet_dir,
-        defer_index=True,
-        failed_layers=failed,
-    )
+    try:
+        tables = publish_vector_file(
+            conn,
+            local,
+            source_name=blob,
+            schema=settings.geo_schema,
+            table_base=naming.table_name(blob),
+            options=options,
+            parquet_dir=parquet_dir,
+            defer_index=True,
+            failed_layers=failed,
+        )
+    except EmptyDatasetError as exc:  # say what the file holds instead (a KML's NetworkLinks)
+        others = "; ".join(f"{k}: {v}" for k, v in left_out(local, options.layer).items())
+        if not others:
+            raise
+        raise EmptyDatasetError(f"{exc.message}; the file holds only {others}", blob) from exc
     failed.update(left_out(local, options.layer))  # rasters, overlays, attribute tables
     for layer, why in failed.items():
         log.warning("%s: layer %r not published: %s", blob, layer, why)

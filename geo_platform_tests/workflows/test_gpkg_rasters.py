@@ -18,10 +18,10 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import Point
 
-from geo_platform.lib.errors import UnsupportedFormatError
+from geo_platform.lib.errors import EmptyDatasetError, UnsupportedFormatError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector.archive import raster_members
-from geo_platform.lib.vector.kml_overlays import ground_overlays
+from geo_platform.lib.vector.kml_overlays import ground_overlays, network_links
 from geo_platform.lib.vector.read import open_source
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
 from geo_platform_tests.fixtures.vector_world import World, table_facts
@@ -160,3 +160,29 @@ def test_a_ground_overlay_image_is_named_not_dropped(world, tmp_path):
     assert "GroundOverlay old map (files/map.png)" in result.failed_layers
     assert why.startswith("UnsupportedFormatError: the image of a KML GroundOverlay")
     assert ground_overlays(tmp_path / "map.png") == []
+
+
+def test_network_links_are_named_and_a_file_of_links_only_says_so(world, tmp_path):
+    """A KML NetworkLink (a live feed Google Earth fetches) is not followed: named among the
+    layers not published beside real features, and the reason a file of links only fails."""
+    link = ("<NetworkLink><name>feed</name><Link><href>http://example.com/feed.kml</href>"
+            "</Link></NetworkLink>")  # fmt: skip
+    pin = (
+        "<Placemark><name>pin</name><Point><coordinates>8.5,47.5</coordinates></Point></Placemark>"
+    )
+    for name, body in (("live.kml", pin + link), ("links.kml", link)):
+        (tmp_path / name).write_text(
+            '<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+            f"<name>Live</name>{body}</Document></kml>"
+        )
+    assert network_links(tmp_path / "live.kml") == ["feed (http://example.com/feed.kml)"]
+
+    result = world.publish(world.upload("live.kml", tmp_path / "live.kml"))
+    assert sum(t.rows_loaded for t in result.tables) == 1
+    assert result.failed_layers["NetworkLink feed (http://example.com/feed.kml)"].startswith(
+        "UnsupportedFormatError: a KML NetworkLink is not followed"
+    )
+    with pytest.raises(EmptyDatasetError) as err:
+        world.publish(world.upload("links.kml", tmp_path / "links.kml"))
+    assert "holds only NetworkLink feed (http://example.com/feed.kml)" in str(err.value)
+    assert "links.kml" in str(err.value)

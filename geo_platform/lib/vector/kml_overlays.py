@@ -19,6 +19,16 @@ MAX_KML_BYTES = 64 * 2**20
 def ground_overlays(path: Path) -> list[str]:
     """``"<name> (<image href>)"`` of every GroundOverlay in a ``.kml`` or ``.kmz`` file; []
     for any other file, or one that cannot be parsed (its own reader reports that)."""
+    return _elements(path, "GroundOverlay")
+
+
+def network_links(path: Path) -> list[str]:
+    """``"<name> (<href>)"`` of every NetworkLink of a ``.kml`` or ``.kmz`` file (a live feed
+    Google Earth fetches; the platform publishes what a file holds and fetches no URL)."""
+    return _elements(path, "NetworkLink")
+
+
+def _elements(path: Path, tag: str) -> list[str]:
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as kmz:
@@ -33,21 +43,21 @@ def ground_overlays(path: Path) -> list[str]:
             return []
     except (OSError, zipfile.BadZipFile):
         return []
-    return [overlay for doc in docs if b"GroundOverlay" in doc for overlay in _overlays(doc)]
+    return [found for doc in docs if tag.encode() in doc for found in _named(doc, tag)]
 
 
-def _overlays(doc: bytes) -> list[str]:
+def _named(doc: bytes, tag: str) -> list[str]:
     try:
         root = ElementTree.fromstring(doc)
     except ElementTree.ParseError:
         return []
     out = []
     for element in root.iter():
-        if _local(element.tag) != "GroundOverlay":
+        if _local(element.tag) != tag:
             continue
         name = next((c.text or "" for c in element if _local(c.tag) == "name"), "").strip()
         href = next((h.text or "" for h in element.iter() if _local(h.tag) == "href"), "").strip()
-        out.append(f"{name or 'GroundOverlay'} ({href or 'no image'})")
+        out.append(f"{name or tag} ({href or 'no href'})")
     return out
 
 

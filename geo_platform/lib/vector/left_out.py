@@ -12,7 +12,7 @@ from pathlib import Path
 
 from geo_platform.lib.content import SQLITE_MAGIC, sniff_head
 from geo_platform.lib.vector.archive import raster_members
-from geo_platform.lib.vector.kml_overlays import ground_overlays
+from geo_platform.lib.vector.kml_overlays import ground_overlays, network_links
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
 
 GPKG_RASTER = (
@@ -27,6 +27,10 @@ OVERLAY_IMAGE = (
     "UnsupportedFormatError: the image of a KML GroundOverlay is not published as a raster (its "
     "footprint is a feature of its layer); gdal_translate the KMZ to a GeoTIFF and upload that"
 )
+NETWORK_LINK = (
+    "UnsupportedFormatError: a KML NetworkLink is not followed (the platform publishes what a "
+    "file holds and fetches no URL); download what it links to and upload that"
+)
 ATTRIBUTE_TABLE = (
     "NoGeometryError: an attribute table without geometry is not published (each published "
     "table is a spatial layer with its STAC item); join it to a layer first"
@@ -39,6 +43,7 @@ def left_out(path: Path, chosen_layer: str | None = None) -> dict[str, str]:
     out = dict.fromkeys(gpkg_raster_tables(path), GPKG_RASTER)
     if chosen_layer is None:
         out.update({f"GroundOverlay {o}": OVERLAY_IMAGE for o in ground_overlays(path)})
+        out.update({f"NetworkLink {link}": NETWORK_LINK for link in network_links(path)})
         out.update(dict.fromkeys(gpkg_attribute_tables(path), ATTRIBUTE_TABLE))
         out.update(dict.fromkeys(sqlite_attribute_tables(path), ATTRIBUTE_TABLE))
     out.update(dict.fromkeys(raster_members(path), ZIPPED_RASTER))
