@@ -2,11 +2,10 @@
 Surfer (binary 6 and 7, ASCII; ``.grd``), SAGA (``.sdat`` with its ``.sgrd`` header), Idrisi
 (``.rst`` with its ``.rdc``) and XYZ grids (``.xyz``: German, Dutch and Swiss DEMs come so,
 with a ``.prj`` at best). Each is written by GDAL, dropped in bronze with the companions GDAL
-wrote, and must publish a lossless COG in the same CRS, pixel for pixel."""
+wrote (on the local store and on Azurite, where the companions are fetched as blobs), and must
+publish a lossless COG in the same CRS, pixel for pixel."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from geo_platform.lib import bronze, naming
 from geo_platform.lib.content import content_kind, sniff_head
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
 GRIDS = [  # (driver, file name, what content sniffing calls it without its extension)
     ("GSBG", "dem6.grd", "raster"),
@@ -31,8 +31,15 @@ GRIDS = [  # (driver, file name, what content sniffing calls it without its exte
 
 @pytest.mark.parametrize(("driver", "name", "by_content"), GRIDS)
 def test_grid_formats_publish_with_their_companions(
-    blob_store, pgstac_lookups, bronze_folder, tmp_path, driver, name, by_content
+    store,
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+    driver,
+    name,
+    by_content,  # noqa: F811
 ):
+    blob_store, bronze_container, silver = store
     folder = tmp_path / "src"
     folder.mkdir()
     data = (np.arange(24 * 32, dtype="float32").reshape(1, 24, 32) / 8 + 100).astype("float32")
@@ -52,17 +59,18 @@ def test_grid_formats_publish_with_their_companions(
     if by_content is not None:  # the same file without its extension is recognised too
         assert content_kind(head, "grid", len(head))[0] == by_content, sniff_head(head)
     for f in files:
-        blob_store.upload_file("bronze", f"{bronze_folder}/{f}", folder / f)
+        blob_store.upload_file(bronze_container, f"{bronze_folder}/{f}", folder / f)
 
     blob = f"{bronze_folder}/{name}"
-    out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
+    out = publish_raster(blob_store, pgstac_lookups, settings, blob, run_id="r")
 
     assert isinstance(out, RasterPublished)
     validate_stac(out.item)
     assert out.item["properties"]["geo_platform:source_driver"] == driver
-    cog = Path(blob_store.root) / "silver" / naming.silver_prefix(blob) / "analysis.tif"
-    assert cog_validate(str(cog))[0]
-    with rasterio.open(cog) as ds:
-        assert ds.crs.to_epsg() == 32631
-        assert ds.transform.almost_equals(profile["transform"])
-        assert np.array_equal(ds.read(), data)
+    with blob_store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as cog:
+        assert cog_validate(str(cog))[0]
+        with rasterio.open(cog) as ds:
+            assert ds.crs.to_epsg() == 32631
+            assert ds.transform.almost_equals(profile["transform"])
+            assert np.array_equal(ds.read(), data)
