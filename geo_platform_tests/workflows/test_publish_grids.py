@@ -31,13 +31,13 @@ GRIDS = [  # (driver, file name, what content sniffing calls it without its exte
 
 @pytest.mark.parametrize(("driver", "name", "by_content"), GRIDS)
 def test_grid_formats_publish_with_their_companions(
-    store,
+    store,  # noqa: F811  (the fixture)
     pgstac_lookups,
     bronze_folder,
     tmp_path,
     driver,
     name,
-    by_content,  # noqa: F811
+    by_content,
 ):
     blob_store, bronze_container, silver = store
     folder = tmp_path / "src"
