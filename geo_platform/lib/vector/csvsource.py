@@ -10,6 +10,8 @@ Detection rule (configurable through ``VectorOptions``):
    ``latitude``, ``breite``, ``latitud``, ``y``... / ``lon``, ``lng``, ``long``, ``länge``,
    ``longitud``, ``x``...), whose sampled values must be numeric, or degrees-minutes-seconds
    (``52°22'30"N``: ``dms.py``, read from a copy with decimal columns added).
+4. Otherwise a column named like a coordinate pair (``location``, ``coordinates``, ``latlng``...)
+   whose values end in two numbers (``"(41.88, -87.62)"``: ``coord_pair.py``, read the same way).
 
 A header without rows is an ``EmptyDatasetError``; repeated header names are loaded as ``a``,
 ``a_2``; ``#`` comment lines above the header are skipped. A geometry column may hold WKT, EWKT
@@ -41,12 +43,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import IO, Any
 
-import numpy as np
 import pyogrio
 
 from geo_platform.lib.content import UTF16_BOMS
 from geo_platform.lib.errors import (
-    CoordinateRangeError,
     DecodingError,
     EmptyDatasetError,
     InvalidCRSError,
@@ -55,7 +55,7 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.gdal_paths import split_vsizip
 from geo_platform.lib.naming import ascii_fold
-from geo_platform.lib.vector import csv_srid, dms
+from geo_platform.lib.vector import coord_pair, csv_coords, csv_srid, dms
 from geo_platform.lib.vector.archive import open_member
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.sniff import first_undecodable
@@ -198,7 +198,7 @@ def _pick(fields: list[str], wanted: tuple[str, ...]) -> str | None:
 def _choose(
     fields: list[str], sample: dict[str, list[Any]], options: VectorOptions, display: str
 ) -> tuple[str, str | None, str | None]:
-    """('wkt', column, None) or ('latlon', lat, lon)."""
+    """('wkt', column, None), ('latlon' or 'dms', lat, lon) or ('pair', column, order)."""
 
     def require(col: str) -> str:
         if col not in fields:
@@ -239,10 +239,14 @@ def _choose(
             f"neither numbers nor degrees-minutes-seconds (e.g. {_odd(sample.get(lat, []))!r})",
             path=display,
         )
+    pair = coord_pair.pair_column(fields, sample, normalize)
+    if pair is not None:  # "(41.88, -87.62)" in a "location" column
+        return "pair", pair[0], "lonlat" if pair[1] else "latlon"
     raise NoGeometryError(
         "CSV has no coordinate columns: found neither a latitude/longitude pair "
         f"(e.g. lat/lon, latitude/longitude, breite/länge) nor a WKT column among {fields}; "
-        f"configure lat_column/lon_column or wkt_column{not_wkt}",
+        f"configure lat_column/lon_column or wkt_column{not_wkt}"
+        + coord_pair.why_not(fields, sample, normalize),
         path=display,
     )
 
@@ -275,10 +279,14 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
         base, declared = _srid_of(base, first, sample.get(first, []), options)
         opts.update(GEOM_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
         gtype = "Unknown"
-    elif mode == "dms":  # decimal copies of the DMS columns become the point, originals kept
+    elif mode in ("dms", "pair"):  # decimal copies become the point, the text columns are kept
         assert first is not None and second is not None
-        text = _read_all(base, options, "convert its DMS coordinates").decode("utf-8")
-        base = _temp_copy(base, dms.rewrite_csv(text, first, second))
+        text = _read_all(base, options, "convert its coordinates").decode("utf-8")
+        if mode == "dms":
+            text = dms.rewrite_csv(text, first, second)
+        else:
+            text = coord_pair.rewrite_csv(text, first, second == "lonlat")
+        base = _temp_copy(base, text)
         opts.update(X_POSSIBLE_NAMES=dms.LON_COLUMN, Y_POSSIBLE_NAMES=dms.LAT_COLUMN)
         opts.update(KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES")
         gtype = "Point"
@@ -291,8 +299,8 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
     crs = declared or options.assume_crs or options.csv_crs
     geographic = _is_geographic(crs, base.display)
     if assumed and geographic:
-        x, y = _sampled_xy(mode, first, second, sample)
-        _require_lonlat(x, y, crs, base.display)
+        x, y = csv_coords.sampled_xy(mode, first, second, sample)
+        csv_coords.require_lonlat(x, y, crs, base.display)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = pyogrio.read_info(base.gdal_path, **opts)
@@ -336,64 +344,3 @@ def _srid_of(
         text = _read_all(base, options, "rewrite its EWKT column").decode("utf-8")
         base = _temp_copy(base, csv_srid.strip_ewkt(text))
     return base, declared
-
-
-def _floats(values: list[Any]) -> np.ndarray:
-    out = []
-    for v in values:
-        try:
-            out.append(float(str(v).replace(",", ".")))
-        except ValueError:
-            out.append(np.nan)
-    return np.asarray(out, dtype=float)
-
-
-def _sampled_xy(
-    mode: str, first: str | None, second: str | None, sample: dict[str, list[Any]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of the sampled rows (lon/lat columns, or every vertex of the WKT values)."""
-    if mode == "latlon":
-        return _floats(sample.get(second or "", [])), _floats(sample.get(first or "", []))
-    if mode == "dms":
-        lon = [dms.parse(v, "lon") for v in sample.get(second or "", [])]
-        lat = [dms.parse(v, "lat") for v in sample.get(first or "", [])]
-        return (np.asarray([np.nan if v is None else v for v in lon], dtype=float),
-                np.asarray([np.nan if v is None else v for v in lat], dtype=float))  # fmt: skip
-    xs: list[float] = []
-    ys: list[float] = []
-    for value in sample.get(first or "", []):
-        if value and csv_srid.is_hex_wkb(str(value)):
-            vertices = csv_srid.hex_xy(str(value))
-            xs.extend(vertices[:, 0].tolist())
-            ys.extend(vertices[:, 1].tolist())
-            continue
-        # A vertex is the run of numbers between two of "(", ")" and ",": its first two are
-        # x and y whatever the dimension (Z, M) or geometry type (curves included).
-        for chunk in _WKT_SPLIT.split(str(value or "")):
-            numbers = _NUMBER.findall(chunk)
-            if len(numbers) >= 2:
-                xs.append(float(numbers[0]))
-                ys.append(float(numbers[1]))
-    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-
-
-_WKT_SPLIT = re.compile(r"[(),]")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)\b", re.I)
-
-
-def _require_lonlat(x: np.ndarray, y: np.ndarray, crs: str, display: str) -> None:
-    """Refuse to assume a lon/lat CRS for coordinates outside its ranges (sampled rows)."""
-    n = min(len(x), len(y))
-    x, y = x[:n], y[:n]
-    bad = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > 180 + _TOL) | (np.abs(y) > 90 + _TOL))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise CoordinateRangeError(
-            f"the CSV declares no CRS and its coordinates do not fit longitude -180..180 / "
-            f"latitude -90..90 (first: x={x[i]}, y={y[i]}), so {crs} cannot be assumed; "
-            "set assume_crs to their CRS (e.g. EPSG:25832 for UTM zone 32N metres)",
-            path=display,
-        )
-
-
-_TOL = 1e-5  # as the loader's range check (``clean.LONLAT_TOLERANCE``)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from geo_platform.lib.content import csv_separator
@@ -78,18 +79,31 @@ def is_dms(value: object, axis: Axis) -> bool:
 def rewrite_csv(text: str, lat: str, lon: str) -> str:
     """``text`` (a whole CSV) with two decimal columns appended (``LAT_COLUMN``,
     ``LON_COLUMN``; empty when a value does not parse), in the file's own delimiter."""
+
+    def point(row: list[str], names: list[str]) -> tuple[float | None, float | None]:
+        i_lat, i_lon = names.index(lat), names.index(lon)
+        y = parse(row[i_lat], "lat") if i_lat < len(row) else None
+        x = parse(row[i_lon], "lon") if i_lon < len(row) else None
+        return y, x
+
+    return append_points(text, point)
+
+
+def append_points(
+    text: str, point: Callable[[list[str], list[str]], tuple[float | None, float | None]]
+) -> str:
+    """``text`` (a whole CSV) with ``LAT_COLUMN`` and ``LON_COLUMN`` appended, from
+    ``point(row, header names)`` -> (lat, lon) (None: left empty), in the file's delimiter."""
     sep = csv_separator(text.split("\n", 1)[0])
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=sep, lineterminator="\n")
     header = next(rows)
     names = [h.strip().lstrip("\ufeff") for h in header]
-    i_lat, i_lon = names.index(lat), names.index(lon)
     writer.writerow([*header, LAT_COLUMN, LON_COLUMN])
     for row in rows:
         if not row:
             continue
-        y = parse(row[i_lat], "lat") if i_lat < len(row) else None
-        x = parse(row[i_lon], "lon") if i_lon < len(row) else None
+        y, x = point(row, names)
         writer.writerow([*row, "" if y is None else repr(y), "" if x is None else repr(x)])
     return out.getvalue()
