@@ -110,6 +110,8 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert rows["cli/notes.docx"]["status"] == "skipped"
     for r in rows.values():
         assert set(r) == {
-            "file", "blob", "status", "error", "stac_items", "tables", "blobs", "failed_layers"
+            "file", "blob", "status", "error", "stac_items", "tables", "blobs", "failed_layers",
+            "duplicate_of",
         }  # fmt: skip
+        assert r["duplicate_of"] != r["blob"]  # None, or the other file (other tests' rgb.tif)
     assert (local_blob_root / "bronze" / "cli" / "sub" / "rgb.tif").is_file()
