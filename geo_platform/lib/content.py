@@ -74,7 +74,8 @@ SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
 
 RASTER_CONTENT = frozenset(
     {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF", "NITF", "DTED",
-     "PCIDSK", "WEBP", "AAIGrid", "SRTMHGT", "GSBG", "GS7BG", "GSAG"}
+     "PCIDSK", "WEBP", "AAIGrid", "SRTMHGT", "GSBG", "GS7BG", "GSAG",
+     "MBTiles"}
 )  # fmt: skip
 VECTOR_CONTENT = frozenset(
     {"GPKG", "SQLite", "FlatGeobuf", "Parquet", "ZIP", "GeoJSON", "GeoJSONSeq", "TopoJSON",
@@ -114,6 +115,8 @@ def _sqlite_kind(head: bytes) -> str:
     page holds), else 'SQLite': SpatiaLite, or GDAL's own SQLite tables (WKB or WKT)."""
     if head[68:72] in (b"GPKG", b"GP10", b"GP11") or b"gpkg_contents" in head:
         return "GPKG"
+    if re.search(rb"CREATE (TABLE|VIEW) \W?tiles\b", head) and b"metadata" in head:
+        return "MBTiles"  # its tiles and metadata tables (raster tiles, or vector ones: pbf)
     return "SQLite"
 
 

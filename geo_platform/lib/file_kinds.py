@@ -10,7 +10,7 @@ RASTER_EXTENSIONS = frozenset(
     {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
      ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
      ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2",
-     ".bsq", ".bip", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter"}
+     ".bsq", ".bip", ".flt", ".mbtiles", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter"}
 )  # fmt: skip
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
@@ -27,7 +27,7 @@ SHAPEFILE_SIDECARS = frozenset(
 RASTER_SIDECARS = frozenset(
     {".aux.xml", ".ovr", ".jgw", ".jpgw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw", ".pngw",
      ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256", ".rpb",
-     ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl"}
+     ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige"}
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs);
 # what GIS tools save beside a layer: QGIS projection, style and metadata, SLD, ArcGIS layer

@@ -12,6 +12,7 @@ every name through ``lib.gdal_paths`` so that no character of it reaches GDAL as
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import tempfile
 import warnings
@@ -38,7 +39,7 @@ from geo_platform.lib.types import BBox, DataKind
 
 RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF",
                   "NITF", "DTED", "PCIDSK", "SRTMHGT", "AAIGrid", "WEBP", "ZIP", "unknown",
-                  "GSBG", "GS7BG", "GSAG",
+                  "GSBG", "GS7BG", "GSAG", "MBTiles",
                   "text"}  # fmt: skip
 VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "SQLite", "ZIP", "CSV", "KML", "FlatGeobuf",
                   "Parquet", "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
@@ -93,12 +94,32 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
         check_file(path, name)
     inv = Inventory(kind=kind, format=fmt, size=path.stat().st_size, sha256=file_sha256(path))
     if kind == "raster":
+        if fmt == "MBTiles" and mbtiles_format(path) == "pbf":
+            raise UnsupportedFormatError(
+                "an MBTiles of vector tiles (Mapbox Vector Tiles) is not published: tiles are a "
+                "rendering of data, cut and simplified per zoom level; upload the source data "
+                "(GeoPackage, GeoJSON...) instead",
+                path=name,
+            )
         _raster_details(inv, path, name)
     elif fmt == "Parquet":
         _read_details(inv, path, name)
     else:
         _vector_details(inv, path, fmt, name)
     return inv
+
+
+def mbtiles_format(path: Path) -> str | None:
+    """The tile format an MBTiles file declares (``png``, ``jpg``, ``webp``, ``pbf``), or None."""
+    import sqlite3
+
+    try:
+        uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute("SELECT value FROM metadata WHERE name = 'format'").fetchone()
+    except (sqlite3.Error, ValueError, OSError):
+        return None
+    return str(row[0]).lower() if row else None
 
 
 def file_sha256(path: Path) -> str:

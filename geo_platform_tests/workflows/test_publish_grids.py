@@ -7,14 +7,21 @@ publish a lossless COG in the same CRS, pixel for pixel."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
+from shapely.geometry import box
 
 from geo_platform.lib import bronze, naming
 from geo_platform.lib.content import content_kind, sniff_head
+from geo_platform.lib.errors import UnsupportedFormatError
+from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
@@ -26,6 +33,7 @@ GRIDS = [  # (driver, file name, what content sniffing calls it without its exte
     ("SAGA", "dem.sdat", None),
     ("RST", "dem.rst", None),
     ("XYZ", "dem.xyz", None),
+    ("EHdr", "dem.flt", None),  # ESRI GridFloat, beside its .hdr
 ]
 
 
@@ -74,3 +82,40 @@ def test_grid_formats_publish_with_their_companions(
             assert ds.crs.to_epsg() == 32631
             assert ds.transform.almost_equals(profile["transform"])
             assert np.array_equal(ds.read(), data)
+
+
+def _tiles(path: Path, vector: bool = False) -> Path:
+    if vector:  # Mapbox Vector Tiles: a rendering of data, not the data
+        frame = gpd.GeoDataFrame({"k": [1]}, geometry=[box(5, 50, 6, 51)], crs="EPSG:4326")
+        pyogrio.write_dataframe(frame, path, driver="MBTiles", dataset_options={"MAXZOOM": 3})
+        return path
+    res = 156543.03392804097 / 2**8  # zoom 8: the tiles' own resolution, nothing resampled
+    data = np.random.default_rng(2).integers(1, 255, (3, 256, 256)).astype("uint8")
+    with rasterio.open(path, "w", driver="MBTiles", width=256, height=256, count=3,
+                       dtype="uint8", crs="EPSG:3857",
+                       transform=from_origin(0, 256 * res, res, res)) as dst:  # fmt: skip
+        dst.write(data)
+    return path
+
+
+def test_raster_tiles_publish_and_vector_tiles_are_refused(blob_store, pgstac_lookups,
+                                                            bronze_folder, tmp_path):  # fmt: skip
+    raster = _tiles(tmp_path / "basemap.mbtiles")
+    head = raster.read_bytes()[:65536]
+    assert sniff_head(head) == "MBTiles" and content_kind(head)[0] == "raster"
+    blob = f"{bronze_folder}/basemap.mbtiles"
+    blob_store.upload_file("bronze", blob, raster)
+    out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    assert out.item["properties"]["geo_platform:source_driver"] == "MBTiles"
+    cog = Path(blob_store.root) / "silver" / naming.silver_prefix(blob) / "analysis.tif"
+    assert cog_validate(str(cog))[0]
+    with rasterio.open(cog) as ds, rasterio.open(raster) as src:
+        assert ds.crs.to_epsg() == 3857 and ds.transform.almost_equals(src.transform)
+        assert np.array_equal(ds.read(indexes=[1, 2, 3]), src.read(indexes=[1, 2, 3]))
+
+    vector = _tiles(tmp_path / "streets.mbtiles", vector=True)
+    with pytest.raises(UnsupportedFormatError) as err:
+        inventory_file(vector, "x/streets.mbtiles", "raster")
+    assert "MBTiles of vector tiles" in str(err.value) and "x/streets.mbtiles" in str(err.value)
