@@ -28,6 +28,7 @@ from pathlib import Path
 
 from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.naming import ascii_fold
+from geo_platform.lib.tarred import is_tar, member_names, tar_head
 from geo_platform.lib.types import BlobClass
 from geo_platform.lib.vector.options import DEFAULT_LAT_NAMES, DEFAULT_LON_NAMES, DEFAULT_WKT_NAMES
 
@@ -107,6 +108,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
         return SRTM_SIZES[size]
     if is_osm_pbf(head):
         return "OSM"
+    if is_tar(head):
+        return "TAR"
     return _sniff_text(head)
 
 
@@ -245,6 +248,9 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
     fmt = sniff_head(head, name, size)
     if fmt == "ZIP":
         return zip_kind(zip_member_names(head))
+    tar = tar_head(head) if fmt in ("TAR", "GZIP") else None
+    if tar is not None:  # scene.tar, scene.tar.gz: by the members its first bytes show
+        return tar_kind(member_names(tar))
     if fmt in RASTER_CONTENT:
         return "raster", f"recognised by its content ({fmt})"
     if fmt == "CSV" and not csv_header_has_geometry(head):
@@ -263,6 +269,7 @@ _DESCRIPTIONS = {
     "XML": "XML of no geodata format",
     "JSON": "JSON that is not GeoJSON",
     "GZIP": "gzip-compressed data",
+    "TAR": "a tar archive",
 }
 
 
@@ -318,6 +325,15 @@ def is_archive_noise(member: str) -> bool:
     """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
     and other hidden files or folders."""
     return any(part == "__MACOSX" or part.startswith(".") for part in member.split("/") if part)
+
+
+def tar_kind(members: list[str]) -> tuple[BlobClass, str]:
+    """(kind, reason) of a tar from the member names its first bytes show: vector members make
+    it a vector, anything else a raster (``lib.tarred``)."""
+    names = [n.lower() for n in members if not is_archive_noise(n)]
+    if any(n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names):
+        return "vector", "recognised by its content (a tar holding vector data)"
+    return "raster", "recognised by its content (a tar archive, taken as a raster delivery)"
 
 
 def zip_kind(members: list[str]) -> tuple[BlobClass, str]:

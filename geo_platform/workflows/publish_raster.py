@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from geo_platform.lib import gzipped, naming, stac_ext
+from geo_platform.lib import gzipped, naming, stac_ext, tarred
 from geo_platform.lib.errors import NotFoundError, NotGeoreferencedError, ValidationError
 from geo_platform.lib.quality.checks import (
     Consistency,
@@ -169,6 +169,8 @@ def publish_raster(
             return linked
         plain = gzipped.if_compressed(local, blob)  # dem.asc.gz: its decompressed copy
         local = plain.path if plain is not None else local
+        repacked = tarred.if_tar(local, blob)  # scene.tar(.gz): its files as a stored zip
+        local = repacked.path if repacked is not None else local
         # NetCDF, HDF5, GRIB: one COG and item per 2-D variable (workflows.publish_multidim).
         cube = publish_multidim(
             store,

@@ -46,7 +46,7 @@ def separate_rasters(zip_path: Path, name: str, work: Path, max_bytes: int) -> C
         return None  # tiles of one grid: published as one mosaic
     except UnsupportedFormatError as not_tiles:
         why = not_tiles.message
-    labels = _labels(members)
+    labels = _labels(members, posixpath.basename(name))
     variables, ignored = [], []
     note = f"one of {len(members)} rasters in the zip that are not one mosaic ({why})"
     for member in members:
@@ -57,9 +57,15 @@ def separate_rasters(zip_path: Path, name: str, work: Path, max_bytes: int) -> C
     return Cube(ZIP_DRIVER, tuple(variables), tuple(ignored))
 
 
-def _labels(members: list[str]) -> dict[str, str]:
-    """Each member's label: its file name without extension, or its path when two share one."""
+def _labels(members: list[str], archive: str) -> dict[str, str]:
+    """Each member's label: its file name without extension, or its path when two share one;
+    without the archive's own name when every member starts with it (a Landsat scene's
+    ``<scene>.tar`` holds ``<scene>_SR_B4.TIF``...: labels ``SR_B4``...)."""
+    scene = archive.split(".", 1)[0].lower() + "_"
     stems = {m: posixpath.splitext(posixpath.basename(m))[0] for m in members}
+    if len(scene) > 1 and all(s.lower().startswith(scene) and len(s) > len(scene)
+                              for s in stems.values()):  # fmt: skip
+        stems = {m: s[len(scene) :] for m, s in stems.items()}
     taken = list(stems.values())
     return {
         m: stem if taken.count(stem) == 1 else posixpath.splitext(m)[0].replace("/", "-")

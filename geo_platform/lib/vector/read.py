@@ -7,9 +7,8 @@ layer through pyogrio's Arrow reader (GeoParquet through pyarrow), in bounded ba
 Formats: GeoJSON, GeoJSONSeq, GeoPackage (all layers or ``options.layer``), Shapefile (zipped,
 nested folders and several per zip allowed, each its own layer named by its path in the zip, or
 a loose ``.shp`` with its sidecars), CSV with coordinate or WKT columns (see ``csvsource.py``),
-KML/KMZ (every folder is a layer), FlatGeobuf, GeoParquet, zipped FileGDB, GPX, GML, TopoJSON,
-Esri JSON and DXF. The format is judged by content first, the extension is a hint
-(``sniff.check_file``). File names never reach GDAL as syntax (``lib.gdal_paths``).
+KML/KMZ (every folder is a layer), FlatGeobuf, GeoParquet, FileGDB, GPX, GML, TopoJSON, Esri
+JSON, DXF, SQLite, each also gzipped or in a tar. Content decides (``sniff.check_file``).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import pyarrow as pa
 import pyogrio
 from pyogrio.raw import open_arrow
 
-from geo_platform.lib import gzipped, naming
+from geo_platform.lib import gzipped, naming, tarred
 from geo_platform.lib.errors import (
     EmptyDatasetError,
     FormatMismatchError,
@@ -231,15 +230,28 @@ def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[L
 _COMPANIONS = {"tab": ("MapInfo TAB", (".dat",)), "mif": ("MapInfo MIF", (".mid",))}
 
 
+def _unpacked(path: Path, name: str, options: VectorOptions) -> list[LayerSource] | None:
+    """The layers of a gzipped file (``roads.geojson.gz``) or a tar (Shapefiles in a ``.tgz``),
+    read from a decompressed copy or a repacked zip; None for any other file."""
+    if gzipped.is_gzip(path):
+        holder: gzipped.Gunzipped | tarred.Zipped | None = gzipped.gunzip(
+            path, name, max_bytes=options.max_archive_bytes, max_ratio=options.max_archive_ratio
+        )
+    else:
+        holder = tarred.if_tar(path, name, options.max_archive_bytes)
+    if holder is None:
+        return None
+    inner = list_layers(holder.path, name, options)
+    return [replace(s, keepalive=(s.keepalive, holder)) for s in inner]
+
+
 def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> list[LayerSource]:
     """Every spatial layer of a file, after the safety and format checks (no layer choice)."""
     options = options or VectorOptions()
     path = Path(path)
-    if gzipped.is_gzip(path):  # roads.geojson.gz: read from a decompressed copy
-        plain = gzipped.gunzip(path, name, max_bytes=options.max_archive_bytes,
-                               max_ratio=options.max_archive_ratio)  # fmt: skip
-        inner = list_layers(plain.path, name, options)
-        return [replace(s, keepalive=(s.keepalive, plain)) for s in inner]
+    unpacked = _unpacked(path, name, options)
+    if unpacked is not None:
+        return unpacked
     fmt = sniff.check_file(path, name)
     if fmt == "zip":
         layers = _zip_layers(path, name, options)
