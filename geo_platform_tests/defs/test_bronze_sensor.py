@@ -18,6 +18,7 @@ from geo_platform.lib.naming import blob_for_partition_key, partition_key_for_bl
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PlatformResource
 from geo_platform_tests.fixtures.helpers import TESTDATA
+from geo_platform_tests.workflows.test_tar_archives import _scene_tar, _shapefile_tgz
 
 RGB = TESTDATA / "rasters/rgb_uint8/RGB.byte.tif"
 GPKG = TESTDATA / "vectors/gpkg_multilayer/ynp_features.gpkg"
@@ -274,13 +275,20 @@ def test_blobs_are_recognised_by_content_not_extension(instance, store, tmp_path
     store.upload_file("bronze", "cogs/scene.data", RGB)  # unknown extension
     store.upload_file("bronze", "v/parks.export", GPKG)
     store.upload_bytes("bronze", "v/page", b"<!DOCTYPE html><html><body>404</body></html>")
+    tar, _ = _scene_tar(tmp_path)  # a Landsat-like scene, and Shapefiles in a .tgz
+    store.upload_file("bronze", "landsat/scene.tar", tar)
+    store.upload_file("bronze", "v/wells.tgz", _shapefile_tgz(tmp_path))
     res = _tick(instance, store, batch=1)
     assert set(instance.get_dynamic_partitions(PARTITIONS["raster"].name)) == {
         "cogs/dem.cog",
         "cogs/scene",
         "cogs/scene.data",
+        "landsat/scene.tar",
     }
-    assert instance.get_dynamic_partitions(PARTITIONS["vector"].name) == ["v/parks.export"]
+    assert set(instance.get_dynamic_partitions(PARTITIONS["vector"].name)) == {
+        "v/parks.export",
+        "v/wells.tgz",
+    }
     assert "HTML" in _reported(res)["v/page"]
 
 
