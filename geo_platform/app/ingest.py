@@ -26,6 +26,7 @@ from geo_platform.lib.bronze import (
     TickPlan,
     classify,
     classify_content,
+    envi_data_files,
     extension,
 )
 from geo_platform.lib.content import HEAD_BYTES
@@ -112,8 +113,11 @@ def plan_for(
     a blob is classified by its first bytes (``bronze.classify_content``), and with
     ``read_tail`` a ``.zip`` holding only rasters is a raster (``lib.zip_kind``)."""
     plan = TickPlan()
+    envi = envi_data_files(b.path for b in blobs)
     for blob in blobs:
         cls = classify(blob.path, blob.size)
+        if blob.path in envi and (cls.kind == "sidecar" or cls.needs_content):
+            cls = Classification("raster")  # the data file beside an ENVI .hdr
         if cls.kind == "vector" and extension(blob.path) == ".zip" and read_tail is not None:
             cls = Classification(kind_from_tail(read_tail(blob), blob.size))
         if cls.needs_content and read_head is not None:
@@ -165,8 +169,9 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     )
     for blob, reason in plan.unsupported:
         results[blob.path].status, results[blob.path].error = "skipped", reason
+    planned = {b.path for kind in plan.new for b in plan.new[kind]}
     for blob in blobs:
-        if classify(blob.path, blob.size).kind == "sidecar":
+        if classify(blob.path, blob.size).kind == "sidecar" and blob.path not in planned:
             results[blob.path].status = "skipped"
             results[blob.path].error = "sidecar file: published with the file it belongs to"
     req = requests_for_plan(instance, plan, settings.sensor_batch_size)

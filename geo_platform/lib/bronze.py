@@ -97,6 +97,26 @@ def sidecar_stem(path: str) -> str:
     return posixpath.splitext(stem)[0] if extension(path) == ".gz" else stem
 
 
+ENVI_DATA_EXTENSIONS = frozenset({"", ".dat", ".bin", ".raw"})
+"""Names ENVI gives the data file beside its ``.hdr`` (no extension is ENVI's default)."""
+
+
+def envi_data_files(paths: Iterable[str]) -> set[str]:
+    """The blobs among ``paths`` that are the data files of ENVI rasters: named without an
+    extension or ``.dat``/``.bin``/``.raw``, with a ``.hdr`` of the same stem beside them and no
+    MapInfo table (``.tab``, whose attributes a ``.dat`` also holds). By name alone such a
+    file is unrecognised binary (or a MapInfo sidecar); its header makes it a raster."""
+    paths = list(paths)
+    lowered = {p.lower() for p in paths}
+    out = set()
+    for path in paths:
+        stem, ext = posixpath.splitext(path)
+        named = ext.lower() in ENVI_DATA_EXTENSIONS
+        if named and f"{stem}.hdr".lower() in lowered and f"{stem}.tab".lower() not in lowered:
+            out.add(path)
+    return out
+
+
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
     """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file."""
     folder = posixpath.dirname(path)
@@ -185,6 +205,7 @@ class _Planner:
     max_sniffs: int
     read_tail: HeadReader | None = None  # the last ``zip_kind.TAIL_BYTES`` of a ``.zip``
     max_zip_reads: int = 1000
+    envi: set[str] = field(default_factory=set)  # ENVI data files (``envi_data_files``)
     plan: TickPlan = field(default_factory=TickPlan)
     n_new: int = 0
     touched: list[str] = field(default_factory=list)  # "<path>@<digest>" of new/changed sidecars
@@ -214,6 +235,8 @@ class _Planner:
             self.plan.state[blob.path] = "c" + digest
             return None
         cls = classify(blob.path, blob.size)
+        if blob.path in self.envi and (cls.kind == "sidecar" or cls.needs_content):
+            cls = Classification("raster")  # the data file beside an ENVI .hdr
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and self.read_tail:
             cls = Classification(self._zip_kind(blob, prev, self.read_tail))
@@ -317,8 +340,10 @@ def plan_tick(
     ``.zip`` is listed from its last bytes (at most ``max_zip_reads`` per tick, the others wait)
     and holding rasters and no vector makes it a raster (``zip_kind``).
     """
+    listing = list(listing)  # ENVI data files are told by the .hdr beside them
+    envi = envi_data_files(b.path for b in listing)
     planner = _Planner(
-        state, max_new, in_collection, read_head, max_sniffs, read_tail, max_zip_reads
+        state, max_new, in_collection, read_head, max_sniffs, read_tail, max_zip_reads, envi=envi
     )
     for blob in listing:
         planner.add(blob)

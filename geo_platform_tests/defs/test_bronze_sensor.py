@@ -390,3 +390,27 @@ def test_a_shapefile_runs_again_when_its_dbf_arrives_later(instance, store, tmp_
     assert "+sidecars:" in second.run_requests[0].run_key
     third = _tick(instance, store, second.cursor)  # nothing changed since: nothing runs
     assert third.run_requests == []
+
+
+def test_envi_data_files_are_rasters_by_their_header(instance, store, tmp_path):
+    """``hyper`` (no extension) and ``scene.dat`` beside their ENVI ``.hdr`` are rasters; the
+    ``.dat`` of a MapInfo table stays that table's sidecar."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    for name in ("hyper", "scene.dat"):
+        with rasterio.open(tmp_path / name, "w", driver="ENVI", width=8, height=6, count=2,
+                           dtype="uint16", crs="EPSG:32631",
+                           transform=from_origin(600000, 5800000, 30, 30)) as dst:  # fmt: skip
+            dst.write(np.ones((2, 6, 8), "uint16"))
+    for f in ("hyper", "hyper.hdr", "scene.dat", "scene.hdr"):
+        store.upload_file("bronze", f"envi/{f}", tmp_path / f)
+    for f in ("roads.tab", "roads.dat", "roads.map", "roads.id"):
+        store.upload_bytes("bronze", f"envi/{f}", b"!table\n")
+    _tick(instance, store)
+    assert set(instance.get_dynamic_partitions(PARTITIONS["raster"].name)) == {
+        "envi/hyper",
+        "envi/scene.dat",
+    }
+    assert instance.get_dynamic_partitions(PARTITIONS["vector"].name) == ["envi/roads.tab"]

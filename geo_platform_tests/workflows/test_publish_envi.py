@@ -14,6 +14,7 @@ from rio_cogeo.cogeo import cog_validate
 from geo_platform.lib import bronze, naming
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize(("ext", "driver"), [("bsq", "ENVI"), ("bip", "ENVI"), ("bil", "EHdr")])
@@ -45,3 +46,42 @@ def test_band_interleaved_raster_publishes_with_its_header(
     with rasterio.open(cog) as ds:
         assert ds.count == 5 and ds.crs.to_epsg() == 32631
         assert np.array_equal(ds.read(), data)  # lossless, band order and interleave kept
+
+
+@pytest.mark.parametrize("name", ["hyper", "hyper.dat", "hyper.bin"])
+def test_an_envi_data_file_is_told_by_its_header(
+    store,  # noqa: F811  (the fixture)
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+    name,
+):
+    """ENVI's own data names (none, ``.dat``, ``.bin``) say nothing by themselves: the ``.hdr``
+    beside them makes them rasters (a ``.dat`` beside a MapInfo ``.tab`` stays its sidecar).
+    Local store and Azurite."""
+    blobs, bronze_container, silver = store
+    data = np.random.default_rng(9).integers(0, 4000, (4, 30, 40)).astype("uint16")
+    tmp_path = tmp_path / "src"
+    tmp_path.mkdir()
+    with rasterio.open(tmp_path / name, "w", driver="ENVI", width=40, height=30, count=4,
+                       dtype="uint16", crs="EPSG:32631",
+                       transform=from_origin(600000, 5800000, 30, 30)) as dst:  # fmt: skip
+        dst.write(data)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted([name, "hyper.hdr"])
+    listed = [f"{bronze_folder}/{f}" for f in [*files, "roads.tab", "roads.dat"]]
+    assert bronze.envi_data_files(listed) == {f"{bronze_folder}/{name}"}
+    for f in files:
+        blobs.upload_file(bronze_container, f"{bronze_folder}/{f}", tmp_path / f)
+    blob = f"{bronze_folder}/{name}"
+    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
+
+    out = publish_raster(blobs, pgstac_lookups, settings, blob, run_id="r")
+
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    assert out.item["properties"]["geo_platform:source_driver"] == "ENVI"
+    with blobs.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as cog:
+        assert cog_validate(str(cog))[0]
+        with rasterio.open(cog) as ds:
+            assert ds.crs.to_epsg() == 32631 and np.array_equal(ds.read(), data)
