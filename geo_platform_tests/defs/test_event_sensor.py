@@ -486,3 +486,20 @@ def test_services_create_the_configured_event_queue_on_azurite(
     finally:
         queue.client().delete_queue()
         queue.close()
+
+
+def test_an_envi_header_arriving_later_makes_its_data_file_a_raster(world: World) -> None:
+    """``hyper`` (ENVI's data file, no extension) is unrecognised binary on its own; its
+    ``.hdr``, announced by a later event, makes it a raster partition."""
+    data = world.upload("envi/hyper", b"\x00\x01" * 64)
+    world.queue.send([world.event(data)])
+    world.tick(EVENT_INTERVAL + 1)
+    assert world.instance.get_dynamic_partitions(PARTITIONS["raster"].name) == []
+    header = world.upload("envi/hyper.hdr", b"ENVI\nsamples = 8\nlines = 8\nbands = 1\n")
+    world.queue.send([world.event(header)])
+    world.tick(EVENT_INTERVAL + 1)
+    key = partition_key_for_blob(data.path)
+    assert world.instance.get_dynamic_partitions(PARTITIONS["raster"].name) == [key]
+    assert world.runs_by_blob() == {key: [(EVENT_SENSOR_NAME, data.etag)]}
+    world.tick(RECONCILE_INTERVAL)  # the reconciler's listing agrees: nothing runs again
+    assert world.runs_by_blob() == {key: [(EVENT_SENSOR_NAME, data.etag)]}

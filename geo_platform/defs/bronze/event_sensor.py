@@ -64,6 +64,8 @@ from geo_platform.lib.blob_events import BlobEvent, latest_per_blob, parse_messa
 from geo_platform.lib.bronze import (
     TickPlan,
     classify,
+    envi_data_files,
+    extension,
     plan_tick,
     state_entry,
 )
@@ -147,6 +149,7 @@ def plan_events(
     for main, kind in _files_of_created_sidecars(store, platform.bronze_container, listing):
         listing.append(main)
         gone[main.path] = state_entry(kind, main.etag)
+    listing.extend(_envi_data_of_created_headers(store, platform.bronze_container, listing))
     return plan_tick(
         listing,
         gone,
@@ -170,6 +173,22 @@ def _files_of_created_sidecars(
         for main, kind in files_of_sidecar(blob.path, near):
             if main.path not in named:
                 found[main.path] = (main, kind)
+    return list(found.values())
+
+
+def _envi_data_of_created_headers(
+    store: BlobStore, container: str, created: list[BlobInfo]
+) -> list[BlobInfo]:
+    """The ENVI data files (``lib.bronze.envi_data_files``) a created ``.hdr`` makes rasters,
+    when they arrived in an earlier batch (and were taken for unrecognised binary then)."""
+    named = {b.path for b in created}
+    found: dict[str, BlobInfo] = {}
+    for header in created:
+        if extension(header.path) != ".hdr":
+            continue
+        near = list(store.list_blobs(container, prefix=companions_prefix(header.path)))
+        envi = envi_data_files([*(b.path for b in near), header.path])
+        found.update({b.path: b for b in near if b.path in envi and b.path not in named})
     return list(found.values())
 
 
