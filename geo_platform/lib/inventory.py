@@ -36,6 +36,7 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.types import BBox, DataKind
+from geo_platform.lib.vector import shx
 
 RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF",
                   "NITF", "DTED", "PCIDSK", "SRTMHGT", "AAIGrid", "WEBP", "ZIP", "unknown",
@@ -247,9 +248,20 @@ def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, st
 
         names = archive.inspect_zip(path, name, VectorOptions())
         members = archive.find_vectors(names, name)
+        sources, folders = [], []
         for member in members:
             archive.check_member_content(path, member, name)
-        return [(vsizip(path, v.inner_path), v.name) for v in members], None
+            src = vsizip(path, member.inner_path)
+            if member.driver == "ESRI Shapefile" and shx.lacks_index(member.inner_path, names):
+                shp, folder = shx.extracted(path, member.inner_path, names, name)
+                src = str(shp)
+                folders.append(folder)
+            sources.append((src, member.name))
+        return sources, folders
+    if fmt == "ESRI Shapefile":
+        shp, index = shx.indexed(path, name)  # a missing .shx is rebuilt
+        if index is not None:
+            return [(str(shp), "")], index
     suffix = ".csv" if fmt == "CSV" and path.suffix.lower() not in (".csv", ".tsv") else None
     safe, holder = gdal_safe(path, suffix)
     return [(str(safe), "")], holder

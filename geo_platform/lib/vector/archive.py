@@ -46,7 +46,7 @@ from geo_platform.lib.vector.options import VectorOptions
 
 # Members this small are never treated as bombs, whatever their ratio (a 1 KiB .prj of zeros...).
 RATIO_CHECK_MIN_BYTES = 4 * 1024 * 1024
-_SIDECARS_REQUIRED = (".shx", ".dbf")
+_SIDECARS_REQUIRED = (".dbf",)  # a missing .shx index is rebuilt (``shx``)
 # Single-file vector formats GDAL reads inside a zip, by extension.
 _FILE_DRIVERS = {
     ".gpkg": "GPKG",

@@ -36,13 +36,7 @@ from geo_platform.lib.errors import (
     gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
-from geo_platform.lib.vector import (
-    archive,
-    geojson_crs,
-    geoparquet,
-    sniff,
-    spreadsheet,
-)
+from geo_platform.lib.vector import archive, geojson_crs, geoparquet, shx, sniff, spreadsheet
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
@@ -140,19 +134,9 @@ def _declared_crs(
 
 
 def _base(path: Path, display: str, gdal_path: str, driver: str, name: str) -> LayerSource:
-    return LayerSource(
-        path=path,
-        display=display,
-        gdal_path=gdal_path,
-        layer=None,
-        name=name,
-        driver=driver,
-        crs=None,
-        geometry_type="Unknown",
-        feature_count=None,
-        fields=(),
-        geometry_column="wkb_geometry",
-    )
+    return LayerSource(path=path, display=display, gdal_path=gdal_path, layer=None, name=name,
+                       driver=driver, crs=None, geometry_type="Unknown", feature_count=None,
+                       fields=(), geometry_column="wkb_geometry")  # fmt: skip
 
 
 def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
@@ -160,7 +144,7 @@ def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerS
     members: list[tuple[str, list[LayerSource]]] = []
     for vec in archive.find_vectors(names, display):
         archive.check_member_content(path, vec, display)
-        members.append((vec.inner_path, _member_layers(path, display, vec, options)))
+        members.append((vec.inner_path, _member_layers(path, display, vec, options, names)))
     return _distinct_layer_names(members)
 
 
@@ -188,7 +172,7 @@ def _distinct_layer_names(members: list[tuple[str, list[LayerSource]]]) -> list[
 
 
 def _member_layers(
-    path: Path, display: str, vec: archive.ArchiveVector, options: VectorOptions
+    path: Path, display: str, vec: archive.ArchiveVector, options: VectorOptions, names: list[str]
 ) -> list[LayerSource]:
     if vec.driver == "GeoParquet":  # pyarrow reads no /vsizip/: a private copy
         copy, holder = archive.extracted_member(path, vec.inner_path)
@@ -198,8 +182,11 @@ def _member_layers(
         copy, holder = archive.extracted_member(path, vec.inner_path)
         found = _spreadsheet_layers(copy, display, spreadsheet.FORMATS[vec.driver], options)
         return [replace(s, keepalive=(s.keepalive, holder)) for s in found]
-    gdal_path = vsizip(path, vec.inner_path)
-    base = _base(path, display, gdal_path, vec.driver, vec.name)
+    gdal_path, index = vsizip(path, vec.inner_path), None
+    if vec.driver == "ESRI Shapefile" and shx.lacks_index(vec.inner_path, names):
+        shp, index = shx.extracted(path, vec.inner_path, names, display)  # .shx rebuilt
+        gdal_path = str(shp)
+    base = replace(_base(path, display, gdal_path, vec.driver, vec.name), keepalive=index)
     if vec.driver == "CSV":
         return list(csv_source.csv_layers(base, options))
     if vec.driver == "ESRI Shapefile":
@@ -220,8 +207,9 @@ def _require_siblings(path: Path, display: str, what: str, needed: tuple[str, ..
 
 
 def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
-    _require_siblings(path, display, "Shapefile", (".shx", ".dbf"))
-    safe, holder = gdal_safe(path)
+    _require_siblings(path, display, "Shapefile", (".dbf",))
+    shp, index = shx.indexed(path, display)  # a missing .shx is rebuilt
+    safe, holder = (shp, index) if index is not None else gdal_safe(path)
     base = _base(path, display, str(safe), "ESRI Shapefile", path.stem)
     base = replace(base, encoding=_encoding(options), keepalive=holder)
     return [replace(s, name=path.stem) for s in _ogr_layers(base, "ESRI Shapefile")]

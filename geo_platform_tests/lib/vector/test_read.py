@@ -146,13 +146,19 @@ def test_zip_without_vector_data(tmp_path: Path):
         open_source(path, "docs.zip")
 
 
-def test_zip_shapefile_without_shx(tmp_path: Path):
+def test_zip_shapefile_without_shx_or_dbf(tmp_path: Path):
+    """A missing .shx index is rebuilt (``shx``); a missing .dbf is refused."""
     two_points().to_file(tmp_path / "p.shp")
     path = tmp_path / "noshx.zip"
     with zipfile.ZipFile(path, "w") as zf:
         for ext in (".shp", ".dbf", ".prj"):
             zf.write(tmp_path / f"p{ext}", f"p{ext}")
-    with pytest.raises(UnreadableFileError, match=r"lacks its \.shx"):
+    (src,) = open_source(path, "noshx.zip")
+    assert src.feature_count == 2 and src.crs == "EPSG:4326"
+    with zipfile.ZipFile(path, "w") as zf:
+        for ext in (".shp", ".shx", ".prj"):
+            zf.write(tmp_path / f"p{ext}", f"p{ext}")
+    with pytest.raises(UnreadableFileError, match=r"lacks its \.dbf"):
         open_source(path, "noshx.zip")
 
 
@@ -180,8 +186,11 @@ def test_loose_shapefile(tmp_path: Path):
     two_points().to_file(tmp_path / "loose.shp")
     (src,) = open_source(tmp_path / "loose.shp", "bronze/loose.shp")
     assert src.name == "loose" and src.crs == "EPSG:4326" and src.feature_count == 2
-    (tmp_path / "loose.shx").unlink()
-    with pytest.raises(UnreadableFileError, match=r"\.shx"):
+    (tmp_path / "loose.shx").unlink()  # rebuilt in a private folder (``shx``)
+    (src,) = open_source(tmp_path / "loose.shp", "bronze/loose.shp")
+    assert src.feature_count == 2 and not (tmp_path / "loose.shx").exists()
+    (tmp_path / "loose.dbf").unlink()
+    with pytest.raises(UnreadableFileError, match=r"\.dbf"):
         open_source(tmp_path / "loose.shp", "bronze/loose.shp")
 
 
