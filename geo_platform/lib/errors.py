@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import re
 import tempfile
 from pathlib import Path
@@ -118,6 +119,12 @@ def without_local_paths(message: str, blob: str, *local: str | Path) -> str:
     for form in sorted(forms, key=len, reverse=True):
         for wrapped in (f"/vsizip/{{{form}}}", f"/vsizip/{form}", form):
             message = message.replace(wrapped, blob)
+    folder = posixpath.dirname(blob)  # a sibling the message names (``roads.shx``): its blob
+    for parent in sorted({posixpath.dirname(f) for f in forms if f.startswith("/")}, key=len,
+                         reverse=True):  # fmt: skip
+        if parent not in ("", "/"):
+            sibling = rf"{re.escape(parent)}/([^\s'\"{{}}:;,/]+)"
+            message = re.sub(sibling, lambda m: posixpath.join(folder, m.group(1)), message)
     for tmp in _temp_roots():
         tail = r"(?:/[^\s'\"{}:;,]*(?<![.)])|(?![\w.-]))"  # a path, not the punctuation after it
         pattern = rf"(?:/vsi\w+/)?\{{?{re.escape(tmp)}{tail}\}}?"

@@ -189,6 +189,12 @@ def test_without_local_paths(tmp_path: Path) -> None:
     leaked = "open /tmp/geo_platform_ab12/source.geojson: no (/tmp/x/y.dbf). /tmpfile stays"
     expected = "open in/p.geojson: no (in/p.geojson). /tmpfile stays"
     assert without_local_paths(leaked, "in/p.geojson") == expected
+    # a file beside the local copy (a Shapefile's .shx) is named as the blob beside the blob
+    store = "/srv/blobs/bronze/in"
+    sibling = f"Unable to open {store}/roads.shx or {store}/roads.SHX."
+    assert without_local_paths(sibling, "in/roads.shp", f"{store}/roads.shp") == (
+        "Unable to open in/roads.shx or in/roads.SHX."
+    )
 
 
 def test_gdal_input_error_classifies_and_scrubs() -> None:
