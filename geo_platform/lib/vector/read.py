@@ -117,6 +117,7 @@ def _with_info(src: LayerSource, info: dict[str, Any]) -> LayerSource:
         feature_count=None if count is None or count < 0 else int(count),
         fields=tuple(str(f) for f in info.get("fields", ())),
         geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
+        fid_column=str(info.get("fid_column") or ""),
     )
 
 
@@ -327,6 +328,7 @@ def open_batches(
         schema = geoparquet.parquet_schema(src, columns)
         yield schema, geoparquet.iter_parquet_batches(src, batch_size, columns)
         return
+    fids = bool(src.fid_column) and columns is None  # kept: other tables may refer to them
     with ExitStack() as stack:
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
@@ -339,15 +341,21 @@ def open_batches(
                     encoding=src.encoding,
                     batch_size=batch_size,
                     use_pyarrow=True,
+                    return_fids=fids,
                     **src.open_options,
                 )
             )
         except _GDAL_ERRORS as exc:
             raise _reader_error(exc, src) from exc
         # Only errors raised while GDAL reads are translated, never the consumer's own.
-        yield reader.schema, _guarded(reader, src)
+        names = [SOURCE_FID if n.lower() == "fid" and fids else n for n in reader.schema.names]
+        schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names, strict=True)])
+        batches = _guarded(reader, src)
+        yield schema, (b.rename_columns(names) for b in batches) if fids else batches
 
 
+SOURCE_FID = "source_fid"
+"""The column of a source's feature ids named ``fid`` (a GeoPackage's): ``fid`` is ours."""
 _GDAL_ERRORS = (
     pyogrio.errors.DataSourceError,
     pyogrio.errors.DataLayerError,

@@ -35,3 +35,6 @@ class LayerSource:
     # GeoParquet: geometry column -> its encoding ("WKB" or a GeoArrow name such as "polygon");
     # every one of them is read as WKB (secondary geometry columns become WKB attributes).
     geometry_encodings: dict[str, str] = field(default_factory=dict)
+    # The source's own feature ids (a GeoPackage's ``fid``, a FileGDB's ``OBJECTID``), kept as
+    # an attribute (``source_fid`` for one named fid): other tables may refer to them.
+    fid_column: str = ""

@@ -312,6 +312,7 @@ def test_types_from_real_formats(pg_conn, pg_schema, tmp_path):
     types = {c.name: c.pg_type for c in t.columns}
     assert types == {
         "fid": "bigint",
+        "source_fid": "bigint",  # the GeoPackage's own feature ids, kept
         "day": "date",
         "at": "timestamptz",
         "flag": "boolean",
