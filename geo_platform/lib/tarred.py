@@ -23,7 +23,12 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from geo_platform.lib.errors import TooLargeError, UnreadableFileError, UnsafeArchiveError
+from geo_platform.lib.errors import (
+    EmptyFileError,
+    TooLargeError,
+    UnreadableFileError,
+    UnsafeArchiveError,
+)
 from geo_platform.lib.gdal_paths import LinkDir
 
 DEFAULT_MAX_BYTES = 8 * 1024**3  # as the zip limits (``VectorOptions.max_archive_bytes``)
@@ -93,6 +98,11 @@ def as_zip(path: Path, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Zipped:
     try:
         with tarfile.open(path, "r:") as tar:
             members = [m for m in tar.getmembers() if m.isfile()]
+            if not members:
+                raise EmptyFileError(
+                    "the tar archive holds no files (links and special files are left out)",
+                    path=name,
+                )
             _check(members, name, max_bytes)
             with zipfile.ZipFile(holder.path, "w", zipfile.ZIP_STORED, allowZip64=True) as out:
                 for m in members:

@@ -20,7 +20,7 @@ from shapely.geometry import Point
 
 from geo_platform.lib import bronze, naming, tarred
 from geo_platform.lib.content import content_kind, sniff_head
-from geo_platform.lib.errors import TooLargeError, UnsafeArchiveError
+from geo_platform.lib.errors import EmptyFileError, TooLargeError, UnsafeArchiveError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import BlobInfo
@@ -143,3 +143,10 @@ def test_unsafe_and_oversized_tars_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TooLargeError):
         tarred.as_zip(tar, "x/scene.tar", max_bytes=1000)
     assert tarred.if_tar(tmp_path / f"{SCENE}_SR_B4.TIF", "x/b.tif") is None  # not a tar
+    links = tmp_path / "links.tar"
+    with tarfile.open(links, "w") as tar:
+        info = tarfile.TarInfo("scene.tif")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"  # never followed
+        tar.addfile(info)
+    with pytest.raises(EmptyFileError, match="tar archive holds no files"):
+        tarred.as_zip(links, "x/links.tar")
