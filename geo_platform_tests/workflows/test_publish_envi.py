@@ -15,6 +15,7 @@ from geo_platform.lib import bronze, naming
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
+from geo_platform_tests.workflows.test_publish_grids import publish_folder
 
 
 @pytest.mark.parametrize(("ext", "driver"), [("bsq", "ENVI"), ("bip", "ENVI"), ("bil", "EHdr")])
@@ -59,7 +60,7 @@ def test_an_envi_data_file_is_told_by_its_header(
     """ENVI's own data names (none, ``.dat``, ``.bin``) say nothing by themselves: the ``.hdr``
     beside them makes them rasters (a ``.dat`` beside a MapInfo ``.tab`` stays its sidecar).
     Local store and Azurite."""
-    blobs, bronze_container, silver = store
+    blobs, _bronze, silver = store
     data = np.random.default_rng(9).integers(0, 4000, (4, 30, 40)).astype("uint16")
     tmp_path = tmp_path / "src"
     tmp_path.mkdir()
@@ -71,16 +72,7 @@ def test_an_envi_data_file_is_told_by_its_header(
     assert files == sorted([name, "hyper.hdr"])
     listed = [f"{bronze_folder}/{f}" for f in [*files, "roads.tab", "roads.dat"]]
     assert bronze.envi_data_files(listed) == {f"{bronze_folder}/{name}"}
-    for f in files:
-        blobs.upload_file(bronze_container, f"{bronze_folder}/{f}", tmp_path / f)
-    blob = f"{bronze_folder}/{name}"
-    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
-
-    out = publish_raster(blobs, pgstac_lookups, settings, blob, run_id="r")
-
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
-    assert out.item["properties"]["geo_platform:source_driver"] == "ENVI"
+    blob = publish_folder(store, pgstac_lookups, bronze_folder, tmp_path, name, "ENVI")
     with blobs.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as cog:
         assert cog_validate(str(cog))[0]
         with rasterio.open(cog) as ds:

@@ -26,6 +26,22 @@ from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
+
+def publish_folder(where, lookups, bronze_folder: str, folder: Path, name: str, driver: str) -> str:
+    """Upload every file of ``folder`` (a raster and its companions) into ``bronze_folder`` of
+    ``where`` (store, bronze, silver), publish ``name`` and check its item; the blob."""
+    blobs, bronze_container, silver = where
+    for f in sorted(p.name for p in folder.iterdir()):
+        blobs.upload_file(bronze_container, f"{bronze_folder}/{f}", folder / f)
+    blob = f"{bronze_folder}/{name}"
+    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
+    out = publish_raster(blobs, lookups, settings, blob, run_id="r")
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    assert out.item["properties"]["geo_platform:source_driver"] == driver
+    return blob
+
+
 GRIDS = [  # (driver, file name, what content sniffing calls it without its extension)
     ("GSBG", "dem6.grd", "raster"),
     ("GS7BG", "dem7.grd", "raster"),
@@ -47,7 +63,7 @@ def test_grid_formats_publish_with_their_companions(
     name,
     by_content,
 ):
-    blob_store, bronze_container, silver = store
+    blob_store, _bronze, silver = store
     folder = tmp_path / "src"
     folder.mkdir()
     data = (np.arange(24 * 32, dtype="float32").reshape(1, 24, 32) / 8 + 100).astype("float32")
@@ -66,16 +82,7 @@ def test_grid_formats_publish_with_their_companions(
     head = (folder / name).read_bytes()[:65536]
     if by_content is not None:  # the same file without its extension is recognised too
         assert content_kind(head, "grid", len(head))[0] == by_content, sniff_head(head)
-    for f in files:
-        blob_store.upload_file(bronze_container, f"{bronze_folder}/{f}", folder / f)
-
-    blob = f"{bronze_folder}/{name}"
-    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
-    out = publish_raster(blob_store, pgstac_lookups, settings, blob, run_id="r")
-
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
-    assert out.item["properties"]["geo_platform:source_driver"] == driver
+    blob = publish_folder(store, pgstac_lookups, bronze_folder, folder, name, driver)
     with blob_store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as cog:
         assert cog_validate(str(cog))[0]
         with rasterio.open(cog) as ds:
