@@ -348,7 +348,8 @@ def open_batches(
         except _GDAL_ERRORS as exc:
             raise _reader_error(exc, src) from exc
         # Only errors raised while GDAL reads are translated, never the consumer's own.
-        names = [SOURCE_FID if n.lower() == "fid" and fids else n for n in reader.schema.names]
+        fid = src.fid_column if fids and src.fid_column.lower() == "fid" else None
+        names = [SOURCE_FID if n == fid else n for n in reader.schema.names]
         schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names, strict=True)])
         batches = _guarded(reader, src)
         yield schema, (b.rename_columns(names) for b in batches) if fids else batches

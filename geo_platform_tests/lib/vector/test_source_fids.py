@@ -66,3 +66,22 @@ def test_a_shapefile_gets_no_id_column(pg_conn, pg_schema, tmp_path) -> None:
     _frame(2).to_file(tmp_path / "wells.shp")
     (table,) = publish_file(pg_conn, tmp_path / "wells.shp", pg_schema, tmp_path)
     assert [c.name for c in table.columns] == ["fid", "name", "geom"]
+
+
+def test_only_the_id_column_is_renamed(pg_conn, pg_schema, tmp_path) -> None:
+    """A FileGDB imported from a Shapefile keeps that Shapefile's ``FID`` as an attribute: it is
+    not the source's id column (``OBJECTID`` is) and keeps its own name."""
+    frame = _frame(2).assign(FID=[10, 11])
+    path = tmp_path / "wells.gdb"
+    pyogrio.write_dataframe(frame, path, layer="wells", driver="OpenFileGDB")
+    zipped = tmp_path / "wells.gdb.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for f in path.iterdir():
+            archive.write(f, f"wells.gdb/{f.name}")
+    (table,) = publish_file(pg_conn, zipped, pg_schema, tmp_path)
+    names = [c.name for c in table.columns]
+    assert "objectid" in names and "source_fid" not in names
+    (source,) = [
+        c.original_name for c in table.columns if c.name not in ("fid", "objectid", "name", "geom")
+    ]
+    assert source == "FID"
