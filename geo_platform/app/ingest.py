@@ -26,6 +26,7 @@ from geo_platform.lib.bronze import (
     TickPlan,
     classify,
     classify_content,
+    classify_listed,
     envi_data_files,
     extension,
 )
@@ -115,9 +116,7 @@ def plan_for(
     plan = TickPlan()
     envi = envi_data_files(b.path for b in blobs)
     for blob in blobs:
-        cls = classify(blob.path, blob.size)
-        if blob.path in envi and (cls.kind == "sidecar" or cls.needs_content):
-            cls = Classification("raster")  # the data file beside an ENVI .hdr
+        cls = classify_listed(blob, envi)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and read_tail is not None:
             cls = Classification(kind_from_tail(read_tail(blob), blob.size))
         if cls.needs_content and read_head is not None:

@@ -28,6 +28,7 @@ from geo_platform.lib.file_kinds import (
     RASTER_EXTENSIONS,
     SIDECARS,
     VECTOR_EXTENSIONS,
+    envi_data_files,
     extension,
 )
 from geo_platform.lib.naming import blob_name_problem, display_name
@@ -97,24 +98,13 @@ def sidecar_stem(path: str) -> str:
     return posixpath.splitext(stem)[0] if extension(path) == ".gz" else stem
 
 
-ENVI_DATA_EXTENSIONS = frozenset({"", ".dat", ".bin", ".raw"})
-"""Names ENVI gives the data file beside its ``.hdr`` (no extension is ENVI's default)."""
-
-
-def envi_data_files(paths: Iterable[str]) -> set[str]:
-    """The blobs among ``paths`` that are the data files of ENVI rasters: named without an
-    extension or ``.dat``/``.bin``/``.raw``, with a ``.hdr`` of the same stem beside them and no
-    MapInfo table (``.tab``, whose attributes a ``.dat`` also holds). By name alone such a
-    file is unrecognised binary (or a MapInfo sidecar); its header makes it a raster."""
-    paths = list(paths)
-    lowered = {p.lower() for p in paths}
-    out = set()
-    for path in paths:
-        stem, ext = posixpath.splitext(path)
-        named = ext.lower() in ENVI_DATA_EXTENSIONS
-        if named and f"{stem}.hdr".lower() in lowered and f"{stem}.tab".lower() not in lowered:
-            out.add(path)
-    return out
+def classify_listed(blob: BlobInfo, envi: set[str]) -> Classification:
+    """``classify``, aware of what is listed beside the blob: the data file of an ENVI
+    ``.hdr`` (``envi``: ``envi_data_files`` of the listing) is a raster."""
+    cls = classify(blob.path, blob.size)
+    if blob.path in envi and (cls.kind == "sidecar" or cls.needs_content):
+        return Classification("raster")
+    return cls
 
 
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
@@ -234,9 +224,7 @@ class _Planner:
         if self.in_collection is not None and self._member(blob.path):
             self.plan.state[blob.path] = "c" + digest
             return None
-        cls = classify(blob.path, blob.size)
-        if blob.path in self.envi and (cls.kind == "sidecar" or cls.needs_content):
-            cls = Classification("raster")  # the data file beside an ENVI .hdr
+        cls = classify_listed(blob, self.envi)
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and self.read_tail:
             cls = Classification(self._zip_kind(blob, prev, self.read_tail))

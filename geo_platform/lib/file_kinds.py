@@ -5,6 +5,7 @@ with another file (``lib.bronze.classify`` decides from these; content decides f
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 
 RASTER_EXTENSIONS = frozenset(
     {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
@@ -47,3 +48,23 @@ def extension(path: str) -> str:
         if name.endswith(multi) and len(name) > len(multi):
             return multi
     return posixpath.splitext(name)[1]
+
+
+ENVI_DATA_EXTENSIONS = frozenset({"", ".dat", ".bin", ".raw"})
+"""Names ENVI gives the data file beside its ``.hdr`` (no extension is ENVI's default)."""
+
+
+def envi_data_files(paths: Iterable[str]) -> set[str]:
+    """The blobs among ``paths`` that are the data files of ENVI rasters: named without an
+    extension or ``.dat``/``.bin``/``.raw``, with a ``.hdr`` of the same stem beside them and no
+    MapInfo table (``.tab``, whose attributes a ``.dat`` also holds). By name alone such a
+    file is unrecognised binary (or a MapInfo sidecar); its header makes it a raster."""
+    paths = list(paths)
+    lowered = {p.lower() for p in paths}
+    out = set()
+    for path in paths:
+        stem, ext = posixpath.splitext(path)
+        named = ext.lower() in ENVI_DATA_EXTENSIONS
+        if named and f"{stem}.hdr".lower() in lowered and f"{stem}.tab".lower() not in lowered:
+            out.add(path)
+    return out

@@ -128,7 +128,7 @@ def publish_multidim(
         cube = (
             read_cube(local, blob, work)
             or separate_rasters(local, blob, work, options.max_bytes)
-            or separate_pages(local, blob, work)
+            or separate_pages(local, blob, work, pages)
         )
         if cube is None:
             return None

@@ -76,11 +76,11 @@ def _full_directories(fh: BinaryIO, limit: int = 10_000) -> int:
     return full
 
 
-def separate_pages(path: Path, name: str, work: Path) -> Cube | None:
-    """The pages of a multi-page TIFF (see the module docstring); None for any other file.
-    ``work`` is a private folder that outlives the variables: GDAL reads the file through a
-    plainly named link there, so no character of the original name is taken as syntax."""
-    pages = page_count(path)
+def separate_pages(path: Path, name: str, work: Path, pages: int) -> Cube | None:
+    """The pages of a multi-page TIFF (see the module docstring; ``pages`` is its
+    ``page_count``); None for any other file. ``work`` is a private folder that outlives the
+    variables: GDAL reads the file through a plainly named link there, so no character of the
+    original name is taken as syntax."""
     if pages < 2:
         return None
     link = work / "pages.tif"
