@@ -21,6 +21,7 @@ The rule, as users see it:
 
 from __future__ import annotations
 
+import csv
 import posixpath
 import re
 import struct
@@ -30,6 +31,7 @@ from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.naming import ascii_fold
 from geo_platform.lib.tarred import is_tar, member_names, tar_head
 from geo_platform.lib.types import BlobClass
+from geo_platform.lib.vector.geomtext import is_geometry_text
 from geo_platform.lib.vector.options import DEFAULT_LAT_NAMES, DEFAULT_LON_NAMES, DEFAULT_WKT_NAMES
 
 HEAD_BYTES = 64 * 1024
@@ -231,13 +233,18 @@ def _norm(name: str) -> str:
 
 def csv_header_has_geometry(head: bytes) -> bool:
     """True when the first line names a latitude and a longitude column, or a WKT column
-    (the names the CSV reader detects, see ``vector.options``)."""
-    first = _csv_header((_decode(head) or "").splitlines())
+    (the names the CSV reader detects, see ``vector.options``), or when a cell of the first
+    row holds WKT or hex (E)WKB (a ``footprint`` column)."""
+    lines = [line for line in (_decode(head) or "").splitlines() if not line.startswith("#")]
+    first = lines[0] if lines else ""
     sep = csv_separator(first)
     names = {_norm(f.strip().strip("\"'")) for f in first.split(sep)}
     has_lat = bool(names & set(DEFAULT_LAT_NAMES))
     has_lon = bool(names & set(DEFAULT_LON_NAMES))
-    return (has_lat and has_lon) or bool(names & set(DEFAULT_WKT_NAMES))
+    if (has_lat and has_lon) or bool(names & set(DEFAULT_WKT_NAMES)):
+        return True
+    row = next(csv.reader(lines[1:2], delimiter=sep), [])
+    return any(is_geometry_text(cell) for cell in row)
 
 
 def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[BlobClass, str]:

@@ -29,21 +29,15 @@ import pyarrow.compute as pc
 import pyogrio
 
 from geo_platform.lib.errors import InvalidCRSError, UnsupportedFormatError
+from geo_platform.lib.vector.geomtext import HEX_PATTERN, is_hex_wkb
 
 EWKT_PREFIX = re.compile(r"^\s*SRID=(\d*)\s*;", re.IGNORECASE)
-_HEX = r"0[01](?:[0-9A-Fa-f]{2}){4,}"  # byte order 00/01, then at least a 4-byte type
-_HEX_WKB = re.compile(rf"^\s*{_HEX}\s*$")
 _STRIP = re.compile(
     r"SRID=\d+\s*;\s*(?=(?:POINT|LINESTRING|POLYGON|MULTI|GEOMETRYCOLLECTION|CIRCULARSTRING|"
     r"COMPOUNDCURVE|CURVEPOLYGON|TRIANGLE|TIN|POLYHEDRALSURFACE)\b)",
     re.IGNORECASE,
 )
 _SRID_FLAG = 0x20000000
-
-
-def is_hex_wkb(value: str) -> bool:
-    """True for a hex-encoded WKB or EWKB value (byte order 00/01, then at least a type)."""
-    return bool(_HEX_WKB.match(value))
 
 
 def carries_srid_or_hex(values: list[Any]) -> bool:
@@ -78,7 +72,7 @@ def column_srids(
     ewkt = found.filter(pc.is_valid(found)).field("srid")
     for row in pc.value_counts(ewkt).to_pylist():
         counts[int(row["values"])] += row["counts"]
-    hexed = values.filter(pc.match_substring_regex(values, f"^{_HEX}$"))
+    hexed = values.filter(pc.match_substring_regex(values, f"^{HEX_PATTERN}$"))
     for row in pc.value_counts(pc.utf8_slice_codeunits(hexed, 0, 18)).to_pylist():
         counts[_ewkb_srid(row["values"])] += row["counts"]
     rest = len(values) - sum(counts.values())

@@ -10,7 +10,9 @@ Detection rule (configurable through ``VectorOptions``):
    ``latitude``, ``breite``, ``latitud``, ``y``... / ``lon``, ``lng``, ``long``, ``länge``,
    ``longitud``, ``x``...), whose sampled values must be numeric, or degrees-minutes-seconds
    (``52°22'30"N``: ``dms.py``, read from a copy with decimal columns added).
-4. Otherwise a column named like a coordinate pair (``location``, ``coordinates``, ``latlng``...)
+4. Otherwise a column, whatever its name, whose every sampled value is WKT or hex (E)WKB that
+   parses (``footprint``, ``wkb_geometry`` from ``ogr2ogr -f CSV``, ``st_asewkb``...).
+5. Otherwise a column named like a coordinate pair (``location``, ``coordinates``, ``latlng``...)
    whose values end in two numbers (``"(41.88, -87.62)"``: ``coord_pair.py``, read the same way).
 
 A header without rows is an ``EmptyDatasetError``; repeated header names are loaded as ``a``,
@@ -57,15 +59,10 @@ from geo_platform.lib.gdal_paths import split_vsizip
 from geo_platform.lib.naming import ascii_fold
 from geo_platform.lib.vector import coord_pair, csv_coords, csv_srid, dms
 from geo_platform.lib.vector.archive import open_member
+from geo_platform.lib.vector.geomtext import is_geometry_text
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.sniff import first_undecodable
 
-_WKT_START = re.compile(
-    r"^\s*(SRID=\d+;\s*)?(POINT|LINESTRING|POLYGON|MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|"
-    r"GEOMETRYCOLLECTION|CIRCULARSTRING|COMPOUNDCURVE|CURVEPOLYGON|MULTICURVE|MULTISURFACE|"
-    r"TRIANGLE|TIN|POLYHEDRALSURFACE)\b",
-    re.IGNORECASE,
-)
 WKT_TOLERATED_SHARE = 0.2
 """A WKT-named column is the geometry when at most this share of its sampled non-empty values
 is not WKT (a typo or "n/a" in a few rows); those rows get no geometry (``dropped_null``)."""
@@ -213,19 +210,9 @@ def _choose(
         if not (options.lat_column and options.lon_column):
             raise NoGeometryError("configure both lat_column and lon_column", path=display)
         return "latlon", require(options.lat_column), require(options.lon_column)
-    not_wkt = ""
-    for f in fields:
-        if normalize(f) in options.wkt_names:
-            values = [str(v) for v in sample.get(f, []) if v not in (None, "")]
-            bad = [v for v in values if not (_WKT_START.match(v) or csv_srid.is_hex_wkb(v))]
-            if values and len(bad) <= WKT_TOLERATED_SHARE * len(values):
-                return "wkt", f, None
-            if values and not not_wkt:
-                not_wkt = (
-                    f"; column {f!r} is named like a WKT column but {len(bad)} of "
-                    f"{len(values)} sampled values are neither WKT nor hex WKB "
-                    f"(e.g. {bad[0][:40]!r})"
-                )
+    named, not_wkt = _named_geometry_column(fields, sample, options)
+    if named is not None:
+        return "wkt", named, None
     lat, lon = _pick(fields, options.lat_names), _pick(fields, options.lon_names)
     if lat and lon and lat != lon:
         if min(_numeric_share(sample.get(lat, [])), _numeric_share(sample.get(lon, []))) >= 0.8:
@@ -239,6 +226,9 @@ def _choose(
             f"neither numbers nor degrees-minutes-seconds (e.g. {_odd(sample.get(lat, []))!r})",
             path=display,
         )
+    found = _geometry_valued_column(fields, sample)
+    if found is not None:  # "footprint" holding POLYGON ((...)) or hex EWKB
+        return "wkt", found, None
     pair = coord_pair.pair_column(fields, sample, normalize)
     if pair is not None:  # "(41.88, -87.62)" in a "location" column
         return "pair", pair[0], "lonlat" if pair[1] else "latlon"
@@ -249,6 +239,49 @@ def _choose(
         + coord_pair.why_not(fields, sample, normalize),
         path=display,
     )
+
+
+def _bad_geometry_text(values: list[str]) -> list[str]:
+    return [v for v in values if not is_geometry_text(v)]
+
+
+def _named_geometry_column(
+    fields: list[str], sample: dict[str, list[Any]], options: VectorOptions
+) -> tuple[str | None, str]:
+    """(the first column named like a geometry whose sampled values are WKT or hex WKB, or
+    None with why the named ones are not)."""
+    not_wkt = ""
+    for f in fields:
+        if normalize(f) in options.wkt_names:
+            values = [str(v) for v in sample.get(f, []) if v not in (None, "")]
+            bad = _bad_geometry_text(values)
+            if values and len(bad) <= WKT_TOLERATED_SHARE * len(values):
+                return f, ""
+            if values and not not_wkt:
+                not_wkt = (
+                    f"; column {f!r} is named like a WKT column but {len(bad)} of "
+                    f"{len(values)} sampled values are neither WKT nor hex WKB "
+                    f"(e.g. {bad[0][:40]!r})"
+                )
+    return None, not_wkt
+
+
+def _geometry_valued_column(fields: list[str], sample: dict[str, list[Any]]) -> str | None:
+    """The first column, whatever its name, whose every sampled value is WKT or hex (E)WKB
+    that parses (a column of hex ids that happen to start with 00/01 does not)."""
+    import shapely
+
+    for f in fields:
+        values = [str(v).strip() for v in sample.get(f, []) if v not in (None, "")]
+        if not values or _bad_geometry_text(values):
+            continue
+        hexed = [v for v in values if v[:1] == "0"]
+        try:
+            shapely.from_wkb(hexed) if hexed else None
+        except Exception:
+            continue
+        return f
+    return None
 
 
 def _is_geographic(crs: str, display: str) -> bool:

@@ -31,7 +31,7 @@ DEFAULT_LON_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 DEFAULT_WKT_NAMES: tuple[str, ...] = (
     "wkt", "geom", "geometry", "thegeom", "wktgeom", "geomwkt", "geometrywkt", "shape",
-    "geometrie", "geometria",
+    "geometrie", "geometria", "wkbgeometry", "wkb", "ewkb", "hexwkb", "geomwkb", "hexewkb",
 )  # fmt: skip
 
 EmptyLayerPolicy = Literal["skip", "publish"]

@@ -12,7 +12,13 @@ from psycopg import sql
 from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from geo_platform.lib.errors import CoordinateRangeError, InvalidCRSError, UnsupportedFormatError
+from geo_platform.lib.content import content_kind
+from geo_platform.lib.errors import (
+    CoordinateRangeError,
+    InvalidCRSError,
+    NoGeometryError,
+    UnsupportedFormatError,
+)
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.read import open_source
 from geo_platform_tests.lib.vector.conftest import publish_file
@@ -160,3 +166,41 @@ def test_easting_northing_columns_publish_in_the_given_crs(pg_conn, pg_schema, t
                 "ORDER BY 1 LIMIT 1) g").format(sql.Identifier(t.schema), sql.Identifier(t.table))
     ).fetchone()  # fmt: skip
     assert lon == pytest.approx(-0.127, abs=0.01) and lat == pytest.approx(51.507, abs=0.01)
+
+
+# --- a geometry column of any name: found by its values ----------------------------------------
+def test_a_postgis_export_publishes_from_its_hex_ewkb_column(pg_conn, pg_schema, tmp_path):
+    """``COPY (SELECT ...) TO ... CSV HEADER`` writes hex EWKB; ``ogr2ogr -f CSV`` names it
+    ``wkb_geometry``; a WKT column may be called anything (``footprint``)."""
+    rows = "".join(f"{i},{_hex(g, 28992)},x{i}\n" for i, g in enumerate(RD))
+    path = _csv(tmp_path, f"id,wkb_geometry,label\n{rows}", "export.csv")
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert sorted(t.source_crs for t in tables) == ["EPSG:28992", "EPSG:28992"]
+    assert sum(t.rows_loaded for t in tables) == 2
+    for t in tables:
+        _db_check(pg_conn, t)
+        assert "wkb_geometry" not in [c.name for c in t.columns]
+    footprints = "".join(f'{i},"{g.wkt}",{i * 2}\n' for i, g in enumerate(RD))
+    path = _csv(tmp_path, f"scene,footprint,cloud\n{footprints}", "scenes.csv")
+    (a,) = open_source(path, "v/scenes.csv", VectorOptions(assume_crs="EPSG:28992"))
+    assert a.crs == "EPSG:28992" and a.geometry_column == "footprint"
+    assert "footprint" not in a.fields
+
+
+def test_hex_ids_are_not_taken_for_geometry(tmp_path: Path) -> None:
+    text = "id,code\n0100ab12cd34,a\n0011223344ff,b\n"
+    with pytest.raises(NoGeometryError, match=r"v/ids\.csv.*no coordinate columns"):
+        open_source(_csv(tmp_path, text, "ids.csv"), "v/ids.csv")
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"scene;footprint\nS1;POLYGON ((0 0, 1 0, 1 1, 0 0))\n", "vector"),
+        (b"id,g\n1,0101000020E6100000000000000000F03F000000000000F03F\n", "vector"),
+        (b"id,wkb_geometry\n1,x\n", "vector"),  # by its name
+        (b"id,code\n1,0101\n", "unsupported"),
+    ],
+)
+def test_an_extensionless_csv_is_sniffed_by_its_geometry_cells(head: bytes, kind: str) -> None:
+    assert content_kind(head, "export")[0] == kind
