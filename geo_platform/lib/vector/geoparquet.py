@@ -31,7 +31,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsupportedFormatError,
 )
-from geo_platform.lib.vector import geoarrow
+from geo_platform.lib.vector import geoarrow, parquet_plain
 from geo_platform.lib.vector.source import LayerSource
 
 GEOMETRY = "geometry"
@@ -265,8 +265,10 @@ def _has_z(arrow_type: pa.DataType) -> bool:
 
 def _geo_metadata(pf: pq.ParquetFile, display: str) -> dict[str, Any]:
     raw = (pf.metadata.metadata or {}).get(b"geo")
-    if raw is None:
-        raise UnsupportedFormatError("Parquet file without GeoParquet 'geo' metadata", path=display)
+    if raw is None:  # plain Parquet: a WKB or WKT column found by name and values
+        name, encoding, crs = parquet_plain.infer_geometry(pf, display)
+        column = {"encoding": encoding, "crs": crs}
+        return {"columns": {name: column}, "primary_column": name, "inferred": True}
     try:
         geo = json.loads(raw)
     except ValueError as exc:
@@ -281,21 +283,23 @@ def _encodings(geo: dict[str, Any], names: list[str], display: str) -> dict[str,
     out = {}
     for name, column in geo["columns"].items():
         encoding = str(column.get("encoding", ""))
-        if encoding.upper() != "WKB" and not geoarrow.is_native(encoding):
+        plain = geo.get("inferred") and encoding in parquet_plain.TEXT_ENCODINGS
+        if encoding.upper() != "WKB" and not geoarrow.is_native(encoding) and not plain:
             raise UnsupportedFormatError(
                 f"GeoParquet column {name!r} has encoding {encoding!r} (readable: WKB, "
                 f"{', '.join(geoarrow.ENCODINGS)})",
                 path=display,
             )
         if name in names:
-            out[name] = "WKB" if encoding.upper() == "WKB" else encoding.lower()
+            out[name] = "WKB" if encoding.upper() == "WKB" else encoding
     return out
 
 
-def parquet_layer_source(path: Path, display: str) -> LayerSource:
+def parquet_layer_source(path: Path, display: str, assume_crs: str | None = None) -> LayerSource:
     """The single layer of a GeoParquet 1.0/1.1 file: its primary geometry column (WKB or a
     GeoArrow native encoding), CRS from the "geo" metadata (PROJJSON; OGC:CRS84 if absent).
-    Other geometry columns are read as WKB attributes; the bbox covering column is left out."""
+    Other geometry columns are read as WKB attributes; the bbox covering column is left out.
+    A plain Parquet file's geometry column and CRS follow ``parquet_plain``'s rule."""
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:
@@ -311,14 +315,18 @@ def parquet_layer_source(path: Path, display: str) -> LayerSource:
     encodings = _encodings(geo, schema.names, display)
     covering = {v[0] for v in (column.get("covering") or {}).get("bbox", {}).values() if v and v[0]}
     names = [n for n in schema.names if n != primary and n not in covering]
+    crs = _crs_string(column, display)
+    assumed = bool(geo.get("inferred")) and crs is None and not assume_crs
     return LayerSource(
         path=path,
         display=display,
         gdal_path=str(path),
         layer=None,
         name=path.stem,
-        driver="GeoParquet",
-        crs=_crs_string(column, display),
+        driver="Parquet" if geo.get("inferred") else "GeoParquet",  # plain: no "geo" metadata
+        crs="EPSG:4326" if assumed else crs,
+        crs_assumed=assumed,
+        lonlat_range_check=assumed,
         geometry_type=_declared_type(column, schema.field(primary).type),
         feature_count=pf.metadata.num_rows,
         fields=tuple(names),
@@ -352,10 +360,16 @@ def _as_wkb(batch: pa.RecordBatch, src: LayerSource) -> pa.RecordBatch:
     if not native:
         return batch
     arrays = [
-        geoarrow.to_wkb(batch.column(i), native[name]) if name in native else batch.column(i)
+        _to_wkb(batch.column(i), native[name]) if name in native else batch.column(i)
         for i, name in enumerate(batch.schema.names)
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=_wkb_schema(batch.schema, src))
+
+
+def _to_wkb(arr: pa.Array, encoding: str) -> pa.Array:
+    if encoding in parquet_plain.TEXT_ENCODINGS:
+        return parquet_plain.to_iso_wkb(arr, encoding)
+    return geoarrow.to_wkb(arr, encoding)
 
 
 def iter_parquet_batches(

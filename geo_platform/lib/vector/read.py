@@ -177,7 +177,7 @@ def _member_layers(
 ) -> list[LayerSource]:
     if vec.driver == "GeoParquet":  # pyarrow reads no /vsizip/: a private copy
         copy, holder = archive.extracted_member(path, vec.inner_path)
-        src = geoparquet.parquet_layer_source(copy, display)
+        src = geoparquet.parquet_layer_source(copy, display, options.assume_crs)
         return [replace(src, name=vec.name, keepalive=holder)]
     if vec.driver in spreadsheet.FORMATS:  # a workbook is a zip itself: a private copy
         copy, holder = archive.extracted_member(path, vec.inner_path)
@@ -253,7 +253,7 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
     elif fmt in spreadsheet.DRIVERS:  # sheets with coordinate columns, read as CSV
         layers = _spreadsheet_layers(path, name, fmt, options)
     elif fmt == "parquet":
-        layers = [geoparquet.parquet_layer_source(path, name)]
+        layers = [geoparquet.parquet_layer_source(path, name, options.assume_crs)]
     elif fmt == "kmz":
         archive.inspect_zip(path, name, options)
         safe, holder = gdal_safe(path, ".kmz")
@@ -324,7 +324,7 @@ def open_batches(
     ``columns=[]`` reads the geometry only (the pre-scan). GDAL errors while opening or
     reading become ``UnreadableFileError`` naming the file.
     """
-    if src.driver == "GeoParquet":
+    if src.driver in ("GeoParquet", "Parquet"):
         schema = geoparquet.parquet_schema(src, columns)
         yield schema, geoparquet.iter_parquet_batches(src, batch_size, columns)
         return
