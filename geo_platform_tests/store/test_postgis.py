@@ -185,6 +185,10 @@ def test_binary_copy_round_trips_every_type(pg_conn, pg_schema):
         "dur": pa.array([dt.timedelta(seconds=90), None, dt.timedelta(days=2)], pa.duration("ms")),
         "bin": pa.array([b"\x00\x01", None, b""]),
         "cat": pa.array(["a", "b", None]).dictionary_encode(),
+        "uuid": pa.array([b"0123456789abcdef", None, b"\x00" * 16], pa.binary(16)),  # Parquet
+        "ls": pa.array(["large", None, ""], pa.large_string()),
+        "d64": pa.array([dt.date(2024, 2, 29), None, None], pa.date64()),
+        "u32": pa.array([2**32 - 1, None, 0], pa.uint32()),
     }
     table = pa.table({**cols, "geom": wkb.multipoint_wkb(np.zeros(3), np.zeros(3), None)})
     result = _load(pg_conn, pg_schema, "types", table)
@@ -210,7 +214,12 @@ def test_binary_copy_round_trips_every_type(pg_conn, pg_schema):
     assert first["dur"] == dt.timedelta(seconds=90) and third["dur"] == dt.timedelta(days=2)
     assert first["f32"] == 1.5 and third["f32"] == float("inf") and second["f64"] == float("-inf")
     assert first["bin"] == b"\x00\x01" and first["cat"] == "a"
-    assert all(v is None for k, v in second.items() if k not in {"i32", "u64", "f64", "dec", "cat"})
+    assert first["uuid"] == b"0123456789abcdef" and third["uuid"] == b"\x00" * 16
+    assert first["ls"] == "large" and first["d64"] == dt.date(2024, 2, 29)
+    assert first["u32"] == 2**32 - 1
+    assert all(
+        v is None for k, v in second.items() if k not in {"i32", "u64", "f64", "dec", "cat", "u32"}
+    )
 
 
 _KILLED_LOADER = """

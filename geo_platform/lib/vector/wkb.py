@@ -63,6 +63,8 @@ def binary_parts(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         arr = arr.cast(pa.binary())
     elif pa.types.is_large_string(arr.type):
         arr = arr.cast(pa.large_binary())
+    elif pa.types.is_fixed_size_binary(arr.type):  # Parquet FIXED_LEN_BYTE_ARRAY (a UUID)
+        arr = arr.cast(pa.binary())
     n = len(arr)
     bufs = arr.buffers()
     off_dtype = np.dtype(np.int64 if pa.types.is_large_binary(arr.type) else np.int32)
