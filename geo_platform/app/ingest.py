@@ -24,11 +24,10 @@ from geo_platform.app.instance import QUIET_RUN_LOGS, console_logs
 from geo_platform.lib.bronze import (
     Classification,
     TickPlan,
-    classify,
     classify_content,
     classify_listed,
-    envi_data_files,
     extension,
+    listed_roles,
 )
 from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.naming import (
@@ -114,9 +113,9 @@ def plan_for(
     a blob is classified by its first bytes (``bronze.classify_content``), and with
     ``read_tail`` a ``.zip`` holding only rasters is a raster (``lib.zip_kind``)."""
     plan = TickPlan()
-    envi = envi_data_files(b.path for b in blobs)
+    roles = listed_roles(b.path for b in blobs)
     for blob in blobs:
-        cls = classify_listed(blob, envi)
+        cls = classify_listed(blob, roles)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and read_tail is not None:
             cls = Classification(kind_from_tail(read_tail(blob), blob.size))
         if cls.needs_content and read_head is not None:
@@ -169,8 +168,9 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     for blob, reason in plan.unsupported:
         results[blob.path].status, results[blob.path].error = "skipped", reason
     planned = {b.path for kind in plan.new for b in plan.new[kind]}
+    roles = listed_roles(b.path for b in blobs)
     for blob in blobs:
-        if classify(blob.path, blob.size).kind == "sidecar" and blob.path not in planned:
+        if classify_listed(blob, roles).kind == "sidecar" and blob.path not in planned:
             results[blob.path].status = "skipped"
             results[blob.path].error = "sidecar file: published with the file it belongs to"
     req = requests_for_plan(instance, plan, settings.sensor_batch_size)

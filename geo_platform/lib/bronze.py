@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,8 +28,8 @@ from geo_platform.lib.file_kinds import (
     RASTER_EXTENSIONS,
     SIDECARS,
     VECTOR_EXTENSIONS,
-    envi_data_files,
     extension,
+    listed_roles,
 )
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
@@ -98,26 +98,32 @@ def sidecar_stem(path: str) -> str:
     return posixpath.splitext(stem)[0] if extension(path) == ".gz" else stem
 
 
-def classify_listed(blob: BlobInfo, envi: set[str]) -> Classification:
-    """``classify``, aware of what is listed beside the blob: the data file of an ENVI
-    ``.hdr`` (``envi``: ``envi_data_files`` of the listing) is a raster."""
+def classify_listed(blob: BlobInfo, roles: Mapping[str, str]) -> Classification:
+    """``classify``, aware of what is listed beside the blob (``roles``: ``listed_roles`` of
+    the listing): the data file of an ENVI ``.hdr`` is a raster, that of an ER Mapper ``.ers``
+    its sidecar."""
     cls = classify(blob.path, blob.size)
-    if blob.path in envi and (cls.kind == "sidecar" or cls.needs_content):
+    role = roles.get(blob.path)
+    if role == "raster" and (cls.kind == "sidecar" or cls.needs_content):
         return Classification("raster")
+    if role == "sidecar" and cls.needs_content:
+        return Classification("sidecar")
     return cls
 
 
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
-    """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file."""
+    """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file,
+    the extensionless data file of an ER Mapper ``.ers`` header."""
     folder = posixpath.dirname(path)
     stem = sidecar_stem(path).lower()
+    ers = extension(path) == ".ers"
     out = []
     for other in existing:
         if other == path or posixpath.dirname(other) != folder:
             continue
         base = posixpath.basename(other).lower()
         ext = extension(other)
-        if ext in SIDECARS and (base.startswith(stem + ".")):
+        if (ext in SIDECARS and base.startswith(stem + ".")) or (ers and base == stem):
             out.append(other)
     return sorted(out)
 
@@ -195,7 +201,7 @@ class _Planner:
     max_sniffs: int
     read_tail: HeadReader | None = None  # the last ``zip_kind.TAIL_BYTES`` of a ``.zip``
     max_zip_reads: int = 1000
-    envi: set[str] = field(default_factory=set)  # ENVI data files (``envi_data_files``)
+    roles: dict[str, str] = field(default_factory=dict)  # ``listed_roles`` of the listing
     plan: TickPlan = field(default_factory=TickPlan)
     n_new: int = 0
     touched: list[str] = field(default_factory=list)  # "<path>@<digest>" of new/changed sidecars
@@ -224,7 +230,7 @@ class _Planner:
         if self.in_collection is not None and self._member(blob.path):
             self.plan.state[blob.path] = "c" + digest
             return None
-        cls = classify_listed(blob, self.envi)
+        cls = classify_listed(blob, self.roles)
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
         if cls.kind == "vector" and extension(blob.path) == ".zip" and self.read_tail:
             cls = Classification(self._zip_kind(blob, prev, self.read_tail))
@@ -328,10 +334,10 @@ def plan_tick(
     ``.zip`` is listed from its last bytes (at most ``max_zip_reads`` per tick, the others wait)
     and holding rasters and no vector makes it a raster (``zip_kind``).
     """
-    listing = list(listing)  # ENVI data files are told by the .hdr beside them
-    envi = envi_data_files(b.path for b in listing)
+    listing = list(listing)  # ENVI and ER Mapper data files are told by the header beside them
+    roles = listed_roles(b.path for b in listing)
     planner = _Planner(
-        state, max_new, in_collection, read_head, max_sniffs, read_tail, max_zip_reads, envi=envi
+        state, max_new, in_collection, read_head, max_sniffs, read_tail, max_zip_reads, roles=roles
     )
     for blob in listing:
         planner.add(blob)

@@ -11,7 +11,8 @@ RASTER_EXTENSIONS = frozenset(
     {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
      ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
      ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2",
-     ".bsq", ".bip", ".flt", ".mbtiles", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter"}
+     ".bsq", ".bip", ".flt", ".mbtiles", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter",
+     ".ers"}
 )  # fmt: skip
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
@@ -68,3 +69,22 @@ def envi_data_files(paths: Iterable[str]) -> set[str]:
         if named and f"{stem}.hdr".lower() in lowered and f"{stem}.tab".lower() not in lowered:
             out.add(path)
     return out
+
+
+def ers_data_files(paths: Iterable[str]) -> set[str]:
+    """The blobs among ``paths`` that are the data files of ER Mapper rasters: named like an
+    ``.ers`` header beside them, without an extension (GDAL opens the header, which names its
+    data file so). They travel with the header as its sidecars (``bronze.sidecar_names``)."""
+    paths = list(paths)
+    headers = {posixpath.splitext(p)[0].lower() for p in paths if extension(p) == ".ers"}
+    return {p for p in paths if extension(p) == "" and p.lower() in headers}
+
+
+def listed_roles(paths: Iterable[str]) -> dict[str, str]:
+    """What a file is by what is listed beside it, where its name alone cannot tell:
+    ``"raster"`` for an ENVI data file (``envi_data_files``), ``"sidecar"`` for an ER Mapper
+    data file (``ers_data_files``)."""
+    paths = list(paths)
+    roles = dict.fromkeys(ers_data_files(paths), "sidecar")
+    roles.update(dict.fromkeys(envi_data_files(paths), "raster"))
+    return roles

@@ -397,6 +397,26 @@ def test_a_sidecar_event_runs_its_file_again_and_the_reconciler_agrees(world: Wo
     assert world.runs_by_blob()[key] == runs
 
 
+def test_an_er_mapper_data_file_arriving_later_runs_its_header_again(world: World) -> None:
+    """ER Mapper: GDAL opens ``dem.ers``, which names its data file ``dem`` (no extension).
+    The data file is the header's sidecar: arriving later, it runs the header again; it is
+    never a partition of its own, nor reported unsupported."""
+    header = world.upload("ers/dem.ers", b"DatasetHeader Begin\nDatasetHeader End\n")
+    world.queue.send([world.event(header)])
+    world.tick(EVENT_INTERVAL + 1)
+    key = partition_key_for_blob(header.path)
+    assert world.runs_by_blob() == {key: [(EVENT_SENSOR_NAME, header.etag)]}
+    data = world.upload("ers/dem", b"\x00\x01" * 64)
+    world.queue.send([world.event(data)])
+    world.tick(EVENT_INTERVAL + 1)
+    runs = world.runs_by_blob()[key]
+    assert len(runs) == 2 and runs[1][1].startswith(f"{header.etag}+sidecars:")
+    assert world.instance.get_dynamic_partitions(PARTITIONS["raster"].name) == [key]
+    world.tick(RECONCILE_INTERVAL)
+    world.tick(RECONCILE_INTERVAL)
+    assert world.runs_by_blob()[key] == runs
+
+
 def _zip(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:

@@ -1,9 +1,10 @@
 """Grid formats of surveying and GIS tools the platform used to skip as "unknown extension":
 Surfer (binary 6 and 7, ASCII; ``.grd``), SAGA (``.sdat`` with its ``.sgrd`` header), Idrisi
-(``.rst`` with its ``.rdc``) and XYZ grids (``.xyz``: German, Dutch and Swiss DEMs come so,
-with a ``.prj`` at best). Each is written by GDAL, dropped in bronze with the companions GDAL
-wrote (on the local store and on Azurite, where the companions are fetched as blobs), and must
-publish a lossless COG in the same CRS, pixel for pixel."""
+(``.rst`` with its ``.rdc``), ER Mapper (``.ers`` with its extensionless data file) and XYZ
+grids (``.xyz``: German, Dutch and Swiss DEMs come so, with a ``.prj`` at best). Each is
+written by GDAL, dropped in bronze with the companions GDAL wrote (on the local store and on
+Azurite, where the companions are fetched as blobs), and must publish a lossless COG in the
+same CRS, pixel for pixel."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from shapely.geometry import box
 from geo_platform.lib import bronze, naming
 from geo_platform.lib.content import content_kind, sniff_head
 from geo_platform.lib.errors import UnsupportedFormatError
+from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.types import BlobInfo
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
@@ -50,6 +53,7 @@ GRIDS = [  # (driver, file name, what content sniffing calls it without its exte
     ("RST", "dem.rst", None),
     ("XYZ", "dem.xyz", None),
     ("EHdr", "dem.flt", None),  # ESRI GridFloat, beside its .hdr
+    ("ERS", "dem.ers", None),  # ER Mapper: the header, beside its extensionless data file "dem"
 ]
 
 
@@ -77,8 +81,10 @@ def test_grid_formats_publish_with_their_companions(
         )
     files = sorted(p.name for p in folder.iterdir())
     assert bronze.classify(f"x/{name}", 10).kind == "raster"
+    roles = listed_roles(f"x/{f}" for f in files)
     for companion in set(files) - {name}:  # headers, .prj, .aux.xml: fetched with the grid
-        assert bronze.classify(f"x/{companion}", 10).kind == "sidecar", companion
+        listed = bronze.classify_listed(BlobInfo(f"x/{companion}", 10, "e"), roles)
+        assert listed.kind == "sidecar", companion
     head = (folder / name).read_bytes()[:65536]
     if by_content is not None:  # the same file without its extension is recognised too
         assert content_kind(head, "grid", len(head))[0] == by_content, sniff_head(head)

@@ -64,11 +64,11 @@ from geo_platform.lib.blob_events import BlobEvent, latest_per_blob, parse_messa
 from geo_platform.lib.bronze import (
     TickPlan,
     classify,
-    envi_data_files,
     extension,
     plan_tick,
     state_entry,
 )
+from geo_platform.lib.file_kinds import envi_data_files
 from geo_platform.lib.naming import partition_key_for_blob
 from geo_platform.lib.sidecar_events import companions_prefix, files_of_sidecar
 from geo_platform.lib.types import BlobInfo, DataKind
@@ -166,8 +166,8 @@ def _files_of_created_sidecars(
 ) -> list[tuple[BlobInfo, DataKind]]:
     named = {b.path for b in created}
     found: dict[str, tuple[BlobInfo, DataKind]] = {}
-    for blob in created:
-        if classify(blob.path, blob.size).kind != "sidecar":
+    for blob in created:  # an extensionless file may be an ER Mapper header's data file
+        if classify(blob.path, blob.size).kind != "sidecar" and extension(blob.path) != "":
             continue
         near = store.list_blobs(container, prefix=companions_prefix(blob.path))
         for main, kind in files_of_sidecar(blob.path, near):
