@@ -125,3 +125,17 @@ def split_vsizip(gdal_path: str) -> tuple[Path, str] | None:
         if candidate.lower().endswith(ARCHIVE_SUFFIXES) and Path(candidate).is_file():
             return Path(candidate), "/".join(parts[i:])
     return None
+
+
+def readable_member_name(name: str) -> str:
+    """A zip member's name as its author wrote it. Zips made by Info-ZIP ``zip`` or macOS
+    store UTF-8 names without the UTF-8 flag, which Python (and GDAL, ``CPL_ZIP_ENCODING``)
+    then decode as CP437: ``straßen`` reads ``stra├ƒen``. Such a name is re-read as UTF-8
+    when its bytes are valid UTF-8 (as 7-Zip and unzip do); any other name is returned as is.
+    For labels and messages only: GDAL and ``zipfile`` open the member by the name they
+    decoded."""
+    try:
+        fixed = name.encode("cp437").decode("utf-8")
+    except UnicodeError:
+        return name
+    return fixed

@@ -118,6 +118,17 @@ def test_labels_and_which_zips_take_this_path(tmp_path: Path) -> None:
             archive.write(_tif(tmp_path / member.replace("/", "_"), data, UTM), member)
     cube = separate_rasters(path, "in/two.zip", tmp_path, 2**30)
     assert cube is not None and [v.name for v in cube.variables] == ["a-dem", "b-dem"]
+    unflagged = tmp_path / "höhen.zip"  # UTF-8 names without the flag (Info-ZIP, macOS)
+    names = {"höhen": "a_dem.tif", "ärz": "b_dem.tif"}
+    with zipfile.ZipFile(unflagged, "w") as archive:
+        for name, src in names.items():
+            archive.write(tmp_path / src, "Q" * len(name.encode()) + ".tif")
+    patched = unflagged.read_bytes()
+    for name in names:
+        patched = patched.replace(b"Q" * len(name.encode()) + b".", name.encode() + b".")
+    unflagged.write_bytes(patched)
+    cube = separate_rasters(unflagged, "in/höhen.zip", tmp_path, 2**30)
+    assert cube is not None and sorted(v.name for v in cube.variables) == ["höhen", "ärz"]
     one = tmp_path / "one.zip"
     with zipfile.ZipFile(one, "w") as archive:
         archive.write(tmp_path / "a_dem.tif", "dem.tif")

@@ -21,7 +21,7 @@ import posixpath
 from pathlib import Path
 
 from geo_platform.lib.errors import InputError, UnsupportedFormatError
-from geo_platform.lib.gdal_paths import vsizip
+from geo_platform.lib.gdal_paths import readable_member_name, vsizip
 from geo_platform.lib.raster.multidim import Cube, CubeVariable
 from geo_platform.lib.raster.opening import SeveralRastersError, open_raster, resolve_gdal_path
 from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
@@ -62,13 +62,15 @@ def _labels(members: list[str], archive: str) -> dict[str, str]:
     without the archive's own name when every member starts with it (a Landsat scene's
     ``<scene>.tar`` holds ``<scene>_SR_B4.TIF``...: labels ``SR_B4``...)."""
     scene = archive.split(".", 1)[0].lower() + "_"
-    stems = {m: posixpath.splitext(posixpath.basename(m))[0] for m in members}
+    stems = {m: readable_member_name(posixpath.splitext(posixpath.basename(m))[0]) for m in members}
     if len(scene) > 1 and all(s.lower().startswith(scene) and len(s) > len(scene)
                               for s in stems.values()):  # fmt: skip
         stems = {m: s[len(scene) :] for m, s in stems.items()}
     taken = list(stems.values())
     return {
-        m: stem if taken.count(stem) == 1 else posixpath.splitext(m)[0].replace("/", "-")
+        m: stem
+        if taken.count(stem) == 1
+        else readable_member_name(posixpath.splitext(m)[0]).replace("/", "-")
         for m, stem in stems.items()
     }
 

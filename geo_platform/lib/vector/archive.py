@@ -41,7 +41,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsafeArchiveError,
 )
-from geo_platform.lib.gdal_paths import LinkDir, split_nested
+from geo_platform.lib.gdal_paths import LinkDir, readable_member_name, split_nested
 from geo_platform.lib.vector.options import VectorOptions
 
 # Members this small are never treated as bombs, whatever their ratio (a 1 KiB .prj of zeros...).
@@ -123,12 +123,17 @@ def check_members(infos: list[zipfile.ZipInfo], display: str) -> None:
     for info in infos:
         if _unsafe(info.filename):
             raise UnsafeArchiveError(
-                f"zip member {info.filename!r} escapes the archive root (path traversal)",
+                f"zip member {readable_member_name(info.filename)!r} escapes the archive root "
+                "(path traversal)",
                 path=display,
             )
     for info in infos:
         if info.flag_bits & 0x1:
-            raise UnreadableFileError(f"zip member {info.filename!r} is encrypted", path=display)
+            name = readable_member_name(info.filename)
+            raise UnreadableFileError(
+                f"zip member {name!r} is encrypted (password-protected): upload it unencrypted",
+                path=display,
+            )
     if not any(not info.is_dir() for info in infos):
         raise EmptyFileError("the zip archive holds no files", path=display)
 
@@ -265,7 +270,8 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
             f"zip contains no Shapefile, FileGDB or other vector file (members: {listed})",
             path=display,
         )
-    return _dedupe_names(_relative_shapefile_names(found))
+    named = _dedupe_names(_relative_shapefile_names(found))
+    return [ArchiveVector(v.inner_path, v.driver, readable_member_name(v.name)) for v in named]
 
 
 def extracted_member(path: Path, member: str) -> tuple[Path, LinkDir]:

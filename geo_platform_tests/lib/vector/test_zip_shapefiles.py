@@ -8,9 +8,11 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import pytest
 from shapely.geometry import Point
 
 from geo_platform.lib import naming
+from geo_platform.lib.errors import UnreadableFileError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector.read import iter_batches, open_source
 from geo_platform_tests.lib.vector.conftest import publish_file
@@ -114,3 +116,42 @@ def test_vector_names_with_odd_characters_publish(pg_conn, pg_schema, tmp_path):
     assert inventory_file(zipped, f"v/{ODD}.zip", "vector").features == 1
     (t,) = publish_file(pg_conn, zipped, pg_schema, tmp_path, blob=f"v/{ODD}.zip")
     assert _rows(pg_conn, pg_schema, t.table, ["v"]) == [(7,)]
+
+
+def _unflagged_utf8_zip(tmp_path: Path, names: dict[str, list[int]]) -> Path:
+    """A zip as Info-ZIP ``zip`` and macOS write it: UTF-8 member names without the UTF-8
+    flag (ASCII placeholders of the same byte length are written, then patched)."""
+    placeholders = {n: "Q" * len(n.encode()) for n in names}
+    path = _zipped(tmp_path, {placeholders[n]: v for n, v in names.items()}, "infozip.zip")
+    data = path.read_bytes()
+    for real, fake in placeholders.items():
+        data = data.replace(fake.encode(), real.encode())
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as zf:  # as every reader sees it: CP437 mojibake
+        assert all(not i.flag_bits & 0x800 for i in zf.infolist())
+        assert "stra├ƒen.shp" in zf.namelist()
+    return path
+
+
+def test_utf8_member_names_without_the_flag_are_read_as_written(pg_conn, pg_schema, tmp_path):
+    path = _unflagged_utf8_zip(tmp_path, {"straßen": [1, 2], "flüsse": [3]})
+    layers = open_source(path, "v/infozip.zip")
+    assert sorted(s.name for s in layers) == ["flüsse", "straßen"]
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path, blob="v/infozip.zip")
+    assert sorted((t.layer, t.rows_loaded) for t in tables) == [("flüsse", 1), ("straßen", 2)]
+    for t in tables:
+        _db_check(pg_conn, t)
+        assert t.table == naming.table_name("v/infozip.zip", t.layer, multi_layer=True)
+
+
+def test_an_encrypted_member_is_named_as_written(tmp_path):
+    path = _unflagged_utf8_zip(tmp_path, {"straßen": [1]})
+    data = bytearray(path.read_bytes())
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the encrypted bit
+        start = 0
+        while (at := data.find(sig, start)) >= 0:
+            data[at + flag_at] |= 0x1
+            start = at + 4
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnreadableFileError, match=r"v/locked\.zip.*'straßen\.\w+' is encrypted"):
+        open_source(path, "v/locked.zip")
