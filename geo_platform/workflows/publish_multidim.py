@@ -49,6 +49,7 @@ from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.multidim import Cube, CubeVariable, might_be_cube, read_cube
 from geo_platform.lib.raster.options import RasterOptions
+from geo_platform.lib.raster.rectify import geotiff_keeps_crs, warp_to_lonlat
 from geo_platform.lib.raster.tiff_pages import AS_IS_DRIVERS, page_count, separate_pages
 from geo_platform.lib.raster.variable_vrt import write_variable_vrt
 from geo_platform.lib.raster.zip_rasters import ZIP_DRIVER, separate_rasters
@@ -211,16 +212,20 @@ def _build(
         )
         info = replace(info, file_size=source_size, rectified_from=member)
         return build_cog_tiers(var.source, out, options, name=info.name, info=info)
-    vrt = write_variable_vrt(var, out / "variable.vrt")
+    source: Path = write_variable_vrt(var, out / "variable.vrt")
+    how = None
+    if not geotiff_keeps_crs(var.crs_wkt):  # a rotated pole: published on lon/lat
+        warped = warp_to_lonlat(source, out.parent / f"{out.name}-warped.tif", options.max_bytes)
+        source, how = warped.path, warped.how
     info = inspect_raster(
-        vrt,
+        source,
         f"{blob}:{var.name}",
         max_bytes=options.max_bytes,
         max_pixels=options.max_pixels,
-        own_vrt=True,
+        own_vrt=how is None,
     )
-    info = replace(info, driver=cube.driver, file_size=source_size)
-    return build_cog_tiers(vrt, out, options, name=info.name, info=info)
+    info = replace(info, driver=cube.driver, file_size=source_size, rectified_from=how)
+    return build_cog_tiers(source, out, options, name=info.name, info=info)
 
 
 def _files(

@@ -41,7 +41,7 @@ from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
 from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
 from geo_platform.lib.raster.opening import SeveralRastersError
 from geo_platform.lib.raster.options import RasterOptions
-from geo_platform.lib.raster.rectify import rectify
+from geo_platform.lib.raster.rectify import lonlat_copy_if_needed, rectify
 from geo_platform.lib.raster.tiling import TilingOptions, needs_tiling
 from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 from geo_platform.lib.rules import options_for, parse_rules
@@ -239,7 +239,10 @@ def _inspect(local: Path, work: Path, blob: str, options: RasterOptions) -> tupl
         info = inspect_raster(
             local, blob, max_bytes=max_bytes, max_pixels=max_pixels, assume_crs=options.assume_crs
         )
-        return info, local
+        warped = work / "warped-source.tif"  # a rotated pole: onto lon/lat
+        rectified = lonlat_copy_if_needed(local, info.crs_wkt2, info.crs_source, warped, max_bytes)
+        if rectified is None:
+            return info, local
     except SeveralRastersError as several:  # tiles of one grid in a zip: their mosaic
         vrt, driver = mosaic_vrt(local, blob, several.members, work / "mosaic-source.vrt")
         info = inspect_raster(vrt, blob, max_bytes=max_bytes, max_pixels=max_pixels,

@@ -19,7 +19,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import naming
 from geo_platform.lib.errors import NotGeoreferencedError
-from geo_platform.lib.raster.rectify import rectify
+from geo_platform.lib.raster.rectify import geotiff_keeps_crs, rectify
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
@@ -191,3 +191,37 @@ def test_rpcs_in_an_rpb_sidecar_are_found(store, pgstac_lookups, bronze_folder, 
     _, out = _publish(store, pgstac_lookups, bronze_folder, folder / "scene.tif")
     assert "orthorectified from RPCs" in out.item["properties"]["processing:lineage"]
     assert out.item["bbox"][0] == pytest.approx(4.40, abs=0.002)
+
+
+ROTATED_POLE = "+proj=ob_tran +o_proj=longlat +o_lon_p=0 +o_lat_p=39.25 +lon_0=18 +datum=WGS84"
+
+
+def test_a_crs_no_geotiff_carries_is_warped_onto_lonlat(store, pgstac_lookups, bronze_folder,
+                                                       tmp_path):  # fmt: skip
+    """A GeoTIFF on a rotated pole (GDAL keeps that CRS in ``grid.tif.aux.xml``, a sidecar
+    blob): a COG of its own grid would lose its CRS, so it is warped onto EPSG:4326 (nearest
+    neighbour) and the lineage says so."""
+    assert geotiff_keeps_crs(CRS.from_epsg(32631).to_wkt())
+    assert not geotiff_keeps_crs(CRS.from_proj4(ROTATED_POLE).to_wkt())
+    folder = tmp_path / "model"
+    folder.mkdir()
+    data = (np.arange(40 * 60).reshape(1, 40, 60) % 200 + 1).astype("uint8")
+    grid = rasterio.transform.from_origin(-28.6, 20.4, 0.44, 0.44)
+    rotated = CRS.from_proj4(ROTATED_POLE)
+    with rasterio.open(folder / "grid.tif", "w", driver="GTiff", width=60, height=40, count=1,
+                       dtype="uint8", crs=rotated, transform=grid) as dst:  # fmt: skip
+        dst.write(data)
+    assert sorted(p.name for p in folder.iterdir()) == ["grid.tif", "grid.tif.aux.xml"]
+    blobs, bronze, silver = store
+    blobs.upload_file(bronze, f"{bronze_folder}/grid.tif.aux.xml", folder / "grid.tif.aux.xml")
+    blob, out = _publish(store, pgstac_lookups, bronze_folder, folder / "grid.tif")
+    assert "onto EPSG:4326, nearest neighbour" in out.item["properties"]["processing:lineage"]
+    assert out.item["properties"]["proj:code"] == "EPSG:4326"
+    with blobs.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as cog:
+        assert cog_validate(str(cog))[0]
+        with rasterio.open(cog) as ds:
+            assert ds.crs.to_epsg() == 4326
+            values = ds.read(1)
+            assert set(np.unique(values[values != 0])) <= set(np.unique(data))
+            left, bottom, right, top = ds.bounds
+            assert -45 < left < -40 and 10 < right < 20 and 40 < bottom < top < 75, ds.bounds

@@ -230,3 +230,57 @@ def test_file_without_any_2d_variable_is_refused_with_its_notes(
     with pytest.raises(UnsupportedFormatError, match="height: 1-D over station"):
         publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
     assert list(blob_store.list_blobs("silver")) == []
+
+
+def _rotated_pole_file(path: Path, ellipsoid: bool) -> tuple[Path, np.ndarray]:
+    """A EURO-CORDEX-like grid: ``tas(time, rlat, rlon)`` on a rotated pole (north pole at
+    39.25N 162W), 0.44 degree cells. Regional climate models give the pole only; GDAL then
+    reads no CRS at all (it wants an ellipsoid), PROJ reads it on WGS 84."""
+    rlon = -28.375 + 0.44 * np.arange(60)
+    rlat = -23.375 + 0.44 * np.arange(50)
+    tas = (np.arange(2 * 50 * 60, dtype="float32").reshape(2, 50, 60) % 97) + 250
+    pole: dict = {
+        "grid_mapping_name": "rotated_latitude_longitude",
+        "grid_north_pole_latitude": 39.25,
+        "grid_north_pole_longitude": -162.0,
+    }
+    if ellipsoid:
+        pole.update(semi_major_axis=6378137.0, inverse_flattening=298.257223563)
+    time = {"units": "days since 2000-01-01", "standard_name": "time", "calendar": "standard"}
+    degrees = {"units": "degrees"}
+    variables = {
+        "time": Var(("time",), np.array([0.0, 1.0]), time),
+        "rlat": Var(("rlat",), rlat, {"standard_name": "grid_latitude", **degrees, "axis": "Y"}),
+        "rlon": Var(("rlon",), rlon, {"standard_name": "grid_longitude", **degrees, "axis": "X"}),
+        "rotated_pole": Var((), np.zeros((), dtype="int32"), pole),
+        "tas": Var(("time", "rlat", "rlon"), tas, {"units": "K", "grid_mapping": "rotated_pole"}),
+    }
+    dims = {"time": 2, "rlat": 50, "rlon": 60}
+    return write_netcdf3(path, dims, variables, {"Conventions": "CF-1.6"}), tas
+
+
+@pytest.mark.parametrize("ellipsoid", [False, True], ids=["pole-only", "with-ellipsoid"])
+def test_a_rotated_pole_grid_publishes_on_lonlat(
+    blob_store, pgstac_lookups, bronze_folder, tmp_path, ellipsoid
+) -> None:
+    """No GeoTIFF can carry a rotated pole (GDAL keeps it in a ``.aux.xml`` a COG loses): the
+    grid is warped onto EPSG:4326 by nearest neighbour and the lineage says so."""
+    path, tas = _rotated_pole_file(tmp_path / "cordex.nc", ellipsoid)
+    blob = f"{bronze_folder}/cordex/tas_EUR-44.nc"
+    out = _publish(blob_store, pgstac_lookups, blob, path)
+    (item_id,) = out.item_ids
+    analysis = _silver_path(blob_store, blob, f"{item_id}/analysis.tif")
+    assert cog_validate(str(analysis))[0]
+    with rasterio.open(analysis) as cog:
+        assert cog.crs.to_epsg() == 4326 and cog.count == 2
+        left, bottom, right, top = cog.bounds  # western Europe and the Atlantic
+        assert -25 < left < -15 and 20 < bottom < 25 and 10 < right < 20 and 45 < top < 55, (
+            cog.bounds
+        )
+        values = cog.read(1)
+        assert set(np.unique(values[values != cog.nodata])) <= set(np.unique(tas[0]))
+    item = _stored_item(blob_store, blob, item_id)
+    validate_stac(item)
+    props = item["properties"]
+    assert props["proj:code"] == "EPSG:4326" and "nearest neighbour" in props["processing:lineage"]
+    assert "rotated pole" in props["processing:lineage"]

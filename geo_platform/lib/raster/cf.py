@@ -204,3 +204,28 @@ def label(dims: Sequence[Dimension], coords: Sequence[float | str]) -> str:
         text = f"{value:g}" if isinstance(value, float) else str(value)
         parts.append(f"{dim.name}={text}")
     return " ".join(parts)
+
+
+def grid_mapping_crs(tags: Mapping[str, str], reference: str) -> str | None:
+    """WKT of the CF grid mapping variable ``reference`` names, read by PROJ
+    (``pyproj.CRS.from_cf``; WGS 84 when the mapping gives no ellipsoid, which GDAL will not
+    assume), or None when there is no such mapping or PROJ cannot read it. For grid mappings
+    GDAL could not read itself: a rotated pole (``rotated_latitude_longitude``) with only its
+    pole, as regional climate models write it."""
+    name = reference.split(":")[0].strip()
+    params: dict[str, object] = dict(attrs_of(tags, name)) if name else {}
+    if "grid_mapping_name" not in params:
+        return None
+    for key, value in params.items():
+        numbers = str(value).replace(",", " ").split()
+        try:
+            floats = [float(n) for n in numbers]
+        except ValueError:
+            continue
+        params[key] = floats[0] if len(floats) == 1 else floats
+    try:
+        from pyproj import CRS
+
+        return str(CRS.from_cf(params).to_wkt())
+    except Exception:
+        return None

@@ -255,7 +255,7 @@ def _variable(path: str, var: str, name: str, driver: str) -> CubeVariable | str
             return f"bands of different data types {sorted(set(ds.dtypes))}"
         tags = dict(ds.tags())
         attrs = cf.attrs_of(tags, var)
-        crs_wkt, assumed = _crs(ds, tags)
+        crs_wkt, assumed = _crs(ds, tags, attrs)
         if crs_wkt is None:
             return "a grid without a CRS (no grid_mapping, no latitude/longitude coordinates)"
         dims = cf.netcdf_dimensions(tags) if driver == "netCDF" else []
@@ -306,10 +306,17 @@ def _nodata(attrs: dict[str, str], gdal_nodata: float | None) -> float | None:
     return gdal_nodata
 
 
-def _crs(ds: rasterio.io.DatasetReader, tags: dict[str, str]) -> tuple[str | None, bool]:
-    """(WKT, assumed): the dataset's CRS, else EPSG:4326 for CF longitude coordinates."""
+def _crs(
+    ds: rasterio.io.DatasetReader, tags: dict[str, str], attrs: dict[str, str]
+) -> tuple[str | None, bool]:
+    """(WKT, assumed): the dataset's CRS; else the variable's CF grid mapping read by PROJ
+    (``cf.grid_mapping_crs``: GDAL reads none without an ellipsoid, as in CORDEX's rotated
+    poles), its ellipsoid assumed; else EPSG:4326 for CF longitude coordinates."""
     if ds.crs:
         return ds.crs.to_wkt(), False
+    mapped = cf.grid_mapping_crs(tags, attrs.get("grid_mapping", ""))
+    if mapped is not None:
+        return mapped, True
     lon_like = any(
         k.endswith(("#units", "#standard_name")) and v.strip().lower() in _LON_UNITS | {"longitude"}
         for k, v in tags.items()
@@ -354,7 +361,7 @@ def _grib(source: str, name: str) -> tuple[list[CubeVariable], list[str]]:
     with _open(source, name) as ds:
         if ds.transform.is_identity:
             return [], ["the GRIB grid has no geotransform"]
-        crs_wkt, assumed = _crs(ds, {})
+        crs_wkt, assumed = _crs(ds, {}, {})
         if crs_wkt is None:
             return [], ["the GRIB grid has no CRS"]
         grid = _grid(ds, crs_wkt, assumed)

@@ -26,6 +26,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 from geo_platform.lib.errors import TooLargeError
@@ -91,3 +92,74 @@ def rectify(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
             )  # fmt: skip
         driver = src.driver
     return Rectified(out, how, crs.to_string(), driver)
+
+
+def geotiff_keeps_crs(wkt: str) -> bool:
+    """True when a GeoTIFF can carry the CRS ``wkt`` in its keys (written to a 1x1 GeoTIFF in
+    memory and read back). A rotated pole (a CF ``rotated_latitude_longitude`` grid, PROJ's
+    ``ob_tran``) cannot: GDAL keeps it only in a ``.aux.xml``, which a COG does not carry."""
+    crs = CRS.from_wkt(wkt)
+    path = "/vsimem/geo_platform_crs_probe.tif"
+    try:
+        with rasterio.open(path, "w", driver="GTiff", width=1, height=1, count=1,
+                           dtype="uint8", crs=crs, transform=(1, 0, 0, 0, -1, 0)):  # fmt: skip
+            pass
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as ds:
+            back = ds.crs
+    finally:
+        rasterio.shutil.delete(path) if _exists(path) else None
+    return back is not None and back == crs
+
+
+def _exists(path: str) -> bool:
+    try:
+        return bool(rasterio.shutil.exists(path))
+    except Exception:
+        return False
+
+
+def warp_to_lonlat(path: Path | str, out: Path, max_bytes: int) -> Rectified:
+    """Warp ``path`` (a grid in a CRS no GeoTIFF can carry, see ``geotiff_keeps_crs``) onto
+    EPSG:4326 at the resolution GDAL suggests, nearest neighbour: every published value is a
+    source value, on a lon/lat grid clients can place. Padding as for ``rectify``."""
+    with rasterio.open(path) as src:
+        size = src.width * src.height * src.count * dtype_itemsize(src.dtypes[0])
+        if size > max_bytes:
+            raise TooLargeError(
+                f"{src.width}x{src.height}x{src.count} {src.dtypes[0]} to warp is "
+                f"{size / 2**30:.1f} GiB uncompressed, above the limit of "
+                f"{max_bytes / 2**30:.1f} GiB",
+                path=str(path),
+            )
+        crs = CRS.from_epsg(4326)
+        with WarpedVRT(src, crs=crs, resampling=Resampling.nearest,
+                       **_padding(src.dtypes[0], src.nodata)) as vrt:  # fmt: skip
+            rasterio.shutil.copy(
+                vrt, out, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
+                compress="deflate", bigtiff="if_safer",
+            )  # fmt: skip
+        with rasterio.open(out, "r+") as dst:  # the warp keeps pixels, not the bands' metadata
+            for i in range(1, src.count + 1):
+                dst.set_band_description(i, src.descriptions[i - 1] or "")
+                dst.update_tags(i, **src.tags(i))
+                if src.units[i - 1]:
+                    dst.set_band_unit(i, src.units[i - 1])
+            extra = dst.count - src.count  # an alpha band the warp added for padding
+            dst.scales = (*src.scales, *(1.0,) * extra)
+            dst.offsets = (*src.offsets, *(0.0,) * extra)
+        name = src.crs.to_dict().get("proj", "") if src.crs else ""
+        driver = src.driver
+    how = (
+        f"warped from its native grid ({name or 'a CRS'} that GeoTIFF cannot carry, such as a "
+        "rotated pole) onto EPSG:4326, nearest neighbour: values unchanged, grid resampled"
+    )
+    return Rectified(out, how, crs.to_string(), driver)
+
+
+def lonlat_copy_if_needed(path: Path | str, crs_wkt: str, crs_source: str, out: Path,
+                          max_bytes: int) -> Rectified | None:  # fmt: skip
+    """``warp_to_lonlat`` for a raster whose own CRS (``crs_source`` "dataset") no GeoTIFF
+    can carry, else None (the raster is published on its own grid)."""
+    if crs_source != "dataset" or geotiff_keeps_crs(crs_wkt):
+        return None
+    return warp_to_lonlat(path, out, max_bytes)
