@@ -19,6 +19,8 @@ to ``inspect_raster``'s ``NotGeoreferencedError``.
 
 from __future__ import annotations
 
+import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,15 +96,17 @@ def rectify(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
     return Rectified(out, how, crs.to_string(), driver)
 
 
+@functools.lru_cache(maxsize=256)
 def geotiff_keeps_crs(wkt: str) -> bool:
     """True when a GeoTIFF can carry the CRS ``wkt`` in its keys (written to a 1x1 GeoTIFF in
-    memory and read back). A rotated pole (a CF ``rotated_latitude_longitude`` grid, PROJ's
-    ``ob_tran``) cannot: GDAL keeps it only in a ``.aux.xml``, which a COG does not carry."""
+    memory and read back, once per CRS). A rotated pole (a CF ``rotated_latitude_longitude``
+    grid, PROJ's ``ob_tran``) cannot: GDAL keeps it only in a ``.aux.xml``, which a COG does
+    not carry."""
     crs = CRS.from_wkt(wkt)
-    path = "/vsimem/geo_platform_crs_probe.tif"
+    path = f"/vsimem/geo_platform_crs_probe_{threading.get_ident()}.tif"
     try:
         with rasterio.open(path, "w", driver="GTiff", width=1, height=1, count=1,
-                           dtype="uint8", crs=crs, transform=(1, 0, 0, 0, -1, 0)):  # fmt: skip
+                           dtype="uint8", crs=crs, transform=(1, 0, 9, 0, -1, 9)):  # fmt: skip
             pass
         with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as ds:
             back = ds.crs
