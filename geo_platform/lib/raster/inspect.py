@@ -47,7 +47,12 @@ from geo_platform.lib.errors import (
     UnsupportedFormatError,
 )
 from geo_platform.lib.raster.georef import place_on_earth, resolve_crs
-from geo_platform.lib.raster.opening import GDAL_ERRORS, open_raster, resolve_gdal_path
+from geo_platform.lib.raster.opening import (
+    GDAL_ERRORS,
+    open_raster,
+    readable_tags,
+    resolve_gdal_path,
+)
 from geo_platform.lib.raster.tags import find_datetime, sensor_metadata
 from geo_platform.lib.types import BBox
 
@@ -262,7 +267,7 @@ def _describe(
 ) -> RasterInfo:
     fp = place_on_earth(ds, crs, name)
     tags = _tags(ds)
-    band_tags = tuple(ds.tags(i) for i in range(1, ds.count + 1))
+    band_tags = tuple(readable_tags(ds, i) for i in range(1, ds.count + 1))
     when, when_tag = find_datetime(tags, band_tags[0])
     authority = crs.to_authority(min_confidence=70)
     colorinterp = tuple(ci.name for ci in ds.colorinterp)
@@ -321,9 +326,9 @@ def _nbits(ds: rasterio.io.DatasetReader) -> int | None:
 
 def _tags(ds: rasterio.io.DatasetReader) -> dict[str, str]:
     """Default-domain tags plus EXIF tags (a separate domain for TIFF files)."""
-    tags = dict(ds.tags())
+    tags = readable_tags(ds)
     if "EXIF" in (ds.tag_namespaces() or []):
-        tags.update(ds.tags(ns="EXIF"))
+        tags.update(readable_tags(ds, ns="EXIF"))
     return tags
 
 
@@ -334,7 +339,7 @@ def _extra_domains(ds: rasterio.io.DatasetReader) -> dict[str, dict[str, str]]:
         if domain in _SKIP_DOMAINS:
             continue
         try:
-            items = ds.tags(ns=domain)
+            items = readable_tags(ds, ns=domain)
         except GDAL_ERRORS:
             continue
         if items:

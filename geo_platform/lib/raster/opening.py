@@ -165,3 +165,15 @@ def open_raster(gdal_path: str, name: str) -> Iterator[rasterio.io.DatasetReader
         raise UnreadableFileError(f"opening failed: {text}", path=name) from exc
     with ds:
         yield ds
+
+
+def readable_tags(
+    ds: rasterio.io.DatasetReader, bidx: int = 0, ns: str | None = None
+) -> dict[str, str]:
+    """``ds.tags(bidx, ns)``, or {} when GDAL returns metadata that is not UTF-8 (a TIFF
+    ImageDescription written in Latin-1 by old software, binary XMP in a JPEG2000 box):
+    rasterio refuses such metadata as a whole, and metadata must not stop a publish."""
+    try:
+        return dict(ds.tags(bidx, ns=ns) if ns else ds.tags(bidx))
+    except UnicodeDecodeError:
+        return {}

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
@@ -192,3 +193,20 @@ def test_an_option_gdal_cannot_apply_is_not_reported_as_corruption(tmp_path: Pat
     with pytest.raises(UnsupportedFormatError, match="appropriate zoom level") as err:
         build_cog_tiers(src, tmp_path / "o", RasterOptions(web_optimized=True), "bronze/tiny.tif")
     assert "corrupt" not in str(err.value) and "bronze/tiny.tif" in str(err.value)
+
+
+def test_metadata_that_is_not_utf8_does_not_stop_a_publish(tmp_path: Path) -> None:
+    """A JPEG2000 whose GMLJP2 box holds a byte that is not UTF-8: rasterio refuses the whole
+    metadata domain (UnicodeDecodeError); the raster publishes without it."""
+    src = _tif(tmp_path / "s.tif", np.arange(64, dtype="uint8").reshape(1, 8, 8))
+    jp2 = tmp_path / "ortho.jp2"
+    rasterio.shutil.copy(src, jp2, driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE=True)
+    data = jp2.read_bytes()
+    at = data.index(b"FeatureCollection")
+    jp2.write_bytes(data[:at] + b"\x98" + data[at + 1 :])  # same length: boxes stay valid
+    with rasterio.open(jp2) as ds, pytest.raises(UnicodeDecodeError):
+        ds.tags(ns="xml:gml.root-instance")
+    info = inspect_raster(jp2, "bronze/ortho.jp2", max_bytes=2**30, max_pixels=2**30)
+    assert "xml:gml.root-instance" not in info.extra_metadata and info.crs.to_epsg() == 32633
+    item = _item(jp2, tmp_path / "out")
+    assert item["properties"]["proj:code"] == "EPSG:32633"
