@@ -79,6 +79,20 @@ def _attributes(r: _Reader) -> dict[str, str]:
 def read_cdf_variables(path: Path) -> list[CdfVariable] | None:
     """Every variable of a NetCDF classic file, or None when ``path`` is not one (or its header
     cannot be read): HDF5-based NetCDF-4, GRIB, anything else."""
+    parsed = _read(path)
+    return None if parsed is None else parsed[0]
+
+
+def cdf_data_end(path: Path) -> int | None:
+    """The byte where the last variable's data ends, from the header (fixed-size variables at
+    ``begin + vsize``, record variables after ``numrecs`` records), or None when ``path`` is no
+    NetCDF classic file or is being streamed (``numrecs`` unknown). A file shorter than that
+    is truncated: GDAL would read its missing tail as fill values."""
+    parsed = _read(path)
+    return None if parsed is None else parsed[1]
+
+
+def _read(path: Path) -> tuple[list[CdfVariable], int | None] | None:
     try:
         with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             version = _MAGIC.get(bytes(buf[:4]))
@@ -89,22 +103,32 @@ def read_cdf_variables(path: Path) -> list[CdfVariable] | None:
         return None
 
 
-def _parse(r: _Reader) -> list[CdfVariable]:
-    r.num(wide=r.version == 5)  # numrecs
+def _parse(r: _Reader) -> tuple[list[CdfVariable], int | None]:
+    numrecs = r.num(wide=r.version == 5)
     _, ndims = _read_list(r)
-    dims = []
+    dims, lengths = [], []
     for _ in range(ndims):
         dims.append(r.name())
-        r.count()  # length
+        lengths.append(r.count())  # 0: the record (unlimited) dimension
     _attributes(r)  # global attributes
     _, nvars = _read_list(r)
-    out = []
+    out, fixed_end, records = [], 0, []
     for _ in range(nvars):
         name = r.name()
         ids = [r.count() for _ in range(r.count())]
         attrs = _attributes(r)
         r.num()  # nc_type
-        r.num(wide=r.version == 5)  # vsize
-        r.num(wide=r.version != 1)  # begin
+        vsize = r.num(wide=r.version == 5)
+        begin = r.num(wide=r.version != 1)
         out.append(CdfVariable(name, tuple(dims[i] for i in ids if i < len(dims)), attrs))
-    return out
+        if ids and ids[0] < len(lengths) and lengths[ids[0]] == 0:
+            records.append((begin, vsize))
+        else:
+            fixed_end = max(fixed_end, begin + vsize)
+    if not records:
+        return out, fixed_end
+    if numrecs < 0 or numrecs == 0xFFFFFFFF:  # STREAMING: the count is not written yet
+        return out, None
+    recsize = sum(v for _, v in records) if len(records) > 1 else records[0][1]
+    last = max(b + (numrecs - 1) * recsize + v for b, v in records) if numrecs else 0
+    return out, max(fixed_end, last)

@@ -44,6 +44,7 @@ from geo_platform.lib.errors import (
     EmptyDatasetError,
     NotGeoreferencedError,
     TooLargeError,
+    UnreadableFileError,
     UnsupportedFormatError,
 )
 from geo_platform.lib.raster.georef import place_on_earth, resolve_crs
@@ -54,6 +55,7 @@ from geo_platform.lib.raster.opening import (
     resolve_gdal_path,
 )
 from geo_platform.lib.raster.tags import find_datetime, sensor_metadata
+from geo_platform.lib.raster.tiff_extent import tiff_data_end
 from geo_platform.lib.types import BBox
 
 DEFAULT_MAX_BYTES = 32 * 2**30
@@ -155,6 +157,7 @@ def inspect_raster(
     gdal_path = resolve_gdal_path(path, name, max_uncompressed=max_bytes)
     with open_raster(gdal_path, name) as ds:
         _check_structure(ds, name, own_vrt)
+        _check_complete(ds, gdal_path, name)
         _check_size(ds, name, max_bytes, max_pixels)
         crs, crs_source = resolve_crs(ds, gdal_path, name, assume_crs)
         empty_checked = check_empty and _cheap_to_check(ds)
@@ -169,6 +172,21 @@ REFERENCING_DRIVERS = frozenset(
 )  # fmt: skip
 """Drivers whose files point at other files or at network services. A bronze file must hold its
 own pixels: a VRT could otherwise publish any file the worker can read, or fetch a URL."""
+
+
+def _check_complete(ds: rasterio.io.DatasetReader, gdal_path: str, name: str) -> None:
+    """A TIFF whose strips or tiles run past its end is truncated (an interrupted upload):
+    refused before anything is built from it (``tiff_pages.tiff_data_end``)."""
+    local = Path(gdal_path)
+    if ds.driver != "GTiff" or not local.is_file():
+        return
+    end, size = tiff_data_end(local), local.stat().st_size
+    if end is not None and end > size:
+        raise UnreadableFileError(
+            f"the TIFF is truncated: its image data runs to byte {end:,} but the file ends at "
+            f"byte {size:,} (an interrupted upload or copy?); upload it again",
+            path=name,
+        )
 
 
 def _check_structure(ds: rasterio.io.DatasetReader, name: str, own_vrt: bool = False) -> None:

@@ -33,9 +33,9 @@ from typing import Any
 
 import rasterio
 
-from geo_platform.lib.errors import GeoPlatformError, UnsupportedFormatError
+from geo_platform.lib.errors import GeoPlatformError, UnreadableFileError, UnsupportedFormatError
 from geo_platform.lib.raster import cf
-from geo_platform.lib.raster.cdf_header import CdfVariable, read_cdf_variables
+from geo_platform.lib.raster.cdf_header import CdfVariable, cdf_data_end, read_cdf_variables
 from geo_platform.lib.raster.cf import Dimension
 from geo_platform.lib.raster.grib import grib_groups
 from geo_platform.lib.raster.opening import (
@@ -124,6 +124,8 @@ def read_cube(path: Path, name: str, work: Path) -> Cube | None:
     except SeveralRastersError:
         return None  # tiles in a zip (``zip_mosaic``)
     header = read_cdf_variables(Path(gdal_path)) if not gdal_path.startswith("/vsi") else None
+    if header is not None:
+        _check_complete(Path(gdal_path), name)
     if header is not None and not any(len(v.dims) >= 2 for v in header):
         notes = "; ".join(_not_rasters(header, set()))
         raise UnsupportedFormatError(
@@ -205,6 +207,17 @@ def _subdatasets(
     seen = {v for v, _ in candidates} | set(auxiliary)
     ignored += _not_rasters(header or [], seen)
     return variables, ignored
+
+
+def _check_complete(path: Path, name: str) -> None:
+    """A NetCDF classic file shorter than its header says is truncated (``cdf_data_end``)."""
+    end, size = cdf_data_end(path), path.stat().st_size
+    if end is not None and end > size:
+        raise UnreadableFileError(
+            f"the netCDF file is truncated: its variables run to byte {end:,} but the file ends "
+            f"at byte {size:,} (an interrupted upload or copy?); upload it again",
+            path=name,
+        )
 
 
 def _link_path(source: str) -> str:

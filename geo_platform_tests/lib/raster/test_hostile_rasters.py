@@ -15,15 +15,21 @@ import rasterio.shutil
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from geo_platform.lib.errors import CoordinateRangeError, UnsupportedFormatError
+from geo_platform.lib.errors import (
+    CoordinateRangeError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+)
 from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.inspect import inspect_raster
+from geo_platform.lib.raster.multidim import read_cube
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tags import parse_datetime
 from geo_platform.lib.raster.validate import validate_cog
 from geo_platform.lib.stac.raster_item import build_raster_item
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import Provenance
+from geo_platform_tests.fixtures.netcdf3 import climate_cube
 
 PROV = Provenance(source_blob="bronze/x.tif", source_etag="e")
 
@@ -210,3 +216,30 @@ def test_metadata_that_is_not_utf8_does_not_stop_a_publish(tmp_path: Path) -> No
     assert "xml:gml.root-instance" not in info.extra_metadata and info.crs.to_epsg() == 32633
     item = _item(jp2, tmp_path / "out")
     assert item["properties"]["proj:code"] == "EPSG:32633"
+
+
+@pytest.mark.parametrize("cog", [False, True], ids=["tiff", "cog"])
+def test_a_truncated_tiff_is_refused_as_such(tmp_path: Path, cog: bool) -> None:
+    """An interrupted upload: GDAL opens the file, and a truncated COG keeps its structure (its
+    tiles were the tail); before, a byte copy of it became the archive tier and the publish
+    failed later with "Read failed. See previous exception for details."."""
+    data = (np.arange(3 * 256 * 256) % 251).astype("uint8").reshape(3, 256, 256)
+    src = _tif(tmp_path / "full.tif", data, tiled=True, compress="deflate")
+    if cog:
+        rasterio.shutil.copy(src, tmp_path / "full_cog.tif", driver="COG", compress="deflate")
+        src = tmp_path / "full_cog.tif"
+    whole = src.read_bytes()
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    with pytest.raises(UnreadableFileError, match=r"bronze/cut\.tif.*TIFF is truncated.*upload"):
+        inspect_raster(cut, "bronze/cut.tif", max_bytes=2**30, max_pixels=2**30)
+    inspect_raster(src, "bronze/full.tif", max_bytes=2**30, max_pixels=2**30)  # whole: fine
+
+
+def test_a_truncated_netcdf_is_refused_as_such(tmp_path: Path) -> None:
+    whole = climate_cube(tmp_path / "cube.nc").read_bytes()
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes(whole[: len(whole) - 100])
+    with pytest.raises(UnreadableFileError, match=r"bronze/cut\.nc.*netCDF file is truncated"):
+        read_cube(cut, "bronze/cut.nc", tmp_path)
+    assert read_cube(tmp_path / "cube.nc", "bronze/cube.nc", tmp_path) is not None
