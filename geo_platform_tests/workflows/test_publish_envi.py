@@ -12,6 +12,7 @@ from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import bronze, naming
+from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
@@ -71,7 +72,7 @@ def test_an_envi_data_file_is_told_by_its_header(
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == sorted([name, "hyper.hdr"])
     listed = [f"{bronze_folder}/{f}" for f in [*files, "roads.tab", "roads.dat"]]
-    assert bronze.envi_data_files(listed) == {f"{bronze_folder}/{name}"}
+    assert listed_roles(listed) == {f"{bronze_folder}/{name}": "raster"}
     blob = publish_folder(store, pgstac_lookups, bronze_folder, tmp_path, name, "ENVI")
     with blobs.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as cog:
         assert cog_validate(str(cog))[0]

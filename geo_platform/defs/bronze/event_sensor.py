@@ -179,7 +179,7 @@ def _files_of_created_sidecars(
 def _envi_data_of_created_headers(
     store: BlobStore, container: str, created: list[BlobInfo]
 ) -> list[BlobInfo]:
-    """The ENVI data files (``lib.bronze.envi_data_files``) a created ``.hdr`` makes rasters,
+    """The ENVI data files (``file_kinds.envi_data_files``) a created ``.hdr`` makes rasters,
     when they arrived in an earlier batch (and were taken for unrecognised binary then)."""
     named = {b.path for b in created}
     found: dict[str, BlobInfo] = {}
