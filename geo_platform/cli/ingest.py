@@ -35,6 +35,8 @@ def ingest(paths: tuple[Path, ...], prefix: str, wait: bool, as_json: bool) -> N
     results = run_ingest(list(paths), prefix, wait, track=None if as_json else progress_bar)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+    elif not results:  # empty folders: say so rather than print an empty table
+        click.echo(f"No files to ingest in {', '.join(map(str, paths))}.", err=True)
     else:
         _print_results(results)
     sys.exit(exit_code(results))

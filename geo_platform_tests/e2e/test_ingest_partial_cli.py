@@ -34,3 +34,15 @@ def test_cli_ingest_json_reports_partial(pg_instance_env, local_blob_root, tmp_p
     assert row["failed_layers"]["wells"].startswith("CoordinateRangeError: ")
     good = {naming.table_name(row["blob"], n, multi_layer=True) for n in ("towns", "parcels")}
     assert {i["id"] for i in row["stac_items"]} == good
+
+
+def test_cli_ingest_of_an_empty_folder_says_so(local_blob_root, tmp_path):
+    empty = tmp_path / "drop"
+    empty.mkdir()
+    env = {**os.environ, "GEO_PLATFORM_BLOB_ROOT": str(local_blob_root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "geo_platform.cli.main", "ingest", str(empty), "--prefix", "x"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert f"No files to ingest in {empty}." in proc.stderr
