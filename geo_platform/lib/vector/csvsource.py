@@ -98,19 +98,36 @@ def _open_raw(gdal_path: str) -> Iterator[IO[bytes]]:
         yield fh
 
 
+def seen_as(raw: bytes, pos: int) -> str:
+    """How text around an undecodable byte reads in the usual Windows encoding: a hint for
+    the ``encoding`` option (``"Caf\\xe9 M\u00fcller" reads 'Café Müller' in cp1252``)."""
+    start = raw.rfind(b"\n", 0, pos) + 1
+    end = raw.find(b"\n", pos)
+    line = raw[start : end if end >= 0 else len(raw)].strip(b"\r")
+    try:
+        guess = line.decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    return f", in {line!r}, which reads {guess!r} in cp1252"
+
+
 def _ensure_utf8(base: Any, options: VectorOptions) -> Any:
     """The layer source itself when UTF-8, else a transcoded copy (or DecodingError)."""
     with _open_raw(base.gdal_path) as fh:
         bom = fh.read(2)
         fh.seek(0)
         bad = first_undecodable(fh, "utf-8")
+        if bad is not None and not options.encoding:
+            fh.seek(0)
+            near = fh.read(bad + 24)[max(0, bad - 24) :]
+            pos = min(bad, 24)
     if bad is None:
         return base
     if not options.encoding and bom in UTF16_BOMS:  # the BOM says which: no guessing
         options = replace(options, encoding="utf-16")
     if not options.encoding:
         raise DecodingError(
-            f"CSV text is not valid UTF-8 (first bad byte at offset {bad}); "
+            f"CSV text is not valid UTF-8 (first bad byte at offset {bad}{seen_as(near, pos)}); "
             "set the vector encoding option (e.g. cp1252) if it uses another encoding",
             path=base.display,
         )

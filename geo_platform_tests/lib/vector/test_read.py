@@ -276,8 +276,11 @@ def test_csv_without_coordinates(tmp_path: Path):
 
 def test_csv_encoding(tmp_path: Path):
     path = _csv(tmp_path, "name,lat,lon\nMünchen,48.1,11.5\n", encoding="cp1252")
-    with pytest.raises(DecodingError, match=r"not valid UTF-8"):
+    with pytest.raises(DecodingError, match=r"not valid UTF-8") as err:
         open_source(path, "t.csv")
+    assert r"in b'M\xfcnchen,48.1,11.5', which reads 'München,48.1,11.5' in cp1252" in str(
+        err.value
+    )  # the line with the bad byte, and how the usual Windows encoding reads it
     (src,) = open_source(path, "t.csv", VectorOptions(encoding="cp1252"))
     batch = next(iter_batches(src))
     assert batch.column("name").to_pylist() == ["München"]
