@@ -166,9 +166,12 @@ def _files_of_created_sidecars(
 ) -> list[tuple[BlobInfo, DataKind]]:
     named = {b.path for b in created}
     found: dict[str, tuple[BlobInfo, DataKind]] = {}
-    for blob in created:  # an extensionless file may be an ER Mapper header's data file
-        if classify(blob.path, blob.size).kind != "sidecar" and extension(blob.path) != "":
-            continue
+    bare = 0  # extensionless blobs looked up (an ER Mapper header's data file is one)
+    for blob in created:
+        if classify(blob.path, blob.size).kind != "sidecar":
+            if extension(blob.path) != "" or bare >= MAX_SNIFFS:
+                continue  # beyond the cap (a Zarr store's chunks): the reconciler's listing
+            bare += 1
         near = store.list_blobs(container, prefix=companions_prefix(blob.path))
         for main, kind in files_of_sidecar(blob.path, near):
             if main.path not in named:
