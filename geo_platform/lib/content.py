@@ -28,6 +28,7 @@ import struct
 from pathlib import Path
 
 from geo_platform.lib.errors import EmptyFileError
+from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.naming import ascii_fold
 from geo_platform.lib.tarred import is_tar, member_names, tar_head
 from geo_platform.lib.types import BlobClass
@@ -286,7 +287,10 @@ def describe(fmt: str) -> str:
 
 
 _ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", ".grib", ".grb2",
-                       ".dt0", ".dt1", ".dt2", ".bil")  # fmt: skip
+                       ".dt0", ".dt1", ".dt2", ".bil", ".flt", ".bsq", ".bip", ".sdat", ".rst",
+                       ".ers", ".grd", ".ecw", ".h5", ".hdf5", ".he5", ".nc4", ".grb", ".grib2",
+                       ".kea", ".ntf", ".nitf", ".gtif", ".geotiff", ".cog", ".j2k", ".bt",
+                       ".ter", ".dem")  # fmt: skip
 _ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".sqlite", ".geojson", ".json", ".kml", ".fgb",
                        ".gdbtable", ".gml", ".gpx", ".csv", ".parquet", ".gdb/", ".tab",
                        ".mif")  # fmt: skip
@@ -347,7 +351,8 @@ def zip_kind(members: list[str]) -> tuple[BlobClass, str]:
     """(kind, reason) of a zip archive from its member names (see the module docstring);
     archive noise (``__MACOSX/._roads.shp``) does not count."""
     names = [n.lower() for n in members if not is_archive_noise(n)]
-    if any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names) and not any(
+    envi = "raster" in listed_roles(names).values()  # ENVI's extensionless data file
+    if (envi or any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names)) and not any(
         n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names
     ):
         return "raster", "recognised by its content (a zip holding a raster)"

@@ -240,7 +240,8 @@ def _inspect(local: Path, work: Path, blob: str, options: RasterOptions) -> tupl
             local, blob, max_bytes=max_bytes, max_pixels=max_pixels, assume_crs=options.assume_crs
         )
         warped = work / "warped-source.tif"  # a rotated pole: onto lon/lat
-        rectified = lonlat_copy_if_needed(local, info.crs_wkt2, info.crs_source, warped, max_bytes)
+        rectified = lonlat_copy_if_needed(info.gdal_path, info.crs_wkt2, info.crs_source, warped,
+                                          max_bytes)  # fmt: skip
         if rectified is None:
             return info, local
     except SeveralRastersError as several:  # tiles of one grid in a zip: their mosaic

@@ -45,6 +45,12 @@ def _zip(members: dict[str, bytes], *, zip64: bool = False) -> bytes:
         (["scan.tif", "__MACOSX/._roads.shp"], "raster"),  # archive noise is no vector
         (["README.txt"], "vector"),
         ([], "vector"),
+        # grids with companions (USGS NED's GridFloat, SAGA, ER Mapper, ENVI's bare data file)
+        (["floatn40w106_13.flt", "floatn40w106_13.hdr", "floatn40w106_13.prj"], "raster"),
+        (["dem.sdat", "dem.sgrd"], "raster"),
+        (["scene.ers", "scene"], "raster"),
+        (["hyper", "hyper.hdr"], "raster"),
+        (["notes", "notes.txt"], "vector"),  # a bare name without a header is no raster
     ],
 )
 def test_kind_of_members(names: list[str], kind: str) -> None:

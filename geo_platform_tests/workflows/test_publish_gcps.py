@@ -5,10 +5,12 @@ local store and on Azurite, checked with rio-cogeo, rasterio and the STAC schema
 from __future__ import annotations
 
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import pytest
 import rasterio
 from azure.storage.blob import BlobServiceClient
@@ -18,6 +20,7 @@ from rasterio.rpc import RPC
 from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import naming
+from geo_platform.lib.content import zip_kind as content_kind_of_zip
 from geo_platform.lib.errors import NotGeoreferencedError
 from geo_platform.lib.raster.rectify import geotiff_keeps_crs, rectify
 from geo_platform.lib.stac.validate import validate_stac
@@ -225,3 +228,44 @@ def test_a_crs_no_geotiff_carries_is_warped_onto_lonlat(store, pgstac_lookups, b
             assert set(np.unique(values[values != 0])) <= set(np.unique(data))
             left, bottom, right, top = ds.bounds
             assert -45 < left < -40 and 10 < right < 20 and 40 < bottom < top < 75, ds.bounds
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [pyproj.CRS("EPSG:4269").to_wkt("WKT1_ESRI"), pyproj.CRS("EPSG:3035").to_wkt("WKT1_GDAL"),
+     pyproj.CRS("EPSG:7415").to_wkt(), pyproj.CRS("ESRI:54009").to_wkt()],
+    ids=["esri-nad83", "gdal-laea", "compound", "mollweide"],
+)  # fmt: skip
+def test_a_crs_read_back_under_other_names_is_kept(crs: str) -> None:
+    """GeoTIFF keys give back these CRSs under other names (EPSG:4269 for an ESRI .prj's
+    GCS_North_American_1983, a compound CRS without its vertical part): published as they
+    are, never warped."""
+    assert geotiff_keeps_crs(CRS.from_wkt(crs).to_wkt())
+
+
+def test_a_zipped_gridfloat_with_an_esri_prj_publishes_on_its_own_grid(
+    store, pgstac_lookups, bronze_folder, tmp_path
+):
+    """USGS NED tiles come so: ``n40w106.zip`` holding ``floatn40w106_13.flt``, its ``.hdr``
+    and an ESRI ``.prj`` (NAD83). The zip is a raster by its members, and the grid is kept."""
+    folder = tmp_path / "ned"
+    folder.mkdir()
+    data = (np.arange(20 * 30, dtype="float32").reshape(1, 20, 30) / 3 + 1500).astype("float32")
+    nad83 = CRS.from_wkt(pyproj.CRS(4269).to_wkt("WKT1_ESRI"))
+    grid = rasterio.transform.from_origin(-106, 40, 0.001, 0.001)
+    with rasterio.open(folder / "floatn40w106_13.flt", "w", driver="EHdr", width=30, height=20,
+                       count=1, dtype="float32", crs=nad83, transform=grid) as dst:  # fmt: skip
+        dst.write(data)
+    members = sorted(p.name for p in folder.iterdir())
+    assert content_kind_of_zip(members)[0] == "raster"
+    archive = tmp_path / "n40w106.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in members:
+            zf.write(folder / name, name)
+    blob, out = _publish(store, pgstac_lookups, bronze_folder, archive)
+    assert "warped" not in out.item["properties"]["processing:lineage"]
+    assert out.item["properties"]["proj:code"] == "EPSG:4269"
+    blobs, _bronze, silver = store
+    analysis = f"{naming.silver_prefix(blob)}/analysis.tif"
+    with blobs.local_copy(silver, analysis) as cog, rasterio.open(cog) as ds:
+        assert ds.crs.to_epsg() == 4269 and np.array_equal(ds.read(), data)

@@ -32,6 +32,7 @@ from geo_platform.lib.errors import (
     UnsupportedFormatError,
     without_local_paths,
 )
+from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.gdal_paths import vsizip
 
 SIDECAR_SUFFIXES = (
@@ -92,7 +93,12 @@ def resolve_gdal_path(path: Path | str, name: str, *, max_uncompressed: int | No
         for m in members
         if not m.filename.lower().endswith(SIDECAR_SUFFIXES) and not is_archive_noise(m.filename)
     ]
-    rasters = [m for m in candidates if classify(m.filename).kind == "raster"]
+    roles = listed_roles(m.filename for m in members)  # ENVI's extensionless data file
+    rasters = [
+        m
+        for m in candidates
+        if classify(m.filename).kind == "raster" or roles.get(m.filename) == "raster"
+    ]
     if rasters:  # a README or a PDF beside the raster is not a candidate
         candidates = rasters
     lowered = {m.filename.lower() for m in members}
