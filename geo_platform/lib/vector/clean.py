@@ -27,12 +27,11 @@ import shapely
 from geo_platform.lib.errors import CoordinateRangeError, DecodingError
 from geo_platform.lib.naming import unique_pg_identifiers
 from geo_platform.lib.vector import geometry as geom_rules
-from geo_platform.lib.vector import wkb
+from geo_platform.lib.vector import reproject, wkb
 from geo_platform.lib.vector.extent import seam_rows
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.pgcopy import pg_type_for
 from geo_platform.lib.vector.plan import LayerPlan, parse_wkb_closing
-from geo_platform.lib.vector.reproject import Reprojector
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.lib.vector.source_wkb import SourceWkb
 
@@ -138,7 +137,7 @@ class LayerCleaner:
         self.columns = plan_columns(schema, src.geometry_column)
         self.geometry_index = geometry_index(schema, src.geometry_column)
         self.out_schema = attribute_schema(self.columns, schema)
-        self.reprojector = Reprojector(src.crs, options.assume_crs, src.display)
+        self.reprojector = reproject.for_layer(src, options.assume_crs)
         self.range_check = src.lonlat_range_check or self.reprojector.lonlat_degrees
         self.stats = {k: KindStats() for k in wkb.KINDS}
         self.null_rows = 0

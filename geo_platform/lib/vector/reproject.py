@@ -11,12 +11,17 @@ transformed (horizontal reprojection only). Antimeridian-crossing data is kept a
 
 from __future__ import annotations
 
+import posixpath
+import zipfile
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from geo_platform.lib.errors import InvalidCRSError, MissingCRSError
+from geo_platform.lib.gdal_paths import split_vsizip
+from geo_platform.lib.vector.source import LayerSource
 
 TARGET_SRID = 4326
 WGS84_LONLAT = ("EPSG:4326", "OGC:CRS84", "EPSG:4979", "OGC:CRS84h")
@@ -112,3 +117,42 @@ class Reprojector:
             return np.column_stack([x, y, coords[:, 2:]])
 
         return np.asarray(shapely.transform(geoms, fn, include_z=None), dtype=object)
+
+
+def for_layer(src: LayerSource, assume_crs: str | None) -> Reprojector:
+    """``Reprojector`` of a layer; a Shapefile whose ``.prj`` is there but empty or unreadable
+    says so (an ``InvalidCRSError`` naming the ``.prj``), not that it has no CRS at all."""
+    try:
+        return Reprojector(src.crs, assume_crs, src.display)
+    except MissingCRSError as exc:
+        text = _shapefile_prj(src)
+        if text is None:
+            raise
+        what = "is empty" if not text.strip() else f"is not a CRS PROJ can read ({text[:80]!r})"
+        raise InvalidCRSError(
+            f"its .prj sidecar {what}; fix the .prj, or configure assume_crs (e.g. EPSG:4326) "
+            "if you know the CRS",
+            path=src.display,
+        ) from exc
+
+
+def _shapefile_prj(src: LayerSource) -> str | None:
+    """The text of the ``.prj`` beside a Shapefile layer (loose or in a zip), or None."""
+    if src.driver != "ESRI Shapefile":
+        return None
+    inside = split_vsizip(src.gdal_path)
+    if inside is not None:
+        archive, member = inside
+        wanted = posixpath.splitext(member)[0].lower() + ".prj"
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if info.filename.lower() == wanted and info.file_size < 1_000_000:
+                    return zf.read(info).decode("utf-8", errors="replace")
+        return None
+    path = Path(src.gdal_path)
+    wanted = path.stem.lower() + ".prj"
+    try:
+        found = sorted(p for p in path.parent.iterdir() if p.name.lower() == wanted)
+    except OSError:
+        return None
+    return found[0].read_text(errors="replace") if found and found[0].is_file() else None

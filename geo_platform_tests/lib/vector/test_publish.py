@@ -21,6 +21,7 @@ from geo_platform.lib.errors import (
     DecodingError,
     EmptyDatasetError,
     FormatMismatchError,
+    InvalidCRSError,
     MissingCRSError,
     NoGeometryError,
 )
@@ -31,7 +32,7 @@ from geo_platform.store import postgis
 from geo_platform.store import quality as store_quality
 from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
 from geo_platform.store.vector_outputs import create_spatial_index
-from geo_platform_tests.lib.vector.conftest import publish_file
+from geo_platform_tests.lib.vector.conftest import publish_file, two_points, zip_dir
 
 ASSUME = VectorOptions(assume_crs="EPSG:4326")
 
@@ -166,6 +167,25 @@ def test_missing_crs_fails_by_default(pg_conn, pg_schema, tmp_path, vectors: Pat
     # recorded as assumed (see geo_platform_tests/lib/vector/test_csv_crs.py).
     (t,) = publish_file(pg_conn, vectors / "csv_wkt/curves_line.csv", pg_schema, tmp_path)
     assert t.source_crs == "EPSG:4326" and t.crs_assumed
+
+
+@pytest.mark.parametrize("prj", ["", "this is not a CRS"], ids=["empty", "garbage"])
+@pytest.mark.parametrize("zipped", [False, True], ids=["loose", "zipped"])
+def test_a_broken_prj_is_named(pg_conn, pg_schema, tmp_path, prj: str, zipped: bool):
+    """A Shapefile's ``.prj`` that is empty or no CRS: the error says so, not "no CRS"."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    two_points().to_file(folder / "sites.shp")
+    (folder / "sites.prj").write_text(prj)
+    path = folder / "sites.shp"
+    if zipped:
+        path = zip_dir(folder, tmp_path / "sites.zip")
+    what = "is empty" if not prj else "is not a CRS PROJ can read"
+    with pytest.raises(InvalidCRSError, match=rf"sites\.(shp|zip).*\.prj sidecar {what}"):
+        publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert postgis.staging_tables(pg_conn, pg_schema) == []
+    (t,) = publish_file(pg_conn, path, pg_schema, tmp_path, VectorOptions(assume_crs="EPSG:4326"))
+    assert t.rows_loaded == 2
 
 
 def test_reprojection_and_bbox(pg_conn, pg_schema, tmp_path, vectors: Path):
