@@ -267,6 +267,24 @@ def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, st
     return [(str(safe), "")], holder
 
 
+_SINGLE_LAYER = frozenset({"GeoJSON", "GeoJSONSeq", "FlatGeobuf", "ESRIJSON"})
+
+
+def _single_layer_info(src: str, fmt: str) -> dict[str, Any] | None:
+    """``read_info`` of a file of a one-layer format (GDAL parses a GeoJSON whole per open, so
+    its layer is not listed first); None for other formats, a TopoJSON, or an error (the
+    listing then reports it)."""
+    import pyogrio
+
+    if fmt not in _SINGLE_LAYER:
+        return None
+    try:
+        info = dict(pyogrio.read_info(src))
+    except Exception:
+        return None
+    return info if info.get("driver") in _SINGLE_LAYER else None
+
+
 def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     import pyogrio
 
@@ -277,8 +295,10 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     sources, _keepalive = _vector_sources(path, fmt, name)
     total = 0
     for src, member in sources:
+        first = _single_layer_info(src, fmt)  # GeoJSON: one parse, not two
         try:
-            layers = pyogrio.list_layers(src)
+            layers = [(first["layer_name"], first["geometry_type"])] if first else None
+            layers = pyogrio.list_layers(src) if layers is None else layers
         except Exception as exc:
             error = gdal_input_error(exc, name, "vector", src, path)
             if fmt == "GPKG" and isinstance(error, FormatMismatchError):
@@ -288,7 +308,7 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
             raise error from exc
         for layer_name, geom_type in layers:
             try:
-                info = pyogrio.read_info(src, layer=layer_name)
+                info = first or pyogrio.read_info(src, layer=layer_name)
             except Exception as exc:
                 text = without_local_paths(str(exc), name, src, path)
                 raise UnreadableFileError(f"layer {layer_name!r} unreadable: {text}", name) from exc
