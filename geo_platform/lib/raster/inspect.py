@@ -44,7 +44,6 @@ from geo_platform.lib.errors import (
     EmptyDatasetError,
     NotGeoreferencedError,
     TooLargeError,
-    UnreadableFileError,
     UnsupportedFormatError,
 )
 from geo_platform.lib.raster.georef import place_on_earth, resolve_crs
@@ -55,7 +54,7 @@ from geo_platform.lib.raster.opening import (
     resolve_gdal_path,
 )
 from geo_platform.lib.raster.tags import find_datetime, sensor_metadata
-from geo_platform.lib.raster.tiff_extent import tiff_data_end
+from geo_platform.lib.raster.tiff_extent import refuse_if_truncated, tiff_data_end
 from geo_platform.lib.types import BBox
 
 DEFAULT_MAX_BYTES = 32 * 2**30
@@ -180,13 +179,7 @@ def _check_complete(ds: rasterio.io.DatasetReader, gdal_path: str, name: str) ->
     local = Path(gdal_path)
     if ds.driver != "GTiff" or not local.is_file():
         return
-    end, size = tiff_data_end(local), local.stat().st_size
-    if end is not None and end > size:
-        raise UnreadableFileError(
-            f"the TIFF is truncated: its image data runs to byte {end:,} but the file ends at "
-            f"byte {size:,} (an interrupted upload or copy?); upload it again",
-            path=name,
-        )
+    refuse_if_truncated("the TIFF", tiff_data_end(local), local.stat().st_size, name)
 
 
 def _check_structure(ds: rasterio.io.DatasetReader, name: str, own_vrt: bool = False) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import rasterio
 
-from geo_platform.lib.errors import GeoPlatformError, UnreadableFileError, UnsupportedFormatError
+from geo_platform.lib.errors import GeoPlatformError, UnsupportedFormatError
 from geo_platform.lib.raster import cf
 from geo_platform.lib.raster.cdf_header import CdfVariable, cdf_data_end, read_cdf_variables
 from geo_platform.lib.raster.cf import Dimension
@@ -44,6 +44,7 @@ from geo_platform.lib.raster.opening import (
     open_raster,
     resolve_gdal_path,
 )
+from geo_platform.lib.raster.tiff_extent import refuse_if_truncated
 
 MULTIDIM_DRIVERS = frozenset({"netCDF", "HDF5", "HDF5Image", "GRIB"})
 """Drivers whose files are published as one item per variable."""
@@ -211,13 +212,7 @@ def _subdatasets(
 
 def _check_complete(path: Path, name: str) -> None:
     """A NetCDF classic file shorter than its header says is truncated (``cdf_data_end``)."""
-    end, size = cdf_data_end(path), path.stat().st_size
-    if end is not None and end > size:
-        raise UnreadableFileError(
-            f"the netCDF file is truncated: its variables run to byte {end:,} but the file ends "
-            f"at byte {size:,} (an interrupted upload or copy?); upload it again",
-            path=name,
-        )
+    refuse_if_truncated("the netCDF file", cdf_data_end(path), path.stat().st_size, name)
 
 
 def _link_path(source: str) -> str:

@@ -23,6 +23,7 @@ import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -77,23 +78,35 @@ def rectify(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
             warp = {"crs": crs, "RPC_HEIGHT": height}
         else:
             return None
-        size = src.width * src.height * src.count * dtype_itemsize(src.dtypes[0])
-        if size > max_bytes:
-            raise TooLargeError(
-                f"{src.width}x{src.height}x{src.count} {src.dtypes[0]} placed by "
-                f"{'GCPs' if gcps else 'RPCs'} is {size / 2**30:.1f} GiB uncompressed, above "
-                f"the limit of {max_bytes / 2**30:.1f} GiB to georectify",
-                path=str(path),
-            )
+        placed = f"placed by {'GCPs' if gcps else 'RPCs'}"
+        _refuse_too_large(src, path, max_bytes, placed, " to georectify")
         if src.dtypes[0].startswith("complex") or any(ci.name == "alpha" for ci in src.colorinterp):
             return None  # left to the refusal: no warping of complex or alpha-masked data here
-        with WarpedVRT(src, **warp, **_padding(src.dtypes[0], src.nodata)) as vrt:
-            rasterio.shutil.copy(
-                vrt, out, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
-                compress="deflate", bigtiff="if_safer",
-            )  # fmt: skip
+        _write_warped(src, out, **warp)
         driver = src.driver
     return Rectified(out, how, crs.to_string(), driver)
+
+
+def _refuse_too_large(
+    src: rasterio.io.DatasetReader, path: Path | str, max_bytes: int, what: str, purpose: str
+) -> None:
+    size = src.width * src.height * src.count * dtype_itemsize(src.dtypes[0])
+    if size > max_bytes:
+        raise TooLargeError(
+            f"{src.width}x{src.height}x{src.count} {src.dtypes[0]} {what} is "
+            f"{size / 2**30:.1f} GiB uncompressed, above the limit of "
+            f"{max_bytes / 2**30:.1f} GiB{purpose}",
+            path=str(path),
+        )
+
+
+def _write_warped(src: rasterio.io.DatasetReader, out: Path, **warp: Any) -> None:
+    """The warp of ``src`` as a tiled DEFLATE GeoTIFF, padding as ``_padding`` says."""
+    with WarpedVRT(src, **warp, **_padding(src.dtypes[0], src.nodata)) as vrt:
+        rasterio.shutil.copy(
+            vrt, out, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
+            compress="deflate", bigtiff="if_safer",
+        )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)
@@ -129,21 +142,9 @@ def warp_to_lonlat(path: Path | str, out: Path, max_bytes: int) -> Rectified:
     EPSG:4326 at the resolution GDAL suggests, nearest neighbour: every published value is a
     source value, on a lon/lat grid clients can place. Padding as for ``rectify``."""
     with rasterio.open(path) as src:
-        size = src.width * src.height * src.count * dtype_itemsize(src.dtypes[0])
-        if size > max_bytes:
-            raise TooLargeError(
-                f"{src.width}x{src.height}x{src.count} {src.dtypes[0]} to warp is "
-                f"{size / 2**30:.1f} GiB uncompressed, above the limit of "
-                f"{max_bytes / 2**30:.1f} GiB",
-                path=str(path),
-            )
+        _refuse_too_large(src, path, max_bytes, "to warp", "")
         crs = CRS.from_epsg(4326)
-        with WarpedVRT(src, crs=crs, resampling=Resampling.nearest,
-                       **_padding(src.dtypes[0], src.nodata)) as vrt:  # fmt: skip
-            rasterio.shutil.copy(
-                vrt, out, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
-                compress="deflate", bigtiff="if_safer",
-            )  # fmt: skip
+        _write_warped(src, out, crs=crs, resampling=Resampling.nearest)
         with rasterio.open(out, "r+") as dst:  # the warp keeps pixels, not the bands' metadata
             for i in range(1, src.count + 1):
                 dst.set_band_description(i, src.descriptions[i - 1] or "")

@@ -9,6 +9,8 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
+from geo_platform.lib.errors import UnreadableFileError
+
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
@@ -72,3 +74,14 @@ def _directory_arrays(
         arrays[tag] = list(struct.unpack(f"{order}{n}{fmt}", raw))
     (following,) = struct.unpack_from(order + offset_fmt, table, entries * entry_size)
     return arrays, following
+
+
+def refuse_if_truncated(what: str, end: int | None, size: int, name: str) -> None:
+    """``UnreadableFileError`` when a file's data should run to ``end`` but it has ``size``
+    bytes (``what``: "the TIFF", "the netCDF file")."""
+    if end is not None and end > size:
+        raise UnreadableFileError(
+            f"{what} is truncated: its data runs to byte {end:,} but the file ends at byte "
+            f"{size:,} (an interrupted upload or copy?); upload it again",
+            path=name,
+        )
