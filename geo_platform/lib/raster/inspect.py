@@ -53,7 +53,7 @@ from geo_platform.lib.raster.opening import (
     readable_tags,
     resolve_gdal_path,
 )
-from geo_platform.lib.raster.tags import find_datetime, sensor_metadata
+from geo_platform.lib.raster.tags import find_datetime, gps_hint, sensor_metadata
 from geo_platform.lib.raster.tiff_extent import refuse_if_truncated, tiff_data_end
 from geo_platform.lib.types import BBox
 
@@ -212,7 +212,8 @@ def _check_structure(ds: rasterio.io.DatasetReader, name: str, own_vrt: bool = F
                 "georeferenced by RPCs only; orthorectify it first (gdalwarp -rpc)", path=name
             )
         raise NotGeoreferencedError(
-            "no georeferencing (no geotransform, GCPs or RPCs): it cannot be placed on a map",
+            "no georeferencing (no geotransform, GCPs or RPCs): it cannot be placed on a map"
+            + gps_hint(readable_tags(ds)),
             path=name,
         )
 

@@ -119,3 +119,25 @@ def sensor_metadata(tags: Mapping[str, str]) -> dict[str, str]:
                 out[field] = value[:MAX_TAG_CHARS]
                 break
     return out
+
+
+def gps_hint(tags: dict[str, str]) -> str:
+    """For a photo whose EXIF holds where the camera was (a drone or phone picture)."""
+    lat, lon = tags.get("EXIF_GPSLatitude"), tags.get("EXIF_GPSLongitude")
+    if not (lat and lon):
+        return ""
+    where = f"{_dms(lat)}{tags.get('EXIF_GPSLatitudeRef', '')} {_dms(lon)}"
+    where += tags.get("EXIF_GPSLongitudeRef", "")
+    return (
+        f"; its EXIF GPS position ({where}) is where the camera was, not the ground the "
+        "picture covers: orthorectify the photos first (e.g. OpenDroneMap) and upload the result"
+    )
+
+
+def _dms(value: str) -> str:
+    """'(52) (5) (10)' -> '52.0861' (degrees, minutes, seconds as GDAL gives EXIF rationals)."""
+    try:
+        d, m, s = (float(p.strip("() ")) for p in value.split(") (")[:3])
+    except ValueError:
+        return value
+    return f"{d + m / 60 + s / 3600:.4f}"

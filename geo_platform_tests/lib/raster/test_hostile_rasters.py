@@ -17,6 +17,7 @@ from rasterio.transform import from_origin
 
 from geo_platform.lib.errors import (
     CoordinateRangeError,
+    NotGeoreferencedError,
     UnreadableFileError,
     UnsupportedFormatError,
 )
@@ -243,3 +244,21 @@ def test_a_truncated_netcdf_is_refused_as_such(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFileError, match=r"bronze/cut\.nc.*netCDF file is truncated"):
         read_cube(cut, "bronze/cut.nc", tmp_path)
     assert read_cube(tmp_path / "cube.nc", "bronze/cube.nc", tmp_path) is not None
+
+
+def test_a_drone_photo_is_refused_with_where_its_camera_was(tmp_path: Path) -> None:
+    """A JPEG with EXIF GPS tags only: no geotransform, so it cannot be published, and the
+    error says why its GPS position does not place it."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (52.0, 5.0, 10.0), 3: "E", 4: (4.0, 20.0, 30.0), 6: 120.5}
+    photo = tmp_path / "DJI_0001.JPG"
+    Image.fromarray(np.zeros((40, 60, 3), "uint8")).save(photo, exif=exif)
+    with pytest.raises(NotGeoreferencedError, match=r"DJI_0001.*52\.0861N 4\.3417E.*orthorectify"):
+        inspect_raster(photo, "bronze/DJI_0001.JPG", max_bytes=2**30, max_pixels=2**30)
+    plain = tmp_path / "plain.jpg"
+    Image.fromarray(np.zeros((40, 60, 3), "uint8")).save(plain)
+    with pytest.raises(NotGeoreferencedError) as err:
+        inspect_raster(plain, "bronze/plain.jpg", max_bytes=2**30, max_pixels=2**30)
+    assert "EXIF" not in str(err.value)
