@@ -247,7 +247,7 @@ def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, st
         from geo_platform.lib.vector.options import VectorOptions
 
         names = archive.inspect_zip(path, name, VectorOptions())
-        members = archive.find_vectors(names, name)
+        members = archive.without_plain_json(path, archive.find_vectors(names, name))
         sources, folders = [], []
         for member in members:
             archive.check_member_content(path, member, name)

@@ -179,6 +179,24 @@ def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
 _NOT_GEODATA = frozenset({"HTML", "PDF", "OLE2"})
 
 
+def without_plain_json(path: Path, found: list[ArchiveVector]) -> list[ArchiveVector]:
+    """``found`` without the ``.json`` members that hold plain JSON, not GeoJSON (a data
+    portal's ``datapackage.json`` or ``metadata.json`` beside its Shapefile), unless nothing
+    else would be left (then the member's own error says what it is)."""
+
+    def plain(vector: ArchiveVector) -> bool:
+        if vector.driver != "GeoJSON" or not vector.inner_path.lower().endswith(".json"):
+            return False
+        try:
+            with open_member(path, vector.inner_path) as (fh, size):
+                return sniff_head(fh.read(HEAD_BYTES), vector.inner_path, size) == "JSON"
+        except (zipfile.BadZipFile, KeyError, OSError, RuntimeError):
+            return False
+
+    kept = [v for v in found if not plain(v)]
+    return kept or found
+
+
 def check_member_content(path: Path, vector: ArchiveVector, display: str) -> None:
     """Refuse a vector member of the zip that is empty or plainly no geodata (an HTML page, a
     PDF, an office document under a geodata name), naming the member; FileGDB folders are

@@ -138,7 +138,7 @@ def _base(path: Path, display: str, gdal_path: str, driver: str, name: str) -> L
 def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
     names = archive.inspect_zip(path, display, options)
     members: list[tuple[str, list[LayerSource]]] = []
-    for vec in archive.find_vectors(names, display):
+    for vec in archive.without_plain_json(path, archive.find_vectors(names, display)):
         archive.check_member_content(path, vec, display)
         members.append((vec.inner_path, _member_layers(path, display, vec, options, names)))
     return _distinct_layer_names(members)

@@ -12,7 +12,7 @@ import pytest
 from shapely.geometry import Point
 
 from geo_platform.lib import naming
-from geo_platform.lib.errors import UnreadableFileError
+from geo_platform.lib.errors import FormatMismatchError, UnreadableFileError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.vector.read import iter_batches, open_source
 from geo_platform_tests.lib.vector.conftest import publish_file
@@ -155,3 +155,25 @@ def test_an_encrypted_member_is_named_as_written(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(UnreadableFileError, match=r"v/locked\.zip.*'straßen\.\w+' is encrypted"):
         open_source(path, "v/locked.zip")
+
+
+def test_plain_json_beside_the_data_is_not_a_layer(pg_conn, pg_schema, tmp_path):
+    """A data portal's download: the Shapefile with ``datapackage.json`` and ``metadata.json``
+    (plain JSON, not GeoJSON). Before, GDAL was asked to read them and the whole zip failed."""
+    path = _zipped(tmp_path, {"parcels": [1, 2, 3]}, "portal.zip")
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("datapackage.json", '{"name": "parcels", "resources": [{"path": "x"}]}')
+        zf.writestr("meta/metadata.json", '{"title": "Parcels 2024"}')
+        point = '{"type": "Point", "coordinates": [4, 52]}'
+        feature = f'{{"type": "Feature", "properties": {{"n": 1}}, "geometry": {point}}}'
+        zf.writestr("pois.json", f'{{"type": "FeatureCollection", "features": [{feature}]}}')
+    assert sorted(s.name for s in open_source(path, "v/portal.zip")) == ["parcels", "pois"]
+    inv = inventory_file(path, "v/portal.zip", "vector")
+    assert sorted(layer["name"] for layer in inv.layers) == ["parcels", "pois"]
+    tables = publish_file(pg_conn, path, pg_schema, tmp_path, blob="v/portal.zip")
+    assert sorted(t.rows_loaded for t in tables) == [1, 3]
+    only = tmp_path / "only.zip"
+    with zipfile.ZipFile(only, "w") as zf:
+        zf.writestr("datapackage.json", '{"name": "nothing"}')
+    with pytest.raises(FormatMismatchError, match=r"v/only\.zip"):
+        open_source(only, "v/only.zip")
