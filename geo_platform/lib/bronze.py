@@ -74,6 +74,8 @@ def classify(path: str, size: int | None = None) -> Classification:
         return Classification("sidecar", f"sidecar file ({ext}) of another file")
     if ext in RASTER_EXTENSIONS:
         return Classification("raster")
+    if ext == ".json":  # GeoJSON, or a portal's metadata.json beside the data: content decides
+        return Classification("vector", "a .json file", needs_content=True)
     if ext in VECTOR_EXTENSIONS:
         return Classification("vector")
     reason = f"unknown extension {ext!r}" if ext else "no file extension"
@@ -88,6 +90,8 @@ def _inner_extension(name: str) -> str:
 def classify_content(blob: BlobInfo, head: bytes) -> Classification:
     """The class of a candidate blob (``needs_content``) from its first bytes."""
     kind, reason = content_kind(head, posixpath.basename(blob.path), blob.size)
+    if kind == "unsupported" and extension(blob.path) == ".json":
+        reason = reason.replace("unknown extension, and its content", "its content")
     return Classification(kind, "" if kind in ("raster", "vector") else reason)
 
 

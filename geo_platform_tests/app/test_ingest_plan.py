@@ -43,3 +43,23 @@ def test_unknown_names_are_planned_by_content(tmp_path: Path) -> None:
     # Without a content reader the names alone decide: nothing is recognised.
     by_name = plan_for(blobs)
     assert not by_name.new["raster"] and not by_name.new["vector"]
+
+
+def test_a_json_file_is_geojson_or_skipped_by_its_content(tmp_path: Path) -> None:
+    """A data portal's ``datapackage.json`` beside its data is skipped with the reason; before,
+    it became a vector partition that failed ("GDAL recognises no vector format")."""
+    store = LocalBlobStore(root=str(tmp_path / "blobs"))
+    store.ensure_container("bronze")
+    gpd.GeoDataFrame({"n": [1]}, geometry=[Point(5, 45)], crs=4326).to_file(
+        tmp_path / "pois.json", driver="GeoJSON"
+    )
+    (tmp_path / "meta.json").write_text('{"name": "pois", "licence": "CC-BY-4.0"}')
+    blobs = [
+        store.upload_file("bronze", "in/pois.json", tmp_path / "pois.json"),
+        store.upload_file("bronze", "in/datapackage.json", tmp_path / "meta.json"),
+    ]
+    plan = plan_for(blobs, lambda b: store.read_head("bronze", b.path, HEAD_BYTES))
+    assert [b.path for b in plan.new["vector"]] == ["in/pois.json"]
+    assert [(b.path, why) for b, why in plan.unsupported] == [
+        ("in/datapackage.json", "its content is JSON that is not GeoJSON")
+    ]
