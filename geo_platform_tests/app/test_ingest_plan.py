@@ -11,7 +11,9 @@ from rasterio.transform import from_origin
 from shapely.geometry import Point
 
 from geo_platform.app.ingest import plan_for
+from geo_platform.lib.bronze import TickPlan
 from geo_platform.lib.content import HEAD_BYTES
+from geo_platform.lib.types import BlobInfo
 from geo_platform.store.blobs.local import LocalBlobStore
 
 
@@ -21,21 +23,27 @@ def _tif(path: Path) -> None:
         dst.write(np.arange(64, dtype="uint8").reshape(1, 8, 8))
 
 
-def test_unknown_names_are_planned_by_content(tmp_path: Path) -> None:
+def _point_file(path: Path, driver: str) -> Path:
+    gpd.GeoDataFrame({"n": [1]}, geometry=[Point(5, 45)], crs=4326).to_file(path, driver=driver)
+    return path
+
+
+def _planned(tmp_path: Path, files: dict[str, Path]) -> tuple[list[BlobInfo], TickPlan]:
+    """``files`` (blob -> local file) uploaded to bronze, and planned with their content read."""
     store = LocalBlobStore(root=str(tmp_path / "blobs"))
     store.ensure_container("bronze")
-    _tif(tmp_path / "a.tif")
-    gpd.GeoDataFrame({"n": [1]}, geometry=[Point(5, 45)], crs=4326).to_file(
-        tmp_path / "b.gpkg", driver="GPKG"
-    )
-    (tmp_path / "c.txt").write_text("just some notes\n")
-    blobs = [
-        store.upload_file("bronze", "in/elevation_export", tmp_path / "a.tif"),
-        store.upload_file("bronze", "in/places.data", tmp_path / "b.gpkg"),
-        store.upload_file("bronze", "in/notes.unknown", tmp_path / "c.txt"),
-    ]
+    blobs = [store.upload_file("bronze", blob, local) for blob, local in files.items()]
+    return blobs, plan_for(blobs, lambda b: store.read_head("bronze", b.path, HEAD_BYTES))
 
-    plan = plan_for(blobs, lambda b: store.read_head("bronze", b.path, HEAD_BYTES))
+
+def test_unknown_names_are_planned_by_content(tmp_path: Path) -> None:
+    _tif(tmp_path / "a.tif")
+    (tmp_path / "c.txt").write_text("just some notes\n")
+    blobs, plan = _planned(tmp_path, {
+        "in/elevation_export": tmp_path / "a.tif",
+        "in/places.data": _point_file(tmp_path / "b.gpkg", "GPKG"),
+        "in/notes.unknown": tmp_path / "c.txt",
+    })  # fmt: skip
     assert [b.path for b in plan.new["raster"]] == ["in/elevation_export"]
     assert [b.path for b in plan.new["vector"]] == ["in/places.data"]
     assert [b.path for b, _ in plan.unsupported] == ["in/notes.unknown"]
@@ -48,17 +56,11 @@ def test_unknown_names_are_planned_by_content(tmp_path: Path) -> None:
 def test_a_json_file_is_geojson_or_skipped_by_its_content(tmp_path: Path) -> None:
     """A data portal's ``datapackage.json`` beside its data is skipped with the reason; before,
     it became a vector partition that failed ("GDAL recognises no vector format")."""
-    store = LocalBlobStore(root=str(tmp_path / "blobs"))
-    store.ensure_container("bronze")
-    gpd.GeoDataFrame({"n": [1]}, geometry=[Point(5, 45)], crs=4326).to_file(
-        tmp_path / "pois.json", driver="GeoJSON"
-    )
     (tmp_path / "meta.json").write_text('{"name": "pois", "licence": "CC-BY-4.0"}')
-    blobs = [
-        store.upload_file("bronze", "in/pois.json", tmp_path / "pois.json"),
-        store.upload_file("bronze", "in/datapackage.json", tmp_path / "meta.json"),
-    ]
-    plan = plan_for(blobs, lambda b: store.read_head("bronze", b.path, HEAD_BYTES))
+    _, plan = _planned(tmp_path, {
+        "in/pois.json": _point_file(tmp_path / "pois.json", "GeoJSON"),
+        "in/datapackage.json": tmp_path / "meta.json",
+    })  # fmt: skip
     assert [b.path for b in plan.new["vector"]] == ["in/pois.json"]
     assert [(b.path, why) for b, why in plan.unsupported] == [
         ("in/datapackage.json", "its content is JSON that is not GeoJSON")
