@@ -175,7 +175,7 @@ own pixels: a VRT could otherwise publish any file the worker can read, or fetch
 
 def _check_complete(ds: rasterio.io.DatasetReader, gdal_path: str, name: str) -> None:
     """A TIFF whose strips or tiles run past its end is truncated (an interrupted upload):
-    refused before anything is built from it (``tiff_pages.tiff_data_end``)."""
+    refused before anything is built from it (``tiff_extent.tiff_data_end``)."""
     local = Path(gdal_path)
     if ds.driver != "GTiff" or not local.is_file():
         return

@@ -34,6 +34,7 @@ from rasterio.vrt import WarpedVRT
 
 from geo_platform.lib.errors import TooLargeError
 from geo_platform.lib.raster.inspect import dtype_itemsize
+from geo_platform.lib.raster.opening import readable_tags
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def geotiff_keeps_crs(wkt: str) -> bool:
         with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as ds:
             back = ds.crs
     finally:
-        rasterio.shutil.delete(path) if _exists(path) else None
+        if _exists(path):
+            rasterio.shutil.delete(path)
     # Only a CRS the GeoTIFF keeps nothing of counts: one read back under other names (an ESRI
     # .prj's NAD83 as EPSG:4269, a compound CRS without its vertical part) is published as is.
     return back is not None
@@ -148,7 +150,7 @@ def warp_to_lonlat(path: Path | str, out: Path, max_bytes: int) -> Rectified:
         with rasterio.open(out, "r+") as dst:  # the warp keeps pixels, not the bands' metadata
             for i in range(1, src.count + 1):
                 dst.set_band_description(i, src.descriptions[i - 1] or "")
-                dst.update_tags(i, **src.tags(i))
+                dst.update_tags(i, **readable_tags(src, i))
                 if src.units[i - 1]:
                     dst.set_band_unit(i, src.units[i - 1])
             extra = dst.count - src.count  # an alpha band the warp added for padding

@@ -11,7 +11,8 @@ from typing import BinaryIO
 
 from geo_platform.lib.errors import UnreadableFileError
 
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+"""Classic and BigTIFF, little- and big-endian."""
 
 
 _OFFSET_TAGS = {273: 279, 324: 325}  # StripOffsets -> StripByteCounts, TileOffsets -> ...
@@ -26,7 +27,7 @@ def tiff_data_end(path: Path, limit: int = 10_000) -> int | None:
     try:
         with path.open("rb") as fh:
             head = fh.read(16)
-            if not head.startswith(_TIFF_MAGICS):
+            if not head.startswith(TIFF_MAGICS):
                 return None
             order = "<" if head[:2] == b"II" else ">"
             big = head[2:4] in (b"+\x00", b"\x00+")

@@ -20,13 +20,13 @@ from rasterio.errors import RasterioError
 
 from geo_platform.lib.errors import InputError
 from geo_platform.lib.raster.multidim import Cube
+from geo_platform.lib.raster.tiff_extent import TIFF_MAGICS
 from geo_platform.lib.raster.zip_rasters import ZIP_DRIVER, raster_variable
 
 PAGES_DRIVER = "GTiff pages"
 """The driver of a ``Cube`` whose variables are the pages of a TIFF."""
 AS_IS_DRIVERS = (ZIP_DRIVER, PAGES_DRIVER)
 """Cubes whose variables are whole rasters read as they are (not slices of a NetCDF variable)."""
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def page_count(path: Path) -> int:
@@ -51,7 +51,7 @@ def _full_directories(fh: BinaryIO, limit: int = 10_000) -> int:
     """The image directories of a TIFF that are neither overviews nor masks, counted up to 2;
     0 for a file that is not a TIFF."""
     head = fh.read(16)
-    if not head.startswith(_TIFF_MAGICS):
+    if not head.startswith(TIFF_MAGICS):
         return 0
     order = "<" if head[:2] == b"II" else ">"
     big = head[2:4] in (b"+\x00", b"\x00+")

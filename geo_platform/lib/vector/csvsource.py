@@ -294,7 +294,8 @@ def _geometry_valued_column(fields: list[str], sample: dict[str, list[Any]]) -> 
             continue
         hexed = [v for v in values if v[:1] == "0"]
         try:
-            shapely.from_wkb(hexed) if hexed else None
+            if hexed:
+                shapely.from_wkb(hexed)
         except Exception:
             continue
         return f

@@ -291,7 +291,7 @@ def _encodings(geo: dict[str, Any], names: list[str], display: str) -> dict[str,
                 path=display,
             )
         if name in names:
-            out[name] = "WKB" if encoding.upper() == "WKB" else encoding
+            out[name] = "WKB" if encoding.upper() == "WKB" else encoding.lower()
     return out
 
 

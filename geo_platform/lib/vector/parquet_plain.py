@@ -90,7 +90,7 @@ def infer_geometry(pf: pq.ParquetFile, display: str) -> tuple[str, str, str | No
             continue
         values = _sample(pf, f.name)
         if text and not all(WKT_START.match(v) for v in values):
-            continue  # a text column of any name holds WKT in every sampled value, or is text
+            continue  # a text column is the geometry only when every sampled value is WKT
         if not _parses(values, text):
             continue
         if text:

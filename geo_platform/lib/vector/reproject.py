@@ -144,10 +144,13 @@ def _shapefile_prj(src: LayerSource) -> str | None:
     if inside is not None:
         archive, member = inside
         wanted = posixpath.splitext(member)[0].lower() + ".prj"
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                if info.filename.lower() == wanted and info.file_size < 1_000_000:
-                    return zf.read(info).decode("utf-8", errors="replace")
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    if info.filename.lower() == wanted and info.file_size < 1_000_000:
+                        return zf.read(info).decode("utf-8", errors="replace")
+        except (zipfile.BadZipFile, OSError, RuntimeError):
+            return None
         return None
     path = Path(src.gdal_path)
     wanted = path.stem.lower() + ".prj"
