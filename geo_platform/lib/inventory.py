@@ -247,7 +247,7 @@ def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, st
         from geo_platform.lib.vector.options import VectorOptions
 
         names = archive.inspect_zip(path, name, VectorOptions())
-        members = archive.without_plain_json(path, archive.find_vectors(names, name))
+        members = archive.vectors_in(path, names, name)
         sources, folders = [], []
         for member in members:
             archive.check_member_content(path, member, name)
@@ -267,26 +267,26 @@ def _vector_sources(path: Path, fmt: str, name: str) -> tuple[list[tuple[str, st
     return [(str(safe), "")], holder
 
 
-_SINGLE_LAYER = frozenset({"GeoJSON", "GeoJSONSeq", "FlatGeobuf", "ESRIJSON"})
-
-
 def _single_layer_info(src: str, fmt: str) -> dict[str, Any] | None:
-    """``read_info`` of a file of a one-layer format (GDAL parses a GeoJSON whole per open, so
-    its layer is not listed first); None for other formats, a TopoJSON, or an error (the
-    listing then reports it)."""
+    """``read_info`` of a file of a one-layer format (``sniff.SINGLE_LAYER_DRIVERS``), or None
+    for other formats, a TopoJSON, or an error (the listing then reports it)."""
     import pyogrio
 
-    if fmt not in _SINGLE_LAYER:
+    from geo_platform.lib.vector import sniff
+
+    if fmt not in sniff.SINGLE_LAYER_DRIVERS:
         return None
     try:
         info = dict(pyogrio.read_info(src))
     except Exception:
         return None
-    return info if info.get("driver") in _SINGLE_LAYER else None
+    return info if sniff.only_layer(info) else None
 
 
 def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     import pyogrio
+
+    from geo_platform.lib.vector.sniff import only_layer
 
     if fmt == "ZIP" and _has_extracted_members(path, name):
         return _read_details(inv, path, name)
@@ -297,8 +297,8 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     for src, member in sources:
         first = _single_layer_info(src, fmt)  # GeoJSON: one parse, not two
         try:
-            layers = [(first["layer_name"], first["geometry_type"])] if first else None
-            layers = pyogrio.list_layers(src) if layers is None else layers
+            only = only_layer(first)
+            layers = [only] if only else pyogrio.list_layers(src)
         except Exception as exc:
             error = gdal_input_error(exc, name, "vector", src, path)
             if fmt == "GPKG" and isinstance(error, FormatMismatchError):

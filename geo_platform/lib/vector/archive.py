@@ -179,6 +179,12 @@ def inspect_zip(path: Path, display: str, options: VectorOptions) -> list[str]:
 _NOT_GEODATA = frozenset({"HTML", "PDF", "OLE2"})
 
 
+def vectors_in(path: Path, names: list[str], display: str) -> list[ArchiveVector]:
+    """``find_vectors`` of the zip at ``path`` (its member ``names``), without the ``.json``
+    members that hold plain JSON (``without_plain_json``): the layers the zip is read as."""
+    return without_plain_json(path, find_vectors(names, display))
+
+
 def without_plain_json(path: Path, found: list[ArchiveVector]) -> list[ArchiveVector]:
     """``found`` without the ``.json`` members that hold plain JSON, not GeoJSON (a data
     portal's ``datapackage.json`` or ``metadata.json`` beside its Shapefile), unless nothing

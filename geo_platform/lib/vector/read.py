@@ -46,9 +46,6 @@ _ACCEPTED_DRIVERS = {
     "GeoJSON": {"GeoJSON", "ESRIJSON", "TopoJSON"}, "GeoJSONSeq": {"GeoJSONSeq", "GeoJSON"},
     "LIBKML": {"LIBKML", "KML"},
 }  # fmt: skip
-# Drivers of one layer only: GDAL parses a GeoJSON whole on every open, so the layer is not
-# listed first (one parse fewer: about 2 s of 15 for 1M points).
-_SINGLE_LAYER = frozenset({"GeoJSON", "GeoJSONSeq", "FlatGeobuf", "ESRIJSON"})
 
 
 def _encoding(options: VectorOptions) -> str | None:
@@ -84,11 +81,10 @@ def _gdal_layers(base: LayerSource) -> list[tuple[str, str | None]]:
 def _ogr_layers(base: LayerSource, expected_driver: str) -> list[LayerSource]:
     """Every spatial layer GDAL finds at ``base.gdal_path`` (aspatial tables are skipped)."""
     out = []
-    first = _layer_info(base) if expected_driver in _SINGLE_LAYER else None
-    if first is not None and first.get("driver") not in _SINGLE_LAYER:
-        first = None  # a TopoJSON named .geojson: its objects are layers
-    listed = [(str(first["layer_name"]), first["geometry_type"])] if first else None
-    for name, gtype in listed or _gdal_layers(base):
+    first = _layer_info(base) if expected_driver in sniff.SINGLE_LAYER_DRIVERS else None
+    only = sniff.only_layer(first)
+    first = first if only else None
+    for name, gtype in [only] if only else _gdal_layers(base):
         if gtype is None:
             continue
         src = replace(base, layer=name, name=name)
@@ -138,7 +134,7 @@ def _base(path: Path, display: str, gdal_path: str, driver: str, name: str) -> L
 def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
     names = archive.inspect_zip(path, display, options)
     members: list[tuple[str, list[LayerSource]]] = []
-    for vec in archive.without_plain_json(path, archive.find_vectors(names, display)):
+    for vec in archive.vectors_in(path, names, display):
         archive.check_member_content(path, vec, display)
         members.append((vec.inner_path, _member_layers(path, display, vec, options, names)))
     return _distinct_layer_names(members)
