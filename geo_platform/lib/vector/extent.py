@@ -20,7 +20,6 @@ from geo_platform.lib.types import BBox
 _BINS = 360
 _LOWER = np.array([-180.0, -90.0, -180.0, -90.0])
 _UPPER = np.array([180.0, 90.0, 180.0, 90.0])
-_OCTAGON = np.array([[1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0], [-1, -1], [0, -1], [1, -1]], float)
 
 
 def hull_candidates(points: np.ndarray) -> np.ndarray:
@@ -31,7 +30,12 @@ def hull_candidates(points: np.ndarray) -> np.ndarray:
     """
     if len(points) < 64:
         return points
-    poly = points[np.argmax(points @ _OCTAGON.T, axis=0)]  # counter-clockwise by construction
+    x, y = points[:, 0], points[:, 1]
+    # The extreme point in each of 8 directions, counter-clockwise from east. Not a matrix
+    # product with the directions: that wakes OpenBLAS's threads, which then spin for a while
+    # after every call and take a core from the loader's own threads (about 0.9 s of CPU over
+    # 200k polygons, called once per piece).
+    poly = points[[int(np.argmax(s)) for s in (x, x + y, y, y - x, -x, -x - y, -y, x - y)]]
     inside = np.ones(len(points), bool)
     for k in range(len(poly)):
         a, c = poly[k], poly[(k + 1) % len(poly)]

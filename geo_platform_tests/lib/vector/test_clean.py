@@ -14,7 +14,7 @@ import shapely
 from geo_platform.lib.errors import CoordinateRangeError, InvalidCRSError, MissingCRSError
 from geo_platform.lib.vector import geometry as geom_rules
 from geo_platform.lib.vector.clean import LayerCleaner, plan_columns
-from geo_platform.lib.vector.extent import Extent
+from geo_platform.lib.vector.extent import Extent, hull_candidates
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.pgcopy import pg_type_for
 from geo_platform.lib.vector.plan import declared_plan, prescan_plan
@@ -270,3 +270,22 @@ def test_source_wkb_is_kept_only_where_shapely_would_write_the_same_bytes():
     assert out[0] == out[2] == out[4]  # byte order and trailing bytes do not reach the table
     assert out[1] == out[3] == shapely.to_wkb(two, flavor="iso")
     assert out[0] == shapely.to_wkb(shapely.MultiPolygon([square]), flavor="iso")
+
+
+def test_hull_candidates_keep_every_hull_vertex():
+    """The Akl-Toussaint filter is exact: the hull of the candidates is the hull of all the
+    points, for random clouds, grids full of ties and collinear extremes, and it leaves out
+    most interior points."""
+    rng = np.random.default_rng(3)
+    clouds = [
+        rng.normal(size=(5000, 2)),
+        rng.uniform(-180, 180, size=(2000, 2)),
+        np.stack(np.meshgrid(np.arange(20.0), np.arange(30.0)), -1).reshape(-1, 2),
+        np.array([[x, 0.0] for x in range(100)] + [[50.0, 1e-9]]),
+    ]
+    for points in clouds:
+        kept = hull_candidates(points)
+        hull = shapely.convex_hull(shapely.multipoints(points))
+        assert shapely.equals(shapely.convex_hull(shapely.multipoints(kept)), hull)
+        assert len(kept) <= len(points)
+    assert len(hull_candidates(clouds[0])) < len(clouds[0]) / 10
