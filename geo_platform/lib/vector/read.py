@@ -36,7 +36,15 @@ from geo_platform.lib.errors import (
     gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
-from geo_platform.lib.vector import archive, geojson_crs, geoparquet, shx, sniff, spreadsheet
+from geo_platform.lib.vector import (
+    archive,
+    geojson_crs,
+    geojson_ids,
+    geoparquet,
+    shx,
+    sniff,
+    spreadsheet,
+)
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
@@ -100,7 +108,7 @@ def _ogr_layers(base: LayerSource, expected_driver: str) -> list[LayerSource]:
 
 def _with_info(src: LayerSource, info: dict[str, Any]) -> LayerSource:
     count = info.get("features")
-    return replace(
+    described = replace(
         src,
         driver=str(info.get("driver") or src.driver),
         crs=info.get("crs"),
@@ -110,6 +118,7 @@ def _with_info(src: LayerSource, info: dict[str, Any]) -> LayerSource:
         geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
         fid_column=str(info.get("fid_column") or ""),
     )
+    return geojson_ids.with_feature_ids(described)
 
 
 def _declared_crs(
@@ -339,15 +348,15 @@ def open_batches(
         except _GDAL_ERRORS as exc:
             raise _reader_error(exc, src) from exc
         # Only errors raised while GDAL reads are translated, never the consumer's own.
-        fid = src.fid_column if fids and src.fid_column.lower() == "fid" else None
-        names = [SOURCE_FID if n == fid else n for n in reader.schema.names]
+        fid_as = src.fid_output_name() if fids else None
+        names = [fid_as if n == src.fid_column and fid_as else n for n in reader.schema.names]
         schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names, strict=True)])
         batches = _guarded(reader, src)
+        if fids and src.feature_ids is not None:
+            batches = geojson_ids.checked(batches, src.feature_ids)
         yield schema, (b.rename_columns(names) for b in batches) if fids else batches
 
 
-SOURCE_FID = "source_fid"
-"""The column of a source's feature ids named ``fid`` (a GeoPackage's): ``fid`` is ours."""
 _GDAL_ERRORS = (
     pyogrio.errors.DataSourceError,
     pyogrio.errors.DataLayerError,

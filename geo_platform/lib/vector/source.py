@@ -38,3 +38,18 @@ class LayerSource:
     # The source's own feature ids (a GeoPackage's ``fid``, a FileGDB's ``OBJECTID``), kept as
     # an attribute (``source_fid`` for one named fid): other tables may refer to them.
     fid_column: str = ""
+    # GeoJSON: the features' integer ``"id"`` members, which GDAL reads as FIDs; kept as an
+    # ``id`` column where GDAL read them unaltered (``geojson_ids``).
+    feature_ids: Any = None
+
+    def fid_output_name(self) -> str:
+        """The column of the source's feature ids: ``source_fid`` for one named ``fid`` (a
+        GeoPackage's: ``fid`` is ours), ``id`` for GeoJSON ids, else GDAL's name
+        (``OBJECTID``)."""
+        if self.feature_ids is not None:
+            return GEOJSON_ID
+        return SOURCE_FID if self.fid_column.lower() == "fid" else self.fid_column
+
+
+SOURCE_FID = "source_fid"
+GEOJSON_ID = "id"

@@ -1,20 +1,25 @@
 """A source's own feature ids are kept (``LayerSource.fid_column``): a GeoPackage's ``fid`` as
-``source_fid``, a FileGDB's ``OBJECTID`` as ``objectid``, GDAL's SQLite ``ogc_fid``; other tables
+``source_fid``, a FileGDB's ``OBJECTID`` as ``objectid``, GDAL's SQLite ``ogc_fid``, a GeoJSON's
+integer feature ids as ``id`` (where GDAL did not alter them, ``geojson_ids``); other tables
 and relationships refer to them, and renumbering lost them. Real PostGIS; the table's own
 ``fid`` stays the row number of the load. Formats without meaningful ids (a Shapefile's record
 number) get no extra column."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import zipfile
+from pathlib import Path
 
 import geopandas as gpd
+import pyarrow.parquet as pq
 import pyogrio
 import pytest
 from psycopg import sql
 from shapely.geometry import Point
 
+from geo_platform.lib.vector.geojson_ids import scanned_ids
 from geo_platform_tests.lib.vector.conftest import publish_file
 from geo_platform_tests.lib.vector.test_publish import _db_check
 
@@ -85,3 +90,72 @@ def test_only_the_id_column_is_renamed(pg_conn, pg_schema, tmp_path) -> None:
         c.original_name for c in table.columns if c.name not in ("fid", "objectid", "name", "geom")
     ]
     assert source == "FID"
+
+
+def _features(ids: list, path: Path) -> Path:
+    """Points p0, p1... with these feature-level ``id`` members (None: no id member); a
+    ``.geojsonl`` path gets one feature per line (GeoJSONSeq)."""
+    features = []
+    for i, fid in enumerate(ids):
+        feature = {"type": "Feature", "properties": {"name": f"p{i}"},
+                   "geometry": {"type": "Point", "coordinates": [5 + i / 10, 52]}}  # fmt: skip
+        if fid is not None:
+            feature["id"] = fid
+        features.append(feature)
+    if path.suffix == ".geojsonl":
+        path.write_text("".join(json.dumps(f) + "\n" for f in features))
+    else:
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+@pytest.mark.parametrize("name", ["stops.geojson", "stops.geojsonl"])
+def test_geojson_integer_ids_are_kept_as_id(pg_conn, pg_schema, tmp_path, name) -> None:
+    """GDAL reads integer ids as FIDs, which are not attributes: they used to be lost."""
+    path = _features([100, 107, 2**40, 0], tmp_path / name)
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    _db_check(pg_conn, table)
+    assert _ids(pg_conn, table, "id") == [
+        (1, 100, "p0"), (2, 107, "p1"), (3, 2**40, "p2"), (4, 0, "p3")
+    ]  # fmt: skip
+    assert ("id", "bigint") in [(c.name, c.pg_type) for c in table.columns]
+    assert table.geoparquet_path is not None
+    parquet = pq.read_table(table.geoparquet_path)
+    assert parquet.column("id").to_pylist() == [100, 107, 2**40, 0]
+
+
+def test_geojson_ids_gdal_altered_are_null_not_invented(pg_conn, pg_schema, tmp_path) -> None:
+    """A duplicated id (GDAL renumbers the second) and a feature without an id whose properties
+    hold a nested ``"id"`` (GDAL invents its FID; the scan counts one id per feature) load as
+    null ids: never a value that is not the feature's own id."""
+    path = _features([100, 100, None, 121], tmp_path / "stops.geojson")
+    data = json.loads(path.read_text())
+    data["features"][2]["properties"]["owner"] = {"id": 77}
+    path.write_text(json.dumps(data))
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert _ids(pg_conn, table, "id") == [
+        (1, 100, "p0"), (2, None, "p1"), (3, None, "p2"), (4, 121, "p3")
+    ]  # fmt: skip
+
+
+def test_geojson_without_one_integer_id_per_feature_gets_no_id_column(
+    pg_conn, pg_schema, tmp_path
+) -> None:
+    """Ids on some features only cannot be matched to rows: no column (GDAL's FIDs are not
+    published). String ids are GDAL's own ``id`` attribute, as before."""
+    path = _features([100, None, 114], tmp_path / "some.geojson")
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert [c.name for c in table.columns] == ["fid", "name", "geom"]
+    path = _features(["way/1", "way/2"], tmp_path / "ways.geojson")
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert _ids(pg_conn, table, "id") == [(1, "way/1", "p0"), (2, "way/2", "p1")]
+
+
+def test_scanned_ids_skip_escaped_text_and_oversized_numbers(tmp_path) -> None:
+    path = tmp_path / "x.geojson"
+    path.write_bytes(b'{"id": 5, "note": "say \\"id\\": 6", "b": {"id" : -7}, "c": {"id": 1.5},'
+                     b' "d": {"id": 12345678901234567890}, "e": {"id":"8"}}')  # fmt: skip
+    ids = scanned_ids(path)
+    assert ids is not None and ids.tolist() == [5, -7]
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    assert scanned_ids(path) is None
