@@ -27,7 +27,7 @@ import shapely
 from geo_platform.lib.errors import CoordinateRangeError, DecodingError
 from geo_platform.lib.naming import unique_pg_identifiers
 from geo_platform.lib.vector import geometry as geom_rules
-from geo_platform.lib.vector import reproject, wkb
+from geo_platform.lib.vector import reproject, secondary_geoms, wkb
 from geo_platform.lib.vector.extent import seam_rows
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.pgcopy import pg_type_for
@@ -134,7 +134,10 @@ class LayerCleaner:
         self, src: LayerSource, schema: pa.Schema, plan: LayerPlan, options: VectorOptions
     ) -> None:
         self.src, self.plan, self.options = src, plan, options
-        self.columns = plan_columns(schema, src.geometry_column)
+        self.secondary = secondary_geoms.converters(src)  # a GeoParquet's other geometries
+        self.columns = secondary_geoms.typed(
+            plan_columns(schema, src.geometry_column), self.secondary
+        )
         self.geometry_index = geometry_index(schema, src.geometry_column)
         self.out_schema = attribute_schema(self.columns, schema)
         self.reprojector = reproject.for_layer(src, options.assume_crs)
@@ -148,6 +151,8 @@ class LayerCleaner:
         out = []
         for c, f in zip(self.columns, self.out_schema, strict=True):
             arr = batch.column(_position(c, batch.schema))
+            if c.source in self.secondary:
+                arr = self.secondary[c.source](arr)
             if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
                 self._check_utf8(arr, c.source)
             if arr.type != f.type:

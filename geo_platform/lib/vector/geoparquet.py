@@ -232,6 +232,14 @@ def _crs_string(column: dict[str, Any], display: str) -> str | None:
     return ":".join(auth) if auth else parsed.to_wkt()
 
 
+def _secondary_crs(column: dict[str, Any]) -> str | None:
+    """A secondary geometry column's CRS; None (it stays WKB) when PROJ cannot read it."""
+    try:
+        return _crs_string(column, "")
+    except InvalidCRSError:
+        return None
+
+
 def _declared_type(column: dict[str, Any], arrow_type: pa.DataType) -> str:
     """One geometry type for the layer, or 'Unknown' (the loader then pre-scans).
 
@@ -298,7 +306,8 @@ def _encodings(geo: dict[str, Any], names: list[str], display: str) -> dict[str,
 def parquet_layer_source(path: Path, display: str, assume_crs: str | None = None) -> LayerSource:
     """The single layer of a GeoParquet 1.0/1.1 file: its primary geometry column (WKB or a
     GeoArrow native encoding), CRS from the "geo" metadata (PROJJSON; OGC:CRS84 if absent).
-    Other geometry columns are read as WKB attributes; the bbox covering column is left out.
+    Other geometry columns are read as WKB (loaded as geometries: ``secondary_geoms``); the
+    bbox covering column is left out.
     A plain Parquet file's geometry column and CRS follow ``parquet_plain``'s rule."""
     try:
         pf = pq.ParquetFile(path)
@@ -332,6 +341,7 @@ def parquet_layer_source(path: Path, display: str, assume_crs: str | None = None
         fields=tuple(names),
         geometry_column=primary,
         geometry_encodings=encodings,
+        geometry_crs={n: _secondary_crs(geo["columns"][n]) for n in encodings if n in names},
     )
 
 

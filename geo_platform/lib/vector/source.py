@@ -33,8 +33,11 @@ class LayerSource:
     crs_assumed: bool = False  # ``crs`` is a convention (CSV lon/lat), not read from the file
     keepalive: Any = None  # owner of a temporary transcoded copy, if any
     # GeoParquet: geometry column -> its encoding ("WKB" or a GeoArrow name such as "polygon");
-    # every one of them is read as WKB (secondary geometry columns become WKB attributes).
+    # every one of them is read as WKB.
     geometry_encodings: dict[str, str] = field(default_factory=dict)
+    # GeoParquet: each secondary geometry column's CRS ('AUTH:CODE' or WKT; None: unknown),
+    # loaded as a PostGIS geometry in EPSG:4326 (``secondary_geoms``).
+    geometry_crs: dict[str, str | None] = field(default_factory=dict)
     # The source's own feature ids (a GeoPackage's ``fid``, a FileGDB's ``OBJECTID``), kept as
     # an attribute (``source_fid`` for one named fid): other tables may refer to them.
     fid_column: str = ""
