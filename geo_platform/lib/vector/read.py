@@ -108,15 +108,17 @@ def _ogr_layers(base: LayerSource, expected_driver: str) -> list[LayerSource]:
 
 def _with_info(src: LayerSource, info: dict[str, Any]) -> LayerSource:
     count = info.get("features")
+    fields = tuple(str(f) for f in info.get("fields", ()))
+    fid = str(info.get("fid_column") or "")
     described = replace(
         src,
         driver=str(info.get("driver") or src.driver),
         crs=info.get("crs"),
         geometry_type=str(info.get("geometry_type") or "Unknown"),
         feature_count=None if count is None or count < 0 else int(count),
-        fields=tuple(str(f) for f in info.get("fields", ())),
+        fields=fields,
         geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
-        fid_column=str(info.get("fid_column") or ""),
+        fid_column="" if fid in fields else fid,  # Esri JSON: OBJECTID is a field already
     )
     return geojson_ids.with_feature_ids(described)
 

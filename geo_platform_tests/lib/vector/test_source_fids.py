@@ -159,3 +159,20 @@ def test_scanned_ids_skip_escaped_text_and_oversized_numbers(tmp_path) -> None:
     assert ids is not None and ids.tolist() == [5, -7]
     path.write_text('{"type": "FeatureCollection", "features": []}')
     assert scanned_ids(path) is None
+
+
+def test_esri_json_objectid_is_kept_once(pg_conn, pg_schema, tmp_path) -> None:
+    """GDAL names Esri JSON's OBJECTID as the FID column and keeps it as a field too: it was
+    loaded twice (``objectid``, ``objectid_2``)."""
+    esri = {
+        "geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326},
+        "fields": [{"name": "OBJECTID", "type": "esriFieldTypeOID"},
+                   {"name": "name", "type": "esriFieldTypeString"}],
+        "features": [{"attributes": {"OBJECTID": 500 + i, "name": f"p{i}"},
+                      "geometry": {"x": 5 + i / 10, "y": 52}} for i in range(3)],
+    }  # fmt: skip
+    path = tmp_path / "wells.json"
+    path.write_text(json.dumps(esri))
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert [c.name for c in table.columns] == ["fid", "objectid", "name", "geom"]
+    assert _ids(pg_conn, table, "objectid") == [(1, 500, "p0"), (2, 501, "p1"), (3, 502, "p2")]
