@@ -9,27 +9,31 @@ among integer ones, gets an invented one.
 
 So the ids are read twice and only what both readings agree on is kept, as an ``id`` column:
 
-- the file's own ``"id": <integer>`` members, in file order (a byte scan, no JSON parse), used
-  only when there is exactly one per feature (an ``"id"`` key in nested properties, or a
-  feature without one, makes the counts differ and nothing is added: as before);
+- the file's own ``"id": <integer>`` members, in file order (a byte scan, no JSON parse; a
+  member of a zip is scanned as it streams out), used only when there is exactly one per
+  feature (an ``"id"`` key in nested properties, or a feature without one, makes the counts
+  differ and nothing is added: as before);
 - GDAL's FIDs, read with the features; a row whose FID is not the id the scan found at its
   position (renumbered, invented) gets a null ``id``, never an invented value.
 
-Only plain files are scanned (not a GeoJSON inside a zip or gzip), and only when the layer has
-no attribute called ``id`` already (a string id, or a property of that name).
+A gzipped GeoJSON is read from its decompressed copy (``gzipped``), so it is a plain file here.
+Nothing is done when the layer has an attribute called ``id`` already (a string id, or a
+property of that name).
 """
 
 from __future__ import annotations
 
-import mmap
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
 
+from geo_platform.lib.gdal_paths import split_vsizip
+from geo_platform.lib.vector import archive
 from geo_platform.lib.vector.source import GEOJSON_ID, LayerSource
 
 DRIVERS = ("GeoJSON", "GeoJSONSeq")
@@ -40,25 +44,48 @@ _INTEGER_ID = re.compile(rb'(?<!\\)"id"\s*:\s*(-?\d{1,18})\s*(?=[,}\]])')
 
 def with_feature_ids(src: LayerSource) -> LayerSource:
     """``src`` set to keep its features' integer ids as an ``id`` column, when it can."""
-    if src.driver not in DRIVERS or src.gdal_path != str(src.path) or not src.feature_count:
+    if src.driver not in DRIVERS or not src.feature_count:
         return src
     if any(f.lower() == GEOJSON_ID for f in src.fields):
         return src
-    ids = scanned_ids(src.path)
+    ids = _file_ids(src)
     if ids is None or len(ids) != src.feature_count:
         return src
     return replace(src, fid_column=GDAL_FID, feature_ids=ids)
 
 
-def scanned_ids(path: Path) -> np.ndarray | None:
-    """Every ``"id": <integer>`` member in the file, in order (None when there is none)."""
+def _file_ids(src: LayerSource) -> np.ndarray | None:
+    """``scanned_ids`` of the layer's file: a plain file, or a member of a zip."""
+    member = split_vsizip(src.gdal_path)
     try:
-        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if data.find(b'"id"') < 0:
-                return None
-            found = _INTEGER_ID.findall(data)
-    except (OSError, ValueError):  # empty file, not mappable
+        if member is not None:
+            with archive.open_member(*member) as (stream, _size):
+                return scanned_ids(stream)
+        if src.gdal_path == str(src.path):
+            with src.path.open("rb") as stream:
+                return scanned_ids(stream)
+    except (OSError, KeyError, zipfile.BadZipFile):  # GDAL reads what Python cannot: no ids
         return None
+    return None
+
+
+def scanned_ids(stream: IO[bytes], chunk: int = 1 << 24) -> np.ndarray | None:
+    """Every ``"id": <integer>`` member of the text, in order (None when there is none).
+
+    Read in chunks (memory stays bounded, a zip member streams); each chunk is scanned up to
+    its last comma, the rest carried over: a match holds no comma, so none is cut in two. A
+    chunk without ``"id"`` in it is not scanned (a file without ids costs one read)."""
+    found: list[bytes] = []
+    carry = b""
+    while True:
+        data = stream.read(chunk)
+        text = carry + data
+        cut = len(text) if not data else text.rfind(b",") + 1
+        if b'"id"' in text[:cut]:
+            found.extend(_INTEGER_ID.findall(text, 0, cut))
+        carry = text[cut:]
+        if not data:
+            break
     return np.array(found, dtype=np.bytes_).astype(np.int64) if found else None
 
 

@@ -7,6 +7,7 @@ number) get no extra column."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import zipfile
@@ -151,14 +152,24 @@ def test_geojson_without_one_integer_id_per_feature_gets_no_id_column(
     assert _ids(pg_conn, table, "id") == [(1, "way/1", "p0"), (2, "way/2", "p1")]
 
 
-def test_scanned_ids_skip_escaped_text_and_oversized_numbers(tmp_path) -> None:
-    path = tmp_path / "x.geojson"
-    path.write_bytes(b'{"id": 5, "note": "say \\"id\\": 6", "b": {"id" : -7}, "c": {"id": 1.5},'
-                     b' "d": {"id": 12345678901234567890}, "e": {"id":"8"}}')  # fmt: skip
-    ids = scanned_ids(path)
-    assert ids is not None and ids.tolist() == [5, -7]
-    path.write_text('{"type": "FeatureCollection", "features": []}')
-    assert scanned_ids(path) is None
+def test_scanned_ids_skip_escaped_text_and_oversized_numbers() -> None:
+    text = (b'{"id": 5, "note": "say \\"id\\": 6", "b": {"id" : -7}, "c": {"id": 1.5},'
+            b' "d": {"id": 12345678901234567890}, "e": {"id":"8"}, "f": {"id":\n 9}}')  # fmt: skip
+    for chunk in (1 << 24, 7, 3):  # chunk edges anywhere: an id is never cut in two
+        ids = scanned_ids(io.BytesIO(text), chunk)
+        assert ids is not None and ids.tolist() == [5, -7, 9]
+    assert scanned_ids(io.BytesIO(b'{"type": "FeatureCollection", "features": []}')) is None
+
+
+def test_zipped_geojson_ids_are_kept(pg_conn, pg_schema, tmp_path) -> None:
+    """A GeoJSON in a zip is read by GDAL in place (``/vsizip/``): its ids are scanned as the
+    member streams out of the zip."""
+    path = _features([100, 107, 114], tmp_path / "stops.geojson")
+    zipped = tmp_path / "stops.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(path, "export/stops.geojson")
+    (table,) = publish_file(pg_conn, zipped, pg_schema, tmp_path)
+    assert _ids(pg_conn, table, "id") == [(1, 100, "p0"), (2, 107, "p1"), (3, 114, "p2")]
 
 
 def test_esri_json_objectid_is_kept_once(pg_conn, pg_schema, tmp_path) -> None:
