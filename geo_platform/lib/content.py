@@ -319,7 +319,7 @@ def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
 
 
 _PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
-_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".gfw", ".aux.xml")
+_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".jpegw", ".gfw", ".gifw", ".aux.xml")
 
 
 def is_unplaced_picture(member: str, lowered: set[str]) -> bool:

@@ -27,9 +27,9 @@ SHAPEFILE_SIDECARS = frozenset(
      ".aih"}
 )  # fmt: skip
 RASTER_SIDECARS = frozenset(
-    {".aux.xml", ".ovr", ".jgw", ".jpgw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw", ".pngw",
-     ".j2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx", ".md5", ".sha256", ".rpb",
-     ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige"}
+    {".aux.xml", ".ovr", ".jgw", ".jpgw", ".jpegw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw",
+     ".pngw", ".gfw", ".gifw", ".j2w", ".jp2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx",
+     ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige"}
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs);
 # what GIS tools save beside a layer: QGIS projection, style and metadata, SLD, ArcGIS layer

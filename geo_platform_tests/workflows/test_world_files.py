@@ -1,0 +1,56 @@
+"""Pictures placed by a world file: every name GDAL looks for (the extension's first and last
+letters plus ``w``, the extension plus ``w``, ``.wld``) travels with its picture as a sidecar.
+On Azurite the silver stage downloads only the sidecars it knows, so a world file it did not
+know (a GIF's ``.gfw``) left the GIF "not georeferenced" there while the local store, which
+reads the bronze folder in place, published it. Local store and Azurite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+from PIL import Image
+
+from geo_platform.lib import bronze, naming
+from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
+from geo_platform_tests.workflows.test_publish_grids import publish_folder
+
+WORLD = "10\n0\n0\n-10\n500005\n4999995\n"  # 10 m pixels, upper left corner (500000, 5000000)
+
+
+@pytest.mark.parametrize(
+    ("picture", "world", "driver"),
+    [
+        ("map.gif", "map.gfw", "GIF"),
+        ("map.gif", "map.gifw", "GIF"),
+        ("map.png", "map.pngw", "PNG"),
+        ("map.jpeg", "map.jpegw", "JPEG"),
+        ("map.gif", "map.wld", "GIF"),
+    ],
+)
+def test_world_file_names_travel_with_their_picture(
+    store,  # noqa: F811  (the fixture)
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+    picture,
+    world,
+    driver,
+):
+    src = tmp_path / "src"
+    src.mkdir()
+    grid = np.add.outer(np.arange(60), np.arange(80)) % 250
+    rgb = np.stack([grid, grid[::-1], grid], -1).astype("uint8")
+    image = Image.fromarray(rgb)
+    (image.convert("P") if driver == "GIF" else image).save(src / picture)
+    (src / world).write_text(WORLD)
+    (src / "map.prj").write_text(pyproj.CRS.from_epsg(32633).to_wkt("WKT1_ESRI"))
+    assert bronze.classify(f"x/{world}", 10).kind == "sidecar"
+    blob = publish_folder(store, pgstac_lookups, bronze_folder, src, picture, driver)
+    blobs, _bronze, silver = store
+    analysis = f"{naming.silver_prefix(blob)}/analysis.tif"
+    with blobs.local_copy(silver, analysis) as cog, rasterio.open(cog) as ds:
+        assert ds.crs.to_epsg() == 32633
+        assert ds.transform.a == 10 and ds.transform.e == -10
+        assert (ds.transform.c, ds.transform.f) == (500000, 5000000)
