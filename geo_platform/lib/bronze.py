@@ -30,6 +30,7 @@ from geo_platform.lib.file_kinds import (
     VECTOR_EXTENSIONS,
     extension,
     listed_roles,
+    raster_tab_files,
 )
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
@@ -110,24 +111,28 @@ def classify_listed(blob: BlobInfo, roles: Mapping[str, str]) -> Classification:
     role = roles.get(blob.path)
     if role == "raster" and (cls.kind == "sidecar" or cls.needs_content):
         return Classification("raster")
-    if role == "sidecar" and cls.needs_content:
+    if role == "sidecar" and (cls.needs_content or cls.kind == "vector"):  # a raster's .tab
         return Classification("sidecar")
     return cls
 
 
 def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
     """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file,
-    the extensionless data file of an ER Mapper ``.ers`` header."""
+    the extensionless data file of an ER Mapper ``.ers`` header, the MapInfo ``.tab`` placing
+    a raster."""
     folder = posixpath.dirname(path)
     stem = sidecar_stem(path).lower()
     ers = extension(path) == ".ers"
+    existing = list(existing)
+    tabs = raster_tab_files([path, *existing]) if extension(path) in RASTER_EXTENSIONS else set()
     out = []
     for other in existing:
         if other == path or posixpath.dirname(other) != folder:
             continue
         base = posixpath.basename(other).lower()
         ext = extension(other)
-        if (ext in SIDECARS and base.startswith(stem + ".")) or (ers and base == stem):
+        named = ext in SIDECARS and base.startswith(stem + ".")
+        if named or (ers and base == stem) or other in tabs:  # tabs: ``raster_tab_files``
             out.append(other)
     return sorted(out)
 

@@ -319,7 +319,8 @@ def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
 
 
 _PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
-_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".jpegw", ".gfw", ".gifw", ".aux.xml")
+_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".jpegw", ".gfw", ".gifw", ".aux.xml",
+              ".tab")  # fmt: skip
 
 
 def is_unplaced_picture(member: str, lowered: set[str]) -> bool:
@@ -349,14 +350,20 @@ def tar_kind(members: list[str]) -> tuple[BlobClass, str]:
 
 def zip_kind(members: list[str]) -> tuple[BlobClass, str]:
     """(kind, reason) of a zip archive from its member names (see the module docstring);
-    archive noise (``__MACOSX/._roads.shp``) does not count."""
+    archive noise (``__MACOSX/._roads.shp``) does not count. A picture placed by a world
+    file, an ``.aux.xml`` or a MapInfo ``.tab`` is a raster (that ``.tab`` is no vector)."""
     names = [n.lower() for n in members if not is_archive_noise(n)]
-    envi = "raster" in listed_roles(names).values()  # ENVI's extensionless data file
-    if (envi or any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names)) and not any(
-        n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names
-    ):
+    roles = listed_roles(names)
+    envi = "raster" in roles.values()  # ENVI's extensionless data file
+    lowered = set(names)
+    placed = any(not is_unplaced_picture(n, lowered) for n in names if n.endswith(_PICTURES))
+    vector = any(
+        (n.endswith(_ZIP_VECTOR_MEMBERS) and roles.get(n) != "sidecar") or ".gdb/" in n
+        for n in names
+    )
+    if (envi or placed or any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names)) and not vector:
         return "raster", "recognised by its content (a zip holding a raster)"
-    if any(n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names):
+    if vector:
         return "vector", "recognised by its content (a zip holding vector data)"
     if is_document_archive(names):
         return "unsupported", "a zip archive of an office document or package (.docx, .odt...)"

@@ -80,11 +80,30 @@ def ers_data_files(paths: Iterable[str]) -> set[str]:
     return {p for p in paths if extension(p) == "" and p.lower() in headers}
 
 
+def raster_tab_files(paths: Iterable[str]) -> set[str]:
+    """The MapInfo ``.tab`` blobs among ``paths`` that place a raster: a ``.tab`` beside a
+    raster of the same stem (``map.jpg`` and ``map.tab``: GDAL reads the control points and
+    CoordSys from it), without the ``.map``/``.dat`` of a MapInfo vector table."""
+    paths = list(paths)
+    stems: dict[str, set[str]] = {}
+    for p in paths:
+        stem, ext = posixpath.splitext(p.lower())
+        stems.setdefault(stem, set()).add(ext)
+    out = set()
+    for p in paths:
+        stem, ext = posixpath.splitext(p.lower())
+        beside = stems[stem]
+        if ext == ".tab" and beside & RASTER_EXTENSIONS and not beside & {".map", ".dat"}:
+            out.add(p)
+    return out
+
+
 def listed_roles(paths: Iterable[str]) -> dict[str, str]:
     """What a file is by what is listed beside it, where its name alone cannot tell:
     ``"raster"`` for an ENVI data file (``envi_data_files``), ``"sidecar"`` for an ER Mapper
-    data file (``ers_data_files``)."""
+    data file (``ers_data_files``) and a MapInfo ``.tab`` that places a raster
+    (``raster_tab_files``)."""
     paths = list(paths)
-    roles = dict.fromkeys(ers_data_files(paths), "sidecar")
+    roles = dict.fromkeys(ers_data_files(paths) | raster_tab_files(paths), "sidecar")
     roles.update(dict.fromkeys(envi_data_files(paths), "raster"))
     return roles

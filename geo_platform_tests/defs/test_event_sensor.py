@@ -417,6 +417,26 @@ def test_an_er_mapper_data_file_arriving_later_runs_its_header_again(world: Worl
     assert world.runs_by_blob()[key] == runs
 
 
+def test_a_mapinfo_tab_arriving_after_its_picture_runs_it_again(world: World) -> None:
+    """A ``.tab`` beside a picture of the same name places it (MapInfo raster registration):
+    arriving later it runs the picture again, and is never a vector partition of its own."""
+    picture = world.upload("sheets/sheet.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    world.queue.send([world.event(picture)])
+    world.tick(EVENT_INTERVAL + 1)
+    key = partition_key_for_blob(picture.path)
+    assert world.runs_by_blob() == {key: [(EVENT_SENSOR_NAME, picture.etag)]}
+    tab = world.upload("sheets/sheet.tab", b'!table\nDefinition Table\n  Type "RASTER"\n')
+    world.queue.send([world.event(tab)])
+    world.tick(EVENT_INTERVAL + 1)
+    runs = world.runs_by_blob()[key]
+    assert len(runs) == 2 and runs[1][1].startswith(f"{picture.etag}+sidecars:")
+    assert world.instance.get_dynamic_partitions(PARTITIONS["vector"].name) == []
+    world.tick(RECONCILE_INTERVAL)
+    world.tick(RECONCILE_INTERVAL)
+    assert world.runs_by_blob()[key] == runs
+    assert world.instance.get_dynamic_partitions(PARTITIONS["vector"].name) == []
+
+
 def _zip(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:

@@ -4,6 +4,7 @@ import pytest
 
 from geo_platform.lib import bronze, bronze_cursor
 from geo_platform.lib.errors import EmptyFileError
+from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.types import BlobInfo
 from geo_platform_tests.fixtures.helpers import TESTDATA
 
@@ -178,3 +179,16 @@ def test_archive_noise(member: str, noise: bool) -> None:
     from geo_platform.lib.bronze import is_archive_noise
 
     assert is_archive_noise(member) is noise
+
+
+def test_a_tab_beside_a_picture_is_its_sidecar_a_mapinfo_table_is_not() -> None:
+    """A ``.tab`` places a raster of the same name (MapInfo raster registration) unless it has
+    the ``.map``/``.dat`` of a MapInfo vector table."""
+    picture = ["m/sheet.jpg", "m/sheet.tab", "m/sheet.prj"]
+    table = ["v/roads.tab", "v/roads.map", "v/roads.dat", "v/roads.id", "v/roads.jpg"]
+    assert listed_roles([*picture, *table]) == {"m/sheet.tab": "sidecar"}
+    assert bronze.sidecar_names("m/sheet.jpg", picture) == ["m/sheet.prj", "m/sheet.tab"]
+    assert "v/roads.tab" not in bronze.sidecar_names("v/roads.jpg", table)
+    roles = listed_roles(picture)
+    assert bronze.classify_listed(_b("m/sheet.tab"), roles).kind == "sidecar"
+    assert bronze.classify_listed(_b("v/roads.tab"), listed_roles(table)).kind == "vector"

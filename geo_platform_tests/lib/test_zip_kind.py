@@ -51,6 +51,13 @@ def _zip(members: dict[str, bytes], *, zip64: bool = False) -> bytes:
         (["scene.ers", "scene"], "raster"),
         (["hyper", "hyper.hdr"], "raster"),
         (["notes", "notes.txt"], "vector"),  # a bare name without a header is no raster
+        # pictures placed by a world file, an .aux.xml or a MapInfo .tab (not a vector table)
+        (["ortho/ortho.jpg", "ortho/ortho.jgw"], "raster"),
+        (["map.png", "map.pgw", "map.prj"], "raster"),
+        (["scan.jpg", "scan.jpg.aux.xml"], "raster"),
+        (["sheet.jpg", "sheet.tab"], "raster"),
+        (["roads.tab", "roads.map", "roads.dat", "roads.jpg"], "vector"),  # a MapInfo table
+        (["preview.jpg", "notes.txt"], "vector"),  # an unplaced picture is no raster
     ],
 )
 def test_kind_of_members(names: list[str], kind: str) -> None:

@@ -6,6 +6,8 @@ reads the bronze folder in place, published it. Local store and Azurite."""
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pyproj
 import pytest
@@ -13,6 +15,8 @@ import rasterio
 from PIL import Image
 
 from geo_platform.lib import bronze, naming
+from geo_platform.lib.content import zip_kind
+from geo_platform.lib.file_kinds import listed_roles
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 from geo_platform_tests.workflows.test_publish_grids import publish_folder
 
@@ -53,4 +57,72 @@ def test_world_file_names_travel_with_their_picture(
     with blobs.local_copy(silver, analysis) as cog, rasterio.open(cog) as ds:
         assert ds.crs.to_epsg() == 32633
         assert ds.transform.a == 10 and ds.transform.e == -10
+        assert (ds.transform.c, ds.transform.f) == (500000, 5000000)
+
+
+TAB = """!table
+!version 300
+!charset WindowsLatin1
+
+Definition Table
+  File "{name}"
+  Type "RASTER"
+  (4.0,52.6) (0,0) Label "Pt 1",
+  (4.8,52.6) (80,0) Label "Pt 2",
+  (4.0,52.0) (0,60) Label "Pt 3"
+  CoordSys Earth Projection 1, 104
+  Units "degree"
+"""
+
+
+def test_a_mapinfo_tab_placing_a_picture_travels_with_it(
+    store,  # noqa: F811  (the fixture)
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+):
+    """MapInfo registers a picture with a ``.tab`` of the same name (control points and
+    CoordSys). That ``.tab`` is the picture's sidecar, not a vector table: it was a vector
+    partition whose run failed ("GDAL recognises no vector format"), and on Azurite the
+    picture published without it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    grid = (np.add.outer(np.arange(60), np.arange(80)) % 250).astype("uint8")
+    Image.fromarray(np.stack([grid, grid[::-1], grid], -1)).save(src / "sheet.jpg", quality=95)
+    (src / "sheet.tab").write_text(TAB.format(name="sheet.jpg"))
+    listed = [f"{bronze_folder}/sheet.jpg", f"{bronze_folder}/sheet.tab"]
+    assert listed_roles(listed) == {listed[1]: "sidecar"}
+    blob = publish_folder(store, pgstac_lookups, bronze_folder, src, "sheet.jpg", "JPEG")
+    blobs, _bronze, silver = store
+    analysis = f"{naming.silver_prefix(blob)}/analysis.tif"
+    with blobs.local_copy(silver, analysis) as cog, rasterio.open(cog) as ds:
+        assert ds.crs.to_epsg() == 4326
+        assert ds.transform.almost_equals(rasterio.Affine(0.01, 0, 4.0, 0, -0.01, 52.6))
+
+
+def test_a_zipped_picture_with_its_world_file_is_a_raster(
+    store,  # noqa: F811  (the fixture)
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+):
+    """An orthophoto delivered zipped with its world file and .prj was taken for a vector zip:
+    "zip contains no Shapefile, FileGDB or other vector file"."""
+    src, out = tmp_path / "src", tmp_path / "zipped"
+    src.mkdir()
+    out.mkdir()
+    grid = (np.add.outer(np.arange(60), np.arange(80)) % 250).astype("uint8")
+    Image.fromarray(np.stack([grid, grid[::-1], grid], -1)).save(src / "ortho.jpg", quality=95)
+    (src / "ortho.jgw").write_text(WORLD)
+    (src / "ortho.prj").write_text(pyproj.CRS.from_epsg(32633).to_wkt("WKT1_ESRI"))
+    with zipfile.ZipFile(out / "ortho.zip", "w") as archive:
+        for f in sorted(src.iterdir()):
+            archive.write(f, f"delivery/{f.name}")
+    with zipfile.ZipFile(out / "ortho.zip") as archive:
+        assert zip_kind(archive.namelist())[0] == "raster"
+    blob = publish_folder(store, pgstac_lookups, bronze_folder, out, "ortho.zip", "JPEG")
+    blobs, _bronze, silver = store
+    analysis = f"{naming.silver_prefix(blob)}/analysis.tif"
+    with blobs.local_copy(silver, analysis) as cog, rasterio.open(cog) as ds:
+        assert ds.crs.to_epsg() == 32633
         assert (ds.transform.c, ds.transform.f) == (500000, 5000000)

@@ -166,10 +166,10 @@ def _files_of_created_sidecars(
 ) -> list[tuple[BlobInfo, DataKind]]:
     named = {b.path for b in created}
     found: dict[str, tuple[BlobInfo, DataKind]] = {}
-    bare = 0  # extensionless blobs looked up (an ER Mapper header's data file is one)
-    for blob in created:
+    bare = 0  # blobs looked up that may be sidecars by what is beside them: extensionless
+    for blob in created:  # (an ER Mapper header's data file), a MapInfo .tab placing a raster
         if classify(blob.path, blob.size).kind != "sidecar":
-            if extension(blob.path) != "" or bare >= MAX_SNIFFS:
+            if extension(blob.path) not in ("", ".tab") or bare >= MAX_SNIFFS:
                 continue  # beyond the cap (a Zarr store's chunks): the reconciler's listing
             bare += 1
         near = store.list_blobs(container, prefix=companions_prefix(blob.path))
