@@ -157,6 +157,27 @@ def _temp_roots() -> list[str]:
 _NOT_RECOGNISED = ("not recognized as", "not recognised as", "not a supported")
 
 
+_PROPRIETARY = {
+    ".ecw": "ECW (ERDAS Compressed Wavelets) needs Hexagon's proprietary ECW SDK, which the "
+    "platform's GDAL does not include: export it as GeoTIFF or JPEG2000 (QGIS or ERDAS software "
+    "with ECW support can)",
+    ".sid": "MrSID needs Extensis' proprietary MrSID SDK, which the platform's GDAL does not "
+    "include: export it as GeoTIFF or JPEG2000 (GeoExpress or a GDAL built with MrSID support "
+    "can)",
+}
+"""Raster formats only a proprietary SDK reads: named when GDAL recognises the file as nothing."""
+
+
+def proprietary_format(*names: str | Path) -> str | None:
+    """What to say of a file GDAL does not recognise when one of its ``names`` (the blob, the
+    GDAL path of a zip member, GDAL's message naming it) ends in a proprietary extension."""
+    lowered = [str(n).lower().rstrip("'\". ") for n in names]
+    for ext, why in _PROPRIETARY.items():
+        if any(n.endswith(ext) for n in lowered):
+            return why
+    return None
+
+
 def gdal_input_error(
     exc: BaseException, blob: str, what: str, *local: str | Path
 ) -> FormatMismatchError | UnreadableFileError:
@@ -167,7 +188,8 @@ def gdal_input_error(
     text = without_local_paths(str(exc), blob, *local).replace("\n", " ")
     text = text.split("; It might help to specify")[0].strip()[:500]
     if any(marker in text for marker in _NOT_RECOGNISED):
-        return FormatMismatchError(f"GDAL recognises no {what} format in it ({text})", path=blob)
+        why = proprietary_format(blob, *local, text)
+        return FormatMismatchError(why or f"GDAL recognises no {what} format in it ({text})", blob)
     return UnreadableFileError(f"GDAL cannot read it as {what} data: {text}", path=blob)
 
 

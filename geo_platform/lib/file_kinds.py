@@ -12,7 +12,7 @@ RASTER_EXTENSIONS = frozenset(
      ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
      ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2",
      ".bsq", ".bip", ".flt", ".mbtiles", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter",
-     ".ers"}
+     ".ers", ".sid"}
 )  # fmt: skip
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",

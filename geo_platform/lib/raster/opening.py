@@ -30,6 +30,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsafeArchiveError,
     UnsupportedFormatError,
+    proprietary_format,
     without_local_paths,
 )
 from geo_platform.lib.file_kinds import listed_roles
@@ -152,7 +153,8 @@ def gdal_error(exc: Exception, name: str, action: str) -> GeoPlatformError:
     """Map a rasterio/GDAL exception to the specific platform error naming the file."""
     text = without_local_paths(str(exc), name)
     if any(marker in text for marker in _NOT_RECOGNISED):
-        return UnsupportedFormatError(f"not a raster format GDAL can read ({text})", path=name)
+        why = proprietary_format(name, str(exc).split(" not recognized")[0])
+        return UnsupportedFormatError(why or f"not a raster format GDAL can read ({text})", name)
     return UnreadableFileError(f"{action} failed, the file is truncated or corrupt: {text}", name)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.opening import SeveralRastersError
 from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
@@ -263,3 +265,20 @@ def test_a_local_engineering_crs_is_refused_unless_a_real_one_is_given(tmp_path:
                              "r/site.tif")  # fmt: skip
     with rasterio.open(result.tiers["analysis"].path) as cog:
         assert cog.crs.to_epsg() == 28992
+
+
+@pytest.mark.parametrize(("name", "sdk"), [("ortho.ecw", "ECW SDK"), ("ortho.sid", "MrSID SDK")])
+def test_proprietary_formats_are_named_with_what_to_do(tmp_path: Path, name, sdk) -> None:
+    """ECW and MrSID need SDKs the platform's GDAL lacks: the error names the format and the
+    way out (export as GeoTIFF or JPEG2000), loose or zipped, instead of "GDAL recognises no
+    raster format"."""
+    loose = tmp_path / name
+    loose.write_bytes(b"msid" + bytes(range(256)) * 4)
+    zipped = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.write(loose, f"sheets/{name}")
+    for path, blob in ((loose, f"in/{name}"), (zipped, "in/delivery.zip")):
+        with pytest.raises(InputError, match=f"proprietary {sdk}.*GeoTIFF or JPEG2000"):
+            inspect_raster(path, blob)  # the silver stage
+        with pytest.raises(InputError, match=f"proprietary {sdk}.*GeoTIFF or JPEG2000"):
+            inventory_file(path, blob, "raster")  # the bronze stage
