@@ -290,7 +290,7 @@ _ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", "
                        ".dt0", ".dt1", ".dt2", ".bil", ".flt", ".bsq", ".bip", ".sdat", ".rst",
                        ".ers", ".grd", ".ecw", ".h5", ".hdf5", ".he5", ".nc4", ".grb", ".grib2",
                        ".kea", ".ntf", ".nitf", ".gtif", ".geotiff", ".cog", ".j2k", ".bt",
-                       ".ter", ".dem", ".sid")  # fmt: skip
+                       ".ter", ".dem", ".sid", ".xyz")  # fmt: skip
 _ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".sqlite", ".geojson", ".json", ".kml", ".fgb",
                        ".gdbtable", ".gml", ".gpx", ".csv", ".parquet", ".gdb/", ".tab",
                        ".mif")  # fmt: skip

@@ -48,6 +48,7 @@ def _zip(members: dict[str, bytes], *, zip64: bool = False) -> bytes:
         # grids with companions (USGS NED's GridFloat, SAGA, ER Mapper, ENVI's bare data file)
         (["floatn40w106_13.flt", "floatn40w106_13.hdr", "floatn40w106_13.prj"], "raster"),
         (["dem.sdat", "dem.sgrd"], "raster"),
+        (["ahn/dem.xyz", "ahn/dem.prj"], "raster"),  # a gridded XYZ, as loose
         (["scene.ers", "scene"], "raster"),
         (["hyper", "hyper.hdr"], "raster"),
         (["notes", "notes.txt"], "vector"),  # a bare name without a header is no raster
