@@ -72,6 +72,11 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"\x1f\x8b", "GZIP"),
     (b"%PDF-", "PDF"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE2"),  # legacy office documents (.doc, .xls)
+    *((b"BZh%d1AY&SY" % level, "BZIP2") for level in range(1, 10)),  # level, 1st block
+    (b"\xfd7zXZ\x00", "XZ"),
+    (b"\x28\xb5\x2f\xfd", "ZSTD"),
+    (b"7z\xbc\xaf\x27\x1c", "7Z"),
+    (b"Rar!\x1a\x07", "RAR"),
 ]
 SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
 """Byte sizes of 3 and 1 arc-second SRTM ``.hgt`` tiles (they have no magic number)."""
@@ -278,6 +283,12 @@ _DESCRIPTIONS = {
     "JSON": "JSON that is not GeoJSON",
     "GZIP": "gzip-compressed data",
     "TAR": "a tar archive",
+    # Compressions and archives the platform does not open: say what would work instead.
+    "BZIP2": "bzip2-compressed data; recompress it with gzip (.gz) or as a .zip",
+    "XZ": "xz-compressed data; recompress it with gzip (.gz) or as a .zip",
+    "ZSTD": "zstd-compressed data; recompress it with gzip (.gz) or as a .zip",
+    "7Z": "a 7-Zip archive; repack it as a .zip or .tar.gz",
+    "RAR": "a RAR archive; repack it as a .zip or .tar.gz",
 }
 
 

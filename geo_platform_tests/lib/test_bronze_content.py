@@ -3,6 +3,8 @@ take reported instead of stopping a tick, SRTM zips, and names GDAL must never p
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import shutil
 import zipfile
 from pathlib import Path
@@ -55,6 +57,21 @@ def _head(path: Path) -> bytes:
 )
 def test_content_kind(content: bytes, kind: str) -> None:
     assert content_kind(content, "blob", len(content))[0] == kind
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (bz2.compress(b'{"type": "FeatureCollection"}' * 50), "bzip2-compressed data; recompress"),
+        (lzma.compress(b"x" * 500), "xz-compressed data; recompress it with gzip"),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(64), "a 7-Zip archive; repack it as a .zip"),
+        (b"Rar!\x1a\x07\x01\x00" + bytes(64), "a RAR archive; repack it as a .zip"),
+    ],
+)
+def test_archives_the_platform_cannot_open_say_what_would_work(content: bytes, says: str):
+    """bzip2, xz, 7-Zip and RAR were "unrecognised binary data" (or "plain text")."""
+    kind, reason = content_kind(content, "delivery", len(content))
+    assert kind == "unsupported" and says in reason
 
 
 def test_zip_members_are_read_from_the_first_bytes() -> None:
