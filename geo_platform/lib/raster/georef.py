@@ -4,6 +4,7 @@ validated by PROJ, and its footprint in EPSG:4326, refusing georeferencing that 
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -12,9 +13,53 @@ import rasterio
 from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
 
-from geo_platform.lib.errors import CoordinateRangeError, InvalidCRSError, MissingCRSError
+from geo_platform.lib.errors import (
+    CoordinateRangeError,
+    InvalidCRSError,
+    MissingCRSError,
+    NotGeoreferencedError,
+)
 from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
-from geo_platform.lib.raster.opening import GDAL_ERRORS
+from geo_platform.lib.raster.opening import GDAL_ERRORS, readable_tags
+from geo_platform.lib.raster.tags import gps_hint
+
+
+def require_placement(ds: rasterio.io.DatasetReader, name: str) -> None:
+    """Refuse a raster that nothing places on the map: no geotransform, GCPs or RPCs (each
+    named, with what to do), too few GCPs to georectify, or a degenerate geotransform (pixels
+    of no area, as a world file of zeros gives). The callers georectify GCP- or RPC-placed
+    rasters that pass (``rectify``)."""
+    t, gcps = ds.transform, ds.gcps[0]
+    if not t.is_identity and not (math.isfinite(t.determinant) and t.determinant != 0):
+        raise NotGeoreferencedError(
+            f"its geotransform is degenerate (pixel size {t.a:g} x {t.e:g}, rotation {t.b:g}, "
+            f"{t.d:g}: pixels of no area): it cannot be placed on a map; fix its world file "
+            "or geotransform",
+            path=name,
+        )
+    if not t.is_identity:
+        return
+    if 0 < len(gcps) < 3:
+        raise NotGeoreferencedError(
+            f"placed by only {len(gcps)} GCP(s), and georectifying takes at least 3: add "
+            "ground control points, or give it a geotransform (a world file)",
+            path=name,
+        )
+    if gcps:
+        raise NotGeoreferencedError(
+            f"georeferenced by {len(gcps)} GCPs only, without a geotransform; georectify it "
+            "first (gdalwarp) and upload the result",
+            path=name,
+        )
+    if ds.rpcs:
+        raise NotGeoreferencedError(
+            "georeferenced by RPCs only; orthorectify it first (gdalwarp -rpc)", path=name
+        )
+    raise NotGeoreferencedError(
+        "no georeferencing (no geotransform, GCPs or RPCs): it cannot be placed on a map"
+        + gps_hint(readable_tags(ds)),
+        path=name,
+    )
 
 
 def resolve_crs(

@@ -42,18 +42,17 @@ from rasterio.windows import Window
 
 from geo_platform.lib.errors import (
     EmptyDatasetError,
-    NotGeoreferencedError,
     TooLargeError,
     UnsupportedFormatError,
 )
-from geo_platform.lib.raster.georef import place_on_earth, resolve_crs
+from geo_platform.lib.raster.georef import place_on_earth, require_placement, resolve_crs
 from geo_platform.lib.raster.opening import (
     GDAL_ERRORS,
     open_raster,
     readable_tags,
     resolve_gdal_path,
 )
-from geo_platform.lib.raster.tags import find_datetime, gps_hint, sensor_metadata
+from geo_platform.lib.raster.tags import find_datetime, sensor_metadata
 from geo_platform.lib.raster.tiff_extent import refuse_if_truncated, tiff_data_end
 from geo_platform.lib.types import BBox
 
@@ -200,22 +199,7 @@ def _check_structure(ds: rasterio.io.DatasetReader, name: str, own_vrt: bool = F
             f"bands have different data types {sorted(set(ds.dtypes))}; GeoTIFF needs one",
             path=name,
         )
-    if ds.transform.is_identity:
-        if ds.gcps[0]:
-            raise NotGeoreferencedError(
-                f"georeferenced by {len(ds.gcps[0])} GCPs only, without a geotransform; "
-                "georectify it first (gdalwarp) and upload the result",
-                path=name,
-            )
-        if ds.rpcs:
-            raise NotGeoreferencedError(
-                "georeferenced by RPCs only; orthorectify it first (gdalwarp -rpc)", path=name
-            )
-        raise NotGeoreferencedError(
-            "no georeferencing (no geotransform, GCPs or RPCs): it cannot be placed on a map"
-            + gps_hint(readable_tags(ds)),
-            path=name,
-        )
+    require_placement(ds, name)
 
 
 def dtype_itemsize(dtype: str) -> int:

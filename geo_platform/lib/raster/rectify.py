@@ -67,6 +67,8 @@ def rectify(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
         if not src.transform.is_identity:
             return None
         if gcps and crs is not None:
+            if len(gcps) < 3:  # GDAL's first-order polynomial needs three: left to the refusal
+                return None
             how = f"georectified from {len(gcps)} GCPs ({crs.to_string()}, GDAL's GCP polynomial)"
             warp: dict[str, object] = {"crs": crs}
         elif src.rpcs is not None and not gcps:

@@ -282,3 +282,30 @@ def test_proprietary_formats_are_named_with_what_to_do(tmp_path: Path, name, sdk
             inspect_raster(path, blob)  # the silver stage
         with pytest.raises(InputError, match=f"proprietary {sdk}.*GeoTIFF or JPEG2000"):
             inventory_file(path, blob, "raster")  # the bronze stage
+
+
+def test_too_few_gcps_and_degenerate_geotransforms_are_named(tmp_path: Path) -> None:
+    """Two GCPs cannot be georectified (GDAL's polynomial takes three): the publish failed
+    with GDAL's "CPLE_AppDefinedError: Failed to compute GCP transform". A geotransform of
+    pixels of no area (an ``.aux.xml`` saying so) cannot place anything. Both are refused
+    with what to fix."""
+    import rasterio
+    from PIL import Image
+    from rasterio.control import GroundControlPoint
+
+    from geo_platform.lib.raster.rectify import rectify
+
+    two = synth.write_tif(tmp_path / "two.tif", synth.gradient(1, 20, 30), crs=None,
+                          transform=rasterio.Affine.identity())  # fmt: skip
+    points = [GroundControlPoint(0, 0, 500000, 5000000), GroundControlPoint(20, 30, 500300, 0)]
+    with rasterio.open(two, "r+") as ds:
+        ds.gcps = (points, rasterio.CRS.from_epsg(32633))
+    assert rectify(two, tmp_path / "out.tif", max_bytes=10**9) is None
+    with pytest.raises(NotGeoreferencedError, match=r"only 2 GCP.*at least 3"):
+        inspect_raster(two, "in/two.tif")
+    flat = tmp_path / "flat.png"
+    Image.fromarray(synth.gradient(1, 20, 30)[0].astype("uint8")).save(flat)
+    pam = "<PAMDataset><SRS>EPSG:4326</SRS><GeoTransform>4, 0, 0, 52, 0, 0</GeoTransform>"
+    (tmp_path / "flat.png.aux.xml").write_text(pam + "</PAMDataset>")
+    with pytest.raises(NotGeoreferencedError, match=r"geotransform is degenerate.*no area"):
+        inspect_raster(flat, "in/flat.png")
