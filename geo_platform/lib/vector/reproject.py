@@ -100,11 +100,48 @@ class Reprojector:
         return Transformer.from_crs(self.crs, TARGET_SRID, always_xy=True)
 
     def xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Transformed coordinate arrays (inf where PROJ cannot transform a point)."""
+        """Transformed coordinate arrays, inf where PROJ cannot transform a point, or where the
+        point lies outside its projection's domain: Web Mercator's inverse maps y = 1e9 m to
+        the pole and wraps x = 1e9 m round the Earth, silently. Such a point does not come
+        back when transformed back (by more than 1 m: far above any projection's round-trip
+        error), so it is not published somewhere it is not."""
         if self.identity or not len(x):
             return x, y
         tx, ty = self._transformer.transform(x, y, errcheck=False)
-        return np.asarray(tx, float), np.asarray(ty, float)
+        tx, ty = np.asarray(tx, float), np.asarray(ty, float)
+        if not self.crs.is_geographic:
+            xmin, ymin, xmax, ymax = self._area_of_use
+            # Inside the CRS's area of use a point is in the domain: only the others go back.
+            check = np.flatnonzero(~((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)))
+            cx, cy = x[check], y[check]
+            bx, by = self._transformer.transform(
+                tx[check], ty[check], direction="INVERSE", errcheck=False
+            )
+            back = np.isclose(bx, cx, rtol=1e-7, atol=1.0) & np.isclose(by, cy, rtol=1e-7, atol=1.0)
+            away = check[~back & np.isfinite(cx) & np.isfinite(cy)]
+            tx[away] = ty[away] = np.inf
+        return tx, ty
+
+    @cached_property
+    def _area_of_use(self) -> tuple[float, float, float, float]:
+        """The CRS's area of use in its own coordinates, shrunk by 1% (empty when unknown)."""
+        from pyproj import Transformer
+
+        area = self.crs.area_of_use
+        if area is None:
+            return (np.inf, np.inf, -np.inf, -np.inf)
+        to_crs = Transformer.from_crs(TARGET_SRID, self.crs, always_xy=True)
+        try:
+            west, south, east, north = area.bounds
+            xmin, ymin, xmax, ymax = to_crs.transform_bounds(
+                west, south, east, north, densify_pts=21
+            )
+        except Exception:  # PROJ cannot: every point goes back
+            return (np.inf, np.inf, -np.inf, -np.inf)
+        dx, dy = (xmax - xmin) / 100, (ymax - ymin) / 100
+        if not all(np.isfinite([xmin, ymin, xmax, ymax])) or dx <= 0 or dy <= 0:
+            return (np.inf, np.inf, -np.inf, -np.inf)
+        return (xmin + dx, ymin + dy, xmax - dx, ymax - dy)
 
     def geometries(self, geoms: np.ndarray) -> np.ndarray:
         """Transformed shapely geometries (Z passed through unchanged)."""
