@@ -26,6 +26,7 @@ from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.file_kinds import (
     GZIPPED_VECTORS,
     RASTER_EXTENSIONS,
+    RPC_TEXT,
     SIDECARS,
     VECTOR_EXTENSIONS,
     extension,
@@ -131,7 +132,7 @@ def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
             continue
         base = posixpath.basename(other).lower()
         ext = extension(other)
-        named = ext in SIDECARS and base.startswith(stem + ".")
+        named = ext in SIDECARS and (base.startswith(stem + ".") or base == stem + RPC_TEXT)
         if named or (ers and base == stem) or other in tabs:  # tabs: ``raster_tab_files``
             out.append(other)
     return sorted(out)

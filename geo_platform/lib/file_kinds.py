@@ -26,10 +26,13 @@ SHAPEFILE_SIDECARS = frozenset(
     {".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".shp.xml", ".atx", ".ain",
      ".aih"}
 )  # fmt: skip
+RPC_TEXT = "_rpc.txt"
+"""A satellite scene's RPCs as text beside it: ``scene_RPC.TXT`` for ``scene.tif`` (GDAL reads
+it when the image holds none), named by the stem and a suffix, not an extension."""
 RASTER_SIDECARS = frozenset(
     {".aux.xml", ".ovr", ".jgw", ".jpgw", ".jpegw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw",
      ".pngw", ".gfw", ".gifw", ".j2w", ".jp2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx",
-     ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige"}
+     ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige", RPC_TEXT}
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs);
 # what GIS tools save beside a layer: QGIS projection, style and metadata, SLD, ArcGIS layer
@@ -39,7 +42,7 @@ VECTOR_SIDECARS = frozenset(
      ".lyr", ".lyrx", ".cst"}
 )  # fmt: skip
 SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS | VECTOR_SIDECARS
-MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz")
+MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz", RPC_TEXT)
 
 
 def extension(path: str) -> str:

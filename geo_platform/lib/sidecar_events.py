@@ -6,13 +6,14 @@ import posixpath
 from collections.abc import Iterable
 
 from geo_platform.lib.bronze import classify, sidecar_names
+from geo_platform.lib.file_kinds import RPC_TEXT, extension
 from geo_platform.lib.types import BlobInfo, DataKind
 
 
 def companions_prefix(sidecar: str) -> str:
     """The listing prefix of the files ``sidecar`` may belong to (same folder, same stem)."""
     folder, name = posixpath.split(sidecar)
-    stem = name.split(".", 1)[0]
+    stem = name[: -len(RPC_TEXT)] if extension(name) == RPC_TEXT else name.split(".", 1)[0]
     return f"{folder}/{stem}" if folder else stem
 
 

@@ -1,8 +1,9 @@
-"""Pictures placed by a world file: every name GDAL looks for (the extension's first and last
-letters plus ``w``, the extension plus ``w``, ``.wld``) travels with its picture as a sidecar.
-On Azurite the silver stage downloads only the sidecars it knows, so a world file it did not
-know (a GIF's ``.gfw``) left the GIF "not georeferenced" there while the local store, which
-reads the bronze folder in place, published it. Local store and Azurite."""
+"""Sidecars that place a raster travel with it as its sidecars: a picture's world file under
+every name GDAL looks for (the extension's first and last letters plus ``w``, the extension
+plus ``w``, ``.wld``), a MapInfo ``.tab``, RPCs as text (``scene_RPC.TXT``). On Azurite the
+silver stage downloads only the sidecars it knows, so one it did not know (a GIF's ``.gfw``)
+left the raster unplaced there while the local store, which reads the bronze folder in place,
+published it. Local store and Azurite."""
 
 from __future__ import annotations
 
@@ -126,3 +127,39 @@ def test_a_zipped_picture_with_its_world_file_is_a_raster(
     with blobs.local_copy(silver, analysis) as cog, rasterio.open(cog) as ds:
         assert ds.crs.to_epsg() == 32633
         assert (ds.transform.c, ds.transform.f) == (500000, 5000000)
+
+
+def test_rpcs_in_a_text_file_beside_the_scene_travel_with_it(
+    store,  # noqa: F811  (the fixture)
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+):
+    """A scene whose RPCs come only in ``scene_RPC.TXT`` (GeoEye, IKONOS deliveries): that
+    file was "unknown extension, plain text", and on Azurite the scene published without it
+    (nothing places it)."""
+    from rasterio.rpc import RPC
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rpc = RPC(height_off=50, height_scale=500, lat_off=52.0, lat_scale=0.05,
+              line_den_coeff=[1] + [0] * 19, line_num_coeff=[0, 0, -1] + [0] * 17,
+              line_off=128, line_scale=128, long_off=4.5, long_scale=0.05,
+              samp_den_coeff=[1] + [0] * 19, samp_num_coeff=[0, 1] + [0] * 18,
+              samp_off=128, samp_scale=128)  # fmt: skip
+    grid = (np.add.outer(np.arange(256), np.arange(256)) % 200).astype("uint8")
+    profile = {"driver": "GTiff", "width": 256, "height": 256, "count": 1, "dtype": "uint8"}
+    with rasterio.open(
+        src / "scene.tif", "w", **profile, rpcs=rpc, RPCTXT="YES", PROFILE="BASELINE"
+    ) as dst:  # RPCs in scene_RPC.TXT only, none in the TIFF
+        dst.write(grid, 1)
+    assert sorted(p.name for p in src.iterdir()) == ["scene.tif", "scene_RPC.TXT"]
+    assert bronze.classify(f"{bronze_folder}/scene_RPC.TXT", 10).kind == "sidecar"
+    blob = publish_folder(store, pgstac_lookups, bronze_folder, src, "scene.tif", "GTiff")
+    blobs, _bronze, silver = store
+    analysis = f"{naming.silver_prefix(blob)}/analysis.tif"
+    with blobs.local_copy(silver, analysis) as cog, rasterio.open(cog) as ds:
+        assert ds.crs.to_epsg() == 4326
+        west, south, east, north = ds.bounds
+        assert abs(west - 4.45) < 0.01 and abs(east - 4.55) < 0.01
+        assert abs(south - 51.95) < 0.01 and abs(north - 52.05) < 0.01
