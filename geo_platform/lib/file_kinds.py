@@ -32,7 +32,8 @@ it when the image holds none), named by the stem and a suffix, not an extension.
 RASTER_SIDECARS = frozenset(
     {".aux.xml", ".ovr", ".jgw", ".jpgw", ".jpegw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw",
      ".pngw", ".gfw", ".gifw", ".j2w", ".jp2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx",
-     ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige", RPC_TEXT}
+     ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige", RPC_TEXT,
+     ".clr", ".stx", ".imd", ".pvl"}  # a BIL's colours and statistics, satellite metadata
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs);
 # what GIS tools save beside a layer: QGIS projection, style and metadata, SLD, ArcGIS layer
