@@ -37,10 +37,10 @@ RASTER_SIDECARS = frozenset(
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs);
 # what GIS tools save beside a layer: QGIS projection, style and metadata, SLD, ArcGIS layer
-# files, a charset note (.cst).
+# files, a charset note (.cst), a CSV's column types (.csvt).
 VECTOR_SIDECARS = frozenset(
     {".dat", ".map", ".id", ".ind", ".mid", ".xsd", ".gfs", ".qpj", ".qml", ".qmd", ".sld",
-     ".lyr", ".lyrx", ".cst"}
+     ".lyr", ".lyrx", ".cst", ".csvt"}
 )  # fmt: skip
 SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS | VECTOR_SIDECARS
 MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz", RPC_TEXT)

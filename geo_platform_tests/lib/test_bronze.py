@@ -38,6 +38,7 @@ from geo_platform_tests.fixtures.helpers import TESTDATA
         ("a/dem.clr", "sidecar"),
         ("a/scene.IMD", "sidecar"),
         ("a/notes.txt", "unsupported"),
+        ("a/wells.csvt", "sidecar"),
         ("a/b.docx", "unsupported"),
         ("a/README", "unsupported"),
         ("a/.DS_Store", "unsupported"),

@@ -131,3 +131,26 @@ def _srid(srid: int) -> str:
 def strip_ewkt(text: str) -> str:
     """``text`` without the ``SRID=<n>;`` prefixes of its EWKT values (GDAL reads the WKT)."""
     return _STRIP.sub("", text)
+
+
+def prj_crs(base: Any) -> str | None:
+    """The CRS a ``.prj`` beside the CSV declares (as a Shapefile's does: ``roads.csv`` and
+    ``roads.prj``), as 'AUTH:CODE' or WKT; None without one. An empty or unreadable ``.prj``
+    is an ``InvalidCRSError`` naming it, never ignored."""
+    from pyproj import CRS
+
+    from geo_platform.lib.vector.reproject import prj_sidecar
+
+    text = prj_sidecar(base)
+    if text is None:
+        return None
+    try:
+        crs = CRS.from_user_input(text.strip())
+    except Exception as exc:
+        what = "is empty" if not text.strip() else f"is not a CRS PROJ can read ({text[:80]!r})"
+        raise InvalidCRSError(
+            f"its .prj sidecar {what}; fix the .prj, or remove it and configure assume_crs",
+            path=base.display,
+        ) from exc
+    auth = crs.to_authority(min_confidence=90)
+    return ":".join(auth) if auth else crs.to_wkt()

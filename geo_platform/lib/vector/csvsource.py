@@ -324,7 +324,7 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
         )
     mode, first, second = _choose(fields, sample, options, base.display)
     opts = dict(_BASE_OPTIONS)
-    declared = None
+    declared, prj = None, csv_srid.prj_crs(base)  # the .prj beside it, as a Shapefile's
     if mode == "wkt":
         assert first is not None
         base, declared = _srid_of(base, first, sample.get(first, []), options)
@@ -346,6 +346,7 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
         opts.update(X_POSSIBLE_NAMES=second, Y_POSSIBLE_NAMES=first, KEEP_GEOM_COLUMNS="YES")
         opts.update(AUTODETECT_TYPE="YES")
         gtype = "Point"
+    declared = declared or prj
     assumed = not (declared or options.assume_crs)
     crs = declared or options.assume_crs or options.csv_crs
     geographic = _is_geographic(crs, base.display)

@@ -157,12 +157,12 @@ class Reprojector:
 
 
 def for_layer(src: LayerSource, assume_crs: str | None) -> Reprojector:
-    """``Reprojector`` of a layer; a Shapefile whose ``.prj`` is there but empty or unreadable
+    """``Reprojector`` of a layer; a layer whose ``.prj`` is there but empty or unreadable
     says so (an ``InvalidCRSError`` naming the ``.prj``), not that it has no CRS at all."""
     try:
         return Reprojector(src.crs, assume_crs, src.display)
     except MissingCRSError as exc:
-        text = _shapefile_prj(src)
+        text = prj_sidecar(src)
         if text is None:
             raise
         what = "is empty" if not text.strip() else f"is not a CRS PROJ can read ({text[:80]!r})"
@@ -173,10 +173,9 @@ def for_layer(src: LayerSource, assume_crs: str | None) -> Reprojector:
         ) from exc
 
 
-def _shapefile_prj(src: LayerSource) -> str | None:
-    """The text of the ``.prj`` beside a Shapefile layer (loose or in a zip), or None."""
-    if src.driver != "ESRI Shapefile":
-        return None
+def prj_sidecar(src: LayerSource) -> str | None:
+    """The text of the ``.prj`` beside a layer's file (a Shapefile's, a CSV's; loose or in a
+    zip), or None."""
     inside = split_vsizip(src.gdal_path)
     if inside is not None:
         archive, member = inside

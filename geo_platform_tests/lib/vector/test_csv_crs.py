@@ -4,6 +4,7 @@ records that the CRS was assumed; otherwise the file is refused with the assume_
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,45 @@ def test_hex_ids_are_not_taken_for_geometry(tmp_path: Path) -> None:
 )
 def test_an_extensionless_csv_is_sniffed_by_its_geometry_cells(head: bytes, kind: str) -> None:
     assert content_kind(head, "export")[0] == kind
+
+
+RD_PRJ = (
+    'PROJCS["Amersfoort / RD New",GEOGCS["Amersfoort",DATUM["Amersfoort",SPHEROID['
+    '"Bessel 1841",6377397.155,299.1528128]],PRIMEM["Greenwich",0],UNIT["degree",'
+    '0.0174532925199433]],PROJECTION["Oblique_Stereographic"],PARAMETER["latitude_of_origin",'
+    '52.1561605555556],PARAMETER["central_meridian",5.38763888888889],PARAMETER["scale_factor",'
+    '0.9999079],PARAMETER["false_easting",155000],PARAMETER["false_northing",463000],'
+    'UNIT["metre",1]]'
+)
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_prj_beside_the_csv_declares_its_crs(pg_conn, pg_schema, tmp_path, zipped) -> None:
+    """``wells.csv`` with ``wells.prj``, as GIS tools export them: the coordinates were refused
+    as "the CSV declares no CRS" (metres are no lon/lat). The ``.prj`` declares it, as a
+    Shapefile's does, loose or zipped."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "wells.csv").write_text("name,x,y\na,155000,463000\nb,156000,464000\n")
+    (folder / "wells.prj").write_text(RD_PRJ)
+    path = folder / "wells.csv"
+    if zipped:
+        path = tmp_path / "wells.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            for f in folder.iterdir():
+                archive.write(f, f"export/{f.name}")
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    _db_check(pg_conn, table)
+    assert table.source_crs == "EPSG:28992" and not table.crs_assumed
+    target = sql.SQL("{}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.table))
+    point = "ST_X(ST_GeometryN(geom, 1)), ST_Y(ST_GeometryN(geom, 1))"
+    query = sql.SQL("SELECT name, " + point + " FROM {} ORDER BY name").format(target)
+    name, lon, lat = pg_conn.execute(query).fetchone()
+    assert name == "a" and abs(lon - 5.3872) < 1e-3 and abs(lat - 52.1552) < 1e-3
+
+
+def test_an_unreadable_prj_beside_the_csv_is_named(tmp_path: Path) -> None:
+    (tmp_path / "wells.csv").write_text("name,x,y\na,155000,463000\n")
+    (tmp_path / "wells.prj").write_text("not a CRS")
+    with pytest.raises(InvalidCRSError, match=r"its \.prj sidecar is not a CRS PROJ can read"):
+        open_source(tmp_path / "wells.csv", "v/wells.csv")
