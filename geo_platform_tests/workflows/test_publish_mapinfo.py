@@ -119,3 +119,24 @@ def test_a_tab_without_its_attribute_file_is_refused_by_name(world, parcels, tmp
     loose = world.upload("parcels.tab", out / "parcels.tab")  # without any companion blob
     with pytest.raises(UnreadableFileError, match=r"MapInfo TAB lacks its \.dat sidecar"):
         world.publish(loose)
+
+
+def test_a_workspace_zip_publishes_its_tables_not_its_raster_registrations(
+    world, parcels, tmp_path
+):
+    """A MapInfo workspace zipped with its vector tables and a scanned background placed by its
+    own ``.tab``: that ``.tab`` is the picture's registration, not a table (it failed the zip:
+    "'basemap.tab' in the zip lacks its .dat companion file(s)")."""
+    out = tmp_path / "mi"
+    out.mkdir()
+    _ogr("MapInfo File", out / "parcels.tab", parcels)
+    (out / "basemap.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
+    (out / "basemap.tab").write_text('!table\nDefinition Table\n  File "basemap.jpg"\n'
+                                     '  Type "RASTER"\n')  # fmt: skip
+    archive = tmp_path / "workspace.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(out.iterdir()):
+            zf.write(f, f"workspace/{f.name}")
+    result = world.publish(world.upload("workspace.zip", archive))
+    assert [t.layer for t in result.tables] == ["parcels"]
+    assert table_facts(world.dsn, world.schema, result.tables[0].table)[:1] == (3,)

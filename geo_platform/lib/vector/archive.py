@@ -41,6 +41,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsafeArchiveError,
 )
+from geo_platform.lib.file_kinds import raster_tab_files
 from geo_platform.lib.gdal_paths import LinkDir, readable_member_name, split_nested
 from geo_platform.lib.vector.options import VectorOptions
 
@@ -266,7 +267,8 @@ def find_vectors(names: list[str], display: str) -> list[ArchiveVector]:
     usable = [n for n in names if not is_archive_noise(n) and not n.endswith("/")]
     gdbs = _filegdbs(usable)
     in_gdb = tuple(g.inner_path + "/" for g in gdbs)
-    rest = [n for n in usable if not n.startswith(in_gdb)]
+    placing = raster_tab_files(usable)  # a MapInfo .tab registering a picture: no vector
+    rest = [n for n in usable if not n.startswith(in_gdb) and n not in placing]
     found = _shapefiles(rest, display) + gdbs
     for name in rest:
         stem, ext = posixpath.splitext(name)
