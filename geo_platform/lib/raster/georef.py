@@ -27,7 +27,7 @@ from geo_platform.lib.raster.tags import gps_hint
 def require_placement(ds: rasterio.io.DatasetReader, name: str) -> None:
     """Refuse a raster that nothing places on the map: no geotransform, GCPs or RPCs (each
     named, with what to do), too few GCPs to georectify, or a degenerate geotransform (pixels
-    of no area, as a world file of zeros gives). The callers georectify GCP- or RPC-placed
+    of no area, as an .aux.xml of zeros gives). The callers georectify GCP- or RPC-placed
     rasters that pass (``rectify``)."""
     t, gcps = ds.transform, ds.gcps[0]
     if not t.is_identity and not (math.isfinite(t.determinant) and t.determinant != 0):
