@@ -52,7 +52,7 @@ _PG_TYPES = frozenset(
     {
         "boolean", "smallint", "integer", "bigint", "real", "double precision", "numeric",
         "text", "jsonb", "bytea", "date", "timestamp", "timestamptz", "time", "interval",
-        "geometry(Geometry,4326)",  # a GeoParquet's secondary geometry columns
+        pgcopy.LONLAT_GEOMETRY,  # a GeoParquet's secondary geometry columns
     }
 )  # fmt: skip
 

@@ -30,6 +30,8 @@ _PG_EPOCH_DAYS = 10_957  # 1970-01-01 -> 2000-01-01
 _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400 * 1_000_000
 _US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
 _NULL_PREFIX = b"\xff\xff\xff\xff"
+LONLAT_GEOMETRY = "geometry(Geometry,4326)"
+"""The attribute type of a GeoParquet's secondary geometry columns (``secondary_geoms``)."""
 
 
 def pg_type_for(t: pa.DataType) -> str:

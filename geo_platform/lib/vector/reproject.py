@@ -46,6 +46,9 @@ def _parse(text: str, display: str) -> Any:
         raise InvalidCRSError(f"unusable CRS {text[:200]!r}: {exc}", path=display) from exc
 
 
+_NO_AREA = (np.inf, np.inf, -np.inf, -np.inf)  # a box no point is in
+
+
 class Reprojector:
     """Transforms coordinates of one layer from its CRS (or the assumed one) to EPSG:4326."""
 
@@ -124,23 +127,24 @@ class Reprojector:
 
     @cached_property
     def _area_of_use(self) -> tuple[float, float, float, float]:
-        """The CRS's area of use in its own coordinates, shrunk by 1% (empty when unknown)."""
+        """The CRS's area of use in its own coordinates, shrunk by 1% (empty when unknown or
+        PROJ cannot say: every point then goes back)."""
         from pyproj import Transformer
 
         area = self.crs.area_of_use
         if area is None:
-            return (np.inf, np.inf, -np.inf, -np.inf)
-        to_crs = Transformer.from_crs(TARGET_SRID, self.crs, always_xy=True)
+            return _NO_AREA
         try:
+            to_crs = Transformer.from_crs(TARGET_SRID, self.crs, always_xy=True)
             west, south, east, north = area.bounds
             xmin, ymin, xmax, ymax = to_crs.transform_bounds(
                 west, south, east, north, densify_pts=21
             )
-        except Exception:  # PROJ cannot: every point goes back
-            return (np.inf, np.inf, -np.inf, -np.inf)
+        except Exception:
+            return _NO_AREA
         dx, dy = (xmax - xmin) / 100, (ymax - ymin) / 100
-        if not all(np.isfinite([xmin, ymin, xmax, ymax])) or dx <= 0 or dy <= 0:
-            return (np.inf, np.inf, -np.inf, -np.inf)
+        if not (np.isfinite([xmin, ymin, xmax, ymax]).all() and dx > 0 and dy > 0):
+            return _NO_AREA
         return (xmin + dx, ymin + dy, xmax - dx, ymax - dy)
 
     def geometries(self, geoms: np.ndarray) -> np.ndarray:

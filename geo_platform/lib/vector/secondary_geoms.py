@@ -21,10 +21,10 @@ import pyarrow as pa
 import shapely
 
 from geo_platform.lib.errors import InputError
-from geo_platform.lib.vector.reproject import TARGET_SRID, Reprojector
+from geo_platform.lib.vector.pgcopy import LONLAT_GEOMETRY
+from geo_platform.lib.vector.reproject import Reprojector
 from geo_platform.lib.vector.source import LayerSource
 
-PG_TYPE = f"geometry(Geometry,{TARGET_SRID})"
 Converter = Callable[[pa.Array], pa.Array]
 
 
@@ -42,7 +42,7 @@ def converters(src: LayerSource) -> dict[str, Converter]:
 
 def typed(columns: list[Any], convert: dict[str, Converter]) -> list[Any]:
     """The column plans (``clean.ColumnPlan``) with the converted columns typed as geometry."""
-    return [replace(c, pg_type=PG_TYPE) if c.source in convert else c for c in columns]
+    return [replace(c, pg_type=LONLAT_GEOMETRY) if c.source in convert else c for c in columns]
 
 
 def _to_lonlat(reprojector: Reprojector, arr: pa.Array) -> pa.Array:
