@@ -21,6 +21,7 @@ import numpy as np
 
 from geo_platform.lib.errors import InvalidCRSError, MissingCRSError
 from geo_platform.lib.gdal_paths import split_vsizip
+from geo_platform.lib.vector import antimeridian
 from geo_platform.lib.vector.source import LayerSource
 
 TARGET_SRID = 4326
@@ -148,7 +149,8 @@ class Reprojector:
         return (xmin + dx, ymin + dy, xmax - dx, ymax - dy)
 
     def geometries(self, geoms: np.ndarray) -> np.ndarray:
-        """Transformed shapely geometries (Z passed through unchanged)."""
+        """Transformed shapely geometries (Z passed through unchanged); a line or polygon that
+        crosses the antimeridian is cut there (``antimeridian``)."""
         if self.identity or not len(geoms):
             return geoms
         import shapely
@@ -157,7 +159,8 @@ class Reprojector:
             x, y = self.xy(coords[:, 0], coords[:, 1])
             return np.column_stack([x, y, coords[:, 2:]])
 
-        return np.asarray(shapely.transform(geoms, fn, include_z=None), dtype=object)
+        out = np.asarray(shapely.transform(geoms, fn, include_z=None), dtype=object)
+        return antimeridian.split_crossings(geoms, out, self.xy)
 
 
 def for_layer(src: LayerSource, assume_crs: str | None) -> Reprojector:

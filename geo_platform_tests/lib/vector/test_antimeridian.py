@@ -1,0 +1,109 @@
+"""Lines and polygons reprojected across the antimeridian are cut there, not wrapped round.
+
+A box 0.9 degrees wide across 180 in Pacific-centred Mercator (EPSG:3832) came out of PROJ
+with corners at 179.55 and -179.55 and was published as a polygon spanning 359 degrees of
+longitude the other way round the Earth: it matched queries at lon 0. It is now the
+MultiPolygon of its two halves (RFC 7946; ``ogr2ogr -wrapdateline`` does the same). Real
+PostGIS and the vector workflow; the STAC item's bbox says west > east."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from psycopg import sql
+from pyproj import Transformer
+from shapely.geometry import LineString, Point, Polygon, box
+
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.vector.reproject import Reprojector
+from geo_platform_tests.fixtures.vector_world import World
+
+# Pacific-centred Mercator: x = 3,339,584 m is the antimeridian at the equator.
+FIJI_BOX = box(3289584, -1900000, 3389584, -1800000)
+FIJI_LINE = LineString([(3259584, -1850000), (3419584, -1850000)])
+
+
+def _transform(crs: str, geoms: list[Any]) -> list[Any]:
+    return list(Reprojector(crs, None, "t").geometries(np.array(geoms, dtype=object)))
+
+
+def test_a_polygon_and_a_line_across_180_are_cut_in_two() -> None:
+    hole = box(3329584, -1860000, 3349584, -1840000)
+    poly, line, holed = _transform(
+        "EPSG:3832", [FIJI_BOX, FIJI_LINE, Polygon(FIJI_BOX.exterior, [hole.exterior])]
+    )
+    assert poly.geom_type == "MultiPolygon" and poly.is_valid and len(poly.geoms) == 2
+    east, west = sorted(poly.geoms, key=lambda p: -p.bounds[0])
+    assert east.bounds[0] == pytest.approx(179.5508, abs=1e-3) and east.bounds[2] == 180
+    assert west.bounds[0] == -180 and west.bounds[2] == pytest.approx(-179.5508, abs=1e-3)
+    assert poly.area == pytest.approx(0.9 * 0.8667, rel=0.01)  # not 359 degrees wide
+    assert line.geom_type == "MultiLineString" and len(line.geoms) == 2
+    assert line.length == pytest.approx(2 * 0.7187, rel=0.01)
+    assert holed.is_valid and holed.area == pytest.approx(poly.area - 0.18 * 0.1734, rel=0.02)
+
+
+def test_a_ring_round_the_south_pole_is_closed_along_it() -> None:
+    shelf = Point(0, 0).buffer(2_000_000, 64)  # EPSG:3031: centred on the pole
+    (cap,) = _transform("EPSG:3031", [shelf])
+    assert cap.is_valid and len(cap.geoms) == 1
+    assert cap.bounds == pytest.approx((-180, -90, 180, -71.74), abs=0.01)
+    polynya = Point(0, 0).buffer(200_000, 16)  # a hole round the pole: a band is left
+    (band,) = _transform("EPSG:3031", [Polygon(shelf.exterior, [polynya.exterior])])
+    assert band.is_valid and band.bounds[1] == pytest.approx(-88.16, abs=0.01)
+    assert band.area < cap.area
+
+
+def test_wide_geometries_that_do_not_cross_are_left_alone() -> None:
+    to_robinson = Transformer.from_crs(4326, "ESRI:54030", always_xy=True)
+    world_line = LineString([to_robinson.transform(-170, 10), to_robinson.transform(170, 10)])
+    (line,) = _transform("ESRI:54030", [world_line])  # its midpoint is at lon 0
+    assert line.geom_type == "LineString" and line.bounds[0] == pytest.approx(-170, abs=1e-4)
+    to_alaska = Transformer.from_crs(4326, 3338, always_xy=True)
+    islands = shapely.MultiPolygon(  # Aleutian islands either side of 180, none across it
+        [Polygon([to_alaska.transform(x, y) for x, y in box(*b).exterior.coords]) for b in
+         [(172.5, 52.8, 173.5, 53.0), (-176.8, 51.8, -176.5, 52.0)]]
+    )  # fmt: skip
+    (aleutians,) = _transform("EPSG:3338", [islands])
+    assert len(aleutians.geoms) == 2 and aleutians.area == pytest.approx(0.25, rel=0.2)
+    lonlat = Polygon([(179, 0), (-179, 0), (-179, 1), (179, 1)])  # says the long way round
+    assert Reprojector("EPSG:4326", None, "t").geometries(np.array([lonlat]))[0] is lonlat
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
+
+
+def test_published_cut_with_a_bbox_across_180(world: World, tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame(
+        {"name": ["reef", "route"]}, geometry=[FIJI_BOX, FIJI_LINE], crs="EPSG:3832"
+    )
+    path = tmp_path / "fiji.gpkg"
+    frame.iloc[[0]].to_file(path, layer="reefs")
+    result = world.publish(world.upload("fiji.gpkg", path))
+    (table,) = result.tables
+    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(table.table))
+    with world.connect() as conn:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT ST_NumGeometries(geom), ST_IsValid(geom), ST_Area(geom), "
+                "ST_Intersects(geom, ST_MakeEnvelope(-10, -17, 10, -16, 4326)) FROM {}"
+            ).format(target)
+        ).fetchone()
+    assert row is not None
+    parts, valid, area, at_lon_zero = row
+    assert (parts, valid, at_lon_zero) == (2, True, False)
+    assert area == pytest.approx(0.78, rel=0.01)
+    (item,) = result.items
+    validate_stac(item)
+    west, south, east, north = item["bbox"]
+    assert west == pytest.approx(179.5508, abs=1e-3) and east == pytest.approx(-179.5508, abs=1e-3)
+    assert south == pytest.approx(-16.93, abs=0.01) and north == pytest.approx(-16.06, abs=0.01)
