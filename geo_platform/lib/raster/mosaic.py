@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import morecantile
+import numpy as np
 import rasterio
+import rasterio.warp
 from affine import Affine
 from pydantic import ValidationError as PydanticValidationError
 from rasterio.crs import CRS
@@ -26,6 +28,7 @@ from rasterio.warp import calculate_default_transform, transform_bounds
 from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.raster.tiling import TileOutput, TilingResult
 from geo_platform.lib.types import BBox
+from geo_platform.lib.vector.extent import Extent
 
 if TYPE_CHECKING:  # cogeo-mosaic loads every backend (the Azure SDK, aiohttp...): when used
     from cogeo_mosaic.mosaic import MosaicJSON
@@ -48,10 +51,19 @@ class MosaicSource:
 
 def zoom_range(crs: CRS | str, transform: Affine, width: int, height: int) -> tuple[int, int]:
     """Web-mercator zooms of a grid: maxzoom at native resolution, minzoom where the whole grid
-    fits one 256-pixel tile (the same rule as rio-tiler's reader)."""
+    fits one 256-pixel tile (the same rule as rio-tiler's reader).
+
+    Measured in a spherical Mercator centred on the grid (the same scale as Web Mercator at
+    every latitude): a grid across the antimeridian would otherwise be warped round the whole
+    Earth, and come out at zoom 2 instead of its own."""
     crs = CRS.from_user_input(crs)
     bounds = rasterio.transform.array_bounds(height, width, transform)
-    dst, w, h = calculate_default_transform(crs, WEB_MERCATOR.rasterio_crs, width, height, *bounds)
+    (lon,), _ = rasterio.warp.transform(
+        crs, "EPSG:4326", [(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2]
+    )
+    lon = float(lon) if np.isfinite(lon) else 0.0
+    centred = CRS.from_proj4(f"+proj=merc +a=6378137 +b=6378137 +lon_0={lon} +units=m +no_defs")
+    dst, w, h = calculate_default_transform(crs, centred, width, height, *bounds)
     res = max(abs(dst.a), abs(dst.e))
     maxzoom = WEB_MERCATOR.zoom_for_res(res)
     overview_res = res * max(w or 1, h or 1) / 256
@@ -114,14 +126,60 @@ def sources_from_paths(paths: Iterable[Path | str]) -> list[MosaicSource]:
     return out
 
 
-def _feature(source: MosaicSource) -> dict[str, Any]:
+def _features(source: MosaicSource) -> list[dict[str, Any]]:
+    """The source's box as GeoJSON features; a source across the antimeridian (``west >
+    east``) is two, one each side (cogeo-mosaic reads each feature's first ring only)."""
     w, s, e, n = source.bounds
-    ring = [(w, n), (w, s), (e, s), (e, n), (w, n)]
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-        "properties": {"path": source.href},
-    }
+    boxes = [(w, s, 180.0, n), (-180.0, s, e, n)] if w > e else [(w, s, e, n)]
+    return [
+        {
+            "type": "Feature",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[(x0, y1), (x0, y0), (x1, y0), (x1, y1), (x0, y1)]],
+            },
+            "properties": {"path": source.href},
+        }
+        for x0, y0, x1, y1 in boxes
+    ]
+
+
+def _from_sources(sources: Sequence[MosaicSource], **kw: Any) -> MosaicJSON:
+    from cogeo_mosaic.mosaic import MosaicJSON
+
+    mosaic = MosaicJSON.from_features(
+        [f for s in sources for f in _features(s)],
+        version=MOSAICJSON_VERSION,
+        tilematrixset=WEB_MERCATOR,
+        quiet=True,
+        **kw,
+    )
+    # Both halves of a source across the antimeridian can meet in one coarse quadkey.
+    mosaic.tiles = {qk: list(dict.fromkeys(assets)) for qk, assets in mosaic.tiles.items()}
+    return mosaic
+
+
+def _placed(out: dict[str, Any], boxes: Iterable[BBox], zoom: int) -> dict[str, Any]:
+    """``out`` with ``bounds`` and ``center`` of ``boxes``. Across the antimeridian the
+    bounds are the whole width (TileJSON clients read west > east as nothing) and the centre
+    is over the data, not at longitude 0 on the far side of the Earth."""
+    extent = Extent()
+    rows = [r for b in boxes for r in _halves(b)]
+    extent.add(np.array(rows, dtype=float))
+    west, south, east, north = extent.bbox() or (-180.0, -90.0, 180.0, 90.0)
+    if west > east:
+        centre = west + ((east - west) % 360.0) / 2
+        out["bounds"] = [-180.0, south, 180.0, north]
+        out["center"] = [centre - 360.0 if centre > 180 else centre, (south + north) / 2, zoom]
+    else:
+        out["bounds"] = [west, south, east, north]
+        out["center"] = [(west + east) / 2, (south + north) / 2, zoom]
+    return out
+
+
+def _halves(box: BBox) -> list[BBox]:
+    w, s, e, n = box
+    return [(w, s, 180.0, n), (-180.0, s, e, n)] if w > e else [box]
 
 
 def build_mosaic(
@@ -141,22 +199,14 @@ def build_mosaic(
         raise ValidationError("a mosaic needs at least one source COG")
     minzoom = min(s.minzoom for s in sources) if minzoom is None else minzoom
     maxzoom = max(s.maxzoom for s in sources) if maxzoom is None else maxzoom
-    from cogeo_mosaic.mosaic import MosaicJSON
-
-    mosaic = MosaicJSON.from_features(
-        [_feature(s) for s in sources],
-        minzoom,
-        max(maxzoom, minzoom),
-        quadkey_zoom=quadkey_zoom,
-        version=MOSAICJSON_VERSION,
-        tilematrixset=WEB_MERCATOR,
-        quiet=True,
+    mosaic = _from_sources(
+        sources, minzoom=minzoom, maxzoom=max(maxzoom, minzoom), quadkey_zoom=quadkey_zoom
     )
     if name:
         mosaic.name = name
     if description:
         mosaic.description = description
-    return _to_dict(mosaic)
+    return _placed(_to_dict(mosaic), (src.bounds for src in sources), minzoom)
 
 
 def _to_dict(mosaic: MosaicJSON) -> dict[str, Any]:
@@ -181,16 +231,11 @@ def update_mosaic(
         if (kept := [a for a in assets if a not in gone])
     }
     if added:
-        from cogeo_mosaic.mosaic import MosaicJSON
-
-        new = MosaicJSON.from_features(
-            [_feature(s) for s in added],
-            current.minzoom,
-            current.maxzoom,
+        new = _from_sources(
+            added,
+            minzoom=current.minzoom,
+            maxzoom=current.maxzoom,
             quadkey_zoom=current.quadkey_zoom,
-            version=MOSAICJSON_VERSION,
-            tilematrixset=WEB_MERCATOR,
-            quiet=True,
         )
         for quadkey, assets in new.tiles.items():
             tiles[quadkey] = [*assets, *tiles.get(quadkey, [])]
@@ -198,26 +243,19 @@ def update_mosaic(
         raise ValidationError("the updated mosaic would have no tiles")
     out = _to_dict(current)
     out["tiles"] = tiles
-    out["bounds"] = list(_tiles_bounds(tiles))
-    out["center"] = [
-        (out["bounds"][0] + out["bounds"][2]) / 2,
-        (out["bounds"][1] + out["bounds"][3]) / 2,
-        current.minzoom,
-    ]
+    out = _placed(out, _tile_boxes(tiles), current.minzoom)
     major, minor, patch = (int(p) for p in str(current.version).split("."))
     out["version"] = f"{major}.{minor}.{patch + 1}"
     return _to_dict(validate_mosaic(out))
 
 
-def _tiles_bounds(tiles: Mapping[str, Any]) -> BBox:
-    """Lon/lat bounds of the quadkeys (a slight over-estimate of the data, never under)."""
-    boxes = [WEB_MERCATOR.bounds(WEB_MERCATOR.quadkey_to_tile(qk)) for qk in tiles]
-    return (
-        min(b.left for b in boxes),
-        min(b.bottom for b in boxes),
-        max(b.right for b in boxes),
-        max(b.top for b in boxes),
-    )
+def _tile_boxes(tiles: Mapping[str, Any]) -> list[BBox]:
+    """Lon/lat boxes of the quadkeys (a slight over-estimate of the data, never under)."""
+    out = []
+    for qk in tiles:
+        b = WEB_MERCATOR.bounds(WEB_MERCATOR.quadkey_to_tile(qk))
+        out.append((b.left, b.bottom, b.right, b.top))
+    return out
 
 
 def validate_mosaic(mosaic: Mapping[str, Any]) -> MosaicJSON:

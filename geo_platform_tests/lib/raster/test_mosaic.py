@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from rasterio.transform import from_origin
 from rasterio.warp import transform, transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.raster.mosaic import (
+    WEB_MERCATOR,
     build_mosaic,
     sources_from_paths,
     sources_from_tiling,
@@ -106,3 +108,33 @@ def test_incremental_update_adds_replaces_and_removes(tiled) -> None:
         assert len(assets) == len(set(assets))
     gone = update_mosaic(updated, [], removed=[sources[0].href])
     assert sources[0].href not in {a for v in gone["tiles"].values() for a in v}
+
+
+def test_tiles_across_the_antimeridian_are_listed_only_where_they_are(tmp_path: Path) -> None:
+    """A tiled raster straddling 180 (Fiji in Pacific-centred Mercator): each tile's lon/lat
+    bounds have west > east, which cogeo-mosaic drew as a box round the rest of the Earth
+    (the tile listed at lon 0, the centre over Africa)."""
+    src = tmp_path / "fiji.tif"
+    data = np.full((1, 1024, 2048), 7, "uint16")
+    with rasterio.open(
+        src, "w", driver="GTiff", width=2048, height=1024, count=1, dtype="uint16",
+        crs="EPSG:3832", transform=from_origin(3339584 - 102400, -1800000, 100, 100),
+        tiled=True, blockxsize=256, blockysize=256,
+    ) as dst:  # fmt: skip
+        dst.write(data)
+    result = tile_raster(src, tmp_path / "out", "fiji", TilingOptions(tile_size=512, workers=2))
+    mosaic = build_mosaic(sources_from_tiling(result, lambda t: str(t.path)))
+    validate_mosaic(mosaic)
+    listed = {a for assets in mosaic["tiles"].values() for a in assets}
+    assert listed == {str(t.path) for t in result.tiles}
+    assert tiles_for_point(mosaic, 0.0, -16.6) == []
+    assert tiles_for_point(mosaic, 179.9, -16.6) and tiles_for_point(mosaic, -179.9, -16.6)
+    west, south, east, north = mosaic["bounds"]
+    assert (west, east) == (-180.0, 180.0) and -17.7 < south < north < -16.0
+    assert abs(mosaic["center"][0]) > 179.0  # over the data
+    assert mosaic["minzoom"] == mosaic["quadkey_zoom"] == 10  # the tiles' own, not zoom 0-2
+    for quadkey in mosaic["tiles"]:  # not a band of quadkeys round the Earth
+        box = WEB_MERCATOR.bounds(WEB_MERCATOR.quadkey_to_tile(quadkey))
+        assert box.left >= 178.9 or box.right <= -178.9
+    for assets in mosaic["tiles"].values():
+        assert len(assets) == len(set(assets))
