@@ -74,6 +74,8 @@ from geo_platform.store.vector_outputs import TableOutput
 SRID = 4326
 PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
 _DROPS = ("dropped_null", "dropped_empty", "invalid_dropped")
+BATCH_BYTES = 64 * 1024 * 1024
+CLEAN_ROWS = 16_384  # rows per piece cleaned, copied and written (see _cleaned_pieces)
 
 
 class EmptyLayerWarning(UserWarning):
@@ -89,10 +91,6 @@ def layer_table_base(src: LayerSource, source_name: str, table_base: str) -> str
     if not src.multi_layer:
         return table_base
     return naming.table_name(source_name, src.name, multi_layer=True)
-
-
-BATCH_BYTES = 64 * 1024 * 1024
-CLEAN_ROWS = 16_384  # rows per piece cleaned, copied and written (see _cleaned_pieces)
 
 
 def batch_rows(src: LayerSource, options: VectorOptions) -> int:
@@ -373,6 +371,7 @@ def _finish(
         driver=src.driver,
         split=len(plan.kinds) > 1,
         seconds=time.perf_counter() - t0,
+        wrapped=stats.wrapped,
     )
     return table, out
 

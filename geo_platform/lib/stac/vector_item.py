@@ -68,11 +68,21 @@ def _crs_step(crs: str, assumed: bool) -> str:
     return f"reprojected from {crs}{note} to EPSG:4326"
 
 
+def _wrap_step(wrapped: int) -> list[str]:
+    if not wrapped:
+        return []
+    return [
+        f"wrapped the longitudes of {wrapped} features written past +-180 (0..360) into "
+        "-180..180, lines and polygons cut at the antimeridian"
+    ]
+
+
 def _lineage(table: LoadedTable) -> str:
     crs = table.source_crs if len(table.source_crs) < 80 else "a custom CRS"
     steps = [
         f"read layer {table.layer!r} ({table.driver}, {table.rows_read} features)",
         _crs_step(crs, table.crs_assumed),
+        *_wrap_step(table.wrapped),
         f"dropped {table.dropped_null} null, {table.dropped_empty} empty and "
         f"{table.invalid_dropped} unrepairable geometries",
         f"repaired {table.repaired} invalid geometries (make_valid, same dimension)",
@@ -117,6 +127,7 @@ def _properties(
         prop("dropped_empty"): table.dropped_empty,
         prop("repaired"): table.repaired,
         prop("invalid_dropped"): table.invalid_dropped,
+        **({prop("longitudes_wrapped"): table.wrapped} if table.wrapped else {}),
         **_provenance(provenance),
     }
 

@@ -50,6 +50,35 @@ def split_crossings(source: np.ndarray, out: np.ndarray, to_lonlat: LonLat) -> n
     return result
 
 
+def wrap_longitudes(geoms: np.ndarray) -> np.ndarray:
+    """Lon/lat geometries with longitudes past +-180 (the 0..360 convention, or a feature
+    drawn on across the antimeridian) in -180..180: points moved by 360, lines and polygons
+    cut at the antimeridian into the Multi* of their parts each side, each part moved."""
+    out = geoms.copy()
+    for i, geom in enumerate(geoms):
+        if geom is None:
+            continue
+        kind = shapely.get_type_id(geom)
+        if kind in _LINES + _POLYGONS:
+            polygonal = kind in _POLYGONS
+            parts = [
+                piece
+                for part in shapely.get_parts(geom)
+                for piece in _into_range(part, 3 if polygonal else 1)
+            ]
+            out[i] = shapely.multipolygons(parts) if polygonal else shapely.multilinestrings(parts)
+        else:
+            out[i] = shapely.transform(geom, _wrap_x, include_z=None)
+    return out
+
+
+def _wrap_x(coords: np.ndarray) -> np.ndarray:
+    x = coords[:, 0]
+    coords = coords.copy()
+    coords[:, 0] = np.where(x > 180.0, x - 360.0, np.where(x < -180.0, x + 360.0, x))
+    return coords
+
+
 def _cut_geometry(src: object, dst: object, to_lonlat: LonLat) -> object | None:
     polygonal = shapely.get_type_id(dst) in _POLYGONS
     z = bool(shapely.has_z(dst))

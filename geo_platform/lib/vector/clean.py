@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geo_platform.lib.errors import CoordinateRangeError, DecodingError
+from geo_platform.lib.errors import DecodingError
 from geo_platform.lib.naming import unique_pg_identifiers
+from geo_platform.lib.vector import antimeridian, lonlat, reproject, secondary_geoms, wkb
 from geo_platform.lib.vector import geometry as geom_rules
-from geo_platform.lib.vector import reproject, secondary_geoms, wkb
 from geo_platform.lib.vector.extent import seam_rows
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.pgcopy import pg_type_for
@@ -37,8 +37,6 @@ from geo_platform.lib.vector.source_wkb import SourceWkb
 
 GEOM = "geom"
 RESERVED = ("fid", GEOM)
-# Degrees a geographic coordinate may overshoot +-180/+-90 (float rounding, float32 storage).
-LONLAT_TOLERANCE = 1e-5
 
 
 class GeometryWarning(UserWarning):
@@ -69,6 +67,7 @@ class KindStats:
     dropped_empty: int = 0
     repaired: int = 0
     invalid_dropped: int = 0
+    wrapped: int = 0  # longitudes past +-180 wrapped into -180..180 (``lonlat``)
 
 
 @dataclass
@@ -146,6 +145,7 @@ class LayerCleaner:
         self.null_rows = 0
         self.rows_read = 0
         self._closed = np.zeros(0, bool)  # this batch's rows whose open rings were closed
+        self._wrapped = np.zeros(0, bool)  # this batch's rows whose longitudes were wrapped
 
     def _attributes(self, batch: pa.RecordBatch) -> list[pa.Array]:
         out = []
@@ -183,19 +183,18 @@ class LayerCleaner:
             return self._clean_points(attrs, h, null, *fast)
         return self._clean_general(attrs, arr, h, null)
 
-    def _range_check(self, x: np.ndarray, y: np.ndarray) -> None:
+    def _range_check(self, x: np.ndarray, y: np.ndarray) -> bool:
+        """True when longitudes past +-180 are to be wrapped (``lonlat.check``)."""
         if not self.range_check:
-            return
-        bad = np.isfinite(x) & np.isfinite(y)
-        bad &= (np.abs(x) > 180 + LONLAT_TOLERANCE) | (np.abs(y) > 90 + LONLAT_TOLERANCE)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise CoordinateRangeError(
-                f"{int(bad.sum())} coordinate(s) outside longitude -180..180 / latitude -90..90 "
-                f"of its geographic CRS {self.reprojector.source_crs} (first: lon={x[i]}, "
-                f"lat={y[i]}); {_range_hint(x[bad], y[bad], self._crs_advice())}",
-                path=self.src.display,
-            )
+            return False
+        return lonlat.check(
+            x,
+            y,
+            wrap=not self.src.crs_assumed,  # a convention's guess is not wrapped
+            what=f"geographic CRS {self.reprojector.source_crs}",
+            advice=self._crs_advice(),
+            path=self.src.display,
+        )
 
     def _crs_advice(self) -> str:
         if (
@@ -220,7 +219,9 @@ class LayerCleaner:
     ) -> list[CleanPart]:
         st = self.stats[wkb.POINTS]
         empty = h.present & (np.isnan(x) | np.isnan(y))
-        self._range_check(x, y)
+        wrapped = lonlat.beyond(x) if self._range_check(x, y) else None
+        if wrapped is not None:
+            x = lonlat.wrap_points(x)
         x, y = self.reprojector.xy(x, y)
         invalid = ~null & ~empty & ~(np.isfinite(x) & np.isfinite(y))
         keep = ~invalid & (~null | self.options.keep_null_geometries)
@@ -238,6 +239,7 @@ class LayerCleaner:
         bounds = np.column_stack([x[sel], y[sel], x[sel], y[sel]])
         bounds[drop_geom] = np.nan
         st.rows_loaded += len(sel)
+        st.wrapped += 0 if wrapped is None else int(wrapped[sel].sum())
         return [self._part(wkb.POINTS, attrs, sel, geoms, bounds, len(h.present))]
 
     def _part(
@@ -267,9 +269,13 @@ class LayerCleaner:
         geoms = parsed
         unparsable = ~null & shapely.is_missing(geoms)
         geoms = geom_rules.drop_m(geoms)
+        self._wrapped = np.zeros(n, bool)
         if self.range_check:
             b = shapely.bounds(geoms)
-            self._range_check(np.r_[b[:, 0], b[:, 2]], np.r_[b[:, 1], b[:, 3]])
+            if self._range_check(np.r_[b[:, 0], b[:, 2]], np.r_[b[:, 1], b[:, 3]]):
+                self._wrapped = lonlat.beyond(b[:, 0]) | lonlat.beyond(b[:, 2])
+                geoms = geoms.copy()
+                geoms[self._wrapped] = antimeridian.wrap_longitudes(geoms[self._wrapped])
         geoms = self.reprojector.geometries(geoms)
         kinds = np.full(n, -1, np.int8)
         ok = ~shapely.is_missing(geoms)
@@ -337,6 +343,7 @@ class LayerCleaner:
         st.dropped_empty += int((is_empty & ~keep & ~missing).sum())
         sel = rows[keep]
         out = fixed[keep]
+        st.wrapped += int(self._wrapped[sel].sum())
         for j in np.flatnonzero(self._closed[rows] & keep):  # closed, and not repaired again
             st.repaired += int(fixed[j] is g[j])
         if null is not None and self.options.keep_null_geometries:
@@ -362,20 +369,6 @@ class LayerCleaner:
             if not kept:
                 first.dropped_null += self.null_rows
         return {k: self.stats[k] for k in self.plan.kinds}
-
-
-def _range_hint(x: np.ndarray, y: np.ndarray, advice: str) -> str:
-    """What the out-of-range coordinates (all finite) most likely mean."""
-    if (np.abs(x) > 360).any() or (np.abs(y) > 360).any():
-        return f"the coordinates look projected (metres?), not degrees: {advice}"
-    if (np.abs(x) <= 90).all() and (np.abs(y) <= 180).all():
-        return "latitude and longitude look swapped (x must be the longitude)"
-    if (x > 180).all() and (x <= 360).all() and (np.abs(y) <= 90).all():
-        return (
-            "longitudes in the 0..360 convention are not published as they are: shift them "
-            "to -180..180 (e.g. ST_WrapX or ogr2ogr -wrapdateline)"
-        )
-    return f"are latitude and longitude swapped, or is the CRS not WGS84? {advice}"
 
 
 def _null_mask(arr: pa.Array, h: wkb.WkbHeaders) -> np.ndarray:

@@ -76,4 +76,4 @@ def require_lonlat(x: np.ndarray, y: np.ndarray, crs: str, display: str) -> None
         )
 
 
-_TOL = 1e-5  # as the loader's range check (``clean.LONLAT_TOLERANCE``)
+_TOL = 1e-5  # as the loader's range check (``lonlat.TOLERANCE``)

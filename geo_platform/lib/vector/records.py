@@ -50,6 +50,7 @@ class LoadedTable:
     driver: str
     split: bool = False
     seconds: float = 0.0
+    wrapped: int = 0  # features whose longitudes past +-180 were wrapped (``lonlat``)
 
     @property
     def qualified_name(self) -> str:

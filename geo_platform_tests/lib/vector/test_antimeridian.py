@@ -8,6 +8,7 @@ PostGIS and the vector workflow; the STAC item's bbox says west > east."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from psycopg import sql
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon, box
 
+from geo_platform.lib.errors import CoordinateRangeError
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.vector.reproject import Reprojector
 from geo_platform_tests.fixtures.vector_world import World
@@ -107,3 +109,87 @@ def test_published_cut_with_a_bbox_across_180(world: World, tmp_path: Path) -> N
     west, south, east, north = item["bbox"]
     assert west == pytest.approx(179.5508, abs=1e-3) and east == pytest.approx(-179.5508, abs=1e-3)
     assert south == pytest.approx(-16.93, abs=0.01) and north == pytest.approx(-16.06, abs=0.01)
+
+
+def _feature(geometry: dict[str, Any], n: int) -> dict[str, Any]:
+    return {"type": "Feature", "properties": {"n": n}, "geometry": geometry}
+
+
+def test_longitudes_past_180_are_wrapped_and_cut(world: World, tmp_path: Path) -> None:
+    """Lon/lat written past 180 (the 0..360 convention, or Fiji drawn from 177 to 181) has one
+    meaning: wrapped into -180..180, lines and polygons cut at the antimeridian, counted in the
+    item (it was refused: "0..360 convention")."""
+    features = [
+        _feature({"type": "Polygon", "coordinates": [[[177, -18], [181, -18], [181, -16],
+                                                      [177, -16], [177, -18]]]}, 1),
+        _feature({"type": "LineString", "coordinates": [[170, -17], [200, -17]]}, 2),
+        _feature({"type": "Polygon", "coordinates": [[[185, -20], [186, -20], [186, -19],
+                                                      [185, -20]]]}, 3),
+        _feature({"type": "Polygon", "coordinates": [[[178, -19], [179, -19], [179, -18],
+                                                      [178, -19]]]}, 4),
+    ]  # fmt: skip
+    path = tmp_path / "pacific.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    result = world.publish(world.upload("pacific.geojson", path))
+    by_kind = {t.kind: t for t in result.tables}
+    assert by_kind["polygons"].wrapped == 2 and by_kind["lines"].wrapped == 1
+    target = sql.SQL("{}.{}").format(
+        sql.Identifier(world.schema), sql.Identifier(by_kind["polygons"].table)
+    )
+    with world.connect() as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT n, ST_NumGeometries(geom), ST_XMin(geom), ST_XMax(geom), ST_Area(geom), "
+                "ST_IsValid(geom) FROM {} ORDER BY n"
+            ).format(target)
+        ).fetchall()
+    assert [(n, parts, valid) for n, parts, *_, valid in rows] == [
+        (1, 2, True), (3, 1, True), (4, 1, True)
+    ]  # fmt: skip
+    assert rows[0][2:5] == (-180, 180, pytest.approx(8.0))  # 4 x 2 degrees, not 356 x 2
+    assert rows[1][2:4] == (-175, -174)  # moved, in one piece
+    assert rows[2][2:4] == (178, 179)  # untouched
+    items = {i["id"]: i for i in result.items}
+    polygons = items[by_kind["polygons"].table]
+    validate_stac(polygons)
+    assert polygons["properties"]["geo_platform:longitudes_wrapped"] == 2
+    assert "wrapped the longitudes of 2 features" in polygons["properties"]["processing:lineage"]
+    west, _, east, _ = polygons["bbox"]
+    assert west == 177 and east == -174  # across the antimeridian
+
+
+def test_points_past_180_are_moved(world: World, tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame(
+        {"n": [1, 2, 3]}, geometry=[Point(190, 10), Point(359.5, -5), Point(10, 0)], crs=4326
+    )
+    path = tmp_path / "stations.gpkg"
+    frame.to_file(path, layer="stations")
+    result = world.publish(world.upload("stations.gpkg", path))
+    (table,) = result.tables
+    assert table.wrapped == 2
+    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(table.table))
+    with world.connect() as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT n, ST_X(ST_GeometryN(geom, 1)) FROM {} ORDER BY n").format(target)
+        ).fetchall()
+    assert rows == [(1, -170.0), (2, -0.5), (3, 10.0)]
+
+
+def test_a_guessed_lonlat_crs_is_not_wrapped(world: World, tmp_path: Path) -> None:
+    """A CSV or a TopoJSON has no CRS: lon/lat is only the convention, and values past 180
+    say it is wrong (a local grid in kilometres?), so they are still refused."""
+    path = tmp_path / "grid.csv"
+    path.write_text("x,y,n\n" + "".join(f"{10 + i},{i},{i}\n" for i in range(50)) + "250,5,99\n")
+    with pytest.raises(CoordinateRangeError, match=r"grid\.csv.*cannot be assumed"):
+        world.publish(world.upload("grid.csv", path))
+    topo = {
+        "type": "Topology",
+        "objects": {"sites": {"type": "GeometryCollection", "geometries": [
+            {"type": "Point", "coordinates": [250, 5]}, {"type": "Point", "coordinates": [10, 5]}
+        ]}},
+        "arcs": [],
+    }  # fmt: skip
+    path = tmp_path / "sites.topojson"
+    path.write_text(json.dumps(topo))
+    with pytest.raises(CoordinateRangeError, match=r"sites\.topojson.*declared, not assumed"):
+        world.publish(world.upload("sites.topojson", path))

@@ -172,12 +172,13 @@ def test_other_geographic_formats_are_range_checked(pg_conn, pg_schema, tmp_path
     gpd.GeoDataFrame({"a": [1]}, geometry=[Point(-100, 95)], crs="EPSG:4269").to_file(gpkg)
     with pytest.raises(CoordinateRangeError, match=r"nad83\.gpkg.*EPSG:4269"):
         publish_file(pg_conn, gpkg, pg_schema, tmp_path)
-    fgb = tmp_path / "wide.fgb"
+    fgb = tmp_path / "wide.fgb"  # a longitude past 180 in a declared lon/lat CRS: wrapped
     gpd.GeoDataFrame(
         {"a": [1]}, geometry=[Polygon([(0, 0), (200, 0), (200, 10)])], crs="EPSG:4326"
     ).to_file(fgb)
-    with pytest.raises(CoordinateRangeError, match=r"wide\.fgb.*0\.\.360 convention"):
-        publish_file(pg_conn, fgb, pg_schema, tmp_path)
+    (t,) = publish_file(pg_conn, fgb, pg_schema, tmp_path)
+    assert (t.rows_loaded, t.wrapped) == (1, 1)
+    assert t.bbox == (0, 0, -160, 10)  # 0..180 and -180..-160: across the antimeridian
 
 
 def test_rounding_overshoot_and_real_edges_publish(pg_conn, pg_schema, tmp_path):
