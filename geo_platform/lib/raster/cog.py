@@ -40,6 +40,7 @@ from typing import Any
 import rasterio
 
 from geo_platform.lib.errors import EmptyDatasetError
+from geo_platform.lib.raster import antimeridian_grid
 from geo_platform.lib.raster.cog_result import (
     COG_MEDIA_TYPE,
     PNG_MEDIA_TYPE,
@@ -252,10 +253,13 @@ class _Builder:
         opts.update(
             overviews="NONE" if thin else "IGNORE_EXISTING", overview_resampling=self.resampling
         )
+        grid = (self.info.crs_wkt2, self.info.transform, self.info.width, self.info.height)
         if self.options.web_optimized:
+            antimeridian_grid.refuse_web_optimized(*grid, self.info.name)
             opts.update(tiling_scheme="GoogleMapsCompatible", warp_resampling=self.resampling)
         elif self.options.target_crs:
             opts.update(target_srs=self.options.target_crs, warp_resampling=self.resampling)
+            opts.update(antimeridian_grid.cog_warp_options(*grid, self.options.target_crs))
         translate(source, path, opts, self.info.name, reads_source=True)
         self._timed("analysis", start)
         return self._finish_tier("analysis", path, codec)

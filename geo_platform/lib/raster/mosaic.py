@@ -74,6 +74,13 @@ def zoom_range(crs: CRS | str, transform: Affine, width: int, height: int) -> tu
 def _lonlat_bounds(crs: CRS | str, transform: Affine, width: int, height: int) -> BBox:
     native = rasterio.transform.array_bounds(height, width, transform)
     west, south, east, north = transform_bounds(crs, "EPSG:4326", *native, densify_pts=21)
+    # A grid in lon/lat that runs on past 180 (``antimeridian_grid``): back into -180..180,
+    # west > east where it crosses.
+    if west >= 180.0 or east <= -180.0:
+        shift = -360.0 if west >= 180.0 else 360.0
+        return (west + shift, south, east + shift, north)
+    if east > 180.0 or west < -180.0:
+        return ((west + 180.0) % 360.0 - 180.0, south, (east + 180.0) % 360.0 - 180.0, north)
     return (west, south, east, north)
 
 

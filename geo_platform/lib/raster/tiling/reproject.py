@@ -19,6 +19,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform
 from shapely.geometry import box
 
+from geo_platform.lib.raster import antimeridian_grid
 from geo_platform.lib.raster.cog_steps import fill_nodata
 from geo_platform.lib.raster.inspect import RasterInfo
 from geo_platform.lib.raster.options import RasterOptions
@@ -86,13 +87,20 @@ def target_grid(info: RasterInfo, reprojection: Reprojection) -> TargetGrid:
     left, top = src_t * (0, 0)
     right, bottom = src_t * (info.width, info.height)
     bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-    transform, width, height = calculate_default_transform(
+    if reprojection.web_aligned:
+        antimeridian_grid.refuse_web_optimized(
+            src, info.transform, info.width, info.height, info.name
+        )
+    unwrapped = antimeridian_grid.unwrapped_grid(
+        src, info.transform, info.width, info.height, reprojection.crs
+    )
+    transform, width, height = unwrapped or calculate_default_transform(
         src, dst, info.width, info.height, *bounds
     )
     assert width is not None and height is not None
     if reprojection.web_aligned:
         transform, width, height = _web_aligned(transform, width, height)
-    outline = _warped_outline(info, src, dst, transform)
+    outline = _warped_outline(info, src, dst, transform, unwrapped is not None)
     return TargetGrid(dst.to_wkt(), transform, width, height, outline)
 
 
@@ -115,15 +123,26 @@ def _web_aligned(transform: Affine, width: int, height: int) -> tuple[Affine, in
 
 
 def _warped_outline(
-    info: RasterInfo, src: rasterio.crs.CRS, dst: rasterio.crs.CRS, transform: Affine
+    info: RasterInfo,
+    src: rasterio.crs.CRS,
+    dst: rasterio.crs.CRS,
+    transform: Affine,
+    unwrapped: bool = False,
 ) -> shapely.Geometry | None:
-    """The source's edge (densified) in target pixel coordinates; None if it cannot be drawn."""
+    """The source's edge (densified) in target pixel coordinates; None if it cannot be drawn.
+    ``unwrapped``: the grid runs on past the target's edge (``antimeridian_grid``)."""
     edge = shapely.segmentize(box(0, 0, info.width, info.height), max(info.width, info.height) / 64)
     cols, rows = np.asarray(edge.exterior.coords).T
     xs, ys = Affine(*info.transform) * (cols, rows)
     try:
-        to_dst = pyproj.Transformer.from_crs(src.to_wkt(), dst.to_wkt(), always_xy=True)
-        tx, ty = to_dst.transform(xs, ys, errcheck=True)
+        if unwrapped:
+            grid = (info.transform, info.width, info.height)
+            tx, ty = antimeridian_grid.to_target(
+                src.to_wkt(), grid, np.asarray(xs), np.asarray(ys), dst.to_wkt()
+            )
+        else:
+            to_dst = pyproj.Transformer.from_crs(src.to_wkt(), dst.to_wkt(), always_xy=True)
+            tx, ty = to_dst.transform(xs, ys, errcheck=True)
     except pyproj.exceptions.ProjError:
         return None
     if not (np.isfinite(tx).all() and np.isfinite(ty).all()):
