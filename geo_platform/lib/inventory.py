@@ -36,7 +36,7 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.types import BBox, DataKind
-from geo_platform.lib.vector import shx
+from geo_platform.lib.vector import geojson_array, shx
 
 RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF",
                   "NITF", "DTED", "PCIDSK", "SRTMHGT", "AAIGrid", "WEBP", "ZIP", "unknown",
@@ -291,6 +291,8 @@ def _vector_details(inv: Inventory, path: Path, fmt: str, name: str) -> None:
     if fmt == "ZIP" and _has_extracted_members(path, name):
         return _read_details(inv, path, name)
     if fmt == "CSV" and _head(path, 2) in UTF16_BOMS:  # GDAL reads UTF-8 only
+        return _read_details(inv, path, name)
+    if fmt == "GeoJSON" and geojson_array.is_array(path):  # read from a wrapped copy
         return _read_details(inv, path, name)
     sources, _keepalive = _vector_sources(path, fmt, name)
     total = 0

@@ -46,6 +46,7 @@ from geo_platform.lib.vector import (
     spreadsheet,
 )
 from geo_platform.lib.vector import csvsource as csv_source
+from geo_platform.lib.vector.geojson_array import Wrapped, if_array
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
 
@@ -222,14 +223,14 @@ _COMPANIONS = {"tab": ("MapInfo TAB", (".dat",)), "mif": ("MapInfo MIF", (".mid"
 
 
 def _unpacked(path: Path, name: str, options: VectorOptions) -> list[LayerSource] | None:
-    """The layers of a gzipped file (``roads.geojson.gz``) or a tar (Shapefiles in a ``.tgz``),
-    read from a decompressed copy or a repacked zip; None for any other file."""
+    """The layers of a gzipped file, a tar (Shapefiles in a ``.tgz``) or a JSON array of
+    Features (``geojson_array``), read from a copy; None for any other file."""
     if gzipped.is_gzip(path):
-        holder: gzipped.Gunzipped | tarred.Zipped | None = gzipped.gunzip(
+        holder: gzipped.Gunzipped | tarred.Zipped | Wrapped | None = gzipped.gunzip(
             path, name, max_bytes=options.max_archive_bytes, max_ratio=options.max_archive_ratio
         )
     else:
-        holder = tarred.if_tar(path, name, options.max_archive_bytes)
+        holder = tarred.if_tar(path, name, options.max_archive_bytes) or if_array(path)
     if holder is None:
         return None
     inner = list_layers(holder.path, name, options)
