@@ -195,7 +195,7 @@ def _wrap(lon: float, *, upper: bool) -> float:
 def _bbox(unwrapped: BaseGeometry) -> BBox:
     minx, miny, maxx, maxy = unwrapped.bounds
     miny, maxy = max(miny, -90.0), min(maxy, 90.0)
-    if maxx - minx >= 360.0:
+    if maxx - minx >= 360.0 - 1e-9:  # all longitudes (round a pole), float noise and all
         return (-180.0, miny, 180.0, maxy)
     return (_wrap(minx, upper=False), miny, _wrap(maxx, upper=True), maxy)
 

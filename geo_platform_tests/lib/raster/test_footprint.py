@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 from affine import Affine
 from pyproj import CRS
+from rasterio.transform import from_origin
 from shapely.geometry import shape
 
+from geo_platform.lib.raster.cog import build_cog_tiers
 from geo_platform.lib.raster.footprint import footprint_4326, raster_outline
+from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tags import find_datetime, parse_datetime, sensor_metadata
 
 
@@ -79,3 +85,21 @@ def test_sensor_metadata() -> None:
         "make": "DJI",
         "software": "v01.08",
     }
+
+
+def test_valid_pixels_round_the_pole_cover_every_longitude(tmp_path: Path) -> None:
+    """A disc of valid pixels round the south pole (EPSG:3031): its outline goes all the way
+    round, and float noise left the bbox at west -5.742283277804063 > east -5.74228327780412
+    (a sliver missing) instead of -180..180."""
+    y, x = np.mgrid[0:400, 0:400]
+    data = np.where((x - 200) ** 2 + (y - 200) ** 2 < 180**2, 100, -9999).astype("int16")
+    src = tmp_path / "antarctica.tif"
+    with rasterio.open(
+        src, "w", driver="GTiff", width=400, height=400, count=1, dtype="int16",
+        crs="EPSG:3031", transform=from_origin(-2000000, 2000000, 10000, 10000), nodata=-9999,
+    ) as dst:  # fmt: skip
+        dst.write(data[None])
+    opts = RasterOptions(tiers=("analysis",))
+    fp = build_cog_tiers(src, tmp_path / "out", opts, "antarctica.tif").footprint
+    assert fp.bbox[:3] == (-180.0, -90.0, 180.0) and -74 < fp.bbox[3] < -73
+    assert shape(fp.geometry).is_valid
