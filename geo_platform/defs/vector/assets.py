@@ -81,6 +81,7 @@ def _outcome(result: PublishedVector) -> Outcome:
                     "dropped_empty": t.dropped_empty,
                     "repaired": t.repaired,
                     "invalid_dropped": t.invalid_dropped,
+                    "longitudes_wrapped": t.wrapped,
                     "bbox": list(t.bbox) if t.bbox else None,
                 }
                 for t in tables
