@@ -121,10 +121,38 @@ class Reprojector:
             bx, by = self._transformer.transform(
                 tx[check], ty[check], direction="INVERSE", errcheck=False
             )
-            back = np.isclose(bx, cx, rtol=1e-7, atol=1.0) & np.isclose(by, cy, rtol=1e-7, atol=1.0)
-            away = check[~back & np.isfinite(cx) & np.isfinite(cy)]
+            same_y = np.isclose(by, cy, rtol=1e-7, atol=1.0)
+            back = np.isclose(bx, cx, rtol=1e-7, atol=1.0) & same_y
+            # Just past a cylindrical projection's edge (Web Mercator x = 20.1e6 m, drawn on
+            # across the antimeridian): one turn of the Earth away, which the cut at 180 then
+            # serves. Further (x = -3e7 or 1e9 m) is garbage.
+            period, centre = self._x_period
+            turn = np.isclose(np.abs(bx - cx), period, rtol=1e-6, atol=1.0) & same_y
+            turn &= np.abs(cx - centre) < period * 5 / 8  # at most 45 degrees past an edge
+            away = check[~(back | turn) & np.isfinite(cx) & np.isfinite(cy)]
             tx[away] = ty[away] = np.inf
         return tx, ty
+
+    @cached_property
+    def _x_period(self) -> tuple[float, float]:
+        """(x per turn of the Earth at the equator, x of the central meridian) of a cylindrical
+        projection (NaN for others, or when PROJ cannot say): from the CRS with ``+over``."""
+        import warnings
+
+        from pyproj import CRS, Transformer
+
+        try:
+            with warnings.catch_warnings():  # to_proj4 warns that PROJ strings lose details
+                warnings.simplefilter("ignore")
+                text = self.crs.to_proj4()
+            lon_0 = float(next((p[7:] for p in text.split() if p.startswith("+lon_0=")), 0))
+            over = Transformer.from_crs(4326, CRS.from_proj4(text + " +over"), always_xy=True)
+            (east, west), (ye, yw) = over.transform([lon_0 + 180, lon_0 - 180], [0, 0])
+        except Exception:
+            return np.nan, np.nan
+        if not (np.isfinite([east, west]).all() and ye == yw and east - west > 1e6):
+            return np.nan, np.nan
+        return float(east - west), float(east + west) / 2
 
     @cached_property
     def _area_of_use(self) -> tuple[float, float, float, float]:

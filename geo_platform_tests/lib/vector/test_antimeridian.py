@@ -193,3 +193,18 @@ def test_a_guessed_lonlat_crs_is_not_wrapped(world: World, tmp_path: Path) -> No
     path.write_text(json.dumps(topo))
     with pytest.raises(CoordinateRangeError, match=r"sites\.topojson.*declared, not assumed"):
         world.publish(world.upload("sites.topojson", path))
+
+
+def test_web_mercator_drawn_on_past_its_edge_is_cut_not_dropped() -> None:
+    """Web Mercator x just past 20,037,508 m (a feature drawn on across the antimeridian in a
+    web map) is one turn of the Earth away: it is placed and the polygon cut at 180. It was
+    dropped as outside the projection's domain; x = 1e9 m (many turns) still is."""
+    edge = 20037508.34
+    reef = box(edge - 100000, -1900000, edge + 100000, -1800000)
+    (poly,) = _transform("EPSG:3857", [reef])
+    assert poly.geom_type == "MultiPolygon" and poly.is_valid and len(poly.geoms) == 2
+    assert sorted(round(p.bounds[0], 3) for p in poly.geoms) == [-180.0, 179.102]
+    merc = Reprojector("EPSG:3857", None, "x")
+    x, _ = merc.xy(np.array([edge + 50000, -edge - 50000, 1e9, 3 * edge]), np.zeros(4))
+    assert x[0] == pytest.approx(-179.551, abs=1e-3) and x[1] == pytest.approx(179.551, abs=1e-3)
+    assert np.isinf(x[2:]).all()
