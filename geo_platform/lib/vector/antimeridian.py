@@ -26,15 +26,20 @@ import shapely
 from shapely import affinity
 
 LonLat = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+SHORT_WAY = None  # ``to_lonlat`` of a globe format's lon/lat: every jump is a crossing
 
 _LINES = (1, 5)  # LineString, MultiLineString
 _POLYGONS = (3, 6)  # Polygon, MultiPolygon
 _SHIFTS = (-720.0, -360.0, 0.0, 360.0, 720.0)  # unwrapped longitudes back into -180..180
 
 
-def split_crossings(source: np.ndarray, out: np.ndarray, to_lonlat: LonLat) -> np.ndarray:
+def split_crossings(source: np.ndarray, out: np.ndarray, to_lonlat: LonLat | None) -> np.ndarray:
     """``out`` (``source`` transformed to lon/lat, same structure) with every line or polygon
-    that crosses the antimeridian cut there; other rows are the same objects."""
+    that crosses the antimeridian cut there; other rows are the same objects.
+
+    ``to_lonlat`` None (``SHORT_WAY``): ``out`` is lon/lat of a format drawn on the globe (KML,
+    GPX), where a segment goes the short way: one whose longitude jumps by more than 180
+    degrees crosses the antimeridian (Google Earth draws it so)."""
     if not len(out):
         return out
     bounds = shapely.bounds(out)
@@ -79,7 +84,7 @@ def _wrap_x(coords: np.ndarray) -> np.ndarray:
     return coords
 
 
-def _cut_geometry(src: object, dst: object, to_lonlat: LonLat) -> object | None:
+def _cut_geometry(src: object, dst: object, to_lonlat: LonLat | None) -> object | None:
     polygonal = shapely.get_type_id(dst) in _POLYGONS
     z = bool(shapely.has_z(dst))
     pieces: list[object] = []
@@ -103,7 +108,9 @@ def _coords(geom: object, z: bool) -> np.ndarray:
     return shapely.get_coordinates(geom, include_z=z)
 
 
-def _unwrapped_polygon(src: object, dst: object, z: bool, to_lonlat: LonLat) -> object | None:
+def _unwrapped_polygon(
+    src: object, dst: object, z: bool, to_lonlat: LonLat | None
+) -> object | None:
     """The polygon with continuous longitudes (beyond +-180 where it crosses), or None when
     no ring crosses. A ring that goes round a pole is closed along the pole's latitude."""
     rings, any_crossing = [], False
@@ -130,21 +137,25 @@ def _unwrapped_polygon(src: object, dst: object, z: bool, to_lonlat: LonLat) -> 
     return shapely.difference(shell, holes)
 
 
-def _unwrap(src: np.ndarray, dst: np.ndarray, to_lonlat: LonLat) -> tuple[np.ndarray, int, float]:
+def _unwrap(
+    src: np.ndarray, dst: np.ndarray, to_lonlat: LonLat | None
+) -> tuple[np.ndarray, int, float]:
     """``dst``'s vertices with continuous longitudes, the number of antimeridian crossings,
     and the net shift at the end (non-zero: the ring goes round a pole)."""
     dx = np.diff(dst[:, 0])
     jumps = np.flatnonzero(np.abs(dx) > 180)
     if not len(jumps):
         return dst, 0, 0.0
-    mid_x, _ = to_lonlat(
-        (src[jumps, 0] + src[jumps + 1, 0]) / 2, (src[jumps, 1] + src[jumps + 1, 1]) / 2
-    )
     start, step = dst[jumps, 0], dx[jumps]
-    across = step - 360.0 * np.sign(step)  # the short way, over the antimeridian
-    genuine = np.isfinite(mid_x) & (
-        _angle(mid_x, start + across / 2) < _angle(mid_x, start + step / 2)
-    )
+    genuine = np.ones(len(jumps), bool)
+    if to_lonlat is not None:
+        mid_x, _ = to_lonlat(
+            (src[jumps, 0] + src[jumps + 1, 0]) / 2, (src[jumps, 1] + src[jumps + 1, 1]) / 2
+        )
+        across = step - 360.0 * np.sign(step)  # the short way, over the antimeridian
+        genuine = np.isfinite(mid_x) & (
+            _angle(mid_x, start + across / 2) < _angle(mid_x, start + step / 2)
+        )
     if not genuine.any():
         return dst, 0, 0.0
     shifts = np.zeros(len(dst))

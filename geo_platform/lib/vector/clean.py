@@ -37,6 +37,7 @@ from geo_platform.lib.vector.source_wkb import SourceWkb
 
 GEOM = "geom"
 RESERVED = ("fid", GEOM)
+GLOBE_DRIVERS = ("KML", "LIBKML", "GPX")  # segments go the short way round (antimeridian)
 
 
 class GeometryWarning(UserWarning):
@@ -277,6 +278,8 @@ class LayerCleaner:
                 geoms = geoms.copy()
                 geoms[self._wrapped] = antimeridian.wrap_longitudes(geoms[self._wrapped])
         geoms = self.reprojector.geometries(geoms)
+        if self.src.driver in GLOBE_DRIVERS and self.reprojector.identity:
+            geoms = antimeridian.split_crossings(geoms, geoms, antimeridian.SHORT_WAY)
         kinds = np.full(n, -1, np.int8)
         ok = ~shapely.is_missing(geoms)
         kinds[ok] = geom_rules.kind_index(geoms[ok])

@@ -208,3 +208,54 @@ def test_web_mercator_drawn_on_past_its_edge_is_cut_not_dropped() -> None:
     x, _ = merc.xy(np.array([edge + 50000, -edge - 50000, 1e9, 3 * edge]), np.zeros(4))
     assert x[0] == pytest.approx(-179.551, abs=1e-3) and x[1] == pytest.approx(179.551, abs=1e-3)
     assert np.isinf(x[2:]).all()
+
+
+KML_ACROSS = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document>
+<Placemark><name>eez</name><Polygon><outerBoundaryIs><LinearRing><coordinates>
+178,-18 -178,-18 -178,-15 178,-15 178,-18
+</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>
+<Placemark><name>world</name><Polygon><outerBoundaryIs><LinearRing><coordinates>
+-170,10 0,10 170,10 170,20 0,20 -170,20 -170,10
+</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>
+</Document></kml>"""
+
+GPX_ACROSS = """<?xml version="1.0" encoding="UTF-8"?>
+<gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">
+<trk><name>passage</name><trkseg>
+<trkpt lat="-17.0" lon="179.2"></trkpt><trkpt lat="-17.1" lon="179.9"></trkpt>
+<trkpt lat="-17.2" lon="-179.6"></trkpt><trkpt lat="-17.3" lon="-179.0"></trkpt>
+</trkseg></trk></gpx>"""
+
+
+def test_kml_and_gpx_segments_go_the_short_way(world: World, tmp_path: Path) -> None:
+    """KML and GPX are drawn on the globe: a segment from 178 to -178 goes 4 degrees over the
+    antimeridian (Google Earth draws it so), not 356 degrees round the other way. The polygon
+    and the track are cut at 180; a wide polygon whose vertices step round the Earth by less
+    than 180 degrees stays as it is."""
+    kml = tmp_path / "eez.kml"
+    kml.write_text(KML_ACROSS)
+    result = world.publish(world.upload("eez.kml", kml))
+    (table,) = result.tables
+    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(table.table))
+    with world.connect() as conn:
+        rows = dict(
+            conn.execute(
+                sql.SQL("SELECT name, array[ST_NumGeometries(geom), ST_Area(geom)] FROM {}").format(
+                    target
+                )
+            ).fetchall()
+        )
+    assert rows["eez"] == [2, pytest.approx(12.0)]  # 4 x 3 degrees, not 356 x 3
+    assert rows["world"] == [1, pytest.approx(340.0 * 10)]
+    gpx = tmp_path / "passage.gpx"
+    gpx.write_text(GPX_ACROSS)
+    tracks = [t for t in world.publish(world.upload("passage.gpx", gpx)).tables
+              if "track" in t.table and "point" not in t.table]  # fmt: skip
+    (track,) = tracks
+    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(track.table))
+    with world.connect() as conn:
+        parts, length = conn.execute(
+            sql.SQL("SELECT ST_NumGeometries(geom), ST_Length(geom) FROM {}").format(target)
+        ).fetchone()
+    assert parts == 2 and length == pytest.approx(1.825, abs=0.01)  # not 357 degrees long
