@@ -13,6 +13,7 @@ import dagster as dg
 from geo_platform.defs.common import FOLLOW_UPSTREAM, WARN_ONLY, Outcome
 from geo_platform.defs.stages import Stage, StageContext, per_file
 from geo_platform.lib.stac.completeness import COMPLETENESS_PROPERTY
+from geo_platform.lib.vector.records import FID_DESCRIPTION, ColumnInfo
 from geo_platform.resources.databases import PlatformResource
 
 # The vector workflow (pyogrio, GDAL, geopandas, pyarrow) is imported by the functions that run
@@ -63,7 +64,7 @@ def _outcome(result: PublishedVector) -> Outcome:
         "dagster/row_count": sum(t.rows_loaded for t in tables),
         "dagster/column_schema": dg.TableSchema(
             columns=[
-                dg.TableColumn(c.name, c.pg_type, description=f"source column {c.original_name!r}")
+                dg.TableColumn(c.name, c.pg_type, description=_column_description(c))
                 for c in first.columns
             ]
         ),
@@ -192,3 +193,9 @@ vector_table = Stage(
     CHECKS,
     frozenset({"blob_store", "postgis", "platform"}),
 )
+
+
+def _column_description(column: ColumnInfo) -> str:
+    if column.original_name is None:  # the fid: no source column
+        return FID_DESCRIPTION
+    return f"source column {column.original_name!r}"

@@ -28,7 +28,7 @@ from geo_platform.lib.errors import ValidationError
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac_ext import DATETIME_SOURCE, LAYER, TABLE, prop
 from geo_platform.lib.types import Provenance
-from geo_platform.lib.vector.records import LoadedTable
+from geo_platform.lib.vector.records import FID_DESCRIPTION, LoadedTable
 
 TABLE_EXT = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
 PROJ_EXT = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
@@ -54,7 +54,7 @@ def _columns(table: LoadedTable) -> list[dict[str, Any]]:
     for col in table.columns:
         entry: dict[str, Any] = {"name": col.name, "type": col.pg_type}
         if col.name == "fid":
-            entry["description"] = "feature id assigned at load (primary key)"
+            entry["description"] = FID_DESCRIPTION
         elif col.original_name is not None and col.original_name != col.name:
             entry["description"] = f"source column {col.original_name!r}"
         out.append(entry)

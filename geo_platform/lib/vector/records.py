@@ -10,6 +10,8 @@ from geo_platform.lib import errors
 from geo_platform.lib.errors import InputError
 from geo_platform.lib.types import BBox
 
+FID_DESCRIPTION = "feature id assigned at load (primary key)"
+
 
 class ColumnInfo(NamedTuple):
     """A table column: SQL name, PostgreSQL type, and the source's original name (if any)."""
