@@ -13,8 +13,12 @@ midpoint in the source CRS lands on the antimeridian's side (a world map's segme
 from -170 to 170 jumps as far, but its midpoint lands near 0: it is left as it is). A ring
 that crosses an odd number of times encircles a pole (Antarctica in polar stereographic): it is
 closed along the pole's latitude, as RFC 7946 draws such polygons. Lines and polygons and their
-Multi* are cut; points need nothing, and a GeometryCollection is left as it is. Sources already
-in lon/lat are never changed here: their segments across 180 are what the data says.
+Multi* are cut; points need nothing, and a GeometryCollection is left as it is.
+
+Lon/lat sources change in two cases only: longitudes written past 180 (``wrap_longitudes``,
+when ``lonlat`` allows it), and formats drawn on the globe (KML, GPX: ``SHORT_WAY``, every jump
+of more than 180 degrees is a crossing). Other lon/lat data's segments across 180 are what the
+data says (a world box from -180 to 180 stays one).
 """
 
 from __future__ import annotations
