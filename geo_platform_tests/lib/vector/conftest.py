@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,16 @@ from geo_platform.lib import naming
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.records import LoadedTable
 from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
+from geo_platform_tests.fixtures.vector_world import World
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    """A local bronze/silver store and a schema of its own, for the vector workflow (a test
+    module may define its own ``world``)."""
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
 
 
 @pytest.fixture(scope="session")

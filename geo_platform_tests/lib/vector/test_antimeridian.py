@@ -9,7 +9,6 @@ PostGIS and the vector workflow; the STAC item's bbox says west > east."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,14 @@ from geo_platform_tests.fixtures.vector_world import World
 # Pacific-centred Mercator: x = 3,339,584 m is the antimeridian at the equator.
 FIJI_BOX = box(3289584, -1900000, 3389584, -1800000)
 FIJI_LINE = LineString([(3259584, -1850000), (3419584, -1850000)])
+
+
+def _select(world: World, table: str, columns: str) -> list[tuple[Any, ...]]:
+    """``SELECT columns`` from a published table, in its rows' order (``fid``)."""
+    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(table))
+    query = sql.SQL("SELECT {} FROM {} ORDER BY fid").format(sql.SQL(columns), target)
+    with world.connect() as conn:
+        return conn.execute(query).fetchall()
 
 
 def _transform(crs: str, geoms: list[Any]) -> list[Any]:
@@ -77,13 +84,6 @@ def test_wide_geometries_that_do_not_cross_are_left_alone() -> None:
     assert Reprojector("EPSG:4326", None, "t").geometries(np.array([lonlat]))[0] is lonlat
 
 
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
-
-
 def test_published_cut_with_a_bbox_across_180(world: World, tmp_path: Path) -> None:
     frame = gpd.GeoDataFrame(
         {"name": ["reef", "route"]}, geometry=[FIJI_BOX, FIJI_LINE], crs="EPSG:3832"
@@ -92,16 +92,12 @@ def test_published_cut_with_a_bbox_across_180(world: World, tmp_path: Path) -> N
     frame.iloc[[0]].to_file(path, layer="reefs")
     result = world.publish(world.upload("fiji.gpkg", path))
     (table,) = result.tables
-    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(table.table))
-    with world.connect() as conn:
-        row = conn.execute(
-            sql.SQL(
-                "SELECT ST_NumGeometries(geom), ST_IsValid(geom), ST_Area(geom), "
-                "ST_Intersects(geom, ST_MakeEnvelope(-10, -17, 10, -16, 4326)) FROM {}"
-            ).format(target)
-        ).fetchone()
-    assert row is not None
-    parts, valid, area, at_lon_zero = row
+    ((parts, valid, area, at_lon_zero),) = _select(
+        world,
+        table.table,
+        "ST_NumGeometries(geom), ST_IsValid(geom), ST_Area(geom), "
+        "ST_Intersects(geom, ST_MakeEnvelope(-10, -17, 10, -16, 4326))",
+    )
     assert (parts, valid, at_lon_zero) == (2, True, False)
     assert area == pytest.approx(0.78, rel=0.01)
     (item,) = result.items
@@ -133,16 +129,11 @@ def test_longitudes_past_180_are_wrapped_and_cut(world: World, tmp_path: Path) -
     result = world.publish(world.upload("pacific.geojson", path))
     by_kind = {t.kind: t for t in result.tables}
     assert by_kind["polygons"].wrapped == 2 and by_kind["lines"].wrapped == 1
-    target = sql.SQL("{}.{}").format(
-        sql.Identifier(world.schema), sql.Identifier(by_kind["polygons"].table)
+    rows = _select(
+        world,
+        by_kind["polygons"].table,
+        "n, ST_NumGeometries(geom), ST_XMin(geom), ST_XMax(geom), ST_Area(geom), ST_IsValid(geom)",
     )
-    with world.connect() as conn:
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT n, ST_NumGeometries(geom), ST_XMin(geom), ST_XMax(geom), ST_Area(geom), "
-                "ST_IsValid(geom) FROM {} ORDER BY n"
-            ).format(target)
-        ).fetchall()
     assert [(n, parts, valid) for n, parts, *_, valid in rows] == [
         (1, 2, True), (3, 1, True), (4, 1, True)
     ]  # fmt: skip
@@ -167,11 +158,7 @@ def test_points_past_180_are_moved(world: World, tmp_path: Path) -> None:
     result = world.publish(world.upload("stations.gpkg", path))
     (table,) = result.tables
     assert table.wrapped == 2
-    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(table.table))
-    with world.connect() as conn:
-        rows = conn.execute(
-            sql.SQL("SELECT n, ST_X(ST_GeometryN(geom, 1)) FROM {} ORDER BY n").format(target)
-        ).fetchall()
+    rows = _select(world, table.table, "n, ST_X(ST_GeometryN(geom, 1))")
     assert rows == [(1, -170.0), (2, -0.5), (3, 10.0)]
 
 
@@ -237,15 +224,7 @@ def test_kml_and_gpx_segments_go_the_short_way(world: World, tmp_path: Path) -> 
     kml.write_text(KML_ACROSS)
     result = world.publish(world.upload("eez.kml", kml))
     (table,) = result.tables
-    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(table.table))
-    with world.connect() as conn:
-        rows = dict(
-            conn.execute(
-                sql.SQL("SELECT name, array[ST_NumGeometries(geom), ST_Area(geom)] FROM {}").format(
-                    target
-                )
-            ).fetchall()
-        )
+    rows = dict(_select(world, table.table, "name, array[ST_NumGeometries(geom), ST_Area(geom)]"))
     assert rows["eez"] == [2, pytest.approx(12.0)]  # 4 x 3 degrees, not 356 x 3
     assert rows["world"] == [1, pytest.approx(340.0 * 10)]
     gpx = tmp_path / "passage.gpx"
@@ -253,9 +232,5 @@ def test_kml_and_gpx_segments_go_the_short_way(world: World, tmp_path: Path) -> 
     tracks = [t for t in world.publish(world.upload("passage.gpx", gpx)).tables
               if "track" in t.table and "point" not in t.table]  # fmt: skip
     (track,) = tracks
-    target = sql.SQL("{}.{}").format(sql.Identifier(world.schema), sql.Identifier(track.table))
-    with world.connect() as conn:
-        parts, length = conn.execute(
-            sql.SQL("SELECT ST_NumGeometries(geom), ST_Length(geom) FROM {}").format(target)
-        ).fetchone()
+    ((parts, length),) = _select(world, track.table, "ST_NumGeometries(geom), ST_Length(geom)")
     assert parts == 2 and length == pytest.approx(1.825, abs=0.01)  # not 357 degrees long

@@ -5,7 +5,6 @@ PostGIS, through the bronze inventory and the vector workflow."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ FEATURES = [
      "properties": {"name": f"site {i}", "n": i}}
     for i in range(3)
 ]  # fmt: skip
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def test_an_array_of_features_publishes(world: World, tmp_path: Path) -> None:
