@@ -49,6 +49,7 @@ def split_crossings(source: np.ndarray, out: np.ndarray, to_lonlat: LonLat | Non
     bounds = shapely.bounds(out)
     types = shapely.get_type_id(out)
     wide = ((bounds[:, 2] - bounds[:, 0]) > 180) & np.isin(types, _LINES + _POLYGONS)
+    wide &= np.isfinite(bounds).all(axis=1)  # a vertex PROJ could not place: dropped later
     if not wide.any():
         return out
     result = out.copy()

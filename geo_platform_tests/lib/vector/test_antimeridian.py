@@ -191,6 +191,13 @@ def test_web_mercator_drawn_on_past_its_edge_is_cut_not_dropped() -> None:
     (poly,) = _transform("EPSG:3857", [reef])
     assert poly.geom_type == "MultiPolygon" and poly.is_valid and len(poly.geoms) == 2
     assert sorted(round(p.bounds[0], 3) for p in poly.geoms) == [-180.0, 179.102]
+    # A vertex on the edge but for float rounding (PROJ puts it at -179.9999999999) was
+    # enough to drop its feature: Chukotka in a world map in EPSG:3857.
+    rim = 20037508.3428  # the edge is 20037508.342789...
+    chukotka = Polygon([(edge - 100000, 1e7), (rim, 1e7), (rim, 1.1e7), (edge - 100000, 1.1e7)])
+    (kept,) = _transform("EPSG:3857", [chukotka])
+    assert kept.is_valid and kept.bounds[2] == pytest.approx(180.0)
+    assert kept.area == pytest.approx(0.898 * 3.343, rel=0.01)  # 66.5 to 69.9 degrees N
     merc = Reprojector("EPSG:3857", None, "x")
     x, _ = merc.xy(np.array([edge + 50000, -edge - 50000, 1e9, 3 * edge]), np.zeros(4))
     assert x[0] == pytest.approx(-179.551, abs=1e-3) and x[1] == pytest.approx(179.551, abs=1e-3)
