@@ -149,7 +149,7 @@ def test_servers_run_as_the_reader_on_production(platform: dict[str, Any], pg_ds
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         users = conn.execute(
             "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = %s AND pid <> "
-            "pg_backend_pid()",
+            "pg_backend_pid() AND backend_type = 'client backend'",  # not autovacuum (no user)
             (urlsplit(platform["prod_url"]).path.lstrip("/"),),
         ).fetchall()
     assert {u for (u,) in users} == {"geo_reader"}
