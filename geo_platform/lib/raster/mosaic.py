@@ -136,8 +136,6 @@ def sources_from_paths(paths: Iterable[Path | str]) -> list[MosaicSource]:
 def _features(source: MosaicSource) -> list[dict[str, Any]]:
     """The source's box as GeoJSON features; a source across the antimeridian (``west >
     east``) is two, one each side (cogeo-mosaic reads each feature's first ring only)."""
-    w, s, e, n = source.bounds
-    boxes = [(w, s, 180.0, n), (-180.0, s, e, n)] if w > e else [(w, s, e, n)]
     return [
         {
             "type": "Feature",
@@ -147,7 +145,7 @@ def _features(source: MosaicSource) -> list[dict[str, Any]]:
             },
             "properties": {"path": source.href},
         }
-        for x0, y0, x1, y1 in boxes
+        for x0, y0, x1, y1 in _halves(source.bounds)
     ]
 
 
