@@ -29,6 +29,8 @@ import numpy as np
 import shapely
 from shapely import affinity
 
+from geo_platform.lib.vector.lonlat import wrap_points
+
 LonLat = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 SHORT_WAY = None  # ``to_lonlat`` of a globe format's lon/lat: every jump is a crossing
 
@@ -83,9 +85,8 @@ def wrap_longitudes(geoms: np.ndarray) -> np.ndarray:
 
 
 def _wrap_x(coords: np.ndarray) -> np.ndarray:
-    x = coords[:, 0]
     coords = coords.copy()
-    coords[:, 0] = np.where(x > 180.0, x - 360.0, np.where(x < -180.0, x + 360.0, x))
+    coords[:, 0] = wrap_points(coords[:, 0])
     return coords
 
 
@@ -95,8 +96,9 @@ def _cut_geometry(src: object, dst: object, to_lonlat: LonLat | None) -> object 
     pieces: list[object] = []
     crossed = False
     for s, d in zip(shapely.get_parts(src), shapely.get_parts(dst), strict=True):
-        unwrapped = _unwrapped_polygon(s, d, z, to_lonlat) if polygonal else None
-        if not polygonal:
+        if polygonal:
+            unwrapped = _unwrapped_polygon(s, d, z, to_lonlat)
+        else:
             coords, crossings, _ = _unwrap(_coords(s, z), _coords(d, z), to_lonlat)
             unwrapped = shapely.LineString(coords) if crossings else None
         if unwrapped is None:

@@ -123,12 +123,17 @@ def test_longitudes_past_180_are_wrapped_and_cut(world: World, tmp_path: Path) -
                                                       [185, -20]]]}, 3),
         _feature({"type": "Polygon", "coordinates": [[[178, -19], [179, -19], [179, -18],
                                                       [178, -19]]]}, 4),
+        _feature({"type": "MultiPoint", "coordinates": [[190, -17], [179, -17]]}, 5),
     ]  # fmt: skip
     path = tmp_path / "pacific.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     result = world.publish(world.upload("pacific.geojson", path))
     by_kind = {t.kind: t for t in result.tables}
     assert by_kind["polygons"].wrapped == 2 and by_kind["lines"].wrapped == 1
+    assert by_kind["points"].wrapped == 1
+    assert _select(world, by_kind["points"].table, "ST_AsText(geom)") == [
+        ("MULTIPOINT((-170 -17),(179 -17))",)
+    ]
     rows = _select(
         world,
         by_kind["polygons"].table,
