@@ -29,7 +29,6 @@ from geo_platform.lib.bronze import (
     extension,
     listed_roles,
 )
-from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.naming import (
     blob_for_partition_key,
     normalize_blob_path,
@@ -154,7 +153,7 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     from geo_platform.app.instance import dagster_instance
     from geo_platform.definitions import defs
     from geo_platform.defs.bronze.partitions import PARTITIONS
-    from geo_platform.defs.bronze.sensors import requests_for_plan, tail_reader
+    from geo_platform.defs.bronze.sensors import head_reader, requests_for_plan, tail_reader
     from geo_platform.defs.pipeline import PIPELINE_STAGES
 
     instance = dagster_instance(settings)
@@ -162,7 +161,7 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     container = settings.bronze_container
     plan = plan_for(
         blobs,
-        lambda b: store.read_head(container, b.path, HEAD_BYTES),
+        head_reader(store, container),
         tail_reader(store, container),
     )
     for blob, reason in plan.unsupported:

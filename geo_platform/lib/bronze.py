@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS
 from geo_platform.lib.content import content_kind, is_archive_noise, sniff_format
 from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.file_kinds import (
-    GZIPPED_VECTORS,
+    COMPRESSED_VECTORS,
     RASTER_EXTENSIONS,
     RPC_TEXT,
     SIDECARS,
@@ -68,9 +69,10 @@ def classify(path: str, size: int | None = None) -> Classification:
         return Classification("unsupported", "zero-byte file")
     if ext in {".hgt.zip"} or (ext == ".zip" and _inner_extension(name) in RASTER_EXTENSIONS):
         return Classification("raster")
-    if ext in {".gdb.zip"} or (ext == ".gz" and _inner_extension(name) in GZIPPED_VECTORS):
+    compressed = ext in COMPRESSED_EXTENSIONS  # roads.geojson.gz, dem.asc.bz2, a.gpkg.xz
+    if ext in {".gdb.zip"} or (compressed and _inner_extension(name) in COMPRESSED_VECTORS):
         return Classification("vector")
-    if ext == ".gz" and _inner_extension(name) in RASTER_EXTENSIONS:  # dem.asc.gz
+    if compressed and _inner_extension(name) in RASTER_EXTENSIONS:
         return Classification("raster")
     if ext in SIDECARS:
         return Classification("sidecar", f"sidecar file ({ext}) of another file")
@@ -98,10 +100,9 @@ def classify_content(blob: BlobInfo, head: bytes) -> Classification:
 
 
 def sidecar_stem(path: str) -> str:
-    """The name sidecars of ``path`` start with: ``roads`` for ``roads.shp``, ``dem`` for
-    ``dem.asc.gz`` (whose ``dem.prj`` is that of the gzipped grid)."""
+    """What sidecars of ``path`` start with: ``roads`` (``roads.shp``), ``dem`` (``dem.asc.xz``)."""
     stem = posixpath.splitext(posixpath.basename(path))[0]
-    return posixpath.splitext(stem)[0] if extension(path) == ".gz" else stem
+    return posixpath.splitext(stem)[0] if extension(path) in COMPRESSED_EXTENSIONS else stem
 
 
 def classify_listed(blob: BlobInfo, roles: Mapping[str, str]) -> Classification:

@@ -17,6 +17,10 @@ The rule, as users see it:
    unknown extension is judged by the member names its first bytes show: raster members make
    it a raster, vector members a vector, an office document (``.docx``, ``.odt``, ``.jar``...)
    is unsupported, and a zip that shows neither is taken as a vector source.
+4. A tar, plain or compressed (gzip, bzip2, xz), is judged by the member names its first bytes
+   show (``tar_kind``). A bzip2 stream decodes a block at a time (up to 900 KB of content), so
+   a bzip2 candidate whose first ``HEAD_BYTES`` decode to nothing is read to
+   ``LONG_HEAD_BYTES`` (``wants_longer_head``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import re
 import struct
 from pathlib import Path
 
+from geo_platform.lib.compressed import decompress_head
 from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.naming import ascii_fold
@@ -37,6 +42,8 @@ from geo_platform.lib.vector.options import DEFAULT_LAT_NAMES, DEFAULT_LON_NAMES
 
 HEAD_BYTES = 64 * 1024
 """How much of a candidate blob the sensor reads to recognise it."""
+LONG_HEAD_BYTES = 1024 * 1024
+"""How much of a bzip2 candidate it reads when ``HEAD_BYTES`` hold no whole block."""
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _MAGIC: list[tuple[bytes, str]] = [
@@ -99,6 +106,12 @@ _HTML = re.compile(r"(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html[\s
 _OSM_XML = re.compile(r"<osm[\s>]")
 _TOPOJSON = re.compile(rb'"type"\s*:\s*"Topology"')
 _ESRIJSON = re.compile(rb'"geometryType"\s*:\s*"esriGeometry')
+
+
+def wants_longer_head(head: bytes) -> bool:
+    """True for a full ``HEAD_BYTES`` head of bzip2 data that decodes to nothing yet: read the
+    blob to ``LONG_HEAD_BYTES`` to see what it holds."""
+    return len(head) >= HEAD_BYTES and head.startswith(b"BZh") and not decompress_head(head)
 
 
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
@@ -261,8 +274,8 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
     fmt = sniff_head(head, name, size)
     if fmt == "ZIP":
         return zip_kind(zip_member_names(head))
-    tar = tar_head(head) if fmt in ("TAR", "GZIP") else None
-    if tar is not None:  # scene.tar, scene.tar.gz: by the members its first bytes show
+    tar = tar_head(head) if fmt in ("TAR", "GZIP", "BZIP2", "XZ") else None
+    if tar is not None:  # scene.tar, scene.tar.xz: by the members its first bytes show
         return tar_kind(member_names(tar))
     if fmt in RASTER_CONTENT:
         return "raster", f"recognised by its content ({fmt})"
@@ -281,11 +294,11 @@ _DESCRIPTIONS = {
     "OLE2": "an office document (.doc, .xls...)",
     "XML": "XML of no geodata format",
     "JSON": "JSON that is not GeoJSON",
-    "GZIP": "gzip-compressed data",
+    "GZIP": "gzip-compressed data; name it after the file it holds (roads.geojson.gz)",
     "TAR": "a tar archive",
     # Compressions and archives the platform does not open: say what would work instead.
-    "BZIP2": "bzip2-compressed data; recompress it with gzip (.gz) or as a .zip",
-    "XZ": "xz-compressed data; recompress it with gzip (.gz) or as a .zip",
+    "BZIP2": "bzip2-compressed data; name it after the file it holds (roads.geojson.bz2)",
+    "XZ": "xz-compressed data; name it after the file it holds (roads.geojson.xz)",
     "ZSTD": "zstd-compressed data; recompress it with gzip (.gz) or as a .zip",
     "7Z": "a 7-Zip archive; repack it as a .zip or .tar.gz",
     "RAR": "a RAR archive; repack it as a .zip or .tar.gz",

@@ -19,8 +19,8 @@ VECTOR_EXTENSIONS = frozenset(
      ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
      ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf", ".sqlite"}
 )  # fmt: skip
-# Single-file vectors that may arrive gzipped (``roads.geojson.gz``, ``lib.vector.gzipped``).
-GZIPPED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}
+# Single-file vectors that may arrive compressed (``roads.geojson.gz``, ``lib.compressed``).
+COMPRESSED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}
 # Companions of another file: never a partition of their own.
 SHAPEFILE_SIDECARS = frozenset(
     {".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".shp.xml", ".atx", ".ain",
@@ -43,7 +43,16 @@ VECTOR_SIDECARS = frozenset(
      ".lyr", ".lyrx", ".cst", ".csvt"}
 )  # fmt: skip
 SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS | VECTOR_SIDECARS
-MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz", RPC_TEXT)
+MULTI_EXTENSIONS = (
+    ".aux.xml",
+    ".shp.xml",
+    ".hgt.zip",
+    ".gdb.zip",
+    ".tar.gz",
+    ".tar.bz2",
+    ".tar.xz",
+    RPC_TEXT,
+)
 
 
 def extension(path: str) -> str:

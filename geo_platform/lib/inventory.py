@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from geo_platform.lib import gzipped, tarred
+from geo_platform.lib import compressed, tarred
 from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.content import HEAD_BYTES, UTF16_BOMS, describe, sniff_format, zip_kind
 from geo_platform.lib.errors import (
@@ -77,12 +77,12 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     member escaping the archive root, named), and for vectors the table stage's own
     content-versus-extension rule (``vector.sniff.check_file``).
     """
-    holder: gzipped.Gunzipped | tarred.Zipped | None = gzipped.if_compressed(path, name)
-    if holder is None:  # roads.geojson.gz, dem.asc.gz: the content; else
+    holder: compressed.Decompressed | tarred.Zipped | None = compressed.if_compressed(path, name)
+    if holder is None:  # roads.geojson.gz, dem.asc.xz: the content; else
         holder = tarred.if_tar(path, name)  # scene.tar: its files, repacked as a zip
     if holder is not None:
         inner = inventory_file(holder.path, name, kind)
-        what = "gzip" if isinstance(holder, gzipped.Gunzipped) else "tar"
+        what = holder.codec.name if isinstance(holder, compressed.Decompressed) else "tar"
         return replace(inner, format=f"{inner.format}+{what}", size=path.stat().st_size,
                        sha256=file_sha256(path))  # fmt: skip
     fmt = sniff_format(path, name)

@@ -1,16 +1,17 @@
-"""Tar archives (``scene.tar``, ``scene.tar.gz``, ``.tgz``), as Landsat Collection 2 scenes and
-other deliveries come.
+"""Tar archives (``scene.tar``, ``scene.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``), as
+Landsat Collection 2 scenes and other deliveries come.
 
 GDAL reads zips in place, and the platform's zip rules hold for them: one raster, tiles of one
 grid published as one mosaic, several rasters one item each (``zip_rasters``), Shapefiles and
 other vectors found anywhere inside. A tar has no table of contents and no random access, so it
 is repacked once into a stored (uncompressed) zip of its regular files, in a private folder
-(``as_zip``; a gzipped tar is gunzipped first by ``lib.gzipped``), and that zip is published by
-those rules. A member name that escapes the archive (absolute, ``..``) is refused as in a zip;
-links and special files are not data and are left out; the size limit of zips holds.
+(``as_zip``; a compressed tar is decompressed first by ``lib.compressed``), and that zip is
+published by those rules. A member name that escapes the archive (absolute, ``..``) is refused
+as in a zip; links and special files are not data and are left out; the size limit of zips
+holds.
 
 The sensor tells a raster tar from a vector one by the member names its first bytes show
-(``member_names``; the first bytes of a gzipped tar are decompressed as far as they go):
+(``member_names``; the first bytes of a compressed tar are decompressed as far as they go):
 vector members make it a vector, anything else a raster (scene deliveries come as tars).
 """
 
@@ -23,6 +24,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS, COMPRESSED_TARS, decompress_head
 from geo_platform.lib.errors import (
     EmptyFileError,
     TooLargeError,
@@ -41,13 +43,9 @@ def is_tar(head: bytes) -> bool:
 
 
 def tar_head(head: bytes) -> bytes | None:
-    """The first bytes of the tar in ``head`` (itself, or decompressed from a gzipped tar as
-    far as ``head`` goes), or None when it is neither."""
-    if head.startswith(b"\x1f\x8b"):
-        try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 1 << 20)
-        except zlib.error:
-            return None
+    """The first bytes of the tar in ``head`` (itself, or decompressed from a gzip, bzip2 or xz
+    compressed tar as far as ``head`` goes), or None when it is neither."""
+    head = decompress_head(head)
     return head if is_tar(head) else None
 
 
@@ -90,7 +88,7 @@ def as_zip(path: Path, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Zipped:
     """The regular files of the tar at ``path`` (bronze blob ``name``) in a stored zip named
     after the blob (``scene.tar.gz`` -> ``scene.zip``); see the module docstring."""
     stem = posixpath.basename(name)
-    for ext in (".tar.gz", ".tgz", ".tar", ".gz"):
+    for ext in (*COMPRESSED_TARS, ".tar", *COMPRESSED_EXTENSIONS):
         if stem.lower().endswith(ext) and len(stem) > len(ext):
             stem = stem[: -len(ext)]
             break

@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from geo_platform.lib import gzipped, naming, stac_ext, tarred
+from geo_platform.lib import compressed, naming, stac_ext, tarred
 from geo_platform.lib.errors import NotFoundError, NotGeoreferencedError, ValidationError
 from geo_platform.lib.quality.checks import (
     Consistency,
@@ -167,7 +167,7 @@ def publish_raster(
         linked, duplicate_of = _duplicate(store, lookups, settings, provenance)
         if linked is not None:
             return linked
-        plain = gzipped.if_compressed(local, blob)  # dem.asc.gz: its decompressed copy
+        plain = compressed.if_compressed(local, blob)  # dem.asc.gz/.bz2/.xz: decompressed
         local = plain.path if plain is not None else local
         repacked = tarred.if_tar(local, blob)  # scene.tar(.gz): its files as a stored zip
         local = repacked.path if repacked is not None else local

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from geo_platform.definitions import build_definitions
 from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.settings import REPO_ROOT, load_settings
 from geo_platform_tests.fixtures.helpers import TESTDATA
+from geo_platform_tests.workflows.test_compressed_files import shapefile_tar
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +75,10 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
         pyogrio.write_dataframe(sheet, src / "wells.xlsx", driver="XLSX", layer="Wells")
     geojson = (TESTDATA / "vectors/null_geometry/null_geom.geojson").read_bytes()
     (src / "roads.geojson.gz").write_bytes(gzip.compress(geojson))
+    (src / "parcels.geojson.xz").write_bytes(lzma.compress(geojson))
+    # Shapefiles in a tar.bz2 whose first block is longer than the sensor's usual head.
+    shapes = shapefile_tar(tmp_path, "shapes.tar.bz2", "w:bz2", noise=600_000)
+    shapes.rename(src / shapes.name)
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(local_blob_root)}
     proc = subprocess.run(
         [
@@ -95,7 +101,8 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert proc.returncode == 1, proc.stderr  # one file is broken on purpose
     rows = {r["blob"]: r for r in json.loads(proc.stdout)}
     assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx",
-                         "cli/delivery.zip", "cli/wells.xlsx", "cli/roads.geojson.gz"}  # fmt: skip
+                         "cli/delivery.zip", "cli/wells.xlsx", "cli/roads.geojson.gz",
+                         "cli/parcels.geojson.xz", "cli/shapes.tar.bz2"}  # fmt: skip
     assert rows["cli/sub/rgb.tif"]["status"] == "published"
     assert rows["cli/delivery.zip"]["status"] == "published"
     assert any(b.endswith("/analysis.tif") for b in rows["cli/delivery.zip"]["blobs"])
@@ -103,6 +110,10 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     (table,) = rows["cli/wells.xlsx"]["tables"]
     assert table.endswith(".cli_wells")
     assert rows["cli/roads.geojson.gz"]["status"] == "published"
+    assert rows["cli/parcels.geojson.xz"]["status"] == "published"
+    assert rows["cli/shapes.tar.bz2"]["status"] == "published", rows["cli/shapes.tar.bz2"]
+    (shapes,) = rows["cli/shapes.tar.bz2"]["tables"]
+    assert shapes.endswith(".cli_shapes")
     assert rows["cli/broken.tif"]["status"] == "failed"
     assert (
         "broken.tif" in rows["cli/broken.tif"]["error"] or "TIFF" in rows["cli/broken.tif"]["error"]

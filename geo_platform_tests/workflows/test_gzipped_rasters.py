@@ -1,6 +1,6 @@
 """Gzipped rasters (``dem.asc.gz`` with its ``dem.prj``, ``scan.tif.gz``) publish from a private
-decompressed copy (``lib/gzipped.py``), on the local store and on Azurite, checked with rio-cogeo,
-rasterio and the STAC schemas."""
+decompressed copy (``lib/compressed.py``), on the local store and on Azurite, checked with
+rio-cogeo, rasterio and the STAC schemas."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from geo_platform.lib.bronze import (
     reportable,
 )
 from geo_platform.lib.bronze_cursor import decode_state, encode_state
-from geo_platform.lib.content import HEAD_BYTES
+from geo_platform.lib.content import HEAD_BYTES, LONG_HEAD_BYTES, wants_longer_head
 from geo_platform.lib.errors import TooLargeError
 from geo_platform.lib.naming import display_name, partition_key_for_blob
 from geo_platform.lib.raster.collection import MARKER_NAME, collection_prefix_for, parse_prefixes
@@ -338,14 +338,18 @@ def _describe(exc: BaseException) -> str:
 
 
 def head_reader(store: BlobStore, container: str) -> HeadReader:
-    """The first ``HEAD_BYTES`` of a blob: a ranged read where the store offers one
+    """The first ``HEAD_BYTES`` of a blob (``LONG_HEAD_BYTES`` of bzip2 data whose first block
+    is longer, ``content.wants_longer_head``): a ranged read where the store offers one
     (``read_head``), the stored file itself on a local store, else a download of a blob of at
     most ``MAX_SNIFF_DOWNLOAD`` bytes."""
     ranged = getattr(store, "read_head", None)
 
     def read(blob: BlobInfo) -> bytes:
         if callable(ranged):
-            return bytes(ranged(container, blob.path, HEAD_BYTES))
+            head = bytes(ranged(container, blob.path, HEAD_BYTES))
+            if wants_longer_head(head):
+                head = bytes(ranged(container, blob.path, LONG_HEAD_BYTES))
+            return head
         if not isinstance(store, LocalBlobStore) and blob.size > MAX_SNIFF_DOWNLOAD:
             raise TooLargeError(
                 f"too large ({blob.size} bytes) to recognise by its content in the sensor; "
@@ -353,7 +357,8 @@ def head_reader(store: BlobStore, container: str) -> HeadReader:
                 path=blob.path,
             )
         with store.local_copy(container, blob.path) as local, local.open("rb") as fh:
-            return fh.read(HEAD_BYTES)
+            head = fh.read(HEAD_BYTES)
+            return head + fh.read(LONG_HEAD_BYTES - len(head)) if wants_longer_head(head) else head
 
     return read
 

@@ -16,8 +16,8 @@ So the ids are read twice and only what both readings agree on is kept, as an ``
 - GDAL's FIDs, read with the features; a row whose FID is not the id the scan found at its
   position (renumbered, invented) gets a null ``id``, never an invented value.
 
-A gzipped GeoJSON is read from its decompressed copy (``gzipped``), so it is a plain file here.
-Nothing is done when the layer has an attribute called ``id`` already (a string id, or a
+A compressed GeoJSON is read from its decompressed copy (``lib.compressed``), so it is a plain
+file here. Nothing is done when the layer has an attribute called ``id`` already (a string id, or a
 property of that name).
 """
 

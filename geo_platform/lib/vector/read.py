@@ -8,7 +8,7 @@ Formats: GeoJSON, GeoJSONSeq, GeoPackage (all layers or ``options.layer``), Shap
 nested folders and several per zip allowed, each its own layer named by its path in the zip, or
 a loose ``.shp`` with its sidecars), CSV with coordinate or WKT columns (see ``csvsource.py``),
 KML/KMZ (every folder is a layer), FlatGeobuf, GeoParquet, FileGDB, GPX, GML, TopoJSON, Esri
-JSON, DXF, SQLite, each also gzipped or in a tar. Content decides (``sniff.check_file``).
+JSON, DXF, SQLite, each also compressed or in a tar. Content decides (``sniff.check_file``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyogrio
 from pyogrio.raw import open_arrow
 
-from geo_platform.lib import gzipped, naming, tarred
+from geo_platform.lib import compressed, naming, tarred
 from geo_platform.lib.errors import (
     EmptyDatasetError,
     FormatMismatchError,
@@ -223,10 +223,10 @@ _COMPANIONS = {"tab": ("MapInfo TAB", (".dat",)), "mif": ("MapInfo MIF", (".mid"
 
 
 def _unpacked(path: Path, name: str, options: VectorOptions) -> list[LayerSource] | None:
-    """The layers of a gzipped file, a tar (Shapefiles in a ``.tgz``) or a JSON array of
-    Features (``geojson_array``), read from a copy; None for any other file."""
-    if gzipped.is_gzip(path):
-        holder: gzipped.Gunzipped | tarred.Zipped | Wrapped | None = gzipped.gunzip(
+    """The layers of a compressed file (gzip, bzip2, xz), a tar (Shapefiles in a ``.tgz``) or
+    a JSON array of Features (``geojson_array``), read from a copy; None for any other file."""
+    if compressed.is_compressed(path):
+        holder: compressed.Decompressed | tarred.Zipped | Wrapped | None = compressed.decompress(
             path, name, max_bytes=options.max_archive_bytes, max_ratio=options.max_archive_ratio
         )
     else:

@@ -1,5 +1,5 @@
 """Gzipped single-file vectors (``roads.geojson.gz``) publish from a decompressed private copy
-(``lib/vector/gzipped.py``), held to the decompression bomb limits."""
+(``lib/compressed.py``), held to the decompression bomb limits."""
 
 from __future__ import annotations
 

@@ -1,0 +1,182 @@
+"""bzip2 and xz bronze files (``lib/compressed.py``), as gzip ones: single files named after what
+they hold (``roads.geojson.bz2``, ``dem.asc.xz``) publish from a decompressed private copy, and
+compressed tars (``wells.tar.xz``, ``.tbz2``) by the tar rules. The sensor reads a bzip2 candidate
+past its usual head when the first block is longer. Real PostGIS, real COGs, on the local store
+and on Azurite."""
+
+from __future__ import annotations
+
+import bz2
+import json
+import lzma
+import os
+import tarfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from psycopg import sql
+from rasterio.crs import CRS
+from rio_cogeo.cogeo import cog_validate
+from shapely.geometry import Point
+
+from geo_platform.defs.bronze.sensors import head_reader
+from geo_platform.lib import bronze, compressed, naming
+from geo_platform.lib.content import HEAD_BYTES, content_kind, wants_longer_head
+from geo_platform.lib.errors import TooLargeError, UnreadableFileError
+from geo_platform.lib.inventory import file_sha256, inventory_file
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.types import BlobInfo
+from geo_platform.lib.vector.read import open_source
+from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.fixtures.vector_world import World
+from geo_platform_tests.lib.vector.conftest import publish_file
+from geo_platform_tests.workflows.test_gzipped_rasters import GRID, _asc
+from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
+
+CODECS = {"bzip2": (".bz2", bz2.compress), "xz": (".xz", lzma.compress)}
+FEATURES = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [8.0 + i / 10, 47.0]},
+     "properties": {"name": f"p{i}", "rank": i}} for i in range(25)
+]}  # fmt: skip
+
+
+def _packed(path: Path, codec: str, data: bytes) -> Path:
+    ext, pack = CODECS[codec]
+    out = path.with_name(path.name + ext)
+    out.write_bytes(pack(data))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("e/roads.geojson.bz2", "vector"), ("e/points.csv.xz", "vector"), ("e/a.gpkg.xz", "vector"),
+     ("e/dem.asc.bz2", "raster"), ("e/scan.tif.xz", "raster"), ("e/a.shp.xz", "unsupported")],
+)  # fmt: skip
+def test_compressed_single_files_are_classified_by_their_inner_name(name: str, kind: str) -> None:
+    assert bronze.classify(name).kind == kind
+
+
+def test_compressed_tars_and_bare_streams_are_judged_by_content() -> None:
+    for name in ("x/wells.tar.bz2", "x/wells.tbz2", "x/scene.tar.xz", "x/scene.txz", "x/a.xz"):
+        cls = bronze.classify(name, 10)
+        assert cls.kind == "unsupported" and cls.needs_content, name
+    assert "'.tar.xz'" in bronze.classify("x/scene.tar.xz", 10).reason
+    siblings = ["d/dem.prj", "d/dem.asc.aux.xml", "d/other.prj", "d/dem.asc.xz"]
+    assert sorted(bronze.sidecar_names("d/dem.asc.xz", siblings)) == [
+        "d/dem.asc.aux.xml",
+        "d/dem.prj",
+    ]
+    for ext in (".gz", ".bz2", ".XZ"):
+        assert compressed.inner_name(f"e/roads.geojson{ext}") == "roads.geojson"
+    assert compressed.inner_name("e/scene.tar.xz") == "scene.tar"
+    # A stream whose name says nothing and whose content is no tar: named what to do.
+    kind, reason = content_kind(bz2.compress(b'{"type": "FeatureCollection"}' * 50), "blob")
+    assert kind == "unsupported" and "name it after the file it holds" in reason
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_geojson_and_csv_publish_from_bzip2_and_xz(
+    codec: str, pg_conn, pg_schema, tmp_path: Path
+) -> None:
+    geojson = _packed(tmp_path / "roads.geojson", codec, json.dumps(FEATURES).encode())
+    (table,) = publish_file(pg_conn, geojson, pg_schema, tmp_path)
+    assert (table.rows_loaded, table.driver, table.geometry_type) == (25, "GeoJSON", "MultiPoint")
+    rows = pg_conn.execute(
+        sql.SQL("SELECT count(*), min(ST_SRID(geom)), sum(rank) FROM {}.{}").format(
+            sql.Identifier(pg_schema), sql.Identifier(table.table))
+    ).fetchone()  # fmt: skip
+    assert rows == (25, 4326, sum(range(25)))
+    csv = _packed(tmp_path / "wells.csv", codec, b"name,lat,lon\na,47.1,8.1\nb,47.2,8.2\n")
+    (table,) = publish_file(pg_conn, csv, pg_schema, tmp_path)
+    assert (table.rows_loaded, table.driver, table.crs_assumed) == (2, "CSV", True)
+    inv = inventory_file(geojson, f"e/{geojson.name}", "vector")
+    assert (inv.format, inv.driver, inv.features) == (f"GeoJSON+{codec}", "GeoJSON", 25)
+    assert inv.size == geojson.stat().st_size and inv.sha256 == file_sha256(geojson)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_bombs_and_broken_streams_are_refused(codec: str, tmp_path: Path) -> None:
+    bomb = _packed(tmp_path / "bomb.geojson", codec, b" " * (64 << 20))  # 64 MiB, a few KB packed
+    name = f"e/{bomb.name}"
+    with pytest.raises(TooLargeError, match=rf"{name}: {codec} content expands beyond"):
+        open_source(bomb, name)
+    good = _packed(tmp_path / "cut.geojson", codec, json.dumps(FEATURES).encode())
+    good.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(UnreadableFileError, match=rf"e/{good.name}: corrupt {codec} data"):
+        open_source(good, f"e/{good.name}")
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_an_ascii_grid_compressed_beside_its_prj_publishes(
+    codec: str,
+    store,  # noqa: F811
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path: Path,
+) -> None:
+    store, bronze_container, silver = store
+    _, prj = _asc(tmp_path)
+    packed = _packed(tmp_path / "dem.asc", codec, (tmp_path / "dem.asc").read_bytes())
+    blob = f"{bronze_folder}/{packed.name}"
+    store.upload_file(bronze_container, blob, packed)
+    store.upload_file(bronze_container, f"{bronze_folder}/dem.prj", prj)
+    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
+
+    out = publish_raster(store, pgstac_lookups, settings, blob, run_id=f"run-{codec}")
+
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    assert out.item["properties"]["geo_platform:source_driver"] == "AAIGrid"
+    assert out.item["properties"]["geo_platform:source_sha256"] == file_sha256(packed)
+    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
+        assert cog_validate(str(local))[0]
+        with rasterio.open(local) as cog:
+            assert cog.crs == CRS.from_epsg(25832) and cog.nodata == -9999.0
+            assert np.array_equal(cog.read(1), GRID)
+
+
+def shapefile_tar(folder: Path, name: str, mode: str, noise: int = 0) -> Path:
+    """A tar (``mode``: 'w:bz2', 'w:xz') of a two-point Shapefile, then ``noise`` bytes of
+    incompressible data: a bzip2 block then spans far more than the sensor's usual head."""
+    gpd.GeoDataFrame({"depth": [3.5, 7.0]}, geometry=[Point(5, 52), Point(6, 53)],
+                     crs="EPSG:4326").to_file(folder / "wells.shp")  # fmt: skip
+    (folder / "scan.bin").write_bytes(os.urandom(noise))
+    path = folder / name
+    with tarfile.open(path, mode) as tar:
+        for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+            tar.add(folder / f"wells.{ext}", arcname=f"data/wells.{ext}")
+        if noise:
+            tar.add(folder / "scan.bin", arcname="data/scan.bin")
+    return path
+
+
+@pytest.mark.parametrize(("name", "mode"), [("wells.tar.xz", "w:xz"), ("wells.tbz2", "w:bz2")])
+def test_a_compressed_tar_of_a_shapefile_publishes_its_table(
+    name: str, mode: str, tmp_path: Path, pg_dsn, pg_schema
+) -> None:
+    path = shapefile_tar(tmp_path, name, mode)
+    assert content_kind(path.read_bytes()[:HEAD_BYTES])[0] == "vector"
+    world = World(tmp_path, pg_dsn, pg_schema)
+    try:
+        (table,) = world.publish(world.upload(name, path)).tables
+        assert table.rows_loaded == 2 and table.geometry_type == "MultiPoint"
+    finally:
+        world.drop_collections()
+
+
+def test_the_sensor_reads_a_long_bzip2_block_to_the_end(store, tmp_path: Path) -> None:  # noqa: F811
+    """The first 64 KiB of this tar.bz2 decode to nothing (its first block is ~600 KB packed):
+    the head reader goes on to ``LONG_HEAD_BYTES``, on the local store and on Azurite, and the
+    tar's members make it a vector."""
+    store, bronze_container, _ = store
+    path = shapefile_tar(tmp_path, "wells.tar.bz2", "w:bz2", noise=600_000)
+    head = path.read_bytes()[:HEAD_BYTES]
+    assert wants_longer_head(head) and content_kind(head, "wells.tar.bz2")[0] == "unsupported"
+    store.upload_file(bronze_container, "in/wells.tar.bz2", path)
+    blob = BlobInfo(path="in/wells.tar.bz2", size=path.stat().st_size, etag="e")
+    long_head = head_reader(store, bronze_container)(blob)
+    assert HEAD_BYTES < len(long_head) == path.stat().st_size  # the whole stream, < 1 MiB
+    assert bronze.classify_content(blob, long_head).kind == "vector"
