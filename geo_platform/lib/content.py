@@ -17,10 +17,9 @@ The rule, as users see it:
    unknown extension is judged by the member names its first bytes show: raster members make
    it a raster, vector members a vector, an office document (``.docx``, ``.odt``, ``.jar``...)
    is unsupported, and a zip that shows neither is taken as a vector source.
-4. A tar, plain or compressed (gzip, bzip2, xz), is judged by the member names its first bytes
-   show (``tar_kind``). A bzip2 stream decodes a block at a time (up to 900 KB of content), so
-   a bzip2 candidate whose first ``HEAD_BYTES`` decode to nothing is read to
-   ``LONG_HEAD_BYTES`` (``wants_longer_head``).
+4. A tar, plain or compressed, is judged by the member names its first bytes show; another
+   compressed stream (gzip, bzip2, xz) by its decompressed first bytes. bzip2 decodes whole
+   blocks (up to 900 KB): see ``wants_longer_head``.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import re
 import struct
 from pathlib import Path
 
-from geo_platform.lib.compressed import decompress_head
+from geo_platform.lib.compressed import codec_of_head, decompress_head, inner_name
 from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.naming import ascii_fold
@@ -42,8 +41,7 @@ from geo_platform.lib.vector.options import DEFAULT_LAT_NAMES, DEFAULT_LON_NAMES
 
 HEAD_BYTES = 64 * 1024
 """How much of a candidate blob the sensor reads to recognise it."""
-LONG_HEAD_BYTES = 1024 * 1024
-"""How much of a bzip2 candidate it reads when ``HEAD_BYTES`` hold no whole block."""
+LONG_HEAD_BYTES = 1024 * 1024  # of a bzip2 candidate whose HEAD_BYTES hold no whole block
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _MAGIC: list[tuple[bytes, str]] = [
@@ -109,8 +107,7 @@ _ESRIJSON = re.compile(rb'"geometryType"\s*:\s*"esriGeometry')
 
 
 def wants_longer_head(head: bytes) -> bool:
-    """True for a full ``HEAD_BYTES`` head of bzip2 data that decodes to nothing yet: read the
-    blob to ``LONG_HEAD_BYTES`` to see what it holds."""
+    """A full ``HEAD_BYTES`` of bzip2 decoding to nothing yet: read on to ``LONG_HEAD_BYTES``."""
     return len(head) >= HEAD_BYTES and head.startswith(b"BZh") and not decompress_head(head)
 
 
@@ -277,12 +274,18 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
     tar = tar_head(head) if fmt in ("TAR", "GZIP", "BZIP2", "XZ") else None
     if tar is not None:  # scene.tar, scene.tar.xz: by the members its first bytes show
         return tar_kind(member_names(tar))
+    codec = codec_of_head(head)  # export.gz, dem.bz2: by what the content starts with
+    unpacked = decompress_head(head) if codec else b""
+    inner = sniff_head(unpacked, inner_name(name)) if unpacked else ""
+    if inner in (RASTER_CONTENT | VECTOR_CONTENT) - {"ZIP"}:
+        fmt, head = inner, unpacked
+    shown = f"{codec.name} {fmt}" if codec and inner == fmt else fmt
     if fmt in RASTER_CONTENT:
-        return "raster", f"recognised by its content ({fmt})"
+        return "raster", f"recognised by its content ({shown})"
     if fmt == "CSV" and not csv_header_has_geometry(head):
         return "unsupported", "unknown extension; delimited text without coordinate columns"
     if fmt in VECTOR_CONTENT:
-        return "vector", f"recognised by its content ({fmt})"
+        return "vector", f"recognised by its content ({shown})"
     return "unsupported", f"unknown extension, and its content is {describe(fmt)}"
 
 

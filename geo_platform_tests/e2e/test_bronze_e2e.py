@@ -76,6 +76,7 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     geojson = (TESTDATA / "vectors/null_geometry/null_geom.geojson").read_bytes()
     (src / "roads.geojson.gz").write_bytes(gzip.compress(geojson))
     (src / "parcels.geojson.xz").write_bytes(lzma.compress(geojson))
+    (src / "survey.xz").write_bytes(lzma.compress(geojson))  # its content says GeoJSON
     # Shapefiles in a tar.bz2 whose first block is longer than the sensor's usual head.
     shapes = shapefile_tar(tmp_path, "shapes.tar.bz2", "w:bz2", noise=600_000)
     shapes.rename(src / shapes.name)
@@ -102,7 +103,8 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     rows = {r["blob"]: r for r in json.loads(proc.stdout)}
     assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx",
                          "cli/delivery.zip", "cli/wells.xlsx", "cli/roads.geojson.gz",
-                         "cli/parcels.geojson.xz", "cli/shapes.tar.bz2"}  # fmt: skip
+                         "cli/parcels.geojson.xz", "cli/shapes.tar.bz2",
+                         "cli/survey.xz"}  # fmt: skip
     assert rows["cli/sub/rgb.tif"]["status"] == "published"
     assert rows["cli/delivery.zip"]["status"] == "published"
     assert any(b.endswith("/analysis.tif") for b in rows["cli/delivery.zip"]["blobs"])
@@ -111,6 +113,7 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert table.endswith(".cli_wells")
     assert rows["cli/roads.geojson.gz"]["status"] == "published"
     assert rows["cli/parcels.geojson.xz"]["status"] == "published"
+    assert rows["cli/survey.xz"]["status"] == "published"
     assert rows["cli/shapes.tar.bz2"]["status"] == "published", rows["cli/shapes.tar.bz2"]
     (shapes,) = rows["cli/shapes.tar.bz2"]["tables"]
     assert shapes.endswith(".cli_shapes")

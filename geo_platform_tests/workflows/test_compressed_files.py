@@ -7,6 +7,7 @@ and on Azurite."""
 from __future__ import annotations
 
 import bz2
+import gzip
 import json
 import lzma
 import os
@@ -19,12 +20,13 @@ import pytest
 import rasterio
 from psycopg import sql
 from rasterio.crs import CRS
+from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import Point
 
 from geo_platform.defs.bronze.sensors import head_reader
 from geo_platform.lib import bronze, compressed, naming
-from geo_platform.lib.content import HEAD_BYTES, content_kind, wants_longer_head
+from geo_platform.lib.content import HEAD_BYTES, LONG_HEAD_BYTES, content_kind, wants_longer_head
 from geo_platform.lib.errors import TooLargeError, UnreadableFileError
 from geo_platform.lib.inventory import file_sha256, inventory_file
 from geo_platform.lib.stac.validate import validate_stac
@@ -73,7 +75,7 @@ def test_compressed_tars_and_bare_streams_are_judged_by_content() -> None:
         assert compressed.inner_name(f"e/roads.geojson{ext}") == "roads.geojson"
     assert compressed.inner_name("e/scene.tar.xz") == "scene.tar"
     # A stream whose name says nothing and whose content is no tar: named what to do.
-    kind, reason = content_kind(bz2.compress(b'{"type": "FeatureCollection"}' * 50), "blob")
+    kind, reason = content_kind(bz2.compress(b"just some notes\n" * 50), "blob")
     assert kind == "unsupported" and "name it after the file it holds" in reason
 
 
@@ -180,3 +182,48 @@ def test_the_sensor_reads_a_long_bzip2_block_to_the_end(store, tmp_path: Path) -
     long_head = head_reader(store, bronze_container)(blob)
     assert HEAD_BYTES < len(long_head) == path.stat().st_size  # the whole stream, < 1 MiB
     assert bronze.classify_content(blob, long_head).kind == "vector"
+
+
+@pytest.mark.parametrize("codec", ["gzip", *CODECS])
+def test_a_stream_named_without_its_format_is_judged_by_its_content(
+    codec: str,
+    store,  # noqa: F811
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path: Path,
+    pg_dsn,
+    pg_schema,
+) -> None:
+    """``export.gz``, ``dem.bz2``: the sensor sniffs the decompressed head; the table and the COG
+    are published from the copy (named ``export``, ``dem``: GDAL goes by content)."""
+    pack = gzip.compress if codec == "gzip" else CODECS[codec][1]
+    geojson = tmp_path / "export.pack"
+    geojson.write_bytes(pack(json.dumps(FEATURES).encode()))
+    kind, reason = content_kind(geojson.read_bytes()[:HEAD_BYTES], "x/export.pack")
+    assert (kind, reason) == ("vector", f"recognised by its content ({codec} GeoJSON)")
+    world = World(tmp_path, pg_dsn, pg_schema)
+    try:
+        (table,) = world.publish(world.upload("export.pack", geojson)).tables
+        assert (table.rows_loaded, table.driver) == (25, "GeoJSON")
+    finally:
+        world.drop_collections()
+    store, bronze_container, silver = store
+    tif = tmp_path / "dem.tif"
+    grid = from_origin(480_000, 5_300_000, 25, 25)
+    profile = {"driver": "GTiff", "width": 60, "height": 40, "count": 1, "dtype": "float32",
+               "crs": CRS.from_epsg(25832), "transform": grid}  # fmt: skip
+    with rasterio.open(tif, "w", **profile) as dst:
+        dst.write(GRID[None])
+    packed = tmp_path / "dem.pack"
+    packed.write_bytes(pack(tif.read_bytes()))
+    assert content_kind(packed.read_bytes()[:LONG_HEAD_BYTES], "dem.pack")[0] == "raster"
+    blob = f"{bronze_folder}/dem.pack"
+    store.upload_file(bronze_container, blob, packed)
+    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
+    out = publish_raster(store, pgstac_lookups, settings, blob, run_id=f"run-{codec}")
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
+        assert cog_validate(str(local))[0]
+        with rasterio.open(local) as cog:
+            assert cog.crs == CRS.from_epsg(25832) and np.array_equal(cog.read(1), GRID)
