@@ -35,7 +35,7 @@ from geo_platform.lib.naming import (
     partition_key_for_blob,
 )
 from geo_platform.lib.types import BlobInfo, DataKind
-from geo_platform.lib.zip_kind import kind_from_tail
+from geo_platform.lib.zip_kind import archive_kind
 from geo_platform.resources.blob_store import BlobStore, blob_store_from_settings
 from geo_platform.settings import Settings, load_settings
 
@@ -110,13 +110,16 @@ def plan_for(
 
     As in the sensor, a name without a known extension is only a hint: with ``read_head`` such
     a blob is classified by its first bytes (``bronze.classify_content``), and with
-    ``read_tail`` a ``.zip`` holding only rasters is a raster (``lib.zip_kind``)."""
+    ``read_tail`` a ``.zip`` holding only rasters is a raster, a ``.7z`` is listed from its ends
+    (``lib.zip_kind.archive_kind``)."""
     plan = TickPlan()
     roles = listed_roles(b.path for b in blobs)
     for blob in blobs:
         cls = classify_listed(blob, roles)
-        if cls.kind == "vector" and extension(blob.path) == ".zip" and read_tail is not None:
-            cls = Classification(kind_from_tail(read_tail(blob), blob.size))
+        ext = extension(blob.path)  # a .zip or .7z: by its member names
+        if read_tail is not None and (ext == ".7z" or (cls.kind == "vector" and ext == ".zip")):
+            head = (lambda b=blob: read_head(b)) if read_head is not None else None
+            cls = Classification(archive_kind(blob.path, blob.size, read_tail(blob), head))
         if cls.needs_content and read_head is not None:
             cls = classify_content(blob, read_head(blob))
         if cls.kind in ("raster", "vector"):

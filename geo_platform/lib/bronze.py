@@ -19,7 +19,6 @@ import hashlib
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS
 from geo_platform.lib.content import content_kind, is_archive_noise, sniff_format
@@ -36,7 +35,7 @@ from geo_platform.lib.file_kinds import (
 )
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
-from geo_platform.lib.zip_kind import kind_from_tail
+from geo_platform.lib.zip_kind import archive_kind
 
 __all__ = ["Classification", "TickPlan", "classify", "classify_content", "is_archive_noise",
            "plan_tick", "sniff_format"]  # fmt: skip
@@ -139,15 +138,6 @@ def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- sensor planning -------------------------------------------------------------------------
 @dataclass
 class TickPlan:
@@ -210,7 +200,7 @@ class _Planner:
     in_collection: Callable[[str], bool] | None
     read_head: HeadReader | None
     max_sniffs: int
-    read_tail: HeadReader | None = None  # the last ``zip_kind.TAIL_BYTES`` of a ``.zip``
+    read_tail: HeadReader | None = None  # the last ``zip_kind.TAIL_BYTES`` of a .zip or .7z
     max_zip_reads: int = 1000
     roles: dict[str, str] = field(default_factory=dict)  # ``listed_roles`` of the listing
     plan: TickPlan = field(default_factory=TickPlan)
@@ -243,8 +233,9 @@ class _Planner:
             return None
         cls = classify_listed(blob, self.roles)
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
-        if cls.kind == "vector" and extension(blob.path) == ".zip" and self.read_tail:
-            cls = Classification(self._zip_kind(blob, prev, self.read_tail))
+        ext = extension(blob.path)  # a .zip or .7z: by its member names (``_archive_kind``)
+        if self.read_tail and (ext == ".7z" or (cls.kind == "vector" and ext == ".zip")):
+            cls = Classification(self._archive_kind(blob, prev, self.read_tail))
         if cls.needs_content:
             cls = self._by_content(blob, cls, digest, prev)
             letter = "u" if cls.needs_content else "n"
@@ -283,16 +274,18 @@ class _Planner:
         except _Unread as exc:
             return Classification("unsupported", f"{cls.reason}; could not read it: {exc}")
 
-    def _zip_kind(self, blob: BlobInfo, prev: str | None, read_tail: HeadReader) -> DataKind:
-        """A ``.zip``'s kind from its member list, read once (``max_zip_reads`` per tick); a
-        kind already decided is kept on a new etag."""
+    def _archive_kind(self, blob: BlobInfo, prev: str | None, read_tail: HeadReader) -> DataKind:
+        """A ``.zip``'s or ``.7z``'s kind from its member list, read once (``max_zip_reads``
+        per tick; a 7z's first bytes too); a kind already decided is kept on a new etag."""
         if prev is not None and prev[0] in _LETTERS:
             return _LETTERS[prev[0]]
         if self.plan.zips_read >= self.max_zip_reads:
             raise _Skip()
         self.plan.zips_read += 1
         try:
-            return kind_from_tail(_read(blob, read_tail), blob.size)
+            head = self.read_head
+            first = (lambda: _read(blob, head)) if head else None
+            return archive_kind(blob.path, blob.size, _read(blob, read_tail), first)
         except _Unread:
             return "vector"  # the vector pipeline reports what is wrong with the file
 
@@ -342,8 +335,9 @@ def plan_tick(
     again next tick. ``unlisted(path)`` is True for paths in parts of the container the
     listing could not cover (it failed there): their state is kept and they are never reported
     as removed, so a listing error never looks like deletions. With ``read_tail``, a new
-    ``.zip`` is listed from its last bytes (at most ``max_zip_reads`` per tick, the others wait)
-    and holding rasters and no vector makes it a raster (``zip_kind``).
+    ``.zip`` is listed from its last bytes, a ``.7z`` from its first and last (at most
+    ``max_zip_reads`` per tick, the others wait): holding rasters and no vector makes it a
+    raster, else it is a vector (``zip_kind.archive_kind``).
     """
     listing = list(listing)  # ENVI and ER Mapper data files are told by the header beside them
     roles = listed_roles(b.path for b in listing)

@@ -303,7 +303,7 @@ _DESCRIPTIONS = {
     "BZIP2": "bzip2-compressed data; name it after the file it holds (roads.geojson.bz2)",
     "XZ": "xz-compressed data; name it after the file it holds (roads.geojson.xz)",
     "ZSTD": "zstd-compressed data; recompress it with gzip (.gz) or as a .zip",
-    "7Z": "a 7-Zip archive; repack it as a .zip or .tar.gz",
+    "7Z": "a 7-Zip archive; name it with the .7z extension",
     "RAR": "a RAR archive; repack it as a .zip or .tar.gz",
 }
 

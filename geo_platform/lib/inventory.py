@@ -13,6 +13,7 @@ every name through ``lib.gdal_paths`` so that no character of it reaches GDAL as
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import posixpath
 import tempfile
 import warnings
@@ -22,8 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from geo_platform.lib import compressed, tarred
-from geo_platform.lib.bronze import sha256_file
+from geo_platform.lib import compressed, sevenzip, tarred
 from geo_platform.lib.content import HEAD_BYTES, UTF16_BOMS, describe, sniff_format, zip_kind
 from geo_platform.lib.errors import (
     EmptyFileError,
@@ -79,10 +79,10 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     """
     holder: compressed.Decompressed | tarred.Zipped | None = compressed.if_compressed(path, name)
     if holder is None:  # roads.geojson.gz, dem.asc.xz: the content; else
-        holder = tarred.if_tar(path, name)  # scene.tar: its files, repacked as a zip
+        holder = tarred.if_tar(path, name) or sevenzip.if_7z(path, name)  # repacked as a zip
     if holder is not None:
         inner = inventory_file(holder.path, name, kind)
-        what = holder.codec.name if isinstance(holder, compressed.Decompressed) else "tar"
+        what = holder.codec.name if isinstance(holder, compressed.Decompressed) else holder.kind
         return replace(inner, format=f"{inner.format}+{what}", size=path.stat().st_size,
                        sha256=file_sha256(path))  # fmt: skip
     fmt = sniff_format(path, name)
@@ -124,6 +124,15 @@ def mbtiles_format(path: Path) -> str | None:
     except (sqlite3.Error, ValueError, OSError):
         return None
     return str(row[0]).lower() if row else None
+
+
+def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
+    """Hex sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def file_sha256(path: Path) -> str:

@@ -71,9 +71,10 @@ class Zipped:
     """The stored zip repacked from a tar, in a private folder deleted when the last holder of
     this object goes away (``gdal_paths.LinkDir``)."""
 
-    def __init__(self, folder: LinkDir, name: str) -> None:
+    def __init__(self, folder: LinkDir, name: str, kind: str = "tar") -> None:
         self.folder = folder
         self.path = folder.path / name
+        self.kind = kind  # what was repacked: 'tar', '7z'
 
 
 def if_tar(path: Path, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Zipped | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 
 from geo_platform.lib.content import zip_kind
 from geo_platform.lib.types import DataKind
@@ -23,13 +24,15 @@ TAIL_BYTES = 256 * 1024
 """How much of a zip's end the sensor reads: the table of contents of about 3,000 members."""
 
 
-class _Tail(io.RawIOBase):
-    """A read-only file of ``size`` bytes of which only the last ``len(tail)`` are known;
-    reading before them raises ``_NotInTail``."""
+class Ends(io.RawIOBase):
+    """A read-only file of ``size`` bytes of which only the first ``len(head)`` and the last
+    ``len(tail)`` are known; reading between them raises ``NotInEnds``."""
 
-    def __init__(self, tail: bytes, size: int) -> None:
-        self.tail, self.size, self.pos = tail, size, 0
+    def __init__(self, head: bytes, tail: bytes, size: int) -> None:
+        self.head, self.tail, self.size, self.pos = head, tail, size, 0
         self.start = size - len(tail)
+        if 0 < self.start <= len(head):  # they meet: the whole file is known
+            self.head = head[: self.start] + tail
 
     def seekable(self) -> bool:
         return True
@@ -45,11 +48,16 @@ class _Tail(io.RawIOBase):
     def tell(self) -> int:
         return self.pos
 
-    def read(self, n: int = -1) -> bytes:
-        if self.pos < self.start:
-            raise _NotInTail
+    def read(self, n: int | None = -1) -> bytes:
         end = self.size if n is None or n < 0 else min(self.size, self.pos + n)
-        out = self.tail[self.pos - self.start : end - self.start]
+        if end <= len(self.head):
+            out = self.head[self.pos : end]
+        elif self.pos >= self.start:
+            out = self.tail[self.pos - self.start : end - self.start]
+        elif end > self.pos:
+            raise NotInEnds
+        else:
+            out = b""
         self.pos += len(out)
         return out
 
@@ -59,7 +67,7 @@ class _Tail(io.RawIOBase):
         return len(data)
 
 
-class _NotInTail(Exception):
+class NotInEnds(Exception):
     pass
 
 
@@ -67,10 +75,23 @@ def members_from_tail(tail: bytes, size: int) -> list[str] | None:
     """The member names of a zip of ``size`` bytes ending with ``tail``, or None when it is
     not a zip or its table of contents does not fit in ``tail`` (ZIP64 included)."""
     try:
-        with zipfile.ZipFile(_Tail(tail, size)) as archive:
+        with zipfile.ZipFile(Ends(b"", tail, size)) as archive:
             return archive.namelist()
-    except (_NotInTail, zipfile.BadZipFile, ValueError, OSError, EOFError):
+    except (NotInEnds, zipfile.BadZipFile, ValueError, OSError, EOFError):
         return None
+
+
+def archive_kind(
+    path: str, size: int, tail: bytes, read_head: Callable[[], bytes] | None = None
+) -> DataKind:
+    """The kind of a ``.zip`` or ``.7z`` blob from its member names: a zip's from its ``tail``
+    (``kind_from_tail``), a 7z's from its first bytes (``read_head``) and ``tail``
+    (``sevenzip.kind_from_ends``)."""
+    if path.lower().endswith(".7z"):
+        from geo_platform.lib import sevenzip
+
+        return sevenzip.kind_from_ends(read_head() if read_head else b"", tail, size)
+    return kind_from_tail(tail, size)
 
 
 def kind_from_tail(tail: bytes, size: int) -> DataKind:

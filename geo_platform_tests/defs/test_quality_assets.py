@@ -17,7 +17,7 @@ from geo_platform.definitions import defs
 from geo_platform.defs.bronze.partitions import bronze_raster_partitions
 from geo_platform.defs.quality.assets import quality_report, storage_accounting
 from geo_platform.lib import naming
-from geo_platform.lib.bronze import sha256_file
+from geo_platform.lib.inventory import sha256_file
 from geo_platform.lib.types import Provenance
 from geo_platform.resources.blob_store import LocalBlobStore
 from geo_platform.resources.databases import PgSTACResource, PlatformResource, PostGISResource

@@ -21,6 +21,7 @@ from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.settings import REPO_ROOT, load_settings
 from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.workflows.test_compressed_files import shapefile_tar
+from geo_platform_tests.workflows.test_sevenzip import bdtopo_7z
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +81,7 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     # Shapefiles in a tar.bz2 whose first block is longer than the sensor's usual head.
     shapes = shapefile_tar(tmp_path, "shapes.tar.bz2", "w:bz2", noise=600_000)
     shapes.rename(src / shapes.name)
+    bdtopo_7z(tmp_path).rename(src / "bdtopo.7z")  # Shapefiles deep in a 7-Zip archive
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(local_blob_root)}
     proc = subprocess.run(
         [
@@ -104,7 +106,7 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx",
                          "cli/delivery.zip", "cli/wells.xlsx", "cli/roads.geojson.gz",
                          "cli/parcels.geojson.xz", "cli/shapes.tar.bz2",
-                         "cli/survey.xz"}  # fmt: skip
+                         "cli/survey.xz", "cli/bdtopo.7z"}  # fmt: skip
     assert rows["cli/sub/rgb.tif"]["status"] == "published"
     assert rows["cli/delivery.zip"]["status"] == "published"
     assert any(b.endswith("/analysis.tif") for b in rows["cli/delivery.zip"]["blobs"])
@@ -114,6 +116,8 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert rows["cli/roads.geojson.gz"]["status"] == "published"
     assert rows["cli/parcels.geojson.xz"]["status"] == "published"
     assert rows["cli/survey.xz"]["status"] == "published"
+    assert rows["cli/bdtopo.7z"]["status"] == "published", rows["cli/bdtopo.7z"]
+    assert rows["cli/bdtopo.7z"]["tables"][0].endswith(".cli_bdtopo")
     assert rows["cli/shapes.tar.bz2"]["status"] == "published", rows["cli/shapes.tar.bz2"]
     (shapes,) = rows["cli/shapes.tar.bz2"]["tables"]
     assert shapes.endswith(".cli_shapes")

@@ -12,8 +12,8 @@ import pytest
 from psycopg import sql
 
 from geo_platform.lib import naming, stac_ext
-from geo_platform.lib.bronze import sha256_file
 from geo_platform.lib.errors import ConfigError, MissingCRSError, NotFoundError
+from geo_platform.lib.inventory import sha256_file
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.store import pgstac
 from geo_platform.store.silver import stac_items

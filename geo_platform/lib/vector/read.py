@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyogrio
 from pyogrio.raw import open_arrow
 
-from geo_platform.lib import compressed, naming, tarred
+from geo_platform.lib import compressed, naming, sevenzip, tarred
 from geo_platform.lib.errors import (
     EmptyDatasetError,
     FormatMismatchError,
@@ -223,14 +223,14 @@ _COMPANIONS = {"tab": ("MapInfo TAB", (".dat",)), "mif": ("MapInfo MIF", (".mid"
 
 
 def _unpacked(path: Path, name: str, options: VectorOptions) -> list[LayerSource] | None:
-    """The layers of a compressed file (gzip, bzip2, xz), a tar (Shapefiles in a ``.tgz``) or
-    a JSON array of Features (``geojson_array``), read from a copy; None for any other file."""
-    if compressed.is_compressed(path):
-        holder: compressed.Decompressed | tarred.Zipped | Wrapped | None = compressed.decompress(
-            path, name, max_bytes=options.max_archive_bytes, max_ratio=options.max_archive_ratio
-        )
-    else:
-        holder = tarred.if_tar(path, name, options.max_archive_bytes) or if_array(path)
+    """The layers of a compressed file (gzip, bzip2, xz), a tar or 7z (Shapefiles in a ``.tgz``)
+    or a JSON array of Features (``geojson_array``), read from a copy; None for any other file."""
+    limit, ratio = options.max_archive_bytes, options.max_archive_ratio
+    holder: compressed.Decompressed | tarred.Zipped | Wrapped | None = (
+        compressed.decompress(path, name, max_bytes=limit, max_ratio=ratio)
+        if compressed.is_compressed(path)
+        else tarred.if_tar(path, name, limit) or sevenzip.if_7z(path, name, limit) or if_array(path)
+    )
     if holder is None:
         return None
     inner = list_layers(holder.path, name, options)
