@@ -21,6 +21,7 @@ from dagster._core.storage.tags import (
 )
 
 from geo_platform.app.instance import QUIET_RUN_LOGS, console_logs
+from geo_platform.lib.archive_kind import archive_kind
 from geo_platform.lib.bronze import (
     Classification,
     TickPlan,
@@ -35,7 +36,6 @@ from geo_platform.lib.naming import (
     partition_key_for_blob,
 )
 from geo_platform.lib.types import BlobInfo, DataKind
-from geo_platform.lib.zip_kind import archive_kind
 from geo_platform.resources.blob_store import BlobStore, blob_store_from_settings
 from geo_platform.settings import Settings, load_settings
 
@@ -111,7 +111,7 @@ def plan_for(
     As in the sensor, a name without a known extension is only a hint: with ``read_head`` such
     a blob is classified by its first bytes (``bronze.classify_content``), and with
     ``read_tail`` a ``.zip`` holding only rasters is a raster, a ``.7z`` is listed from its ends
-    (``lib.zip_kind.archive_kind``)."""
+    (``lib.archive_kind``)."""
     plan = TickPlan()
     roles = listed_roles(b.path for b in blobs)
     for blob in blobs:

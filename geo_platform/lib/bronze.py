@@ -20,6 +20,7 @@ import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from geo_platform.lib.archive_kind import archive_kind
 from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS
 from geo_platform.lib.content import content_kind, is_archive_noise, sniff_format
 from geo_platform.lib.errors import is_retryable
@@ -35,7 +36,6 @@ from geo_platform.lib.file_kinds import (
 )
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
-from geo_platform.lib.zip_kind import archive_kind
 
 __all__ = ["Classification", "TickPlan", "classify", "classify_content", "is_archive_noise",
            "plan_tick", "sniff_format"]  # fmt: skip
@@ -337,7 +337,7 @@ def plan_tick(
     as removed, so a listing error never looks like deletions. With ``read_tail``, a new
     ``.zip`` is listed from its last bytes, a ``.7z`` from its first and last (at most
     ``max_zip_reads`` per tick, the others wait): holding rasters and no vector makes it a
-    raster, else it is a vector (``zip_kind.archive_kind``).
+    raster, else it is a vector (``lib.archive_kind``).
     """
     listing = list(listing)  # ENVI and ER Mapper data files are told by the header beside them
     roles = listed_roles(b.path for b in listing)

@@ -32,6 +32,7 @@ from geo_platform.lib.errors import (
 from geo_platform.lib.gdal_paths import LinkDir
 from geo_platform.lib.tarred import DEFAULT_MAX_BYTES, Zipped
 from geo_platform.lib.types import DataKind
+from geo_platform.lib.zip_kind import Ends, NotInEnds
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 START_HEADER_BYTES = 32
@@ -120,8 +121,6 @@ def _checked(infos: list[Any], name: str, max_bytes: int) -> list[str]:
 def members_from_ends(head: bytes, tail: bytes, size: int) -> list[str] | None:
     """The member names of a 7z of ``size`` bytes that starts with ``head`` and ends with
     ``tail``, or None when it is no 7z or its table of contents lies outside them."""
-    from geo_platform.lib.zip_kind import Ends, NotInEnds
-
     if not is_7z(head) or len(head) < START_HEADER_BYTES:
         return None
     import py7zr

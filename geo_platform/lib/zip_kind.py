@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
 
 from geo_platform.lib.content import zip_kind
 from geo_platform.lib.types import DataKind
@@ -79,19 +78,6 @@ def members_from_tail(tail: bytes, size: int) -> list[str] | None:
             return archive.namelist()
     except (NotInEnds, zipfile.BadZipFile, ValueError, OSError, EOFError):
         return None
-
-
-def archive_kind(
-    path: str, size: int, tail: bytes, read_head: Callable[[], bytes] | None = None
-) -> DataKind:
-    """The kind of a ``.zip`` or ``.7z`` blob from its member names: a zip's from its ``tail``
-    (``kind_from_tail``), a 7z's from its first bytes (``read_head``) and ``tail``
-    (``sevenzip.kind_from_ends``)."""
-    if path.lower().endswith(".7z"):
-        from geo_platform.lib import sevenzip
-
-        return sevenzip.kind_from_ends(read_head() if read_head else b"", tail, size)
-    return kind_from_tail(tail, size)
 
 
 def kind_from_tail(tail: bytes, size: int) -> DataKind:

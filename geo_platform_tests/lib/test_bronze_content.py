@@ -64,13 +64,14 @@ def test_content_kind(content: bytes, kind: str) -> None:
     [
         (bz2.compress(b"just some notes\n" * 50), "bzip2-compressed data; name it"),
         (lzma.compress(b"x" * 500), "xz-compressed data; name it after the file it holds"),
-        (b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(64), "a 7-Zip archive; repack it as a .zip"),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(64), "a 7-Zip archive; name it with the .7z"),
         (b"Rar!\x1a\x07\x01\x00" + bytes(64), "a RAR archive; repack it as a .zip"),
     ],
 )
 def test_archives_the_platform_cannot_open_say_what_would_work(content: bytes, says: str):
     """A bzip2 or xz stream that is no tar, and whose name does not say what it holds, says how
-    to name it; 7-Zip and RAR say how to repack them (they were "unrecognised binary data")."""
+    to name it, a 7z without its extension too; RAR says how to repack it (these were all
+    "unrecognised binary data")."""
     kind, reason = content_kind(content, "delivery", len(content))
     assert kind == "unsupported" and says in reason
 

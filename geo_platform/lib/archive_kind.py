@@ -1,0 +1,21 @@
+"""What an archive blob holds, judged from its ends without downloading it: a ``.zip`` from
+its last bytes (``lib.zip_kind``), a ``.7z`` from its first and last (``lib.sevenzip``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from geo_platform.lib import sevenzip
+from geo_platform.lib.types import DataKind
+from geo_platform.lib.zip_kind import kind_from_tail
+
+
+def archive_kind(
+    path: str, size: int, tail: bytes, read_head: Callable[[], bytes] | None = None
+) -> DataKind:
+    """The kind of a ``.zip`` or ``.7z`` blob from its member names: a zip's from its ``tail``
+    (``zip_kind.kind_from_tail``), a 7z's from its first bytes (``read_head``) and ``tail``
+    (``sevenzip.kind_from_ends``)."""
+    if path.lower().endswith(".7z"):
+        return sevenzip.kind_from_ends(read_head() if read_head else b"", tail, size)
+    return kind_from_tail(tail, size)
