@@ -1,12 +1,13 @@
-"""Compressed bronze files: gzip, bzip2 and xz (``roads.geojson.gz``, ``dem.asc.bz2``,
-``parcels.gpkg.xz``, ``scene.tar.xz``).
+"""Compressed bronze files: gzip, bzip2, xz and zstd (``roads.geojson.gz``, ``dem.asc.bz2``,
+``parcels.gpkg.xz``, ``scene.tar.xz``, ``buildings.csv.zst``).
 
 Large exports often arrive compressed. Such a file is a raster or a vector by the name before
-its ``.gz``, ``.bz2`` or ``.xz`` (``bronze.classify``); a compressed tar is one by the member
-names its first bytes show (``lib.content``). The codec is told by the content's magic number,
-not by the name. The file is decompressed once, streamed to a private temporary folder under its
-inner name, and read from there like any other file, so GDAL gets random access and every check
-applies to the real content. Sidecars of the compressed file (``dem.prj`` beside
+its ``.gz``, ``.bz2``, ``.xz`` or ``.zst`` (``bronze.classify``); a compressed tar is one by
+the member names its first bytes show, any other by its decompressed first bytes
+(``lib.content``). The codec is told by the content's magic number, not by the name. The file
+is decompressed once, streamed to a private temporary folder under its inner name, and read
+from there like any other file, so GDAL gets random access and every check applies to the real
+content. Sidecars of the compressed file (``dem.prj`` beside
 ``dem.asc.gz``) are linked next to the copy, where GDAL looks for them. Decompression bombs are
 refused: the content may not exceed ``max_bytes``, nor ``max_ratio`` times the compressed size
 (beyond ``RATIO_CHECK_MIN_BYTES``).
@@ -27,6 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.errors import TooLargeError, UnreadableFileError
+
+try:  # Python 3.14's compression.zstd, or its backport
+    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    from backports import zstd  # type: ignore[no-redef,unused-ignore]
 from geo_platform.lib.gdal_paths import LinkDir
 
 RATIO_CHECK_MIN_BYTES = 4 * 1024 * 1024
@@ -49,9 +55,11 @@ CODECS = (
     Codec("gzip", b"\x1f\x8b", (".gz",), (".tgz",), gzip.GzipFile, (zlib.error,)),
     Codec("bzip2", b"BZh", (".bz2",), (".tbz2", ".tbz"), bz2.BZ2File, ()),
     Codec("xz", b"\xfd7zXZ\x00", (".xz",), (".txz",), lzma.LZMAFile, (lzma.LZMAError,)),
+    Codec("zstd", b"\x28\xb5\x2f\xfd", (".zst", ".zstd"), (".tzst",), zstd.ZstdFile,
+          (zstd.ZstdError,)),
 )  # fmt: skip
 COMPRESSED_EXTENSIONS = tuple(e for c in CODECS for e in c.extensions)
-"""``.gz``, ``.bz2``, ``.xz``: the file before it is what the name says (``roads.geojson.gz``)."""
+"""``.gz``, ``.bz2``, ``.xz``, ``.zst``: the file before it is what the name says."""
 COMPRESSED_TARS = tuple(f".tar{e}" for e in COMPRESSED_EXTENSIONS) + tuple(
     s for c in CODECS for s in c.tar_shorthands
 )
@@ -89,10 +97,11 @@ def decompress_head(head: bytes, limit: int = 1 << 20) -> bytes:
         "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
         "bzip2": bz2.BZ2Decompressor,
         "xz": lzma.LZMADecompressor,
+        "zstd": zstd.ZstdDecompressor,
     }[codec.name]()
     try:
         return bytes(decoder.decompress(head, limit))
-    except (zlib.error, OSError, EOFError, lzma.LZMAError):
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, zstd.ZstdError):
         return b""
 
 
@@ -123,7 +132,7 @@ def decompress(path: Path, name: str, *, max_bytes: int, max_ratio: float) -> De
     ``TooLargeError`` beyond the limits, ``UnreadableFileError`` when the data is corrupt."""
     codec = codec_of(path)
     if codec is None:
-        raise UnreadableFileError("not gzip, bzip2 or xz data", path=name)
+        raise UnreadableFileError("not gzip, bzip2, xz or zstd data", path=name)
     size = path.stat().st_size
     limit = min(max_bytes, max(RATIO_CHECK_MIN_BYTES, int(size * max_ratio)))
     holder = Decompressed(LinkDir(), inner_name(name).replace(os.sep, "_") or "data", codec)

@@ -271,7 +271,7 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
     fmt = sniff_head(head, name, size)
     if fmt == "ZIP":
         return zip_kind(zip_member_names(head))
-    tar = tar_head(head) if fmt in ("TAR", "GZIP", "BZIP2", "XZ") else None
+    tar = tar_head(head) if fmt in ("TAR", "GZIP", "BZIP2", "XZ", "ZSTD") else None
     if tar is not None:  # scene.tar, scene.tar.xz: by the members its first bytes show
         return tar_kind(member_names(tar))
     codec = codec_of_head(head)  # export.gz, dem.bz2: by what the content starts with
@@ -302,7 +302,7 @@ _DESCRIPTIONS = {
     # Compressions and archives the platform does not open: say what would work instead.
     "BZIP2": "bzip2-compressed data; name it after the file it holds (roads.geojson.bz2)",
     "XZ": "xz-compressed data; name it after the file it holds (roads.geojson.xz)",
-    "ZSTD": "zstd-compressed data; recompress it with gzip (.gz) or as a .zip",
+    "ZSTD": "zstd-compressed data; name it after the file it holds (roads.geojson.zst)",
     "7Z": "a 7-Zip archive; name it with the .7z extension",
     "RAR": "a RAR archive; repack it as a .zip or .tar.gz",
 }

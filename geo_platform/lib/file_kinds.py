@@ -43,16 +43,8 @@ VECTOR_SIDECARS = frozenset(
      ".lyr", ".lyrx", ".cst", ".csvt"}
 )  # fmt: skip
 SIDECARS = SHAPEFILE_SIDECARS | RASTER_SIDECARS | VECTOR_SIDECARS
-MULTI_EXTENSIONS = (
-    ".aux.xml",
-    ".shp.xml",
-    ".hgt.zip",
-    ".gdb.zip",
-    ".tar.gz",
-    ".tar.bz2",
-    ".tar.xz",
-    RPC_TEXT,
-)
+MULTI_EXTENSIONS = (".aux.xml", ".shp.xml", ".hgt.zip", ".gdb.zip", ".tar.gz", ".tar.bz2",
+                    ".tar.xz", ".tar.zst", RPC_TEXT)  # fmt: skip
 
 
 def extension(path: str) -> str:

@@ -311,7 +311,8 @@ def table_name(blob_path: str, layer: str | None = None, multi_layer: bool = Fal
     appended when sanitizing lost anything or the name had to be shortened to 63 bytes.
     """
     stem = posixpath.basename(blob_path)
-    for ext in (".zip", ".gz", ".bz2", ".xz", ".pbf"):  # dem.tif.zip, roads.geojson.gz, a.osm.pbf
+    # dem.tif.zip, roads.geojson.gz, city.osm.pbf
+    for ext in (".zip", ".gz", ".bz2", ".xz", ".zst", ".pbf"):
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
     stem = posixpath.splitext(stem)[0] or stem

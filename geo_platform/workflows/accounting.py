@@ -178,7 +178,7 @@ def tier_of(path: str, *, bronze: bool) -> str:
 def format_of(path: str) -> str:
     """File format by extension ('tif', 'parquet', 'tar.gz'...; 'none' without one)."""
     name = posixpath.basename(path).lower()
-    for double in (".tar.gz", ".tar.bz2", ".tar.xz", ".nc.gz", ".csv.gz"):
+    for double in (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".nc.gz", ".csv.gz"):
         if name.endswith(double):
             return double[1:]
     ext = posixpath.splitext(name)[1]

@@ -1,8 +1,9 @@
-"""bzip2 and xz bronze files (``lib/compressed.py``), as gzip ones: single files named after what
-they hold (``roads.geojson.bz2``, ``dem.asc.xz``) publish from a decompressed private copy, and
-compressed tars (``wells.tar.xz``, ``.tbz2``) by the tar rules. The sensor reads a bzip2 candidate
-past its usual head when the first block is longer. Real PostGIS, real COGs, on the local store
-and on Azurite."""
+"""bzip2, xz and zstd bronze files (``lib/compressed.py``), as gzip ones: single files named
+after what they hold (``roads.geojson.bz2``, ``dem.asc.xz``, ``buildings.csv.zst``) publish from
+a decompressed private copy, compressed tars (``wells.tar.xz``, ``.tbz2``) by the tar rules, and
+a stream named without its format by its decompressed first bytes. The sensor reads a bzip2
+candidate past its usual head when the first block is longer. Real PostGIS, real COGs, on the
+local store and on Azurite."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from shapely.geometry import Point
 
 from geo_platform.defs.bronze.sensors import head_reader
 from geo_platform.lib import bronze, compressed, naming
+from geo_platform.lib.compressed import zstd
 from geo_platform.lib.content import HEAD_BYTES, LONG_HEAD_BYTES, content_kind, wants_longer_head
 from geo_platform.lib.errors import TooLargeError, UnreadableFileError
 from geo_platform.lib.inventory import file_sha256, inventory_file
@@ -38,7 +40,8 @@ from geo_platform_tests.lib.vector.conftest import publish_file
 from geo_platform_tests.workflows.test_gzipped_rasters import GRID, _asc
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
-CODECS = {"bzip2": (".bz2", bz2.compress), "xz": (".xz", lzma.compress)}
+CODECS = {"bzip2": (".bz2", bz2.compress), "xz": (".xz", lzma.compress),
+          "zstd": (".zst", zstd.compress)}  # fmt: skip
 FEATURES = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [8.0 + i / 10, 47.0]},
      "properties": {"name": f"p{i}", "rank": i}} for i in range(25)
@@ -55,14 +58,16 @@ def _packed(path: Path, codec: str, data: bytes) -> Path:
 @pytest.mark.parametrize(
     ("name", "kind"),
     [("e/roads.geojson.bz2", "vector"), ("e/points.csv.xz", "vector"), ("e/a.gpkg.xz", "vector"),
-     ("e/dem.asc.bz2", "raster"), ("e/scan.tif.xz", "raster"), ("e/a.shp.xz", "unsupported")],
+     ("e/dem.asc.bz2", "raster"), ("e/scan.tif.xz", "raster"), ("e/a.shp.xz", "unsupported"),
+     ("e/buildings.csv.zst", "vector"), ("e/run.nc.zst", "raster")],
 )  # fmt: skip
 def test_compressed_single_files_are_classified_by_their_inner_name(name: str, kind: str) -> None:
     assert bronze.classify(name).kind == kind
 
 
 def test_compressed_tars_and_bare_streams_are_judged_by_content() -> None:
-    for name in ("x/wells.tar.bz2", "x/wells.tbz2", "x/scene.tar.xz", "x/scene.txz", "x/a.xz"):
+    for name in ("x/wells.tar.bz2", "x/wells.tbz2", "x/scene.tar.xz", "x/scene.txz", "x/a.xz",
+                 "x/b.tar.zst"):  # fmt: skip
         cls = bronze.classify(name, 10)
         assert cls.kind == "unsupported" and cls.needs_content, name
     assert "'.tar.xz'" in bronze.classify("x/scene.tar.xz", 10).reason
@@ -141,21 +146,26 @@ def test_an_ascii_grid_compressed_beside_its_prj_publishes(
 
 
 def shapefile_tar(folder: Path, name: str, mode: str, noise: int = 0) -> Path:
-    """A tar (``mode``: 'w:bz2', 'w:xz') of a two-point Shapefile, then ``noise`` bytes of
+    """A tar (``mode``: 'w:bz2', 'w:xz', 'w:zst') of a two-point Shapefile, then ``noise`` bytes of
     incompressible data: a bzip2 block then spans far more than the sensor's usual head."""
     gpd.GeoDataFrame({"depth": [3.5, 7.0]}, geometry=[Point(5, 52), Point(6, 53)],
                      crs="EPSG:4326").to_file(folder / "wells.shp")  # fmt: skip
     (folder / "scan.bin").write_bytes(os.urandom(noise))
     path = folder / name
-    with tarfile.open(path, mode) as tar:
+    with tarfile.open(path, "w" if mode == "w:zst" else mode) as tar:
         for ext in ("shp", "shx", "dbf", "prj", "cpg"):
             tar.add(folder / f"wells.{ext}", arcname=f"data/wells.{ext}")
         if noise:
             tar.add(folder / "scan.bin", arcname="data/scan.bin")
+    if mode == "w:zst":  # tarfile writes no zstd before Python 3.14
+        path.write_bytes(zstd.compress(path.read_bytes()))
     return path
 
 
-@pytest.mark.parametrize(("name", "mode"), [("wells.tar.xz", "w:xz"), ("wells.tbz2", "w:bz2")])
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("wells.tar.xz", "w:xz"), ("wells.tbz2", "w:bz2"), ("wells.tar.zst", "w:zst")],
+)
 def test_a_compressed_tar_of_a_shapefile_publishes_its_table(
     name: str, mode: str, tmp_path: Path, pg_dsn, pg_schema
 ) -> None:
