@@ -7,10 +7,10 @@ the member names its first bytes show, any other by its decompressed first bytes
 (``lib.content``). The codec is told by the content's magic number, not by the name. The file
 is decompressed once, streamed to a private temporary folder under its inner name, and read
 from there like any other file, so GDAL gets random access and every check applies to the real
-content. Sidecars of the compressed file (``dem.prj`` beside
-``dem.asc.gz``) are linked next to the copy, where GDAL looks for them. Decompression bombs are
-refused: the content may not exceed ``max_bytes``, nor ``max_ratio`` times the compressed size
-(beyond ``RATIO_CHECK_MIN_BYTES``).
+content. Sidecars of the compressed file (``dem.prj`` beside ``dem.asc.gz``) are linked next
+to the copy, where GDAL looks for them. Decompression bombs are refused: the content may not
+exceed ``max_bytes``, nor ``max_ratio`` times the compressed size (beyond
+``RATIO_CHECK_MIN_BYTES``).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.errors import TooLargeError, UnreadableFileError
+from geo_platform.lib.gdal_paths import LinkDir
 
 try:  # Python 3.14's compression.zstd, or its backport
     from compression import zstd  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     from backports import zstd  # type: ignore[no-redef,unused-ignore]
-from geo_platform.lib.gdal_paths import LinkDir
 
 RATIO_CHECK_MIN_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BYTES = 8 * 1024**3  # as the zip limits (``VectorOptions``)
@@ -43,7 +43,7 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Codec:
-    name: str  # 'gzip', 'bzip2', 'xz': in messages and in the inventory's format ('GTiff+xz')
+    name: str  # 'gzip', 'bzip2', 'xz', 'zstd': in messages and the inventory ('GTiff+xz')
     magic: bytes
     extensions: tuple[str, ...]  # after the inner name: 'roads.geojson.gz'
     tar_shorthands: tuple[str, ...]  # a compressed tar's short names: 'scene.tgz'

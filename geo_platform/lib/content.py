@@ -18,7 +18,7 @@ The rule, as users see it:
    it a raster, vector members a vector, an office document (``.docx``, ``.odt``, ``.jar``...)
    is unsupported, and a zip that shows neither is taken as a vector source.
 4. A tar, plain or compressed, is judged by the member names its first bytes show; another
-   compressed stream (gzip, bzip2, xz) by its decompressed first bytes. bzip2 decodes whole
+   compressed stream (gzip, bzip2, xz, zstd) by its decompressed first bytes. bzip2 decodes whole
    blocks (up to 900 KB): see ``wants_longer_head``.
 """
 
