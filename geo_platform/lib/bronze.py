@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from geo_platform.lib.archive_kind import archive_kind
+from geo_platform.lib.archive_members import is_archive_noise
 from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS
-from geo_platform.lib.content import content_kind, is_archive_noise, sniff_format
+from geo_platform.lib.content import content_kind, sniff_format
 from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.file_kinds import (
     COMPRESSED_VECTORS,

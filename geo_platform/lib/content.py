@@ -25,14 +25,12 @@ The rule, as users see it:
 from __future__ import annotations
 
 import csv
-import posixpath
 import re
-import struct
 from pathlib import Path
 
+from geo_platform.lib.archive_members import tar_kind, zip_kind, zip_member_names
 from geo_platform.lib.compressed import codec_of_head, decompress_head, inner_name
 from geo_platform.lib.errors import EmptyFileError
-from geo_platform.lib.file_kinds import listed_roles
 from geo_platform.lib.naming import ascii_fold
 from geo_platform.lib.tarred import is_tar, member_names, tar_head
 from geo_platform.lib.types import BlobClass
@@ -77,6 +75,7 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"\x1f\x8b", "GZIP"),
     (b"%PDF-", "PDF"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE2"),  # legacy office documents (.doc, .xls)
+    (b"\x0e\x03\x13\x01", "HDF4"),  # MODIS .hdf: the platform's GDAL has no HDF4 driver
     *((b"BZh%d1AY&SY" % level, "BZIP2") for level in range(1, 10)),  # level, 1st block
     (b"\xfd7zXZ\x00", "XZ"),
     (b"\x28\xb5\x2f\xfd", "ZSTD"),
@@ -299,102 +298,16 @@ _DESCRIPTIONS = {
     "JSON": "JSON that is not GeoJSON",
     "GZIP": "gzip-compressed data; name it after the file it holds (roads.geojson.gz)",
     "TAR": "a tar archive",
-    # Compressions and archives the platform does not open: say what would work instead.
     "BZIP2": "bzip2-compressed data; name it after the file it holds (roads.geojson.bz2)",
     "XZ": "xz-compressed data; name it after the file it holds (roads.geojson.xz)",
     "ZSTD": "zstd-compressed data; name it after the file it holds (roads.geojson.zst)",
     "7Z": "a 7-Zip archive; name it with the .7z extension",
     "RAR": "a RAR archive; repack it as a .zip or .tar.gz",
+    "HDF4": "HDF4 (MODIS, ASTER and older NASA products), which the platform's GDAL cannot read: "
+    "convert it to HDF5 or NetCDF-4 (h4toh5) or to GeoTIFF (gdal_translate with HDF4 support)",
 }
 
 
 def describe(fmt: str) -> str:
     """What a ``sniff_head`` result is, in words for an error message."""
     return _DESCRIPTIONS.get(fmt, fmt)
-
-
-_ZIP_RASTER_MEMBERS = (".tif", ".tiff", ".hgt", ".jp2", ".img", ".asc", ".nc", ".grib", ".grb2",
-                       ".dt0", ".dt1", ".dt2", ".bil", ".flt", ".bsq", ".bip", ".sdat", ".rst",
-                       ".ers", ".grd", ".ecw", ".h5", ".hdf5", ".he5", ".nc4", ".grb", ".grib2",
-                       ".kea", ".ntf", ".nitf", ".gtif", ".geotiff", ".cog", ".j2k", ".bt",
-                       ".ter", ".dem", ".sid", ".xyz")  # fmt: skip
-_ZIP_VECTOR_MEMBERS = (".shp", ".gpkg", ".sqlite", ".geojson", ".json", ".kml", ".fgb",
-                       ".gdbtable", ".gml", ".gpx", ".csv", ".parquet", ".gdb/", ".tab",
-                       ".mif")  # fmt: skip
-_DOCUMENT_MEMBERS = ("[content_types].xml", "mimetype", "meta-inf/")
-
-
-def is_document_archive(names: list[str]) -> bool:
-    """True when zip member names are those of an office document or package (.docx, .xlsx,
-    .odt, .jar...) rather than a folder of data files."""
-    return any(n.lower().startswith(_DOCUMENT_MEMBERS) for n in names)
-
-
-def zip_member_names(head: bytes, limit: int = 200) -> list[str]:
-    """Names of the zip members whose local headers lie within ``head`` (in archive order)."""
-    names: list[str] = []
-    pos = 0
-    while len(names) < limit and head[pos : pos + 4] == b"PK\x03\x04" and pos + 30 <= len(head):
-        flags, _method = struct.unpack_from("<HH", head, pos + 6)
-        csize, _usize, nlen, xlen = struct.unpack_from("<IIHH", head, pos + 18)
-        raw = head[pos + 30 : pos + 30 + nlen]
-        names.append(raw.decode("utf-8" if flags & 0x800 else "cp437", errors="replace"))
-        if flags & 0x8 or csize == 0xFFFFFFFF:
-            break  # sizes follow the data (streamed zip) or zip64: cannot skip to the next one
-        pos += 30 + nlen + xlen + csize
-    return names
-
-
-_PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
-_PLACED_BY = (".wld", ".pgw", ".pngw", ".jgw", ".jpgw", ".jpegw", ".gfw", ".gifw", ".aux.xml",
-              ".tab")  # fmt: skip
-
-
-def is_unplaced_picture(member: str, lowered: set[str]) -> bool:
-    """A picture (PNG, JPEG...) in an archive that no world file or ``.aux.xml`` among the
-    members (``lowered``: their names in lowercase) places on the map: a preview, a legend, an
-    icon, not a raster to publish."""
-    stem, ext = posixpath.splitext(member.lower())
-    return ext in _PICTURES and not any(
-        stem + p in lowered or member.lower() + p in lowered for p in _PLACED_BY
-    )
-
-
-def is_archive_noise(member: str) -> bool:
-    """Archive members that are never data: macOS resource forks (``__MACOSX/``, ``._name``)
-    and other hidden files or folders."""
-    return any(part == "__MACOSX" or part.startswith(".") for part in member.split("/") if part)
-
-
-def tar_kind(members: list[str]) -> tuple[BlobClass, str]:
-    """(kind, reason) of a tar from the member names its first bytes show: vector members make
-    it a vector, anything else a raster (``lib.tarred``)."""
-    names = [n.lower() for n in members if not is_archive_noise(n)]
-    if any(n.endswith(_ZIP_VECTOR_MEMBERS) or ".gdb/" in n for n in names):
-        return "vector", "recognised by its content (a tar holding vector data)"
-    return "raster", "recognised by its content (a tar archive, taken as a raster delivery)"
-
-
-def zip_kind(members: list[str]) -> tuple[BlobClass, str]:
-    """(kind, reason) of a zip archive from its member names (see the module docstring);
-    archive noise (``__MACOSX/._roads.shp``) does not count. A picture placed by a world
-    file, an ``.aux.xml`` or a MapInfo ``.tab`` is a raster (that ``.tab`` is no vector)."""
-    names = [n.lower() for n in members if not is_archive_noise(n)]
-    roles = listed_roles(names)
-    envi = "raster" in roles.values()  # ENVI's extensionless data file
-    lowered = set(names)
-    placed = any(not is_unplaced_picture(n, lowered) for n in names if n.endswith(_PICTURES))
-    vector = any(
-        (n.endswith(_ZIP_VECTOR_MEMBERS) and roles.get(n) != "sidecar") or ".gdb/" in n
-        for n in names
-    )
-    if (envi or placed or any(n.endswith(_ZIP_RASTER_MEMBERS) for n in names)) and not vector:
-        return "raster", "recognised by its content (a zip holding a raster)"
-    if vector:
-        return "vector", "recognised by its content (a zip holding vector data)"
-    if is_document_archive(names):
-        return "unsupported", "a zip archive of an office document or package (.docx, .odt...)"
-    if names:
-        shown = ", ".join(posixpath.basename(n.rstrip("/")) for n in names[:3])
-        return "vector", f"a zip archive ({shown}...), taken as a vector source"
-    return "vector", "a zip archive, taken as a vector source"

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib import compressed, sevenzip, tarred
-from geo_platform.lib.content import HEAD_BYTES, UTF16_BOMS, describe, sniff_format, zip_kind
+from geo_platform.lib.archive_members import zip_kind
+from geo_platform.lib.content import HEAD_BYTES, UTF16_BOMS, describe, sniff_format
 from geo_platform.lib.errors import (
     EmptyFileError,
     FormatMismatchError,

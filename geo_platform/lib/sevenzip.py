@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import IO, Any, cast
 
+from geo_platform.lib.archive_members import zip_kind
 from geo_platform.lib.errors import (
     EmptyFileError,
     TooLargeError,
@@ -135,8 +136,6 @@ def members_from_ends(head: bytes, tail: bytes, size: int) -> list[str] | None:
 
 def kind_from_ends(head: bytes, tail: bytes, size: int) -> DataKind:
     """Raster when the members of the 7z make it a raster by the rule of zips recognised by
-    content (``content.zip_kind``), else vector (also when they cannot be listed)."""
-    from geo_platform.lib.content import zip_kind
-
+    content (``archive_members.zip_kind``), else vector (also when they cannot be listed)."""
     members = members_from_ends(head, tail, size)
     return "raster" if members is not None and zip_kind(members)[0] == "raster" else "vector"

@@ -5,7 +5,7 @@ last ``TAIL_BYTES`` of a new ``.zip`` blob (one ranged request, like the first b
 without extension) and lists its members without downloading it. A zip whose data members are
 rasters (``scan.zip`` holding ``scan/scan.tif`` and its ``.tfw``) goes to the raster pipeline
 (a README or other non-data file beside them does not count), by the rule a zip recognised by
-its content follows (``content.zip_kind``); any other zip (Shapefiles, a FileGDB, a mix of
+its content follows (``archive_members.zip_kind``); any other zip (Shapefiles, a FileGDB, a mix of
 rasters and vectors, or a table of contents that does not fit in the tail) stays a vector, as
 its extension says. Zips named after a raster
 (``dem.tif.zip``, ``N45E006.hgt.zip``) are rasters by name already (``bronze.classify``).
@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from geo_platform.lib.content import zip_kind
+from geo_platform.lib.archive_members import zip_kind
 from geo_platform.lib.types import DataKind
 
 TAIL_BYTES = 256 * 1024
@@ -82,7 +82,7 @@ def members_from_tail(tail: bytes, size: int) -> list[str] | None:
 
 def kind_from_tail(tail: bytes, size: int) -> DataKind:
     """Raster when the members listed in ``tail`` make the zip a raster by the rule zips
-    recognised by content follow (``content.zip_kind``), else vector (also when they cannot
+    recognised by content follow (``archive_members.zip_kind``), else vector (also when they cannot
     be listed)."""
     members = members_from_tail(tail, size)
     return "raster" if members is not None and zip_kind(members)[0] == "raster" else "vector"

@@ -14,7 +14,8 @@ import pytest
 import rasterio
 
 from geo_platform.lib import bronze
-from geo_platform.lib.content import HEAD_BYTES, content_kind, zip_member_names
+from geo_platform.lib.archive_members import zip_member_names
+from geo_platform.lib.content import HEAD_BYTES, content_kind
 from geo_platform.lib.errors import UnsafeArchiveError
 from geo_platform.lib.inventory import inventory_file
 from geo_platform.lib.raster.cog import RasterOptions, build_cog_tiers, validate_cog
@@ -275,3 +276,14 @@ def test_vector_with_odd_characters_inventories(tmp_path: Path) -> None:
     kml = tmp_path / f"{ODD}.kml"
     shutil.copy(KML, kml)
     assert inventory_file(kml, f"v/{ODD}.kml", "vector").features
+
+
+def test_hdf4_is_named_with_what_to_do() -> None:
+    """A MODIS ``.hdf`` (HDF4: no driver in the platform's GDAL) was "unrecognised binary data";
+    an HDF5 file named ``.hdf`` is still a raster."""
+    blob = BlobInfo(path="modis/MOD13Q1.A2024001.h18v04.061.hdf", size=4096, etag="e")
+    assert bronze.classify(blob.path, blob.size).needs_content
+    cls = bronze.classify_content(blob, b"\x0e\x03\x13\x01" + bytes(4092))
+    assert cls.kind == "unsupported" and "HDF4 (MODIS, ASTER" in cls.reason
+    assert "convert it to HDF5 or NetCDF-4" in cls.reason
+    assert bronze.classify_content(blob, b"\x89HDF\r\n\x1a\n" + bytes(4088)).kind == "raster"

@@ -20,7 +20,7 @@ from rasterio.rpc import RPC
 from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import naming
-from geo_platform.lib.content import zip_kind as content_kind_of_zip
+from geo_platform.lib.archive_members import zip_kind as content_kind_of_zip
 from geo_platform.lib.errors import NotGeoreferencedError
 from geo_platform.lib.raster.rectify import geotiff_keeps_crs, rectify
 from geo_platform.lib.stac.validate import validate_stac

@@ -16,7 +16,7 @@ import rasterio
 from PIL import Image
 
 from geo_platform.lib import bronze, naming
-from geo_platform.lib.content import zip_kind
+from geo_platform.lib.archive_members import zip_kind
 from geo_platform.lib.file_kinds import listed_roles
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 from geo_platform_tests.workflows.test_publish_grids import publish_folder

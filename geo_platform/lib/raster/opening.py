@@ -21,8 +21,9 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
+from geo_platform.lib.archive_members import is_unplaced_picture
 from geo_platform.lib.bronze import classify, is_archive_noise
-from geo_platform.lib.content import SRTM_SIZES, is_unplaced_picture
+from geo_platform.lib.content import SRTM_SIZES
 from geo_platform.lib.errors import (
     EmptyFileError,
     GeoPlatformError,

@@ -25,14 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from geo_platform.lib.archive_members import is_document_archive, is_unplaced_picture
 from geo_platform.lib.bronze import classify, is_archive_noise
-from geo_platform.lib.content import (
-    HEAD_BYTES,
-    describe,
-    is_document_archive,
-    is_unplaced_picture,
-    sniff_head,
-)
+from geo_platform.lib.content import HEAD_BYTES, describe, sniff_head
 from geo_platform.lib.errors import (
     EmptyFileError,
     FormatMismatchError,
