@@ -237,3 +237,29 @@ def test_a_stream_named_without_its_format_is_judged_by_its_content(
         assert cog_validate(str(local))[0]
         with rasterio.open(local) as cog:
             assert cog.crs == CRS.from_epsg(25832) and np.array_equal(cog.read(1), GRID)
+
+
+OSM_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="test">
+ <node id="1" lat="47.01" lon="8.01" version="1"><tag k="amenity" v="cafe"/></node>
+ <node id="2" lat="47.02" lon="8.02" version="1"/>
+ <node id="3" lat="47.03" lon="8.03" version="1"/>
+ <way id="10" version="1"><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/></way>
+</osm>
+"""
+
+
+def test_an_osm_extract_in_bzip2_publishes_its_points_and_lines(
+    tmp_path: Path, pg_dsn, pg_schema
+) -> None:
+    """``zurich.osm.bz2``, as Geofabrik and planet mirrors have long served OSM XML."""
+    path = _packed(tmp_path / "zurich.osm", "bzip2", OSM_XML)
+    assert bronze.classify("x/zurich.osm.bz2").kind == "vector"
+    world = World(tmp_path, pg_dsn, pg_schema)
+    try:
+        tables = world.publish(world.upload(path.name, path)).tables
+        found = {t.table.rsplit("__", 1)[1]: (t.rows_loaded, t.geometry_type) for t in tables}
+        assert found == {"points": (1, "MultiPoint"), "lines": (1, "MultiLineString")}
+        assert all(t.table.startswith(f"{world.prefix}_zurich__") for t in tables)
+    finally:
+        world.drop_collections()
