@@ -8,9 +8,7 @@ local store and on Azurite."""
 from __future__ import annotations
 
 import bz2
-import gzip
 import json
-import lzma
 import os
 import tarfile
 from pathlib import Path
@@ -19,7 +17,6 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
-from psycopg import sql
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
@@ -29,30 +26,12 @@ from geo_platform.defs.bronze.sensors import head_reader
 from geo_platform.lib import bronze, compressed, naming
 from geo_platform.lib.compressed import zstd
 from geo_platform.lib.content import HEAD_BYTES, LONG_HEAD_BYTES, content_kind, wants_longer_head
-from geo_platform.lib.errors import TooLargeError, UnreadableFileError
-from geo_platform.lib.inventory import file_sha256, inventory_file
-from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import BlobInfo
-from geo_platform.lib.vector.read import open_source
-from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.fixtures.helpers import CODECS, packed
 from geo_platform_tests.fixtures.vector_world import World
-from geo_platform_tests.lib.vector.conftest import publish_file
-from geo_platform_tests.workflows.test_gzipped_rasters import GRID, _asc
-from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
-
-CODECS = {"bzip2": (".bz2", bz2.compress), "xz": (".xz", lzma.compress),
-          "zstd": (".zst", zstd.compress)}  # fmt: skip
-FEATURES = {"type": "FeatureCollection", "features": [
-    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [8.0 + i / 10, 47.0]},
-     "properties": {"name": f"p{i}", "rank": i}} for i in range(25)
-]}  # fmt: skip
-
-
-def _packed(path: Path, codec: str, data: bytes) -> Path:
-    ext, pack = CODECS[codec]
-    out = path.with_name(path.name + ext)
-    out.write_bytes(pack(data))
-    return out
+from geo_platform_tests.lib.vector.test_compressed_vectors import FEATURES
+from geo_platform_tests.workflows.test_compressed_rasters import GRID
+from geo_platform_tests.workflows.test_publish_gcps import _publish, store  # noqa: F401
 
 
 @pytest.mark.parametrize(
@@ -82,67 +61,6 @@ def test_compressed_tars_and_bare_streams_are_judged_by_content() -> None:
     # A stream whose name says nothing and whose content is no tar: named what to do.
     kind, reason = content_kind(bz2.compress(b"just some notes\n" * 50), "blob")
     assert kind == "unsupported" and "name it after the file it holds" in reason
-
-
-@pytest.mark.parametrize("codec", CODECS)
-def test_geojson_and_csv_publish_from_bzip2_and_xz(
-    codec: str, pg_conn, pg_schema, tmp_path: Path
-) -> None:
-    geojson = _packed(tmp_path / "roads.geojson", codec, json.dumps(FEATURES).encode())
-    (table,) = publish_file(pg_conn, geojson, pg_schema, tmp_path)
-    assert (table.rows_loaded, table.driver, table.geometry_type) == (25, "GeoJSON", "MultiPoint")
-    rows = pg_conn.execute(
-        sql.SQL("SELECT count(*), min(ST_SRID(geom)), sum(rank) FROM {}.{}").format(
-            sql.Identifier(pg_schema), sql.Identifier(table.table))
-    ).fetchone()  # fmt: skip
-    assert rows == (25, 4326, sum(range(25)))
-    csv = _packed(tmp_path / "wells.csv", codec, b"name,lat,lon\na,47.1,8.1\nb,47.2,8.2\n")
-    (table,) = publish_file(pg_conn, csv, pg_schema, tmp_path)
-    assert (table.rows_loaded, table.driver, table.crs_assumed) == (2, "CSV", True)
-    inv = inventory_file(geojson, f"e/{geojson.name}", "vector")
-    assert (inv.format, inv.driver, inv.features) == (f"GeoJSON+{codec}", "GeoJSON", 25)
-    assert inv.size == geojson.stat().st_size and inv.sha256 == file_sha256(geojson)
-
-
-@pytest.mark.parametrize("codec", CODECS)
-def test_bombs_and_broken_streams_are_refused(codec: str, tmp_path: Path) -> None:
-    bomb = _packed(tmp_path / "bomb.geojson", codec, b" " * (64 << 20))  # 64 MiB, a few KB packed
-    name = f"e/{bomb.name}"
-    with pytest.raises(TooLargeError, match=rf"{name}: {codec} content expands beyond"):
-        open_source(bomb, name)
-    good = _packed(tmp_path / "cut.geojson", codec, json.dumps(FEATURES).encode())
-    good.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(UnreadableFileError, match=rf"e/{good.name}: corrupt {codec} data"):
-        open_source(good, f"e/{good.name}")
-
-
-@pytest.mark.parametrize("codec", CODECS)
-def test_an_ascii_grid_compressed_beside_its_prj_publishes(
-    codec: str,
-    store,  # noqa: F811
-    pgstac_lookups,
-    bronze_folder,
-    tmp_path: Path,
-) -> None:
-    store, bronze_container, silver = store
-    _, prj = _asc(tmp_path)
-    packed = _packed(tmp_path / "dem.asc", codec, (tmp_path / "dem.asc").read_bytes())
-    blob = f"{bronze_folder}/{packed.name}"
-    store.upload_file(bronze_container, blob, packed)
-    store.upload_file(bronze_container, f"{bronze_folder}/dem.prj", prj)
-    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
-
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id=f"run-{codec}")
-
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
-    assert out.item["properties"]["geo_platform:source_driver"] == "AAIGrid"
-    assert out.item["properties"]["geo_platform:source_sha256"] == file_sha256(packed)
-    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
-        assert cog_validate(str(local))[0]
-        with rasterio.open(local) as cog:
-            assert cog.crs == CRS.from_epsg(25832) and cog.nodata == -9999.0
-            assert np.array_equal(cog.read(1), GRID)
 
 
 def shapefile_tar(folder: Path, name: str, mode: str, noise: int = 0) -> Path:
@@ -194,7 +112,7 @@ def test_the_sensor_reads_a_long_bzip2_block_to_the_end(store, tmp_path: Path) -
     assert bronze.classify_content(blob, long_head).kind == "vector"
 
 
-@pytest.mark.parametrize("codec", ["gzip", *CODECS])
+@pytest.mark.parametrize("codec", CODECS)
 def test_a_stream_named_without_its_format_is_judged_by_its_content(
     codec: str,
     store,  # noqa: F811
@@ -206,34 +124,26 @@ def test_a_stream_named_without_its_format_is_judged_by_its_content(
 ) -> None:
     """``export.gz``, ``dem.bz2``: the sensor sniffs the decompressed head; the table and the COG
     are published from the copy (named ``export``, ``dem``: GDAL goes by content)."""
-    pack = gzip.compress if codec == "gzip" else CODECS[codec][1]
-    geojson = tmp_path / "export.pack"
-    geojson.write_bytes(pack(json.dumps(FEATURES).encode()))
-    kind, reason = content_kind(geojson.read_bytes()[:HEAD_BYTES], "x/export.pack")
+    geojson = packed(tmp_path / "export", codec, json.dumps(FEATURES).encode())
+    assert bronze.classify(f"x/{geojson.name}").needs_content
+    kind, reason = content_kind(geojson.read_bytes()[:HEAD_BYTES], f"x/{geojson.name}")
     assert (kind, reason) == ("vector", f"recognised by its content ({codec} GeoJSON)")
     world = World(tmp_path, pg_dsn, pg_schema)
     try:
-        (table,) = world.publish(world.upload("export.pack", geojson)).tables
+        (table,) = world.publish(world.upload(geojson.name, geojson)).tables
         assert (table.rows_loaded, table.driver) == (25, "GeoJSON")
     finally:
         world.drop_collections()
-    store, bronze_container, silver = store
     tif = tmp_path / "dem.tif"
     grid = from_origin(480_000, 5_300_000, 25, 25)
     profile = {"driver": "GTiff", "width": 60, "height": 40, "count": 1, "dtype": "float32",
                "crs": CRS.from_epsg(25832), "transform": grid}  # fmt: skip
     with rasterio.open(tif, "w", **profile) as dst:
         dst.write(GRID[None])
-    packed = tmp_path / "dem.pack"
-    packed.write_bytes(pack(tif.read_bytes()))
-    assert content_kind(packed.read_bytes()[:LONG_HEAD_BYTES], "dem.pack")[0] == "raster"
-    blob = f"{bronze_folder}/dem.pack"
-    store.upload_file(bronze_container, blob, packed)
-    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id=f"run-{codec}")
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
-    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
+    dem = packed(tmp_path / "dem", codec, tif.read_bytes())
+    assert content_kind(dem.read_bytes()[:LONG_HEAD_BYTES], dem.name)[0] == "raster"
+    blob, _ = _publish(store, pgstac_lookups, bronze_folder, dem)
+    with store[0].local_copy(store[2], f"{naming.silver_prefix(blob)}/analysis.tif") as local:
         assert cog_validate(str(local))[0]
         with rasterio.open(local) as cog:
             assert cog.crs == CRS.from_epsg(25832) and np.array_equal(cog.read(1), GRID)
@@ -253,7 +163,7 @@ def test_an_osm_extract_in_bzip2_publishes_its_points_and_lines(
     tmp_path: Path, pg_dsn, pg_schema
 ) -> None:
     """``zurich.osm.bz2``, as Geofabrik and planet mirrors have long served OSM XML."""
-    path = _packed(tmp_path / "zurich.osm", "bzip2", OSM_XML)
+    path = packed(tmp_path / "zurich.osm", "bzip2", OSM_XML)
     assert bronze.classify("x/zurich.osm.bz2").kind == "vector"
     world = World(tmp_path, pg_dsn, pg_schema)
     try:

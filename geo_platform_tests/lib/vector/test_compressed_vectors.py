@@ -1,10 +1,9 @@
-"""Gzipped single-file vectors (``roads.geojson.gz``) publish from a decompressed private copy
-(``lib/compressed.py``), held to the decompression bomb limits."""
+"""Compressed single-file vectors (``roads.geojson.gz``, ``.bz2``, ``.xz``, ``.zst``) publish from
+a decompressed private copy (``lib/compressed.py``), held to the decompression bomb limits."""
 
 from __future__ import annotations
 
 import gc
-import gzip
 import json
 from pathlib import Path
 
@@ -15,17 +14,13 @@ from geo_platform.lib.bronze import classify
 from geo_platform.lib.errors import TooLargeError, UnreadableFileError
 from geo_platform.lib.inventory import file_sha256, inventory_file
 from geo_platform.lib.vector.read import open_source
+from geo_platform_tests.fixtures.helpers import CODECS, packed
 from geo_platform_tests.lib.vector.conftest import publish_file
 
 FEATURES = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [8.0 + i / 10, 47.0]},
      "properties": {"name": f"p{i}", "rank": i}} for i in range(25)
 ]}  # fmt: skip
-
-
-def _gz(path: Path, data: bytes) -> Path:
-    path.write_bytes(gzip.compress(data))
-    return path
 
 
 @pytest.mark.parametrize(
@@ -37,8 +32,11 @@ def test_gzipped_single_file_vectors_are_vectors_by_name(name: str, kind: str) -
     assert classify(name).kind == kind
 
 
-def test_geojson_and_csv_publish_from_their_gzip(pg_conn, pg_schema, tmp_path: Path) -> None:
-    geojson = _gz(tmp_path / "roads.geojson.gz", json.dumps(FEATURES).encode())
+@pytest.mark.parametrize("codec", CODECS)
+def test_geojson_and_csv_publish_from_their_decompressed_copy(
+    codec: str, pg_conn, pg_schema, tmp_path: Path
+) -> None:
+    geojson = packed(tmp_path / "roads.geojson", codec, json.dumps(FEATURES).encode())
     (table,) = publish_file(pg_conn, geojson, pg_schema, tmp_path)
     assert (table.rows_loaded, table.driver, table.geometry_type) == (25, "GeoJSON", "MultiPoint")
     rows = pg_conn.execute(
@@ -46,20 +44,23 @@ def test_geojson_and_csv_publish_from_their_gzip(pg_conn, pg_schema, tmp_path: P
             sql.Identifier(pg_schema), sql.Identifier(table.table))
     ).fetchone()  # fmt: skip
     assert rows == (25, 4326, sum(range(25)))
-    csv = _gz(tmp_path / "wells.csv.gz", b"name,lat,lon\na,47.1,8.1\nb,47.2,8.2\n")
+    csv = packed(tmp_path / "wells.csv", codec, b"name,lat,lon\na,47.1,8.1\nb,47.2,8.2\n")
     (table,) = publish_file(pg_conn, csv, pg_schema, tmp_path)
     assert (table.rows_loaded, table.driver, table.crs_assumed) == (2, "CSV", True)
 
 
-def test_the_bronze_stage_inventories_the_content_and_hashes_the_blob(tmp_path: Path) -> None:
-    path = _gz(tmp_path / "roads.geojson.gz", json.dumps(FEATURES).encode())
-    inv = inventory_file(path, "e/roads.geojson.gz", "vector")
-    assert (inv.format, inv.driver, inv.features) == ("GeoJSON+gzip", "GeoJSON", 25)
+@pytest.mark.parametrize("codec", CODECS)
+def test_the_bronze_stage_inventories_the_content_and_hashes_the_blob(
+    codec: str, tmp_path: Path
+) -> None:
+    path = packed(tmp_path / "roads.geojson", codec, json.dumps(FEATURES).encode())
+    inv = inventory_file(path, f"e/{path.name}", "vector")
+    assert (inv.format, inv.driver, inv.features) == (f"GeoJSON+{codec}", "GeoJSON", 25)
     assert inv.size == path.stat().st_size and inv.sha256 == file_sha256(path)
 
 
 def test_the_decompressed_copy_goes_away_with_its_layers(tmp_path: Path) -> None:
-    path = _gz(tmp_path / "roads.geojson.gz", json.dumps(FEATURES).encode())
+    path = packed(tmp_path / "roads.geojson", "gzip", json.dumps(FEATURES).encode())
     layers = open_source(path, "e/roads.geojson.gz")
     copy = layers[0].keepalive[1].path
     assert copy.name == "roads.geojson" and copy.is_file()
@@ -68,11 +69,12 @@ def test_the_decompressed_copy_goes_away_with_its_layers(tmp_path: Path) -> None
     assert not copy.parent.exists()
 
 
-def test_bombs_and_broken_gzip_are_refused(tmp_path: Path) -> None:
-    bomb = _gz(tmp_path / "bomb.geojson.gz", b" " * (64 << 20))  # 64 MiB from ~64 KB
-    with pytest.raises(TooLargeError, match=r"e/bomb.geojson.gz: gzip content expands beyond"):
-        open_source(bomb, "e/bomb.geojson.gz")
-    good = gzip.compress(json.dumps(FEATURES).encode())
-    (tmp_path / "cut.geojson.gz").write_bytes(good[: len(good) // 2])
-    with pytest.raises(UnreadableFileError, match=r"e/cut.geojson.gz: corrupt gzip data"):
-        open_source(tmp_path / "cut.geojson.gz", "e/cut.geojson.gz")
+@pytest.mark.parametrize("codec", CODECS)
+def test_bombs_and_broken_streams_are_refused(codec: str, tmp_path: Path) -> None:
+    bomb = packed(tmp_path / "bomb.geojson", codec, b" " * (64 << 20))  # 64 MiB, a few KB packed
+    with pytest.raises(TooLargeError, match=rf"e/{bomb.name}: {codec} content expands beyond"):
+        open_source(bomb, f"e/{bomb.name}")
+    cut = packed(tmp_path / "cut.geojson", codec, json.dumps(FEATURES).encode())
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    with pytest.raises(UnreadableFileError, match=rf"e/{cut.name}: corrupt {codec} data"):
+        open_source(cut, f"e/{cut.name}")

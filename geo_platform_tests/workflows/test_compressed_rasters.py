@@ -1,6 +1,6 @@
-"""Gzipped rasters (``dem.asc.gz`` with its ``dem.prj``, ``scan.tif.gz``) publish from a private
-decompressed copy (``lib/compressed.py``), on the local store and on Azurite, checked with
-rio-cogeo, rasterio and the STAC schemas."""
+"""Compressed rasters (``dem.asc.gz`` with its ``dem.prj``, ``dem.asc.bz2``, ``.xz``, ``.zst``,
+``scan.tif.gz``) publish from a private decompressed copy (``lib/compressed.py``), on the local
+store and on Azurite, checked with rio-cogeo, rasterio and the STAC schemas."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from geo_platform.lib.bronze import classify, sidecar_names
 from geo_platform.lib.inventory import file_sha256, inventory_file
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.fixtures.helpers import CODECS, packed
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
 GRID = (np.arange(40 * 60).reshape(40, 60) % 977).astype("float32")
@@ -51,20 +52,23 @@ def test_the_sidecars_of_a_gzipped_raster_are_those_of_its_inner_name() -> None:
     assert sorted(sidecar_names("d/dem.asc.gz", siblings)) == ["d/dem.asc.aux.xml", "d/dem.prj"]
 
 
-def test_an_ascii_grid_gzipped_beside_its_prj_publishes(
+@pytest.mark.parametrize("codec", CODECS)
+def test_an_ascii_grid_compressed_beside_its_prj_publishes(
+    codec: str,
     store,  # noqa: F811
     pgstac_lookups,
     bronze_folder,
     tmp_path,
 ) -> None:
     store, bronze, silver = store
-    gz, prj = _asc(tmp_path)
-    blob = f"{bronze_folder}/dem.asc.gz"
+    _, prj = _asc(tmp_path)
+    gz = packed(tmp_path / "dem.asc", codec, (tmp_path / "dem.asc").read_bytes())
+    blob = f"{bronze_folder}/{gz.name}"
     store.upload_file(bronze, blob, gz)
     store.upload_file(bronze, f"{bronze_folder}/dem.prj", prj)
     settings = RasterSettings(bronze_container=bronze, silver_container=silver)
 
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-gz")
+    out = publish_raster(store, pgstac_lookups, settings, blob, run_id=f"run-{codec}")
 
     assert isinstance(out, RasterPublished)
     validate_stac(out.item)
