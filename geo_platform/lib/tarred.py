@@ -1,5 +1,5 @@
-"""Tar archives (``scene.tar``, ``scene.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``), as
-Landsat Collection 2 scenes and other deliveries come.
+"""Tar archives (``scene.tar``, ``scene.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``,
+``.tar.zst``), as Landsat Collection 2 scenes and other deliveries come.
 
 GDAL reads zips in place, and the platform's zip rules hold for them: one raster, tiles of one
 grid published as one mosaic, several rasters one item each (``zip_rasters``), Shapefiles and
@@ -43,8 +43,8 @@ def is_tar(head: bytes) -> bool:
 
 
 def tar_head(head: bytes) -> bytes | None:
-    """The first bytes of the tar in ``head`` (itself, or decompressed from a gzip, bzip2 or xz
-    compressed tar as far as ``head`` goes), or None when it is neither."""
+    """The first bytes of the tar in ``head`` (itself, or decompressed from a compressed tar as
+    far as ``head`` goes: ``compressed.decompress_head``), or None when it is neither."""
     head = decompress_head(head)
     return head if is_tar(head) else None
 
@@ -68,8 +68,8 @@ def member_names(head: bytes, limit: int = 200) -> list[str]:
 
 
 class Zipped:
-    """The stored zip repacked from a tar, in a private folder deleted when the last holder of
-    this object goes away (``gdal_paths.LinkDir``)."""
+    """The stored zip repacked from a tar or a 7z, in a private folder deleted when the last
+    holder of this object goes away (``gdal_paths.LinkDir``)."""
 
     def __init__(self, folder: LinkDir, name: str, kind: str = "tar") -> None:
         self.folder = folder

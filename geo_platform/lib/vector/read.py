@@ -223,7 +223,7 @@ _COMPANIONS = {"tab": ("MapInfo TAB", (".dat",)), "mif": ("MapInfo MIF", (".mid"
 
 
 def _unpacked(path: Path, name: str, options: VectorOptions) -> list[LayerSource] | None:
-    """The layers of a compressed file (gzip, bzip2, xz), a tar or 7z (Shapefiles in a ``.tgz``)
+    """The layers of a compressed file (gzip, bzip2, xz, zstd), a tar or 7z (Shapefiles in a .tgz)
     or a JSON array of Features (``geojson_array``), read from a copy; None for any other file."""
     limit, ratio = options.max_archive_bytes, options.max_archive_ratio
     holder: compressed.Decompressed | tarred.Zipped | Wrapped | None = (
