@@ -21,13 +21,12 @@ from dagster._core.storage.tags import (
 )
 
 from geo_platform.app.instance import QUIET_RUN_LOGS, console_logs
-from geo_platform.lib.archive_kind import archive_kind
+from geo_platform.lib.archive_kind import archive_kind, judged_by_members
 from geo_platform.lib.bronze import (
     Classification,
     TickPlan,
     classify_content,
     classify_listed,
-    extension,
     listed_roles,
 )
 from geo_platform.lib.naming import (
@@ -116,8 +115,7 @@ def plan_for(
     roles = listed_roles(b.path for b in blobs)
     for blob in blobs:
         cls = classify_listed(blob, roles)
-        ext = extension(blob.path)  # a .zip or .7z: by its member names
-        if read_tail is not None and (ext == ".7z" or (cls.kind == "vector" and ext == ".zip")):
+        if read_tail is not None and judged_by_members(blob.path, cls.kind):  # .zip, .7z
             head = (lambda b=blob: read_head(b)) if read_head is not None else None
             cls = Classification(archive_kind(blob.path, blob.size, read_tail(blob), head))
         if cls.needs_content and read_head is not None:

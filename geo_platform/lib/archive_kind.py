@@ -6,8 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from geo_platform.lib import sevenzip
+from geo_platform.lib.file_kinds import extension
 from geo_platform.lib.types import DataKind
 from geo_platform.lib.zip_kind import kind_from_tail
+
+
+def judged_by_members(path: str, kind_by_name: str) -> bool:
+    """True for a blob whose member names decide its kind: a ``.7z``, or a ``.zip`` that its
+    name makes a vector (``dem.tif.zip`` is a raster by name already)."""
+    ext = extension(path)
+    return ext == ".7z" or (kind_by_name == "vector" and ext == ".zip")
 
 
 def archive_kind(

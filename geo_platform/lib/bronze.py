@@ -20,7 +20,7 @@ import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from geo_platform.lib.archive_kind import archive_kind
+from geo_platform.lib.archive_kind import archive_kind, judged_by_members
 from geo_platform.lib.archive_members import is_archive_noise
 from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS
 from geo_platform.lib.content import content_kind, sniff_format
@@ -234,8 +234,7 @@ class _Planner:
             return None
         cls = classify_listed(blob, self.roles)
         letter = "u"  # unsupported by name ('n': by content, kept until the etag changes)
-        ext = extension(blob.path)  # a .zip or .7z: by its member names (``_archive_kind``)
-        if self.read_tail and (ext == ".7z" or (cls.kind == "vector" and ext == ".zip")):
+        if self.read_tail and judged_by_members(blob.path, cls.kind):
             cls = Classification(self._archive_kind(blob, prev, self.read_tail))
         if cls.needs_content:
             cls = self._by_content(blob, cls, digest, prev)

@@ -32,7 +32,7 @@ from geo_platform.lib.archive_members import tar_kind, zip_kind, zip_member_name
 from geo_platform.lib.compressed import codec_of_head, decompress_head, inner_name
 from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.naming import ascii_fold
-from geo_platform.lib.tarred import is_tar, member_names, tar_head
+from geo_platform.lib.tarred import is_tar, member_names
 from geo_platform.lib.types import BlobClass
 from geo_platform.lib.vector.geomtext import is_geometry_text
 from geo_platform.lib.vector.options import DEFAULT_LAT_NAMES, DEFAULT_LON_NAMES, DEFAULT_WKT_NAMES
@@ -270,12 +270,11 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
     fmt = sniff_head(head, name, size)
     if fmt == "ZIP":
         return zip_kind(zip_member_names(head))
-    tar = tar_head(head) if fmt in ("TAR", "GZIP", "BZIP2", "XZ", "ZSTD") else None
-    if tar is not None:  # scene.tar, scene.tar.xz: by the members its first bytes show
-        return tar_kind(member_names(tar))
-    codec = codec_of_head(head)  # export.gz, dem.bz2: by what the content starts with
-    unpacked = decompress_head(head) if codec else b""
-    inner = sniff_head(unpacked, inner_name(name)) if unpacked else ""
+    codec = codec_of_head(head)  # scene.tar.xz, export.gz: by what the content starts with
+    unpacked = decompress_head(head) if codec else head
+    if is_tar(unpacked):  # scene.tar, scene.tar.xz: by the members its first bytes show
+        return tar_kind(member_names(unpacked))
+    inner = sniff_head(unpacked, inner_name(name)) if codec and unpacked else ""
     if inner in (RASTER_CONTENT | VECTOR_CONTENT) - {"ZIP"}:
         fmt, head = inner, unpacked
     shown = f"{codec.name} {fmt}" if codec and inner == fmt else fmt

@@ -24,7 +24,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS, COMPRESSED_TARS, decompress_head
+from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS, COMPRESSED_TARS
 from geo_platform.lib.errors import (
     EmptyFileError,
     TooLargeError,
@@ -40,13 +40,6 @@ _BLOCK = 512
 def is_tar(head: bytes) -> bool:
     """A POSIX (ustar) or GNU tar: the magic in its first header."""
     return head[257:262] == b"ustar"
-
-
-def tar_head(head: bytes) -> bytes | None:
-    """The first bytes of the tar in ``head`` (itself, or decompressed from a compressed tar as
-    far as ``head`` goes: ``compressed.decompress_head``), or None when it is neither."""
-    head = decompress_head(head)
-    return head if is_tar(head) else None
 
 
 def member_names(head: bytes, limit: int = 200) -> list[str]:
