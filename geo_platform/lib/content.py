@@ -107,7 +107,8 @@ _ESRIJSON = re.compile(rb'"geometryType"\s*:\s*"esriGeometry')
 
 def wants_longer_head(head: bytes) -> bool:
     """A full ``HEAD_BYTES`` of bzip2 decoding to nothing yet: read on to ``LONG_HEAD_BYTES``."""
-    return len(head) >= HEAD_BYTES and head.startswith(b"BZh") and not decompress_head(head)
+    bzip2 = getattr(codec_of_head(head), "name", "") == "bzip2"
+    return bzip2 and len(head) >= HEAD_BYTES and not decompress_head(head)
 
 
 def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
@@ -271,7 +272,7 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
     if fmt == "ZIP":
         return zip_kind(zip_member_names(head))
     codec = codec_of_head(head)  # scene.tar.xz, export.gz: by what the content starts with
-    unpacked = decompress_head(head) if codec else head
+    unpacked = decompress_head(head)  # ``head`` itself when it is not compressed
     if is_tar(unpacked):  # scene.tar, scene.tar.xz: by the members its first bytes show
         return tar_kind(member_names(unpacked))
     inner = sniff_head(unpacked, inner_name(name)) if codec and unpacked else ""

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from geo_platform.lib import compressed, sevenzip, tarred
+from geo_platform.lib import compressed
 from geo_platform.lib.archive_members import zip_kind
 from geo_platform.lib.content import HEAD_BYTES, UTF16_BOMS, describe, sniff_format
 from geo_platform.lib.errors import (
@@ -36,6 +36,7 @@ from geo_platform.lib.errors import (
     without_local_paths,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
+from geo_platform.lib.repack import Zipped, as_zip_if_archive
 from geo_platform.lib.types import BBox, DataKind
 from geo_platform.lib.vector import geojson_array, shx
 
@@ -78,9 +79,9 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     member escaping the archive root, named), and for vectors the table stage's own
     content-versus-extension rule (``vector.sniff.check_file``).
     """
-    holder: compressed.Decompressed | tarred.Zipped | None = compressed.if_compressed(path, name)
+    holder: compressed.Decompressed | Zipped | None = compressed.if_compressed(path, name)
     if holder is None:  # roads.geojson.gz, dem.asc.xz: the content; else
-        holder = tarred.if_tar(path, name) or sevenzip.if_7z(path, name)  # repacked as a zip
+        holder = as_zip_if_archive(path, name)  # scene.tar, bdtopo.7z: repacked as a zip
     if holder is not None:
         inner = inventory_file(holder.path, name, kind)
         what = holder.codec.name if isinstance(holder, compressed.Decompressed) else holder.kind

@@ -81,9 +81,7 @@ def as_zip(path: Path, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Zipped:
                 local = unpacked / member
                 if local.is_file() and not local.is_symlink():
                     out.write(local, member)
-    except (UnreadableFileError, UnsafeArchiveError, TooLargeError, EmptyFileError):
-        raise
-    except _py7zr_errors() as exc:
+    except _py7zr_errors() as exc:  # the platform's own errors above pass through
         if isinstance(exc, py7zr.exceptions.DecompressionBombError):
             raise TooLargeError(
                 f"the 7z archive expands beyond {max_bytes} bytes: refusing a possible "

@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from geo_platform.lib import compressed, naming, sevenzip, stac_ext, tarred
+from geo_platform.lib import compressed, naming, repack, stac_ext
 from geo_platform.lib.errors import NotFoundError, NotGeoreferencedError, ValidationError
 from geo_platform.lib.quality.checks import (
     Consistency,
@@ -169,7 +169,7 @@ def publish_raster(
             return linked
         plain = compressed.if_compressed(local, blob)  # dem.asc.gz/.bz2/.xz: decompressed
         local = plain.path if plain is not None else local
-        repacked = tarred.if_tar(local, blob) or sevenzip.if_7z(local, blob)  # as a stored zip
+        repacked = repack.as_zip_if_archive(local, blob)  # scene.tar(.gz), ortho.7z: a stored zip
         local = repacked.path if repacked is not None else local
         # NetCDF, HDF5, GRIB: one COG and item per 2-D variable (workflows.publish_multidim).
         cube = publish_multidim(

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyogrio
 from pyogrio.raw import open_arrow
 
-from geo_platform.lib import compressed, naming, sevenzip, tarred
+from geo_platform.lib import compressed, naming
 from geo_platform.lib.errors import (
     EmptyDatasetError,
     FormatMismatchError,
@@ -36,6 +36,7 @@ from geo_platform.lib.errors import (
     gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
+from geo_platform.lib.repack import Zipped, as_zip_if_archive
 from geo_platform.lib.vector import (
     archive,
     geojson_crs,
@@ -223,13 +224,12 @@ _COMPANIONS = {"tab": ("MapInfo TAB", (".dat",)), "mif": ("MapInfo MIF", (".mid"
 
 
 def _unpacked(path: Path, name: str, options: VectorOptions) -> list[LayerSource] | None:
-    """The layers of a compressed file (gzip, bzip2, xz, zstd), a tar or 7z (Shapefiles in a .tgz)
-    or a JSON array of Features (``geojson_array``), read from a copy; None for any other file."""
+    """Layers of a compressed file, tar, 7z or JSON array of Features, read from a copy, or None."""
     limit, ratio = options.max_archive_bytes, options.max_archive_ratio
-    holder: compressed.Decompressed | tarred.Zipped | Wrapped | None = (
+    holder: compressed.Decompressed | Zipped | Wrapped | None = (
         compressed.decompress(path, name, max_bytes=limit, max_ratio=ratio)
         if compressed.is_compressed(path)
-        else tarred.if_tar(path, name, limit) or sevenzip.if_7z(path, name, limit) or if_array(path)
+        else as_zip_if_archive(path, name, limit) or if_array(path)
     )
     if holder is None:
         return None
