@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")
 _ITEM, _DONE, _ERROR = range(3)
 
 
@@ -43,6 +45,10 @@ def ahead(produce: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
             put((_DONE, None))
         except BaseException as exc:  # handed to the consumer
             put((_ERROR, exc))
+        finally:  # a generator's own threads are done before the consumer goes on
+            close = getattr(produce, "close", None)
+            if close is not None:
+                close()
 
     worker = threading.Thread(target=work, name="clean-ahead", daemon=True)
     worker.start()
@@ -57,6 +63,29 @@ def ahead(produce: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     finally:
         stop.set()
         worker.join()
+
+
+def mapped(fn: Callable[[A], T], items: Iterable[A], workers: int) -> Generator[T, None, None]:
+    """``fn`` of each item, in the items' order, computed by up to ``workers`` threads at once
+    (a loader cleans two batches side by side: shapely's GEOS calls release the GIL). An item is
+    taken from ``items`` only when a thread is about to be free, so at most ``workers + 1``
+    are held. An error of ``fn`` is raised here, in order; closing the generator waits for the
+    calls under way and cancels the rest."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    pending: deque[Future[T]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapped") as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for job in pending:
+                job.cancel()
 
 
 class InOrder:

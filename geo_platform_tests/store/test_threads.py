@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from geo_platform.store.threads import FirstFree, InOrder, ahead
+from geo_platform.store.threads import FirstFree, InOrder, ahead, mapped
 
 
 def test_ahead_yields_every_item_in_order_from_another_thread() -> None:
@@ -50,6 +50,50 @@ def test_closing_early_stops_the_producer_and_waits_for_it() -> None:
     time.sleep(0.2)
     assert len(produced) == count < 1000  # stopped, and no longer running
     assert not [t for t in threading.enumerate() if t.name == "clean-ahead"]
+
+
+def test_mapped_keeps_the_order_and_runs_calls_side_by_side() -> None:
+    inside, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_square(i: int) -> int:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.02 if i % 2 else 0.001)  # later items often finish first
+        with lock:
+            inside -= 1
+        return i * i
+
+    assert list(mapped(slow_square, range(20), workers=3)) == [i * i for i in range(20)]
+    assert most == 3
+    assert list(mapped(slow_square, range(5), workers=1)) == [0, 1, 4, 9, 16]
+
+
+def test_mapped_raises_an_error_in_order_and_closing_waits_for_the_calls() -> None:
+    taken: list[int] = []
+
+    def items() -> Iterator[int]:
+        for i in range(1000):
+            taken.append(i)
+            yield i
+
+    def fail_at_3(i: int) -> int:
+        if i == 3:
+            raise ValueError("bad piece 3")
+        return i
+
+    got = []
+    with pytest.raises(ValueError, match="bad piece 3"):
+        for value in mapped(fail_at_3, items(), workers=2):
+            got.append(value)
+    assert got == [0, 1, 2]
+    assert len(taken) <= 6  # items are taken only as threads come free
+
+    with closing(mapped(lambda i: i, items(), workers=2)) as values:
+        assert next(values) == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("mapped")]
 
 
 def test_in_order_runs_calls_in_sequence_and_raises_their_errors() -> None:

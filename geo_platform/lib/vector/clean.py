@@ -9,53 +9,42 @@ names never contain one, so a split table cannot collide with another file's tab
 
 ``LayerCleaner.clean`` then turns each source batch into one cleaned batch per table:
 null/empty geometries dropped and counted (or kept), invalid ones repaired (rules in
-``geometry.py``), reprojected to EPSG:4326, Multi*, ISO WKB in ``geom``; attribute columns renamed
-to unique SQL-safe lowercase names (``naming.unique_pg_identifiers``, originals recorded) and
-kept in their Arrow types, which ``pgcopy.pg_type_for`` maps to PostgreSQL faithfully. Point
-batches take a numpy-only path (no shapely), which is what makes large point layers fast.
+``geometry.py``), reprojected to EPSG:4326, Multi*, ISO WKB in ``geom``; attribute columns
+named and typed by ``columns``. Point batches take a numpy-only path (no shapely), which is
+what makes large point layers fast. Batches may be cleaned in several threads at once.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pyarrow as pa
 import shapely
 
 from geo_platform.lib.errors import DecodingError
-from geo_platform.lib.naming import unique_pg_identifiers
 from geo_platform.lib.vector import antimeridian, lonlat, reproject, secondary_geoms, wkb
 from geo_platform.lib.vector import geometry as geom_rules
+from geo_platform.lib.vector.columns import (
+    attribute_schema,
+    column_position,
+    geometry_index,
+    plan_columns,
+)
 from geo_platform.lib.vector.extent import seam_rows
 from geo_platform.lib.vector.options import VectorOptions
-from geo_platform.lib.vector.pgcopy import pg_type_for
 from geo_platform.lib.vector.plan import LayerPlan, parse_wkb_closing
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.lib.vector.source_wkb import SourceWkb
 
 GEOM = "geom"
-RESERVED = ("fid", GEOM)
 GLOBE_DRIVERS = ("KML", "LIBKML", "GPX")  # segments go the short way round (antimeridian)
 
 
 class GeometryWarning(UserWarning):
     """Features dropped because their geometry does not fit the layer's declared type."""
-
-
-@dataclass(frozen=True)
-class ColumnPlan:
-    """Attribute column: original name in the source, SQL-safe name, PostgreSQL type.
-
-    ``index`` is the column's position in the source batches: names alone are ambiguous when a
-    source repeats one (a CSV header ``a,a``, a GeoJSON property named like the geometry).
-    """
-
-    source: str
-    name: str
-    pg_type: str
-    index: int = -1
 
 
 @dataclass
@@ -70,6 +59,21 @@ class KindStats:
     invalid_dropped: int = 0
     wrapped: int = 0  # longitudes past +-180 wrapped into -180..180 (``lonlat``)
 
+    def add(self, other: KindStats) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class _Piece:
+    """What cleaning one batch counts and marks, kept apart from the layer's totals so that
+    batches can be cleaned in several threads at once (merged by ``LayerCleaner.clean``)."""
+
+    stats: dict[str, KindStats] = field(default_factory=lambda: {k: KindStats() for k in wkb.KINDS})
+    null_rows: int = 0
+    closed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # open rings closed
+    wrapped: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # longitudes wrapped
+
 
 @dataclass
 class CleanPart:
@@ -81,54 +85,11 @@ class CleanPart:
     extent_rows: np.ndarray | None = None  # for the extent, if not ``bounds`` (seam_rows)
 
 
-def geometry_index(schema: pa.Schema, geometry_column: str) -> int:
-    """Position of the geometry column: the readers append it last, so when an attribute has
-    the same name (a GeoJSON property ``wkb_geometry``) the last field of that name wins."""
-    matches = [i for i, f in enumerate(schema) if f.name == geometry_column]
-    if not matches:
-        raise KeyError(f"geometry column {geometry_column!r} not in {schema.names}")
-    return matches[-1]
-
-
-def plan_columns(schema: pa.Schema, geometry_column: str) -> list[ColumnPlan]:
-    """SQL-safe, unique, lowercase column names (never ``fid``/``geom``) and their types.
-
-    Repeated source names (``a``, ``a``) become ``a``, ``a_2``; each plan keeps its position.
-    """
-    gi = geometry_index(schema, geometry_column)
-    sources = [(i, f) for i, f in enumerate(schema) if i != gi]
-    names = unique_pg_identifiers([*RESERVED, *(f.name for _, f in sources)])[len(RESERVED) :]
-    return [
-        ColumnPlan(f.name, n, pg_type_for(_plain_type(f.type)), i)
-        for (i, f), n in zip(sources, names, strict=True)
-    ]
-
-
-def _plain_type(t: pa.DataType) -> pa.DataType:
-    if isinstance(t, pa.DictionaryType):
-        return _plain_type(t.value_type)
-    if pa.types.is_string_view(t):
-        return pa.string()
-    if pa.types.is_binary_view(t):
-        return pa.binary()
-    if t == pa.float16():
-        return pa.float32()
-    return t
-
-
-def attribute_schema(columns: list[ColumnPlan], schema: pa.Schema) -> pa.Schema:
-    """Arrow schema of the cleaned attribute columns."""
-    return pa.schema(
-        [pa.field(c.name, _plain_type(schema.field(_position(c, schema)).type)) for c in columns]
-    )
-
-
-def _position(c: ColumnPlan, schema: pa.Schema) -> int:
-    return c.index if c.index >= 0 else schema.get_field_index(c.source)
-
-
 class LayerCleaner:
-    """Cleans the batches of one layer into per-kind parts, counting what it drops/repairs."""
+    """Cleans the batches of one layer into per-kind parts, counting what it drops/repairs.
+
+    ``clean`` may run in several threads at once (one batch each): a batch's marks and counts
+    live in its own ``_Piece`` until they are added to the layer's totals under a lock."""
 
     def __init__(
         self, src: LayerSource, schema: pa.Schema, plan: LayerPlan, options: VectorOptions
@@ -145,13 +106,12 @@ class LayerCleaner:
         self.stats = {k: KindStats() for k in wkb.KINDS}
         self.null_rows = 0
         self.rows_read = 0
-        self._closed = np.zeros(0, bool)  # this batch's rows whose open rings were closed
-        self._wrapped = np.zeros(0, bool)  # this batch's rows whose longitudes were wrapped
+        self._lock = threading.Lock()
 
     def _attributes(self, batch: pa.RecordBatch) -> list[pa.Array]:
         out = []
         for c, f in zip(self.columns, self.out_schema, strict=True):
-            arr = batch.column(_position(c, batch.schema))
+            arr = batch.column(column_position(c, batch.schema))
             if c.source in self.secondary:
                 arr = self.secondary[c.source](arr)
             if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
@@ -174,15 +134,22 @@ class LayerCleaner:
 
     def clean(self, batch: pa.RecordBatch) -> list[CleanPart]:
         """Cleaned parts (one per kind present in this batch) of a source batch."""
-        self.rows_read += batch.num_rows
         arr = batch.column(self.geometry_index)
         h = wkb.headers(arr)
         attrs = self._attributes(batch)
         null = _null_mask(arr, h)
+        piece = _Piece()
         fast = wkb.simple_points(arr, h) if self.plan.kinds == (wkb.POINTS,) else None
         if fast is not None:
-            return self._clean_points(attrs, h, null, *fast)
-        return self._clean_general(attrs, arr, h, null)
+            parts = self._clean_points(piece, attrs, h, null, *fast)
+        else:
+            parts = self._clean_general(piece, attrs, arr, h, null)
+        with self._lock:
+            self.rows_read += batch.num_rows
+            self.null_rows += piece.null_rows
+            for kind, st in piece.stats.items():
+                self.stats[kind].add(st)
+        return parts
 
     def _range_check(self, x: np.ndarray, y: np.ndarray) -> bool:
         """True when longitudes past +-180 are to be wrapped (``lonlat.check``)."""
@@ -211,6 +178,7 @@ class LayerCleaner:
 
     def _clean_points(
         self,
+        piece: _Piece,
         attrs: list[pa.Array],
         h: wkb.WkbHeaders,
         null: np.ndarray,
@@ -218,7 +186,7 @@ class LayerCleaner:
         y: np.ndarray,
         z: np.ndarray,
     ) -> list[CleanPart]:
-        st = self.stats[wkb.POINTS]
+        st = piece.stats[wkb.POINTS]
         empty = h.present & (np.isnan(x) | np.isnan(y))
         wrapped = lonlat.beyond(x) if self._range_check(x, y) else None
         if wrapped is not None:
@@ -227,7 +195,7 @@ class LayerCleaner:
         invalid = ~null & ~empty & ~(np.isfinite(x) & np.isfinite(y))
         keep = ~invalid & (~null | self.options.keep_null_geometries)
         keep &= ~empty | self.options.keep_empty_geometries
-        self.null_rows += int(null.sum())
+        piece.null_rows += int(null.sum())
         st.rows_read += int((~null).sum())
         st.dropped_empty += int((empty & ~keep).sum())
         st.invalid_dropped += int(invalid.sum())
@@ -263,20 +231,25 @@ class LayerCleaner:
         return CleanPart(kind, batch, bounds)
 
     def _clean_general(
-        self, attrs: list[pa.Array], arr: pa.Array, h: wkb.WkbHeaders, null: np.ndarray
+        self,
+        piece: _Piece,
+        attrs: list[pa.Array],
+        arr: pa.Array,
+        h: wkb.WkbHeaders,
+        null: np.ndarray,
     ) -> list[CleanPart]:
         n = len(arr)
-        parsed, self._closed = parse_wkb_closing(arr)  # open rings closed: repaired
+        parsed, piece.closed = parse_wkb_closing(arr)  # open rings closed: repaired
         geoms = parsed
         unparsable = ~null & shapely.is_missing(geoms)
         geoms = geom_rules.drop_m(geoms)
-        self._wrapped = np.zeros(n, bool)
+        piece.wrapped = np.zeros(n, bool)
         if self.range_check:
             b = shapely.bounds(geoms)
             if self._range_check(np.r_[b[:, 0], b[:, 2]], np.r_[b[:, 1], b[:, 3]]):
-                self._wrapped = lonlat.beyond(b[:, 0]) | lonlat.beyond(b[:, 2])
+                piece.wrapped = lonlat.beyond(b[:, 0]) | lonlat.beyond(b[:, 2])
                 geoms = geoms.copy()
-                geoms[self._wrapped] = antimeridian.wrap_longitudes(geoms[self._wrapped])
+                geoms[piece.wrapped] = antimeridian.wrap_longitudes(geoms[piece.wrapped])
         geoms = self.reprojector.geometries(geoms)
         if self.src.driver in GLOBE_DRIVERS and self.reprojector.identity:
             geoms = antimeridian.split_crossings(geoms, geoms, antimeridian.SHORT_WAY)
@@ -285,30 +258,30 @@ class LayerCleaner:
         kinds[ok] = geom_rules.kind_index(geoms[ok])
         empty = ok & shapely.is_empty(geoms)
         parts = []
-        self.null_rows += int(null.sum())
+        piece.null_rows += int(null.sum())
         header_kind = h.kind_index()
         source = SourceWkb(arr, h, parsed)
         for ki, kind in enumerate(wkb.KINDS):
             rows = np.flatnonzero((kinds == ki) | (unparsable & (header_kind == ki)))
             if kind not in self.plan.kinds:
-                self._off_plan(kind, rows)
+                self._off_plan(piece, kind, rows)
                 continue
             first = kind == self.plan.kinds[0]
             part = self._clean_kind(
-                kind, ki, attrs, geoms, rows, empty, null if first else None, source
+                piece, kind, ki, attrs, geoms, rows, empty, null if first else None, source
             )
             if part is not None:
                 parts.append(part)
         unknown = int((unparsable & (header_kind < 0)).sum())
         if unknown and self.plan.kinds:
-            self.stats[self.plan.kinds[0]].invalid_dropped += unknown
-            self.stats[self.plan.kinds[0]].rows_read += unknown
+            piece.stats[self.plan.kinds[0]].invalid_dropped += unknown
+            piece.stats[self.plan.kinds[0]].rows_read += unknown
         return parts
 
-    def _off_plan(self, kind: str, rows: np.ndarray) -> None:
+    def _off_plan(self, piece: _Piece, kind: str, rows: np.ndarray) -> None:
         if not len(rows) or not self.plan.kinds:
             return
-        target = self.stats[self.plan.kinds[0]]
+        target = piece.stats[self.plan.kinds[0]]
         target.rows_read += len(rows)
         target.invalid_dropped += len(rows)
         warnings.warn(
@@ -320,6 +293,7 @@ class LayerCleaner:
 
     def _clean_kind(
         self,
+        piece: _Piece,
         kind: str,
         ki: int,
         attrs: list[pa.Array],
@@ -329,7 +303,7 @@ class LayerCleaner:
         null: np.ndarray | None,
         source: SourceWkb,
     ) -> CleanPart | None:
-        st = self.stats[kind]
+        st = piece.stats[kind]
         st.rows_read += len(rows)
         g = geoms[rows]
         is_empty = empty[rows]
@@ -346,8 +320,8 @@ class LayerCleaner:
         st.dropped_empty += int((is_empty & ~keep & ~missing).sum())
         sel = rows[keep]
         out = fixed[keep]
-        st.wrapped += int(self._wrapped[sel].sum())
-        for j in np.flatnonzero(self._closed[rows] & keep):  # closed, and not repaired again
+        st.wrapped += int(piece.wrapped[sel].sum())
+        for j in np.flatnonzero(piece.closed[rows] & keep):  # closed, and not repaired again
             st.repaired += int(fixed[j] is g[j])
         if null is not None and self.options.keep_null_geometries:
             sel = np.concatenate([sel, np.flatnonzero(null)])

@@ -41,7 +41,7 @@ def converters(src: LayerSource) -> dict[str, Converter]:
 
 
 def typed(columns: list[Any], convert: dict[str, Converter]) -> list[Any]:
-    """The column plans (``clean.ColumnPlan``) with the converted columns typed as geometry."""
+    """The column plans (``columns.ColumnPlan``) with the converted columns typed as geometry."""
     return [replace(c, pg_type=LONLAT_GEOMETRY) if c.source in convert else c for c in columns]
 
 

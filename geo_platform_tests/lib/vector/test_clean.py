@@ -13,7 +13,8 @@ import shapely
 
 from geo_platform.lib.errors import CoordinateRangeError, InvalidCRSError, MissingCRSError
 from geo_platform.lib.vector import geometry as geom_rules
-from geo_platform.lib.vector.clean import LayerCleaner, plan_columns
+from geo_platform.lib.vector.clean import LayerCleaner
+from geo_platform.lib.vector.columns import plan_columns
 from geo_platform.lib.vector.extent import Extent, hull_candidates
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.pgcopy import pg_type_for

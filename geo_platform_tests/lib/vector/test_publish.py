@@ -496,9 +496,10 @@ def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
 
 
 def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path, monkeypatch):
-    """The loader cleans each read batch in CLEAN_ROWS slices: the tables, the GeoParquet bytes
-    (row groups of the read batches), the counts and the footprint equal a whole-batch load.
-    Mixed kinds (a split layer), invalid and empty polygons and null attributes included."""
+    """The loader cleans each read batch in CLEAN_ROWS slices, CLEAN_THREADS at once: the
+    tables, the GeoParquet bytes (row groups of the read batches), the counts and the footprint
+    equal a whole-batch load in one thread. Mixed kinds (a split layer), invalid and empty
+    polygons, longitudes past 180 (wrapped) and null attributes included."""
     import hashlib
 
     import numpy as np
@@ -513,6 +514,8 @@ def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path
         x, y = rng.uniform(-170, 170), rng.uniform(-80, 80)
         if i % 97 == 0:  # a bow tie: invalid, repaired
             geoms.append(Polygon([(x, y), (x + 1, y + 1), (x + 1, y), (x, y + 1)]))
+        elif i % 89 == 0:  # the 0..360 convention: wrapped into -180..180
+            geoms.append(Polygon([(181, y), (182, y), (182, y + 1), (181, y + 1)]))
         elif i % 7 == 0:
             geoms.append(LineString([(x, y), (x + 0.5, y + 0.2)]))
         elif i % 11 == 0:
@@ -528,8 +531,9 @@ def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path
     df.to_file(src, layer="mixed", engine="pyogrio")
     options = VectorOptions(batch_size=2048)  # read batches of 2048 rows, cleaned by 300
 
-    def load(clean_rows: int, run: str) -> list[tuple[Any, ...]]:
+    def load(clean_rows: int, threads: int, run: str) -> list[tuple[Any, ...]]:
         monkeypatch.setattr(vector_load, "CLEAN_ROWS", clean_rows)
+        monkeypatch.setattr(vector_load, "CLEAN_THREADS", threads)
         out = []
         for t in publish_file(pg_conn, src, pg_schema, tmp_path / run, options):
             q = sql.SQL("SELECT md5(string_agg(md5(t::text), '' ORDER BY fid)) FROM {}.{} t")
@@ -539,11 +543,16 @@ def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path
             assert t.geoparquet_path is not None
             parquet = hashlib.sha256(Path(t.geoparquet_path).read_bytes()).hexdigest()
             groups = pq.ParquetFile(t.geoparquet_path).metadata.num_row_groups
-            counts = (t.rows_read, t.rows_loaded, t.repaired, t.invalid_dropped, t.dropped_null)
+            counts = (
+                t.rows_read, t.rows_loaded, t.repaired, t.invalid_dropped, t.dropped_null,
+                t.wrapped,
+            )  # fmt: skip
             out.append((t.table, digest, parquet, groups, counts, t.bbox, t.footprint))
         return out
 
-    whole = load(1_000_000, "whole")
-    pieces = load(300, "pieces")
+    whole = load(1_000_000, 1, "whole")
     assert len(whole) == 3 and {w[3] for w in whole} >= {3}  # split by kind, 3 row groups
-    assert pieces == whole
+    polygons = next(w[4] for w in whole if w[0].endswith("__polygons"))
+    assert polygons[2] > 0 and polygons[5] > 0  # some repaired, some wrapped
+    assert load(300, 1, "pieces") == whole
+    assert load(300, 3, "threads") == whole
