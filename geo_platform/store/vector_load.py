@@ -26,17 +26,14 @@ the same layer are dropped in the same transaction).
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import warnings
-from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pyarrow as pa
 from psycopg import sql
 
 from geo_platform.lib import naming
@@ -48,12 +45,12 @@ from geo_platform.lib.errors import (
     is_retryable,
 )
 from geo_platform.lib.vector import wkb
-from geo_platform.lib.vector.clean import CleanPart, KindStats, LayerCleaner
+from geo_platform.lib.vector.clean import KindStats, LayerCleaner
 from geo_platform.lib.vector.extent import Extent
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.lib.vector.options import VectorOptions
-from geo_platform.lib.vector.plan import LayerPlan, declared_plan, prescan_plan
-from geo_platform.lib.vector.read import iter_batches, open_batches, open_source
+from geo_platform.lib.vector.plan import LayerPlan, declared_plan
+from geo_platform.lib.vector.read import open_batches, open_source
 from geo_platform.lib.vector.records import (
     ColumnInfo,
     LoadedTable,
@@ -61,6 +58,7 @@ from geo_platform.lib.vector.records import (
     every_layer_failed,
 )
 from geo_platform.lib.vector.source import LayerSource
+from geo_platform.store.layer_stream import batch_rows, cleaned_pieces, plan_for
 from geo_platform.store.postgis import (
     ColumnSpec,
     StagedTable,
@@ -69,15 +67,12 @@ from geo_platform.store.postgis import (
     ident_with_suffix,
 )
 from geo_platform.store.table_owner import table_source
-from geo_platform.store.threads import ahead, mapped
+from geo_platform.store.threads import ahead
 from geo_platform.store.vector_outputs import TableOutput
 
 SRID = 4326
 PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
 _DROPS = ("dropped_null", "dropped_empty", "invalid_dropped")
-BATCH_BYTES = 64 * 1024 * 1024
-CLEAN_ROWS = 16_384  # rows per piece cleaned, copied and written (see _cleaned_pieces)
-CLEAN_THREADS = min(2, len(os.sched_getaffinity(0)))  # pieces cleaned at once (_cleaned_pieces)
 
 
 class EmptyLayerWarning(UserWarning):
@@ -93,30 +88,6 @@ def layer_table_base(src: LayerSource, source_name: str, table_base: str) -> str
     if not src.multi_layer:
         return table_base
     return naming.table_name(source_name, src.name, multi_layer=True)
-
-
-def batch_rows(src: LayerSource, options: VectorOptions) -> int:
-    """Rows per batch: ``options.batch_size``, fewer when features are large (memory bound).
-
-    Estimated from the file size per feature, so a layer of huge polygons streams in batches
-    of about ``BATCH_BYTES`` rather than 65,536 rows of megabytes each.
-    """
-    if not src.feature_count:
-        return options.batch_size
-    try:
-        per_feature = src.path.stat().st_size / src.feature_count
-    except OSError:
-        return options.batch_size
-    return max(256, min(options.batch_size, int(BATCH_BYTES / max(per_feature, 1.0))))
-
-
-def plan_for(src: LayerSource, options: VectorOptions) -> LayerPlan:
-    """The layer's tables: from its declared type, else from a geometry pre-scan."""
-    plan = declared_plan(src.geometry_type)
-    if plan is not None:
-        return plan
-    batches = iter_batches(src, batch_rows(src, options), columns=[])
-    return prescan_plan(batches, src.geometry_column)
 
 
 def publish_vector_file(
@@ -258,7 +229,7 @@ def _publish_layer(
                     conn, cleaner, plan, schema, base, names, parquet_dir, defer_index
                 )
                 exclusive = len(plan.kinds) == 1
-                with closing(ahead(_cleaned_pieces(cleaner, batches))) as cleaned:
+                with closing(ahead(cleaned_pieces(cleaner, batches))) as cleaned:
                     for parts, batch_end in cleaned:
                         for part in parts:
                             outputs[part.kind].add(part, exclusive, end_row_group=False)
@@ -277,30 +248,6 @@ def _publish_layer(
     if dropped is not None:
         return _skip(src, dropped_reason(*dropped), skipped)
     return results
-
-
-def _cleaned_pieces(
-    cleaner: LayerCleaner, batches: Iterable[pa.RecordBatch]
-) -> Iterator[tuple[list[CleanPart], bool]]:
-    """Each read batch cleaned in slices of ``CLEAN_ROWS`` rows: (parts, last slice of its
-    batch), in order. Small pieces keep the stages busy together (the first rows reach the COPY
-    sooner, the last leave it sooner) and their arrays in the CPU caches: 1M points and 200k
-    polygons load about 15% faster than in 65,536-row pieces. ``CLEAN_THREADS`` pieces are
-    cleaned at once: polygons are bound by GEOS's parsing and validity checks, which release
-    the GIL. Every output stays the same: rows, their order and ids, and the GeoParquet row
-    groups (one per read batch)."""
-
-    def pieces() -> Iterator[tuple[pa.RecordBatch, bool]]:
-        for batch in batches:
-            starts = range(0, batch.num_rows, CLEAN_ROWS) if batch.num_rows else range(1)
-            for i, start in enumerate(starts):
-                piece = batch.slice(start, CLEAN_ROWS) if batch.num_rows > CLEAN_ROWS else batch
-                yield piece, i == len(starts) - 1
-
-    def clean(item: tuple[pa.RecordBatch, bool]) -> tuple[list[CleanPart], bool]:
-        return cleaner.clean(item[0]), item[1]
-
-    return mapped(clean, pieces(), CLEAN_THREADS)
 
 
 def _check_column_count(src: LayerSource, attributes: int) -> None:

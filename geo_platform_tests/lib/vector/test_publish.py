@@ -505,7 +505,7 @@ def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path
     import numpy as np
     from shapely.geometry import LineString
 
-    from geo_platform.store import vector_load
+    from geo_platform.store import layer_stream
 
     rng = np.random.default_rng(7)
     n = 5000
@@ -532,8 +532,8 @@ def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path
     options = VectorOptions(batch_size=2048)  # read batches of 2048 rows, cleaned by 300
 
     def load(clean_rows: int, threads: int, run: str) -> list[tuple[Any, ...]]:
-        monkeypatch.setattr(vector_load, "CLEAN_ROWS", clean_rows)
-        monkeypatch.setattr(vector_load, "CLEAN_THREADS", threads)
+        monkeypatch.setattr(layer_stream, "CLEAN_ROWS", clean_rows)
+        monkeypatch.setattr(layer_stream, "CLEAN_THREADS", threads)
         out = []
         for t in publish_file(pg_conn, src, pg_schema, tmp_path / run, options):
             q = sql.SQL("SELECT md5(string_agg(md5(t::text), '' ORDER BY fid)) FROM {}.{} t")
