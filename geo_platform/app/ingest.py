@@ -109,13 +109,13 @@ def plan_for(
 
     As in the sensor, a name without a known extension is only a hint: with ``read_head`` such
     a blob is classified by its first bytes (``bronze.classify_content``), and with
-    ``read_tail`` a ``.zip`` holding only rasters is a raster, a ``.7z`` is listed from its ends
-    (``lib.archive_kind``)."""
+    ``read_tail`` a ``.zip`` holding only rasters is a raster, a ``.7z`` is listed from its
+    ends, and a ``.kmz`` of one GroundOverlay alone is a raster (``lib.archive_kind``)."""
     plan = TickPlan()
     roles = listed_roles(b.path for b in blobs)
     for blob in blobs:
         cls = classify_listed(blob, roles)
-        if read_tail is not None and judged_by_members(blob.path, cls.kind):  # .zip, .7z
+        if read_tail is not None and judged_by_members(blob.path, cls.kind):  # .zip, .7z, .kmz
             head = (lambda b=blob: read_head(b)) if read_head is not None else None
             cls = Classification(archive_kind(blob.path, blob.size, read_tail(blob), head))
         if cls.needs_content and read_head is not None:

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 
 from geo_platform.lib import compressed, naming, repack, stac_ext
-from geo_platform.lib.errors import NotFoundError, NotGeoreferencedError, ValidationError
+from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.lib.quality.checks import (
     Consistency,
     RasterQuality,
@@ -38,12 +38,9 @@ from geo_platform.lib.quality.checks import (
     raster_quality,
 )
 from geo_platform.lib.raster.cog import CogBuildResult, build_cog_tiers
-from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
-from geo_platform.lib.raster.opening import SeveralRastersError
 from geo_platform.lib.raster.options import RasterOptions
-from geo_platform.lib.raster.rectify import lonlat_copy_if_needed, rectify
+from geo_platform.lib.raster.source import raster_source
 from geo_platform.lib.raster.tiling import TilingOptions, needs_tiling
-from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 from geo_platform.lib.rules import options_for, parse_rules
 from geo_platform.lib.stac.collection import with_collection_link
 from geo_platform.lib.stac.completeness import (
@@ -209,7 +206,7 @@ def _publish_image(
 ) -> RasterPublished | TiledPublished:
     """One 2-D raster: COG tiers, or tiles when it is very large."""
     blob = source.provenance.source_blob
-    raster_info, local = _inspect(local, tmp, blob, options)
+    raster_info, local = raster_source(local, tmp, blob, options)
     if needs_tiling(raster_info, settings.tiling):
         # Very large rasters: a grid of COG tiles, a MosaicJSON and an item per tile.
         return publish_tiled(
@@ -229,35 +226,6 @@ def _publish_image(
     result = build_cog_tiers(local, tmp, options, name=blob, info=raster_info)
     built = _Built(result, source.bronze, source.provenance, source.duplicate_of)
     return _publish_cogs(store, lookups, settings, built, tmp)
-
-
-def _inspect(local: Path, work: Path, blob: str, options: RasterOptions) -> tuple[RasterInfo, Path]:
-    """The raster the tiers are built from: the bronze file, or its north-up copy when it is
-    placed by GCPs or RPCs only (``lib.raster.rectify``; other unplaced rasters stay refused)."""
-    max_bytes, max_pixels = options.max_bytes, options.max_pixels
-    try:
-        info = inspect_raster(
-            local, blob, max_bytes=max_bytes, max_pixels=max_pixels, assume_crs=options.assume_crs
-        )
-        warped = work / "warped-source.tif"  # a rotated pole: onto lon/lat
-        rectified = lonlat_copy_if_needed(info.gdal_path, info.crs_wkt2, info.crs_source, warped,
-                                          max_bytes)  # fmt: skip
-        if rectified is None:
-            return info, local
-    except SeveralRastersError as several:  # tiles of one grid in a zip: their mosaic
-        vrt, driver = mosaic_vrt(local, blob, several.members, work / "mosaic-source.vrt")
-        info = inspect_raster(vrt, blob, max_bytes=max_bytes, max_pixels=max_pixels,
-                              assume_crs=options.assume_crs, own_vrt=True)  # fmt: skip
-        how = f"mosaicked from the {len(several.members)} tiles in the zip (a VRT, in place)"
-        return replace(info, driver=driver, file_size=local.stat().st_size,
-                       rectified_from=how), vrt  # fmt: skip
-    except NotGeoreferencedError:
-        rectified = rectify(local, work / "rectified-source.tif", max_bytes=max_bytes)
-        if rectified is None:
-            raise
-    info = inspect_raster(rectified.path, blob, max_bytes=max_bytes, max_pixels=max_pixels)
-    return replace(info, driver=rectified.driver, file_size=local.stat().st_size,
-                   rectified_from=rectified.how), rectified.path  # fmt: skip
 
 
 def _duplicate(

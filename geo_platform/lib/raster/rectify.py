@@ -82,7 +82,7 @@ def rectify(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
         else:
             return None
         placed = f"placed by {'GCPs' if gcps else 'RPCs'}"
-        _refuse_too_large(src, path, max_bytes, placed, " to georectify")
+        refuse_too_large(src, path, max_bytes, placed, " to georectify")
         if src.dtypes[0].startswith("complex") or any(ci.name == "alpha" for ci in src.colorinterp):
             return None  # left to the refusal: no warping of complex or alpha-masked data here
         _write_warped(src, out, **warp)
@@ -90,7 +90,7 @@ def rectify(path: Path | str, out: Path, max_bytes: int) -> Rectified | None:
     return Rectified(out, how, crs.to_string(), driver)
 
 
-def _refuse_too_large(
+def refuse_too_large(
     src: rasterio.io.DatasetReader, path: Path | str, max_bytes: int, what: str, purpose: str
 ) -> None:
     size = src.width * src.height * src.count * dtype_itemsize(src.dtypes[0])
@@ -146,7 +146,7 @@ def warp_to_lonlat(path: Path | str, out: Path, max_bytes: int) -> Rectified:
     EPSG:4326 at the resolution GDAL suggests, nearest neighbour: every published value is a
     source value, on a lon/lat grid clients can place. Padding as for ``rectify``."""
     with rasterio.open(path) as src:
-        _refuse_too_large(src, path, max_bytes, "to warp", "")
+        refuse_too_large(src, path, max_bytes, "to warp", "")
         crs = CRS.from_epsg(4326)
         _write_warped(src, out, crs=crs, resampling=Resampling.nearest)
         with rasterio.open(out, "r+") as dst:  # the warp keeps pixels, not the bands' metadata

@@ -25,7 +25,9 @@ ZIPPED_RASTER = (
 )
 OVERLAY_IMAGE = (
     "UnsupportedFormatError: the image of a KML GroundOverlay is not published as a raster (its "
-    "footprint is a feature of its layer); gdal_translate the KMZ to a GeoTIFF and upload that"
+    "footprint is a feature of its layer): a KMZ publishes as a raster only when it holds one "
+    "north-up GroundOverlay alone, with its image inside it; upload each overlay as such a KMZ, "
+    "or gdal_translate the image to a GeoTIFF"
 )
 NETWORK_LINK = (
     "UnsupportedFormatError: a KML NetworkLink is not followed (the platform publishes what a "

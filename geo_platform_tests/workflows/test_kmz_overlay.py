@@ -1,0 +1,149 @@
+"""A KMZ that is one GroundOverlay (a scanned map for Google Earth) publishes as a raster: the
+sensor and ``ingest`` judge it from its ends (``lib.kml_overlay``), the raster pipeline places
+its image by the LatLonBox (``lib.raster.kmz_image``). Any other KMZ stays a vector. Checked on
+the local store and on Azurite, with rio-cogeo, rasterio and the STAC schemas."""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
+from rio_cogeo.cogeo import cog_validate
+
+from geo_platform.app.ingest import plan_for
+from geo_platform.defs.bronze.sensors import head_reader, tail_reader
+from geo_platform.lib import bronze, naming
+from geo_platform.lib.content import HEAD_BYTES
+from geo_platform.lib.errors import UnsupportedFormatError
+from geo_platform.lib.inventory import file_sha256
+from geo_platform.lib.kml_overlay import kind_from_ends
+from geo_platform.lib.raster.kmz_image import placed_overlay
+from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.zip_kind import TAIL_BYTES
+from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
+
+BOX = {"north": 47.5, "south": 47.25, "east": 8.75, "west": 8.25}
+PLACEMARK = (
+    "<Placemark><name>p</name><Point><coordinates>8.3,47.3</coordinates></Point></Placemark>"
+)
+
+
+def _png(width: int, height: int) -> tuple[bytes, np.ndarray]:
+    """An RGBA PNG: a gradient, its top-left corner transparent."""
+    rgba = np.zeros((4, height, width), np.uint8)
+    rgba[0] = np.arange(width, dtype=np.uint8)[None, :]
+    rgba[1] = np.arange(height, dtype=np.uint8)[:, None]
+    rgba[2] = 200
+    rgba[3] = 255
+    rgba[3, :10, :10] = 0
+    with warnings.catch_warnings(), MemoryFile() as mem:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a picture: not placed
+        with mem.open(driver="PNG", width=width, height=height, count=4, dtype="uint8") as dst:
+            dst.write(rgba)
+        return mem.read(), rgba
+
+
+def overlay(name: str = "Zürich 1900", href: str = "files/map.png", **box: float) -> str:
+    edges = "".join(f"<{k}>{v}</{k}>" for k, v in {**BOX, **box}.items())
+    return (f"<GroundOverlay><name>{name}</name><Icon><href>{href}</href></Icon>"
+            f"<LatLonBox>{edges}</LatLonBox></GroundOverlay>")  # fmt: skip
+
+
+def kmz(path: Path, *elements: str, image: bytes | None = None, before: bytes = b"") -> Path:
+    """A KMZ of ``elements`` in doc.kml and ``image`` as files/map.png; ``before``: a member
+    written ahead of doc.kml (so that the KML is not within the blob's first bytes)."""
+    doc = ('<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2">'
+           f"<Document>{''.join(elements)}</Document></kml>")  # fmt: skip
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        if before:
+            archive.writestr("files/scan.tif", before, zipfile.ZIP_STORED)
+        archive.writestr("doc.kml", doc)
+        archive.writestr("files/map.png", image if image is not None else _png(64, 32)[0])
+    return path
+
+
+def _kind(path: Path) -> str:
+    data = path.read_bytes()
+    return kind_from_ends(data[:HEAD_BYTES], data[-TAIL_BYTES:], len(data))
+
+
+def test_a_kmz_is_a_raster_only_when_it_is_one_north_up_overlay_alone(tmp_path: Path) -> None:
+    noise = os.urandom(TAIL_BYTES + HEAD_BYTES)  # incompressible members: a large KMZ
+    assert _kind(kmz(tmp_path / "a.kmz", overlay())) == "raster"
+    assert _kind(kmz(tmp_path / "big.kmz", overlay(), image=noise)) == "raster"
+    assert _kind(kmz(tmp_path / "b.kmz", overlay(href="./files/map.png"))) == "raster"
+    vectors = {
+        "placemark": kmz(tmp_path / "c.kmz", overlay(), PLACEMARK),
+        "two overlays": kmz(tmp_path / "d.kmz", overlay(), overlay(name="b")),
+        "rotated": kmz(tmp_path / "e.kmz", overlay(rotation=12.5)),
+        "a URL": kmz(tmp_path / "f.kmz", overlay(href="https://example.com/map.png")),
+        "outside": kmz(tmp_path / "g.kmz", overlay(href="../map.png")),
+        "missing": kmz(tmp_path / "h.kmz", overlay(href="files/other.png")),
+        "antimeridian": kmz(tmp_path / "i.kmz", overlay(west=179.5, east=-179.5)),
+        "no overlay": kmz(tmp_path / "j.kmz", PLACEMARK),
+        "KML far in": kmz(tmp_path / "k.kmz", overlay(), before=noise, image=noise),
+    }
+    assert {why: _kind(path) for why, path in vectors.items()} == dict.fromkeys(vectors, "vector")
+
+
+def test_the_sensor_and_ingest_route_an_overlay_kmz_to_the_rasters(store, tmp_path) -> None:  # noqa: F811
+    store, bronze_container, _ = store
+    noise = os.urandom(TAIL_BYTES + HEAD_BYTES)  # the picture: only its size matters here
+    raster = kmz(tmp_path / "scan.kmz", overlay(), image=noise)
+    vector = kmz(tmp_path / "places.kmz", overlay(), PLACEMARK)
+    assert raster.stat().st_size > HEAD_BYTES + TAIL_BYTES  # neither read sees all of it
+    for path in (raster, vector):
+        store.upload_file(bronze_container, f"in/{path.name}", path)
+    listing = [b for b in store.list_blobs(bronze_container) if b.path.endswith(".kmz")]
+    readers = {"read_head": head_reader(store, bronze_container),
+               "read_tail": tail_reader(store, bronze_container)}  # fmt: skip
+    for plan in (bronze.plan_tick(listing, {}, **readers), plan_for(listing, **readers)):
+        assert [b.path for b in plan.new["raster"]] == ["in/scan.kmz"]
+        assert [b.path for b in plan.new["vector"]] == ["in/places.kmz"]
+
+
+def test_an_overlay_kmz_publishes_its_image_placed_by_its_box(
+    store,  # noqa: F811
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+) -> None:
+    store, bronze_container, silver = store
+    png, rgba = _png(200, 100)
+    path = kmz(tmp_path / "Zürich 1900.kmz", overlay(), image=png)
+    blob = f"{bronze_folder}/{path.name}"
+    store.upload_file(bronze_container, blob, path)
+    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
+
+    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-kmz")
+
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    props = out.item["properties"]
+    assert props["geo_platform:source_driver"] == "KMZ (PNG)"
+    assert props["geo_platform:source_sha256"] == file_sha256(path)
+    assert out.item["bbox"] == pytest.approx([8.25, 47.25, 8.75, 47.5])
+    assert "LatLonBox" in str(props) and "Zürich 1900" in str(props)
+    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
+        assert cog_validate(str(local))[0]
+        with rasterio.open(local) as cog:
+            assert cog.crs.to_epsg() == 4326
+            assert cog.bounds == pytest.approx((8.25, 47.25, 8.75, 47.5))
+            assert np.array_equal(cog.read((1, 2, 3)), rgba[:3])
+            mask = cog.dataset_mask()
+            assert (mask[:10, :10] == 0).all() and (mask[10:, 10:] == 255).all()
+
+
+def test_a_kmz_that_is_not_one_overlay_is_refused_by_the_raster_pipeline(tmp_path: Path) -> None:
+    path = kmz(tmp_path / "two.kmz", overlay(), overlay(name="b"))
+    with pytest.raises(UnsupportedFormatError, match=r"two\.kmz.*2 GroundOverlay"):
+        placed_overlay(path, "in/two.kmz", tmp_path / "out.tif", 2**30)
+    assert not (tmp_path / "out.tif").exists()
