@@ -196,6 +196,8 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
     from geo_platform.lib.raster.opening import SeveralRastersError, resolve_gdal_path
     from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 
+    if name.lower().endswith(".kmz"):  # one GroundOverlay: its image, placed by its box
+        return _describe_overlay(inv, path, name)
     try:
         src = resolve_gdal_path(path, name)
     except SeveralRastersError as several:  # tiles in a zip: described as their mosaic
@@ -208,6 +210,19 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
         inv.driver = driver
         return
     _describe_raster(inv, src, path, name)
+
+
+def _describe_overlay(inv: Inventory, path: Path, name: str) -> None:
+    from geo_platform.lib.kml_overlay import Pyramid, read_kmz_raster
+
+    raster, member = read_kmz_raster(path, name)
+    if isinstance(raster, Pyramid):  # GDAL's KMLSUPEROVERLAY driver reads it whole
+        _describe_raster(inv, str(path), path, name)
+    else:
+        _describe_raster(inv, vsizip(path, member), path, f"{name} ({member})")
+        inv.crs = "EPSG:4326"
+        inv.bbox = (raster.west, raster.south, raster.east, raster.north)
+    inv.driver = f"KMZ ({inv.driver})"
 
 
 def _describe_members(inv: Inventory, path: Path, name: str, members: list[str]) -> None:

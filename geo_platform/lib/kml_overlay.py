@@ -1,16 +1,23 @@
-"""A KMZ that is one picture draped on the map (a scanned map, a drone orthophoto exported for
-Google Earth): its GroundOverlay is published as a raster.
+"""A KMZ that is a picture draped on the map (a scanned map, a drone orthophoto exported for
+Google Earth): published as a raster.
 
 The rule (documented in docs/raster.md): a ``.kmz`` is a raster when its KML (``doc.kml``, else
-the first ``.kml`` at its root, as Google Earth reads it) holds exactly one GroundOverlay and
-nothing else to publish (no Placemark, NetworkLink, PhotoOverlay or ScreenOverlay), placed by a
-north-up ``LatLonBox`` (no ``rotation``, no ``gx:LatLonQuad``), whose image is a member of the
-KMZ itself. Any other KMZ is a vector: its placemarks are published, and its overlays'
-footprints with them, each overlay named among what was left out (``vector.left_out``).
+the first ``.kml`` at its root, as Google Earth reads it) holds nothing to publish as a vector
+(no Placemark, PhotoOverlay or ScreenOverlay) and is either
+- one GroundOverlay placed by a north-up ``LatLonBox`` (no ``rotation``, no ``gx:LatLonQuad``),
+  whose image is a member of the KMZ: ``Overlay``, placed by its box (``raster.kmz_image``); or
+- a superoverlay, the tile pyramid GDAL, QGIS, MapTiler and drone software export: NetworkLinks
+  to KML files of the KMZ, each holding tiles (GroundOverlays) and links further down, every
+  link and image inside the KMZ: ``Pyramid``, read at its finest level by GDAL's
+  KMLSUPEROVERLAY driver.
+Any other KMZ is a vector: its placemarks are published, and its overlays' footprints with them,
+each overlay named among what was left out (``vector.left_out``). Nothing is ever fetched: a
+link or an image outside the KMZ (a URL, an absolute path, ``..``) makes it a vector.
 
 The sensor judges a ``.kmz`` from its first and last bytes (``zip_kind.Ends``): the table of
-contents at the end, and the KML, which Google Earth and GDAL write first and which is small.
-A KMZ whose KML is not within those bytes is a vector, as before. Nothing here imports GDAL.
+contents at the end, and the KML, which Google Earth and GDAL write first and which is small
+(a pyramid's other KML files are checked when it is published). A KMZ whose KML is not within
+those bytes is a vector, as before. Nothing here imports GDAL.
 """
 
 from __future__ import annotations
@@ -18,15 +25,20 @@ from __future__ import annotations
 import posixpath
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
+from geo_platform.lib.errors import UnreadableFileError, UnsupportedFormatError
 from geo_platform.lib.types import DataKind
 from geo_platform.lib.zip_kind import Ends, NotInEnds
 
 MAX_KML_BYTES = 16 * 2**20
 """A KMZ whose KML is larger than this holds more than one overlay: it is not read here."""
 
-_CONTENT = frozenset({"Placemark", "NetworkLink", "PhotoOverlay", "ScreenOverlay"})
+_CONTENT = frozenset({"Placemark", "PhotoOverlay", "ScreenOverlay"})
+MAX_KML_FILES = 100_000
+"""A pyramid of more KML files than this is not read here."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,14 @@ class Overlay:
     south: float
     east: float
     west: float
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    """A superoverlay: ``kmls`` KML files of tiles, linked from the KMZ's KML ``root``."""
+
+    root: str
+    kmls: int
 
 
 class NotAnOverlay(ValueError):
@@ -68,31 +88,58 @@ def kml_member(names: list[str]) -> str | None:
     return None
 
 
-def the_overlay(kml: bytes) -> Overlay:
-    """The one GroundOverlay of a KML document that holds nothing else, or ``NotAnOverlay``."""
+@dataclass(frozen=True)
+class _Kml:
+    overlays: list[ElementTree.Element]
+    links: list[str]  # the hrefs of its NetworkLinks
+    other: set[str]  # the tags of what a raster cannot hold (``_CONTENT``)
+
+
+def _parse(kml: bytes) -> _Kml:
     try:
         root = ElementTree.fromstring(kml)
     except ElementTree.ParseError as exc:
         raise NotAnOverlay(f"its KML cannot be parsed ({exc})") from exc
-    overlays, other = [], set()
+    out = _Kml([], [], set())
     for element in root.iter():
         tag = _local(element.tag)
         if tag == "GroundOverlay":
-            overlays.append(element)
+            out.overlays.append(element)
+        elif tag == "NetworkLink":
+            link = next((c for c in element if _local(c.tag) in ("Link", "Url")), None)
+            out.links.append((_child_text(link, "href") if link is not None else None) or "")
         elif tag in _CONTENT:
-            other.add(tag)
-    if len(overlays) != 1 or other:
-        held = f"{len(overlays)} GroundOverlay(s)" + (
-            f" and {', '.join(sorted(other))} element(s)" if other else ""
-        )
-        raise NotAnOverlay(f"its KML holds {held}, not one GroundOverlay alone")
-    return _overlay(overlays[0])
+            out.other.add(tag)
+    return out
+
+
+def the_overlay(kml: bytes) -> Overlay:
+    """The one GroundOverlay of a KML document that holds nothing else, or ``NotAnOverlay``."""
+    return _single(_parse(kml))
+
+
+def _single(parsed: _Kml) -> Overlay:
+    if len(parsed.overlays) != 1 or parsed.other or parsed.links:
+        raise NotAnOverlay(f"its KML holds {_held(parsed)}, not one GroundOverlay alone")
+    return _overlay(parsed.overlays[0])
+
+
+def _held(parsed: _Kml) -> str:
+    parts = [f"{len(parsed.overlays)} GroundOverlay(s)"]
+    if parsed.links:
+        parts.append(f"{len(parsed.links)} NetworkLink(s)")
+    parts += [f"{tag} element(s)" for tag in sorted(parsed.other)]
+    return " and ".join(parts)
+
+
+def _icon_href(element: ElementTree.Element) -> str | None:
+    icon = next((c for c in element if _local(c.tag) == "Icon"), None)
+    return _child_text(icon, "href") if icon is not None else None
 
 
 def _overlay(element: ElementTree.Element) -> Overlay:
     name = _child_text(element, "name") or "GroundOverlay"
-    icon = next((c for c in element if _local(c.tag) == "Icon"), None)
-    href = _child_text(icon, "href") if icon is not None else None
+    href = _icon_href(element)
     box = next((c for c in element if _local(c.tag) == "LatLonBox"), None)
     if box is None:
         raise NotAnOverlay(f"GroundOverlay {name!r} is not placed by a LatLonBox")
@@ -113,39 +160,109 @@ def _overlay(element: ElementTree.Element) -> Overlay:
     return Overlay(name, href, n, s, e, w)
 
 
-def member_of(href: str, kml_name: str, names: list[str]) -> str:
-    """The KMZ member an overlay's ``href`` names (relative to its KML), or ``NotAnOverlay``
-    for an image elsewhere (a URL, an absolute path, a path out of the KMZ, a missing one)."""
-    if "://" in href or href.startswith(("/", "\\")) or ":" in href.split("/")[0]:
-        raise NotAnOverlay(f"the overlay's image {href!r} is not inside the KMZ")
+class Members:
+    """The member names of a KMZ, looked up as its KML hrefs name them."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.exact = {n: n for n in names}
+        self.folded = {n.lower(): n for n in reversed(names)}
+
+    def find(self, member: str) -> str | None:
+        for candidate in dict.fromkeys((member, unquote(member))):  # files/my%20map.png
+            found = self.exact.get(candidate) or self.folded.get(candidate.lower())
+            if found is not None:
+                return found
+        return None
+
+
+def member_of(href: str, kml_name: str, members: Members, what: str = "image") -> str:
+    """The KMZ member an ``href`` of the KML ``kml_name`` names (relative to it), or
+    ``NotAnOverlay`` for one elsewhere (a URL, an absolute path, a path out of the KMZ, a
+    missing one). ``what`` names it in the message."""
+    href = href.replace("\\", "/")  # written on Windows
+    if "://" in href or href.startswith("/") or ":" in href.split("/")[0]:
+        raise NotAnOverlay(f"the {what} {href!r} is not inside the KMZ")
     member = posixpath.normpath(posixpath.join(posixpath.dirname(kml_name), href))
     if member.startswith("../") or member == "..":
-        raise NotAnOverlay(f"the overlay's image {href!r} is outside the KMZ")
-    exact = {n: n for n in names}
-    found = exact.get(member) or {n.lower(): n for n in names}.get(member.lower())
+        raise NotAnOverlay(f"the {what} {href!r} is outside the KMZ")
+    found = members.find(member)
     if found is None:
-        raise NotAnOverlay(f"the overlay's image {href!r} is not in the KMZ")
+        raise NotAnOverlay(f"the {what} {href!r} is not in the KMZ")
     return found
 
 
-def kmz_overlay(archive: zipfile.ZipFile) -> tuple[Overlay, str]:
-    """The KMZ's one GroundOverlay and the member holding its image, or ``NotAnOverlay``."""
+def kmz_raster(archive: zipfile.ZipFile, *, deep: bool = True) -> tuple[Overlay | Pyramid, str]:
+    """What makes the KMZ a raster (module docstring) and the member to read: the image of its
+    one ``Overlay``, or the root KML of its ``Pyramid``; ``NotAnOverlay`` for any other KMZ.
+    ``deep=False`` (the sensor) reads the root KML only; publishing reads every KML of a
+    pyramid and checks its links and images."""
     names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    members = Members(names)
     kml = kml_member(names)
     if kml is None:
         raise NotAnOverlay("it holds no KML document")
-    if archive.getinfo(kml).file_size > MAX_KML_BYTES:
-        raise NotAnOverlay(f"its KML is larger than {MAX_KML_BYTES} bytes")
-    overlay = the_overlay(archive.read(kml))
-    return overlay, member_of(overlay.href, kml, names)
+    parsed = _parse(_read_kml(archive, kml))
+    if not parsed.links:
+        overlay = _single(parsed)
+        return overlay, member_of(overlay.href, kml, members)
+    kmls = _pyramid_kmls(archive, kml, parsed, members, deep)
+    return Pyramid(kml, kmls), kml
+
+
+def _read_kml(archive: zipfile.ZipFile, name: str) -> bytes:
+    if archive.getinfo(name).file_size > MAX_KML_BYTES:
+        raise NotAnOverlay(f"its KML {name!r} is larger than {MAX_KML_BYTES} bytes")
+    return archive.read(name)
+
+
+def _pyramid_kmls(
+    archive: zipfile.ZipFile, root: str, parsed: _Kml, members: Members, deep: bool
+) -> int:
+    """How many KML files the superoverlay linked from ``root`` has (checked as the module
+    docstring says: within the KMZ, and no placemarks), or ``NotAnOverlay``."""
+    todo, seen = [(root, parsed)], {root}
+    while todo:
+        name, kml = todo.pop()
+        if kml.other:
+            raise NotAnOverlay(f"its KML {name!r} holds {_held(kml)}: not only tiles")
+        for element in kml.overlays:
+            member_of(_icon_href(element) or "", name, members, "tile")
+        for href in kml.links:
+            linked = member_of(href, name, members, "NetworkLink")
+            if not linked.lower().endswith(".kml"):
+                raise NotAnOverlay(f"its NetworkLink {href!r} does not link a KML file")
+            if linked not in seen:
+                seen.add(linked)
+                if len(seen) > MAX_KML_FILES:
+                    raise NotAnOverlay(f"its superoverlay has over {MAX_KML_FILES} KML files")
+                if deep:
+                    todo.append((linked, _parse(_read_kml(archive, linked))))
+    return len(seen)
+
+
+def read_kmz_raster(kmz: Path, name: str) -> tuple[Overlay | Pyramid, str]:
+    """``kmz_raster`` of the KMZ file ``kmz`` (the bronze blob ``name``), or the input error of
+    a KMZ that is not a raster (``UnsupportedFormatError``, saying why) or not a zip
+    (``UnreadableFileError``)."""
+    try:
+        with zipfile.ZipFile(kmz) as archive:
+            return kmz_raster(archive)
+    except NotAnOverlay as exc:
+        raise UnsupportedFormatError(
+            f"a KMZ publishes as a raster when it is one north-up GroundOverlay alone, or a "
+            f"superoverlay of tiles, all inside it; this one is neither: {exc}",
+            path=name,
+        ) from exc
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnreadableFileError(f"corrupt KMZ archive: {exc}", path=name) from exc
 
 
 def kind_from_ends(head: bytes, tail: bytes, size: int) -> DataKind:
-    """Raster for a KMZ that is one GroundOverlay (module docstring), judged from its first and
-    last bytes; vector for any other, or when its KML is not within them."""
+    """Raster for a KMZ that is one GroundOverlay or a superoverlay (module docstring), judged
+    from its first and last bytes; vector for any other, or when its KML is not within them."""
     try:
         with zipfile.ZipFile(Ends(head, tail, size)) as archive:
-            kmz_overlay(archive)
+            kmz_raster(archive, deep=False)
             return "raster"
     except (NotAnOverlay, NotInEnds, zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError):
         return "vector"

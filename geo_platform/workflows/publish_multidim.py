@@ -122,6 +122,8 @@ def publish_multidim(
     it is not a NetCDF/HDF5/GRIB file. Raises the file's input error when no variable can be
     published, ``ValidationError`` when an output fails its checks (nothing published)."""
     blob = provenance.source_blob
+    if blob.lower().endswith(".kmz"):  # one raster, its pictures placed (``raster.source``)
+        return None
     pages = page_count(local)
     if not (might_be_cube(local) or zipfile.is_zipfile(local) or pages > 1):  # most rasters
         return None  # (no work folder)

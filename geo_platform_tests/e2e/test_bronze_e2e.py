@@ -21,6 +21,7 @@ from geo_platform.defs.bronze.sensors import bronze_sensor
 from geo_platform.settings import REPO_ROOT, load_settings
 from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.workflows.test_compressed_files import shapefile_tar
+from geo_platform_tests.workflows.test_kmz_overlay import PLACEMARK, kmz, overlay, pyramid_kmz
 from geo_platform_tests.workflows.test_sevenzip import bdtopo_7z
 
 pytestmark = pytest.mark.slow
@@ -82,6 +83,9 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     shapes = shapefile_tar(tmp_path, "shapes.tar.bz2", "w:bz2", noise=600_000)
     shapes.rename(src / shapes.name)
     bdtopo_7z(tmp_path).rename(src / "bdtopo.7z")  # Shapefiles deep in a 7-Zip archive
+    kmz(src / "scan.kmz", overlay(), image=(src / "sub" / "rgb.tif").read_bytes())  # a raster
+    kmz(src / "places.kmz", overlay(), PLACEMARK)  # placemarks and an overlay: a vector
+    pyramid_kmz(tmp_path)[0].rename(src / "ortho.kmz")  # a superoverlay of tiles: a raster
     env = {**os.environ, **pg_instance_env, "GEO_PLATFORM_BLOB_ROOT": str(local_blob_root)}
     proc = subprocess.run(
         [
@@ -106,7 +110,8 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert set(rows) == {"cli/sub/rgb.tif", "cli/broken.tif", "cli/notes.docx",
                          "cli/delivery.zip", "cli/wells.xlsx", "cli/roads.geojson.gz",
                          "cli/parcels.geojson.xz", "cli/shapes.tar.bz2",
-                         "cli/survey.xz", "cli/bdtopo.7z"}  # fmt: skip
+                         "cli/survey.xz", "cli/bdtopo.7z", "cli/scan.kmz",
+                         "cli/places.kmz", "cli/ortho.kmz"}  # fmt: skip
     assert rows["cli/sub/rgb.tif"]["status"] == "published"
     assert rows["cli/delivery.zip"]["status"] == "published"
     assert any(b.endswith("/analysis.tif") for b in rows["cli/delivery.zip"]["blobs"])
@@ -121,6 +126,13 @@ def test_cli_ingest_wait_json(pg_instance_env, local_blob_root, tmp_path):
     assert rows["cli/shapes.tar.bz2"]["status"] == "published", rows["cli/shapes.tar.bz2"]
     (shapes,) = rows["cli/shapes.tar.bz2"]["tables"]
     assert shapes.endswith(".cli_shapes")
+    assert rows["cli/scan.kmz"]["status"] == "published", rows["cli/scan.kmz"]
+    assert any(b.endswith("/analysis.tif") for b in rows["cli/scan.kmz"]["blobs"])
+    assert rows["cli/ortho.kmz"]["status"] == "published", rows["cli/ortho.kmz"]
+    assert rows["cli/ortho.kmz"]["stac_items"] and not rows["cli/ortho.kmz"]["tables"]
+    places = rows["cli/places.kmz"]  # its placemarks published, its overlay named as left out
+    assert places["status"] == "partial" and places["tables"], places
+    assert any("GroundOverlay" in layer for layer in places["failed_layers"]), places
     assert rows["cli/broken.tif"]["status"] == "failed"
     assert (
         "broken.tif" in rows["cli/broken.tif"]["error"] or "TIFF" in rows["cli/broken.tif"]["error"]

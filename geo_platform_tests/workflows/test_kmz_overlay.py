@@ -1,7 +1,8 @@
-"""A KMZ that is one GroundOverlay (a scanned map for Google Earth) publishes as a raster: the
-sensor and ``ingest`` judge it from its ends (``lib.kml_overlay``), the raster pipeline places
-its image by the LatLonBox (``lib.raster.kmz_image``). Any other KMZ stays a vector. Checked on
-the local store and on Azurite, with rio-cogeo, rasterio and the STAC schemas."""
+"""A KMZ that is one GroundOverlay (a scanned map for Google Earth) or a superoverlay (the tile
+pyramid GDAL and drone software export) publishes as a raster: the sensor and ``ingest`` judge
+it from its ends (``lib.kml_overlay``), the raster pipeline places the image by its LatLonBox or
+reads the pyramid at its finest level (``lib.raster.kmz_image``). Any other KMZ stays a vector.
+Checked on the local store and on Azurite, with rio-cogeo, rasterio and the STAC schemas."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
+from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_validate
@@ -22,7 +25,7 @@ from geo_platform.defs.bronze.sensors import head_reader, tail_reader
 from geo_platform.lib import bronze, naming
 from geo_platform.lib.content import HEAD_BYTES
 from geo_platform.lib.errors import UnsupportedFormatError
-from geo_platform.lib.inventory import file_sha256
+from geo_platform.lib.inventory import file_sha256, inventory_file
 from geo_platform.lib.kml_overlay import kind_from_ends
 from geo_platform.lib.raster.kmz_image import placed_overlay
 from geo_platform.lib.stac.validate import validate_stac
@@ -57,7 +60,13 @@ def overlay(name: str = "Zürich 1900", href: str = "files/map.png", **box: floa
             f"<LatLonBox>{edges}</LatLonBox></GroundOverlay>")  # fmt: skip
 
 
-def kmz(path: Path, *elements: str, image: bytes | None = None, before: bytes = b"") -> Path:
+def kmz(
+    path: Path,
+    *elements: str,
+    image: bytes | None = None,
+    before: bytes = b"",
+    image_name: str = "files/map.png",
+) -> Path:
     """A KMZ of ``elements`` in doc.kml and ``image`` as files/map.png; ``before``: a member
     written ahead of doc.kml (so that the KML is not within the blob's first bytes)."""
     doc = ('<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2">'
@@ -66,7 +75,7 @@ def kmz(path: Path, *elements: str, image: bytes | None = None, before: bytes = 
         if before:
             archive.writestr("files/scan.tif", before, zipfile.ZIP_STORED)
         archive.writestr("doc.kml", doc)
-        archive.writestr("files/map.png", image if image is not None else _png(64, 32)[0])
+        archive.writestr(image_name, image if image is not None else _png(64, 32)[0])
     return path
 
 
@@ -80,6 +89,11 @@ def test_a_kmz_is_a_raster_only_when_it_is_one_north_up_overlay_alone(tmp_path: 
     assert _kind(kmz(tmp_path / "a.kmz", overlay())) == "raster"
     assert _kind(kmz(tmp_path / "big.kmz", overlay(), image=noise)) == "raster"
     assert _kind(kmz(tmp_path / "b.kmz", overlay(href="./files/map.png"))) == "raster"
+    assert _kind(kmz(tmp_path / "w.kmz", overlay(href="files\\map.png"))) == "raster"  # Windows
+    spaced = kmz(
+        tmp_path / "s.kmz", overlay(href="files/old%20map.png"), image_name="files/old map.png"
+    )
+    assert _kind(spaced) == "raster"
     vectors = {
         "placemark": kmz(tmp_path / "c.kmz", overlay(), PLACEMARK),
         "two overlays": kmz(tmp_path / "d.kmz", overlay(), overlay(name="b")),
@@ -125,6 +139,8 @@ def test_an_overlay_kmz_publishes_its_image_placed_by_its_box(
 
     out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-kmz")
 
+    inv = inventory_file(path, blob, "raster")  # the bronze partition's description
+    assert (inv.driver, inv.crs, inv.bbox) == ("KMZ (PNG)", "EPSG:4326", (8.25, 47.25, 8.75, 47.5))
     assert isinstance(out, RasterPublished)
     validate_stac(out.item)
     props = out.item["properties"]
@@ -147,3 +163,66 @@ def test_a_kmz_that_is_not_one_overlay_is_refused_by_the_raster_pipeline(tmp_pat
     with pytest.raises(UnsupportedFormatError, match=r"two\.kmz.*2 GroundOverlay"):
         placed_overlay(path, "in/two.kmz", tmp_path / "out.tif", 2**30)
     assert not (tmp_path / "out.tif").exists()
+
+
+def pyramid_kmz(folder: Path, name: str = "ortho.kmz") -> tuple[Path, np.ndarray]:
+    """A superoverlay of PNG tiles as GDAL writes it (two levels, 1/0/0.kml...)."""
+    data = np.random.default_rng(3).integers(0, 255, (3, 256, 512), dtype=np.uint8)
+    src = folder / "ortho-source.tif"
+    grid = Affine(0.001, 0.0, 8.0, 0.0, -0.001, 47.5)
+    with rasterio.open(src, "w", driver="GTiff", width=512, height=256, count=3, dtype="uint8",
+                       crs="EPSG:4326", transform=grid) as dst:  # fmt: skip
+        dst.write(data)
+    path = folder / name
+    rasterio.shutil.copy(src, path, driver="KMLSUPEROVERLAY", FORMAT="PNG")
+    return path, data
+
+
+def _edited(path: Path, member: str, edit) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of the KMZ with ``member`` rewritten by ``edit`` (bytes -> bytes)."""
+    out = path.with_name("edited-" + path.name)
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(out, "w") as new:
+        for info in old.infolist():
+            data = old.read(info)
+            new.writestr(info, edit(data) if info.filename == member else data)
+    return out
+
+
+def test_a_superoverlay_is_a_raster_unless_a_link_leaves_the_kmz(tmp_path: Path) -> None:
+    path, _ = pyramid_kmz(tmp_path)
+    assert _kind(path) == "raster"
+    url = _edited(path, "doc.kml", lambda d: d.replace(b"0/0/0.kml", b"https://x.org/0.kml"))
+    assert _kind(url) == "vector"
+    # A placemark deep in the pyramid is seen when it is published, not from the blob's ends.
+    deep = _edited(path, "1/0/0.kml", lambda d: d.replace(b"</Document>", PLACEMARK.encode()
+                                                                  + b"</Document>"))  # fmt: skip
+    assert _kind(deep) == "raster"
+    with pytest.raises(UnsupportedFormatError, match=r"1/0/0\.kml.*Placemark"):
+        placed_overlay(deep, "in/ortho.kmz", tmp_path / "out.tif", 2**30)
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_a_superoverlay_publishes_its_finest_level(
+    store,  # noqa: F811
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+) -> None:
+    store, bronze_container, silver = store
+    path, data = pyramid_kmz(tmp_path)
+    blob = f"{bronze_folder}/{path.name}"
+    store.upload_file(bronze_container, blob, path)
+    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
+
+    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-pyramid")
+
+    assert isinstance(out, RasterPublished)
+    validate_stac(out.item)
+    assert out.item["properties"]["geo_platform:source_driver"] == "KMZ (KMLSUPEROVERLAY)"
+    assert "superoverlay (6 KML files" in str(out.item["properties"])
+    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
+        assert cog_validate(str(local))[0]
+        with rasterio.open(local) as cog:
+            assert cog.crs.to_epsg() == 4326
+            assert cog.bounds == pytest.approx((8.0, 47.244, 8.512, 47.5))
+            assert np.array_equal(cog.read((1, 2, 3)), data)

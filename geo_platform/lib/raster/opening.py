@@ -160,13 +160,16 @@ def gdal_error(exc: Exception, name: str, action: str) -> GeoPlatformError:
 
 
 @contextlib.contextmanager
-def open_raster(gdal_path: str, name: str) -> Iterator[rasterio.io.DatasetReader]:
-    """``rasterio.open``; failures become ``UnsupportedFormatError`` or ``UnreadableFileError``."""
+def open_raster(
+    gdal_path: str, name: str, driver: str | None = None
+) -> Iterator[rasterio.io.DatasetReader]:
+    """``rasterio.open`` (with only ``driver``, if given); failures become
+    ``UnsupportedFormatError`` or ``UnreadableFileError``."""
     try:
         with warnings.catch_warnings():
             # Non-georeferenced files are reported by inspect_raster with a specific error.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            ds = rasterio.open(gdal_path)
+            ds = rasterio.open(gdal_path, driver=driver)
     except RasterioIOError as exc:
         raise gdal_error(exc, name, "opening") from exc
     except GDAL_ERRORS as exc:
