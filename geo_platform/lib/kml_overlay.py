@@ -34,7 +34,7 @@ from geo_platform.lib.types import DataKind
 from geo_platform.lib.zip_kind import Ends, NotInEnds
 
 MAX_KML_BYTES = 16 * 2**20
-"""A KMZ whose KML is larger than this holds more than one overlay: it is not read here."""
+"""A KML file larger than this is not read here (one of an overlay or of tiles is a few KB)."""
 
 _CONTENT = frozenset({"Placemark", "PhotoOverlay", "ScreenOverlay"})
 MAX_KML_FILES = 100_000
@@ -62,7 +62,8 @@ class Pyramid:
 
 
 class NotAnOverlay(ValueError):
-    """Why a KMZ is not one GroundOverlay published as a raster (the message says)."""
+    """Why a KMZ is not a raster: neither one GroundOverlay alone nor a superoverlay (the
+    message says)."""
 
 
 def _local(tag: object) -> str:
@@ -113,12 +114,8 @@ def _parse(kml: bytes) -> _Kml:
     return out
 
 
-def the_overlay(kml: bytes) -> Overlay:
-    """The one GroundOverlay of a KML document that holds nothing else, or ``NotAnOverlay``."""
-    return _single(_parse(kml))
-
-
 def _single(parsed: _Kml) -> Overlay:
+    """The one GroundOverlay of a KML document that holds nothing else, or ``NotAnOverlay``."""
     if len(parsed.overlays) != 1 or parsed.other or parsed.links:
         raise NotAnOverlay(f"its KML holds {_held(parsed)}, not one GroundOverlay alone")
     return _overlay(parsed.overlays[0])
