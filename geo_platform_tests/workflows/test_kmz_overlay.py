@@ -28,9 +28,8 @@ from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.inventory import file_sha256, inventory_file
 from geo_platform.lib.kml_overlay import kind_from_ends
 from geo_platform.lib.raster.kmz_image import placed_overlay
-from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.zip_kind import TAIL_BYTES
-from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.fixtures.helpers import published_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
 BOX = {"north": 47.5, "south": 47.25, "east": 8.75, "west": 8.25}
@@ -130,19 +129,12 @@ def test_an_overlay_kmz_publishes_its_image_placed_by_its_box(
     bronze_folder,
     tmp_path,
 ) -> None:
-    store, bronze_container, silver = store
     png, rgba = _png(200, 100)
     path = kmz(tmp_path / "Zürich 1900.kmz", overlay(), image=png)
-    blob = f"{bronze_folder}/{path.name}"
-    store.upload_file(bronze_container, blob, path)
-    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
-
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-kmz")
-
+    blob, out = published_raster(store, pgstac_lookups, bronze_folder, path)
+    store, _, silver = store
     inv = inventory_file(path, blob, "raster")  # the bronze partition's description
     assert (inv.driver, inv.crs, inv.bbox) == ("KMZ (PNG)", "EPSG:4326", (8.25, 47.25, 8.75, 47.5))
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
     props = out.item["properties"]
     assert props["geo_platform:source_driver"] == "KMZ (PNG)"
     assert props["geo_platform:source_sha256"] == file_sha256(path)
@@ -208,16 +200,9 @@ def test_a_superoverlay_publishes_its_finest_level(
     bronze_folder,
     tmp_path,
 ) -> None:
-    store, bronze_container, silver = store
     path, data = pyramid_kmz(tmp_path)
-    blob = f"{bronze_folder}/{path.name}"
-    store.upload_file(bronze_container, blob, path)
-    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
-
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-pyramid")
-
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
+    blob, out = published_raster(store, pgstac_lookups, bronze_folder, path)
+    store, _, silver = store
     assert out.item["properties"]["geo_platform:source_driver"] == "KMZ (KMLSUPEROVERLAY)"
     assert "superoverlay (6 KML files" in str(out.item["properties"])
     with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:

@@ -23,9 +23,9 @@ from geo_platform.lib import naming
 from geo_platform.lib.archive_members import zip_kind as content_kind_of_zip
 from geo_platform.lib.errors import NotGeoreferencedError
 from geo_platform.lib.raster.rectify import geotiff_keeps_crs, rectify
-from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
-from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform.workflows.publish_raster import RasterSettings, publish_raster
+from geo_platform_tests.fixtures.helpers import published_raster
 
 # A 300 x 200 image whose corners sit at these lon/lat (slightly sheared: a real polynomial).
 CORNERS = [(0, 0, 10.0, 50.0), (0, 300, 13.0, 50.1), (200, 0, 10.1, 48.0), (200, 300, 13.2, 48.1)]
@@ -64,24 +64,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Blob
             service.delete_container(container)
 
 
-def _publish(
-    store: tuple[BlobStore, str, str], lookups, folder: str, path: Path
-) -> tuple[str, RasterPublished]:
-    """Upload ``path`` into ``folder`` of the store's bronze, publish it, validate its item."""
-    blobs, bronze, silver = store
-    blob = f"{folder}/{path.name}"
-    blobs.upload_file(bronze, blob, path)
-    settings = RasterSettings(bronze_container=bronze, silver_container=silver)
-    out = publish_raster(blobs, lookups, settings, blob, run_id=f"run-{path.stem}")
-    assert isinstance(out, RasterPublished)
-    validate_stac(out.item)
-    return blob, out
-
-
 def test_a_raster_placed_by_gcps_is_georectified_and_published(
     store, pgstac_lookups, bronze_folder, tmp_path
 ) -> None:
-    blob, out = _publish(store, pgstac_lookups, bronze_folder, _gcp_tif(tmp_path / "scan.tif"))
+    blob, out = published_raster(
+        store, pgstac_lookups, bronze_folder, _gcp_tif(tmp_path / "scan.tif")
+    )
     store, _, silver = store
     assert "georectified from 4 GCPs (EPSG:4326" in out.item["properties"]["processing:lineage"]
     west, south, east, north = out.item["bbox"]
@@ -145,7 +133,9 @@ def _rpc_tif(path: Path, height_off: float = 400.0, **creation: str) -> Path:
 def test_a_scene_placed_by_rpcs_is_orthorectified_and_published(
     store, pgstac_lookups, bronze_folder, tmp_path
 ) -> None:
-    blob, out = _publish(store, pgstac_lookups, bronze_folder, _rpc_tif(tmp_path / "scene.tif"))
+    blob, out = published_raster(
+        store, pgstac_lookups, bronze_folder, _rpc_tif(tmp_path / "scene.tif")
+    )
     store, _, silver = store
     lineage = out.item["properties"]["processing:lineage"]
     assert "orthorectified from RPCs onto EPSG:4326 at a constant height of 400 m" in lineage
@@ -191,7 +181,7 @@ def test_rpcs_in_an_rpb_sidecar_are_found(store, pgstac_lookups, bronze_folder, 
     (tmp_path / "aside.RPB").rename(folder / "scene.RPB")
     blobs, bronze, _ = store
     blobs.upload_file(bronze, f"{bronze_folder}/scene.RPB", folder / "scene.RPB")
-    _, out = _publish(store, pgstac_lookups, bronze_folder, folder / "scene.tif")
+    _, out = published_raster(store, pgstac_lookups, bronze_folder, folder / "scene.tif")
     assert "orthorectified from RPCs" in out.item["properties"]["processing:lineage"]
     assert out.item["bbox"][0] == pytest.approx(4.40, abs=0.002)
 
@@ -217,7 +207,7 @@ def test_a_crs_no_geotiff_carries_is_warped_onto_lonlat(store, pgstac_lookups, b
     assert sorted(p.name for p in folder.iterdir()) == ["grid.tif", "grid.tif.aux.xml"]
     blobs, bronze, silver = store
     blobs.upload_file(bronze, f"{bronze_folder}/grid.tif.aux.xml", folder / "grid.tif.aux.xml")
-    blob, out = _publish(store, pgstac_lookups, bronze_folder, folder / "grid.tif")
+    blob, out = published_raster(store, pgstac_lookups, bronze_folder, folder / "grid.tif")
     assert "onto EPSG:4326, nearest neighbour" in out.item["properties"]["processing:lineage"]
     assert out.item["properties"]["proj:code"] == "EPSG:4326"
     with blobs.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as cog:
@@ -262,7 +252,7 @@ def test_a_zipped_gridfloat_with_an_esri_prj_publishes_on_its_own_grid(
     with zipfile.ZipFile(archive, "w") as zf:
         for name in members:
             zf.write(folder / name, name)
-    blob, out = _publish(store, pgstac_lookups, bronze_folder, archive)
+    blob, out = published_raster(store, pgstac_lookups, bronze_folder, archive)
     assert "warped" not in out.item["properties"]["processing:lineage"]
     assert out.item["properties"]["proj:code"] == "EPSG:4269"
     blobs, _bronze, silver = store

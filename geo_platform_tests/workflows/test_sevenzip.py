@@ -30,10 +30,9 @@ from geo_platform.lib.errors import (
     UnsafeArchiveError,
 )
 from geo_platform.lib.inventory import file_sha256, inventory_file
-from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import BlobInfo
 from geo_platform.lib.zip_kind import TAIL_BYTES
-from geo_platform.workflows.publish_raster import RasterPublished, RasterSettings, publish_raster
+from geo_platform_tests.fixtures.helpers import published_raster
 from geo_platform_tests.fixtures.vector_world import World
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
@@ -113,14 +112,10 @@ def test_a_7z_of_shapefiles_in_folders_publishes_its_table(
 
 
 def test_a_7z_of_a_geotiff_publishes_its_cog(store, pgstac_lookups, bronze_folder, tmp_path):  # noqa: F811
-    store, bronze_container, silver = store
     path, data = ortho_7z(tmp_path)
-    blob = f"{bronze_folder}/ortho.7z"
-    store.upload_file(bronze_container, blob, path)
-    settings = RasterSettings(bronze_container=bronze_container, silver_container=silver)
-    out = publish_raster(store, pgstac_lookups, settings, blob, run_id="run-7z")
-    assert isinstance(out, RasterPublished) and out.item["id"] == "ortho.7z"
-    validate_stac(out.item)
+    blob, out = published_raster(store, pgstac_lookups, bronze_folder, path)
+    store, _, silver = store
+    assert out.item["id"] == "ortho.7z"
     assert out.item["properties"]["geo_platform:source_sha256"] == file_sha256(path)
     with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
         assert cog_validate(str(local))[0]
