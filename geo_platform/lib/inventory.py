@@ -12,7 +12,6 @@ every name through ``lib.gdal_paths`` so that no character of it reaches GDAL as
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import posixpath
 import tempfile
@@ -100,32 +99,16 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
         check_file(path, name)
     inv = Inventory(kind=kind, format=fmt, size=path.stat().st_size, sha256=file_sha256(path))
     if kind == "raster":
-        if fmt == "MBTiles" and mbtiles_format(path) == "pbf":
-            raise UnsupportedFormatError(
-                "an MBTiles of vector tiles (Mapbox Vector Tiles) is not published: tiles are a "
-                "rendering of data, cut and simplified per zoom level; upload the source data "
-                "(GeoPackage, GeoJSON...) instead",
-                path=name,
-            )
+        if fmt == "MBTiles":
+            from geo_platform.lib.raster.mbtiles import refuse_vector_tiles
+
+            refuse_vector_tiles(path, name)
         _raster_details(inv, path, name)
     elif fmt == "Parquet":
         _read_details(inv, path, name)
     else:
         _vector_details(inv, path, fmt, name)
     return inv
-
-
-def mbtiles_format(path: Path) -> str | None:
-    """The tile format an MBTiles file declares (``png``, ``jpg``, ``webp``, ``pbf``), or None."""
-    import sqlite3
-
-    try:
-        uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            row = db.execute("SELECT value FROM metadata WHERE name = 'format'").fetchone()
-    except (sqlite3.Error, ValueError, OSError):
-        return None
-    return str(row[0]).lower() if row else None
 
 
 def sha256_file(path: Path, chunk: int = 4 << 20) -> str:
@@ -213,16 +196,32 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
 
 
 def _describe_overlay(inv: Inventory, path: Path, name: str) -> None:
-    from geo_platform.lib.kml_overlay import Pyramid, read_kmz_raster
+    """A KMZ raster (``kml_overlay``): a pyramid as GDAL reads it, else its overlays' pictures
+    placed by their boxes (each overlay of a mosaic in ``layers``)."""
+    from geo_platform.lib.kml_overlay import Overlay, Pyramid, read_kmz_raster
 
     raster, member = read_kmz_raster(path, name)
     if isinstance(raster, Pyramid):  # GDAL's KMLSUPEROVERLAY driver reads it whole
         _describe_raster(inv, str(path), path, name)
-    else:
-        _describe_raster(inv, vsizip(path, member), path, f"{name} ({member})")
-        inv.crs = "EPSG:4326"
-        inv.bbox = (raster.west, raster.south, raster.east, raster.north)
-    inv.driver = f"KMZ ({inv.driver})"
+        inv.driver = f"KMZ ({inv.driver})"
+        return
+    tiles = [(raster, member)] if isinstance(raster, Overlay) else list(raster.tiles)
+    described = []
+    for overlay, image in tiles:
+        one = Inventory(kind="raster", format="", size=0, sha256="")
+        _describe_raster(one, vsizip(path, image), path, f"{name} ({image})")
+        one.crs, one.bbox = "EPSG:4326", (overlay.west, overlay.south, overlay.east, overlay.north)
+        described.append((overlay.name, image, one))
+    first = described[0][2]
+    if len(described) == 1:
+        inv.driver, inv.width, inv.height = f"KMZ ({first.driver})", first.width, first.height
+    else:  # a mosaic: each overlay in ``layers``
+        inv.driver = f"KMZ ({first.driver} tiles)"
+        inv.layers = [{"name": n, "image": i, **one.as_dict()} for n, i, one in described]
+    inv.bands, inv.dtypes, inv.crs = first.bands, first.dtypes, "EPSG:4326"
+    boxes = [one.bbox for _, _, one in described if one.bbox is not None]
+    inv.bbox = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                max(b[2] for b in boxes), max(b[3] for b in boxes))  # fmt: skip
 
 
 def _describe_members(inv: Inventory, path: Path, name: str, members: list[str]) -> None:

@@ -5,7 +5,10 @@ The rule (documented in docs/raster.md): a ``.kmz`` is a raster when its KML (``
 the first ``.kml`` at its root, as Google Earth reads it) holds nothing to publish as a vector
 (no Placemark, PhotoOverlay or ScreenOverlay) and is either
 - one GroundOverlay placed by a north-up ``LatLonBox`` (no ``rotation``, no ``gx:LatLonQuad``),
-  whose image is a member of the KMZ: ``Overlay``, placed by its box (``raster.kmz_image``); or
+  whose image is a member of the KMZ: ``Overlay``, placed by its box (``raster.kmz_image``);
+- several such GroundOverlays side by side, the tiles of one map (Garmin Custom Maps cut a scan
+  into tiles of at most 1024x1024 pixels): ``Overlays``, each placed by its box and mosaicked,
+  the higher ``drawOrder`` on top; or
 - a superoverlay, the tile pyramid GDAL, QGIS, MapTiler and drone software export: NetworkLinks
   to KML files of the KMZ, each holding tiles (GroundOverlays) and links further down, every
   link and image inside the KMZ: ``Pyramid``, read at its finest level by GDAL's
@@ -51,6 +54,14 @@ class Overlay:
     south: float
     east: float
     west: float
+    draw_order: int = 0
+
+
+@dataclass(frozen=True)
+class Overlays:
+    """Several GroundOverlays of one KML: (overlay, image member) each, the top one first."""
+
+    tiles: tuple[tuple[Overlay, str], ...]
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,7 @@ class Pyramid:
 
 
 class NotAnOverlay(ValueError):
-    """Why a KMZ is not a raster: neither one GroundOverlay alone nor a superoverlay (the
+    """Why a KMZ is not a raster: neither GroundOverlays alone nor a superoverlay (the
     message says)."""
 
 
@@ -114,11 +125,17 @@ def _parse(kml: bytes) -> _Kml:
     return out
 
 
-def _single(parsed: _Kml) -> Overlay:
-    """The one GroundOverlay of a KML document that holds nothing else, or ``NotAnOverlay``."""
-    if len(parsed.overlays) != 1 or parsed.other or parsed.links:
-        raise NotAnOverlay(f"its KML holds {_held(parsed)}, not one GroundOverlay alone")
-    return _overlay(parsed.overlays[0])
+def _placed(parsed: _Kml, kml: str, members: Members) -> Overlay | Overlays:
+    """The GroundOverlays of a KML document that holds nothing else, with their images, or
+    ``NotAnOverlay``."""
+    if not parsed.overlays or parsed.other or parsed.links:
+        raise NotAnOverlay(f"its KML holds {_held(parsed)}, not GroundOverlays alone")
+    overlays = [_overlay(element) for element in parsed.overlays]
+    images = [member_of(o.href, kml, members) for o in overlays]
+    if len(overlays) == 1:
+        return overlays[0]
+    order = sorted(range(len(overlays)), key=lambda i: -overlays[i].draw_order)  # stable
+    return Overlays(tuple((overlays[i], images[i]) for i in order))
 
 
 def _held(parsed: _Kml) -> str:
@@ -154,7 +171,11 @@ def _overlay(element: ElementTree.Element) -> Overlay:
         raise NotAnOverlay(f"GroundOverlay {name!r} crosses the antimeridian (west {w}, east {e})")
     if not href:
         raise NotAnOverlay(f"GroundOverlay {name!r} names no image")
-    return Overlay(name, href, n, s, e, w)
+    try:
+        order = int(float(_child_text(element, "drawOrder") or 0))
+    except ValueError:
+        order = 0
+    return Overlay(name, href, n, s, e, w, order)
 
 
 class Members:
@@ -188,9 +209,11 @@ def member_of(href: str, kml_name: str, members: Members, what: str = "image") -
     return found
 
 
-def kmz_raster(archive: zipfile.ZipFile, *, deep: bool = True) -> tuple[Overlay | Pyramid, str]:
-    """What makes the KMZ a raster (module docstring) and the member to read: the image of its
-    one ``Overlay``, or the root KML of its ``Pyramid``; ``NotAnOverlay`` for any other KMZ.
+def kmz_raster(
+    archive: zipfile.ZipFile, *, deep: bool = True
+) -> tuple[Overlay | Overlays | Pyramid, str]:
+    """What makes the KMZ a raster (module docstring) and the member to read: the image of
+    its one ``Overlay``, else its KML (``Overlays``, ``Pyramid``); ``NotAnOverlay`` for others.
     ``deep=False`` (the sensor) reads the root KML only; publishing reads every KML of a
     pyramid and checks its links and images."""
     names = [i.filename for i in archive.infolist() if not i.is_dir()]
@@ -200,8 +223,9 @@ def kmz_raster(archive: zipfile.ZipFile, *, deep: bool = True) -> tuple[Overlay 
         raise NotAnOverlay("it holds no KML document")
     parsed = _parse(_read_kml(archive, kml))
     if not parsed.links:
-        overlay = _single(parsed)
-        return overlay, member_of(overlay.href, kml, members)
+        placed = _placed(parsed, kml, members)
+        image = member_of(placed.href, kml, members) if isinstance(placed, Overlay) else kml
+        return placed, image
     kmls = _pyramid_kmls(archive, kml, parsed, members, deep)
     return Pyramid(kml, kmls), kml
 
@@ -237,7 +261,7 @@ def _pyramid_kmls(
     return len(seen)
 
 
-def read_kmz_raster(kmz: Path, name: str) -> tuple[Overlay | Pyramid, str]:
+def read_kmz_raster(kmz: Path, name: str) -> tuple[Overlay | Overlays | Pyramid, str]:
     """``kmz_raster`` of the KMZ file ``kmz`` (the bronze blob ``name``), or the input error of
     a KMZ that is not a raster (``UnsupportedFormatError``, saying why) or not a zip
     (``UnreadableFileError``)."""
@@ -246,8 +270,8 @@ def read_kmz_raster(kmz: Path, name: str) -> tuple[Overlay | Pyramid, str]:
             return kmz_raster(archive)
     except NotAnOverlay as exc:
         raise UnsupportedFormatError(
-            f"a KMZ publishes as a raster when it is one north-up GroundOverlay alone, or a "
-            f"superoverlay of tiles, all inside it; this one is neither: {exc}",
+            f"a KMZ publishes as a raster when it holds north-up GroundOverlays alone, or a "
+            f"superoverlay of tiles, all inside it; this one does not: {exc}",
             path=name,
         ) from exc
     except (zipfile.BadZipFile, OSError) as exc:
@@ -255,7 +279,7 @@ def read_kmz_raster(kmz: Path, name: str) -> tuple[Overlay | Pyramid, str]:
 
 
 def kind_from_ends(head: bytes, tail: bytes, size: int) -> DataKind:
-    """Raster for a KMZ that is one GroundOverlay or a superoverlay (module docstring), judged
+    """Raster for a KMZ of GroundOverlays alone or a superoverlay (module docstring), judged
     from its first and last bytes; vector for any other, or when its KML is not within them."""
     try:
         with zipfile.ZipFile(Ends(head, tail, size)) as archive:

@@ -88,6 +88,9 @@ def test_a_kmz_is_a_raster_only_when_it_is_one_north_up_overlay_alone(tmp_path: 
     assert _kind(kmz(tmp_path / "a.kmz", overlay())) == "raster"
     assert _kind(kmz(tmp_path / "big.kmz", overlay(), image=noise)) == "raster"
     assert _kind(kmz(tmp_path / "b.kmz", overlay(href="./files/map.png"))) == "raster"
+    assert _kind(kmz(tmp_path / "two.kmz", overlay(), overlay(name="b", west=8.75, east=9))) == (
+        "raster"  # tiles side by side
+    )
     assert _kind(kmz(tmp_path / "w.kmz", overlay(href="files\\map.png"))) == "raster"  # Windows
     spaced = kmz(
         tmp_path / "s.kmz", overlay(href="files/old%20map.png"), image_name="files/old map.png"
@@ -95,7 +98,7 @@ def test_a_kmz_is_a_raster_only_when_it_is_one_north_up_overlay_alone(tmp_path: 
     assert _kind(spaced) == "raster"
     vectors = {
         "placemark": kmz(tmp_path / "c.kmz", overlay(), PLACEMARK),
-        "two overlays": kmz(tmp_path / "d.kmz", overlay(), overlay(name="b")),
+        "one rotated of two": kmz(tmp_path / "d.kmz", overlay(), overlay(name="b", rotation=3)),
         "rotated": kmz(tmp_path / "e.kmz", overlay(rotation=12.5)),
         "a URL": kmz(tmp_path / "f.kmz", overlay(href="https://example.com/map.png")),
         "outside": kmz(tmp_path / "g.kmz", overlay(href="../map.png")),
@@ -150,10 +153,10 @@ def test_an_overlay_kmz_publishes_its_image_placed_by_its_box(
             assert (mask[:10, :10] == 0).all() and (mask[10:, 10:] == 255).all()
 
 
-def test_a_kmz_that_is_not_one_overlay_is_refused_by_the_raster_pipeline(tmp_path: Path) -> None:
-    path = kmz(tmp_path / "two.kmz", overlay(), overlay(name="b"))
-    with pytest.raises(UnsupportedFormatError, match=r"two\.kmz.*2 GroundOverlay"):
-        placed_overlay(path, "in/two.kmz", tmp_path / "out.tif", 2**30)
+def test_a_kmz_of_placemarks_is_refused_by_the_raster_pipeline(tmp_path: Path) -> None:
+    path = kmz(tmp_path / "mixed.kmz", overlay(), PLACEMARK)
+    with pytest.raises(UnsupportedFormatError, match=r"mixed\.kmz.*1 GroundOverlay.*Placemark"):
+        placed_overlay(path, "in/mixed.kmz", tmp_path / "out.tif", 2**30)
     assert not (tmp_path / "out.tif").exists()
 
 
@@ -211,3 +214,65 @@ def test_a_superoverlay_publishes_its_finest_level(
             assert cog.crs.to_epsg() == 4326
             assert cog.bounds == pytest.approx((8.0, 47.244, 8.512, 47.5))
             assert np.array_equal(cog.read((1, 2, 3)), data)
+
+
+def garmin_kmz(folder: Path) -> tuple[Path, np.ndarray]:
+    """A map cut into overlays as Garmin Custom Maps does: three 150x100 tiles of a 300x200
+    picture (the fourth missing), one of them a palette PNG; and the RGB they show."""
+    full = np.random.default_rng(5).integers(0, 255, (3, 200, 300), dtype=np.uint8)
+    palette = {i: (i, 255 - i, 7, 255) for i in range(256)}
+    index = np.random.default_rng(6).integers(0, 255, (1, 100, 150), dtype=np.uint8)
+    full[:, :100, 150:] = np.array([palette[i][:3] for i in range(256)], np.uint8)[
+        index[0]
+    ].transpose(2, 0, 1)
+    elements, images = [], {}
+    for row, col in ((0, 0), (0, 1), (1, 0)):
+        tile = full[:, row * 100 : row * 100 + 100, col * 150 : col * 150 + 150]
+        with warnings.catch_warnings(), MemoryFile() as mem:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            bands = index if (row, col) == (0, 1) else tile
+            with mem.open(
+                driver="PNG", width=150, height=100, count=len(bands), dtype="uint8"
+            ) as dst:
+                dst.write(bands)
+                if len(bands) == 1:
+                    dst.write_colormap(1, palette)
+            images[f"files/tile_{row}_{col}.png"] = mem.read()
+        west, north = 8.0 + col * 0.15, 47.5 - row * 0.1
+        box = {"north": north, "south": north - 0.1, "west": west, "east": west + 0.15}
+        elements.append(overlay(f"tile {row} {col}", f"files/tile_{row}_{col}.png", **box))
+    path = kmz(folder / "custom map.kmz", *elements, image=images.pop("files/tile_0_0.png"),
+               image_name="files/tile_0_0.png")  # fmt: skip
+    with zipfile.ZipFile(path, "a") as archive:
+        for name, data in images.items():
+            archive.writestr(name, data)
+    return path, full
+
+
+def test_overlays_side_by_side_publish_as_their_mosaic(
+    store,  # noqa: F811
+    pgstac_lookups,
+    bronze_folder,
+    tmp_path,
+) -> None:
+    path, full = garmin_kmz(tmp_path)
+    assert _kind(path) == "raster"
+    blob, out = published_raster(store, pgstac_lookups, bronze_folder, path)
+    store, _, silver = store
+    props = out.item["properties"]
+    assert props["geo_platform:source_driver"] == "KMZ (PNG tiles)"
+    assert "mosaicked from the KMZ's 3 GroundOverlays" in str(props)
+    inv = inventory_file(path, blob, "raster")
+    assert [layer["image"] for layer in inv.layers] == [
+        "files/tile_0_0.png", "files/tile_0_1.png", "files/tile_1_0.png"
+    ]  # fmt: skip
+    with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
+        assert cog_validate(str(local))[0]
+        with rasterio.open(local) as cog:
+            assert cog.bounds == pytest.approx((8.0, 47.3, 8.3, 47.5))
+            assert cog.shape == (200, 300)
+            mask, rgb = cog.dataset_mask(), cog.read((1, 2, 3))
+    assert (mask[100:, 150:] == 0).all() and (mask[:100] == 255).all()  # the missing tile
+    assert np.array_equal(rgb[:, :100], full[:, :100]) and np.array_equal(
+        rgb[:, 100:, :150], full[:, 100:, :150]
+    )

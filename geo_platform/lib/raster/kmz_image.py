@@ -3,6 +3,10 @@
 - One GroundOverlay: its picture (PNG, JPEG, GIF, a GeoTIFF...) carries no georeferencing of
   its own that Google Earth reads; its ``LatLonBox`` places it, north-up, its edges on the box's
   edges, in WGS84 longitude/latitude. The picture is copied with the geotransform of that box.
+- Several GroundOverlays (the tiles of one map, as Garmin Custom Maps cut it): each is placed
+  by its box as an 8-bit RGBA tile (a palette expanded, grey repeated, transparency kept), and
+  the tiles are mosaicked at the finest resolution among them, the higher ``drawOrder`` on top,
+  transparent where no tile lies.
 - A superoverlay (a tile pyramid): GDAL's KMLSUPEROVERLAY driver reads its finest level.
 
 Either way the result is a tiled, DEFLATE-compressed (lossless) GeoTIFF in EPSG:4326 that the
@@ -17,25 +21,30 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.merge import merge
 
+from geo_platform.lib.errors import TooLargeError, UnsupportedFormatError
 from geo_platform.lib.gdal_paths import vsizip
-from geo_platform.lib.kml_overlay import Pyramid, read_kmz_raster
+from geo_platform.lib.kml_overlay import Overlay, Overlays, Pyramid, read_kmz_raster
 from geo_platform.lib.raster.opening import open_raster
 from geo_platform.lib.raster.rectify import Rectified, refuse_too_large
 
 
 def placed_overlay(kmz: Path, name: str, out: Path, max_bytes: int) -> Rectified:
     """``out``: the KMZ's raster as a GeoTIFF (module docstring). ``UnsupportedFormatError``
-    for a KMZ that is not one GroundOverlay alone or a superoverlay (its message says why),
+    for a KMZ that holds anything but GroundOverlays or a superoverlay (its message says why),
     ``UnreadableFileError`` for a corrupt one, ``TooLargeError`` above ``max_bytes``."""
     raster, member = read_kmz_raster(kmz, name)
     if isinstance(raster, Pyramid):
         return _pyramid(kmz, name, raster, out, max_bytes)
+    if isinstance(raster, Overlays):
+        return _mosaic(kmz, name, raster, out, max_bytes)
     with open_raster(vsizip(kmz, member), f"{name} ({member})") as src:
         refuse_too_large(src, name, max_bytes, f"GroundOverlay image {member!r}", "")
         _copy(src, out)
@@ -45,15 +54,88 @@ def placed_overlay(kmz: Path, name: str, out: Path, max_bytes: int) -> Rectified
         placed = rasterio.open(out, "r+")
     with placed:
         placed.crs = CRS.from_epsg(4326)
-        res_x = (raster.east - raster.west) / width
-        res_y = (raster.north - raster.south) / height
-        placed.transform = Affine(res_x, 0.0, raster.west, 0.0, -res_y, raster.north)
+        placed.transform = _box(raster, width, height)
     how = (
         f"placed by the LatLonBox of the KMZ's GroundOverlay {raster.name!r} ({member}: "
         f"north {raster.north:g}, south {raster.south:g}, east {raster.east:g}, "
         f"west {raster.west:g}, EPSG:4326)"
     )
     return Rectified(out, how, "EPSG:4326", f"KMZ ({driver})")
+
+
+def _box(overlay: Overlay, width: int, height: int) -> Affine:
+    """The geotransform that puts a picture of ``width`` x ``height`` on the overlay's box."""
+    res_x = (overlay.east - overlay.west) / width
+    res_y = (overlay.north - overlay.south) / height
+    return Affine(res_x, 0.0, overlay.west, 0.0, -res_y, overlay.north)
+
+
+def _mosaic(kmz: Path, name: str, overlays: Overlays, out: Path, max_bytes: int) -> Rectified:
+    """Each overlay's picture placed by its box as an RGBA tile, then their mosaic (the top
+    one first, at the finest resolution; transparent where no tile lies)."""
+    folder = out.with_name(out.stem + "-tiles")
+    folder.mkdir(exist_ok=True)
+    tiles, drivers = [], set()
+    for i, (overlay, member) in enumerate(overlays.tiles):
+        with open_raster(vsizip(kmz, member), f"{name} ({member})") as src:
+            refuse_too_large(src, name, max_bytes, f"GroundOverlay image {member!r}", "")
+            rgba = _rgba(src, name, member)
+            drivers.add(src.driver)
+        tile = folder / f"{i:05d}.tif"
+        with rasterio.open(tile, "w", driver="GTiff", width=rgba.shape[2], height=rgba.shape[1],
+                           count=4, dtype="uint8", crs=CRS.from_epsg(4326),
+                           transform=_box(overlay, rgba.shape[2], rgba.shape[1]),
+                           photometric="RGB", alpha="YES") as dst:  # fmt: skip
+            dst.write(rgba)
+        tiles.append(tile)
+    _refuse_large_mosaic([o for o, _ in overlays.tiles], tiles, name, max_bytes)
+    merge(tiles, use_highest_res=True, method="first", mem_limit=256, dst_path=out,
+          dst_kwds={"driver": "GTiff", "tiled": True, "blockxsize": 512, "blockysize": 512,
+                    "compress": "deflate", "bigtiff": "if_safer", "photometric": "RGB",
+                    "alpha": "YES"})  # fmt: skip
+    how = (
+        f"mosaicked from the KMZ's {len(tiles)} GroundOverlays, each placed by its LatLonBox "
+        "(EPSG:4326, the higher drawOrder on top, transparent where none lies)"
+    )
+    return Rectified(out, how, "EPSG:4326", f"KMZ ({'/'.join(sorted(drivers))} tiles)")
+
+
+def _rgba(src: rasterio.io.DatasetReader, name: str, member: str) -> np.ndarray:
+    """The picture as 8-bit RGBA: a palette expanded, grey repeated, the mask as alpha."""
+    interp = [c.name for c in src.colorinterp]
+    if set(src.dtypes) != {"uint8"} or src.count > 4 or (src.count == 4 and interp[3] != "alpha"):
+        raise UnsupportedFormatError(
+            f"the GroundOverlays of a KMZ are mosaicked from 8-bit pictures (RGB, RGBA, grey or "
+            f"a palette); {member!r} has {src.count} band(s) of {'/'.join(sorted(set(src.dtypes)))}"
+            "; upload each overlay as its own KMZ",
+            path=name,
+        )
+    data = src.read()
+    if interp[0] == "palette":
+        table = np.zeros((256, 4), np.uint8)
+        for value, color in src.colormap(1).items():
+            table[value] = color
+        return np.ascontiguousarray(table[data[0]].transpose(2, 0, 1))
+    if src.count in (2, 4):  # grey or RGB, and alpha
+        colour, alpha = data[:-1], data[-1:]
+    else:
+        colour, alpha = data, src.dataset_mask()[None]
+    return np.concatenate([np.repeat(colour, 3, axis=0) if len(colour) == 1 else colour, alpha])
+
+
+def _refuse_large_mosaic(overlays: list[Overlay], tiles: list[Path], name: str, limit: int) -> None:
+    res_x, res_y = np.inf, np.inf
+    for tile in tiles:
+        with rasterio.open(tile) as ds:
+            res_x, res_y = min(res_x, ds.res[0]), min(res_y, ds.res[1])
+    width = (max(o.east for o in overlays) - min(o.west for o in overlays)) / res_x
+    height = (max(o.north for o in overlays) - min(o.south for o in overlays)) / res_y
+    if width * height * 4 > limit:
+        raise TooLargeError(
+            f"the mosaic of the KMZ's {len(overlays)} GroundOverlays would be {width:.0f}x"
+            f"{height:.0f} RGBA pixels, above the limit of {limit / 2**30:.1f} GiB",
+            path=name,
+        )
 
 
 def _pyramid(kmz: Path, name: str, pyramid: Pyramid, out: Path, max_bytes: int) -> Rectified:

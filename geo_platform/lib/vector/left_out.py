@@ -25,9 +25,9 @@ ZIPPED_RASTER = (
 )
 OVERLAY_IMAGE = (
     "UnsupportedFormatError: the image of a KML GroundOverlay is not published as a raster (its "
-    "footprint is a feature of its layer): a KMZ publishes as a raster only when it holds one "
-    "north-up GroundOverlay alone, with its image inside it; upload each overlay as such a KMZ, "
-    "or gdal_translate the image to a GeoTIFF"
+    "footprint is a feature of its layer): a KMZ publishes as a raster only when it holds "
+    "north-up GroundOverlays alone (or a superoverlay of tiles), with their images inside it; "
+    "upload the overlays as such a KMZ, or gdal_translate the image to a GeoTIFF"
 )
 NETWORK_LINK = (
     "UnsupportedFormatError: a KML NetworkLink is not followed (the platform publishes what a "
