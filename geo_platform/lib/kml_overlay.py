@@ -3,7 +3,8 @@ Google Earth): published as a raster.
 
 The rule (documented in docs/raster.md): a ``.kmz`` is a raster when its KML (``doc.kml``, else
 the first ``.kml`` at its root, as Google Earth reads it) holds nothing to publish as a vector
-(no Placemark, PhotoOverlay or ScreenOverlay) and is either
+(no Placemark or PhotoOverlay; a ScreenOverlay, a legend or logo fixed on the screen, is left
+out and named in the lineage) and is either
 - one GroundOverlay placed by a north-up ``LatLonBox`` (no ``rotation``, no ``gx:LatLonQuad``),
   whose image is a member of the KMZ: ``Overlay``, placed by its box (``raster.kmz_image``);
 - several such GroundOverlays side by side, the tiles of one map (Garmin Custom Maps cut a scan
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote
 from xml.etree import ElementTree
@@ -39,7 +40,7 @@ from geo_platform.lib.zip_kind import Ends, NotInEnds
 MAX_KML_BYTES = 16 * 2**20
 """A KML file larger than this is not read here (one of an overlay or of tiles is a few KB)."""
 
-_CONTENT = frozenset({"Placemark", "PhotoOverlay", "ScreenOverlay"})
+_CONTENT = frozenset({"Placemark", "PhotoOverlay"})
 MAX_KML_FILES = 100_000
 """A pyramid of more KML files than this is not read here."""
 
@@ -55,6 +56,7 @@ class Overlay:
     east: float
     west: float
     draw_order: int = 0
+    left_out: tuple[str, ...] = ()  # the KML's ScreenOverlays (legends, logos): not on the map
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Overlays:
     """Several GroundOverlays of one KML: (overlay, image member) each, the top one first."""
 
     tiles: tuple[tuple[Overlay, str], ...]
+    left_out: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Pyramid:
 
     root: str
     kmls: int
+    left_out: tuple[str, ...] = ()
 
 
 class NotAnOverlay(ValueError):
@@ -105,6 +109,7 @@ class _Kml:
     overlays: list[ElementTree.Element]
     links: list[str]  # the hrefs of its NetworkLinks
     other: set[str]  # the tags of what a raster cannot hold (``_CONTENT``)
+    screens: list[str]  # the names of its ScreenOverlays
 
 
 def _parse(kml: bytes) -> _Kml:
@@ -112,7 +117,7 @@ def _parse(kml: bytes) -> _Kml:
         root = ElementTree.fromstring(kml)
     except ElementTree.ParseError as exc:
         raise NotAnOverlay(f"its KML cannot be parsed ({exc})") from exc
-    out = _Kml([], [], set())
+    out = _Kml([], [], set(), [])
     for element in root.iter():
         tag = _local(element.tag)
         if tag == "GroundOverlay":
@@ -122,6 +127,8 @@ def _parse(kml: bytes) -> _Kml:
             out.links.append((_child_text(link, "href") if link is not None else None) or "")
         elif tag in _CONTENT:
             out.other.add(tag)
+        elif tag == "ScreenOverlay":
+            out.screens.append(f"ScreenOverlay {_child_text(element, 'name') or ''!r}")
     return out
 
 
@@ -132,10 +139,11 @@ def _placed(parsed: _Kml, kml: str, members: Members) -> Overlay | Overlays:
         raise NotAnOverlay(f"its KML holds {_held(parsed)}, not GroundOverlays alone")
     overlays = [_overlay(element) for element in parsed.overlays]
     images = [member_of(o.href, kml, members) for o in overlays]
+    screens = tuple(parsed.screens)
     if len(overlays) == 1:
-        return overlays[0]
+        return replace(overlays[0], left_out=screens)
     order = sorted(range(len(overlays)), key=lambda i: -overlays[i].draw_order)  # stable
-    return Overlays(tuple((overlays[i], images[i]) for i in order))
+    return Overlays(tuple((overlays[i], images[i]) for i in order), screens)
 
 
 def _held(parsed: _Kml) -> str:
@@ -227,7 +235,7 @@ def kmz_raster(
         image = member_of(placed.href, kml, members) if isinstance(placed, Overlay) else kml
         return placed, image
     kmls = _pyramid_kmls(archive, kml, parsed, members, deep)
-    return Pyramid(kml, kmls), kml
+    return Pyramid(kml, kmls, tuple(parsed.screens)), kml
 
 
 def _read_kml(archive: zipfile.ZipFile, name: str) -> bytes:

@@ -33,6 +33,9 @@ from geo_platform_tests.fixtures.helpers import published_raster
 from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401  (fixture)
 
 BOX = {"north": 47.5, "south": 47.25, "east": 8.75, "west": 8.25}
+LEGEND = (
+    "<ScreenOverlay><name>Legend</name><Icon><href>files/legend.png</href></Icon></ScreenOverlay>"
+)
 PLACEMARK = (
     "<Placemark><name>p</name><Point><coordinates>8.3,47.3</coordinates></Point></Placemark>"
 )
@@ -133,7 +136,7 @@ def test_an_overlay_kmz_publishes_its_image_placed_by_its_box(
     tmp_path,
 ) -> None:
     png, rgba = _png(200, 100)
-    path = kmz(tmp_path / "Zürich 1900.kmz", overlay(), image=png)
+    path = kmz(tmp_path / "Zürich 1900.kmz", overlay(), LEGEND, image=png)  # a legend too
     blob, out = published_raster(store, pgstac_lookups, bronze_folder, path)
     store, _, silver = store
     inv = inventory_file(path, blob, "raster")  # the bronze partition's description
@@ -143,6 +146,7 @@ def test_an_overlay_kmz_publishes_its_image_placed_by_its_box(
     assert props["geo_platform:source_sha256"] == file_sha256(path)
     assert out.item["bbox"] == pytest.approx([8.25, 47.25, 8.75, 47.5])
     assert "LatLonBox" in str(props) and "Zürich 1900" in str(props)
+    assert "not on the map, so not published: ScreenOverlay 'Legend'" in str(props)
     with store.local_copy(silver, f"{naming.silver_prefix(blob)}/analysis.tif") as local:
         assert cog_validate(str(local))[0]
         with rasterio.open(local) as cog:

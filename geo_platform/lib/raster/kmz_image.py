@@ -19,6 +19,7 @@ refused already (``kml_overlay.member_of``), so nothing is fetched or read from 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +43,20 @@ def placed_overlay(kmz: Path, name: str, out: Path, max_bytes: int) -> Rectified
     ``UnreadableFileError`` for a corrupt one, ``TooLargeError`` above ``max_bytes``."""
     raster, member = read_kmz_raster(kmz, name)
     if isinstance(raster, Pyramid):
-        return _pyramid(kmz, name, raster, out, max_bytes)
-    if isinstance(raster, Overlays):
-        return _mosaic(kmz, name, raster, out, max_bytes)
+        made = _pyramid(kmz, name, raster, out, max_bytes)
+    elif isinstance(raster, Overlays):
+        made = _mosaic(kmz, name, raster, out, max_bytes)
+    else:
+        made = _placed(kmz, name, raster, member, out, max_bytes)
+    if not raster.left_out:
+        return made
+    skipped = ", ".join(raster.left_out)
+    return replace(made, how=f"{made.how}; not on the map, so not published: {skipped}")
+
+
+def _placed(
+    kmz: Path, name: str, raster: Overlay, member: str, out: Path, max_bytes: int
+) -> Rectified:
     with open_raster(vsizip(kmz, member), f"{name} ({member})") as src:
         refuse_too_large(src, name, max_bytes, f"GroundOverlay image {member!r}", "")
         _copy(src, out)
