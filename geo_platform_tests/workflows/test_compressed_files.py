@@ -27,11 +27,11 @@ from geo_platform.lib import bronze, compressed, naming
 from geo_platform.lib.compressed import zstd
 from geo_platform.lib.content import HEAD_BYTES, LONG_HEAD_BYTES, content_kind, wants_longer_head
 from geo_platform.lib.types import BlobInfo
-from geo_platform_tests.fixtures.helpers import CODECS, packed
+from geo_platform_tests.fixtures.helpers import CODECS, packed, published_raster
 from geo_platform_tests.fixtures.vector_world import World
 from geo_platform_tests.lib.vector.test_compressed_vectors import FEATURES
 from geo_platform_tests.workflows.test_compressed_rasters import GRID
-from geo_platform_tests.workflows.test_publish_gcps import _publish, store  # noqa: F401
+from geo_platform_tests.workflows.test_publish_gcps import store  # noqa: F401
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_a_stream_named_without_its_format_is_judged_by_its_content(
         dst.write(GRID[None])
     dem = packed(tmp_path / "dem", codec, tif.read_bytes())
     assert content_kind(dem.read_bytes()[:LONG_HEAD_BYTES], dem.name)[0] == "raster"
-    blob, _ = _publish(store, pgstac_lookups, bronze_folder, dem)
+    blob, _ = published_raster(store, pgstac_lookups, bronze_folder, dem)
     with store[0].local_copy(store[2], f"{naming.silver_prefix(blob)}/analysis.tif") as local:
         assert cog_validate(str(local))[0]
         with rasterio.open(local) as cog:
