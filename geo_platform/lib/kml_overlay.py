@@ -5,11 +5,12 @@ The rule (documented in docs/raster.md): a ``.kmz`` is a raster when its KML (``
 the first ``.kml`` at its root, as Google Earth reads it) holds nothing to publish as a vector
 (no Placemark or PhotoOverlay; a ScreenOverlay, a legend or logo fixed on the screen, is left
 out and named in the lineage) and is either
-- one GroundOverlay placed by a north-up ``LatLonBox`` (no ``rotation``, no ``gx:LatLonQuad``),
-  whose image is a member of the KMZ: ``Overlay``, placed by its box (``raster.kmz_image``);
+- one GroundOverlay placed by a ``LatLonBox`` (turned by its ``rotation`` about its centre, as
+  Google Earth draws it; a ``gx:LatLonQuad`` is not read), whose image is a member of the KMZ:
+  ``Overlay``, placed by its box (``raster.kmz_image``);
 - several such GroundOverlays side by side, the tiles of one map (Garmin Custom Maps cut a scan
   into tiles of at most 1024x1024 pixels): ``Overlays``, each placed by its box and mosaicked,
-  the higher ``drawOrder`` on top; or
+  the higher ``drawOrder`` on top (of equal ones, the later in the KML); or
 - a superoverlay, the tile pyramid GDAL, QGIS, MapTiler and drone software export: NetworkLinks
   to KML files of the KMZ, each holding tiles (GroundOverlays) and links further down, every
   link and image inside the KMZ: ``Pyramid``, read at its finest level by GDAL's
@@ -57,11 +58,12 @@ class Overlay:
     west: float
     draw_order: int = 0
     left_out: tuple[str, ...] = ()  # the KML's ScreenOverlays (legends, logos): not on the map
+    rotation: float = 0.0  # degrees, counter-clockwise about the box's centre
 
 
 @dataclass(frozen=True)
 class Overlays:
-    """Several GroundOverlays of one KML: (overlay, image member) each, the top one first."""
+    """Several GroundOverlays of one KML: (overlay, image member) each, in the KML's order."""
 
     tiles: tuple[tuple[Overlay, str], ...]
     left_out: tuple[str, ...] = ()
@@ -142,8 +144,7 @@ def _placed(parsed: _Kml, kml: str, members: Members) -> Overlay | Overlays:
     screens = tuple(parsed.screens)
     if len(overlays) == 1:
         return replace(overlays[0], left_out=screens)
-    order = sorted(range(len(overlays)), key=lambda i: -overlays[i].draw_order)  # stable
-    return Overlays(tuple((overlays[i], images[i]) for i in order), screens)
+    return Overlays(tuple(zip(overlays, images, strict=True)), screens)
 
 
 def _held(parsed: _Kml) -> str:
@@ -170,8 +171,8 @@ def _overlay(element: ElementTree.Element) -> Overlay:
         rotation = float(_child_text(box, "rotation") or 0)
     except ValueError as exc:
         raise NotAnOverlay(f"GroundOverlay {name!r} has a malformed LatLonBox ({exc})") from exc
-    if rotation % 360:
-        raise NotAnOverlay(f"GroundOverlay {name!r} is rotated by {rotation} degrees")
+    if not -360 <= rotation <= 360:
+        raise NotAnOverlay(f"GroundOverlay {name!r} has an impossible rotation {rotation}")
     n, s, e, w = (edges[k] for k in ("north", "south", "east", "west"))
     if not (-90 <= s < n <= 90 and -180 <= w <= 180 and -180 <= e <= 180 and w != e):
         raise NotAnOverlay(f"GroundOverlay {name!r} has an impossible LatLonBox {edges}")
@@ -183,7 +184,7 @@ def _overlay(element: ElementTree.Element) -> Overlay:
         order = int(float(_child_text(element, "drawOrder") or 0))
     except ValueError:
         order = 0
-    return Overlay(name, href, n, s, e, w, order)
+    return Overlay(name, href, n, s, e, w, order, rotation=rotation % 360)
 
 
 class Members:

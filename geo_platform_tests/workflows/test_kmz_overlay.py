@@ -94,6 +94,7 @@ def test_a_kmz_is_a_raster_only_when_it_is_one_north_up_overlay_alone(tmp_path: 
     assert _kind(kmz(tmp_path / "two.kmz", overlay(), overlay(name="b", west=8.75, east=9))) == (
         "raster"  # tiles side by side
     )
+    assert _kind(kmz(tmp_path / "turned.kmz", overlay(rotation=-12.5))) == "raster"
     assert _kind(kmz(tmp_path / "w.kmz", overlay(href="files\\map.png"))) == "raster"  # Windows
     spaced = kmz(
         tmp_path / "s.kmz", overlay(href="files/old%20map.png"), image_name="files/old map.png"
@@ -101,8 +102,7 @@ def test_a_kmz_is_a_raster_only_when_it_is_one_north_up_overlay_alone(tmp_path: 
     assert _kind(spaced) == "raster"
     vectors = {
         "placemark": kmz(tmp_path / "c.kmz", overlay(), PLACEMARK),
-        "one rotated of two": kmz(tmp_path / "d.kmz", overlay(), overlay(name="b", rotation=3)),
-        "rotated": kmz(tmp_path / "e.kmz", overlay(rotation=12.5)),
+        "impossible rotation": kmz(tmp_path / "e.kmz", overlay(rotation=400)),
         "a URL": kmz(tmp_path / "f.kmz", overlay(href="https://example.com/map.png")),
         "outside": kmz(tmp_path / "g.kmz", overlay(href="../map.png")),
         "missing": kmz(tmp_path / "h.kmz", overlay(href="files/other.png")),
@@ -280,3 +280,63 @@ def test_overlays_side_by_side_publish_as_their_mosaic(
     assert np.array_equal(rgb[:, :100], full[:, :100]) and np.array_equal(
         rgb[:, 100:, :150], full[:, 100:, :150]
     )
+
+
+def test_a_rotated_overlay_is_turned_about_its_centre_as_google_earth_draws_it(
+    tmp_path: Path,
+) -> None:
+    picture = np.full((3, 100, 200), 128, np.uint8)
+    picture[:, :10, :10] = np.array([255, 0, 0], np.uint8)[:, None, None]  # a red top-left corner
+    with warnings.catch_warnings(), MemoryFile() as mem:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with mem.open(driver="PNG", width=200, height=100, count=3, dtype="uint8") as dst:
+            dst.write(picture)
+        png = mem.read()
+    box = {"north": 47.5, "south": 47.4, "east": 8.4, "west": 8.2}
+    quarter = kmz(tmp_path / "quarter.kmz", overlay(rotation=90, **box), image=png)
+    made = placed_overlay(quarter, "in/quarter.kmz", tmp_path / "quarter.tif", 2**30)
+    assert "rotation 90 degrees: warped north-up" in made.how
+    with rasterio.open(made.path) as placed:
+        # The 0.2 x 0.1 degree box stands upright about its centre (8.3, 47.45); its top-left
+        # corner, turned a quarter counter-clockwise, is now at the bottom left.
+        assert placed.bounds == pytest.approx((8.25, 47.35, 8.35, 47.55))
+        red, centre = placed.sample([(8.2525, 47.3525), (8.3, 47.45)])
+        assert list(red) == [255, 0, 0, 255] and list(centre) == [128, 128, 128, 255]
+    slanted = kmz(tmp_path / "slanted.kmz", overlay(rotation=30, **box), image=png)
+    made = placed_overlay(slanted, "in/slanted.kmz", tmp_path / "slanted.tif", 2**30)
+    with rasterio.open(made.path) as placed:
+        mask = placed.dataset_mask()
+        assert mask[0, 0] == 0 and mask[-1, -1] == 0  # around the turned box: transparent
+        assert mask[mask.shape[0] // 2, mask.shape[1] // 2] == 255
+
+
+def _flat(colour: tuple[int, int, int]) -> bytes:
+    with warnings.catch_warnings(), MemoryFile() as mem:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with mem.open(driver="PNG", width=40, height=20, count=3, dtype="uint8") as dst:
+            dst.write(np.array(colour, np.uint8)[:, None, None].repeat(20, 1).repeat(40, 2))
+        return mem.read()
+
+
+@pytest.mark.parametrize(
+    ("orders", "top"),
+    [((None, None), (0, 0, 255)), ((5, None), (255, 0, 0)), ((1, 2), (0, 0, 255))],
+)
+def test_overlapping_overlays_stack_as_google_earth_draws_them(
+    tmp_path: Path, orders: tuple[int | None, int | None], top: tuple[int, int, int]
+) -> None:
+    """The higher drawOrder on top; of equal ones, the later in the KML."""
+    elements = [
+        overlay(name, f"files/{name}.png").replace(
+            "</name>", "</name>" + (f"<drawOrder>{order}</drawOrder>" if order else "")
+        )
+        for name, order in zip(("red", "blue"), orders, strict=True)
+    ]
+    path = kmz(tmp_path / "stack.kmz", *elements, image=_flat((255, 0, 0)),
+               image_name="files/red.png")  # fmt: skip
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("files/blue.png", _flat((0, 0, 255)))
+    made = placed_overlay(path, "in/stack.kmz", tmp_path / "stack.tif", 2**30)
+    with rasterio.open(made.path) as placed:
+        (pixel,) = placed.sample([(8.5, 47.375)])
+    assert tuple(pixel[:3]) == top

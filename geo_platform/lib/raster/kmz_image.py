@@ -27,14 +27,16 @@ import rasterio
 import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
-from rasterio.merge import merge
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window, from_bounds
 
 from geo_platform.lib.errors import TooLargeError, UnsupportedFormatError
 from geo_platform.lib.gdal_paths import vsizip
 from geo_platform.lib.kml_overlay import Overlay, Overlays, Pyramid, read_kmz_raster
 from geo_platform.lib.raster.opening import open_raster
-from geo_platform.lib.raster.rectify import Rectified, refuse_too_large
+from geo_platform.lib.raster.rectify import Rectified, north_up, refuse_too_large
 
 
 def placed_overlay(kmz: Path, name: str, out: Path, max_bytes: int) -> Rectified:
@@ -57,38 +59,56 @@ def placed_overlay(kmz: Path, name: str, out: Path, max_bytes: int) -> Rectified
 def _placed(
     kmz: Path, name: str, raster: Overlay, member: str, out: Path, max_bytes: int
 ) -> Rectified:
+    turned = out.with_name(out.stem + "-turned.tif") if raster.rotation else out
     with open_raster(vsizip(kmz, member), f"{name} ({member})") as src:
         refuse_too_large(src, name, max_bytes, f"GroundOverlay image {member!r}", "")
-        _copy(src, out)
+        _copy(src, turned)
         width, height, driver = src.width, src.height, src.driver
     with warnings.catch_warnings():  # the copy has no geotransform until this sets it
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        placed = rasterio.open(out, "r+")
+        placed = rasterio.open(turned, "r+")
     with placed:
         placed.crs = CRS.from_epsg(4326)
         placed.transform = _box(raster, width, height)
+    if raster.rotation:
+        north_up(turned, out)
+        turned.unlink()
     how = (
         f"placed by the LatLonBox of the KMZ's GroundOverlay {raster.name!r} ({member}: "
         f"north {raster.north:g}, south {raster.south:g}, east {raster.east:g}, "
-        f"west {raster.west:g}, EPSG:4326)"
+        f"west {raster.west:g}{_turn(raster)}, EPSG:4326)"
     )
     return Rectified(out, how, "EPSG:4326", f"KMZ ({driver})")
 
 
+def _turn(overlay: Overlay) -> str:
+    if not overlay.rotation:
+        return ""
+    return f", rotation {overlay.rotation:g} degrees: warped north-up, nearest neighbour"
+
+
 def _box(overlay: Overlay, width: int, height: int) -> Affine:
-    """The geotransform that puts a picture of ``width`` x ``height`` on the overlay's box."""
+    """The geotransform that puts a picture of ``width`` x ``height`` on the overlay's box,
+    turned by its rotation about the box's centre (counter-clockwise, in degrees)."""
     res_x = (overlay.east - overlay.west) / width
     res_y = (overlay.north - overlay.south) / height
-    return Affine(res_x, 0.0, overlay.west, 0.0, -res_y, overlay.north)
+    box = Affine(res_x, 0.0, overlay.west, 0.0, -res_y, overlay.north)
+    if not overlay.rotation:
+        return box
+    centre = ((overlay.west + overlay.east) / 2, (overlay.north + overlay.south) / 2)
+    return Affine.rotation(overlay.rotation, pivot=centre) * box
 
 
 def _mosaic(kmz: Path, name: str, overlays: Overlays, out: Path, max_bytes: int) -> Rectified:
-    """Each overlay's picture placed by its box as an RGBA tile, then their mosaic (the top
-    one first, at the finest resolution; transparent where no tile lies)."""
+    """Each overlay's picture placed by its box as an RGBA tile, then their mosaic (``_stack``:
+    the top one over the others, at the finest resolution; transparent where no tile lies)."""
     folder = out.with_name(out.stem + "-tiles")
     folder.mkdir(exist_ok=True)
     tiles, drivers = [], set()
-    for i, (overlay, member) in enumerate(overlays.tiles):
+    # Google Earth draws the higher drawOrder on top, and of equal ones the later in the KML.
+    order = sorted(range(len(overlays.tiles)), key=lambda i: (-overlays.tiles[i][0].draw_order, -i))
+    for i in order:  # the top one first
+        overlay, member = overlays.tiles[i]
         with open_raster(vsizip(kmz, member), f"{name} ({member})") as src:
             refuse_too_large(src, name, max_bytes, f"GroundOverlay image {member!r}", "")
             rgba = _rgba(src, name, member)
@@ -99,12 +119,12 @@ def _mosaic(kmz: Path, name: str, overlays: Overlays, out: Path, max_bytes: int)
                            transform=_box(overlay, rgba.shape[2], rgba.shape[1]),
                            photometric="RGB", alpha="YES") as dst:  # fmt: skip
             dst.write(rgba)
+        if overlay.rotation:  # merged only north-up: its turned copy, transparent around
+            north_up(tile, tile.with_suffix(".north-up.tif"))
+            tile = tile.with_suffix(".north-up.tif")
         tiles.append(tile)
-    _refuse_large_mosaic([o for o, _ in overlays.tiles], tiles, name, max_bytes)
-    merge(tiles, use_highest_res=True, method="first", mem_limit=256, dst_path=out,
-          dst_kwds={"driver": "GTiff", "tiled": True, "blockxsize": 512, "blockysize": 512,
-                    "compress": "deflate", "bigtiff": "if_safer", "photometric": "RGB",
-                    "alpha": "YES"})  # fmt: skip
+    _refuse_large_mosaic(tiles, name, max_bytes)
+    _stack(tiles[::-1], out)
     how = (
         f"mosaicked from the KMZ's {len(tiles)} GroundOverlays, each placed by its LatLonBox "
         "(EPSG:4326, the higher drawOrder on top, transparent where none lies)"
@@ -135,16 +155,52 @@ def _rgba(src: rasterio.io.DatasetReader, name: str, member: str) -> np.ndarray:
     return np.concatenate([np.repeat(colour, 3, axis=0) if len(colour) == 1 else colour, alpha])
 
 
-def _refuse_large_mosaic(overlays: list[Overlay], tiles: list[Path], name: str, limit: int) -> None:
-    res_x, res_y = np.inf, np.inf
+def _stack(tiles: list[Path], out: Path) -> None:
+    """``out``: the RGBA ``tiles`` (north-up, EPSG:4326) laid on one grid at the finest
+    resolution among them, each over the ones before it where it is not transparent; a tile at
+    a time, resampled onto the grid (nearest neighbour) through a warped view of it."""
+    boxes, res_x, res_y = [], np.inf, np.inf
     for tile in tiles:
         with rasterio.open(tile) as ds:
+            boxes.append(ds.bounds)
             res_x, res_y = min(res_x, ds.res[0]), min(res_y, ds.res[1])
-    width = (max(o.east for o in overlays) - min(o.west for o in overlays)) / res_x
-    height = (max(o.north for o in overlays) - min(o.south for o in overlays)) / res_y
+    west, north = min(b.left for b in boxes), max(b.top for b in boxes)
+    width = max(1, round((max(b.right for b in boxes) - west) / res_x))
+    height = max(1, round((north - min(b.bottom for b in boxes)) / res_y))
+    grid = Affine(res_x, 0.0, west, 0.0, -res_y, north)
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 4,
+               "dtype": "uint8", "crs": CRS.from_epsg(4326), "transform": grid, "tiled": True,
+               "blockxsize": 512, "blockysize": 512, "compress": "deflate",
+               "bigtiff": "if_safer", "photometric": "RGB", "alpha": "YES"}  # fmt: skip
+    with rasterio.open(out, "w+", **profile) as dst:
+        for tile, box in zip(tiles, boxes, strict=True):
+            window = from_bounds(*box, transform=grid).round_offsets().round_lengths()
+            window = window.intersection(Window(0, 0, width, height))
+            with (
+                rasterio.open(tile) as src,
+                WarpedVRT(src, crs=dst.crs, transform=grid, width=width, height=height,
+                          resampling=Resampling.nearest, src_alpha=4, dst_alpha=4) as view,
+            ):  # fmt: skip
+                part = view.read(window=window)
+            below = dst.read(window=window)
+            shown = part[3] > 0
+            below[:, shown] = part[:, shown]
+            dst.write(below, window=window)
+
+
+def _refuse_large_mosaic(tiles: list[Path], name: str, limit: int) -> None:
+    """``TooLargeError`` when the mosaic of the placed ``tiles`` (RGBA, at the finest
+    resolution among them) would be above ``limit`` bytes."""
+    boxes, res_x, res_y = [], np.inf, np.inf
+    for tile in tiles:
+        with rasterio.open(tile) as ds:
+            boxes.append(ds.bounds)
+            res_x, res_y = min(res_x, ds.res[0]), min(res_y, ds.res[1])
+    width = (max(b.right for b in boxes) - min(b.left for b in boxes)) / res_x
+    height = (max(b.top for b in boxes) - min(b.bottom for b in boxes)) / res_y
     if width * height * 4 > limit:
         raise TooLargeError(
-            f"the mosaic of the KMZ's {len(overlays)} GroundOverlays would be {width:.0f}x"
+            f"the mosaic of the KMZ's {len(tiles)} GroundOverlays would be {width:.0f}x"
             f"{height:.0f} RGBA pixels, above the limit of {limit / 2**30:.1f} GiB",
             path=name,
         )

@@ -106,10 +106,28 @@ def refuse_too_large(
 def _write_warped(src: rasterio.io.DatasetReader, out: Path, **warp: Any) -> None:
     """The warp of ``src`` as a tiled DEFLATE GeoTIFF, padding as ``_padding`` says."""
     with WarpedVRT(src, **warp, **_padding(src.dtypes[0], src.nodata)) as vrt:
-        rasterio.shutil.copy(
-            vrt, out, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
-            compress="deflate", bigtiff="if_safer",
-        )  # fmt: skip
+        _copy_tiled(vrt, out)
+
+
+def _copy_tiled(vrt: WarpedVRT, out: Path) -> None:
+    rasterio.shutil.copy(
+        vrt, out, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
+        compress="deflate", bigtiff="if_safer",
+    )  # fmt: skip
+
+
+def north_up(path: Path, out: Path) -> None:
+    """``out``: the raster ``path`` (on a rotated geotransform) warped onto a north-up grid in
+    its own CRS, nearest neighbour, padded as ``_padding`` says (transparent around)."""
+    with rasterio.open(path) as src:
+        interp = [c.name for c in src.colorinterp]
+        if "alpha" not in interp:
+            _write_warped(src, out, crs=src.crs, resampling=Resampling.nearest)
+            return
+        alpha = interp.index("alpha") + 1  # warped as the alpha it is: transparent around
+        with WarpedVRT(src, crs=src.crs, resampling=Resampling.nearest, src_alpha=alpha,
+                       dst_alpha=alpha) as vrt:  # fmt: skip
+            _copy_tiled(vrt, out)
 
 
 @functools.lru_cache(maxsize=256)
