@@ -155,10 +155,9 @@ def _rgba(src: rasterio.io.DatasetReader, name: str, member: str) -> np.ndarray:
     return np.concatenate([np.repeat(colour, 3, axis=0) if len(colour) == 1 else colour, alpha])
 
 
-def _stack(tiles: list[Path], out: Path) -> None:
-    """``out``: the RGBA ``tiles`` (north-up, EPSG:4326) laid on one grid at the finest
-    resolution among them, each over the ones before it where it is not transparent; a tile at
-    a time, resampled onto the grid (nearest neighbour) through a warped view of it."""
+def _grid(tiles: list[Path]) -> tuple[Affine, int, int]:
+    """(geotransform, width, height) of the grid covering ``tiles`` (north-up, EPSG:4326) at
+    the finest resolution among them."""
     boxes, res_x, res_y = [], np.inf, np.inf
     for tile in tiles:
         with rasterio.open(tile) as ds:
@@ -167,43 +166,42 @@ def _stack(tiles: list[Path], out: Path) -> None:
     west, north = min(b.left for b in boxes), max(b.top for b in boxes)
     width = max(1, round((max(b.right for b in boxes) - west) / res_x))
     height = max(1, round((north - min(b.bottom for b in boxes)) / res_y))
-    grid = Affine(res_x, 0.0, west, 0.0, -res_y, north)
+    return Affine(res_x, 0.0, west, 0.0, -res_y, north), width, height
+
+
+def _refuse_large_mosaic(tiles: list[Path], name: str, limit: int) -> None:
+    _, width, height = _grid(tiles)
+    if width * height * 4 > limit:
+        raise TooLargeError(
+            f"the mosaic of the KMZ's {len(tiles)} GroundOverlays would be {width}x{height} "
+            f"RGBA pixels, above the limit of {limit / 2**30:.1f} GiB",
+            path=name,
+        )
+
+
+def _stack(tiles: list[Path], out: Path) -> None:
+    """``out``: the RGBA ``tiles`` laid on their grid (``_grid``), each over the ones before it
+    where it is not transparent; a tile at a time, resampled onto the grid (nearest
+    neighbour) through a warped view of it."""
+    grid, width, height = _grid(tiles)
     profile = {"driver": "GTiff", "width": width, "height": height, "count": 4,
                "dtype": "uint8", "crs": CRS.from_epsg(4326), "transform": grid, "tiled": True,
                "blockxsize": 512, "blockysize": 512, "compress": "deflate",
                "bigtiff": "if_safer", "photometric": "RGB", "alpha": "YES"}  # fmt: skip
     with rasterio.open(out, "w+", **profile) as dst:
-        for tile, box in zip(tiles, boxes, strict=True):
-            window = from_bounds(*box, transform=grid).round_offsets().round_lengths()
-            window = window.intersection(Window(0, 0, width, height))
+        for tile in tiles:
             with (
                 rasterio.open(tile) as src,
                 WarpedVRT(src, crs=dst.crs, transform=grid, width=width, height=height,
                           resampling=Resampling.nearest, src_alpha=4, dst_alpha=4) as view,
             ):  # fmt: skip
+                window = from_bounds(*src.bounds, transform=grid).round_offsets().round_lengths()
+                window = window.intersection(Window(0, 0, width, height))
                 part = view.read(window=window)
             below = dst.read(window=window)
             shown = part[3] > 0
             below[:, shown] = part[:, shown]
             dst.write(below, window=window)
-
-
-def _refuse_large_mosaic(tiles: list[Path], name: str, limit: int) -> None:
-    """``TooLargeError`` when the mosaic of the placed ``tiles`` (RGBA, at the finest
-    resolution among them) would be above ``limit`` bytes."""
-    boxes, res_x, res_y = [], np.inf, np.inf
-    for tile in tiles:
-        with rasterio.open(tile) as ds:
-            boxes.append(ds.bounds)
-            res_x, res_y = min(res_x, ds.res[0]), min(res_y, ds.res[1])
-    width = (max(b.right for b in boxes) - min(b.left for b in boxes)) / res_x
-    height = (max(b.top for b in boxes) - min(b.bottom for b in boxes)) / res_y
-    if width * height * 4 > limit:
-        raise TooLargeError(
-            f"the mosaic of the KMZ's {len(tiles)} GroundOverlays would be {width:.0f}x"
-            f"{height:.0f} RGBA pixels, above the limit of {limit / 2**30:.1f} GiB",
-            path=name,
-        )
 
 
 def _pyramid(kmz: Path, name: str, pyramid: Pyramid, out: Path, max_bytes: int) -> Rectified:
