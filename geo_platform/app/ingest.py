@@ -110,7 +110,8 @@ def plan_for(
     As in the sensor, a name without a known extension is only a hint: with ``read_head`` such
     a blob is classified by its first bytes (``bronze.classify_content``), and with
     ``read_tail`` a ``.zip`` holding only rasters is a raster, a ``.7z`` is listed from its
-    ends, and a ``.kmz`` of one GroundOverlay alone is a raster (``lib.archive_kind``)."""
+    ends, and a ``.kmz`` of GroundOverlays or of a superoverlay is a raster
+    (``lib.archive_kind``)."""
     plan = TickPlan()
     roles = listed_roles(b.path for b in blobs)
     for blob in blobs:

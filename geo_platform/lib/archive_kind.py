@@ -1,6 +1,6 @@
 """What an archive blob holds, judged from its ends without downloading it: a ``.zip`` from
 its last bytes (``lib.zip_kind``), a ``.7z`` from its first and last (``lib.sevenzip``), a
-``.kmz`` from its first and last too (``lib.kml_overlay``: one GroundOverlay is a raster)."""
+``.kmz`` from its first and last too (``lib.kml_overlay``: GroundOverlays are a raster)."""
 
 from __future__ import annotations
 

@@ -179,7 +179,7 @@ def _raster_details(inv: Inventory, path: Path, name: str) -> None:
     from geo_platform.lib.raster.opening import SeveralRastersError, resolve_gdal_path
     from geo_platform.lib.raster.zip_mosaic import mosaic_vrt
 
-    if name.lower().endswith(".kmz"):  # one GroundOverlay: its image, placed by its box
+    if name.lower().endswith(".kmz"):  # GroundOverlays or a superoverlay (``kml_overlay``)
         return _describe_overlay(inv, path, name)
     try:
         src = resolve_gdal_path(path, name)
@@ -210,7 +210,7 @@ def _describe_overlay(inv: Inventory, path: Path, name: str) -> None:
     for overlay, image in tiles:
         one = Inventory(kind="raster", format="", size=0, sha256="")
         _describe_raster(one, vsizip(path, image), path, f"{name} ({image})")
-        one.crs, one.bbox = "EPSG:4326", (overlay.west, overlay.south, overlay.east, overlay.north)
+        one.crs, one.bbox = "EPSG:4326", overlay.envelope()
         described.append((overlay.name, image, one))
     first = described[0][2]
     if len(described) == 1:

@@ -27,6 +27,7 @@ those bytes is a vector, as before. Nothing here imports GDAL.
 
 from __future__ import annotations
 
+import math
 import posixpath
 import zipfile
 from dataclasses import dataclass, replace
@@ -59,6 +60,19 @@ class Overlay:
     draw_order: int = 0
     left_out: tuple[str, ...] = ()  # the KML's ScreenOverlays (legends, logos): not on the map
     rotation: float = 0.0  # degrees, counter-clockwise about the box's centre
+
+    def envelope(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the box as it is drawn: turned by its rotation."""
+        if not self.rotation:
+            return self.west, self.south, self.east, self.north
+        cx, cy = (self.west + self.east) / 2, (self.south + self.north) / 2
+        cos, sin = math.cos(math.radians(self.rotation)), math.sin(math.radians(self.rotation))
+        corners = [
+            (x - cx, y - cy) for x in (self.west, self.east) for y in (self.south, self.north)
+        ]
+        xs = [cx + dx * cos - dy * sin for dx, dy in corners]
+        ys = [cy + dx * sin + dy * cos for dx, dy in corners]
+        return min(xs), min(ys), max(xs), max(ys)
 
 
 @dataclass(frozen=True)

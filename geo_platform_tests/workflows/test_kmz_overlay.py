@@ -296,6 +296,8 @@ def test_a_rotated_overlay_is_turned_about_its_centre_as_google_earth_draws_it(
     quarter = kmz(tmp_path / "quarter.kmz", overlay(rotation=90, **box), image=png)
     made = placed_overlay(quarter, "in/quarter.kmz", tmp_path / "quarter.tif", 2**30)
     assert "rotation 90 degrees: warped north-up" in made.how
+    inv = inventory_file(quarter, "in/quarter.kmz", "raster")
+    assert inv.bbox == pytest.approx((8.25, 47.35, 8.35, 47.55))  # the box as drawn
     with rasterio.open(made.path) as placed:
         # The 0.2 x 0.1 degree box stands upright about its centre (8.3, 47.45); its top-left
         # corner, turned a quarter counter-clockwise, is now at the bottom left.
