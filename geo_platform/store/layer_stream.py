@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
+from geo_platform.lib.vector.batches import iter_batches
 from geo_platform.lib.vector.clean import CleanPart, LayerCleaner
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.plan import LayerPlan, declared_plan, prescan_plan
-from geo_platform.lib.vector.read import iter_batches
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.store.threads import mapped
 

@@ -30,6 +30,7 @@ import secrets
 import time
 import warnings
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,14 @@ from geo_platform.lib.errors import (
     is_retryable,
 )
 from geo_platform.lib.vector import wkb
+from geo_platform.lib.vector.batches import open_batches
 from geo_platform.lib.vector.clean import KindStats, LayerCleaner
 from geo_platform.lib.vector.extent import Extent
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.plan import LayerPlan, declared_plan
-from geo_platform.lib.vector.read import open_batches, open_source
+from geo_platform.lib.vector.prefetch import Prefetch
+from geo_platform.lib.vector.read import open_source
 from geo_platform.lib.vector.records import (
     ColumnInfo,
     LoadedTable,
@@ -113,7 +116,31 @@ def publish_vector_file(
     ``failed_layers``: filled with the layers refused for their input (module docstring).
     """
     options = options or VectorOptions()
-    layers = open_source(path, source_name, options)
+    prefetch = Prefetch(path) if options.layer is None and Prefetch.worth_it(path) else None
+    try:
+        layers = open_source(path, source_name, options)
+        if prefetch is not None and len(layers) == 1:  # its reader, opened meanwhile
+            layers = [replace(layers[0], prefetch=prefetch)]
+        return _publish_layers(
+            conn, layers, source_name, schema, table_base, options, parquet_dir, defer_index,
+            failed_layers,
+        )  # fmt: skip
+    finally:
+        if prefetch is not None:
+            prefetch.close()
+
+
+def _publish_layers(
+    conn: psycopg.Connection[Any],
+    layers: list[LayerSource],
+    source_name: str,
+    schema: str,
+    table_base: str,
+    options: VectorOptions,
+    parquet_dir: Path | None,
+    defer_index: bool,
+    failed_layers: dict[str, str] | None,
+) -> list[LoadedTable]:
     ensure_schema(conn, schema)
     done: list[tuple[LoadedTable, TableOutput]] = []
     skipped: dict[str, str] = {}  # layer -> why it published nothing (named if none did)

@@ -1,8 +1,8 @@
-"""Open bronze vector files as layers, and stream their features as Arrow batches.
+"""Open bronze vector files as layers.
 
 ``open_source`` checks a file before GDAL reads it (format by content vs extension, zip safety,
-text encoding) and returns one ``LayerSource`` per layer to publish. ``iter_batches`` streams a
-layer through pyogrio's Arrow reader (GeoParquet through pyarrow), in bounded batches.
+text encoding) and returns one ``LayerSource`` per layer to publish; ``batches`` streams a
+layer's features.
 
 Formats: GeoJSON, GeoJSONSeq, GeoPackage (all layers or ``options.layer``), Shapefile (zipped,
 nested folders and several per zip allowed, each its own layer named by its path in the zip, or
@@ -14,15 +14,11 @@ JSON, DXF, SQLite, each also compressed or in a tar. Content decides (``sniff.ch
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyogrio
-from pyogrio.raw import open_arrow
 
 from geo_platform.lib import compressed, naming
 from geo_platform.lib.errors import (
@@ -33,7 +29,6 @@ from geo_platform.lib.errors import (
     UnknownLayerError,
     UnreadableFileError,
     UnsupportedFormatError,
-    gdal_input_error,
 )
 from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.repack import Zipped, as_zip_if_archive
@@ -47,6 +42,7 @@ from geo_platform.lib.vector import (
     spreadsheet,
 )
 from geo_platform.lib.vector import csvsource as csv_source
+from geo_platform.lib.vector.batches import reader_error
 from geo_platform.lib.vector.geojson_array import Wrapped, if_array
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
@@ -62,11 +58,6 @@ def _encoding(options: VectorOptions) -> str | None:
     return None if options.encoding is None else gdal_encoding(options.encoding)
 
 
-def _reader_error(exc: Exception, src: LayerSource) -> UnreadableFileError | FormatMismatchError:
-    """GDAL's error naming the blob (``src.display``), never a local path."""
-    return gdal_input_error(exc, src.display, "vector", src.gdal_path, src.path)
-
-
 def _layer_info(src: LayerSource) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -75,7 +66,7 @@ def _layer_info(src: LayerSource) -> dict[str, Any]:
                 src.gdal_path, layer=src.layer, encoding=src.encoding, **src.open_options
             )
         except Exception as exc:
-            raise _reader_error(exc, src) from exc
+            raise reader_error(exc, src) from exc
 
 
 def _gdal_layers(base: LayerSource) -> list[tuple[str, str | None]]:
@@ -84,7 +75,7 @@ def _gdal_layers(base: LayerSource) -> list[tuple[str, str | None]]:
         try:
             listed = pyogrio.list_layers(base.gdal_path)
         except Exception as exc:
-            raise _reader_error(exc, base) from exc
+            raise reader_error(exc, base) from exc
     return [(str(name), None if gtype is None else str(gtype)) for name, gtype in listed]
 
 
@@ -318,72 +309,6 @@ def open_source(path: Path, name: str, options: VectorOptions | None = None) -> 
     return [replace(chosen[0], multi_layer=False)]
 
 
-@contextmanager
-def open_batches(
-    src: LayerSource, batch_size: int = 65_536, columns: list[str] | None = None
-) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
-    """(Arrow schema, batch iterator) of a layer: attributes plus WKB in ``geometry_column``.
-
-    ``columns=[]`` reads the geometry only (the pre-scan). GDAL errors while opening or
-    reading become ``UnreadableFileError`` naming the file.
-    """
-    if src.driver in ("GeoParquet", "Parquet"):
-        schema = geoparquet.parquet_schema(src, columns)
-        yield schema, geoparquet.iter_parquet_batches(src, batch_size, columns)
-        return
-    fids = bool(src.fid_column) and columns is None  # kept: other tables may refer to them
-    with ExitStack() as stack:
-        stack.enter_context(warnings.catch_warnings())
-        warnings.simplefilter("ignore")
-        try:
-            _meta, reader = stack.enter_context(
-                open_arrow(
-                    src.gdal_path,
-                    layer=src.layer,
-                    columns=columns,
-                    encoding=src.encoding,
-                    batch_size=batch_size,
-                    use_pyarrow=True,
-                    return_fids=fids,
-                    **src.open_options,
-                )
-            )
-        except _GDAL_ERRORS as exc:
-            raise _reader_error(exc, src) from exc
-        # Only errors raised while GDAL reads are translated, never the consumer's own.
-        fid_as = src.fid_output_name() if fids else None
-        names = [fid_as if n == src.fid_column and fid_as else n for n in reader.schema.names]
-        schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names, strict=True)])
-        batches = _guarded(reader, src)
-        if fids and src.feature_ids is not None:
-            batches = geojson_ids.checked(batches, src.feature_ids)
-        yield schema, (b.rename_columns(names) for b in batches) if fids else batches
-
-
-_GDAL_ERRORS = (
-    pyogrio.errors.DataSourceError,
-    pyogrio.errors.DataLayerError,
-    pyogrio.errors.FieldError,
-    OSError,
-    pa.ArrowInvalid,
-)
-
-
-def _guarded(reader: Any, src: LayerSource) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from reader
-    except _GDAL_ERRORS as exc:
-        raise _reader_error(exc, src) from exc
-
-
-def iter_batches(
-    src: LayerSource, batch_size: int = 65_536, columns: list[str] | None = None
-) -> Iterator[pa.RecordBatch]:
-    """The batches of ``open_batches`` without the schema."""
-    with open_batches(src, batch_size, columns) as (_schema, batches):
-        yield from batches
-
-
 def require_geometry(src: LayerSource) -> None:
     """Refuse an attribute-only layer with a clear error."""
     if src.geometry_type in ("None", ""):
@@ -393,7 +318,6 @@ def require_geometry(src: LayerSource) -> None:
 __all__ = [
     "LayerSource",
     "UnsupportedFormatError",
-    "iter_batches",
     "list_layers",
     "open_source",
     "require_geometry",

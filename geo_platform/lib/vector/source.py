@@ -44,6 +44,8 @@ class LayerSource:
     # GeoJSON: the features' integer ``"id"`` members, which GDAL reads as FIDs; kept as an
     # ``id`` column where GDAL read them unaltered (``geojson_ids``).
     feature_ids: Any = None
+    # GeoJSON: its reader, opened while the file was listed (``prefetch``), or None.
+    prefetch: Any = None
 
     def fid_output_name(self) -> str:
         """The column of the source's feature ids: ``source_fid`` for one named ``fid`` (a

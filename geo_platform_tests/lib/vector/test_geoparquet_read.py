@@ -33,7 +33,8 @@ from shapely.geometry import (
 
 from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.inventory import inventory_file
-from geo_platform.lib.vector.read import iter_batches, open_batches, open_source
+from geo_platform.lib.vector.batches import iter_batches, open_batches
+from geo_platform.lib.vector.read import open_source
 from geo_platform_tests.lib.vector.conftest import publish_file
 
 DATA = Path(__file__).parent / "data" / "geoparquet"

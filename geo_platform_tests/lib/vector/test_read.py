@@ -19,8 +19,9 @@ from geo_platform.lib.errors import (
     UnsafeArchiveError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.vector.batches import iter_batches
 from geo_platform.lib.vector.options import VectorOptions
-from geo_platform.lib.vector.read import iter_batches, list_layers, open_source
+from geo_platform.lib.vector.read import list_layers, open_source
 from geo_platform_tests.lib.vector.conftest import two_points, zip_dir
 
 

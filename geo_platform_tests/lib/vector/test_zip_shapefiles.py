@@ -14,7 +14,8 @@ from shapely.geometry import Point
 from geo_platform.lib import naming
 from geo_platform.lib.errors import FormatMismatchError, UnreadableFileError
 from geo_platform.lib.inventory import inventory_file
-from geo_platform.lib.vector.read import iter_batches, open_source
+from geo_platform.lib.vector.batches import iter_batches
+from geo_platform.lib.vector.read import open_source
 from geo_platform_tests.lib.vector.conftest import publish_file
 from geo_platform_tests.lib.vector.test_fuzz_findings import _rows, _table_count
 from geo_platform_tests.lib.vector.test_publish import _db_check
