@@ -29,6 +29,7 @@ def test_rechunked_gives_batches_of_the_size_asked() -> None:
 
 
 def _geojson(path: Path, n: int, ids: bool) -> Path:
+    """A FeatureCollection, or one feature per line for a ``.geojsonl`` (GeoJSONSeq)."""
     features = [
         {
             "type": "Feature",
@@ -41,15 +42,21 @@ def _geojson(path: Path, n: int, ids: bool) -> Path:
         }
         for i in range(n)
     ]
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    if path.suffix == ".geojsonl":
+        path.write_text("".join(json.dumps(f) + "\n" for f in features))
+    else:
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return path
 
 
-@pytest.mark.parametrize("ids", [True, False])
+@pytest.mark.parametrize(
+    ("name", "ids"),
+    [("parcels.geojson", True), ("parcels.geojson", False), ("parcels.geojsonl", True)],
+)
 def test_a_prefetched_geojson_publishes_the_same_tables_and_files(
-    pg_conn, pg_schema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ids: bool
+    pg_conn, pg_schema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, ids: bool
 ) -> None:
-    src = _geojson(tmp_path / "parcels.geojson", 3000, ids)
+    src = _geojson(tmp_path / name, 3000, ids)
     monkeypatch.setattr(prefetch, "PREFETCH_ROWS", 256)  # re-sliced into the 700-row batches
     options = VectorOptions(batch_size=700)
     taken: list[Any] = []
