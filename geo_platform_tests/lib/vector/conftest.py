@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import geopandas as gpd
 import psycopg
 import pytest
+from psycopg import sql
 from shapely.geometry import Point
 
 from geo_platform.lib import naming
@@ -70,3 +72,13 @@ def publish_file(
             options=options,
             parquet_dir=tmp_path / "silver",
         )
+
+
+def loaded_digests(conn: psycopg.Connection[Any], table: LoadedTable) -> tuple[Any, str]:
+    """(md5 of the table's rows in fid order, sha256 of its GeoParquet file): what two loads
+    that must change no output are compared by."""
+    q = sql.SQL("SELECT md5(string_agg(md5(t::text), '' ORDER BY fid)) FROM {}.{} t")
+    row = conn.execute(q.format(sql.Identifier(table.schema), sql.Identifier(table.table)))
+    assert table.geoparquet_path is not None
+    parquet = hashlib.sha256(Path(table.geoparquet_path).read_bytes()).hexdigest()
+    return row.fetchone(), parquet

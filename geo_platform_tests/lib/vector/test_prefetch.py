@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
-from psycopg import sql
 
 from geo_platform.lib.vector import prefetch
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.prefetch import Prefetch, rechunked
-from geo_platform_tests.lib.vector.conftest import publish_file
+from geo_platform_tests.lib.vector.conftest import loaded_digests, publish_file
 
 
 def test_rechunked_gives_batches_of_the_size_asked() -> None:
@@ -70,12 +68,7 @@ def test_a_prefetched_geojson_publishes_the_same_tables_and_files(
 
     def load(run: str) -> tuple[Any, ...]:
         (t,) = publish_file(pg_conn, src, pg_schema, tmp_path / run, options)
-        q = sql.SQL("SELECT md5(string_agg(md5(t::text), '' ORDER BY fid)) FROM {}.{} t")
-        digest = pg_conn.execute(
-            q.format(sql.Identifier(t.schema), sql.Identifier(t.table))
-        ).fetchone()
-        assert t.geoparquet_path is not None
-        parquet = hashlib.sha256(Path(t.geoparquet_path).read_bytes()).hexdigest()
+        digest, parquet = loaded_digests(pg_conn, t)
         columns = [c.name for c in t.columns]
         return digest, parquet, columns, t.rows_loaded, t.repaired, t.bbox
 

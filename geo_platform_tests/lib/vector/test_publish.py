@@ -32,7 +32,12 @@ from geo_platform.store import postgis
 from geo_platform.store import quality as store_quality
 from geo_platform.store.vector_load import EmptyLayerWarning, publish_vector_file
 from geo_platform.store.vector_outputs import create_spatial_index
-from geo_platform_tests.lib.vector.conftest import publish_file, two_points, zip_dir
+from geo_platform_tests.lib.vector.conftest import (
+    loaded_digests,
+    publish_file,
+    two_points,
+    zip_dir,
+)
 
 ASSUME = VectorOptions(assume_crs="EPSG:4326")
 
@@ -500,7 +505,6 @@ def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path
     tables, the GeoParquet bytes (row groups of the read batches), the counts and the footprint
     equal a whole-batch load in one thread. Mixed kinds (a split layer), invalid and empty
     polygons, longitudes past 180 (wrapped) and null attributes included."""
-    import hashlib
 
     import numpy as np
     from shapely.geometry import LineString
@@ -536,12 +540,8 @@ def test_cleaning_in_small_pieces_changes_no_output(pg_conn, pg_schema, tmp_path
         monkeypatch.setattr(layer_stream, "CLEAN_THREADS", threads)
         out = []
         for t in publish_file(pg_conn, src, pg_schema, tmp_path / run, options):
-            q = sql.SQL("SELECT md5(string_agg(md5(t::text), '' ORDER BY fid)) FROM {}.{} t")
-            digest = pg_conn.execute(
-                q.format(sql.Identifier(t.schema), sql.Identifier(t.table))
-            ).fetchone()
+            digest, parquet = loaded_digests(pg_conn, t)
             assert t.geoparquet_path is not None
-            parquet = hashlib.sha256(Path(t.geoparquet_path).read_bytes()).hexdigest()
             groups = pq.ParquetFile(t.geoparquet_path).metadata.num_row_groups
             counts = (
                 t.rows_read, t.rows_loaded, t.repaired, t.invalid_dropped, t.dropped_null,
