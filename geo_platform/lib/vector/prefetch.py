@@ -37,13 +37,11 @@ class Prefetch:
     """``open_arrow(path)`` (all columns, feature ids too) started in a thread; ``take()``
     gives it to one reader, ``close()`` closes it if nobody took it."""
 
-    def __init__(self, path: Path, open_options: dict[str, str] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = str(path)
-        self._options = dict(open_options or {})
         self._context: AbstractContextManager[Any] | None = None
         self._opened: tuple[Any, Any] | None = None
         self._taken = False
-        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._open, name="prefetch-open", daemon=True)
         self._thread.start()
 
@@ -54,27 +52,26 @@ class Prefetch:
     def _open(self) -> None:
         try:
             context = open_arrow(self.path, batch_size=PREFETCH_ROWS, use_pyarrow=True,
-                                 return_fids=True, **self._options)  # fmt: skip
+                                 return_fids=True)  # fmt: skip
             self._opened = context.__enter__()
             self._context = context
-        except Exception:  # the normal open reports what is wrong
-            self._opened = None
+        except Exception:
+            pass
 
     def take(self, src: LayerSource) -> Any | None:
         """The opened reader (an Arrow stream of batches, GDAL's FID column first), once, if
-        it reads what ``src`` asks (its file, GDAL's default encoding, the same open options)
-        and was opened; else None."""
+        it reads what ``src`` asks (its file, with no open option and GDAL's default encoding)
+        and was opened; else None. Called by the one thread that reads the layer."""
         self._thread.join()
-        with self._lock:
-            if self._taken or self._opened is None or src.driver not in DRIVERS:
-                return None
-            if (src.gdal_path, src.open_options, src.encoding) != (self.path, self._options, None):
-                return None
-            names = self._opened[1].schema.names
-            if names[0] != FID or names.count(FID) != 1:
-                return None
-            self._taken = True
-            return self._opened[1]
+        if self._taken or self._opened is None or src.driver not in DRIVERS:
+            return None
+        if (src.gdal_path, src.open_options, src.encoding) != (self.path, {}, None):
+            return None
+        names = self._opened[1].schema.names
+        if names[0] != FID or names.count(FID) != 1:
+            return None
+        self._taken = True
+        return self._opened[1]
 
     def close(self) -> None:
         """Close the reader (whether or not it was taken: its reading is over by then)."""
