@@ -18,7 +18,7 @@ import pyogrio
 from pyogrio.raw import open_arrow
 
 from geo_platform.lib.errors import FormatMismatchError, UnreadableFileError, gdal_input_error
-from geo_platform.lib.vector import geojson_ids, geoparquet
+from geo_platform.lib.vector import geojson_ids, geoparquet, gpx_extensions
 from geo_platform.lib.vector.prefetch import rechunked
 from geo_platform.lib.vector.source import LayerSource
 
@@ -59,6 +59,7 @@ def open_batches(
                     batch_size=batch_size,
                     use_pyarrow=True,
                     return_fids=fids,
+                    datetime_as_string=src.driver == gpx_extensions.DRIVER,
                     **src.open_options,
                 )
             )
@@ -71,7 +72,11 @@ def open_batches(
         batches = _guarded(reader, src)
         if fids and src.feature_ids is not None:
             batches = geojson_ids.checked(batches, src.feature_ids)
-        yield schema, (b.rename_columns(names) for b in batches) if fids else batches
+        if fids:
+            batches = (b.rename_columns(names) for b in batches)
+        if src.driver == gpx_extensions.DRIVER and columns is None:
+            schema, batches = gpx_extensions.gpx_batches(schema, batches, src)
+        yield schema, batches
 
 
 _GDAL_ERRORS = (

@@ -37,6 +37,7 @@ from geo_platform.lib.vector import (
     geojson_crs,
     geojson_ids,
     geoparquet,
+    gpx_extensions,
     shx,
     sniff,
     spreadsheet,
@@ -113,7 +114,7 @@ def _with_info(src: LayerSource, info: dict[str, Any]) -> LayerSource:
         geometry_column=str(info.get("geometry_name") or "wkb_geometry"),
         fid_column="" if fid in fields else fid,  # Esri JSON: OBJECTID is a field already
     )
-    return geojson_ids.with_feature_ids(described)
+    return gpx_extensions.with_extensions(geojson_ids.with_feature_ids(described))
 
 
 def _declared_crs(

@@ -46,6 +46,9 @@ class LayerSource:
     feature_ids: Any = None
     # GeoJSON: its reader, opened while the file was listed (``prefetch``), or None.
     prefetch: Any = None
+    # GPX: the layer's ``<extensions>`` (heart rate, cadence...) as columns
+    # (``gpx_extensions.LayerExtensions``), or None.
+    extensions: Any = None
 
     def fid_output_name(self) -> str:
         """The column of the source's feature ids: ``source_fid`` for one named ``fid`` (a
