@@ -4,8 +4,8 @@ What GPX 1.1 has no element for, devices and apps write under a point's ``<exten
 Garmin's TrackPointExtension (``gpxtpx:hr``, ``cad``, ``atemp``), which Strava, Komoot and
 Wahoo exports copy, power (``<power>``), OsmAnd's speed and course, a track's display colour.
 GDAL drops them (its reader, asked for extensions, types a nested one by its text and reads
-``0``), so the platform reads them itself, in one streaming pass of the file (expat: no tree
-kept, no entity expanded, nothing fetched):
+``0``), so the platform reads them itself, in one streaming pass of the file (ElementTree's
+``iterparse``: each feature emptied once read, no entity expanded, nothing fetched):
 
 - every leaf element (text and no child element) under a feature's own ``<extensions>``, at any
   depth, becomes a column named ``<prefix>_<name>`` after the file's own namespace prefix
@@ -32,11 +32,12 @@ import functools
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
-from xml.parsers import expat
+from xml.etree import ElementTree
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +53,7 @@ _GPX = frozenset({"http://www.topografix.com/GPX/1/1", "http://www.topografix.co
 LAYERS = {"wpt": "waypoints", "rte": "routes", "rtept": "route_points", "trk": "tracks",
           "trkpt": "track_points"}  # fmt: skip
 _POINTS = frozenset({"wpt", "rtept", "trkpt"})
+_FEATURE_TAGS = {(f"{{{uri}}}{tag}" if uri else tag): (uri, tag) for uri in _GPX for tag in LAYERS}
 # GDAL's own GPX columns, never taken for an extension's.
 _STANDARD = re.compile(
     r"(track_fid|track_seg_id|track_seg_point_id|route_fid|route_point_id|ele|time|magvar|"
@@ -91,32 +93,72 @@ def _file_extensions(src: LayerSource) -> dict[str, LayerExtensions] | None:
         if src.gdal_path == str(src.path):
             stamp = src.path.stat()
             return _parsed(src.gdal_path, "", stamp.st_mtime_ns, stamp.st_size)
-    except (OSError, KeyError, zipfile.BadZipFile, expat.ExpatError):
-        return None  # GDAL reads what expat does not: no extension columns
+    except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return None  # GDAL reads what ElementTree does not: no extension columns
     return None
 
 
 @functools.lru_cache(maxsize=4)
 def _parsed(path: str, member: str, _mtime: int, _size: int) -> dict[str, LayerExtensions]:
-    """Every layer's extensions (the file is read once for its five layers)."""
+    """Every layer's extensions (the file is read once for its five layers; a file without
+    an ``<extensions>`` is only scanned for one, ten times faster than parsed)."""
+    for parse in (False, True):
+        with _opened(path, member) as stream:
+            if parse:
+                return read_extensions(stream)
+            if not _mentions(stream, b"extensions>"):
+                return {}
+    return {}
+
+
+@contextmanager
+def _opened(path: str, member: str) -> Iterator[IO[bytes]]:
     if member:
         with archive.open_member(Path(path), member) as (stream, _n):
-            return read_extensions(stream)
-    with open(path, "rb") as stream:
-        return read_extensions(stream)
+            yield stream
+    else:
+        with open(path, "rb") as stream:
+            yield stream
+
+
+def _mentions(stream: IO[bytes], word: bytes, chunk: int = 1 << 22) -> bool:
+    tail = b""
+    while data := stream.read(chunk):
+        if word in tail + data[: len(word)] or word in data:
+            return True
+        tail = data[-len(word) :]
+    return False
 
 
 def read_extensions(stream: IO[bytes]) -> dict[str, LayerExtensions]:
-    """Layer name -> its extension columns (layers without any are left out)."""
-    reader = _Reader()
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.StartNamespaceDeclHandler = reader.namespace
-    parser.StartElementHandler = reader.start
-    parser.EndElementHandler = reader.end
-    parser.CharacterDataHandler = reader.text
-    parser.ParseFile(stream)
-    return {LAYERS[tag]: layer.finished(tag in _POINTS) for tag, layer in reader.layers.items()
+    """Layer name -> its extension columns (layers without any are left out).
+
+    ElementTree's ``iterparse`` (expat and a C tree builder): each feature is read when it
+    ends, then emptied, so memory holds no more than a feature at a time (and the emptied
+    shells of the points, tens of bytes each)."""
+    prefixes: dict[str, str] = {}
+    layers: dict[str, _Layer] = {}
+    for event, item in ElementTree.iterparse(stream, events=("start-ns", "end")):
+        if event == "start-ns":
+            prefix, uri = item
+            if prefix:
+                prefixes.setdefault(uri, prefix)
+            continue
+        feature = _FEATURE_TAGS.get(item.tag)  # one lookup for the many other elements
+        if feature is not None:
+            uri, tag = feature
+            layers.setdefault(tag, _Layer()).add(item, uri, prefixes, tag in _POINTS)
+            item.clear()
+    return {LAYERS[tag]: layer.finished(tag in _POINTS) for tag, layer in layers.items()
             if layer.values}  # fmt: skip
+
+
+def _split(tag: str) -> tuple[str, str]:
+    """('{uri}name' or 'name') -> (uri, name)."""
+    if tag[:1] == "{":
+        uri, _, name = tag[1:].partition("}")
+        return uri, name
+    return "", tag
 
 
 @dataclass
@@ -126,14 +168,36 @@ class _Layer:
     repeated: set[str] = field(default_factory=set)
     gdal_names: set[str] = field(default_factory=set)
 
-    def add(self, key: Any, record: dict[str, str], repeated: set[str]) -> None:
+    def add(self, feature: Any, uri: str, prefixes: dict[str, str], point: bool) -> None:
+        """One feature element: its key and the leaves of its own ``<extensions>``."""
+        if point:
+            key: Any = (_number(feature.get("lon")), _number(feature.get("lat")))
+        else:
+            key = feature.findtext(f"{{{uri}}}name" if uri else "name")
+            key = key.strip() if key is not None else None
+        record: dict[str, str] = {}
+        for extensions in feature.iterfind(f"{{{uri}}}extensions" if uri else "extensions"):
+            for element in extensions:  # GDAL's column for it: <prefix>_<name>
+                child_uri, name = _split(element.tag)
+                self.gdal_names.add(f"{prefixes.get(child_uri, '')}_{name}".lstrip("_"))
+            for leaf in extensions.iter():
+                value = leaf.text.strip() if leaf.text and len(leaf) == 0 else ""
+                if value and leaf is not extensions:
+                    self._leaf(record, leaf.tag, value, prefixes)
         for name in record:
             if name not in self.values:
                 self.values[name] = [None] * len(self.keys)
         for name, column in self.values.items():
             column.append(record.get(name))
         self.keys.append(key)
-        self.repeated |= repeated
+
+    def _leaf(self, record: dict[str, str], tag: str, value: str, prefixes: dict[str, str]) -> None:
+        uri, local = _split(tag)
+        prefix = prefixes.get(uri) if uri not in _GPX else None
+        name = f"{prefix}_{local}" if prefix else local
+        if name in record:
+            self.repeated.add(name)
+        record[name] = value
 
     def finished(self, points: bool) -> LayerExtensions:
         columns = {n: _typed(v) for n, v in self.values.items() if n not in self.repeated}
@@ -148,86 +212,6 @@ def _typed(values: list[str | None]) -> pa.Array:
     if all(_NUMBER.fullmatch(v) for v in present):
         return pa.array([None if v is None else float(v) for v in values], pa.float64())
     return pa.array(values, pa.string())
-
-
-@dataclass
-class _Frame:
-    uri: str
-    tag: str
-    feature: bool = False
-    extensions: bool = False  # a feature's own <extensions>
-    child: bool = False
-    text: list[str] | None = None
-
-
-@dataclass
-class _Feature:
-    tag: str
-    key: Any
-    record: dict[str, str] = field(default_factory=dict)
-    repeated: set[str] = field(default_factory=set)
-
-
-class _Reader:
-    """expat handlers: the features' extension leaves, in file order, per layer."""
-
-    def __init__(self) -> None:
-        self.prefixes: dict[str, str] = {}
-        self.stack: list[_Frame] = []
-        self.features: list[_Feature] = []
-        self.inside = 0  # depth of the open <extensions> of the innermost feature (0: none)
-        self.layers: dict[str, _Layer] = {}
-
-    def namespace(self, prefix: str | None, uri: str) -> None:
-        if prefix:
-            self.prefixes.setdefault(uri, prefix)
-
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        uri, _, tag = name.rpartition(" ")
-        parent = self.stack[-1] if self.stack else None
-        frame = _Frame(uri, tag)
-        if parent is not None:
-            parent.child = True
-        if self.inside:
-            frame.text = []
-            if len(self.stack) == self.inside:  # GDAL's column for it: <prefix>_<name>
-                qualified = f"{self.prefixes.get(uri, '')}_{tag}".lstrip("_")
-                self.layers.setdefault(self.features[-1].tag, _Layer()).gdal_names.add(qualified)
-        elif uri in _GPX and tag in LAYERS:
-            frame.feature = True
-            key = (_number(attrs.get("lon")), _number(attrs.get("lat"))) if tag in _POINTS else None
-            self.features.append(_Feature(tag, key))
-        elif parent is not None and parent.feature and uri in _GPX:
-            frame.extensions = tag == "extensions"
-            frame.text = [] if tag == "name" else None
-        self.stack.append(frame)
-        if frame.extensions:
-            self.inside = len(self.stack)
-
-    def text(self, data: str) -> None:
-        if self.stack and self.stack[-1].text is not None:
-            self.stack[-1].text.append(data)
-
-    def end(self, _name: str) -> None:
-        frame = self.stack.pop()
-        value = "".join(frame.text).strip() if frame.text is not None else ""
-        if frame.extensions:
-            self.inside = 0
-        elif self.inside and not frame.child and value:
-            self._leaf(frame, value)
-        elif frame.feature:
-            done = self.features.pop()
-            self.layers.setdefault(done.tag, _Layer()).add(done.key, done.record, done.repeated)
-        elif frame.tag == "name" and self.features and self.features[-1].tag not in _POINTS:
-            self.features[-1].key = value
-
-    def _leaf(self, frame: _Frame, value: str) -> None:
-        prefix = self.prefixes.get(frame.uri) if frame.uri not in _GPX else None
-        name = f"{prefix}_{frame.tag}" if prefix else frame.tag
-        feature = self.features[-1]
-        if name in feature.record:
-            feature.repeated.add(name)
-        feature.record[name] = value
 
 
 def _number(text: str | None) -> float:
