@@ -236,6 +236,11 @@ class StagedTable:
             copy, self._copy = self._copy, None
             copy.close()
 
+    def discard(self) -> None:
+        """Drop the staging table, the transaction going on (a table with nothing to publish)."""
+        self.pause()
+        self.conn.execute(sql.SQL("DROP TABLE {}").format(self._qualified(self.staging)))
+
     def abort(self, exc: BaseException) -> None:
         """Fail the running COPY after an error (the transaction then rolls back)."""
         if self._copy is not None:

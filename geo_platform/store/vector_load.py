@@ -9,7 +9,9 @@ GeoParquet files are moved into ``parquet_dir`` only after the commit.
 Empty layers (documented rule): a layer without features, or whose every feature was dropped,
 is skipped with an ``EmptyLayerWarning`` (its previous table, if any, is left alone); a file
 with nothing to publish raises ``EmptyDatasetError``. With ``options.empty_layers="publish"``
-a layer that declares its geometry type is published as an empty table instead.
+a layer that declares its geometry type is published as an empty table instead. Likewise a
+dimension of a split layer whose every feature was dropped gets no table (its drops are
+counted on the layer's first table).
 
 Failed layers (documented rule): given a ``failed_layers`` dict, a layer of a multi-layer file
 refused for its input (an ``InputError``: no CRS, coordinates out of range, too many
@@ -29,6 +31,7 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -267,7 +270,8 @@ def _publish_layer(
             if sum(s.rows_loaded for s in stats.values()) == 0 and not publish_empty:
                 dropped = [sum(getattr(s, k) for s in stats.values()) for k in _DROPS]
                 raise psycopg.Rollback()
-            results = [_finish(src, cleaner, plan, outputs[k], stats[k], t0) for k in plan.kinds]
+            kinds = _kept_kinds(plan.kinds, stats, outputs, publish_empty)
+            results = [_finish(src, cleaner, plan, outputs[k], stats[k], t0) for k in kinds]
         except BaseException as exc:
             for out in outputs.values():
                 out.abort(exc)
@@ -275,6 +279,24 @@ def _publish_layer(
     if dropped is not None:
         return _skip(src, dropped_reason(*dropped), skipped)
     return results
+
+
+def _kept_kinds(
+    kinds: Sequence[str],
+    stats: dict[str, KindStats],
+    outputs: dict[str, TableOutput],
+    publish_empty: bool,
+) -> list[str]:
+    """The dimensions of a split layer that kept features. One whose every feature was dropped
+    (an empty polygon, a line of one repeated point beside good points) gets no table and no
+    item: its table is discarded and its counts go to the first kept one, whose lineage names
+    the drops."""
+    kept = [k for k in kinds if stats[k].rows_loaded or publish_empty]
+    for k in kinds:
+        if k not in kept:
+            stats[kept[0]].add(stats[k])
+            outputs.pop(k).discard()
+    return kept
 
 
 def _check_column_count(src: LayerSource, attributes: int) -> None:

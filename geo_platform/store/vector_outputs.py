@@ -60,6 +60,14 @@ class TableOutput:
         self._extent_jobs.wait()
         return self.extent
 
+    def discard(self) -> None:
+        """Drop what was written (the staging table, the GeoParquet file being written); the
+        transaction goes on."""
+        self._extent_jobs.wait(raise_errors=False)
+        self.staged.discard()
+        if self.writer is not None:
+            self.writer.abort()
+
     def abort(self, exc: BaseException) -> None:
         self._extent_jobs.wait(raise_errors=False)
         self.staged.abort(exc)

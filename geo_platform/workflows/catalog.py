@@ -103,17 +103,40 @@ def publish_items(
     conn: psycopg.Connection[Any],
     items: Mapping[str, list[dict[str, Any]]],
     kind: str,
-) -> dict[str, CatalogedSource | NameClashError]:
+) -> dict[str, CatalogedSource | Exception]:
     """Upsert the final ``items`` of each source (bronze blob -> its items) as they are, in one
-    transaction, and commit. Nothing is published if one upsert fails. A source whose items
-    another file holds is refused alone (``refuse_clashes``)."""
+    transaction, and commit. A source whose items another file holds is refused alone
+    (``refuse_clashes``). When pgstac refuses the batch, each source is tried in a transaction
+    of its own: a file whose items pgstac refuses fails alone (its error as its result), the
+    others of the batch publish."""
+    try:
+        return _publish_batch(conn, items, kind)
+    except psycopg.Error:
+        conn.rollback()
+        if len(items) < 2:
+            raise
+    out: dict[str, CatalogedSource | Exception] = {}
+    for source, its in items.items():
+        try:
+            out.update(_publish_batch(conn, {source: its}, kind))
+        except psycopg.Error as exc:
+            conn.rollback()
+            out[source] = exc
+    return out
+
+
+def _publish_batch(
+    conn: psycopg.Connection[Any],
+    items: Mapping[str, list[dict[str, Any]]],
+    kind: str,
+) -> dict[str, CatalogedSource | Exception]:
     pgstac.lock_writes(conn)  # the owners checked stay the owners until the commit
     refused = refuse_clashes(conn, items)
     by_source = {source: list(its) for source, its in items.items() if source not in refused}
     results = publish_sources(conn, by_source, kind, validated=True) if by_source else {}
     if not by_source:
         conn.rollback()  # the lock
-    published: dict[str, CatalogedSource | NameClashError] = {
+    published: dict[str, CatalogedSource | Exception] = {
         source: CatalogedSource(
             source=source,
             items=res.items,
@@ -178,7 +201,7 @@ def publish_catalog(
     *,
     store: BlobStore,
     silver_container: str,
-) -> dict[str, CatalogedSource | NameClashError]:
+) -> dict[str, CatalogedSource | Exception]:
     """``publish_items``, then (rasters) the mosaics of the batch's tiled files and the raster
     mosaic of each collection."""
     # On Azure, blob assets get the tiler's /vsiaz/ alternate (a private container).

@@ -15,6 +15,7 @@ from geo_platform.lib.errors import NotFoundError, ValidationError
 from geo_platform.store import pgstac
 from geo_platform.store.catalog import items_of_source
 from geo_platform.workflows.catalog import (
+    CatalogedSource,
     duplicate_of,
     publish_catalog,
     publish_items,
@@ -83,17 +84,34 @@ def test_a_layer_no_longer_produced_leaves_the_catalog(world: World) -> None:
     assert left == [(cid, single)]
 
 
-def test_a_batch_is_one_transaction(world: World) -> None:
+def test_a_file_whose_items_pgstac_refuses_fails_alone(world: World) -> None:
+    """The batch is one transaction; when pgstac refuses it, each file is tried on its own:
+    the file with the refused item fails (nothing of it published), the others publish."""
     good = _published(world, "good.gpkg")
     bad = _published(world, "bad.gpkg")
     broken = read_silver_items(world.store, "silver", bad)
     broken[0]["properties"]["datetime"] = "not a date"
-    with world.connect() as conn, pytest.raises(psycopg.Error):
-        publish_items(
+    with world.connect() as conn:
+        results = publish_items(
             conn, {good: read_silver_items(world.store, "silver", good), bad: broken}, "vector"
         )
+    assert isinstance(results[bad], psycopg.Error)
+    assert isinstance(results[good], CatalogedSource)
     with world.connect() as conn:
-        assert items_of_source(conn, good) == [] and items_of_source(conn, bad) == []
+        assert items_of_source(conn, bad) == []
+        published = sorted(i for _c, i in items_of_source(conn, good))
+    assert published == sorted(i["id"] for i in results[good].published)
+    assert len(published) == 2
+
+
+def test_a_lone_file_whose_items_pgstac_refuses_raises(world: World) -> None:
+    bad = _published(world, "bad.gpkg")
+    broken = read_silver_items(world.store, "silver", bad)
+    broken[0]["geometry"] = None  # valid STAC, refused by pgstac
+    with world.connect() as conn, pytest.raises(psycopg.Error):
+        publish_items(conn, {bad: broken}, "vector")
+    with world.connect() as conn:
+        assert items_of_source(conn, bad) == []
 
 
 def test_silver_read_back_needs_the_silver_stage(world: World) -> None:

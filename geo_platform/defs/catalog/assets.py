@@ -3,7 +3,8 @@
 The work is ``workflows.catalog``: the items the silver stage wrote are upserted as they are.
 ``raster_stac_item`` and ``vector_stac_item`` are the last stage of their file pipeline
 (``defs.pipeline``): the files of a run that reached this stage go into pgstac in one
-transaction, whatever happened to the other files of the run (``defs.stages``)."""
+transaction, whatever happened to the other files of the run (``defs.stages``); when pgstac
+refuses it, each file is tried on its own, and only the files it refuses fail."""
 
 from typing import Any
 
@@ -40,7 +41,7 @@ def _publish(
     out: dict[str, dict[str, Any] | Exception] = {}
     for key in prepared:
         result = results[blob_for_partition_key(key)]
-        if isinstance(result, Exception):  # refused alone: another file holds its item names
+        if isinstance(result, Exception):  # refused alone: item names held, or pgstac said no
             out[key] = result
             continue
         meta: dict[str, Any] = {

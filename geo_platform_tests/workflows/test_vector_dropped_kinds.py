@@ -1,0 +1,62 @@
+"""A layer of mixed geometry types is split by dimension; a dimension whose every feature is
+dropped (a line of one repeated point, an empty polygon) gets no table and no item, and the
+file publishes the rest, its drops counted (``store.vector_load._kept_kinds``). Before, its
+empty table got an item without a geometry, which pgstac refused for every file of the run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geo_platform.lib import naming
+from geo_platform.store.catalog import items_of_source
+from geo_platform.workflows.catalog import CatalogedSource, publish_items, read_silver_items
+from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()
+
+
+def _geojson(path: Path, *geometries: dict[str, Any]) -> Path:
+    features = [{"type": "Feature", "properties": {"n": i}, "geometry": g}
+                for i, g in enumerate(geometries)]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+POINT = {"type": "Point", "coordinates": [7.1, 46.0]}
+ONE_POINT_LINE = {"type": "LineString", "coordinates": [[7, 46], [7, 46]]}
+FLAT_POLYGON = {"type": "Polygon", "coordinates": [[[7, 46], [7, 46], [7, 46], [7, 46]]]}
+
+
+@pytest.mark.parametrize("dropped", [ONE_POINT_LINE, FLAT_POLYGON], ids=["line", "polygon"])
+def test_a_dimension_that_keeps_no_feature_gets_no_table(
+    world: World, tmp_path: Path, dropped: dict[str, Any]
+) -> None:
+    src = _geojson(tmp_path / "mixed.geojson", POINT, dropped, POINT)
+    blob = world.upload("mixed.geojson", src)
+    published = world.publish(blob)
+    base = naming.table_name(blob)
+    (table,) = published.tables
+    assert table.table == f"{base}__points" and table.rows_loaded == 2
+    assert table.rows_read == 3 and table.invalid_dropped + table.dropped_empty == 1
+    assert table_facts(world.dsn, world.schema, table.table)[:3] == (2, [4326], ["MULTIPOINT"])
+    gone = {f"{base}__lines", f"{base}__polygons"}
+    assert not any(table_exists(world.dsn, world.schema, t) for t in gone)
+    # Every item has a geometry and pgstac takes the file, beside another file of the batch.
+    other = world.upload("other.geojson", _geojson(tmp_path / "other.geojson", POINT))
+    world.publish(other)
+    items = {b: read_silver_items(world.store, "silver", b) for b in (blob, other)}
+    assert [i["geometry"] is not None for i in items[blob]] == [True]
+    with world.connect() as conn:
+        results = publish_items(conn, items, "vector")
+        assert all(isinstance(r, CatalogedSource) for r in results.values())
+        assert [i for _c, i in items_of_source(conn, blob)] == [table.table]
