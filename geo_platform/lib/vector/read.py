@@ -13,6 +13,7 @@ JSON, DXF, SQLite, each also compressed or in a tar. Content decides (``sniff.ch
 
 from __future__ import annotations
 
+import posixpath
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +42,7 @@ from geo_platform.lib.vector import (
     shx,
     sniff,
     spreadsheet,
+    truncated,
 )
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.batches import reader_error
@@ -180,6 +182,7 @@ def _member_layers(
         found = _spreadsheet_layers(copy, display, spreadsheet.FORMATS[vec.driver], options)
         return [replace(s, keepalive=(s.keepalive, holder)) for s in found]
     gdal_path, index = vsizip(path, vec.inner_path), None
+    _complete_member(path, display, vec, names)
     if vec.driver == "ESRI Shapefile" and shx.lacks_index(vec.inner_path, names):
         shp, index = shx.extracted(path, vec.inner_path, names, display)  # .shx rebuilt
         gdal_path = str(shp)
@@ -203,8 +206,36 @@ def _require_siblings(path: Path, display: str, what: str, needed: tuple[str, ..
         )
 
 
+def _complete_member(
+    path: Path, display: str, vec: archive.ArchiveVector, names: list[str]
+) -> None:
+    """Refuse a Shapefile or CSV member of a zip that is cut short (``truncated``)."""
+    stem, _ext = posixpath.splitext(vec.inner_path)
+    if vec.driver == "ESRI Shapefile":
+        for member in names:
+            base, ext = posixpath.splitext(member)
+            if base.lower() == stem.lower() and ext.lower() in (".shp", ".shx", ".dbf"):
+                with archive.open_member(path, member) as (stream, size):
+                    head = stream.read(32)
+                truncated.check_shapefile_part(ext, head, size, member, display)
+    elif vec.driver == "CSV":
+        with archive.open_member(path, vec.inner_path) as (stream, _size):
+            truncated.check_csv_quotes(stream, display)
+
+
 def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
     _require_siblings(path, display, "Shapefile", (".dbf",))
+    for part in path.parent.iterdir():
+        if part.stem.lower() == path.stem.lower() and part.suffix.lower() in (
+            ".shp",
+            ".shx",
+            ".dbf",
+        ):
+            with part.open("rb") as stream:
+                head = stream.read(32)
+            truncated.check_shapefile_part(
+                part.suffix, head, part.stat().st_size, part.name, display
+            )
     shp, index = shx.indexed(path, display)  # a missing .shx is rebuilt
     safe, holder = (shp, index) if index is not None else gdal_safe(path)
     base = _base(path, display, str(safe), "ESRI Shapefile", path.stem)
@@ -242,6 +273,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
     elif fmt == "shp":
         layers = _loose_shapefile(path, name, options)
     elif fmt == "csv":
+        with path.open("rb") as stream:
+            truncated.check_csv_quotes(stream, name)
         safe, holder = gdal_safe(path, ".csv")
         base = replace(_base(path, name, str(safe), "CSV", path.stem), keepalive=holder)
         layers = csv_source.csv_layers(base, options)
@@ -258,6 +291,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         if fmt in _COMPANIONS:  # MapInfo: attributes (and geometry) live in companion files
             _require_siblings(path, name, *_COMPANIONS[fmt])
         sniff.check_text_encoding(path, name, fmt)
+        if fmt == "geojsonseq":
+            truncated.check_sequence_end(_tail(path), name)
         driver = sniff.DRIVER_OF_FORMAT[fmt]
         safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])
         base = replace(_base(path, name, str(safe), driver, path.stem), keepalive=holder)
@@ -268,6 +303,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
             if raster is None:
                 raise
             raise raster from None
+        if fmt == "geojson" and any(s.driver == "TopoJSON" for s in layers):
+            fmt = "topojson"  # named .json, as TopoJSON usually is (world-atlas, us-atlas)
         if fmt == "geojson":
             layers = _declared_crs(path, name, layers, options)
         elif fmt == "topojson" and not options.assume_crs:
@@ -285,6 +322,12 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         raise EmptyDatasetError("the file has no layers with features or geometry", path=name)
     multi = len(layers) > 1
     return [replace(s, multi_layer=multi) for s in layers]
+
+
+def _tail(path: Path, size: int = 256) -> bytes:
+    with path.open("rb") as stream:
+        stream.seek(max(0, path.stat().st_size - size))
+        return stream.read()
 
 
 def _spreadsheet_layers(

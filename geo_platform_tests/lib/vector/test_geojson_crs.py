@@ -122,8 +122,10 @@ def _topojson(path: Path, x: int, y: int, transform: bool = True) -> Path:
     return path
 
 
-def test_topojson_is_lon_lat_by_convention_recorded_as_assumed(pg_conn, pg_schema, tmp_path):
-    path = _topojson(tmp_path / "places.topojson", 4000, 5000)
+@pytest.mark.parametrize("name", ["places.topojson", "places.json"])
+def test_topojson_is_lon_lat_by_convention_recorded_as_assumed(pg_conn, pg_schema, tmp_path, name):
+    """Named .topojson or, as it usually is (world-atlas' countries-110m.json), .json."""
+    path = _topojson(tmp_path / name, 4000, 5000)
     (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
     assert (table.source_crs, table.crs_assumed, table.driver) == ("EPSG:4326", True, "TopoJSON")
     assert table.bbox == pytest.approx((7.0, 46.5, 7.0, 46.5))
