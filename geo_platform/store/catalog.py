@@ -21,6 +21,7 @@ from geo_platform.lib.stac.collection import dataset_collection, with_collection
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.stac_ext import DUPLICATE_OF, SOURCE_BLOB
 from geo_platform.store import pgstac
+from geo_platform.store.stale_tables import drop_stale_tables, named_table
 
 
 @dataclass
@@ -28,6 +29,7 @@ class PublishResult:
     items: list[dict[str, str]] = field(default_factory=list)  # [{collection, id}]
     removed: list[dict[str, str]] = field(default_factory=list)
     collections_created: list[str] = field(default_factory=list)
+    dropped_tables: list[str] = field(default_factory=list)  # of the removed items
 
 
 def items_of_source(
@@ -128,7 +130,8 @@ def publish_sources(
 ) -> dict[str, PublishResult]:
     """Publish the items of several sources in ONE transaction (a batch run's files), after
     validating every item (unless the caller just did: ``validated``); extents are refreshed
-    once per collection."""
+    once per collection. The items a source no longer produces are removed, and the tables they
+    named with them (``store.stale_tables``)."""
     for source, items in by_source.items():
         for item in items:
             with_collection_link(item)
@@ -155,11 +158,16 @@ def publish_sources(
                 found = [(c, i) for c, i in present[source] if c in scope]
             else:
                 found = items_of_source(conn, source)
+            stale: dict[str, str] = {}
             for cid, iid in found:
                 if (cid, iid) not in keep:
+                    table = named_table(pgstac.get_item(conn, cid, iid))
+                    if table is not None:
+                        stale[table] = source
                     conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
                     res.removed.append({"collection": cid, "id": iid})
                     touched.add(cid)
+            res.dropped_tables = drop_stale_tables(conn, stale) if stale else []
         conn.commit()
     except BaseException:
         conn.rollback()

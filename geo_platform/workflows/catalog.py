@@ -46,6 +46,7 @@ class CatalogedSource:
     removed: list[dict[str, str]] = field(default_factory=list)
     collections_created: list[str] = field(default_factory=list)
     duplicate_of: str | None = None
+    dropped_tables: list[str] = field(default_factory=list)  # named by the removed items
 
 
 def read_silver_items(store: BlobStore, silver_container: str, blob: str) -> list[dict[str, Any]]:
@@ -144,6 +145,7 @@ def _publish_batch(
             removed=res.removed,
             collections_created=res.collections_created,
             duplicate_of=duplicate_of(by_source[source]),
+            dropped_tables=res.dropped_tables,
         )
         for source, res in results.items()
     }

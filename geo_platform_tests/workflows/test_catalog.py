@@ -21,7 +21,7 @@ from geo_platform.workflows.catalog import (
     publish_items,
     read_silver_items,
 )
-from geo_platform_tests.fixtures.vector_world import World, write_gpkg
+from geo_platform_tests.fixtures.vector_world import World, table_exists, write_gpkg
 
 
 @pytest.fixture
@@ -82,6 +82,35 @@ def test_a_layer_no_longer_produced_leaves_the_catalog(world: World) -> None:
     removed = sorted(result[blob].removed, key=lambda r: r["id"])
     assert removed == [{"collection": cid, "id": i} for i in sorted(gone)]
     assert left == [(cid, single)]
+    # Their tables went with them (nothing describes them any more); the new one is there.
+    assert sorted(result[blob].dropped_tables) == [f"{world.schema}.{t}" for t in sorted(gone)]
+    assert not any(table_exists(world.dsn, world.schema, t) for t in gone)
+    assert table_exists(world.dsn, world.schema, single)
+
+
+def test_a_table_another_item_names_is_kept(world: World) -> None:
+    """A removed item's table stays while another item in the catalog names it (here a copy
+    of the item under another id, as a duplicate's pointer item would)."""
+    blob = _published(world)
+    items = read_silver_items(world.store, "silver", blob)
+    towns = next(i for i in items if i["id"].endswith("towns"))
+    pointer = {**copy.deepcopy(towns), "id": towns["id"] + "-pointer"}
+    pointer["properties"][stac_ext.SOURCE_BLOB] = f"{world.prefix}/other.gpkg"
+    with world.connect() as conn:
+        publish_items(conn, {blob: items}, "vector")
+        pgstac.upsert_items(conn, [pointer])
+        conn.commit()
+    world.publish(blob, overrides={"layer": "parcels"})
+    with world.connect() as conn:
+        result = publish_items(conn, {blob: read_silver_items(world.store, "silver", blob)},
+                               "vector")[blob]  # fmt: skip
+        pgstac.delete_item(conn, pointer["collection"], pointer["id"])
+        conn.commit()
+    assert isinstance(result, CatalogedSource)
+    kept = towns["properties"][stac_ext.TABLE].split(".")[1]
+    assert table_exists(world.dsn, world.schema, kept)
+    assert f"{world.schema}.{kept}" not in result.dropped_tables
+    assert len(result.dropped_tables) == 1  # the parcels layer's own table went
 
 
 def test_a_file_whose_items_pgstac_refuses_fails_alone(world: World) -> None:

@@ -50,6 +50,8 @@ def _publish(
             "collections": sorted({i["collection"] for i in result.items}),
             "removed_stale_items": dg.MetadataValue.json(result.removed),
         }
+        if result.dropped_tables:  # the tables of layers the file no longer has
+            meta["dropped_stale_tables"] = dg.MetadataValue.json(result.dropped_tables)
         meta.update(_links(platform, kind, result.items))
         meta.update(_render_links(platform, result.published))
         if result.duplicate_of is not None:
