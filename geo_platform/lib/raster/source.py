@@ -4,7 +4,8 @@ Most rasters are their own source. Some are placed otherwise, and get a source t
 - a raster placed by GCPs or RPCs only: its georectified copy (``rectify``);
 - a grid on a rotated pole: its copy on longitude/latitude (``rectify.lonlat_copy_if_needed``);
 - a zip of tiles of one grid: the mosaic VRT over them, in place (``zip_mosaic``);
-- a KMZ that is one GroundOverlay: its image placed by its LatLonBox (``kmz_image``).
+- a KMZ that is one GroundOverlay: its image placed by its LatLonBox (``kmz_image``);
+- a south-up or mirrored grid: its rows or columns reversed (``flipped``).
 The ``RasterInfo`` returned describes that source, with ``rectified_from`` saying how it was
 made (a step of the item's lineage) and ``file_size`` the bronze file's.
 """
@@ -15,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from geo_platform.lib.errors import NotGeoreferencedError
+from geo_platform.lib.raster.flipped import flipped_copy
 from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
 from geo_platform.lib.raster.kmz_image import placed_overlay
 from geo_platform.lib.raster.opening import SeveralRastersError
@@ -40,6 +42,8 @@ def raster_source(
         warped = work / "warped-source.tif"  # a rotated pole: onto lon/lat
         rectified = lonlat_copy_if_needed(info.gdal_path, info.crs_wkt2, info.crs_source, warped,
                                           max_bytes)  # fmt: skip
+        if rectified is None:  # a south-up or mirrored grid: reversed, north-up
+            rectified = flipped_copy(info, work / "north-up-source.tif", max_bytes)
         if rectified is None:
             return info, local
     except SeveralRastersError as several:  # tiles of one grid in a zip: their mosaic
