@@ -158,16 +158,8 @@ def publish_sources(
                 found = [(c, i) for c, i in present[source] if c in scope]
             else:
                 found = items_of_source(conn, source)
-            stale: dict[str, str] = {}
-            for cid, iid in found:
-                if (cid, iid) not in keep:
-                    table = named_table(pgstac.get_item(conn, cid, iid))
-                    if table is not None:
-                        stale[table] = source
-                    conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
-                    res.removed.append({"collection": cid, "id": iid})
-                    touched.add(cid)
-            res.dropped_tables = drop_stale_tables(conn, stale) if stale else []
+            _remove_stale(conn, source, [k for k in found if k not in keep], res)
+            touched.update(r["collection"] for r in res.removed)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -182,6 +174,20 @@ def publish_sources(
         conn.rollback()
         raise
     return results
+
+
+def _remove_stale(
+    conn: psycopg.Connection, source: str, stale: list[tuple[str, str]], res: PublishResult
+) -> None:
+    """Delete the items ``source`` no longer produces, then the tables they named."""
+    tables: dict[str, str] = {}
+    for cid, iid in stale:
+        table = named_table(pgstac.get_item(conn, cid, iid))
+        if table is not None:
+            tables[table] = source
+        conn.execute("SELECT delete_item(%s, %s)", (iid, cid))
+        res.removed.append({"collection": cid, "id": iid})
+    res.dropped_tables = drop_stale_tables(conn, tables) if tables else []
 
 
 def _ensure_collections(conn: psycopg.Connection, collections: list[str], kind: str) -> list[str]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -74,7 +73,7 @@ from geo_platform.store.postgis import (
 )
 from geo_platform.store.table_owner import table_source
 from geo_platform.store.threads import ahead
-from geo_platform.store.vector_outputs import TableOutput
+from geo_platform.store.vector_outputs import TableOutput, kept_kinds
 
 SRID = 4326
 PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
@@ -270,7 +269,7 @@ def _publish_layer(
             if sum(s.rows_loaded for s in stats.values()) == 0 and not publish_empty:
                 dropped = [sum(getattr(s, k) for s in stats.values()) for k in _DROPS]
                 raise psycopg.Rollback()
-            kinds = _kept_kinds(plan.kinds, stats, outputs, publish_empty)
+            kinds = kept_kinds(plan.kinds, stats, outputs, publish_empty)
             results = [_finish(src, cleaner, plan, outputs[k], stats[k], t0) for k in kinds]
         except BaseException as exc:
             for out in outputs.values():
@@ -279,24 +278,6 @@ def _publish_layer(
     if dropped is not None:
         return _skip(src, dropped_reason(*dropped), skipped)
     return results
-
-
-def _kept_kinds(
-    kinds: Sequence[str],
-    stats: dict[str, KindStats],
-    outputs: dict[str, TableOutput],
-    publish_empty: bool,
-) -> list[str]:
-    """The dimensions of a split layer that kept features. One whose every feature was dropped
-    (an empty polygon, a line of one repeated point beside good points) gets no table and no
-    item: its table is discarded and its counts go to the first kept one, whose lineage names
-    the drops."""
-    kept = [k for k in kinds if stats[k].rows_loaded or publish_empty]
-    for k in kinds:
-        if k not in kept:
-            stats[kept[0]].add(stats[k])
-            outputs.pop(k).discard()
-    return kept
 
 
 def _check_column_count(src: LayerSource, attributes: int) -> None:

@@ -3,6 +3,7 @@ index a deferred load builds after its swap (``publish_vector_file(defer_index=T
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geo_platform.lib.vector.clean import CleanPart
+from geo_platform.lib.vector.clean import CleanPart, KindStats
 from geo_platform.lib.vector.extent import Extent
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.store.postgis import (
@@ -73,6 +74,24 @@ class TableOutput:
         self.staged.abort(exc)
         if self.writer is not None:
             self.writer.abort()
+
+
+def kept_kinds(
+    kinds: Sequence[str],
+    stats: dict[str, KindStats],
+    outputs: dict[str, TableOutput],
+    publish_empty: bool,
+) -> list[str]:
+    """The dimensions of a split layer that kept features. One whose every feature was dropped
+    (an empty polygon, a line of one repeated point beside good points) gets no table and no
+    item: its table is discarded and its counts go to the first kept one, whose lineage names
+    the drops."""
+    kept = [k for k in kinds if stats[k].rows_loaded or publish_empty]
+    for k in kinds:
+        if k not in kept:
+            stats[kept[0]].add(stats[k])
+            outputs.pop(k).discard()
+    return kept
 
 
 def create_spatial_index(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
