@@ -9,8 +9,9 @@ The rule, as users see it:
    ``HEAD_BYTES`` once per etag and classifies it with ``content_kind``. Rasters: TIFF and
    BigTIFF (so GeoTIFF and COG), JPEG 2000, GRIB, ERDAS Imagine, PNG, JPEG, GIF, WebP, netCDF,
    HDF5, NITF, DTED, PCIDSK and Arc/Info ASCII grids. Vectors: SQLite (GeoPackage),
-   FlatGeobuf, Parquet, zip archives, GeoJSON, GeoJSON sequences, TopoJSON, Esri JSON, KML,
-   GPX, GML, DXF, and CSV whose header names coordinate or WKT columns. Anything else is
+   FlatGeobuf, Parquet, Arrow IPC (Feather) files and streams, zip archives, GeoJSON, GeoJSON
+   sequences, TopoJSON, Esri JSON, KML, GPX, GML, DXF, and CSV whose header names coordinate or
+   WKT columns. Anything else is
    reported once as unsupported (with what the content looked like).
 3. A zip is a vector source (Shapefiles, FileGDB, GeoPackage...) unless its name says it holds
    a raster: ``N45E006.hgt.zip``, ``dem.tif.zip`` (see ``bronze.classify``). A zip with an
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import re
+import struct
 from pathlib import Path
 
 from geo_platform.lib.archive_members import tar_kind, zip_kind, zip_member_names
@@ -56,6 +58,7 @@ _MAGIC: list[tuple[bytes, str]] = [
     (SQLITE_MAGIC, "GPKG"),  # or "SQLite": ``_sqlite_kind``
     (b"fgb\x03", "FlatGeobuf"),
     (b"PAR1", "Parquet"),
+    (b"ARROW1", "Arrow"),  # Arrow IPC file (Feather V2); a stream: ``is_arrow_stream``
     (b"\x89PNG\r\n\x1a\n", "PNG"),
     (b"\xff\xd8\xff", "JPEG"),
     (b"GIF87a", "GIF"),
@@ -91,8 +94,9 @@ RASTER_CONTENT = frozenset(
      "MBTiles"}
 )  # fmt: skip
 VECTOR_CONTENT = frozenset(
-    {"GPKG", "SQLite", "FlatGeobuf", "Parquet", "ZIP", "GeoJSON", "GeoJSONSeq", "TopoJSON",
-     "ESRIJSON", "KML", "GPX", "GML", "DXF", "CSV", "MapInfo TAB", "MapInfo MIF", "OSM"}
+    {"GPKG", "SQLite", "FlatGeobuf", "Parquet", "Arrow", "ZIP", "GeoJSON", "GeoJSONSeq",
+     "TopoJSON", "ESRIJSON", "KML", "GPX", "GML", "DXF", "CSV", "MapInfo TAB", "MapInfo MIF",
+     "OSM"}
 )  # fmt: skip
 
 _GEOJSON_TYPE = re.compile(
@@ -126,6 +130,8 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
         return SRTM_SIZES[size]
     if is_osm_pbf(head):
         return "OSM"
+    if is_arrow_stream(head):
+        return "Arrow"
     if is_tar(head):
         return "TAR"
     return _sniff_text(head)
@@ -144,6 +150,32 @@ def _sqlite_kind(head: bytes) -> str:
 def is_osm_pbf(head: bytes) -> bool:
     """An OpenStreetMap PBF file: a 4-byte length, then a BlobHeader of type "OSMHeader"."""
     return head[4:15] == b"\x0a\x09OSMHeader"
+
+
+ARROW_CONTINUATION = b"\xff\xff\xff\xff"
+_ARROW_SCHEMA_MESSAGE = 1  # MessageHeader.Schema in Arrow's Message.fbs
+
+
+def is_arrow_stream(head: bytes) -> bool:
+    """An Arrow IPC stream (``.arrows``): the continuation marker 0xFFFFFFFF, a 4-byte length,
+    then a flatbuffer ``Message`` whose header is a ``Schema`` (a stream starts with its
+    schema). The marker alone is too common in binary data to decide."""
+    size = int.from_bytes(head[4:8], "little", signed=True)
+    if not head.startswith(ARROW_CONTINUATION) or not 8 <= size <= len(head) - 8:
+        return False
+    msg = head[8 : 8 + size]
+    try:
+        (root,) = struct.unpack_from("<I", msg, 0)
+        vtable = root - struct.unpack_from("<i", msg, root)[0]
+        if not 0 <= vtable <= len(msg) - 8:
+            return False
+        (vtable_size,) = struct.unpack_from("<H", msg, vtable)
+        if vtable_size < 8:  # its own size and the table's, version, header_type
+            return False
+        (where,) = struct.unpack_from("<H", msg, vtable + 6)  # field 1: header_type
+        return where != 0 and msg[root + where] == _ARROW_SCHEMA_MESSAGE
+    except (struct.error, IndexError):
+        return False
 
 
 def sniff_format(path: Path, display: str | None = None) -> str:

@@ -17,7 +17,8 @@ RASTER_EXTENSIONS = frozenset(
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
      ".kml", ".kmz", ".fgb", ".parquet", ".geoparquet", ".gml", ".gpx", ".topojson", ".dxf",
-     ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf", ".sqlite"}
+     ".tab", ".mif", ".xlsx", ".ods", ".osm", ".pbf", ".sqlite", ".arrow", ".feather", ".arrows",
+     ".ipc"}
 )  # fmt: skip
 # Single-file vectors that may arrive compressed (``roads.geojson.gz``, ``lib.compressed``).
 COMPRESSED_VECTORS = VECTOR_EXTENSIONS - {".zip", ".shp", ".tab", ".mif", ".kmz", ".xlsx", ".ods"}

@@ -45,7 +45,7 @@ RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "
                   "text"}  # fmt: skip
 VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "SQLite", "ZIP", "CSV", "KML", "FlatGeobuf",
                   "Parquet", "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
-                  "DXF", "MapInfo TAB", "MapInfo MIF", "OSM"}  # fmt: skip
+                  "DXF", "MapInfo TAB", "MapInfo MIF", "OSM", "Arrow"}  # fmt: skip
 
 
 @dataclass
@@ -104,7 +104,7 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
 
             refuse_vector_tiles(path, name)
         _raster_details(inv, path, name)
-    elif fmt == "Parquet":
+    elif fmt in ("Parquet", "Arrow"):  # read with pyarrow, as the table stage reads them
         _read_details(inv, path, name)
     else:
         _vector_details(inv, path, fmt, name)

@@ -7,8 +7,9 @@ layer's features.
 Formats: GeoJSON, GeoJSONSeq, GeoPackage (all layers or ``options.layer``), Shapefile (zipped,
 nested folders and several per zip allowed, each its own layer named by its path in the zip, or
 a loose ``.shp`` with its sidecars), CSV with coordinate or WKT columns (see ``csvsource.py``),
-KML/KMZ (every folder is a layer), FlatGeobuf, GeoParquet, FileGDB, GPX, GML, TopoJSON, Esri
-JSON, DXF, SQLite, each also compressed or in a tar. Content decides (``sniff.check_file``).
+KML/KMZ (every folder is a layer), FlatGeobuf, GeoParquet, Arrow IPC/Feather (``arrow_ipc``),
+FileGDB, GPX, GML, TopoJSON, Esri JSON, DXF, SQLite, each also compressed or in a tar. Content
+decides (``sniff.check_file``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.repack import Zipped, as_zip_if_archive
 from geo_platform.lib.vector import (
     archive,
+    arrow_ipc,
     geojson_crs,
     geojson_ids,
     geoparquet,
@@ -282,6 +284,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         layers = _spreadsheet_layers(path, name, fmt, options)
     elif fmt == "parquet":
         layers = [geoparquet.parquet_layer_source(path, name, options.assume_crs)]
+    elif fmt == "arrow":  # Arrow IPC / Feather: pyogrio's GDAL has no Arrow driver
+        layers = [arrow_ipc.arrow_layer_source(path, name, options.assume_crs)]
     elif fmt == "kmz":
         archive.inspect_zip(path, name, options)
         safe, holder = gdal_safe(path, ".kmz")
@@ -303,25 +307,34 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
             if raster is None:
                 raise
             raise raster from None
-        if fmt == "geojson" and any(s.driver == "TopoJSON" for s in layers):
-            fmt = "topojson"  # named .json, as TopoJSON usually is (world-atlas, us-atlas)
-        if fmt == "geojson":
-            layers = _declared_crs(path, name, layers, options)
-        elif fmt == "topojson" and not options.assume_crs:
-            # TopoJSON has no CRS member: lon/lat by convention, assumed and range-checked
-            # like a CSV's coordinates (projected ones fail with CoordinateRangeError).
-            layers = [
-                replace(s, crs="EPSG:4326", crs_assumed=True, lonlat_range_check=True)
-                if s.crs is None
-                else s
-                for s in layers
-            ]
+        layers = _json_crs(path, name, fmt, layers, options)
         if holder is not None and len(layers) == 1 and layers[0].name == "source":
             layers = [replace(layers[0], name=path.stem)]  # named after the link, not the file
     if not layers:
         raise EmptyDatasetError("the file has no layers with features or geometry", path=name)
     multi = len(layers) > 1
     return [replace(s, multi_layer=multi) for s in layers]
+
+
+def _json_crs(
+    path: Path, name: str, fmt: str, layers: list[LayerSource], options: VectorOptions
+) -> list[LayerSource]:
+    """A GeoJSON's declared CRS; TopoJSON's convention (also when named ``.json``, as TopoJSON
+    usually is: world-atlas, us-atlas)."""
+    if fmt == "geojson" and any(s.driver == "TopoJSON" for s in layers):
+        fmt = "topojson"
+    if fmt == "geojson":
+        return _declared_crs(path, name, layers, options)
+    if fmt == "topojson" and not options.assume_crs:
+        # TopoJSON has no CRS member: lon/lat by convention, assumed and range-checked like a
+        # CSV's coordinates (projected ones fail with CoordinateRangeError).
+        return [
+            replace(s, crs="EPSG:4326", crs_assumed=True, lonlat_range_check=True)
+            if s.crs is None
+            else s
+            for s in layers
+        ]
+    return layers
 
 
 def _tail(path: Path, size: int = 256) -> bytes:

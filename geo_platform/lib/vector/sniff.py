@@ -17,7 +17,12 @@ import re
 from pathlib import Path
 from typing import IO, Any
 
-from geo_platform.lib.content import csv_header_has_geometry, is_osm_pbf, sniff_head
+from geo_platform.lib.content import (
+    csv_header_has_geometry,
+    is_arrow_stream,
+    is_osm_pbf,
+    sniff_head,
+)
 from geo_platform.lib.errors import (
     DecodingError,
     EmptyFileError,
@@ -34,6 +39,10 @@ FORMAT_OF_EXTENSION = {
     ".tsv": "csv",
     ".parquet": "parquet",
     ".geoparquet": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".arrows": "arrow",
+    ".ipc": "arrow",
     ".geojson": "geojson",
     ".json": "geojson",
     ".geojsonl": "geojsonseq",
@@ -87,9 +96,11 @@ DRIVER_OF_FORMAT = {
     "tab": "MapInfo File",
     "mif": "MapInfo File",
     "osm": "OSM",
+    "arrow": "Arrow",  # not in pyogrio's GDAL: ``read`` reads these with pyarrow (``arrow_ipc``)
 }
 SUFFIX_OF_FORMAT = {
     "zip": ".zip", "kmz": ".kmz", "shp": ".shp", "csv": ".csv", "parquet": ".parquet",
+    "arrow": ".arrow",
     "geojson": ".geojson", "geojsonseq": ".geojsonl", "gpkg": ".gpkg", "kml": ".kml",
     "sqlite": ".sqlite", "fgb": ".fgb", "gpx": ".gpx", "gml": ".gml", "topojson": ".topojson",
     "esrijson": ".json",
@@ -99,6 +110,7 @@ SUFFIX_OF_FORMAT = {
 # Formats recognised from content alone (lib.content's names -> ours).
 _FORMAT_OF_CONTENT = {
     "ZIP": "zip", "GPKG": "gpkg", "SQLite": "sqlite", "Parquet": "parquet", "FlatGeobuf": "fgb",
+    "Arrow": "arrow",
     "GeoJSON": "geojson", "GeoJSONSeq": "geojsonseq", "TopoJSON": "topojson",
     "ESRIJSON": "esrijson", "KML": "kml", "GPX": "gpx", "GML": "gml", "DXF": "dxf",
     "MapInfo TAB": "tab", "MapInfo MIF": "mif", "OSM": "osm",
@@ -110,6 +122,7 @@ _CONTENT_OK = {
     "shp": {"shp"},
     "csv": {"text"},
     "parquet": {"parquet"},
+    "arrow": {"arrow"},
     "geojson": {"json"},
     "geojsonseq": {"json", "jsonseq"},
     "gpkg": {"sqlite"},
@@ -130,6 +143,7 @@ _DESCRIBE = {
     "zip": "a zip archive",
     "sqlite": "an SQLite database",
     "parquet": "a Parquet file",
+    "arrow": "an Arrow IPC (Feather) file or stream",
     "fgb": "a FlatGeobuf file",
     "shp": "a Shapefile .shp",
     "dbf": "a dBase table (.dbf)",
@@ -158,6 +172,8 @@ def detect_content(head: bytes) -> str:
         return "sqlite"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(b"ARROW1") or is_arrow_stream(head):
+        return "arrow"
     if head.startswith(b"fgb\x03"):
         return "fgb"
     if head.startswith(b"\x00\x00\x27\x0a"):

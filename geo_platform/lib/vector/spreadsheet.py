@@ -7,13 +7,20 @@ CRS rule (WGS84 lon/lat assumed only when the coordinates fit, recorded as assum
 errors. A sheet without coordinate columns (a legend, notes) is left out when another sheet has
 them; when none has, the file fails with ``NoGeometryError`` naming every sheet. The workbook
 is a zip: it passes the zip bomb checks before GDAL opens it.
+
+Every sheet's first row is its header, whatever its position (``_first_row_headers``): GDAL's
+XLSX driver reads the last sheet while it opens the workbook, before the open option
+``HEADERS=FORCE`` reaches the dataset, so that sheet needs the configuration option too.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +34,8 @@ from geo_platform.lib.vector.options import VectorOptions
 
 DRIVERS = {"xlsx": "XLSX", "ods": "ODS"}
 FORMATS = {driver: fmt for fmt, driver in DRIVERS.items()}  # "XLSX" -> "xlsx"
+_HEADERS_OPTION = {"XLSX": "OGR_XLSX_HEADERS", "ODS": "OGR_ODS_HEADERS"}
+_HEADERS_LOCK = threading.Lock()
 
 
 def _sheets(gdal_path: str) -> list[str]:
@@ -35,10 +44,33 @@ def _sheets(gdal_path: str) -> list[str]:
         return [str(name) for name, _ in pyogrio.list_layers(gdal_path)]
 
 
-def _as_csv(gdal_path: str, sheet: str) -> csvsource.TempCopy | None:
+@contextmanager
+def _first_row_headers(driver: str) -> Iterator[None]:
+    """GDAL takes the first row of every sheet as its header while this holds.
+
+    The open option ``HEADERS=FORCE`` alone misses a sheet: the XLSX driver reads the last one
+    inside its ``Open`` (to drop trailing empty sheets), and GDAL attaches the open options to
+    the dataset only once ``Open`` has returned. That sheet's header is then decided by the
+    configuration option ``OGR_XLSX_HEADERS``, else guessed (a first row of text over a second
+    row holding a number): a last sheet of text cells, as every CSV converted to a workbook has,
+    came back as Field1, Field2... and was left out for want of coordinate columns. So the
+    configuration option is set too. Pyogrio sets it for the whole process (GDAL's
+    thread-local setter is not exposed): the lock keeps two readers from restoring it under
+    each other, and the previous value (or none) is restored after the read."""
+    name = _HEADERS_OPTION[driver]
+    with _HEADERS_LOCK:
+        previous = pyogrio.get_gdal_config_option(name)
+        pyogrio.set_gdal_config_options({name: "FORCE"})
+        try:
+            yield
+        finally:
+            pyogrio.set_gdal_config_options({name: previous})
+
+
+def _as_csv(gdal_path: str, sheet: str, driver: str) -> csvsource.TempCopy | None:
     """The sheet as a temporary UTF-8 CSV, its first row the header, every cell as text;
     None for a sheet without rows."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _first_row_headers(driver):
         warnings.simplefilter("ignore")
         _, table = pyogrio.read_arrow(gdal_path, layer=sheet, HEADERS="FORCE")
     if table.num_rows == 0 or table.num_columns == 0:
@@ -63,7 +95,7 @@ def spreadsheet_layers(base: Any, fmt: str, options: VectorOptions) -> list[Any]
     layers: list[Any] = []
     refused: dict[str, str] = {}
     for sheet in _sheets(base.gdal_path):
-        holder = _as_csv(base.gdal_path, sheet)
+        holder = _as_csv(base.gdal_path, sheet, driver)
         if holder is None:
             refused[sheet] = "the sheet has no rows"
             continue

@@ -137,3 +137,45 @@ def test_published_through_the_vector_workflow_with_a_valid_item(world: World, t
     validate_stac(item)
     assert item["properties"]["geo_platform:crs_assumed"] is True
     assert "(XLSX, 3 features)" in item["properties"]["processing:lineage"]
+
+
+ROUTES = pd.DataFrame({
+    "route": ["R1", "R2"],
+    "WKT": ["LINESTRING (7 46, 8 47)", "LINESTRING (8 47, 9 47)"],
+})  # fmt: skip
+PLACES = pd.DataFrame({"Name": ["Bern"], "Latitude": ["46.948"], "Longitude": ["7.4474"]})
+"""Every cell text, as a CSV converted to a workbook (``ogr2ogr -f XLSX``) stores them."""
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".ods"])
+@pytest.mark.parametrize("order", [("Routes", "Places"), ("Places", "Routes")])
+@pytest.mark.parametrize("notes", [False, True], ids=["two_sheets", "notes_between"])
+def test_every_sheet_with_coordinates_publishes_whatever_its_position(
+    pg_conn, pg_schema, tmp_path, suffix, order, notes
+):
+    """GDAL's XLSX driver reads the last sheet while it opens the workbook, before the open
+    option ``HEADERS=FORCE`` reaches it: a last sheet of text cells came back as Field1,
+    Field2... and was left out for want of coordinate columns."""
+    frames = {"Routes": ROUTES, "Places": PLACES, "Notes": pd.DataFrame({"note": ["x", "y"]})}
+    names = (order[0], "Notes", order[1]) if notes else order
+    sheets = {name: frames[name] for name in names}
+    path = _workbook(tmp_path / f"two_sheets{suffix}", sheets)
+    layers = open_source(path, f"survey/two_sheets{suffix}")
+    assert [(s.name, s.driver) for s in layers] == [(n, suffix[1:].upper()) for n in order]
+    tables = {t.layer: t for t in publish_file(pg_conn, path, pg_schema, tmp_path)}
+    assert sorted(tables) == sorted(order)  # the notes have no coordinates: left out
+    routes, places = tables["Routes"], tables["Places"]
+    assert (routes.rows_loaded, routes.geometry_type, routes.srid) == (2, "MultiLineString", 4326)
+    assert (places.rows_loaded, places.geometry_type, places.srid) == (1, "MultiPoint", 4326)
+    assert {c.original_name for c in places.columns} >= {"Name"}
+    assert {c.original_name for c in routes.columns} >= {"route"}
+    rows = pg_conn.execute(
+        sql.SQL("SELECT name, ST_X(ST_GeometryN(geom, 1)), ST_Y(ST_GeometryN(geom, 1)) "
+                "FROM {}.{}").format(sql.Identifier(pg_schema), sql.Identifier(places.table))
+    ).fetchall()  # fmt: skip
+    assert rows == [("Bern", pytest.approx(7.4474), pytest.approx(46.948))]
+    lines = pg_conn.execute(
+        sql.SQL("SELECT route, ST_AsText(ST_GeometryN(geom, 1)) FROM {}.{} ORDER BY fid").format(
+            sql.Identifier(pg_schema), sql.Identifier(routes.table))
+    ).fetchall()  # fmt: skip
+    assert lines == [("R1", "LINESTRING(7 46,8 47)"), ("R2", "LINESTRING(8 47,9 47)")]
