@@ -14,6 +14,7 @@ from geo_platform.lib.content import SQLITE_MAGIC, sniff_head
 from geo_platform.lib.vector.archive import raster_members
 from geo_platform.lib.vector.kml_overlays import ground_overlays, network_links
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
+from geo_platform.lib.vector.zip_tables import tables_without_coordinates
 
 GPKG_RASTER = (
     "UnsupportedFormatError: raster tiles of a GeoPackage are not published; convert them to a "
@@ -33,6 +34,10 @@ NETWORK_LINK = (
     "UnsupportedFormatError: a KML NetworkLink is not followed (the platform publishes what a "
     "file holds and fetches no URL); download what it links to and upload that"
 )
+CSV_TABLE = (
+    "NoGeometryError: a CSV without coordinate or WKT columns beside the zip's vector files is "
+    "not published (an attribute table?); give it lat/lon or WKT columns, or join it to a layer"
+)
 ATTRIBUTE_TABLE = (
     "NoGeometryError: an attribute table without geometry is not published (each published "
     "table is a spatial layer with its STAC item); join it to a layer first"
@@ -49,6 +54,8 @@ def left_out(path: Path, chosen_layer: str | None = None) -> dict[str, str]:
         out.update(dict.fromkeys(gpkg_attribute_tables(path), ATTRIBUTE_TABLE))
         out.update(dict.fromkeys(sqlite_attribute_tables(path), ATTRIBUTE_TABLE))
     out.update(dict.fromkeys(raster_members(path), ZIPPED_RASTER))
+    if chosen_layer is None:
+        out.update(dict.fromkeys(tables_without_coordinates(path), CSV_TABLE))
     return out
 
 

@@ -45,6 +45,7 @@ from geo_platform.lib.vector import (
     sniff,
     spreadsheet,
     truncated,
+    zip_tables,
 )
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.batches import reader_error
@@ -143,7 +144,8 @@ def _base(path: Path, display: str, gdal_path: str, driver: str, name: str) -> L
 def _zip_layers(path: Path, display: str, options: VectorOptions) -> list[LayerSource]:
     names = archive.inspect_zip(path, display, options)
     members: list[tuple[str, list[LayerSource]]] = []
-    for vec in archive.vectors_in(path, names, display):
+    vectors = archive.vectors_in(path, names, display)
+    for vec in [*vectors, *zip_tables.tables_beside(path, names, vectors)[0]]:
         archive.check_member_content(path, vec, display)
         members.append((vec.inner_path, _member_layers(path, display, vec, options, names)))
     return _distinct_layer_names(members)
