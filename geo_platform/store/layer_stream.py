@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
+from geo_platform.lib.errors import TooLargeError
 from geo_platform.lib.vector.batches import iter_batches
 from geo_platform.lib.vector.clean import CleanPart, LayerCleaner
 from geo_platform.lib.vector.options import VectorOptions
@@ -41,9 +42,10 @@ def batch_rows(src: LayerSource, options: VectorOptions) -> int:
     return max(256, min(options.batch_size, int(BATCH_BYTES / max(per_feature, 1.0))))
 
 
-def plan_for(src: LayerSource, options: VectorOptions) -> LayerPlan:
-    """The layer's tables: from its declared type, else from a geometry pre-scan."""
-    plan = declared_plan(src.geometry_type)
+def plan_for(src: LayerSource, options: VectorOptions, trust_declared: bool = True) -> LayerPlan:
+    """The layer's tables: from its declared type, else (or when the features turned out not
+    to keep to it: ``trust_declared=False``) from a geometry pre-scan."""
+    plan = declared_plan(src.geometry_type) if trust_declared else None
     if plan is not None:
         return plan
     batches = iter_batches(src, batch_rows(src, options), columns=[])
@@ -72,3 +74,16 @@ def cleaned_pieces(
         return cleaner.clean(item[0]), item[1]
 
     return mapped(clean, pieces(), CLEAN_THREADS)
+
+
+PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
+
+
+def check_column_count(src: LayerSource, attributes: int) -> None:
+    if attributes + 2 > PG_MAX_COLUMNS:
+        raise TooLargeError(
+            f"layer {src.name!r} has {attributes} attribute columns; a PostgreSQL table holds "
+            f"at most {PG_MAX_COLUMNS} columns ({PG_MAX_COLUMNS - 2} attributes besides fid "
+            "and geom)",
+            path=src.display,
+        )

@@ -49,7 +49,11 @@ from geo_platform.lib.errors import (
 )
 from geo_platform.lib.vector import wkb
 from geo_platform.lib.vector.batches import open_batches
-from geo_platform.lib.vector.clean import KindStats, LayerCleaner
+from geo_platform.lib.vector.clean import (
+    GeometryWarning,
+    LayerCleaner,
+    OffPlanGeometries,
+)
 from geo_platform.lib.vector.extent import Extent
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
 from geo_platform.lib.vector.options import VectorOptions
@@ -57,13 +61,17 @@ from geo_platform.lib.vector.plan import LayerPlan, declared_plan
 from geo_platform.lib.vector.prefetch import Prefetch
 from geo_platform.lib.vector.read import open_source
 from geo_platform.lib.vector.records import (
-    ColumnInfo,
     LoadedTable,
     dropped_reason,
     every_layer_failed,
 )
 from geo_platform.lib.vector.source import LayerSource
-from geo_platform.store.layer_stream import batch_rows, cleaned_pieces, plan_for
+from geo_platform.store.layer_stream import (
+    batch_rows,
+    check_column_count,
+    cleaned_pieces,
+    plan_for,
+)
 from geo_platform.store.postgis import (
     ColumnSpec,
     StagedTable,
@@ -73,10 +81,8 @@ from geo_platform.store.postgis import (
 )
 from geo_platform.store.table_owner import table_source
 from geo_platform.store.threads import ahead
-from geo_platform.store.vector_outputs import TableOutput, kept_kinds
+from geo_platform.store.vector_outputs import SRID, TableOutput, finished_table, kept_kinds
 
-SRID = 4326
-PG_MAX_COLUMNS = 1600  # PostgreSQL's hard limit per table (fid and geom included)
 _DROPS = ("dropped_null", "dropped_empty", "invalid_dropped")
 
 
@@ -246,6 +252,28 @@ def _publish_layer(
     plan = plan_for(src, options)
     if not plan.kinds:
         return _skip(src, "it has no geometries", skipped)
+    load = (conn, src, schema, base, options, parquet_dir, defer_index, skipped, t0)
+    try:
+        return _load_layer(plan, *load)
+    except OffPlanGeometries as exc:  # the declared type is not what the features are
+        warnings.warn(f"{src.display}: {exc}; planned from its features", GeometryWarning,
+                      stacklevel=2)  # fmt: skip
+        return _load_layer(plan_for(src, options, trust_declared=False), *load)
+
+
+def _load_layer(
+    plan: LayerPlan,
+    conn: psycopg.Connection[Any],
+    src: LayerSource,
+    schema: str,
+    base: str,
+    options: VectorOptions,
+    parquet_dir: Path | None,
+    defer_index: bool,
+    skipped: dict[str, str],
+    t0: float,
+) -> list[tuple[LoadedTable, TableOutput]]:
+    publish_empty = options.empty_layers == "publish"
     names = {k: base if len(plan.kinds) == 1 else split_table_name(base, k) for k in plan.kinds}
     outputs: dict[str, TableOutput] = {}
     dropped: list[int] | None = None  # the counts of a layer that kept no feature
@@ -253,7 +281,7 @@ def _publish_layer(
         try:
             with open_batches(src, batch_rows(src, options)) as (arrow_schema, batches):
                 cleaner = LayerCleaner(src, arrow_schema, plan, options)
-                _check_column_count(src, len(cleaner.columns))
+                check_column_count(src, len(cleaner.columns))
                 outputs = _open_outputs(
                     conn, cleaner, plan, schema, base, names, parquet_dir, defer_index
                 )
@@ -270,7 +298,7 @@ def _publish_layer(
                 dropped = [sum(getattr(s, k) for s in stats.values()) for k in _DROPS]
                 raise psycopg.Rollback()
             kinds = kept_kinds(plan.kinds, stats, outputs, publish_empty)
-            results = [_finish(src, cleaner, plan, outputs[k], stats[k], t0) for k in kinds]
+            results = [finished_table(src, cleaner, plan, outputs[k], stats[k], t0) for k in kinds]
         except BaseException as exc:
             for out in outputs.values():
                 out.abort(exc)
@@ -278,16 +306,6 @@ def _publish_layer(
     if dropped is not None:
         return _skip(src, dropped_reason(*dropped), skipped)
     return results
-
-
-def _check_column_count(src: LayerSource, attributes: int) -> None:
-    if attributes + 2 > PG_MAX_COLUMNS:
-        raise TooLargeError(
-            f"layer {src.name!r} has {attributes} attribute columns; a PostgreSQL table holds "
-            f"at most {PG_MAX_COLUMNS} columns ({PG_MAX_COLUMNS - 2} attributes besides fid "
-            "and geom)",
-            path=src.display,
-        )
 
 
 def _open_outputs(
@@ -317,51 +335,6 @@ def _open_outputs(
             final = Path(parquet_dir) / f"{table}.parquet"
         outputs[kind] = TableOutput(kind, table, base, staged, writer, final, Extent())
     return outputs
-
-
-def _finish(
-    src: LayerSource,
-    cleaner: LayerCleaner,
-    plan: LayerPlan,
-    out: TableOutput,
-    stats: KindStats,
-    t0: float,
-) -> tuple[LoadedTable, TableOutput]:
-    out.settled_extent()
-    out.staged.prepare()  # the swap waits until every layer of the file is ready
-    if out.writer is not None:
-        out.writer.close()
-    gtype = plan.geometry_type(out.kind)
-    columns = (
-        ColumnInfo("fid", "bigint", None),
-        *(ColumnInfo(c.name, c.pg_type, c.source) for c in cleaner.columns),
-        ColumnInfo("geom", f"geometry({gtype},{SRID})", src.geometry_column),
-    )
-    table = LoadedTable(
-        schema=out.staged.schema,
-        table=out.staged.table,
-        layer=src.name,
-        kind=out.kind,
-        rows_read=stats.rows_read,
-        rows_loaded=out.staged.rows,
-        dropped_null=stats.dropped_null,
-        dropped_empty=stats.dropped_empty,
-        repaired=stats.repaired,
-        invalid_dropped=stats.invalid_dropped,
-        geometry_type=gtype,
-        srid=SRID,
-        bbox=out.extent.bbox(),
-        source_crs=cleaner.reprojector.source_crs,
-        crs_assumed=cleaner.reprojector.assumed or src.crs_assumed,
-        columns=columns,
-        geoparquet_path=out.final_path,
-        footprint=out.extent.footprint(),
-        driver=src.driver,
-        split=len(plan.kinds) > 1,
-        seconds=time.perf_counter() - t0,
-        wrapped=stats.wrapped,
-    )
-    return table, out
 
 
 def _swap_all(

@@ -3,6 +3,7 @@ index a deferred load builds after its swap (``publish_vector_file(defer_index=T
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geo_platform.lib.vector.clean import CleanPart, KindStats
+from geo_platform.lib.vector.clean import CleanPart, KindStats, LayerCleaner
 from geo_platform.lib.vector.extent import Extent
 from geo_platform.lib.vector.geoparquet import GeoParquetWriter
+from geo_platform.lib.vector.plan import LayerPlan
+from geo_platform.lib.vector.records import ColumnInfo, LoadedTable
+from geo_platform.lib.vector.source import LayerSource
 from geo_platform.store.postgis import (
     GEOMETRY_COLUMN,
     StagedTable,
@@ -23,6 +27,8 @@ from geo_platform.store.postgis import (
     table_exists,
 )
 from geo_platform.store.threads import InOrder
+
+SRID = 4326
 
 
 @dataclass
@@ -92,6 +98,53 @@ def kept_kinds(
             stats[kept[0]].add(stats[k])
             outputs.pop(k).discard()
     return kept
+
+
+def finished_table(
+    src: LayerSource,
+    cleaner: LayerCleaner,
+    plan: LayerPlan,
+    out: TableOutput,
+    stats: KindStats,
+    t0: float,
+) -> tuple[LoadedTable, TableOutput]:
+    """The layer's output ``out`` made ready for the swap (COPY ended, key and index built,
+    GeoParquet closed), and its record."""
+    out.settled_extent()
+    out.staged.prepare()  # the swap waits until every layer of the file is ready
+    if out.writer is not None:
+        out.writer.close()
+    gtype = plan.geometry_type(out.kind)
+    columns = (
+        ColumnInfo("fid", "bigint", None),
+        *(ColumnInfo(c.name, c.pg_type, c.source) for c in cleaner.columns),
+        ColumnInfo("geom", f"geometry({gtype},{SRID})", src.geometry_column),
+    )
+    table = LoadedTable(
+        schema=out.staged.schema,
+        table=out.staged.table,
+        layer=src.name,
+        kind=out.kind,
+        rows_read=stats.rows_read,
+        rows_loaded=out.staged.rows,
+        dropped_null=stats.dropped_null,
+        dropped_empty=stats.dropped_empty,
+        repaired=stats.repaired,
+        invalid_dropped=stats.invalid_dropped,
+        geometry_type=gtype,
+        srid=SRID,
+        bbox=out.extent.bbox(),
+        source_crs=cleaner.reprojector.source_crs,
+        crs_assumed=cleaner.reprojector.assumed or src.crs_assumed,
+        columns=columns,
+        geoparquet_path=out.final_path,
+        footprint=out.extent.footprint(),
+        driver=src.driver,
+        split=len(plan.kinds) > 1,
+        seconds=time.perf_counter() - t0,
+        wrapped=stats.wrapped,
+    )
+    return table, out
 
 
 def create_spatial_index(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:

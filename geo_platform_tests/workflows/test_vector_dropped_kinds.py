@@ -6,6 +6,7 @@ empty table got an item without a geometry, which pgstac refused for every file 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from geo_platform.lib import naming
+from geo_platform.lib.vector.clean import GeometryWarning
 from geo_platform.store.catalog import items_of_source
 from geo_platform.workflows.catalog import CatalogedSource, publish_items, read_silver_items
 from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts
@@ -60,3 +62,30 @@ def test_a_dimension_that_keeps_no_feature_gets_no_table(
         results = publish_items(conn, items, "vector")
         assert all(isinstance(r, CatalogedSource) for r in results.values())
         assert [i for _c, i in items_of_source(conn, blob)] == [table.table]
+
+
+def test_a_layer_that_breaks_its_declared_type_is_planned_from_its_features(
+    world: World, tmp_path: Path
+) -> None:
+    """A GeoPackage layer declared POINT holding a polygon (GDAL writes it with a warning) is
+    split by dimension as an undeclared mixed layer is; the polygon is not dropped."""
+    csv = tmp_path / "m.csv"
+    csv.write_text(
+        'WKT,n\n"POLYGON((7 46,8 46,8 47,7 46))",1\n"POINT(7 46)",2\n"POINT(7.5 46)",3\n'
+    )
+    gpkg = tmp_path / "declared.gpkg"
+    subprocess.run(
+        ["ogr2ogr", "-f", "GPKG", "-a_srs", "EPSG:4326", "-nlt", "POINT", "-nln", "pts", str(gpkg),
+         str(csv), "-oo", "GEOM_POSSIBLE_NAMES=WKT", "-oo", "KEEP_GEOM_COLUMNS=NO"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    blob = world.upload("declared.gpkg", gpkg)
+    with pytest.warns(GeometryWarning, match=r"declared as Point but holds polygons"):
+        published = world.publish(blob)
+    base = naming.table_name(blob)
+    tables = {t.kind: t for t in published.tables}
+    assert sorted(tables) == ["points", "polygons"]
+    assert tables["points"].table == f"{base}__points" and tables["points"].rows_loaded == 2
+    assert tables["polygons"].rows_loaded == 1 and tables["polygons"].invalid_dropped == 0
+    facts = table_facts(world.dsn, world.schema, tables["polygons"].table)
+    assert facts[:3] == (1, [4326], ["MULTIPOLYGON"])

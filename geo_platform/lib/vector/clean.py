@@ -47,6 +47,11 @@ class GeometryWarning(UserWarning):
     """Features dropped because their geometry does not fit the layer's declared type."""
 
 
+class OffPlanGeometries(Exception):
+    """A layer declared as one geometry type holds features of another dimension (a GeoPackage
+    layer declared POINT holding a polygon): the loader plans it again from its features."""
+
+
 @dataclass
 class KindStats:
     """Counters of one output table (a layer's features of one dimension)."""
@@ -281,6 +286,11 @@ class LayerCleaner:
     def _off_plan(self, piece: _Piece, kind: str, rows: np.ndarray) -> None:
         if not len(rows) or not self.plan.kinds:
             return
+        if self.plan.declared:
+            raise OffPlanGeometries(
+                f"layer {self.src.name!r} is declared as {self.src.geometry_type} but holds "
+                f"{kind}"
+            )
         target = piece.stats[self.plan.kinds[0]]
         target.rows_read += len(rows)
         target.invalid_dropped += len(rows)
