@@ -60,8 +60,10 @@ Href = Callable[[str], str]
 @dataclass(frozen=True)
 class TiledPublished:
     """A large raster published as tiles: its tile items, mosaics (asset name -> href: ``mosaic``
-    and, with visual tiles, ``mosaic-visual``), run metadata (JSON-able values; ``*_href`` keys
-    are hrefs), check verdicts by check name, and the bronze file whose content this one repeats
+    and, with visual tiles, ``mosaic-visual``), the hrefs of the silver blobs written (tiles,
+    visual tiles, manifests, mosaics, items, thumbnail), run metadata (JSON-able values;
+    ``*_href`` keys are hrefs; ``geo_platform/blobs`` lists ``blobs``, as for a single COG), check
+    verdicts by check name, and the bronze file whose content this one repeats
     (``duplicates="publish"``: built in full, items flagged)."""
 
     blob: str
@@ -72,6 +74,7 @@ class TiledPublished:
     metadata: dict[str, Any]
     checks: dict[str, tuple[bool, str]]
     duplicate_of: str | None = None
+    blobs: tuple[str, ...] = ()
 
 
 def publish_tiled(
@@ -118,15 +121,19 @@ def publish_tiled(
     )
     published = replace_outputs(store, silver_container, blob, files)
     shutil.rmtree(work, ignore_errors=True)  # published: the next version starts afresh
+    blobs = tuple(href(rel) for rel in published)
+    meta = _metadata(result, visual, info, mosaic, mosaics, len(published))
+    meta["geo_platform/blobs"] = list(blobs)  # what ingest reports, as for a single COG
     return TiledPublished(
         blob=blob,
         collection_id=naming.collection_id(blob),
         item_ids=tuple(items),
         mosaics=mosaics,
         published_blobs=len(published),
-        metadata=_metadata(result, visual, info, mosaic, mosaics, len(published)),
+        metadata=meta,
         checks=_checks(result, visual),
         duplicate_of=duplicate_of,
+        blobs=blobs,
     )
 
 

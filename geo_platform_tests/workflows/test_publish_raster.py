@@ -16,7 +16,12 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from geo_platform.lib import naming, stac_ext
-from geo_platform.lib.errors import NotFoundError, NotGeoreferencedError
+from geo_platform.lib.errors import (
+    CoordinateRangeError,
+    NotFoundError,
+    NotGeoreferencedError,
+    UnreadableFileError,
+)
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling import TilingOptions
 from geo_platform.lib.stac.validate import validate_stac
@@ -195,6 +200,68 @@ def test_large_raster_is_published_as_tiles(
         )
     assert out.metadata["tiles"] == 9 and out.mosaics["mosaic"] == out.metadata["mosaic_href"]
     assert not any((tmp_path / "work").iterdir())  # published: the work bronze_folder is gone
+    # What ingest reports ("blobs"), as for a single COG: every silver blob written, by href.
+    prefix = naming.silver_prefix(blob)
+    assert sorted(out.metadata["geo_platform/blobs"]) == sorted(out.blobs)
+    assert set(out.blobs) == {blob_store.href("silver", f"{prefix}/{rel}") for rel in silver}
+    assert len(out.blobs) == out.published_blobs == len(silver)
+    names = {b.rsplit("/", 1)[1] for b in out.blobs}
+    assert {"mosaic.json", "thumbnail.png", "tiles.json"} <= names
+
+
+def _corrupt_tile(path: Path, nodata: float | None) -> Path:
+    """A tiled DEFLATE GeoTIFF whose tile at column 0, row 1 is garbage past its zlib header:
+    it opens fine (its directory is intact), the damage shows when the tile is decoded."""
+    data = (np.arange(256 * 256) % 200 + 1).astype("int16").reshape(1, 256, 256)
+    write_tif(path, data, tiled=True, blockxsize=64, blockysize=64, compress="deflate",
+              nodata=nodata)  # fmt: skip
+    with rasterio.open(path) as ds:
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1))
+        size = int(ds.get_tag_item("BLOCK_SIZE_0_1", "TIFF", bidx=1))
+    raw = bytearray(path.read_bytes())
+    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("nodata", [-9999, None], ids=["read-at-inspection", "read-by-cog"])
+def test_a_corrupt_tile_names_the_file_and_block_and_publishes_nothing(
+    blob_store, pgstac_lookups, bronze_folder, tmp_path, nodata
+) -> None:
+    """Before: "RasterioIOError: Read failed. See previous exception for details.". With a
+    nodata value inspection reads the tiles (any valid pixel?), without one the COG build."""
+    blob = f"{bronze_folder}/dem/corrupt_tiles.tif"
+    blob_store.upload_file("bronze", blob, _corrupt_tile(tmp_path / "c.tif", nodata))
+    with pytest.raises(UnreadableFileError) as err:
+        publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    text = str(err.value)
+    assert text.startswith(f"{blob}: band 1, block 0 across and 1 down cannot be decoded")
+    assert "the file is corrupt" in text and "upload it again" in text
+    assert "GDAL: band 1: IReadBlock failed at X offset 0, Y offset 1" in text
+    assert str(tmp_path) not in text and "/tmp" not in text
+    assert list(blob_store.list_blobs("silver")) == []  # no tier, no item, no staging leftover
+
+
+def test_rows_beyond_the_pole_are_refused_and_publish_nothing(
+    blob_store, pgstac_lookups, bronze_folder, tmp_path
+) -> None:
+    from rasterio.transform import from_origin
+
+    blob = f"{bronze_folder}/geo/lat_overflow.tif"
+    src = write_tif(tmp_path / "o.tif", np.full((1, 200, 100), 5, "uint8"), crs="EPSG:4326",
+                    transform=from_origin(0, 100, 1, 1))  # fmt: skip
+    blob_store.upload_file("bronze", blob, src)
+    with pytest.raises(CoordinateRangeError, match=rf"{blob}: rows reach latitude 100, beyond"):
+        publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    assert list(blob_store.list_blobs("silver")) == []
+    # The same raster on -90..90 publishes.
+    blob = f"{bronze_folder}/geo/global.tif"
+    src = write_tif(tmp_path / "g.tif", np.full((1, 180, 360), 5, "uint8"), crs="EPSG:4326",
+                    transform=from_origin(-180, 90, 1, 1))  # fmt: skip
+    blob_store.upload_file("bronze", blob, src)
+    out = publish_raster(blob_store, pgstac_lookups, RasterSettings(), blob, run_id="r")
+    assert isinstance(out, RasterPublished)
+    assert out.item["bbox"] == [-180.0, -90.0, 180.0, 90.0]
 
 
 def test_same_content_under_a_second_name_is_linked_or_flagged(

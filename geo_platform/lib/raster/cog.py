@@ -7,7 +7,9 @@ Tiers (see ``RasterOptions`` for the knobs):
   recomputed (``nearest`` for categorical/palette data, ``cubic`` otherwise). Reprojected when
   ``target_crs``/``web_optimized`` is set (same resampling rule). Built first, straight from the
   source by GDAL's COG driver, which streams block by block: memory stays bounded by the GDAL
-  cache, and every source block is decoded, so a corrupt block raises ``UnreadableFileError``.
+  cache, and every source block is decoded, so a corrupt block raises ``UnreadableFileError``
+  naming the band and block (``opening.block_read_error``; so does the all-nodata check of
+  ``inspect_raster``, which may read the blocks first).
 - **visualization**: 8-bit JPEG, quality 85, YCbCr, pixel interleaved, validity as an internal
   mask. Rendered by a VRT over the analysis COG (rules in ``render.py``) that reuses the analysis
   overviews, or skipped with a reason when there is no natural picture.
@@ -34,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,7 @@ from geo_platform.lib.raster.cog_steps import (
 )
 from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo, has_valid_pixels, inspect_raster
+from geo_platform.lib.raster.opening import decoding_blocks
 from geo_platform.lib.raster.options import TIERS, RasterOptions
 from geo_platform.lib.raster.render import Layout, RenderPlan, plan_render, write_render_vrt
 from geo_platform.lib.raster.stats import RasterSample, sample_raster
@@ -189,8 +193,9 @@ class _Builder:
         with rasterio.open(analysis) as ds:
             grid, layout = GridInfo.of(ds), Layout.of(ds)
         start = time.perf_counter()
-        sample = sample_raster(str(analysis), self.options.stretch_percentiles)
-        self._check_not_empty(sample, analysis)
+        with self._decoding_source(analysis):
+            sample = sample_raster(str(analysis), self.options.stretch_percentiles)
+            self._check_not_empty(sample, analysis)
         footprint = data_footprint(sample, grid, self.info)
         self._timed("statistics", start)
         plan = plan_render(layout, sample, self.options.visual_bands)
@@ -230,6 +235,14 @@ class _Builder:
         """Run ``step`` with this build's GDAL configuration (rasterio's is per thread)."""
         with rasterio.Env(**self.env):
             return step(*args)
+
+    def _decoding_source(self, analysis: Path) -> AbstractContextManager[None]:
+        """Reads of ``analysis`` when it is the source's bytes (``analysis_is_source``): a block
+        that cannot be decoded is the bronze file's (``UnreadableFileError``). A built analysis
+        tier was decoded from the source already."""
+        if self.plan.analysis_is_source:
+            return decoding_blocks(self.info.name, analysis, self.info.gdal_path)
+        return nullcontext()
 
     def _source_path(self) -> str:
         """The GDAL path to read (a VRT when the CRS or a nodata value must be added)."""
@@ -289,7 +302,8 @@ class _Builder:
             "overview_resampling": self.resampling,
             "bigtiff": "IF_SAFER",
         }
-        translate(str(vrt), path, opts, self.info.name, reads_source=False)
+        reads_source = self.plan.analysis_is_source  # full resolution of the source's bytes
+        translate(str(vrt), path, opts, self.info.name, reads_source=reads_source)
         self._timed("visualization", start)
         return self._finish_tier("visualization", path, "JPEG", rule=plan.rule)
 
@@ -323,6 +337,8 @@ class _Builder:
         if isinstance(plan, str):
             return None
         vrt = write_render_vrt(analysis, plan, self.work, "thumb")
-        path = write_thumbnail(vrt, self._target("thumbnail", ".png"), self.options.thumbnail_size)
+        target = self._target("thumbnail", ".png")
+        with self._decoding_source(analysis):
+            path = write_thumbnail(vrt, target, self.options.thumbnail_size)
         self._timed("thumbnail", start)
         return path

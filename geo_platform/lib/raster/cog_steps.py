@@ -26,14 +26,13 @@ from shapely.geometry import Polygon, shape
 
 from geo_platform.lib.errors import (
     GeoPlatformError,
-    UnreadableFileError,
     UnsupportedFormatError,
     without_local_paths,
 )
 from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
 from geo_platform.lib.raster.grid import GridInfo
 from geo_platform.lib.raster.inspect import RasterInfo
-from geo_platform.lib.raster.opening import GDAL_ERRORS
+from geo_platform.lib.raster.opening import GDAL_ERRORS, block_read_error
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.stats import RasterSample
 
@@ -56,7 +55,8 @@ _OPTION_FAILURES = (
 def translate(
     source: str, dst: Path, options: dict[str, Any], name: str, *, reads_source: bool
 ) -> None:
-    """GDAL COG driver copy; a failed block read of the source becomes ``UnreadableFileError``."""
+    """GDAL COG driver copy; a failed block read of the source (``reads_source``: ``source`` is
+    the bronze file or a VRT over it) becomes ``UnreadableFileError`` (``block_read_error``)."""
     try:
         rio_copy(source, str(dst), driver="COG", **options)
     except GDAL_ERRORS as exc:
@@ -69,9 +69,7 @@ def translate(
                 name,
             ) from exc
         if reads_source and not any(marker in text for marker in _WRITE_FAILURES):
-            raise UnreadableFileError(
-                f"reading the raster data failed (truncated or corrupt data block): {text}", name
-            ) from exc
+            raise block_read_error(exc, name, source) from exc
         raise GeoPlatformError(f"writing {dst.name} failed: {text}", path=name) from exc
 
 

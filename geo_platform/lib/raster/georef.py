@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import pyproj
 import rasterio
+from affine import Affine
 from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
 
@@ -138,6 +139,7 @@ def place_on_earth(ds: rasterio.io.DatasetReader, crs: pyproj.CRS, name: str) ->
     """The raster's footprint in EPSG:4326; ``CoordinateRangeError``/``InvalidCRSError`` when
     its georeferencing cannot place it on the Earth."""
     _check_lonlat_range(ds, crs, name)
+    _check_latitudes(ds.transform, ds.width, ds.height, crs, name)
     try:
         fp = footprint_4326(raster_outline(ds.width, ds.height), ds.transform, crs)
     except (ValueError, ProjError) as exc:
@@ -166,3 +168,34 @@ def _check_lonlat_range(ds: rasterio.io.DatasetReader, crs: pyproj.CRS, name: st
             "projected (metres?) or the CRS is wrong",
             path=name,
         )
+
+
+def _check_latitudes(t: Affine, width: int, height: int, crs: pyproj.CRS, name: str) -> None:
+    """A geographic CRS whose rows run past a pole: latitude 100 does not exist, so the
+    geotransform (or the CRS) is wrong, and a footprint clamped to 90 would hide it. Allowed:
+    half a pixel beyond the pole (the edge of a grid whose pixel centres reach it, as
+    pixel-is-point grids put them) plus rounding. Longitudes are not checked here: grids over
+    0..360 and across the antimeridian are valid (``antimeridian_grid``)."""
+    if not crs.is_geographic:
+        return
+    pole = _pole(crs)
+    corners = [t @ (col, row) for col in (0, width) for row in (0, height)]
+    south, north = min(y for _, y in corners), max(y for _, y in corners)
+    slack = 0.5 * (abs(t.d) + abs(t.e)) + 1e-6  # one pixel's latitude span, halved
+    beyond = north if north >= -south else south
+    if abs(beyond) <= pole + slack:
+        return
+    west, east = min(x for x, _ in corners), max(x for x, _ in corners)
+    raise CoordinateRangeError(
+        f"rows reach latitude {beyond:g}, beyond the pole at {math.copysign(pole, beyond):g} "
+        f"(bounds {west:g}, {south:g}, {east:g}, {north:g} in {crs.name}): no latitude is "
+        "beyond +-90 degrees, so the geotransform or the CRS is wrong",
+        path=name,
+    )
+
+
+def _pole(crs: pyproj.CRS) -> float:
+    """The latitude of the poles in the unit of ``crs``'s axes: 90 degrees (100 grads)."""
+    axes = crs.axis_info
+    factor = axes[0].unit_conversion_factor if axes else None  # radians per unit
+    return math.pi / 2 / factor if factor else 90.0

@@ -10,7 +10,8 @@ raises one specific error that names the file:
   expands NetCDF, HDF5 and GRIB files into their 2-D variables first, ``multidim.py``, and
   inspects each variable's VRT.)
 - ``UnreadableFileError``: truncated or corrupt at open time. Corruption inside data blocks only
-  shows when the blocks are read; ``build_cog_tiers`` reads every block and raises the same error.
+  shows when the blocks are read: by the all-nodata check here, else by ``build_cog_tiers``,
+  which reads every block; either names the band and block that cannot be decoded.
 - ``NotGeoreferencedError``: **we fail** on rasters without a geotransform (a plain photo) and on
   rasters georeferenced only by GCPs or RPCs. Publishing them without a footprint would put items
   in the catalogue that no spatial search finds and no map can draw; the message tells the user to
@@ -48,6 +49,7 @@ from geo_platform.lib.errors import (
 from geo_platform.lib.raster.georef import place_on_earth, require_placement, resolve_crs
 from geo_platform.lib.raster.opening import (
     GDAL_ERRORS,
+    decoding_blocks,
     open_raster,
     readable_tags,
     resolve_gdal_path,
@@ -159,8 +161,11 @@ def inspect_raster(
         _check_size(ds, name, max_bytes, max_pixels)
         crs, crs_source = resolve_crs(ds, gdal_path, name, assume_crs)
         empty_checked = check_empty and _cheap_to_check(ds)
-        if empty_checked and not has_valid_pixels(ds):
-            raise EmptyDatasetError("every pixel is nodata or masked", path=name)
+        if empty_checked:
+            with decoding_blocks(name, gdal_path, path):  # the first read of pixels
+                valid = has_valid_pixels(ds)
+            if not valid:
+                raise EmptyDatasetError("every pixel is nodata or masked", path=name)
         return _describe(ds, name, gdal_path, crs, crs_source, empty_checked)
 
 

@@ -12,6 +12,7 @@ paths literally, so any character in a file name is safe. Sidecars (world files,
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -157,6 +158,53 @@ def gdal_error(exc: Exception, name: str, action: str) -> GeoPlatformError:
         why = proprietary_format(name, str(exc).split(" not recognized")[0])
         return UnsupportedFormatError(why or f"not a raster format GDAL can read ({text})", name)
     return UnreadableFileError(f"{action} failed, the file is truncated or corrupt: {text}", name)
+
+
+_BLOCK_FAILED = re.compile(r"band (\d+): IReadBlock failed at X offset (\d+), Y offset (\d+)")
+_GDAL_FILE_PREFIX = re.compile(r"^.*, (band \d+: IReadBlock)")  # "a b.tif, band 1: ..."
+
+
+def gdal_messages(exc: BaseException) -> list[str]:
+    """The text of ``exc`` and of the GDAL errors chained behind it, outermost first. A failed
+    read raises rasterio's "Read failed. See previous exception for details." with GDAL's error
+    stack as ``__cause__`` (the block that failed, then the codec's own complaint, such as
+    "ZIPDecode:Decoding error"); texts that repeat part of an earlier one are left out."""
+    found: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(found) < 8:
+        text = str(current).strip().rstrip(".")
+        if text and "See previous exception" not in text and not any(text in f for f in found):
+            found.append(text)
+        current = current.__cause__
+    return found
+
+
+def block_read_error(exc: BaseException, name: str, *local: str | Path) -> UnreadableFileError:
+    """A data block of ``name`` that GDAL cannot decode (a corrupt tile or strip; the header
+    is intact, so the file opened) as ``UnreadableFileError`` naming the band and the block
+    (column and row in the band's grid of blocks) and quoting GDAL."""
+    # GDAL names the local file it read (a copy, a VRT): the error names the blob instead.
+    messages = [_GDAL_FILE_PREFIX.sub(r"\1", m) for m in gdal_messages(exc)]
+    text = without_local_paths("; ".join(messages), name, *local).replace("\n", " ")
+    found = _BLOCK_FAILED.search(text)
+    where = (
+        f"band {found[1]}, block {found[2]} across and {found[3]} down" if found else "a data block"
+    )
+    return UnreadableFileError(
+        f"{where} cannot be decoded: the file is corrupt (damaged in transfer or storage); "
+        f"upload it again. GDAL: {text[:500] or type(exc).__name__}",
+        path=name,
+    )
+
+
+@contextlib.contextmanager
+def decoding_blocks(name: str, *local: str | Path) -> Iterator[None]:
+    """Reads of ``name``'s pixels in this block: a GDAL failure is a block that cannot be
+    decoded (``block_read_error``)."""
+    try:
+        yield
+    except GDAL_ERRORS as exc:
+        raise block_read_error(exc, name, *local) from exc
 
 
 @contextlib.contextmanager

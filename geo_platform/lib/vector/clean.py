@@ -288,8 +288,7 @@ class LayerCleaner:
             return
         if self.plan.declared:
             raise OffPlanGeometries(
-                f"layer {self.src.name!r} is declared as {self.src.geometry_type} but holds "
-                f"{kind}"
+                f"layer {self.src.name!r} is declared as {self.src.geometry_type} but holds {kind}"
             )
         target = piece.stats[self.plan.kinds[0]]
         target.rows_read += len(rows)

@@ -125,6 +125,112 @@ def test_a_geographic_raster_outside_the_earth_is_refused(tmp_path: Path) -> Non
         inspect_raster(src, "bronze/beyond.tif")
 
 
+def test_rows_beyond_a_pole_are_refused(tmp_path: Path) -> None:
+    """EPSG:4326 rows from latitude 100 to -100: before, the bbox was clamped to +-90 and the
+    impossible grid published."""
+    src = _tif(
+        tmp_path / "over.tif",
+        np.full((1, 200, 100), 5, "uint8"),
+        crs="EPSG:4326",
+        transform=from_origin(0, 100, 1, 1),
+    )
+    with pytest.raises(
+        CoordinateRangeError,
+        match=r"bronze/over.tif: rows reach latitude 100, beyond the pole at 90 "
+        r"\(bounds 0, -100, 100, 100 .*geotransform or the CRS is wrong",
+    ):
+        inspect_raster(src, "bronze/over.tif")
+    south = _tif(
+        tmp_path / "south.tif",
+        np.ones((1, 20, 10), "uint8"),
+        crs="EPSG:4326",
+        transform=from_origin(0, -80, 1, 1),  # rows down to -100
+    )
+    with pytest.raises(CoordinateRangeError, match=r"rows reach latitude -100, beyond .* -90"):
+        inspect_raster(south, "bronze/south.tif")
+
+
+@pytest.mark.parametrize(
+    ("west", "north", "size", "shape"),
+    [
+        (-180, 90, 1.0, (180, 360)),  # global, edges on the poles
+        (0, 90, 1.0, (180, 360)),  # global over 0..360: longitudes are not checked
+        (-180.5, 90.5, 1.0, (181, 361)),  # pixel centres on the poles: edges half a pixel out
+        (-180, 90.0000001, 0.25, (720, 1440)),  # an edge rounded a hair past the pole
+        (170, 90, 0.5, (20, 40)),  # across the antimeridian, up to the pole
+    ],
+)
+def test_rows_on_or_half_a_pixel_past_a_pole_are_fine(
+    tmp_path: Path, west: float, north: float, size: float, shape: tuple[int, int]
+) -> None:
+    src = _tif(
+        tmp_path / "g.tif",
+        np.ones((1, *shape), "uint8"),
+        crs="EPSG:4326",
+        transform=from_origin(west, north, size, size),
+    )
+    info = inspect_raster(src, "bronze/g.tif")
+    assert -90 <= info.bbox_4326[1] <= info.bbox_4326[3] <= 90
+
+
+def test_rows_more_than_half_a_pixel_past_a_pole_are_refused(tmp_path: Path) -> None:
+    src = _tif(
+        tmp_path / "g.tif",
+        np.ones((1, 181, 360), "uint8"),
+        crs="EPSG:4326",
+        transform=from_origin(-180, 90.6, 1, 1),
+    )
+    with pytest.raises(CoordinateRangeError, match=r"rows reach latitude 90\.6"):
+        inspect_raster(src, "bronze/g.tif")
+
+
+def _corrupt_block(path: Path, data: np.ndarray, **kw: Any) -> Path:
+    """A tiled, deflated GeoTIFF whose block at column 0, row 1 is garbage (its header
+    intact: the file opens), as a transfer that damaged bytes leaves it."""
+    kw = {"tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate", **kw}
+    _tif(path, data, **kw)
+    with rasterio.open(path) as ds:
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1))
+        size = int(ds.get_tag_item("BLOCK_SIZE_0_1", "TIFF", bidx=1))
+    raw = bytearray(path.read_bytes())
+    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_corrupt_block_found_at_inspection_names_the_band_and_block(tmp_path: Path) -> None:
+    """With a nodata value, inspection reads the blocks (is any pixel valid?) and meets the
+    corrupt one first; before, "RasterioIOError: Read failed. See previous exception"."""
+    data = (np.arange(256 * 256) % 200 + 1).astype("int16").reshape(1, 256, 256)
+    src = _corrupt_block(tmp_path / "dem.tif", data, nodata=-9999)
+    with pytest.raises(UnreadableFileError) as err:
+        inspect_raster(src, "bronze/dem.tif")
+    text = str(err.value)
+    assert text.startswith("bronze/dem.tif: band 1, block 0 across and 1 down cannot be decoded")
+    assert "the file is corrupt" in text and "upload it again" in text
+    assert "IReadBlock failed at X offset 0, Y offset 1" in text  # GDAL's own words
+    assert "Decoding error" in text and str(tmp_path) not in text
+
+
+def test_a_corrupt_block_of_a_lossy_cog_kept_as_its_analysis_tier(tmp_path: Path) -> None:
+    """A JPEG COG becomes the analysis tier as delivered (no re-encoding, ``tier_rules``): its
+    full-resolution blocks are first decoded by the visualization build, which names them."""
+    data = (np.arange(3 * 512 * 512) % 251).astype("uint8").reshape(3, 512, 512)
+    plain = _tif(tmp_path / "plain.tif", data, photometric="RGB")
+    src = tmp_path / "photo.tif"
+    rasterio.shutil.copy(plain, src, driver="COG", compress="JPEG", blocksize=256)
+    with rasterio.open(src) as ds:
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+        size = int(ds.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
+    raw = bytearray(src.read_bytes())
+    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
+    src.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    with pytest.raises(UnreadableFileError, match=r"bronze/photo.tif: band 1, block 1 across"):
+        build_cog_tiers(src, out, RasterOptions(), "bronze/photo.tif")
+    assert list(out.iterdir()) == []
+
+
 def test_complex_int16_publishes(tmp_path: Path) -> None:
     base = _tif(tmp_path / "i.tif", (np.arange(64).reshape(1, 8, 8) - 20).astype("int16"))
     src = tmp_path / "cint16.tif"
