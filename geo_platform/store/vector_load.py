@@ -7,7 +7,8 @@ all (a failure, or a killed process, leaves the previous tables and no staging t
 GeoParquet files are moved into ``parquet_dir`` only after the commit.
 
 Empty layers (documented rule): a layer without features, or whose every feature was dropped,
-is skipped with an ``EmptyLayerWarning`` (its previous table, if any, is left alone); a file
+is skipped with an ``EmptyLayerWarning``; one whose every feature was dropped is also named
+among the failed layers when other layers of the file publish (the file is partial); a file
 with nothing to publish raises ``EmptyDatasetError``. With ``options.empty_layers="publish"``
 a layer that declares its geometry type is published as an empty table instead. Likewise a
 dimension of a split layer whose every feature was dropped gets no table (its drops are
@@ -61,6 +62,7 @@ from geo_platform.lib.vector.plan import LayerPlan, declared_plan
 from geo_platform.lib.vector.prefetch import Prefetch
 from geo_platform.lib.vector.read import open_source
 from geo_platform.lib.vector.records import (
+    EVERY_FEATURE_DROPPED,
     LoadedTable,
     dropped_reason,
     every_layer_failed,
@@ -181,6 +183,9 @@ def _publish_layers(
         raise
     if not done:
         raise _nothing_published(failed_layers, skipped, source_name)
+    if failed_layers is not None and len(layers) > 1:  # published beside: the file is partial
+        failed_layers.update({layer: f"EmptyDatasetError: {why}" for layer, why in skipped.items()
+                              if why.startswith(EVERY_FEATURE_DROPPED)})  # fmt: skip
     for _, out in done:
         if out.writer is not None and out.final_path is not None:
             out.writer.path.replace(out.final_path)

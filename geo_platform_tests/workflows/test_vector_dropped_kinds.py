@@ -89,3 +89,25 @@ def test_a_layer_that_breaks_its_declared_type_is_planned_from_its_features(
     assert tables["polygons"].rows_loaded == 1 and tables["polygons"].invalid_dropped == 0
     facts = table_facts(world.dsn, world.schema, tables["polygons"].table)
     assert facts[:3] == (1, [4326], ["MULTIPOLYGON"])
+
+
+def test_a_layer_whose_features_are_all_dropped_is_named_beside_the_others(
+    world: World, tmp_path: Path
+) -> None:
+    """Its features were there, and none could be kept: the file is partial, not published
+    as if the layer had never held anything."""
+    gpkg = tmp_path / "two.gpkg"
+    for layer, rows in (("good", ['"POINT(7 46)",a']), ("hollow", ['"POINT EMPTY",b'] * 2)):
+        csv = tmp_path / f"{layer}.csv"
+        csv.write_text("WKT,name\n" + "\n".join(rows) + "\n")
+        subprocess.run(
+            ["ogr2ogr", "-f", "GPKG", *(["-update"] if gpkg.exists() else []), "-a_srs",
+             "EPSG:4326", "-nlt", "POINT", "-nln", layer, str(gpkg), str(csv),
+             "-oo", "GEOM_POSSIBLE_NAMES=WKT", "-oo", "KEEP_GEOM_COLUMNS=NO"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    published = world.publish(world.upload("two.gpkg", gpkg))
+    assert [t.layer for t in published.tables] == ["good"]
+    assert published.failed_layers == {
+        "hollow": "EmptyDatasetError: every feature was dropped: 2 with an empty geometry"
+    }

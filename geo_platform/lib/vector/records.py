@@ -73,7 +73,10 @@ def dropped_reason(null: int, empty: int, invalid: int) -> str:
     ]
     if not parts:  # a format that does not know its feature count until it is read (GPX)
         return "it has no features"
-    return "every feature was dropped: " + ", ".join(parts)
+    return EVERY_FEATURE_DROPPED + ", ".join(parts)
+
+
+EVERY_FEATURE_DROPPED = "every feature was dropped: "
 
 
 def every_layer_failed(failed: dict[str, str], source_name: str) -> InputError:
