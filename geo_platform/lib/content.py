@@ -193,7 +193,13 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 """Text that starts with one of these is UTF-16 (Excel's "Unicode Text" export, tab-separated)."""
 
 
+UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+
+
 def _decode(head: bytes) -> str | None:
+    if head.startswith(UTF32_BOMS):  # before UTF-16 LE, whose BOM it starts with
+        whole = head[: len(head) // 4 * 4]
+        return whole.decode("utf-32", errors="replace").lstrip(" \t\r\n") or None
     if head.startswith(UTF16_BOMS):
         even = head[: len(head) // 2 * 2]
         return even.decode("utf-16", errors="replace").lstrip(" \t\r\n") or None
@@ -216,8 +222,9 @@ def _sniff_text(head: bytes) -> str:
     if not sample:
         return "unknown"
     lowered = sample[:4000].lower()
-    if sample[0] in "{[":
-        return _sniff_json(head, sample)
+    if sample[0] in "{[":  # matched as UTF-8 bytes, whatever the text's encoding
+        wide = head.startswith(UTF16_BOMS + UTF32_BOMS)
+        return _sniff_json(sample.encode("utf-8") if wide else head, sample)
     if sample[0] == "\x1e":
         return "GeoJSONSeq"
     if lowered.startswith("<"):

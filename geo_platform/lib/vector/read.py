@@ -52,6 +52,7 @@ from geo_platform.lib.vector.batches import reader_error
 from geo_platform.lib.vector.geojson_array import Wrapped, if_array
 from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
 from geo_platform.lib.vector.source import LayerSource
+from geo_platform.lib.vector.wide_text import if_wide_json
 
 # Drivers GDAL may legitimately pick for each declared format.
 _ACCEPTED_DRIVERS = {
@@ -256,7 +257,7 @@ def _unpacked(path: Path, name: str, options: VectorOptions) -> list[LayerSource
     holder: compressed.Decompressed | Zipped | Wrapped | None = (
         compressed.decompress(path, name, max_bytes=limit, max_ratio=ratio)
         if compressed.is_compressed(path)
-        else as_zip_if_archive(path, name, limit) or if_array(path)
+        else as_zip_if_archive(path, name, limit) or if_wide_json(path) or if_array(path)
     )
     if holder is None:
         return None
