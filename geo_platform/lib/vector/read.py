@@ -300,6 +300,8 @@ def list_layers(path: Path, name: str, options: VectorOptions | None = None) -> 
         sniff.check_text_encoding(path, name, fmt)
         if fmt == "geojsonseq":
             truncated.check_sequence_end(_tail(path), name)
+        elif fmt in ("gpx", "gml"):
+            truncated.check_xml_end(_head(path), _tail(path), name)
         driver = sniff.DRIVER_OF_FORMAT[fmt]
         safe, holder = gdal_safe(path, sniff.SUFFIX_OF_FORMAT[fmt])
         base = replace(_base(path, name, str(safe), driver, path.stem), keepalive=holder)
@@ -338,6 +340,11 @@ def _json_crs(
             for s in layers
         ]
     return layers
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as stream:
+        return stream.read(size)
 
 
 def _tail(path: Path, size: int = 256) -> bytes:

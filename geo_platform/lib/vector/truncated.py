@@ -11,6 +11,8 @@ to the end of the file. Each is refused here, before GDAL sees it, with an
   ``.dbf`` header its record count and record size: a part shorter than its header says is
   truncated (one longer is tolerated, as GDAL does);
 - GeoJSON text sequence (``.geojsonl``, ``.geojsons``): the last record must end with ``}``;
+- GPX and GML: the file must end with the closing tag of its root element (GDAL stops at the
+  cut and reports the features before it, or none);
 - CSV: the number of double quotes must be even. A field is quoted as a whole, a quote inside
   it doubled; an odd count means a quoted field never closes (GDAL itself then reads the rest
   of the file into it). Files in UTF-16 or UTF-32, whose code units can hold the byte of a
@@ -19,6 +21,7 @@ to the end of the file. Each is refused here, before GDAL sees it, with an
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import IO
 
@@ -58,6 +61,32 @@ def check_sequence_end(tail: bytes, display: str) -> None:
     if end and not end.endswith(b"}"):
         raise UnreadableFileError(
             "the last record is cut short (it does not end with '}'): the file is truncated",
+            path=display,
+        )
+
+
+_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)[\s>/]")
+_TRAILING_COMMENTS = re.compile(rb"(\s*<!--.*?-->)+\s*$", re.S)
+_PROLOGUE = re.compile(rb"\s*(<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S)
+
+
+def check_xml_end(head: bytes, tail: bytes, display: str) -> None:
+    """Refuse an XML file (``head``, ``tail``: its first and last bytes) that does not end with
+    the closing tag of its root element. Files in UTF-16 or UTF-32 are not checked."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00")):
+        return
+    body = head.removeprefix(b"\xef\xbb\xbf")
+    while (prologue := _PROLOGUE.match(body)) is not None:
+        body = body[prologue.end() :]
+    root = _ROOT.match(body.lstrip())
+    if root is None:
+        return
+    end = b"</" + root.group(1) + b">"
+    last = _TRAILING_COMMENTS.sub(b"", tail).rstrip()
+    if not last.endswith(end) and not last.endswith(b"/>"):  # "/>": an empty root element
+        raise UnreadableFileError(
+            f"the file does not end with {end.decode(errors='replace')}, the closing tag of its "
+            "root element: it is truncated (an interrupted upload or download?)",
             path=display,
         )
 

@@ -92,3 +92,21 @@ def test_a_csv_cut_inside_a_quoted_field_is_refused(pg_conn, pg_schema, tmp_path
     csv.write_text("WKT,name\n" + "\n".join(rows)[:-30])
     with pytest.raises(UnreadableFileError, match=r"a quoted field never closes"):
         publish_file(pg_conn, csv, pg_schema, tmp_path, blob="vectors/cut/parcels.csv")
+
+
+GPX = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<!-- exported -->\n'
+    '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">\n'
+    + "".join(f'<wpt lat="47.{i}" lon="8.{i}"><name>p{i}</name></wpt>\n' for i in range(9))
+    + "</gpx>\n"
+)
+
+
+def test_a_gpx_cut_short_is_refused_and_a_whole_one_publishes(pg_conn, pg_schema, tmp_path):
+    path = tmp_path / "walk.gpx"
+    path.write_text(GPX + "<!-- trailing comment -->\n")
+    (table,) = publish_file(pg_conn, path, pg_schema, tmp_path)
+    assert table.rows_loaded == 9
+    path.write_text(GPX[: len(GPX) // 2])
+    with pytest.raises(UnreadableFileError, match=r"does not end with </gpx>.*truncated"):
+        publish_file(pg_conn, path, pg_schema, tmp_path, blob="vectors/cut/walk.gpx")
