@@ -188,8 +188,10 @@ def _member_layers(
         return [replace(s, keepalive=(s.keepalive, holder)) for s in found]
     gdal_path, index = vsizip(path, vec.inner_path), None
     _complete_member(path, display, vec, names)
-    if vec.driver == "ESRI Shapefile" and shx.lacks_index(vec.inner_path, names):
-        shp, index = shx.extracted(path, vec.inner_path, names, display)  # .shx rebuilt
+    if vec.driver == "ESRI Shapefile" and (
+        shx.lacks_index(vec.inner_path, names) or shx.stems_differ(vec.inner_path, names)
+    ):  # copied out under one stem, a missing .shx rebuilt
+        shp, index = shx.extracted(path, vec.inner_path, names, display)
         gdal_path = str(shp)
     base = replace(_base(path, display, gdal_path, vec.driver, vec.name), keepalive=index)
     if vec.driver == "CSV":

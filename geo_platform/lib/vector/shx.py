@@ -74,7 +74,7 @@ def extracted(
     zip_path: Path, inner_shp: str, names: list[str], display: str
 ) -> tuple[Path, LinkDir]:
     """The parts of the Shapefile ``inner_shp`` of a zip copied out into a private folder (the
-    zip's bomb limits already hold for them), with the ``.shx`` rebuilt."""
+    zip's bomb limits already hold for them) under one stem, the ``.shx`` rebuilt if missing."""
     from geo_platform.lib.vector.archive import open_member
 
     stem = posixpath.splitext(inner_shp)[0].lower()
@@ -86,5 +86,16 @@ def extracted(
             with open_member(zip_path, member) as (fh, _size), target.open("wb") as out:
                 shutil.copyfileobj(fh, out, 1 << 20)
     shp = holder.path / "source.shp"
-    write_shx(shp, holder.path / "source.shx", display)
+    if not (holder.path / "source.shx").exists():
+        write_shx(shp, holder.path / "source.shx", display)
     return shp, holder
+
+
+def stems_differ(inner_shp: str, names: list[str]) -> bool:
+    """True when a part of the Shapefile ``inner_shp`` is named with its stem in another case
+    (``Villes.shp`` beside ``VILLES.dbf``): GDAL, reading the zip in place, would not find it."""
+    stem = posixpath.splitext(inner_shp)[0]
+    return any(
+        posixpath.splitext(n)[0] != stem and posixpath.splitext(n)[0].lower() == stem.lower()
+        for n in names
+    )

@@ -178,3 +178,24 @@ def test_plain_json_beside_the_data_is_not_a_layer(pg_conn, pg_schema, tmp_path)
         zf.writestr("datapackage.json", '{"name": "nothing"}')
     with pytest.raises(FormatMismatchError, match=r"v/only\.zip"):
         open_source(only, "v/only.zip")
+
+
+def test_parts_named_with_their_stem_in_other_cases_are_found(pg_conn, pg_schema, tmp_path):
+    """``Villes.shp`` beside ``VILLES.dbf`` and ``villes.shx`` (zipped on Windows, where names
+    ignore case): GDAL reads the zip in place, case-sensitively, and found no .shx/.dbf."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    gpd.GeoDataFrame(
+        {"nom": ["Orléans", "Besançon", "Nîmes"]},
+        geometry=[Point(1.9, 47.9), Point(6.0, 47.2), Point(4.4, 43.8)],
+        crs="EPSG:4326",
+    ).to_file(folder / "villes.shp", encoding="ISO-8859-1")
+    cased = {".shp": "Villes", ".dbf": "VILLES"}
+    zipped = tmp_path / "villes.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for part in sorted(folder.iterdir()):
+            zf.write(part, cased.get(part.suffix, "villes") + part.suffix)
+    (table,) = publish_file(pg_conn, zipped, pg_schema, tmp_path)
+    assert table.rows_loaded == 3
+    names = pg_conn.execute(f'SELECT nom FROM "{pg_schema}"."{table.table}" ORDER BY fid')
+    assert [n for (n,) in names.fetchall()] == ["Orléans", "Besançon", "Nîmes"]
