@@ -14,6 +14,8 @@ import posixpath
 import re
 import unicodedata
 
+from anyascii import anyascii
+
 from geo_platform.lib.errors import UnsafePathError
 
 PG_MAX_IDENTIFIER_BYTES = 63
@@ -134,9 +136,19 @@ def short_hash(text: str, length: int = 8) -> str:
 
 
 def ascii_fold(text: str) -> str:
-    """Drop accents and other marks: 'Hněvošický' -> 'Hnevosicky'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return decomposed.encode("ascii", "ignore").decode("ascii")
+    """Letters in ASCII: accents and other marks dropped ('Hněvošický' -> 'Hnevosicky'), other
+    letters transliterated by ``anyascii`` ('Straße' -> 'Strasse', 'Łódź' -> 'Lodz',
+    'Москва' -> 'Moskva', 'Αθήνα' -> 'Athina', '東京' -> 'DongJing'); what is not a letter or
+    a digit in any script (an emoji, a degree sign) is dropped."""
+    if text.isascii():
+        return text
+    out = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if ch.isascii():
+            out.append(ch)
+        elif unicodedata.category(ch)[0] in "LN":  # letters, digits
+            out.append(anyascii(ch))
+    return "".join(out)
 
 
 def slugify(text: str, sep: str = "_", max_bytes: int | None = None, keep: str = "") -> str:

@@ -84,3 +84,23 @@ def test_normalize_blob_path_refuses_escapes(bad):
 def test_normalize_blob_path_cleans():
     assert naming.normalize_blob_path("a//b/./c.tif") == "a/b/c.tif"
     assert naming.normalize_blob_path("a\\b.tif") == "a/b.tif"
+
+
+@pytest.mark.parametrize(
+    ("blob", "table", "item"),
+    [
+        ("Straße.geojson", "strasse", "strasse.geojson"),
+        ("Łódź roads.gpkg", "lodz_roads", "lodz-roads.gpkg"),
+        ("Ørsted_Æble.shp.zip", "orsted_aeble", "orsted_aeble.shp.zip"),
+        ("data/Москва.geojson", "data_moskva", "moskva.geojson"),
+        ("карта_высот.tif", "karta_vysot", "karta_vysot.tif"),
+        ("Αθήνα.kml", "athina", "athina.kml"),
+        ("東京.geojson", "dongjing", "dongjing.geojson"),
+        ("🚀 launch.csv", "launch", "launch.csv"),
+    ],
+)
+def test_names_in_any_script_stay_readable(blob: str, table: str, item: str) -> None:
+    """Letters of any script are transliterated (a name was all hash before: 'Москва' gave
+    't_74b47fcc'); the hash of the original still keeps two sources apart."""
+    assert naming.table_name(blob) == f"{table}_{naming.short_hash(blob)}"
+    assert naming.item_id(blob) == f"{item}-{naming.short_hash(blob.rsplit('/', 1)[-1])}"
