@@ -23,11 +23,12 @@ def archive_kind(
     path: str, size: int, tail: bytes, read_head: Callable[[], bytes] | None = None
 ) -> DataKind:
     """The kind of a ``.zip``, ``.7z`` or ``.kmz`` blob from its members: a zip's from its
-    ``tail`` (``zip_kind.kind_from_tail``), a 7z's and a KMZ's from its first bytes
-    (``read_head``) and ``tail`` (``sevenzip.kind_from_ends``, ``kml_overlay.kind_from_ends``)."""
+    ``tail`` (``zip_kind.kind_from_tail``; a zip of zips from its first bytes too), a 7z's
+    and a KMZ's from its first bytes (``read_head``) and ``tail``
+    (``sevenzip.kind_from_ends``, ``kml_overlay.kind_from_ends``)."""
     ext = extension(path)
     if ext == ".7z":
         return sevenzip.kind_from_ends(read_head() if read_head else b"", tail, size)
     if ext == ".kmz":
         return kml_overlay.kind_from_ends(read_head() if read_head else b"", tail, size)
-    return kind_from_tail(tail, size)
+    return kind_from_tail(tail, size, read_head)

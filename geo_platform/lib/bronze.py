@@ -23,23 +23,23 @@ from dataclasses import dataclass, field, replace
 from geo_platform.lib.archive_kind import archive_kind, judged_by_members
 from geo_platform.lib.archive_members import is_archive_noise
 from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS
-from geo_platform.lib.content import content_kind, sniff_format
+from geo_platform.lib.content import VRT_ALONE, content_kind, sniff_format
 from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.file_kinds import (
     COMPRESSED_VECTORS,
     RASTER_EXTENSIONS,
-    RPC_TEXT,
     SIDECARS,
     VECTOR_EXTENSIONS,
     extension,
     listed_roles,
-    raster_tab_files,
+    sidecar_names,
+    sidecar_stem,
 )
 from geo_platform.lib.naming import blob_name_problem, display_name
 from geo_platform.lib.types import BlobClass, BlobInfo, DataKind
 
 __all__ = ["Classification", "TickPlan", "classify", "classify_content", "is_archive_noise",
-           "plan_tick", "sniff_format"]  # fmt: skip
+           "plan_tick", "sidecar_names", "sidecar_stem", "sniff_format"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,10 @@ def classify(path: str, size: int | None = None) -> Classification:
 
     Zipped SRTM tiles (``.hgt.zip``) and zips named after a raster (``dem.tif.zip``) are
     rasters; other zips are vectors (Shapefile, FileGDB). A name the platform cannot take is
-    unsupported. An unknown or missing extension is unsupported *by name* with
-    ``needs_content`` set: the sensor then looks at the content (``classify_content``).
+    unsupported, and so is a ``.vrt`` (it points at files not beside it). An unknown or missing
+    extension is unsupported *by name* with ``needs_content`` set: the sensor then looks at the
+    content (``classify_content``); so is a ``.map`` without a ``.tab`` beside it
+    (``classify_listed``): a MapInfo sidecar by name, a PCRaster raster by content.
     """
     problem = blob_name_problem(path)
     if problem:
@@ -74,6 +76,10 @@ def classify(path: str, size: int | None = None) -> Classification:
         return Classification("vector")
     if compressed and _inner_extension(name) in RASTER_EXTENSIONS:
         return Classification("raster")
+    if ext == ".map":  # a MapInfo table's geometry, or a PCRaster raster: content decides
+        return Classification("sidecar", "a MapInfo .map without its .tab", needs_content=True)
+    if ext == ".vrt":
+        return Classification("unsupported", VRT_ALONE)
     if ext in SIDECARS:
         return Classification("sidecar", f"sidecar file ({ext}) of another file")
     if ext in RASTER_EXTENSIONS:
@@ -92,17 +98,14 @@ def _inner_extension(name: str) -> str:
 
 
 def classify_content(blob: BlobInfo, head: bytes) -> Classification:
-    """The class of a candidate blob (``needs_content``) from its first bytes."""
+    """The class of a candidate blob (``needs_content``) from its first bytes. A ``.map`` is a
+    raster when it is PCRaster's (its CSF header), else a MapInfo table's part (a sidecar)."""
     kind, reason = content_kind(head, posixpath.basename(blob.path), blob.size)
+    if kind != "raster" and extension(blob.path) == ".map":
+        return Classification("sidecar", "a MapInfo .map without its .tab")
     if kind == "unsupported" and extension(blob.path) == ".json":
         reason = reason.replace("unknown extension, and its content", "its content")
     return Classification(kind, "" if kind in ("raster", "vector") else reason)
-
-
-def sidecar_stem(path: str) -> str:
-    """What sidecars of ``path`` start with: ``roads`` (``roads.shp``), ``dem`` (``dem.asc.xz``)."""
-    stem = posixpath.splitext(posixpath.basename(path))[0]
-    return posixpath.splitext(stem)[0] if extension(path) in COMPRESSED_EXTENSIONS else stem
 
 
 def classify_listed(blob: BlobInfo, roles: Mapping[str, str]) -> Classification:
@@ -116,27 +119,6 @@ def classify_listed(blob: BlobInfo, roles: Mapping[str, str]) -> Classification:
     if role == "sidecar" and (cls.needs_content or cls.kind == "vector"):  # a raster's .tab
         return Classification("sidecar")
     return cls
-
-
-def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
-    """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file,
-    the extensionless data file of an ER Mapper ``.ers`` header, the MapInfo ``.tab`` placing
-    a raster."""
-    folder = posixpath.dirname(path)
-    stem = sidecar_stem(path).lower()
-    ers = extension(path) == ".ers"
-    existing = list(existing)
-    tabs = raster_tab_files([path, *existing]) if extension(path) in RASTER_EXTENSIONS else set()
-    out = []
-    for other in existing:
-        if other == path or posixpath.dirname(other) != folder:
-            continue
-        base = posixpath.basename(other).lower()
-        ext = extension(other)
-        named = ext in SIDECARS and (base.startswith(stem + ".") or base == stem + RPC_TEXT)
-        if named or (ers and base == stem) or other in tabs:  # tabs: ``raster_tab_files``
-            out.append(other)
-    return sorted(out)
 
 
 # --- sensor planning -------------------------------------------------------------------------
@@ -264,6 +246,8 @@ class _Planner:
             return Classification(_LETTERS[prev[0]])
         if prev == "n" + digest:
             return Classification("unsupported", cls.reason)  # judged by content already
+        if prev == "s" + digest and cls.kind == "sidecar":
+            return Classification("sidecar")  # a .map that is no PCRaster: not read every tick
         if self.read_head is None:
             return cls
         if self.plan.sniffed >= self.max_sniffs:

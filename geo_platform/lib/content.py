@@ -8,7 +8,7 @@ The rule, as users see it:
 2. A blob with an unknown extension, or none, is a *candidate*: the bronze sensor reads its first
    ``HEAD_BYTES`` once per etag and classifies it with ``content_kind``. Rasters: TIFF and
    BigTIFF (so GeoTIFF and COG), JPEG 2000, GRIB, ERDAS Imagine, PNG, JPEG, GIF, WebP, netCDF,
-   HDF5, NITF, DTED, PCIDSK and Arc/Info ASCII grids. Vectors: SQLite (GeoPackage),
+   HDF5, NITF, DTED, PCIDSK, PCRaster and Arc/Info ASCII grids. Vectors: SQLite (GeoPackage),
    FlatGeobuf, Parquet, Arrow IPC (Feather) files and streams, zip archives, GeoJSON, GeoJSON
    sequences, TopoJSON, Esri JSON, KML, GPX, GML, DXF, and CSV whose header names coordinate or
    WKT columns. Anything else is
@@ -30,7 +30,12 @@ import re
 import struct
 from pathlib import Path
 
-from geo_platform.lib.archive_members import tar_kind, zip_kind, zip_member_names
+from geo_platform.lib.archive_members import (
+    nested_member_names,
+    tar_kind,
+    zip_kind,
+    zip_member_names,
+)
 from geo_platform.lib.compressed import codec_of_head, decompress_head, inner_name
 from geo_platform.lib.errors import EmptyFileError
 from geo_platform.lib.naming import ascii_fold
@@ -43,6 +48,12 @@ HEAD_BYTES = 64 * 1024
 """How much of a candidate blob the sensor reads to recognise it."""
 LONG_HEAD_BYTES = 1024 * 1024  # of a bzip2 candidate whose HEAD_BYTES hold no whole block
 SQLITE_MAGIC = b"SQLite format 3\x00"
+VRT_ALONE = (
+    "a GDAL VRT references other files and is not published on its own; upload a zip holding "
+    "the .vrt and the files it references"
+)
+"""Why a VRT blob is unsupported (by its ``.vrt`` name, or by its content): the files it names
+are not in bronze beside it, or are paths on someone else's machine."""
 
 _MAGIC: list[tuple[bytes, str]] = [
     (b"II*\x00", "GTiff"),
@@ -75,6 +86,7 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"DSRB", "GS7BG"),  # Surfer 7 binary grid
     (b"DSAA", "GSAG"),  # Surfer ASCII grid
     (b"RIFF", "WEBP"),
+    (b"RUU CROSS SYSTEM MAP FORMAT", "PCRaster"),  # its CSF header (a MapInfo .map is not)
     (b"\x1f\x8b", "GZIP"),
     (b"%PDF-", "PDF"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE2"),  # legacy office documents (.doc, .xls)
@@ -91,7 +103,7 @@ SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
 RASTER_CONTENT = frozenset(
     {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF", "NITF", "DTED",
      "PCIDSK", "WEBP", "AAIGrid", "SRTMHGT", "GSBG", "GS7BG", "GSAG",
-     "MBTiles"}
+     "MBTiles", "PCRaster"}
 )  # fmt: skip
 VECTOR_CONTENT = frozenset(
     {"GPKG", "SQLite", "FlatGeobuf", "Parquet", "Arrow", "ZIP", "GeoJSON", "GeoJSONSeq",
@@ -309,7 +321,7 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
         return "unsupported", "zero-byte file"
     fmt = sniff_head(head, name, size)
     if fmt == "ZIP":
-        return zip_kind(zip_member_names(head))
+        return zip_kind(zip_member_names(head) + nested_member_names(head))
     codec = codec_of_head(head)  # scene.tar.xz, export.gz: by what the content starts with
     unpacked = decompress_head(head)  # ``head`` itself when it is not compressed
     if is_tar(unpacked):  # scene.tar, scene.tar.xz: by the members its first bytes show
@@ -324,6 +336,8 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
         return "unsupported", "unknown extension; delimited text without coordinate columns"
     if fmt in VECTOR_CONTENT:
         return "vector", f"recognised by its content ({shown})"
+    if fmt == "VRT":
+        return "unsupported", VRT_ALONE
     return "unsupported", f"unknown extension, and its content is {describe(fmt)}"
 
 

@@ -164,8 +164,12 @@ _PROPRIETARY = {
     ".sid": "MrSID needs Extensis' proprietary MrSID SDK, which the platform's GDAL does not "
     "include: export it as GeoTIFF or JPEG2000 (GeoExpress or a GDAL built with MrSID support "
     "can)",
+    ".map": "PCRaster .map is not supported by this build (its GDAL lacks the PCRaster "
+    "driver); convert to GeoTIFF (gdal_translate dem.map dem.tif, or PCRaster's own tools)",
 }
-"""Raster formats only a proprietary SDK reads: named when GDAL recognises the file as nothing."""
+"""Raster formats a proprietary SDK or a driver the platform's GDAL may lack reads: named when
+GDAL recognises the file as nothing (a ``.map`` is a raster only when its content is
+PCRaster's, ``lib.content``)."""
 
 
 def proprietary_format(*names: str | Path) -> str | None:

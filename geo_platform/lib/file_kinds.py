@@ -7,6 +7,8 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable
 
+from geo_platform.lib.compressed import COMPRESSED_EXTENSIONS
+
 RASTER_EXTENSIONS = frozenset(
     {".tif", ".tiff", ".gtif", ".geotiff", ".jp2", ".j2k", ".img", ".grib", ".grib2", ".grb",
      ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
@@ -36,7 +38,8 @@ RASTER_SIDECARS = frozenset(
      ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige", RPC_TEXT,
      ".clr", ".stx", ".imd", ".pvl"}  # a BIL's colours and statistics, satellite metadata
 )  # fmt: skip
-# MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes), MIF (.mid), GML (.xsd, .gfs);
+# MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes; a .map without its .tab may be
+# a PCRaster raster: ``mapinfo_map_files``), MIF (.mid), GML (.xsd, .gfs);
 # what GIS tools save beside a layer: QGIS projection, style and metadata, SLD, ArcGIS layer
 # files, a charset note (.cst), a CSV's column types (.csvt).
 VECTOR_SIDECARS = frozenset(
@@ -80,7 +83,7 @@ def envi_data_files(paths: Iterable[str]) -> set[str]:
 def ers_data_files(paths: Iterable[str]) -> set[str]:
     """The blobs among ``paths`` that are the data files of ER Mapper rasters: named like an
     ``.ers`` header beside them, without an extension (GDAL opens the header, which names its
-    data file so). They travel with the header as its sidecars (``bronze.sidecar_names``)."""
+    data file so). They travel with the header as its sidecars (``sidecar_names``)."""
     paths = list(paths)
     headers = {posixpath.splitext(p)[0].lower() for p in paths if extension(p) == ".ers"}
     return {p for p in paths if extension(p) == "" and p.lower() in headers}
@@ -104,12 +107,49 @@ def raster_tab_files(paths: Iterable[str]) -> set[str]:
     return out
 
 
+def mapinfo_map_files(paths: Iterable[str]) -> set[str]:
+    """The ``.map`` blobs among ``paths`` that are the geometry of a MapInfo table: a ``.tab``
+    of the same stem beside them. Any other ``.map`` is judged by its content: a PCRaster
+    raster (``content``: its CSF header), or else a MapInfo part whose table is elsewhere."""
+    paths = list(paths)
+    tabs = {posixpath.splitext(p)[0].lower() for p in paths if extension(p) == ".tab"}
+    return {p for p in paths if extension(p) == ".map" and posixpath.splitext(p)[0].lower() in tabs}
+
+
 def listed_roles(paths: Iterable[str]) -> dict[str, str]:
     """What a file is by what is listed beside it, where its name alone cannot tell:
     ``"raster"`` for an ENVI data file (``envi_data_files``), ``"sidecar"`` for an ER Mapper
-    data file (``ers_data_files``) and a MapInfo ``.tab`` that places a raster
-    (``raster_tab_files``)."""
+    data file (``ers_data_files``), a MapInfo ``.tab`` that places a raster
+    (``raster_tab_files``) and the ``.map`` of a MapInfo table (``mapinfo_map_files``)."""
     paths = list(paths)
-    roles = dict.fromkeys(ers_data_files(paths) | raster_tab_files(paths), "sidecar")
+    beside = ers_data_files(paths) | raster_tab_files(paths) | mapinfo_map_files(paths)
+    roles = dict.fromkeys(beside, "sidecar")
     roles.update(dict.fromkeys(envi_data_files(paths), "raster"))
     return roles
+
+
+def sidecar_stem(path: str) -> str:
+    """What sidecars of ``path`` start with: ``roads`` (``roads.shp``), ``dem`` (``dem.asc.xz``)."""
+    stem = posixpath.splitext(posixpath.basename(path))[0]
+    return posixpath.splitext(stem)[0] if extension(path) in COMPRESSED_EXTENSIONS else stem
+
+
+def sidecar_names(path: str, existing: Iterable[str]) -> list[str]:
+    """Blobs next to ``path`` that belong to it (same stem): a shapefile's parts, a world file,
+    the extensionless data file of an ER Mapper ``.ers`` header, the MapInfo ``.tab`` placing
+    a raster."""
+    folder = posixpath.dirname(path)
+    stem = sidecar_stem(path).lower()
+    ers = extension(path) == ".ers"
+    existing = list(existing)
+    tabs = raster_tab_files([path, *existing]) if extension(path) in RASTER_EXTENSIONS else set()
+    out = []
+    for other in existing:
+        if other == path or posixpath.dirname(other) != folder:
+            continue
+        base = posixpath.basename(other).lower()
+        ext = extension(other)
+        named = ext in SIDECARS and (base.startswith(stem + ".") or base == stem + RPC_TEXT)
+        if named or (ers and base == stem) or other in tabs:  # tabs: ``raster_tab_files``
+            out.append(other)
+    return sorted(out)

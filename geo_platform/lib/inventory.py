@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib import compressed
-from geo_platform.lib.archive_members import zip_kind
 from geo_platform.lib.content import HEAD_BYTES, UTF16_BOMS, describe, sniff_format
 from geo_platform.lib.errors import (
     EmptyFileError,
@@ -38,10 +37,11 @@ from geo_platform.lib.gdal_paths import gdal_safe, vsizip
 from geo_platform.lib.repack import Zipped, as_zip_if_archive
 from geo_platform.lib.types import BBox, DataKind
 from geo_platform.lib.vector import geojson_array, shx
+from geo_platform.lib.zip_checks import check_zip
 
 RASTER_FORMATS = {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF",
                   "NITF", "DTED", "PCIDSK", "SRTMHGT", "AAIGrid", "WEBP", "ZIP", "unknown",
-                  "GSBG", "GS7BG", "GSAG", "MBTiles",
+                  "GSBG", "GS7BG", "GSAG", "MBTiles", "PCRaster",
                   "text"}  # fmt: skip
 VECTOR_FORMATS = {"GeoJSON", "GeoJSONSeq", "GPKG", "SQLite", "ZIP", "CSV", "KML", "FlatGeobuf",
                   "Parquet", "ESRI Shapefile", "GML", "GPX", "XML", "JSON", "TopoJSON", "ESRIJSON",
@@ -92,7 +92,7 @@ def inventory_file(path: Path, name: str, kind: DataKind) -> Inventory:
     if fmt not in expected or (path.suffix.lower() in (".zip", ".kmz") and fmt != "ZIP"):
         raise FormatMismatchError(_mismatch(path, kind, fmt), path=name)
     if fmt == "ZIP":
-        _check_zip(path, name)
+        check_zip(path, name, kind)
     if kind == "vector":
         from geo_platform.lib.vector.sniff import check_file
 
@@ -146,33 +146,6 @@ def _refuse_blank(path: Path, name: str, fmt: str) -> None:
         return
     if not path.read_bytes().strip(b" \t\r\n\x00").removeprefix(b"\xef\xbb\xbf").strip():
         raise EmptyFileError("the file holds no data (only white space or NUL bytes)", name)
-
-
-def _check_zip(path: Path, name: str) -> None:
-    """Archive safety (path traversal, encryption, no files), office documents, integrity."""
-    from geo_platform.lib.vector.archive import check_members
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            check_members(zf.infolist(), name)
-            found, reason = zip_kind(zf.namelist())
-            if found == "unsupported" and not _is_spreadsheet(zf):
-                raise FormatMismatchError(f"its content is {reason}, not geodata", path=name)
-            bad = zf.testzip()
-    except zipfile.BadZipFile as exc:
-        raise UnreadableFileError(f"not a valid zip archive ({exc})", path=name) from exc
-    if bad is not None:
-        raise UnreadableFileError(f"corrupt zip member {bad!r}", path=name)
-
-
-def _is_spreadsheet(zf: zipfile.ZipFile) -> bool:
-    """An Excel (.xlsx) or OpenDocument (.ods) workbook: a table the vector pipeline reads."""
-    names = set(zf.namelist())
-    if "xl/workbook.xml" in names:
-        return True
-    return "mimetype" in names and zf.read("mimetype").startswith(
-        b"application/vnd.oasis.opendocument.spreadsheet"
-    )
 
 
 def _raster_details(inv: Inventory, path: Path, name: str) -> None:

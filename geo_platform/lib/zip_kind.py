@@ -7,7 +7,8 @@ rasters (``scan.zip`` holding ``scan/scan.tif`` and its ``.tfw``) goes to the ra
 (a README or other non-data file beside them does not count), by the rule a zip recognised by
 its content follows (``archive_members.zip_kind``); any other zip (Shapefiles, a FileGDB, a mix of
 rasters and vectors, or a table of contents that does not fit in the tail) stays a vector, as
-its extension says. Zips named after a raster
+its extension says. A zip of zips is judged by what the zips inside it hold, as far as its
+first bytes show them, and a Zarr store in a zip is a raster. Zips named after a raster
 (``dem.tif.zip``, ``N45E006.hgt.zip``) are rasters by name already (``bronze.classify``).
 """
 
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 
-from geo_platform.lib.archive_members import zip_kind
+from geo_platform.lib.archive_members import is_archive_noise, nested_member_names, zip_kind
 from geo_platform.lib.types import DataKind
 
 TAIL_BYTES = 256 * 1024
@@ -80,9 +82,23 @@ def members_from_tail(tail: bytes, size: int) -> list[str] | None:
         return None
 
 
-def kind_from_tail(tail: bytes, size: int) -> DataKind:
+def kind_from_tail(
+    tail: bytes, size: int, read_head: Callable[[], bytes] | None = None
+) -> DataKind:
     """Raster when the members listed in ``tail`` make the zip a raster by the rule zips
     recognised by content follow (``archive_members.zip_kind``), else vector (also when they cannot
-    be listed)."""
+    be listed). A zip holding zips (and no raster besides) is judged with the members of the
+    zips inside it that its first bytes show (``read_head``, read only then;
+    ``archive_members.nested_member_names``): zipped rasters make it a raster."""
     members = members_from_tail(tail, size)
-    return "raster" if members is not None and zip_kind(members)[0] == "raster" else "vector"
+    if members is None:
+        return "vector"
+    kind = zip_kind(members)[0]
+    if kind != "raster" and read_head is not None and _holds_zips(members):
+        head = tail if len(tail) >= size else read_head()  # a small zip is all in its tail
+        kind = zip_kind(members + nested_member_names(head))[0]
+    return "raster" if kind == "raster" else "vector"
+
+
+def _holds_zips(members: list[str]) -> bool:
+    return any(m.lower().endswith(".zip") and not is_archive_noise(m) for m in members)

@@ -189,10 +189,11 @@ def test_archive_noise(member: str, noise: bool) -> None:
 
 def test_a_tab_beside_a_picture_is_its_sidecar_a_mapinfo_table_is_not() -> None:
     """A ``.tab`` places a raster of the same name (MapInfo raster registration) unless it has
-    the ``.map``/``.dat`` of a MapInfo vector table."""
+    the ``.map``/``.dat`` of a MapInfo vector table (that ``.map`` is the table's part, not a
+    PCRaster raster)."""
     picture = ["m/sheet.jpg", "m/sheet.tab", "m/sheet.prj"]
     table = ["v/roads.tab", "v/roads.map", "v/roads.dat", "v/roads.id", "v/roads.jpg"]
-    assert listed_roles([*picture, *table]) == {"m/sheet.tab": "sidecar"}
+    assert listed_roles([*picture, *table]) == {"m/sheet.tab": "sidecar", "v/roads.map": "sidecar"}
     assert bronze.sidecar_names("m/sheet.jpg", picture) == ["m/sheet.prj", "m/sheet.tab"]
     assert "v/roads.tab" not in bronze.sidecar_names("v/roads.jpg", table)
     roles = listed_roles(picture)

@@ -100,7 +100,8 @@ def bronze_inventory(
     }
     for blob in blob_store.list_blobs(platform.bronze_container):
         cls = classify(blob.path, blob.size)
-        by_name = "unsupported" if cls.needs_content else cls.kind  # content decided, if any
+        # content decided, if any; a .map not taken for a PCRaster raster stays a sidecar
+        by_name = "unsupported" if cls.needs_content and cls.kind != "sidecar" else cls.kind
         kind = partitioned.get(partition_key_for_blob(blob.path), by_name)
         counts[kind] += 1
         sizes[kind] += blob.size

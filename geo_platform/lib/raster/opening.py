@@ -22,7 +22,12 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
-from geo_platform.lib.archive_members import is_unplaced_picture
+from geo_platform.lib.archive_members import (
+    in_store,
+    is_unplaced_picture,
+    nested_infos,
+    zarr_stores,
+)
 from geo_platform.lib.bronze import classify, is_archive_noise
 from geo_platform.lib.content import SRTM_SIZES
 from geo_platform.lib.errors import (
@@ -72,7 +77,9 @@ _NOT_RECOGNISED = ("not recognized as", "not recognised as", "not a supported")
 
 
 def resolve_gdal_path(path: Path | str, name: str, *, max_uncompressed: int | None = None) -> str:
-    """The GDAL path to open: the file itself, or ``/vsizip/...`` for the raster in a zip.
+    """The GDAL path to open: the file itself, or ``/vsizip/...`` for the raster in a zip: a
+    member, a member of a zip inside the zip (``/vsizip/{/vsizip/...}/...``), or the folder of
+    a Zarr store (``archive_members.zarr_stores``).
 
     Raises ``EmptyFileError`` for 0-byte files, ``UnsupportedFormatError`` when a zip holds no
     raster or several candidates, ``UnsafeArchiveError`` for zip-bomb-like members.
@@ -88,12 +95,33 @@ def resolve_gdal_path(path: Path | str, name: str, *, max_uncompressed: int | No
         return str(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
+            members = nested_infos(archive)  # a zip inside it: its members, through both
     except (zipfile.BadZipFile, OSError) as exc:
         raise UnreadableFileError(f"corrupt zip archive: {exc}", path=name) from exc
+    stores = zarr_stores([m.filename for m in members])  # each one raster (GDAL's Zarr)
+    stored = [any(in_store(m.filename, s) for s in stores) for m in members]
+    parts = [m for m, inside in zip(members, stored, strict=True) if inside]
+    loose = [m for m, inside in zip(members, stored, strict=True) if not inside]
+    candidates = _candidates(loose, members, only_rasters=bool(stores))
+    found = [*stores, *(m.filename for m in candidates)]
+    if not found:
+        raise UnsupportedFormatError("zip archive holds no raster file", path=name)
+    for member in [*candidates, *parts]:
+        _check_member(member, name, max_uncompressed)
+    if len(found) > 1:
+        raise SeveralRastersError(found, name)
+    return vsizip(path, PurePosixPath(found[0]).as_posix() if found[0] else "")
+
+
+def _candidates(
+    loose: list[zipfile.ZipInfo], members: list[zipfile.ZipInfo], only_rasters: bool
+) -> list[zipfile.ZipInfo]:
+    """The ``loose`` members of a zip (``members``: all its files) that may be its raster: the
+    rasters by name (and ENVI's extensionless data file), else (``only_rasters`` False) any
+    member but sidecars and noise; without the pictures no world file places."""
     candidates = [
         m
-        for m in members
+        for m in loose
         if not m.filename.lower().endswith(SIDECAR_SUFFIXES) and not is_archive_noise(m.filename)
     ]
     roles = listed_roles(m.filename for m in members)  # ENVI's extensionless data file
@@ -102,22 +130,11 @@ def resolve_gdal_path(path: Path | str, name: str, *, max_uncompressed: int | No
         for m in candidates
         if classify(m.filename).kind == "raster" or roles.get(m.filename) == "raster"
     ]
-    if rasters:  # a README or a PDF beside the raster is not a candidate
+    if rasters or only_rasters:  # a README or a PDF beside the raster is not a candidate
         candidates = rasters
     lowered = {m.filename.lower() for m in members}
     placed = [m for m in candidates if not is_unplaced_picture(m.filename, lowered)]
-    if placed:  # nor is a preview picture beside it (no world file places it)
-        candidates = placed
-    if not candidates:
-        raise UnsupportedFormatError("zip archive holds no raster file", path=name)
-    if len(candidates) > 1:
-        for m in candidates:
-            _check_member(m, name, max_uncompressed)
-        raise SeveralRastersError([m.filename for m in candidates], name)
-    member = candidates[0]
-    _check_member(member, name, max_uncompressed)
-    inner = PurePosixPath(member.filename).as_posix()
-    return vsizip(path, inner)
+    return placed or candidates  # nor is a preview picture beside it (no world file places it)
 
 
 class SeveralRastersError(UnsupportedFormatError):
