@@ -146,7 +146,21 @@ def run_ingest(
         blobs.append(info)
     if wait:
         publish_now(settings, blobs, results)
+        refuse_named([r for r in results.values()], [p for p in paths if p.is_file()])
     return list(results.values())
+
+
+SIDECAR = "sidecar file: published with the file it belongs to"
+
+
+def refuse_named(results: list[FileResult], named: list[Path]) -> None:
+    """A file given by name that the platform does not publish (a lone VRT, a Word document,
+    an empty file) fails (exit code 1), with the reason; one found in a folder given is only
+    skipped (the README beside the data), and so is a sidecar, published with its file."""
+    wanted = {str(p) for p in named}
+    for r in results:
+        if r.status == "skipped" and r.file in wanted and r.error != SIDECAR:
+            r.status = "failed"
 
 
 def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, FileResult]) -> None:
@@ -173,7 +187,7 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     for blob in blobs:
         if classify_listed(blob, roles).kind == "sidecar" and blob.path not in planned:
             results[blob.path].status = "skipped"
-            results[blob.path].error = "sidecar file: published with the file it belongs to"
+            results[blob.path].error = SIDECAR
     req = requests_for_plan(instance, plan, settings.sensor_batch_size)
     for kind, keys in req.add.items():
         if keys:

@@ -102,13 +102,17 @@ def write_dotenv(settings: Settings, path: Path = DOTENV) -> Path:
 # --- a quiet terminal --------------------------------------------------------------------------
 QUIET_RUN_LOGS: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 _BETA = r".*is currently in (beta|preview)"
+_LAYER_NOTES = r".*: layer .* (skipped: |is declared as .* planned from its features)"
 
 
 def quiet_warnings() -> None:
-    """Hide Dagster's BetaWarning/PreviewWarning in this process (unless GEO_PLATFORM_VERBOSE).
-    Matched by message, so that nothing imports Dagster to set the filter."""
+    """Hide Dagster's BetaWarning/PreviewWarning in this process (unless GEO_PLATFORM_VERBOSE),
+    and the vector loader's notes on layers (a GPX file's empty layers skipped, a layer planned
+    again from its features: the report shows the tables, ``failed_layers`` what was left out).
+    Matched by message, so that nothing imports Dagster or the loader to set the filter."""
     if not load_settings().verbose:
         warnings.filterwarnings("ignore", message=_BETA)
+        warnings.filterwarnings("ignore", message=_LAYER_NOTES)
 
 
 def console_logs() -> dict[str, Any]:

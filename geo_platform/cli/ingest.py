@@ -2,8 +2,10 @@
 
 The work is ``geo_platform.app.ingest``; this command prints a table (or JSON) per file.
 Statuses: uploaded, published, partial (some layers of the file refused, each named with its
-error in ``failed_layers``; the others published), skipped, failed. Exit code 1 when any file
-failed or is partial (not everything given was published), else 0.
+error in ``failed_layers``; the others published), skipped (a file found in a folder given that
+the platform does not publish, or a sidecar), failed (also a file given by name that the
+platform does not publish). Exit code 1 when any file failed or is partial (not everything
+given was published), else 0.
 """
 
 from __future__ import annotations
@@ -52,8 +54,13 @@ def details(r: FileResult) -> str:
     if r.error:
         return r.error
     out = ", ".join([*(f"{i['collection']}/{i['id']}" for i in r.stac_items), *r.tables])
-    if r.duplicate_of:
-        out += f" (duplicate of {r.duplicate_of})"
+    if r.duplicate_of:  # built again (duplicates=publish), or pointer items only (link)
+        built = r.tables or any(not b.endswith(".json") for b in r.blobs)
+        out += (
+            f" (same content as {r.duplicate_of})"
+            if built
+            else f" (duplicate of {r.duplicate_of}: its items point at that file's outputs)"
+        )
     failed = [f"layer {name!r} failed: {why}" for name, why in r.failed_layers.items()]
     return "\n".join([out, *failed]) if failed else out
 

@@ -83,7 +83,11 @@ def test_a_copy_is_reported_as_such_and_never_takes_another_files_name(world, tm
     assert copy.tables == [] and [i["id"] for i in copy.stac_items] == [
         naming.table_name(f"{world['prefix']}/copy/roads.geojson")
     ]
-    assert f"(duplicate of {original_blob})" in details(copy)
+    assert f"(duplicate of {original_blob}: its items point at that file's outputs)" in details(
+        copy
+    )
+    rebuilt = dataclasses.replace(copy, tables=["geo.copy_roads"])  # duplicates=publish
+    assert details(rebuilt).endswith(f"(same content as {original_blob})")
 
     clash, real = out["here/roads.geojson"], out["here/roads.gpkg"]
     assert real.status == "published" and real.duplicate_of is None

@@ -96,3 +96,26 @@ def test_ingest_says_partial_and_names_each_failed_layer(ingested: dict[str, Any
     assert exit_code([ingested["results"][mixed]]) == 1  # partial: not everything published
     done = FileResult(file="x", blob="x", status="published")
     assert exit_code([done, FileResult(file="y", blob="y", status="skipped")]) == 0
+
+
+def test_a_file_given_by_name_that_is_not_published_fails(tmp_path: Path) -> None:
+    """`ingest dem.vrt` must not exit 0 with nothing published; the README found in a folder
+    given stays skipped, and so does a sidecar given by name (published with its file)."""
+    from geo_platform.app.ingest import SIDECAR, collect_files, refuse_named
+
+    folder = tmp_path / "delivery"
+    folder.mkdir()
+    (folder / "README.txt").write_text("about")
+    vrt, prj = tmp_path / "dem.vrt", tmp_path / "dem.prj"
+    vrt.write_text("<VRTDataset/>")
+    prj.write_text("PROJCS[]")
+    paths = [vrt, prj, folder]
+    results = [FileResult(file=str(local), blob=blob) for local, blob in collect_files(paths)]
+    for r, why in zip(results, ["a GDAL VRT references other files", SIDECAR, "x"], strict=True):
+        r.status, r.error = "skipped", why
+    refuse_named(results, [p for p in paths if p.is_file()])
+    assert [(Path(r.file).name, r.status) for r in results] == [
+        ("dem.vrt", "failed"), ("dem.prj", "skipped"), ("README.txt", "skipped")
+    ]  # fmt: skip
+    assert results[0].error == "a GDAL VRT references other files"
+    assert exit_code(results) == 1 and exit_code(results[1:]) == 0
