@@ -18,7 +18,7 @@ from geo_platform.lib.types import QUERY_FORMATS as FORMATS  # not store.analyti
 
 
 @click.command()
-@click.argument("sql")
+@click.argument("sql", required=False)
 @click.option(
     "--format",
     "fmt",
@@ -32,9 +32,10 @@ from geo_platform.lib.types import QUERY_FORMATS as FORMATS  # not store.analyti
 @click.option("--max-rows", type=int, default=100, show_default=True,
               help="Rows shown by --format table.")  # fmt: skip
 @click.option("--list-views", is_flag=True, help="Print the registered views first.")
-def query(sql: str, fmt: str, output: Path | None, max_rows: int, list_views: bool) -> None:
+def query(sql: str | None, fmt: str, output: Path | None, max_rows: int, list_views: bool) -> None:
     """Run SQL in DuckDB over every published dataset (each one a view named by dataset);
-    ST_* functions of DuckDB's spatial extension work on the geometry columns."""
+    ST_* functions of DuckDB's spatial extension work on the geometry columns. With
+    --list-views and no SQL, only list the views."""
     from geo_platform.lib.errors import GeoPlatformError
     from geo_platform.resources.blob_store import blob_store_from_settings
     from geo_platform.settings import load_settings
@@ -47,7 +48,11 @@ def query(sql: str, fmt: str, output: Path | None, max_rows: int, list_views: bo
         sources = query_sources(store, settings.silver_container, settings.analytics_dir)
         if list_views:
             for name, path in sorted(sources.views.items()):
-                click.echo(f"{name}\t{path}", err=True)
+                click.echo(f"{name}\t{path}", err=sql is not None)
+        if sql is None:
+            if not list_views:
+                raise click.UsageError("give the SQL to run (or --list-views)")
+            return
         text = analytics.query(
             sql, sources.views, fmt, output=output, max_rows=max_rows, azure=sources.azure
         )

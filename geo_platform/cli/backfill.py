@@ -61,8 +61,12 @@ def backfill(
         click.echo(f"skipping {len(removed)} file(s) removed from bronze (unpublish them to drop "
                    f"their data): {', '.join(removed[:20])}", err=True)  # fmt: skip
     if not chosen:
-        click.echo("nothing to backfill: no partition matches"
-                   + (" a file still in bronze" if removed else ""))  # fmt: skip
+        why = "no partition matches" + (" a file still in bronze" if removed else "")
+        if as_json:  # scripts parse stdout: JSON whatever happens
+            click.echo(json.dumps({"backfill_id": None, "partitions": 0, "reason": why,
+                                   "skipped_removed": removed}))  # fmt: skip
+        else:
+            click.echo(f"nothing to backfill: {why}")
         return
     backfill_id = bf.launch(url, keys, chosen, f"geo-platform backfill ({len(chosen)} files)")
     click.echo(json.dumps({"backfill_id": backfill_id, "partitions": len(chosen),

@@ -43,6 +43,13 @@ def _run(*args: str):
     return CliRunner().invoke(query, list(args), catch_exceptions=False)
 
 
+def test_list_views_alone_prints_them_on_stdout(silver: Path) -> None:
+    r = _run("--list-views")
+    assert r.exit_code == 0, r.output
+    assert {line.split("\t")[0] for line in r.stdout.splitlines()} >= {"parks_ynp__roads"}
+    assert _run().exit_code == 2  # neither SQL nor --list-views: a usage error
+
+
 def test_table_output_and_view_names(silver: Path) -> None:
     r = _run("SELECT count(*) AS n FROM parks_ynp__points_of_interest", "--list-views")
     assert r.exit_code == 0, r.output

@@ -202,3 +202,11 @@ def test_registration_recipe_gives_valid_definitions() -> None:
     promotion = promotion_resource(settings)  # the promoter's URLs, never a password in config
     for url in (promotion.staging_database_url, promotion.production_database_url):
         assert urlsplit(url).username == settings.promoter_role and urlsplit(url).password is None
+
+
+def test_the_run_log_says_what_was_done() -> None:
+    from geo_platform.defs.promotion.ops import report_lines
+
+    plan = {"collection": "c", "items": ["a"], "drop_tables": [], "delete_blobs": []}
+    lines = report_lines({"action": "demote", "dry_run": False, "plan": plan})
+    assert lines[:2] == ["demote c (applied)", "did remove items: ['a']"]

@@ -105,7 +105,8 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     head = (
         f"{report['action']} {plan['collection']} ({'DRY RUN' if report['dry_run'] else 'applied'})"
     )
-    lines = [head, f"{verb} publish/remove items: {plan.get('items')}"]
+    action = "publish" if report["action"] == "promote" else "remove"
+    lines = [head, f"{verb} {action} items: {plan.get('items')}"]
     if report["action"] == "promote":
         lines.append(f"remove stale items: {plan['remove_items']}")
         lines += [f"table {t['source']} -> {t['target']}" for t in plan["tables"]]
