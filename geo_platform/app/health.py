@@ -168,7 +168,16 @@ def _probe(store: Any, container: str) -> str:
     path = f".geo-platform-health-{uuid.uuid4().hex}.probe"  # hidden: the sensor skips it
     payload = f"health probe {time.time()}".encode()
     start = time.monotonic()
-    store.upload_bytes(container, path, payload, "text/plain")
+    try:
+        store.upload_bytes(container, path, payload, "text/plain")
+    except Exception as exc:
+        if "container does not exist" in str(exc).lower():
+            raise RuntimeError(
+                f"the container {container!r} does not exist: create it "
+                f"(`geo-platform services up` does locally; on Azure, `az storage container "
+                f"create -n {container}`), or set the container names in the settings"
+            ) from exc
+        raise
     try:
         with store.local_copy(container, path) as local:
             if local.read_bytes() != payload:

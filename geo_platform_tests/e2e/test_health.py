@@ -191,3 +191,20 @@ def test_blob_probe_on_azurite(azurite_connection_string, settings):
         for name in (own.bronze_container, own.silver_container):
             if service.get_container_client(name).exists():
                 service.delete_container(name)
+
+
+@pytest.mark.azurite
+def test_a_missing_azure_container_is_named_with_what_to_do(azurite_connection_string) -> None:
+    import dataclasses
+
+    from geo_platform.store.blobs.azure import AzureBlobStore
+
+    store = AzureBlobStore(connection_string=azurite_connection_string)
+    settings = dataclasses.replace(
+        load_settings(), bronze_container="no-such-bronze", silver_container="no-such-silver"
+    )
+    checks = {c.name: c for c in check_blob_store(settings, store)}
+    detail = checks["blob:no-such-bronze"].detail
+    assert not checks["blob:no-such-bronze"].ok
+    assert "the container 'no-such-bronze' does not exist: create it" in detail
+    assert "az storage container create -n no-such-bronze" in detail
