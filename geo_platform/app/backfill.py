@@ -118,6 +118,23 @@ def file_partitions(keys: list[dg.AssetKey]) -> dg.DynamicPartitionsDefinition |
     return only if isinstance(only, dg.DynamicPartitionsDefinition) else None
 
 
+def _unknown(
+    instance: dg.DagsterInstance, partitions_def: dg.DynamicPartitionsDefinition, keys: list[str]
+) -> str:
+    """Why ``keys`` are no partitions of ``partitions_def``: files of the other kind (a raster
+    given to a vector asset), or not in bronze at all."""
+    from geo_platform.defs.bronze.partitions import PARTITIONS
+
+    elsewhere = {kind: set(instance.get_dynamic_partitions(p.name))
+                 for kind, p in PARTITIONS.items() if p.name != partitions_def.name}  # fmt: skip
+    lines = []
+    for key in keys[:10]:
+        kind = next((k for k, names in elsewhere.items() if key in names), None)
+        lines.append(f"{blob_for_partition_key(key)} is a {kind} file: select the {kind} assets"
+                     if kind else f"{blob_for_partition_key(key)} is not in bronze")  # fmt: skip
+    return "unknown partitions: " + "; ".join(lines)
+
+
 def select_partitions(
     instance: dg.DagsterInstance,
     partitions_def: dg.DynamicPartitionsDefinition,
@@ -139,7 +156,7 @@ def select_partitions(
     wanted = [partition_key_for_blob(p) for p in partitions]
     unknown = [k for k in wanted if k not in set(existing)]
     if unknown:
-        raise ConfigError(f"unknown partitions (not in bronze): {', '.join(unknown[:10])}")
+        raise ConfigError(_unknown(instance, partitions_def, unknown))
     chosen.update(wanted)
     if failed:
         for key in asset_keys:
