@@ -14,6 +14,7 @@ import pytest
 
 from geo_platform.store import pgstac
 from geo_platform.store.blobs.local import LocalBlobStore
+from geo_platform_tests.fixtures.vector_world import World
 
 Connect = Callable[[], Any]
 
@@ -63,3 +64,12 @@ def drop_collection(pg_dsn: str) -> Iterator[Callable[[str], None]]:
         for cid in ids:
             if pgstac.get_collection(conn, cid) is not None:
                 conn.execute("SELECT pgstac.delete_collection(%s)", (cid,))
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
+    """The vector world (``fixtures.vector_world``): a local store in ``tmp_path``, a schema of
+    its own; its collections dropped afterwards. A module may define its own ``world``."""
+    w = World(tmp_path, pg_dsn, pg_schema)
+    yield w
+    w.drop_collections()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,13 +20,6 @@ from geo_platform.workflows.catalog import (
     read_silver_items,
 )
 from geo_platform_tests.fixtures.vector_world import World, table_exists, write_gpkg
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def _published(world: World, name: str = "places.gpkg") -> str:

@@ -6,7 +6,6 @@ vector files names the rasters it holds the same way."""
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,14 +23,7 @@ from geo_platform.lib.vector.archive import raster_members
 from geo_platform.lib.vector.kml_overlays import ground_overlays, network_links
 from geo_platform.lib.vector.read import open_source
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
-from geo_platform_tests.fixtures.vector_world import World, table_facts
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
+from geo_platform_tests.fixtures.vector_world import table_facts
 
 
 def _raster_gpkg(path: Path, table: str = "ortho") -> Path:

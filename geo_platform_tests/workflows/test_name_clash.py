@@ -6,7 +6,6 @@ stay as they were. Real PostGIS and pgstac, a local store."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,13 +20,6 @@ from geo_platform.store.table_owner import PREFIX, table_source
 from geo_platform.workflows.publish_raster import RasterSettings, publish_raster
 from geo_platform_tests.fixtures.helpers import TESTDATA
 from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def _points(path: Path, n: int, layer: str | None = None) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,16 +15,9 @@ from shapely.geometry import Polygon
 from geo_platform.lib import bronze, content
 from geo_platform.lib.errors import UnreadableFileError
 from geo_platform.lib.inventory import inventory_file
-from geo_platform_tests.fixtures.vector_world import World, table_facts
+from geo_platform_tests.fixtures.vector_world import table_facts
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*Integer64")
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def _ogr(driver: str, dest: Path, src: Path, *args: str) -> Path:

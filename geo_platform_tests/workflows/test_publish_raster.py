@@ -36,7 +36,7 @@ from geo_platform.workflows.publish_raster import (
 )
 from geo_platform.workflows.publish_tiled import TiledPublished
 from geo_platform_tests.fixtures.helpers import TESTDATA
-from geo_platform_tests.lib.raster.synth import gradient, write_tif
+from geo_platform_tests.lib.raster.synth import damage_block, gradient, write_tif
 
 RGB = TESTDATA / "rasters/rgb_uint8/RGB.byte.tif"
 TIERS = ("analysis", "visualization", "archive")
@@ -215,12 +215,7 @@ def _corrupt_tile(path: Path, nodata: float | None) -> Path:
     data = (np.arange(256 * 256) % 200 + 1).astype("int16").reshape(1, 256, 256)
     write_tif(path, data, tiled=True, blockxsize=64, blockysize=64, compress="deflate",
               nodata=nodata)  # fmt: skip
-    with rasterio.open(path) as ds:
-        offset = int(ds.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1))
-        size = int(ds.get_tag_item("BLOCK_SIZE_0_1", "TIFF", bidx=1))
-    raw = bytearray(path.read_bytes())
-    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
-    path.write_bytes(bytes(raw))
+    damage_block(path, 0, 1)
     return path
 
 

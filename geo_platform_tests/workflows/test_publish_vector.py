@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,13 +19,6 @@ from geo_platform.store.silver import stac_items
 from geo_platform.workflows.catalog import publish_items
 from geo_platform.workflows.publish_vector import vector_options
 from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts, write_gpkg
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def test_every_layer_reaches_postgis_geoparquet_and_a_valid_final_item(world: World) -> None:

@@ -8,9 +8,6 @@ with every layer's error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import psycopg
 import pytest
 
@@ -27,13 +24,6 @@ from geo_platform_tests.fixtures.vector_world import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:'crs' was not provided")
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def _tables(world: World) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,6 @@ from geo_platform.lib.vector.clean import GeometryWarning
 from geo_platform.store.catalog import items_of_source
 from geo_platform.workflows.catalog import CatalogedSource, publish_items, read_silver_items
 from geo_platform_tests.fixtures.vector_world import World, table_exists, table_facts
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def _geojson(path: Path, *geometries: dict[str, Any]) -> Path:

@@ -5,7 +5,6 @@ both were dropped without a word. Published through ``publish_vector`` into real
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,13 +14,6 @@ from shapely.geometry import Point
 from geo_platform.lib import naming
 from geo_platform.lib.vector.left_out import CSV_TABLE
 from geo_platform_tests.fixtures.vector_world import World, table_facts
-
-
-@pytest.fixture
-def world(tmp_path: Path, pg_dsn: str, pg_schema: str) -> Iterator[World]:
-    w = World(tmp_path, pg_dsn, pg_schema)
-    yield w
-    w.drop_collections()
 
 
 def _delivery(tmp_path: Path) -> Path:

@@ -52,6 +52,18 @@ def write_tif(path: Path, data: np.ndarray, **profile: Any) -> Path:
     return path
 
 
+def damage_block(path: Path, col: int, row: int) -> Path:
+    """Overwrite the data of band 1's block (``col``, ``row``) past its first 8 bytes (a zlib
+    or JPEG header): the file opens, the block fails when it is decoded."""
+    with rasterio.open(path) as ds:
+        offset = int(ds.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1))
+        size = int(ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1))
+    raw = bytearray(path.read_bytes())
+    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
+    path.write_bytes(bytes(raw))
+    return path
+
+
 def corrupt_one_tile(path: Path) -> Path:
     """A tiled, deflated GeoTIFF that opens fine but whose tile (1, 1) is garbage."""
     write_tif(
@@ -62,12 +74,7 @@ def corrupt_one_tile(path: Path) -> Path:
         blockysize=256,
         compress="deflate",
     )
-    with rasterio.open(path) as ds:
-        offset = int(ds.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
-        size = int(ds.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
-    raw = bytearray(path.read_bytes())
-    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
-    path.write_bytes(bytes(raw))
+    damage_block(path, 1, 1)
     return path
 
 

@@ -31,6 +31,7 @@ from geo_platform.lib.stac.raster_item import build_raster_item
 from geo_platform.lib.stac.validate import validate_stac
 from geo_platform.lib.types import Provenance
 from geo_platform_tests.fixtures.netcdf3 import climate_cube
+from geo_platform_tests.lib.raster.synth import damage_block
 
 PROV = Provenance(source_blob="bronze/x.tif", source_etag="e")
 
@@ -189,12 +190,7 @@ def _corrupt_block(path: Path, data: np.ndarray, **kw: Any) -> Path:
     intact: the file opens), as a transfer that damaged bytes leaves it."""
     kw = {"tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate", **kw}
     _tif(path, data, **kw)
-    with rasterio.open(path) as ds:
-        offset = int(ds.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1))
-        size = int(ds.get_tag_item("BLOCK_SIZE_0_1", "TIFF", bidx=1))
-    raw = bytearray(path.read_bytes())
-    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
-    path.write_bytes(bytes(raw))
+    damage_block(path, 0, 1)
     return path
 
 
@@ -219,12 +215,7 @@ def test_a_corrupt_block_of_a_lossy_cog_kept_as_its_analysis_tier(tmp_path: Path
     plain = _tif(tmp_path / "plain.tif", data, photometric="RGB")
     src = tmp_path / "photo.tif"
     rasterio.shutil.copy(plain, src, driver="COG", compress="JPEG", blocksize=256)
-    with rasterio.open(src) as ds:
-        offset = int(ds.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
-        size = int(ds.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
-    raw = bytearray(src.read_bytes())
-    raw[offset + 8 : offset + size] = b"\xff" * (size - 8)
-    src.write_bytes(bytes(raw))
+    damage_block(src, 1, 1)
     out = tmp_path / "out"
     with pytest.raises(UnreadableFileError, match=r"bronze/photo.tif: band 1, block 1 across"):
         build_cog_tiers(src, out, RasterOptions(), "bronze/photo.tif")
