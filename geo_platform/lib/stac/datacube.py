@@ -22,6 +22,7 @@ cube is described per item, where each variable's own cube is known.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import pairwise
@@ -76,9 +77,12 @@ def cube_variables(var: CubeVariable) -> dict[str, Any]:
 
 
 def cube_renders(item: dict[str, Any], asset: str = DATA_ASSET) -> dict[str, dict[str, Any]]:
-    """The render of a variable's item: its first step (band 1) as a colour ramp stretched by
-    that band's statistics. Its bands are steps of one quantity, not colours, so the default
-    "first three bands as RGB" would mix three time steps into one false picture."""
+    """The render of a variable's item, named after the variable (``colormap-tas``): its first
+    step (band 1) as a colour ramp stretched by that band's statistics. The name keeps the
+    variables of one collection apart: a collection's render widens its stretch over the items
+    sharing the name, and temperature and precipitation have no stretch in common. Its bands
+    are steps of one quantity, not colours, so the default "first three bands as RGB" would
+    mix three time steps into one false picture."""
     bands = (item.get("assets", {}).get(asset) or {}).get("bands") or []
     if not bands:
         return {}
@@ -86,9 +90,10 @@ def cube_renders(item: dict[str, Any], asset: str = DATA_ASSET) -> dict[str, dic
     ramp = render_entries(first, asset).get("colormap")
     if ramp is None:
         return {}
-    name = item["properties"].get(VARIABLE, "variable")
-    return {"colormap": {**ramp, "title": f"{name}, {bands[0].get('name', 'band 1')}",
-                         "expression": "b1"}}  # fmt: skip
+    name = str(item["properties"].get(VARIABLE, "variable"))
+    key = "colormap-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "variable")
+    return {key: {**ramp, "title": f"{name}, {bands[0].get('name', 'band 1')}",
+                  "expression": "b1"}}  # fmt: skip
 
 
 def _nodata(value: float) -> float | int | str:

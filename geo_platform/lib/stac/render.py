@@ -244,8 +244,9 @@ def merge_renders(
 ) -> dict[str, dict[str, Any]]:
     """Collection renders: ``current`` plus every render of ``items``. A name already there
     with the same bands keeps it and widens its stretch to cover the new item (one stretch for
-    the whole mosaic); a name whose bands differ between items (another sensor's layout) keeps
-    the first definition."""
+    the whole mosaic), and drops its ``nodata`` when the items' differ (titiler then takes each
+    COG's own); a name whose bands differ between items (another sensor's layout) keeps the
+    first definition."""
     out: dict[str, dict[str, Any]] = {k: dict(v) for k, v in current.items()}
     for item in items:
         for name, entry in item_renders(item).items():
@@ -258,6 +259,8 @@ def merge_renders(
                     known.pop("rescale", None)
                 else:
                     known["rescale"] = rescale
+                if known.get("nodata") != entry.get("nodata"):
+                    known.pop("nodata", None)  # each COG's own nodata applies
     return out
 
 

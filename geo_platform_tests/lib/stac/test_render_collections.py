@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from geo_platform.lib.stac.collection import dataset_collection
+from geo_platform.lib.stac.datacube import cube_renders
 from geo_platform.lib.stac.raster_mosaic import MOSAIC_KEY, RASTER_ONLY, mosaic_search
 from geo_platform.lib.stac.render import (
     RENDER_EXTENSION,
@@ -98,6 +99,41 @@ def test_collection_renders_share_one_stretch_and_validate() -> None:
     # Vector items add nothing, and a collection without rasters gets no renders.
     empty = dataset_collection("v", "vectors", "vector")
     assert with_collection_renders(empty, [_vector("v", "x", "2021-01-01T00:00:00Z")]) == empty
+
+
+def _variable(iid: str, variable: str, nodata: float, low: float, high: float) -> dict[str, Any]:
+    """A NetCDF variable's item (one time step), rendered as the multidim path renders it."""
+    band = {"name": "time=2020-01-01T00:00:00Z", "data_type": "float32", "nodata": nodata,
+            "statistics": {"minimum": low, "maximum": high}}  # fmt: skip
+    item = _raster("c", iid, "2020-01-01T00:00:00Z")
+    item["assets"]["analysis"]["bands"] = [band]
+    item["properties"]["geo_platform:variable"] = variable
+    return apply_renders(item, cube_renders(item))
+
+
+def test_variables_of_one_collection_keep_their_own_stretch_and_nodata() -> None:
+    tas = _variable("m-tas", "tas", -999.0, -40.0, 45.0)
+    pr = _variable("m-pr", "pr", 1e20, 0.0, 300.0)
+    tas_next = _variable("m2-tas", "tas", -999.0, -30.0, 50.0)
+    renders = merge_renders({}, [tas, pr, tas_next])
+    assert set(renders) == {"colormap-tas", "colormap-pr"}
+    # One stretch per variable, wide enough for its items; each keeps its own nodata.
+    assert renders["colormap-tas"]["rescale"] == [[-40.0, 50.0]]
+    assert renders["colormap-tas"]["nodata"] == -999.0
+    assert renders["colormap-pr"]["rescale"] == [[0.0, 300.0]]
+    assert renders["colormap-pr"]["nodata"] == 1e20
+    collection = with_collection_renders(dataset_collection("c", "cube", "raster"), [tas, pr])
+    validate_stac(collection)
+
+
+def test_items_with_different_nodata_share_a_render_without_one() -> None:
+    """Two DEMs of one collection, -9999 and -32768 as nodata: the shared colour ramp names
+    neither (titiler takes each COG's own), where it kept the first item's."""
+    dem_a = _variable("a", "x", -9999.0, 0.0, 100.0)
+    dem_b = _variable("b", "x", -32768.0, 50.0, 900.0)
+    same = _variable("c", "x", -9999.0, 0.0, 10.0)
+    assert merge_renders({}, [dem_a, dem_b])["colormap-x"].get("nodata") is None
+    assert merge_renders({}, [dem_a, same])["colormap-x"]["nodata"] == -9999.0
 
 
 @pytest.fixture
