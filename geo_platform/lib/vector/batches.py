@@ -18,7 +18,7 @@ import pyogrio
 from pyogrio.raw import open_arrow
 
 from geo_platform.lib.errors import FormatMismatchError, UnreadableFileError, gdal_input_error
-from geo_platform.lib.vector import geojson_ids, geoparquet, gpx_extensions
+from geo_platform.lib.vector import geojson_ids, geoparquet, gpx_extensions, zoned_times
 from geo_platform.lib.vector.prefetch import rechunked
 from geo_platform.lib.vector.source import LayerSource
 
@@ -44,7 +44,8 @@ def open_batches(
     fids = bool(src.fid_column) and columns is None  # kept: other tables may refer to them
     ahead = src.prefetch.take(src) if src.prefetch is not None and columns is None else None
     if ahead is not None:
-        yield _prefetched(ahead, src, batch_size, fids)
+        schema, batches = _prefetched(ahead, src, batch_size, fids)
+        yield zoned_times.typed(schema, batches, src.driver)
         return
     with ExitStack() as stack:
         stack.enter_context(warnings.catch_warnings())
@@ -59,7 +60,7 @@ def open_batches(
                     batch_size=batch_size,
                     use_pyarrow=True,
                     return_fids=fids,
-                    datetime_as_string=src.driver == gpx_extensions.DRIVER,
+                    datetime_as_string=zoned_times.read_as_text(src.driver),
                     **src.open_options,
                 )
             )
@@ -74,8 +75,12 @@ def open_batches(
             batches = geojson_ids.checked(batches, src.feature_ids)
         if fids:
             batches = (b.rename_columns(names) for b in batches)
-        if src.driver == gpx_extensions.DRIVER and columns is None:
-            schema, batches = gpx_extensions.gpx_batches(schema, batches, src)
+        if zoned_times.read_as_text(src.driver):
+            schema, batches = zoned_times.typed(schema, batches, src.driver)
+        if src.driver == gpx_extensions.DRIVER and columns is None and src.extensions:
+            schema, batches = gpx_extensions.attached(
+                schema, batches, src.extensions, src.geometry_column
+            )
         yield schema, batches
 
 

@@ -20,10 +20,8 @@ tracks, track_points), and their values are kept only where GDAL read the same f
 position: the same coordinates for a point, the same name for a route or track. As with GeoJSON
 ids, a value is never attached to another feature: where the two readings disagree, it is null.
 
-Times too are read here (``gpx_batches``): GDAL's Arrow reader gives a GPX ``time`` without its
-zone, as the wall-clock time written (``08:00+02:00`` becomes ``08:00``). Read as text, they are
-published as ``timestamptz``: one with an offset converted, one without taken as UTC, as GPX 1.1
-says its times are.
+Times are typed by ``zoned_times``: a GPX ``time`` is a ``timestamptz``, one with an offset
+converted, one without taken as UTC, as GPX 1.1 says its times are.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
@@ -219,42 +216,6 @@ def _number(text: str | None) -> float:
         return float(text) if text is not None else float("nan")
     except ValueError:
         return float("nan")
-
-
-def gpx_batches(
-    schema: pa.Schema, batches: Iterable[pa.RecordBatch], src: LayerSource
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """A GPX layer's schema and batches as published: its times (read as text, see
-    ``batches.open_batches``) as UTC instants, its extensions (``attached``) as columns."""
-    if TIME in schema.names and pa.types.is_string(schema.field(TIME).type):
-        at = schema.get_field_index(TIME)
-        schema = schema.set(at, pa.field(TIME, _UTC))
-        batches = (b.set_column(at, TIME, utc_times(b.column(at))) for b in batches)
-    if src.extensions is None:
-        return schema, iter(batches)
-    return attached(schema, batches, src.extensions, src.geometry_column)
-
-
-TIME = "time"
-_UTC = pa.timestamp("us", tz="UTC")
-
-
-def utc_times(text: pa.Array) -> pa.Array:
-    """GPX times (ISO 8601 as GDAL writes them back) as UTC instants: GPX 1.1 gives times in
-    UTC, so one without an offset is UTC; one with an offset (``+02:00``) is converted (GDAL's
-    Arrow reader would keep its wall-clock time and drop the offset)."""
-    marked = pc.replace_substring_regex(text, r"^([^Z+]*T[0-9:.]+)$", r"\1Z")
-    try:
-        return pc.cast(marked, _UTC)
-    except pa.ArrowInvalid:  # one Arrow does not parse: each on its own, null if unreadable
-        return pa.array([_instant(v) for v in marked.to_pylist()], _UTC)
-
-
-def _instant(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
 
 
 def attached(

@@ -52,7 +52,7 @@ class Prefetch:
     def _open(self) -> None:
         try:
             context = open_arrow(self.path, batch_size=PREFETCH_ROWS, use_pyarrow=True,
-                                 return_fids=True)  # fmt: skip
+                                 return_fids=True, datetime_as_string=True)  # fmt: skip
             self._opened = context.__enter__()
             self._context = context
         except Exception:
