@@ -183,6 +183,8 @@ def _publish_layers(
         raise
     if not done:
         raise _nothing_published(failed_layers, skipped, source_name)
+    if failed_layers is not None:  # a workbook's sheets without coordinates
+        failed_layers.update(pair for src in layers for pair in src.left_out)
     if failed_layers is not None and len(layers) > 1:  # published beside: the file is partial
         failed_layers.update({layer: f"EmptyDatasetError: {why}" for layer, why in skipped.items()
                               if why.startswith(EVERY_FEATURE_DROPPED)})  # fmt: skip

@@ -49,6 +49,9 @@ class LayerSource:
     # GPX: the layer's ``<extensions>`` (heart rate, cadence...) as columns
     # (``gpx_extensions.LayerExtensions``), or None.
     extensions: Any = None
+    # What else the file holds that no layer publishes, as (name, "ErrorClass: why"): a
+    # workbook's sheets without coordinates. Named in the file's ``failed_layers``.
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def fid_output_name(self) -> str:
         """The column of the source's feature ids: ``source_fid`` for one named ``fid`` (a

@@ -94,19 +94,23 @@ def spreadsheet_layers(base: Any, fmt: str, options: VectorOptions) -> list[Any]
     driver = DRIVERS[fmt]
     layers: list[Any] = []
     refused: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     for sheet in _sheets(base.gdal_path):
         holder = _as_csv(base.gdal_path, sheet, driver)
         if holder is None:
-            refused[sheet] = "the sheet has no rows"
+            refused[sheet], kinds[sheet] = "the sheet has no rows", EmptyDatasetError.__name__
             continue
         as_csv = replace(base, gdal_path=holder.path, keepalive=holder, name=sheet)
         try:
             (layer,) = csvsource.csv_layers(as_csv, options)
         except (NoGeometryError, EmptyDatasetError) as exc:
-            refused[sheet] = str(exc).removeprefix(f"{base.display}: ")
+            why = str(exc).removeprefix(f"{base.display}: ")
+            refused[sheet] = why.replace("the CSV has", "it has").replace("CSV has", "it has")
+            kinds[sheet] = type(exc).__name__
             continue
         layers.append(replace(layer, driver=driver))
-    if layers:
-        return layers
+    if layers:  # the other sheets are named among the file's layers not published
+        left = tuple((s, f"{kinds[s]}: sheet not published: {why}") for s, why in refused.items())
+        return [replace(layers[0], left_out=left), *layers[1:]]
     detail = "; ".join(f"sheet {s!r}: {why}" for s, why in refused.items()) or "no sheets"
     raise NoGeometryError(f"no sheet holds coordinates ({detail})", path=base.display)

@@ -105,7 +105,7 @@ def test_a_workbook_without_coordinates_names_every_sheet(tmp_path: Path) -> Non
         open_source(path, "in/contacts.xlsx")
     text = str(err.value)
     assert text.startswith("in/contacts.xlsx: no sheet holds coordinates")
-    assert "sheet 'People': CSV has no coordinate columns" in text and "sheet 'Empty'" in text
+    assert "sheet 'People': it has no coordinate columns" in text and "sheet 'Empty'" in text
 
 
 def test_projected_coordinates_need_their_crs(pg_conn, pg_schema, tmp_path: Path) -> None:
@@ -137,6 +137,20 @@ def test_published_through_the_vector_workflow_with_a_valid_item(world: World, t
     validate_stac(item)
     assert item["properties"]["geo_platform:crs_assumed"] is True
     assert "(XLSX, 3 features)" in item["properties"]["processing:lineage"]
+
+
+def test_a_sheet_without_coordinates_is_named_among_the_layers_not_published(
+    world: World, tmp_path: Path
+) -> None:
+    """A workbook of stations and a notes sheet: the stations publish, the notes are named in
+    ``failed_layers`` (the file is partial), where they were left out without a word."""
+    notes = pd.DataFrame({"note": ["measured by hand", "see report"]})
+    path = _workbook(tmp_path / "survey.xlsx", {"Stations": STATIONS, "Notes": notes})
+    result = world.publish(world.upload("survey.xlsx", path))
+    assert [t.layer for t in result.tables] == ["Stations"]
+    assert list(result.failed_layers) == ["Notes"]
+    assert result.failed_layers["Notes"].startswith("NoGeometryError: sheet not published: ")
+    assert "coordinate" in result.failed_layers["Notes"]
 
 
 ROUTES = pd.DataFrame({
