@@ -29,6 +29,7 @@ PROVENANCE_FIELDS = (
     "source_etag",
     "source_href",
     "source_sha256",
+    "sidecars_sha256",
     "run_id",
     "code_version",
 )
@@ -36,6 +37,7 @@ SOURCE_BLOB = prop("source_blob")
 SOURCE_ETAG = prop("source_etag")
 SOURCE_HREF = prop("source_href")
 SOURCE_SHA256 = prop("source_sha256")
+SIDECARS_SHA256 = prop("sidecars_sha256")  # its sidecars (.dbf, .prj, world file), if any
 RUN_ID = prop("run_id")
 CODE_VERSION = prop("code_version")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from geo_platform.lib.bronze import sidecar_names, sidecar_stem
 from geo_platform.lib.errors import NotFoundError
+from geo_platform.lib.inventory import file_sha256
 from geo_platform.lib.types import BlobInfo
 from geo_platform.store.blobs.base import BlobStore
 
@@ -22,10 +24,35 @@ def bronze_local_copy(
     info = info or store.stat(container, blob)
     if info is None:
         raise NotFoundError("the bronze blob no longer exists", path=blob)
+    wanted = [blob, *sidecar_blobs(store, container, blob)]
+    with store.local_copies(container, wanted) as paths:
+        yield paths[blob]
+
+
+def sidecar_blobs(store: BlobStore, container: str, blob: str) -> list[str]:
+    """The bronze blobs that travel with ``blob`` (``lib.bronze.sidecar_names``): one listing
+    of the names that start with its stem."""
     folder = posixpath.dirname(blob)
     stem = sidecar_stem(blob)
     prefix = f"{folder}/{stem}" if folder else stem
     siblings = [b.path for b in store.list_blobs(container, prefix=prefix)]
-    wanted = [blob, *sidecar_names(blob, siblings)]
-    with store.local_copies(container, wanted) as paths:
-        yield paths[blob]
+    return sidecar_names(blob, siblings)
+
+
+def sidecars_sha256(store: BlobStore, container: str, blob: str, local: Path) -> str | None:
+    """One SHA-256 over the sidecars of ``blob`` beside its local copy ``local`` (where
+    ``bronze_local_copy`` put them), each by its suffix after the stem (``.dbf``,
+    ``.tif.aux.xml``) and its content; None without sidecars. Two uploads of a Shapefile with
+    the same ``.shp`` and another ``.prj`` or ``.dbf`` are then other content."""
+    stem = sidecar_stem(blob).lower()
+    parts = []
+    for path in sidecar_blobs(store, container, blob):
+        name = posixpath.basename(path)
+        copy = local.parent / name
+        if not copy.is_file():  # removed since the copy was made: the next run sees it
+            continue
+        suffix = name.lower().removeprefix(stem)
+        parts.append(f"{suffix}\0{file_sha256(copy)}\n")
+    if not parts:
+        return None
+    return hashlib.sha256("".join(sorted(parts)).encode()).hexdigest()

@@ -33,10 +33,12 @@ from geo_platform.lib.errors import ConfigError
 from geo_platform.lib.stac_ext import (
     DUPLICATE_OF,
     DUPLICATE_OF_SOURCE,
+    SIDECARS_SHA256,
     SOURCE_BLOB,
     SOURCE_SHA256,
     provenance_properties,
 )
+from geo_platform.lib.types import content_key
 from geo_platform.store import pgstac
 
 SHA_PROPERTY = SOURCE_SHA256
@@ -78,27 +80,33 @@ def is_pointer(item: dict[str, Any]) -> bool:
     return DUPLICATE_PROPERTY in item.get("properties", {})
 
 
-def find_duplicate(conn: psycopg.Connection[Any], sha256: str, blob: str) -> Original | None:
-    """The original of ``sha256`` when it is another source than ``blob``, else None.
+def find_duplicate(conn: psycopg.Connection[Any], key: str, blob: str) -> Original | None:
+    """The original of content ``key`` (``Provenance.content_key``: the file's SHA-256, plus
+    its sidecars' when it has some) when it is another source than ``blob``, else None.
 
     None also when ``blob`` is itself the original (it published that content first) or no
-    published item has that checksum.
+    published item has that content: the same file with other sidecars (another ``.prj``,
+    another ``.dbf``) is other content.
     """
+    sha256, _, sidecars = key.partition("+")
     pgstac.prepare(conn)
     query = sql.SQL(
         """SELECT content->'properties'->>%(src)s, collection, id,
-                  coalesce(content->'properties'->>'created', datetime::text)
+                  coalesce(content->'properties'->>'created', datetime::text),
+                  coalesce(content->'properties'->>%(side)s, '')
            FROM items
            WHERE {sha} = %(value)s
              AND NOT (content->'properties' ? %(dup)s)"""
     ).format(sha=pgstac.property_text(SHA_PROPERTY))  # indexed (pgstac.PROVENANCE_QUERYABLES)
     rows = conn.execute(
-        query, {"src": SOURCE_PROPERTY, "value": sha256, "dup": DUPLICATE_PROPERTY}
-    ).fetchall()
+        query,
+        {"src": SOURCE_PROPERTY, "value": sha256, "dup": DUPLICATE_PROPERTY,
+         "side": SIDECARS_SHA256},
+    ).fetchall()  # fmt: skip
     first: dict[str, str] = {}
     items: dict[str, list[tuple[str, str]]] = {}
-    for source, collection, item_id, created in rows:
-        if source is None:
+    for source, collection, item_id, created, their_sidecars in rows:
+        if source is None or their_sidecars != sidecars:
             continue
         first[source] = min(first.get(source, created), created)
         items.setdefault(source, []).append((collection, item_id))
@@ -190,12 +198,17 @@ def pointers_for(
 
 
 def content_of(items: list[dict[str, Any]]) -> str | None:
-    """The one SHA-256 a source's items record (None for pointers or mixed/missing values)."""
-    shas = {str(i.get("properties", {}).get(SHA_PROPERTY) or "") for i in items}
-    shas.discard("")
-    if len(shas) != 1 or not items or all(is_pointer(i) for i in items):
+    """The one content key (``find_duplicate``) a source's items record (None for pointers or
+    mixed/missing values)."""
+    keys = set()
+    for i in items:
+        props = i.get("properties", {})
+        sha = str(props.get(SHA_PROPERTY) or "")
+        keys.add(content_key(sha, props.get(SIDECARS_SHA256)) if sha else "")
+    keys.discard("")
+    if len(keys) != 1 or not items or all(is_pointer(i) for i in items):
         return None
-    return shas.pop()
+    return keys.pop()
 
 
 def _created(items: list[dict[str, Any]]) -> str:

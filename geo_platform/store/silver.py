@@ -31,6 +31,7 @@ from geo_platform.lib.stac_ext import SOURCE_BLOB
 from geo_platform.lib.types import BlobInfo, Provenance
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.blobs.local import LocalBlobStore
+from geo_platform.store.bronze import sidecars_sha256
 
 STAGING_ROOT = "_staging"
 STAC_FOLDER = "stac"
@@ -159,6 +160,7 @@ def source_provenance(
         source_blob=blob,
         source_etag=info.etag,
         source_sha256=file_sha256(local),
+        sidecars_sha256=sidecars_sha256(store, bronze_container, blob, local),
         source_href=store.href(bronze_container, blob),
         run_id=run_id,
         code_version=code_version,

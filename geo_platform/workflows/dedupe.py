@@ -94,15 +94,16 @@ def link_duplicate(
     collection_id: str,
     item_id_for: Callable[[dict[str, Any], int], str],
 ) -> DuplicateLinked | None:
-    """Publish pointer items to silver when ``provenance.source_sha256`` was published under
+    """Publish pointer items to silver when ``provenance.content_key`` was published under
     another bronze name first; return what was linked, or None to build normally.
 
     ``item_id_for(original_item, n)`` names each pointer: ``raster_item_ids(blob)`` or
     ``vector_item_ids(blob)``."""
-    if duplicates_mode(mode) != "link" or not provenance.source_sha256:
+    key = provenance.content_key
+    if duplicates_mode(mode) != "link" or not key:
         return None
     blob = provenance.source_blob
-    original = find_duplicate(conn, provenance.source_sha256, blob)
+    original = find_duplicate(conn, key, blob)
     if original is None:
         return None
     pointers = pointers_for(

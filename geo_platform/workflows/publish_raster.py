@@ -236,10 +236,11 @@ def _duplicate(
     name; in ``publish`` mode the file is built and the name of the original is returned."""
     blob = provenance.source_blob
     if duplicates_mode(settings.duplicates) != "link":
-        if not provenance.source_sha256:
+        key = provenance.content_key
+        if not key:
             return None, None
         with lookups() as conn:
-            original = find_duplicate(conn, provenance.source_sha256, blob)
+            original = find_duplicate(conn, key, blob)
         return None, original.source_blob if original is not None else None
     with lookups() as conn:
         duplicate = link_duplicate(

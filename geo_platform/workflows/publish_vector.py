@@ -308,9 +308,8 @@ def _duplicate(
             item_id_for=vector_item_ids(blob),
         )
         return linked, None
-    if not provenance.source_sha256:
-        return None, None
-    return None, find_duplicate(conn, provenance.source_sha256, blob)
+    key = provenance.content_key
+    return None, (find_duplicate(conn, key, blob) if key else None)
 
 
 def _check_pointers(conn: psycopg.Connection[Any], blob: str) -> None:
