@@ -34,6 +34,7 @@ from geo_platform.lib.naming import (
     normalize_blob_path,
     partition_key_for_blob,
 )
+from geo_platform.lib.sidecar_events import companions_prefix, files_of_sidecar
 from geo_platform.lib.types import BlobInfo, DataKind
 from geo_platform.resources.blob_store import BlobStore, blob_store_from_settings
 from geo_platform.settings import Settings, load_settings
@@ -159,7 +160,7 @@ def refuse_named(results: list[FileResult], named: list[Path]) -> None:
     skipped (the README beside the data), and so is a sidecar, published with its file."""
     wanted = {str(p) for p in named}
     for r in results:
-        if r.status == "skipped" and r.file in wanted and r.error != SIDECAR:
+        if r.status == "skipped" and r.file in wanted and not (r.error or "").startswith(SIDECAR):
             r.status = "failed"
 
 
@@ -182,12 +183,7 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     )
     for blob, reason in plan.unsupported:
         results[blob.path].status, results[blob.path].error = "skipped", reason
-    planned = {b.path for kind in plan.new for b in plan.new[kind]}
-    roles = listed_roles(b.path for b in blobs)
-    for blob in blobs:
-        if classify_listed(blob, roles).kind == "sidecar" and blob.path not in planned:
-            results[blob.path].status = "skipped"
-            results[blob.path].error = SIDECAR
+    _sidecars(store, container, blobs, plan, results)
     req = requests_for_plan(instance, plan, settings.sensor_batch_size)
     for kind, keys in req.add.items():
         if keys:
@@ -196,6 +192,36 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
         kind: [partition_key_for_blob(b.path) for b in plan.new[kind]] for kind in PARTITIONS
     }
     execute_pipeline(defs, instance, PIPELINE_STAGES, keys_by_kind, results)
+
+
+def _sidecars(
+    store: BlobStore,
+    container: str,
+    blobs: list[BlobInfo],
+    plan: TickPlan,
+    results: dict[str, FileResult],
+) -> None:
+    """Sidecars uploaded without their file (a corrected ``.prj``): the files in bronze they
+    belong to are planned again, as the sensor plans them, and reported as their own rows."""
+    planned = {b.path for kind in plan.new for b in plan.new[kind]}
+    uploaded = {b.path for b in blobs}
+    roles = listed_roles(b.path for b in blobs)
+    for blob in blobs:
+        if classify_listed(blob, roles).kind != "sidecar" or blob.path in planned:
+            continue
+        owners = []
+        candidates = store.list_blobs(container, prefix=companions_prefix(blob.path))
+        for owner, kind in files_of_sidecar(blob.path, candidates):
+            if owner.path in uploaded:
+                continue  # uploaded with it: published with it
+            owners.append(owner.path)
+            if owner.path not in planned:
+                planned.add(owner.path)
+                plan.new[kind].append(owner)
+                results[owner.path] = FileResult(file=f"(bronze) {owner.path}", blob=owner.path)
+        results[blob.path].status = "skipped"
+        again = f"; {', '.join(owners)} published again with it" if owners else ""
+        results[blob.path].error = SIDECAR + again
 
 
 @dataclass
