@@ -11,8 +11,11 @@ table. So those layers are read with DateTime fields as text (``DATETIME_AS_STRI
   ``timestamptz``: each time with a zone is converted, one without taken as UTC;
 - a column without any zone there stays a ``timestamp`` (wall-clock time, as written); a later
   time with a zone is converted to UTC before its zone is dropped;
-- formats whose times are UTC by definition (GPX 1.1, Esri JSON's epoch milliseconds) are
-  ``timestamptz`` whatever their text says.
+- formats whose times are instants by definition are ``timestamptz`` whatever their text says,
+  one without a zone taken as UTC: GPX 1.1 (UTC by its schema), Esri JSON (epoch
+  milliseconds), KML (``TimeStamp``/``TimeSpan`` place features on a global time line; Google
+  Earth reads a time without a zone as UTC). So one KML layout gives one column type, whatever
+  times a file happens to hold.
 
 A time neither Arrow nor ``datetime.fromisoformat`` reads becomes null (GDAL read it, so this
 does not happen in practice).
@@ -29,7 +32,7 @@ import pyarrow.compute as pc
 
 AS_TEXT_EXCEPT = frozenset({"GPKG", "GeoParquet", "Parquet"})
 """Drivers whose Arrow stream keeps instants right (a GeoPackage's are converted to UTC)."""
-UTC_BY_DEFINITION = frozenset({"GPX", "ESRIJSON"})
+UTC_BY_DEFINITION = frozenset({"GPX", "ESRIJSON", "LIBKML", "KML"})
 UTC = pa.timestamp("us", tz="UTC")
 NAIVE = pa.timestamp("us")
 _GDAL_TYPE = b"GDAL:OGR:type"

@@ -119,9 +119,9 @@ def test_a_zone_first_seen_later_is_converted_in_a_wall_clock_column():
     assert out_schema.field("t").type == NAIVE
     got = [b.column(0)[0].as_py() for b in batches]
     assert got == [dt.datetime(2020, 5, 1, 8, 0, 5), dt.datetime(2020, 5, 1, 6, 0, 5)]
-    # GPX and Esri JSON times are UTC by definition: zoned even without any offset.
-    gpx_schema, _ = typed(schema, [first], "GPX")
-    assert gpx_schema.field("t").type == UTC
+    # GPX, Esri JSON and KML times are instants by definition: zoned even without an offset.
+    for driver in ("GPX", "ESRIJSON", "LIBKML"):
+        assert typed(schema, [first], driver)[0].field("t").type == UTC
 
 
 def test_unreadable_time_becomes_null():
