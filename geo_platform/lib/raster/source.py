@@ -5,7 +5,8 @@ Most rasters are their own source. Some are placed otherwise, and get a source t
 - a grid on a rotated pole: its copy on longitude/latitude (``rectify.lonlat_copy_if_needed``);
 - a zip of tiles of one grid: the mosaic VRT over them, in place (``zip_mosaic``);
 - a KMZ that is one GroundOverlay: its image placed by its LatLonBox (``kmz_image``);
-- a south-up or mirrored grid: its rows or columns reversed (``flipped``).
+- a south-up or mirrored grid: its rows or columns reversed (``flipped``);
+- a grid in 0..360 longitudes: moved into -180..180, a VRT (``lon_wrap``; after the above).
 The ``RasterInfo`` returned describes that source, with ``rectified_from`` saying how it was
 made (a step of the item's lineage) and ``file_size`` the bronze file's.
 """
@@ -19,6 +20,7 @@ from geo_platform.lib.errors import NotGeoreferencedError
 from geo_platform.lib.raster.flipped import flipped_copy
 from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
 from geo_platform.lib.raster.kmz_image import placed_overlay
+from geo_platform.lib.raster.lon_wrap import lon_wrapped
 from geo_platform.lib.raster.opening import SeveralRastersError
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.rectify import Rectified, lonlat_copy_if_needed, rectify
@@ -44,6 +46,7 @@ def raster_source(
                                           max_bytes)  # fmt: skip
         if rectified is None:  # a south-up or mirrored grid: reversed, north-up
             rectified = flipped_copy(info, work / "north-up-source.tif", max_bytes)
+        rectified = lon_wrapped(info, rectified, work / "lon-wrapped-source.vrt")  # 0..360
         if rectified is None:
             return info, local
     except SeveralRastersError as several:  # tiles of one grid in a zip: their mosaic
@@ -64,6 +67,7 @@ def _described(
     made: Rectified, local: Path, blob: str, options: RasterOptions
 ) -> tuple[RasterInfo, Path]:
     info = inspect_raster(made.path, blob, max_bytes=options.max_bytes,
-                          max_pixels=options.max_pixels)  # fmt: skip
+                          max_pixels=options.max_pixels,
+                          own_vrt=made.path.suffix == ".vrt")  # fmt: skip
     return replace(info, driver=made.driver, file_size=local.stat().st_size,
                    rectified_from=made.how), made.path  # fmt: skip
