@@ -7,7 +7,7 @@ The rule, as users see it:
    ``.tif`` that is not a raster fails there with a ``FormatMismatchError``.
 2. A blob with an unknown extension, or none, is a *candidate*: the bronze sensor reads its first
    ``HEAD_BYTES`` once per etag and classifies it with ``content_kind``. Rasters: TIFF and
-   BigTIFF (so GeoTIFF and COG), JPEG 2000, GRIB, ERDAS Imagine, PNG, JPEG, GIF, WebP, netCDF,
+   BigTIFF (so GeoTIFF and COG), JPEG 2000, GRIB, ERDAS Imagine, PNG, JPEG, GIF, WebP, BMP, netCDF,
    HDF5, NITF, DTED, PCIDSK, PCRaster and Arc/Info ASCII grids. Vectors: SQLite (GeoPackage),
    FlatGeobuf, Parquet, Arrow IPC (Feather) files and streams, zip archives, GeoJSON, GeoJSON
    sequences, TopoJSON, Esri JSON, KML, GPX, GML, DXF, and CSV whose header names coordinate or
@@ -102,7 +102,7 @@ SRTM_SIZES = {2884802: "SRTMHGT", 25934402: "SRTMHGT"}
 
 RASTER_CONTENT = frozenset(
     {"GTiff", "JP2OpenJPEG", "GRIB", "HFA", "PNG", "JPEG", "GIF", "netCDF", "NITF", "DTED",
-     "PCIDSK", "WEBP", "AAIGrid", "SRTMHGT", "GSBG", "GS7BG", "GSAG",
+     "PCIDSK", "WEBP", "BMP", "AAIGrid", "SRTMHGT", "GSBG", "GS7BG", "GSAG",
      "MBTiles", "PCRaster"}
 )  # fmt: skip
 VECTOR_CONTENT = frozenset(
@@ -147,6 +147,27 @@ def sniff_head(head: bytes, name: str = "", size: int | None = None) -> str:
     if is_tar(head):
         return "TAR"
     return _sniff_text(head)
+
+
+BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
+"""Sizes of the BMP info headers (OS/2 and Windows BITMAPINFOHEADER up to BITMAPV5HEADER)."""
+
+
+def is_bmp(head: bytes, size: int | None = None) -> bool:
+    """A Windows bitmap: ``BM``, then a header that holds together (two letters alone are too
+    common): a known info header size, the pixels after the headers, the file size it states
+    equal to the blob's (when known; some writers leave it 0) and at least the headers'.
+
+    Only ``content_kind`` uses it (a candidate blob without a known extension): ``sniff_head``
+    calls a BMP "unknown", the format the bronze inventory accepts for rasters GDAL opens."""
+    if not head.startswith(b"BM") or len(head) < 26:
+        return False
+    stated, _reserved, offset, header = struct.unpack_from("<IIII", head, 2)
+    if header not in BMP_HEADER_SIZES or offset < 14 + header:
+        return False
+    if size is not None and stated not in (0, size):
+        return False
+    return stated == 0 or offset < stated
 
 
 def _sqlite_kind(head: bytes) -> str:
@@ -320,6 +341,8 @@ def content_kind(head: bytes, name: str = "", size: int | None = None) -> tuple[
     if size == 0 or not head:
         return "unsupported", "zero-byte file"
     fmt = sniff_head(head, name, size)
+    if fmt == "unknown" and is_bmp(head, size):  # ``sniff_head`` leaves it "unknown": see there
+        fmt = "BMP"
     if fmt == "ZIP":
         return zip_kind(zip_member_names(head) + nested_member_names(head))
     codec = codec_of_head(head)  # scene.tar.xz, export.gz: by what the content starts with

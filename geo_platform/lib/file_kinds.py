@@ -14,7 +14,7 @@ RASTER_EXTENSIONS = frozenset(
      ".grb2", ".hgt", ".asc", ".nc", ".png", ".jpg", ".jpeg", ".webp", ".bil", ".dem", ".ecw",
      ".cog", ".gif", ".nc4", ".h5", ".hdf5", ".he5", ".ntf", ".nitf", ".dt0", ".dt1", ".dt2",
      ".bsq", ".bip", ".flt", ".mbtiles", ".grd", ".sdat", ".rst", ".xyz", ".kea", ".bt", ".ter",
-     ".ers", ".sid"}
+     ".ers", ".sid", ".bmp"}
 )  # fmt: skip
 VECTOR_EXTENSIONS = frozenset(
     {".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".gpkg", ".shp", ".zip", ".csv",
@@ -34,9 +34,9 @@ RPC_TEXT = "_rpc.txt"
 it when the image holds none), named by the stem and a suffix, not an extension."""
 RASTER_SIDECARS = frozenset(
     {".aux.xml", ".ovr", ".jgw", ".jpgw", ".jpegw", ".tfw", ".tifw", ".tiffw", ".wld", ".pgw",
-     ".pngw", ".gfw", ".gifw", ".j2w", ".jp2w", ".msk", ".rrd", ".aux", ".hdr", ".xml", ".idx",
-     ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige", RPC_TEXT,
-     ".clr", ".stx", ".imd", ".pvl"}  # a BIL's colours and statistics, satellite metadata
+     ".pngw", ".gfw", ".gifw", ".j2w", ".jp2w", ".bpw", ".bmpw", ".msk", ".rrd", ".aux", ".hdr",
+     ".xml", ".idx", ".md5", ".sha256", ".rpb", ".sgrd", ".mgrd", ".rdc", ".ref", ".lbl", ".ige",
+     RPC_TEXT, ".clr", ".stx", ".imd", ".pvl"}  # a BIL's colours and statistics, satellite metadata
 )  # fmt: skip
 # MapInfo TAB (.dat attributes, .map geometry, .id/.ind indexes; a .map without its .tab may be
 # a PCRaster raster: ``mapinfo_map_files``), MIF (.mid), GML (.xsd, .gfs);

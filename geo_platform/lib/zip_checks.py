@@ -1,5 +1,6 @@
 """Checks of a bronze zip before it is inventoried (``inventory.inventory_file``): archive
-safety, office documents, integrity, and a zip of rasters that reached the vector pipeline.
+safety, office documents, integrity, a zip holding only a VRT (not the files it references), and a
+zip of rasters that reached the vector pipeline.
 
 The sensor judges a ``.zip`` by its members without downloading it (``lib.zip_kind``): from its
 last bytes, and for a zip of zips from its first bytes too. When that could not tell (a table of
@@ -13,7 +14,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from geo_platform.lib.archive_members import nested_infos, zip_kind
+from geo_platform.lib.archive_members import is_archive_noise, nested_infos, zip_kind
+from geo_platform.lib.content import VRT_ALONE
 from geo_platform.lib.errors import FormatMismatchError, UnreadableFileError, UnsupportedFormatError
 from geo_platform.lib.gdal_paths import readable_member_name
 from geo_platform.lib.types import DataKind
@@ -31,6 +33,7 @@ def check_zip(path: Path, name: str, kind: DataKind) -> None:
             found, reason = zip_kind(zf.namelist())
             if found == "unsupported" and not _is_spreadsheet(zf):
                 raise FormatMismatchError(f"its content is {reason}, not geodata", path=name)
+            _refuse_lone_vrt(zf.namelist(), name)
             if kind == "vector" and path.suffix.lower() != ".kmz":
                 _refuse_rasters(zf, name)
             bad = zf.testzip()
@@ -38,6 +41,19 @@ def check_zip(path: Path, name: str, kind: DataKind) -> None:
         raise UnreadableFileError(f"not a valid zip archive ({exc})", path=name) from exc
     if bad is not None:
         raise UnreadableFileError(f"corrupt zip member {bad!r}", path=name)
+
+
+def _refuse_lone_vrt(names: list[str], name: str) -> None:
+    """A zip whose only files are GDAL VRTs: the files they reference are not in it (absolute
+    paths on someone's machine, or left out). The advice a loose ``.vrt`` gets, rather than
+    "no Shapefile in the zip"."""
+    files = [n for n in names if not n.endswith("/") and not is_archive_noise(n)]
+    if files and all(n.lower().endswith(".vrt") for n in files):
+        shown = ", ".join(readable_member_name(n) for n in files[:3])
+        raise UnsupportedFormatError(
+            f"it holds only a GDAL VRT ({shown}), not the files the VRT references: {VRT_ALONE}",
+            path=name,
+        )
 
 
 def _refuse_rasters(zf: zipfile.ZipFile, name: str) -> None:

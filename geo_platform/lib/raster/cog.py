@@ -191,7 +191,7 @@ class _Builder:
         analysis = self._target("analysis")
         tiers["analysis"] = self._analysis(source, analysis)
         with rasterio.open(analysis) as ds:
-            grid, layout = GridInfo.of(ds), Layout.of(ds)
+            grid, layout = GridInfo.of(ds), Layout.of(ds, palette_source=self.info.gdal_path)
         start = time.perf_counter()
         with self._decoding_source(analysis):
             sample = sample_raster(str(analysis), self.options.stretch_percentiles)

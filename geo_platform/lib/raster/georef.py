@@ -46,6 +46,14 @@ def require_placement(ds: rasterio.io.DatasetReader, name: str) -> None:
             "ground control points, or give it a geotransform (a world file)",
             path=name,
         )
+    if gcps and ds.gcps[1] is None:
+        raise NotGeoreferencedError(
+            f"georeferenced by {len(gcps)} GCPs only, and the GCPs have no CRS (no GCP "
+            "projection), so it cannot be georectified: give them their CRS (gdal_edit.py -a_srs "
+            "EPSG:xxxx FILE, or gdal_translate -a_srs EPSG:xxxx -gcp ... when writing them) "
+            "and upload it again; it is then georectified on publishing",
+            path=name,
+        )
     if gcps:
         raise NotGeoreferencedError(
             f"georeferenced by {len(gcps)} GCPs only, without a geotransform; georectify it "

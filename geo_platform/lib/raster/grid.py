@@ -3,11 +3,16 @@ describe them (``GridInfo.of(dataset)``)."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import pyproj
 import rasterio
+import rasterio.shutil
 from affine import Affine
+from rasterio.enums import MaskFlags
+from rasterio.errors import RasterioError
+from rasterio.io import MemoryFile
 
 from geo_platform.lib.types import BBox
 
@@ -43,11 +48,12 @@ class GridInfo:
         crs = pyproj.CRS.from_wkt(ds.crs.to_wkt())
         authority = crs.to_authority(min_confidence=70)
         t = ds.transform
+        nodatavals = band_nodatavals(ds)
         bands = tuple(
             BandMeta(
                 index=i,
                 dtype=ds.dtypes[i - 1],
-                nodata=ds.nodatavals[i - 1],
+                nodata=nodatavals[i - 1],
                 colorinterp=ds.colorinterp[i - 1].name,
                 description=ds.descriptions[i - 1] or None,
                 unit=ds.units[i - 1] or None,
@@ -69,3 +75,39 @@ class GridInfo:
     @property
     def affine(self) -> Affine:
         return Affine(*self.transform)
+
+
+def band_nodatavals(ds: rasterio.io.DatasetReader) -> tuple[float | int | None, ...]:
+    """Each band's nodata value, as ``ds.nodatavals`` gives it, except a 64-bit integer value
+    that a double cannot hold (UInt64 2**64-1, Int64 near its limits): rasterio reports those
+    as None although GDAL masks them. Such a value is read exactly (a Python int) from the
+    dataset's VRT description; None when even that fails."""
+    out: list[float | int | None] = list(ds.nodatavals)
+    lost = [
+        i
+        for i, value in enumerate(out)
+        if value is None
+        and ds.dtypes[i] in ("int64", "uint64")
+        and MaskFlags.nodata in ds.mask_flag_enums[i]
+    ]
+    if lost:
+        exact = _vrt_nodatavals(ds)
+        for i in lost:
+            out[i] = exact.get(i + 1)
+    return tuple(out)
+
+
+def _vrt_nodatavals(ds: rasterio.io.DatasetReader) -> dict[int, int]:
+    """{band: nodata} of the integer bands, from GDAL's VRT copy of ``ds`` (no pixel read)."""
+    try:
+        with MemoryFile(ext=".vrt") as mem:
+            rasterio.shutil.copy(ds, mem.name, driver="VRT")
+            root = ET.fromstring(mem.read())
+    except (RasterioError, ET.ParseError):
+        return {}
+    out = {}
+    for band in root.iter("VRTRasterBand"):
+        text = (band.findtext("NoDataValue") or "").strip()
+        if text.lstrip("-").isdigit():
+            out[int(band.get("band", "0"))] = int(text)
+    return out

@@ -18,6 +18,9 @@ reprojection added one):
 
 Validity comes from the source's own mask: the alpha band, else the nodata value, else the
 internal mask; it is written as a mask (JPEG cannot carry nodata or alpha without artefacts).
+A palette's entries of alpha 0 (a transparent "no class") are masked too, as ``gdal_translate
+-expand rgba`` and QGIS draw them: a lookup table over the palette indexes (nodata included),
+combined with an alpha band or internal mask when there is one.
 
 Pixels are never read into Python: the picture is a VRT over the analysis COG (scale and offset,
 colour-table expansion and mask are VRT sources), with one VRT per overview level so that the
@@ -32,7 +35,9 @@ from xml.sax.saxutils import escape
 
 import rasterio
 from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.errors import RasterioError
 
+from geo_platform.lib.raster.grid import band_nodatavals
 from geo_platform.lib.raster.stats import BandStats, RasterSample
 
 
@@ -49,11 +54,15 @@ class RenderBand:
 
 @dataclass(frozen=True)
 class MaskSpec:
-    """Where validity comes from: ``alpha`` or ``nodata`` (band + value) or GDAL ``mask``."""
+    """Where validity comes from: ``alpha`` or ``nodata`` (band + value), GDAL ``mask``, or
+    ``palette`` (``lut``: a VRT lookup table from palette index to 0 or 255, and ``also``: an
+    alpha band or internal mask that hides more pixels)."""
 
     kind: str
     band: int
     nodata: float | None = None
+    lut: str | None = None
+    also: MaskSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -74,20 +83,40 @@ class Layout:
     has_palette: bool
     alpha_band: int | None
     per_dataset_mask: bool
+    transparent_entries: tuple[int, ...] = ()
+    """Palette indexes whose colour has alpha 0 (drawn transparent)."""
 
     @classmethod
-    def of(cls, ds: rasterio.io.DatasetReader) -> Layout:
+    def of(cls, ds: rasterio.io.DatasetReader, palette_source: str | None = None) -> Layout:
+        """The layout of ``ds``; a palette's transparent entries are read from
+        ``palette_source`` when given: the file ``ds`` was copied from, when ``ds`` is a GeoTIFF
+        (a TIFF colour table has no alpha, so the analysis COG loses it)."""
         names = tuple(ci.name for ci in ds.colorinterp)
         flags = ds.mask_flag_enums[0]
+        has_palette = ds.colorinterp[0] == ColorInterp.palette
         return cls(
             count=ds.count,
             dtype=ds.dtypes[0],
             colorinterp=names,
-            nodata=ds.nodata,
-            has_palette=ds.colorinterp[0] == ColorInterp.palette,
+            nodata=band_nodatavals(ds)[0],
+            has_palette=has_palette,
             alpha_band=names.index("alpha") + 1 if "alpha" in names else None,
             per_dataset_mask=MaskFlags.per_dataset in flags and MaskFlags.alpha not in flags,
+            transparent_entries=transparent_entries(palette_source or ds) if has_palette else (),
         )
+
+
+def transparent_entries(source: rasterio.io.DatasetReader | str) -> tuple[int, ...]:
+    """The indexes of band 1's colour table whose alpha is 0 (none without a colour table)."""
+    try:
+        if isinstance(source, str):
+            with rasterio.open(source) as ds:
+                colormap = ds.colormap(1)
+        else:
+            colormap = source.colormap(1)
+    except (ValueError, RasterioError):  # no colour table; an unreadable source
+        return ()
+    return tuple(sorted(i for i, rgba in colormap.items() if len(rgba) > 3 and rgba[3] == 0))
 
 
 def plan_render(
@@ -132,6 +161,35 @@ def plan_render(
 
 
 def _mask_spec(layout: Layout) -> MaskSpec | None:
+    mask = _own_mask(layout)
+    hidden = set(layout.transparent_entries)
+    if not layout.has_palette or not hidden - {layout.nodata}:  # GTiff: nodata's alpha is 0
+        return mask
+    if mask is not None and mask.kind == "nodata":
+        nodata = mask.nodata
+        if nodata is not None and nodata == nodata and float(nodata).is_integer():
+            hidden.add(int(nodata))
+        mask = None
+    top = 255 if layout.dtype == "uint8" else max(65535, *hidden)
+    return MaskSpec("palette", 1, lut=_palette_lut(hidden, top), also=mask)
+
+
+def _palette_lut(hidden: set[int], top: int) -> str:
+    """A VRT ``<LUT>``: 0 for the ``hidden`` indexes, 255 for the others in 0..``top``. GDAL
+    interpolates between points, so each run of equal output is given by both its ends."""
+    points: list[str] = []
+    start = 0
+    for index in sorted(i for i in hidden if 0 <= i <= top):
+        if index > start:
+            points += [f"{start}:255", f"{index - 1}:255"]
+        points += [f"{index}:0", f"{index}:0"]
+        start = index + 1
+    if start <= top:
+        points += [f"{start}:255", f"{top}:255"]
+    return ",".join(dict.fromkeys(points))  # a run of one index: its point once
+
+
+def _own_mask(layout: Layout) -> MaskSpec | None:
     if layout.alpha_band is not None:
         return MaskSpec("alpha", layout.alpha_band, 0)
     if layout.nodata is not None:
@@ -220,13 +278,27 @@ def _band_body(band: RenderBand) -> str:
 
 
 def _mask_body(mask: MaskSpec) -> tuple[str, str]:
-    """(source band, source body) of a 0/255 mask built from alpha, nodata or GDAL's mask."""
+    """(source band, source body) of a 0/255 mask built from alpha, nodata, GDAL's mask or a
+    palette's lookup table."""
     if mask.kind == "mask":
         return "mask,1", ""
+    if mask.kind == "palette":
+        return str(mask.band), f"<LUT>{mask.lut}</LUT>"
     nodata = "nan" if mask.nodata is None or mask.nodata != mask.nodata else repr(mask.nodata)
     # Pixels equal to NODATA are skipped (stay 0); every other pixel becomes 0 * v + 255.
     body = f"<NODATA>{nodata}</NODATA><ScaleOffset>255</ScaleOffset><ScaleRatio>0</ScaleRatio>"
     return str(mask.band), body
+
+
+def _mask_sources(src: Path, mask: MaskSpec, level: int | None) -> str:
+    """The sources of the mask band: ``mask``'s, then the one it is combined with (``also``),
+    painted over it where that one is not 255 (an alpha of 0, a masked pixel)."""
+    src_band, body = _mask_body(mask)
+    out = _source(src, src_band, level, body)
+    if mask.also is not None:
+        also_band, _ = _mask_body(mask.also)
+        out += _source(src, also_band, level, "<NODATA>255</NODATA>")
+    return out
 
 
 def _vrt_xml(
@@ -256,10 +328,10 @@ def _vrt_xml(
             f"{overviews(str(i))}</VRTRasterBand>"
         )
     if plan.mask is not None:
-        src_band, body = _mask_body(plan.mask)
+        sources = _mask_sources(src, plan.mask, level)
         parts.append(
             '<MaskBand><VRTRasterBand dataType="Byte">'
-            f"{_source(src, src_band, level, body)}{overviews('mask,1')}</VRTRasterBand></MaskBand>"
+            f"{sources}{overviews('mask,1')}</VRTRasterBand></MaskBand>"
         )
     parts.append("</VRTDataset>")
     return "".join(parts)
