@@ -51,7 +51,7 @@ def original(world: World, tmp_path: Path) -> tuple[str, dict[str, Path]]:
 
 
 def test_same_shp_with_another_prj_is_published_not_linked(world, original, tmp_path) -> None:
-    first, parts = original
+    _, parts = original
     other = _shapefile(tmp_path / "b", "alice", 32632)  # same .shp bytes, another zone
     assert other[".shp"].read_bytes() == parts[".shp"].read_bytes()
     blob = _upload(world, "second", other)

@@ -6,7 +6,8 @@ Most rasters are their own source. Some are placed otherwise, and get a source t
 - a zip of tiles of one grid: the mosaic VRT over them, in place (``zip_mosaic``);
 - a KMZ that is one GroundOverlay: its image placed by its LatLonBox (``kmz_image``);
 - a south-up or mirrored grid: its rows or columns reversed (``flipped``);
-- a grid in 0..360 longitudes: moved into -180..180, a VRT (``lon_wrap``; after the above).
+- a grid in 0..360 longitudes: moved into -180..180, a VRT (``lon_wrap``; after the above);
+- bands with different nodata values: given one, a VRT (``band_nodata``; after the above).
 The ``RasterInfo`` returned describes that source, with ``rectified_from`` saying how it was
 made (a step of the item's lineage) and ``file_size`` the bronze file's.
 """
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from geo_platform.lib.errors import NotGeoreferencedError
+from geo_platform.lib.raster.band_nodata import one_nodata
 from geo_platform.lib.raster.flipped import flipped_copy
 from geo_platform.lib.raster.inspect import RasterInfo, inspect_raster
 from geo_platform.lib.raster.kmz_image import placed_overlay
@@ -47,6 +49,7 @@ def raster_source(
         if rectified is None:  # a south-up or mirrored grid: reversed, north-up
             rectified = flipped_copy(info, work / "north-up-source.tif", max_bytes)
         rectified = lon_wrapped(info, rectified, work / "lon-wrapped-source.vrt")  # 0..360
+        rectified = one_nodata(info, rectified, work / "one-nodata-source.vrt")  # -1, -2, -3
         if rectified is None:
             return info, local
     except SeveralRastersError as several:  # tiles of one grid in a zip: their mosaic
