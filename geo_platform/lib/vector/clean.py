@@ -36,6 +36,7 @@ from geo_platform.lib.vector.columns import (
 from geo_platform.lib.vector.extent import seam_rows
 from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.plan import LayerPlan, parse_wkb_closing
+from geo_platform.lib.vector.range_rows import first_bad_rows
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.lib.vector.source_wkb import SourceWkb
 
@@ -167,6 +168,7 @@ class LayerCleaner:
             what=f"geographic CRS {self.reprojector.source_crs}",
             advice=self._crs_advice(),
             path=self.src.display,
+            where=lambda: first_bad_rows(self.src),
         )
 
     def _crs_advice(self) -> str:
@@ -262,6 +264,7 @@ class LayerCleaner:
         ok = ~shapely.is_missing(geoms)
         kinds[ok] = geom_rules.kind_index(geoms[ok])
         empty = ok & shapely.is_empty(geoms)
+        geoms = self._empty_collections(geoms, kinds, empty)
         parts = []
         piece.null_rows += int(null.sum())
         header_kind = h.kind_index()
@@ -282,6 +285,21 @@ class LayerCleaner:
             piece.stats[self.plan.kinds[0]].invalid_dropped += unknown
             piece.stats[self.plan.kinds[0]].rows_read += unknown
         return parts
+
+    def _empty_collections(
+        self, geoms: np.ndarray, kinds: np.ndarray, empty: np.ndarray
+    ) -> np.ndarray:
+        """An empty GeometryCollection has no dimension: it goes to the layer's first table
+        (``kinds`` updated) as that table's empty Multi*, to be dropped and counted (or kept)
+        like any empty geometry."""
+        bare = empty & (kinds < 0)
+        if not bare.any() or not self.plan.kinds:
+            return geoms
+        ki = wkb.KINDS.index(self.plan.kinds[0])
+        kinds[bare] = ki
+        out = geoms.copy()
+        out[bare] = geom_rules.empty_of_kind(ki)
+        return out
 
     def _off_plan(self, piece: _Piece, kind: str, rows: np.ndarray) -> None:
         if not len(rows) or not self.plan.kinds:

@@ -351,8 +351,8 @@ def csv_layers(base: Any, options: VectorOptions) -> list[Any]:
     crs = declared or options.assume_crs or options.csv_crs
     geographic = _is_geographic(crs, base.display)
     if assumed and geographic:
-        x, y = csv_coords.sampled_xy(mode, first, second, sample)
-        csv_coords.require_lonlat(x, y, crs, base.display)
+        x, y, at = csv_coords.sampled_xy(mode, first, second, sample)
+        csv_coords.require_lonlat(x, y, crs, base.display, at)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = pyogrio.read_info(base.gdal_path, **opts)

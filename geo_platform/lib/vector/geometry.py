@@ -108,6 +108,12 @@ def empty_to_multi(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+def empty_of_kind(kind_index: int) -> Any:
+    """The empty Multi* of a kind (0/1/2): what an empty GeometryCollection, which has no
+    dimension, becomes in the table it is counted on."""
+    return shapely.from_wkt(_EMPTY_MULTI[kind_index][1])
+
+
 def set_z(geoms: np.ndarray, keep_z: bool) -> np.ndarray:
     """Force every geometry to 3D (missing Z = 0) or 2D."""
     present = geoms[~shapely.is_missing(geoms)]

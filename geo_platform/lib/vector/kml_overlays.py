@@ -8,9 +8,12 @@ turns such a KMZ into a georeferenced GeoTIFF, which publishes as a raster.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
+
+from geo_platform.lib.errors import EmptyDatasetError
 
 MAX_KML_BYTES = 64 * 2**20
 """KML documents larger than this are not searched for overlays."""
@@ -26,6 +29,36 @@ def network_links(path: Path) -> list[str]:
     """``"<name> (<href>)"`` of every NetworkLink of a ``.kml`` or ``.kmz`` file (a live feed
     Google Earth fetches; the platform publishes what a file holds and fetches no URL)."""
     return _elements(path, "NetworkLink")
+
+
+# What GDAL's KML drivers make features or layers of (a prefix such as ``kml:`` allowed).
+_FEATURES = re.compile(
+    rb"<(?:[\w.-]+:)?(?:Placemark|Folder|NetworkLink|GroundOverlay|ScreenOverlay|PhotoOverlay)"
+    rb"[\s/>]"
+)
+_STYLES = re.compile(rb"<(?:[\w.-]+:)?Style(?:Map)?[\s/>]")
+
+
+def require_placemarks(path: Path, display: str, chunk: int = 1 << 20) -> None:
+    """Refuse a ``.kml`` without a Placemark, Folder, NetworkLink or overlay (a file of shared
+    styles, an empty Document) with an ``EmptyDatasetError`` that says so: GDAL finds no layer
+    in it at all. The bytes are searched as they are; text in UTF-16 is left to GDAL."""
+    styles, tail = False, b""
+    with path.open("rb") as fh:
+        while data := fh.read(chunk):
+            if not tail and b"\x00" in data[:4096]:
+                return  # UTF-16 (or not text): not searched
+            data = tail + data
+            if _FEATURES.search(data):
+                return
+            styles = styles or _STYLES.search(data) is not None
+            tail = data[-64:]
+    what = "only styles" if styles else "no features"
+    raise EmptyDatasetError(
+        f"the KML holds no placemarks ({what}: no Placemark, Folder, NetworkLink or overlay), "
+        "so there is nothing to publish",
+        path=display,
+    )
 
 
 def _elements(path: Path, tag: str) -> list[str]:

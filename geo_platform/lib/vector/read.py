@@ -37,6 +37,7 @@ from geo_platform.lib.repack import Zipped, as_zip_if_archive
 from geo_platform.lib.vector import (
     archive,
     arrow_ipc,
+    dbf_encoding,
     geojson_crs,
     geojson_ids,
     geoparquet,
@@ -50,7 +51,7 @@ from geo_platform.lib.vector import (
 from geo_platform.lib.vector import csvsource as csv_source
 from geo_platform.lib.vector.batches import reader_error
 from geo_platform.lib.vector.geojson_array import Wrapped, if_array
-from geo_platform.lib.vector.options import VectorOptions, gdal_encoding
+from geo_platform.lib.vector.options import VectorOptions
 from geo_platform.lib.vector.source import LayerSource
 from geo_platform.lib.vector.wide_text import if_wide_json
 
@@ -59,10 +60,6 @@ _ACCEPTED_DRIVERS = {
     "GeoJSON": {"GeoJSON", "ESRIJSON", "TopoJSON"}, "GeoJSONSeq": {"GeoJSONSeq", "GeoJSON"},
     "LIBKML": {"LIBKML", "KML"},
 }  # fmt: skip
-
-
-def _encoding(options: VectorOptions) -> str | None:
-    return None if options.encoding is None else gdal_encoding(options.encoding)
 
 
 def _layer_info(src: LayerSource) -> dict[str, Any]:
@@ -197,7 +194,8 @@ def _member_layers(
     if vec.driver == "CSV":
         return list(csv_source.csv_layers(base, options))
     if vec.driver == "ESRI Shapefile":
-        base = replace(base, encoding=_encoding(options))
+        enc = dbf_encoding.member_encoding(path, vec.inner_path, names, options.encoding, display)
+        base = replace(base, encoding=enc)
     found = _ogr_layers(base, vec.driver)
     if vec.driver == "ESRI Shapefile":
         found = [replace(s, name=vec.name) for s in found]
@@ -246,7 +244,8 @@ def _loose_shapefile(path: Path, display: str, options: VectorOptions) -> list[L
     shp, index = shx.indexed(path, display)  # a missing .shx is rebuilt
     safe, holder = (shp, index) if index is not None else gdal_safe(path)
     base = _base(path, display, str(safe), "ESRI Shapefile", path.stem)
-    base = replace(base, encoding=_encoding(options), keepalive=holder)
+    enc = dbf_encoding.loose_encoding(path, options.encoding, display)
+    base = replace(base, encoding=enc, keepalive=holder)
     return [replace(s, name=path.stem) for s in _ogr_layers(base, "ESRI Shapefile")]
 
 

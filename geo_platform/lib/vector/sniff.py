@@ -30,6 +30,7 @@ from geo_platform.lib.errors import (
     UnreadableFileError,
     UnsupportedFormatError,
 )
+from geo_platform.lib.vector.kml_overlays import require_placemarks
 
 FORMAT_OF_EXTENSION = {
     ".zip": "zip",
@@ -202,7 +203,15 @@ def detect_content(head: bytes) -> str:
 
 def check_file(path: Path, display: str) -> str:
     """The format of ``path`` (a key of ``SUFFIX_OF_FORMAT``), judged by content first (see
-    the module docstring); ``FormatMismatchError`` or ``UnsupportedFormatError`` otherwise."""
+    the module docstring); ``FormatMismatchError`` or ``UnsupportedFormatError`` otherwise,
+    ``EmptyDatasetError`` for a KML without placemarks (``kml_overlays``)."""
+    fmt = _format(path, display)
+    if fmt == "kml":
+        require_placemarks(path, display)
+    return fmt
+
+
+def _format(path: Path, display: str) -> str:
     declared = FORMAT_OF_EXTENSION.get(path.suffix.lower())
     try:
         size = path.stat().st_size
