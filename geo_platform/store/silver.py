@@ -109,6 +109,15 @@ def replace_outputs(
     return published
 
 
+def check_silver_owner(store: BlobStore, container: str, blob: str) -> None:
+    """``replace_outputs``' owner check, before anything is built or loaded: a file whose name
+    maps to another file's silver folder is refused before its tables are committed (they
+    would stay behind, served, without an item)."""
+    _check_owner(
+        store, container, blob, list(store.list_blobs(container, prefix=silver_prefix(blob) + "/"))
+    )
+
+
 def _check_owner(store: BlobStore, container: str, blob: str, previous: list[BlobInfo]) -> None:
     """Refuse to replace the outputs of another bronze file that maps to the same silver folder
     (names differing only in case, ``A.tif`` and ``a.tif``): their items say whose they are."""

@@ -59,6 +59,7 @@ from geo_platform.store.quality import (
 )
 from geo_platform.store.silver import (
     STAC_FOLDER,
+    check_silver_owner,
     output_folder,
     remember_items,
     replace_outputs,
@@ -149,6 +150,7 @@ def publish_vector(
             store, settings.bronze_container, blob, info, local,
             run_id=run_id, code_version=settings.code_version,
         )  # fmt: skip
+        check_silver_owner(store, settings.silver_container, blob)  # before any table is loaded
         with connect() as conn:  # a lookup of its own: the load below commits on its own
             linked, original = _duplicate(conn, store, settings, provenance)
         if linked is not None:

@@ -140,6 +140,21 @@ def test_rasters_whose_names_differ_only_in_case_do_not_overwrite_each_other(
     assert again.item["id"] == first.item["id"]  # the owner republishes freely
 
 
+def test_vectors_whose_names_differ_only_in_case_leave_no_table(world, tmp_path):
+    """``Pts.geojson`` and ``pts.geojson`` share a silver folder but not a table name: the
+    second was refused only after its table was committed, which stayed behind, served and
+    without an item. The folder's owner is now checked before anything is loaded."""
+    upper = world.upload("r-1/Pts.geojson", _points(tmp_path / "Pts.geojson", 3))
+    lower = world.upload("r-1/pts.geojson", _points(tmp_path / "pts.geojson", 5))
+    assert naming.silver_prefix(upper) == naming.silver_prefix(lower)  # the clash itself
+    assert naming.table_name(upper) != naming.table_name(lower)
+    world.publish(upper)
+    with pytest.raises(NameClashError, match="silver folder"):
+        world.publish(lower)
+    assert table_exists(world.dsn, world.schema, naming.table_name(upper))
+    assert not table_exists(world.dsn, world.schema, naming.table_name(lower))
+
+
 def _catalog(world: World, published: dict[str, list]) -> dict:
     from geo_platform.workflows.catalog import publish_items
 
