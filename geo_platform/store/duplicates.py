@@ -170,6 +170,25 @@ def pointer_item(
     }
 
 
+def pointers_to(
+    conn: psycopg.Connection[Any], collection: str, item_ids: list[str]
+) -> dict[str, list[str]]:
+    """Item id -> the pointer items (``collection/id``) that link to it as their original:
+    other files whose content it is, published as pointers to its data."""
+    pgstac.prepare(conn)
+    rows = conn.execute(
+        """SELECT content->'properties'->%(dup)s->>'id', collection, id FROM items
+           WHERE content->'properties'->%(dup)s->>'collection' = %(c)s
+             AND content->'properties'->%(dup)s->>'id' = ANY(%(ids)s)
+           ORDER BY collection, id""",
+        {"dup": DUPLICATE_PROPERTY, "c": collection, "ids": item_ids},
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for target, pc, pid in rows:
+        out.setdefault(str(target), []).append(f"{pc}/{pid}")
+    return out
+
+
 def pointers_for(
     conn: psycopg.Connection[Any],
     original: Original,

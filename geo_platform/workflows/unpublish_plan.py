@@ -19,6 +19,7 @@ from geo_platform.lib.errors import ConfigError, InputError, NotFoundError
 from geo_platform.lib.naming import silver_prefix
 from geo_platform.store import audit, pgstac
 from geo_platform.store.catalog import items_of_source
+from geo_platform.store.duplicates import pointers_to
 from geo_platform.store.postgis import table_exists
 from geo_platform.store.silver_refs import (
     BlobStoreLike,
@@ -77,6 +78,7 @@ def plan_unpublish(
         for iid, (item, last) in found.items()
     ]
     _mark_shared(conn, store, silver_container, items)
+    _refuse_originals_of_pointers(conn, collection, items)
     for ip in items:
         _check_kind(ip, kind)
         _add_tables(conn, ip, geo_schema, drop_table)
@@ -193,11 +195,38 @@ def _mark_shared(
             by_href[href].shared_with.append(f"{collection}/{iid}")
 
 
+def _refuse_originals_of_pointers(
+    conn: psycopg.Connection[Any], collection: str, items: list[ItemPlan]
+) -> None:
+    """An item other files point at as duplicates of it (``GEO_PLATFORM_DUPLICATES=link``)
+    holds their data too: unpublishing it would leave their items without data, pointing at
+    nothing. Refused (the dry run too), naming them, unless they are unpublished with it."""
+    planned = {f"{ip.collection}/{ip.id}" for ip in items}
+    live = [ip.id for ip in items if ip.state == PUBLISHED]
+    pointers = {
+        target: [p for p in found if p not in planned]
+        for target, found in pointers_to(conn, collection, live).items()
+    }
+    pointers = {t: p for t, p in pointers.items() if p}
+    if pointers:
+        listed = "; ".join(f"{collection}/{t} by {', '.join(p)}" for t, p in pointers.items())
+        raise InputError(
+            "other files are published as duplicates pointing at the data of "
+            f"{listed}: unpublish them first (or with it, when in the same collection), or "
+            "republish them in full first (GEO_PLATFORM_DUPLICATES=publish, then run their "
+            "files again: geo-platform backfill), so that no item is left without its data",
+            path=collection,
+        )
+
+
 def _check_kind(ip: ItemPlan, kind: str | None) -> None:
     """An item still published must be of the kind asked for (unpublish_raster/_vector)."""
     if kind is not None and ip.state == PUBLISHED and ip.kind != kind:
         raise InputError(
-            f"{ip.collection}/{ip.id} is a {ip.kind} item; use unpublish_{ip.kind}", path=ip.id
+            f"{ip.collection}/{ip.id} is a {ip.kind} item: unpublish it on its own, with "
+            f"`geo-platform unpublish {ip.id} -c {ip.collection} --kind {ip.kind}` (in the "
+            f"Dagster UI: the unpublish_{ip.kind} job); one call takes items of one kind",
+            path=ip.id,
         )
 
 

@@ -12,8 +12,10 @@ from psycopg import sql
 from shapely.geometry import Point
 
 from geo_platform.lib import naming, stac_ext
+from geo_platform.lib.errors import InputError
 from geo_platform.store import pgstac
 from geo_platform.workflows.catalog import publish_items, read_silver_items
+from geo_platform.workflows.unpublish import plan_unpublish
 from geo_platform_tests.fixtures.vector_world import World
 
 PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
@@ -94,3 +96,27 @@ def test_same_shapefile_with_the_same_sidecars_is_still_linked(world, original) 
     with world.connect() as conn:
         pointer = pgstac.get_item(conn, naming.collection_id(blob), naming.table_name(blob))
     assert pointer is not None and pointer["assets"] == {}
+
+
+def _plan(world: World, *blobs: str):
+    with world.connect() as conn:
+        return plan_unpublish(
+            conn, world.store, collection=naming.collection_id(blobs[0]),
+            item_ids=[naming.table_name(b) for b in blobs], silver_container="silver",
+            geo_schema=world.schema,
+        )  # fmt: skip
+
+
+def test_an_original_with_pointers_is_not_unpublished_under_them(world, original) -> None:
+    """Unpublishing the original left the copy's pointer item without data, linking to an item
+    that answered 404; the plan (and so the dry run) is now refused, naming the pointer."""
+    first, parts = original
+    copy = _upload(world, "copy", parts)
+    assert world.publish(copy, settings=world.settings(duplicates="link")).duplicate is not None
+    _catalog(world, copy)
+    pointer = f"{naming.collection_id(copy)}/{naming.table_name(copy)}"
+    with pytest.raises(InputError, match="duplicates pointing at the data") as err:
+        _plan(world, first)
+    assert pointer in str(err.value)
+    assert len(_plan(world, first, copy).items) == 2  # with its pointer, in one collection
+    assert _plan(world, copy).items  # the pointer itself unpublishes freely
