@@ -61,9 +61,9 @@ def plan_unpublish(
     """Inventory what unpublishing ``item_ids`` from ``collection`` removes (read-only).
 
     Raises ``NotFoundError`` when an id is neither in pgstac nor in the audit (a typo must not
-    half-run), and ``InputError`` for an item of the other kind or a table outside
-    ``geo_schema``: all before anything is touched. With ``gold_schema`` the H3 aggregates'
-    gold tables are found there; with ``catalog_path`` the DuckDB views over removed files.
+    half-run), ``InputError`` for an item of the other kind, a table outside ``geo_schema`` or
+    an original of other files' pointers: all before anything is touched. ``gold_schema``:
+    where the H3 aggregates' tables are; ``catalog_path``: the DuckDB views over removed files.
     """
     ids = list(dict.fromkeys(i.strip() for i in item_ids if i and i.strip()))
     if not ids:
@@ -78,16 +78,14 @@ def plan_unpublish(
         for iid, (item, last) in found.items()
     ]
     _mark_shared(conn, store, silver_container, items)
-    _refuse_originals_of_pointers(conn, collection, items)
+    _refuse_originals_of_pointers(conn, collection, items)  # their pointers would dangle
     for ip in items:
         _check_kind(ip, kind)
         _add_tables(conn, ip, geo_schema, drop_table)
         add_h3_aggregates(
             conn, store, silver_container, ip, geo_schema=geo_schema, gold_schema=gold_schema
         )
-    views = (
-        affected_views(catalog_path, silver_container, items, geo_schema) if delete_blobs else []
-    )
+    views = delete_blobs and affected_views(catalog_path, silver_container, items, geo_schema)
     coll = pgstac.get_collection(conn, collection)
     remaining = _remaining_items(conn, collection, ids)
     emptied = coll is not None and remaining == 0 and not is_protected(collection)
@@ -101,7 +99,7 @@ def plan_unpublish(
         collection_json=coll,
         collection_remaining_items=remaining,
         collection_would_be_deleted=emptied,
-        views=views,
+        views=views or [],
         catalog_path=catalog_path,
     )
 
@@ -223,9 +221,9 @@ def _check_kind(ip: ItemPlan, kind: str | None) -> None:
     """An item still published must be of the kind asked for (unpublish_raster/_vector)."""
     if kind is not None and ip.state == PUBLISHED and ip.kind != kind:
         raise InputError(
-            f"{ip.collection}/{ip.id} is a {ip.kind} item: unpublish it on its own, with "
-            f"`geo-platform unpublish {ip.id} -c {ip.collection} --kind {ip.kind}` (in the "
-            f"Dagster UI: the unpublish_{ip.kind} job); one call takes items of one kind",
+            f"{ip.collection}/{ip.id} is a {ip.kind} item, not a {kind} one: unpublish it in "
+            f"a call of its own, `geo-platform unpublish {ip.id} -c {ip.collection} --kind "
+            f"{ip.kind}` (in the Dagster UI: the unpublish_{ip.kind} job)",
             path=ip.id,
         )
 
