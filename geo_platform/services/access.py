@@ -7,22 +7,29 @@ stack read; by default the database ``geo_platform_prod`` on the same server). E
 
 Roles (names from settings, passwords from ``GEO_PLATFORM_<KIND>_PASSWORD``):
 
-- **writer** (pipelines): ``pgstac_ingest`` + USAGE/CREATE on staging ``geo`` (and CREATE on the
-  staging database, because ``CREATE SCHEMA IF NOT EXISTS`` checks it first). No CONNECT on
-  production: PostgreSQL roles are cluster-wide, so on a shared server the database-level
-  CONNECT privilege is what keeps ``pgstac_ingest`` members out of production.
-- **promoter** (the promote job): ``pgstac_read`` + SELECT on staging ``geo``; in production
-  only, the privileges ``pgstac_ingest`` holds there (copied object by object, so the promoter
-  cannot write staging's pgstac), CREATE on ``geo`` and INSERT on ``audit.promotions``.
+The **published schemas** of staging are ``geo`` (vectors), ``h3`` (the H3 grids that the
+``system-h3-grids`` items point to) and ``gold`` (the H3 aggregates). Production has ``geo`` only:
+promotion copies every table an item points to into production's ``geo``.
+
+- **writer** (pipelines): ``pgstac_ingest`` + USAGE/CREATE on the staging published schemas and
+  ``audit`` (and CREATE on the staging database, because ``CREATE SCHEMA IF NOT EXISTS`` checks it
+  first). No CONNECT on production: PostgreSQL roles are cluster-wide, so on a shared server the
+  database-level CONNECT privilege is what keeps ``pgstac_ingest`` members out of production.
+- **promoter** (the promote job): ``pgstac_read`` + SELECT on the staging published schemas; in
+  production only, the privileges ``pgstac_ingest`` holds there (copied object by object, so the
+  promoter cannot write staging's pgstac), CREATE on ``geo`` and INSERT on ``audit.promotions``.
 - **reader** (STAC API, tiles, features: ``geo-platform serve``): ``pgstac_read`` + SELECT on
-  ``geo`` and TEMPORARY on the database, in both targets. TEMPORARY because tipg creates its
-  helper functions in ``pg_temp`` and titiler-pgstac's collection and search mosaics
+  the published schemas and TEMPORARY on the database, in both targets. TEMPORARY because tipg
+  creates its helper functions in ``pg_temp`` and titiler-pgstac's collection and search mosaics
   (``pgstac.geometrysearch``) create temporary tables. No ``audit``, no Dagster database, no
   other schema.
 
+SELECT covers tables created later too: default privileges for every role that creates tables
+there (the writer, the promoter in production, the admin and the administrator running this).
+
 Both targets also get pgstac's ``context`` setting ``on``, so searches return ``numberMatched``
 (the STAC API's result count; pgstac's default is ``off``).
-- **admin** (migrations only): owns the ``geo`` and ``audit`` schemas, member of
+- **admin** (migrations only): owns the published schemas and ``audit``, member of
   ``pgstac_admin``.
 
 Passwords are sent to the server already hashed (SCRAM, computed by libpq), so they never
@@ -42,13 +49,16 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from geo_platform.lib.h3 import GRID_SCHEMA
 from geo_platform.services.pgstac_migrate import ensure_pgstac, installed_version
 from geo_platform.settings import Settings, load_settings, redact_url, url_with_database
 from geo_platform.store import db
 from geo_platform.store.promotion_audit import AUDIT_SCHEMA, ensure_audit_table
 
-ACCESS_VERSION = "geo_platform-access-v3"
+ACCESS_VERSION = "geo_platform-access-v4"
 ROLE_KINDS = ("writer", "promoter", "reader", "admin")
+GOLD_SCHEMA = "gold"
+"""Schema of the H3 aggregates: ``defs.analytics.assets.GOLD_SCHEMA`` (not imported: Dagster)."""
 
 
 def _ident(name: str) -> sql.Identifier:
@@ -57,6 +67,11 @@ def _ident(name: str) -> sql.Identifier:
 
 def database_name(url: str) -> str:
     return unquote(urlsplit(url).path.lstrip("/"))
+
+
+def published_schemas(settings: Settings) -> list[str]:
+    """Staging schemas the pipelines write and the servers read: vectors, H3 grids, aggregates."""
+    return [settings.geo_schema, GRID_SCHEMA, GOLD_SCHEMA]
 
 
 # --- production database -----------------------------------------------------------------------
@@ -114,11 +129,10 @@ def _run(conn: psycopg.Connection[Any], statements: list[sql.Composable]) -> Non
             conn.execute(stmt)
 
 
-def _schemas(r: dict[str, sql.Identifier], geo: sql.Identifier) -> list[sql.Composable]:
-    """``geo`` and ``audit`` owned by the admin role; nothing for PUBLIC."""
-    audit = _ident(AUDIT_SCHEMA)
+def _schemas(r: dict[str, sql.Identifier], schemas: list[sql.Identifier]) -> list[sql.Composable]:
+    """``schemas`` and ``audit`` owned by the admin role; nothing for PUBLIC."""
     out: list[sql.Composable] = []
-    for schema in (geo, audit):
+    for schema in (*schemas, _ident(AUDIT_SCHEMA)):
         out += [
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(schema, r["admin"]),
             sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, r["admin"]),
@@ -127,30 +141,37 @@ def _schemas(r: dict[str, sql.Identifier], geo: sql.Identifier) -> list[sql.Comp
     return out
 
 
-def _readable_geo(
-    r: dict[str, sql.Identifier], geo: sql.Identifier, creators: list[sql.Identifier], readers: str
+def _readable(
+    r: dict[str, sql.Identifier],
+    schemas: list[sql.Identifier],
+    creators: list[sql.Identifier],
+    readers: str,
 ) -> list[sql.Composable]:
-    """SELECT on every table of ``geo``, now and later (default privileges per creating role)."""
+    """SELECT on every table and view of ``schemas``, now and later (default privileges per
+    creating role)."""
     to = sql.SQL(", ").join(r[k] for k in readers.split())
-    out: list[sql.Composable] = [
-        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(geo, to),
-        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(geo, to),
-    ]
-    for creator in creators:
-        out.append(
+    out: list[sql.Composable] = []
+    for schema in schemas:
+        out += [
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, to),
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, to),
+        ]
+        out += [
             sql.SQL(
                 "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}"
-            ).format(creator, geo, to)
-        )
+            ).format(creator, schema, to)
+            for creator in creators
+        ]
     return out
 
 
 def grant_staging(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """Staging: the writer publishes, the promoter and the reader read."""
-    r, geo = _roles(settings), _ident(settings.geo_schema)
+    r, names = _roles(settings), published_schemas(settings)
+    schemas = [_ident(s) for s in names]
     db = _ident(database_name(settings.database_url))
     me = _ident(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
-    stmts = _schemas(r, geo)
+    stmts = _schemas(r, schemas)
     stmts += [
         sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}, {}, {}").format(
             db, r["writer"], r["promoter"], r["reader"], r["admin"]
@@ -158,20 +179,23 @@ def grant_staging(conn: psycopg.Connection[Any], settings: Settings) -> None:
         sql.SQL("GRANT CREATE ON DATABASE {} TO {}, {}").format(db, r["writer"], r["admin"]),
         # tipg (pg_temp functions) and titiler-pgstac mosaics (temporary tables).
         sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(db, r["reader"]),
-        sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(geo, r["writer"]),
         # The lifecycle jobs (unpublish) write their audit rows here as the pipeline role.
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(_ident(AUDIT_SCHEMA), r["writer"]),
     ]
-    stmts += _readable_geo(r, geo, [r["writer"], r["admin"], me], "promoter reader")
+    stmts += [
+        sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(s, r["writer"]) for s in schemas
+    ]
+    stmts += _readable(r, schemas, [r["writer"], r["admin"], me], "promoter reader")
     # Tables published before the roles existed belong to whoever ran the pipelines: hand them
     # to the writer so that a pipeline running as the writer can replace them.
     rows = conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tableowner <> %s",
-        (settings.geo_schema, settings.writer_role),
+        "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(%s) "
+        "AND tableowner <> %s",
+        (names, settings.writer_role),
     ).fetchall()
     stmts += [
-        sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(geo, _ident(t), r["writer"])
-        for (t,) in rows
+        sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(_ident(s), _ident(t), r["writer"])
+        for s, t in rows
     ]
     _run(conn, [*stmts, *_serving_settings()])
 
@@ -218,7 +242,7 @@ def grant_production(conn: psycopg.Connection[Any], settings: Settings) -> None:
     r, geo = _roles(settings), _ident(settings.geo_schema)
     db = _ident(database_name(settings.production_database_url))
     me = _ident(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
-    stmts = _schemas(r, geo)
+    stmts = _schemas(r, [geo])
     stmts += [
         sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db),
         sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(db, r["writer"]),
@@ -231,7 +255,7 @@ def grant_production(conn: psycopg.Connection[Any], settings: Settings) -> None:
         sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, r["admin"]),
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(geo, r["promoter"]),
     ]
-    stmts += _readable_geo(r, geo, [r["promoter"], r["admin"], me], "reader")
+    stmts += _readable(r, [geo], [r["promoter"], r["admin"], me], "reader")
     _run(conn, [*stmts, *_serving_settings()])
     _copy_pgstac_ingest(conn, r["promoter"])
     ensure_audit_table(conn, owner=settings.admin_role)
@@ -248,7 +272,8 @@ def grant_production(conn: psycopg.Connection[Any], settings: Settings) -> None:
 
 def _stamp(settings: Settings, pgstac_version: str | None) -> str:
     names = ",".join(settings.role_name(k) for k in ROLE_KINDS)
-    return f"{ACCESS_VERSION} roles={names} geo={settings.geo_schema} pgstac={pgstac_version}"
+    schemas = ",".join(published_schemas(settings))
+    return f"{ACCESS_VERSION} roles={names} schemas={schemas} pgstac={pgstac_version}"
 
 
 def _current_stamp(conn: psycopg.Connection[Any]) -> str | None:
