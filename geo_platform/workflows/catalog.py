@@ -26,7 +26,9 @@ from geo_platform.store import pgstac
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.catalog import item_owners, name_clash, publish_sources
 from geo_platform.store.mosaic_search import attach_mosaic, register_raster_mosaic
+from geo_platform.store.postgis import lock_table, table_exists
 from geo_platform.store.silver import stac_items
+from geo_platform.store.silver_refs import table_of_href
 from geo_platform.store.tiler_access import with_tiler_access
 
 MOSAICS = (("mosaic.json", False), ("mosaic-visual.json", True))
@@ -100,6 +102,37 @@ def refuse_clashes(
     return refused
 
 
+def refuse_missing_tables(
+    conn: psycopg.Connection[Any], items: Mapping[str, list[dict[str, Any]]], skip: Iterable[str]
+) -> dict[str, NotFoundError]:
+    """The sources of a batch with an item whose table is gone (dropped by an unpublish while
+    the file's run went on): refused, never published without their data. Each table's lock
+    (``postgis.lock_table``) is held until the commit, so it cannot be dropped in between."""
+    refused: dict[str, NotFoundError] = {}
+    for source in sorted(set(items) - set(skip)):
+        for item in items[source]:
+            gone = [t for t in _tables_of(item) if not _locked_and_there(conn, *t)]
+            if gone:
+                refused[source] = NotFoundError(
+                    f"table {gone[0][0]}.{gone[0][1]} of item {item['collection']}/{item['id']} "
+                    "no longer exists (dropped, by an unpublish say, after the file was loaded): "
+                    "its item is not published without it; run the file again to publish it",
+                    path=source,
+                )
+                break
+    return refused
+
+
+def _tables_of(item: dict[str, Any]) -> list[tuple[str, str]]:
+    found = (table_of_href(str(a.get("href", ""))) for a in (item.get("assets") or {}).values())
+    return sorted({t for t in found if t is not None})
+
+
+def _locked_and_there(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    lock_table(conn, schema, table)
+    return table_exists(conn, schema, table)
+
+
 def publish_items(
     conn: psycopg.Connection[Any],
     items: Mapping[str, list[dict[str, Any]]],
@@ -132,7 +165,8 @@ def _publish_batch(
     kind: str,
 ) -> dict[str, CatalogedSource | Exception]:
     pgstac.lock_writes(conn)  # the owners checked stay the owners until the commit
-    refused = refuse_clashes(conn, items)
+    refused: dict[str, NameClashError | NotFoundError] = dict(refuse_clashes(conn, items))
+    refused.update(refuse_missing_tables(conn, items, refused))
     by_source = {source: list(its) for source, its in items.items() if source not in refused}
     results = publish_sources(conn, by_source, kind, validated=True) if by_source else {}
     if not by_source:

@@ -151,3 +151,24 @@ def test_duplicate_of_reads_what_silver_decided() -> None:
     assert duplicate_of([pointer]) == "a/x.gpkg"
     assert duplicate_of([{"properties": {}}, flagged]) == "a/y.gpkg"
     assert duplicate_of([{"properties": {}}]) is None
+
+
+def test_an_item_whose_table_was_dropped_meanwhile_is_not_published(world: World) -> None:
+    """An unpublish that drops the table while the file's run goes on (between its load and its
+    catalog stage) left an item without its table; the file is now refused alone."""
+    blob, other = _published(world), _published(world, "other.gpkg")
+    items = read_silver_items(world.store, "silver", blob)
+    table = naming.table_name(blob, "parcels", multi_layer=True)
+    with world.connect() as conn:
+        conn.execute(f'DROP TABLE "{world.schema}"."{table}"')
+        conn.commit()
+        result = publish_items(
+            conn, {blob: items, other: read_silver_items(world.store, "silver", other)}, "vector"
+        )
+        stored = [pgstac.get_item(conn, naming.collection_id(blob), i["id"]) for i in items]
+    assert isinstance(result[blob], NotFoundError)
+    assert f"{world.schema}.{table}" in str(result[blob]) and "no longer exists" in str(
+        result[blob]
+    )
+    assert stored == [None] * len(items)  # none of the file's items, not even the intact layer's
+    assert isinstance(result[other], CatalogedSource)  # the batch's other file publishes
