@@ -96,6 +96,29 @@ def attach_mosaic(
     return search_id
 
 
+def detach_mosaics(conn: psycopg.Connection[Any], collection_id: str, parent_item: str) -> bool:
+    """Take the MosaicJSON assets of a tiled raster (``mosaic-<item>``, ``mosaic-visual-<item>``)
+    and their searches off ``collection_id``: the raster was republished without tiles, and a
+    search of its tiles finds nothing. True when the collection changed; the caller commits."""
+    pgstac.lock_writes(conn)
+    current = pgstac.get_collection(conn, collection_id)
+    if current is None:
+        return False
+    keys = {f"mosaic-{parent_item}", f"mosaic-visual-{parent_item}"}
+    assets = current.get("assets") or {}
+    searches = current.get(MOSAIC_SEARCHES) or {}
+    if not keys & (set(assets) | set(searches)):
+        return False
+    updated = {**current, "assets": {k: v for k, v in assets.items() if k not in keys}}
+    updated[MOSAIC_SEARCHES] = {k: v for k, v in searches.items() if k not in keys}
+    for key in ("assets", MOSAIC_SEARCHES):
+        if not updated[key]:
+            del updated[key]
+    validate_stac(updated)
+    pgstac.upsert_collection(conn, updated)
+    return True
+
+
 def register_raster_mosaic(
     conn: psycopg.Connection[Any], collection_id: str, items: Sequence[Mapping[str, Any]]
 ) -> str:

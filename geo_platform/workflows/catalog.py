@@ -25,7 +25,11 @@ from geo_platform.lib.errors import NameClashError, NotFoundError, ValidationErr
 from geo_platform.store import pgstac
 from geo_platform.store.blobs.base import BlobStore
 from geo_platform.store.catalog import item_owners, name_clash, publish_sources
-from geo_platform.store.mosaic_search import attach_mosaic, register_raster_mosaic
+from geo_platform.store.mosaic_search import (
+    attach_mosaic,
+    detach_mosaics,
+    register_raster_mosaic,
+)
 from geo_platform.store.postgis import lock_table, table_exists
 from geo_platform.store.silver import stac_items
 from geo_platform.store.silver_refs import table_of_href
@@ -193,6 +197,9 @@ def attach_mosaics(
     them) become collection assets, with a pgstac mosaic search; commits. Returns their paths."""
     attached = []
     for blob in blobs:
+        if not store.exists(silver_container, f"{naming.silver_prefix(blob)}/{MOSAICS[0][0]}"):
+            detach_mosaics(conn, naming.collection_id(blob), naming.item_id(blob))  # untiled
+            continue
         for name, visual in MOSAICS:
             path = f"{naming.silver_prefix(blob)}/{name}"
             if store.exists(silver_container, path):

@@ -23,11 +23,12 @@ from geo_platform.lib.raster.tiling import TilingOptions
 from geo_platform.lib.raster.validate import validate_cog
 from geo_platform.lib.stac.raster_mosaic import RASTER_ONLY, mosaic_search
 from geo_platform.lib.stac.validate import validate_stac
+from geo_platform.lib.stac_ext import MOSAIC_SEARCHES
 from geo_platform.store import pgstac
 from geo_platform.store.blobs.local import LocalBlobStore
 from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.catalog import publish_sources
-from geo_platform.store.mosaic_search import attach_mosaic
+from geo_platform.store.mosaic_search import attach_mosaic, detach_mosaics
 from geo_platform.store.silver import source_provenance, stac_items
 from geo_platform.workflows.publish_tiled import TiledPublished, publish_tiled
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
@@ -147,6 +148,15 @@ def test_tiles_mosaic_and_items_publish_in_pgstac(tmp_path: Path, pg_dsn: str) -
             found = conn.execute("SELECT pgstac.search(%s::jsonb)", (json.dumps(query),))
             assert len(found.fetchone()[0]["features"]) == 16  # every tile is a raster item
             assert len(pgstac.item_ids(conn, out.collection_id)) == 16
+            # Republished without tiles (a smaller file, another threshold): the tiles' mosaic
+            # asset and search leave the collection, where they stayed and found nothing.
+            assert detach_mosaics(conn, out.collection_id, parent)
+            conn.commit()
+            coll = pgstac.get_collection(conn, out.collection_id)
+            assert f"mosaic-{parent}" not in (coll.get("assets") or {})
+            assert f"mosaic-{parent}" not in (coll.get(MOSAIC_SEARCHES) or {})
+            validate_stac(coll)
+            assert not detach_mosaics(conn, out.collection_id, parent)  # nothing left to do
     finally:
         with psycopg.connect(pg_dsn) as conn:
             conn.execute("SELECT pgstac.delete_collection(%s)", (out.collection_id,))
