@@ -13,7 +13,7 @@ nodata values, the type's lowest and highest values (NaN for floating point) tha
 holds as valid data, checked pixel by pixel in one pass over the file (block by block). When
 every candidate is valid data somewhere, the file is refused with the bands' values named.
 A band without nodata beside bands with one is treated alike (the common value must not be
-among its pixels).
+among its pixels); an alpha band is no data band: its nodata (or none) never triggers this.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.enums import ColorInterp
 
 from geo_platform.lib.errors import UnsupportedFormatError
 from geo_platform.lib.raster.grid import band_nodatavals
@@ -41,7 +42,9 @@ def one_nodata(info: RasterInfo, made: Rectified | None, out: Path) -> Rectified
     path = str(made.path) if made is not None else info.gdal_path
     with rasterio.open(path) as src:
         values = list(band_nodatavals(src))  # a UInt64 2**64-1 too
-        if src.count < 2 or len({_key(v) for v in values}) == 1:
+        alpha = ColorInterp.alpha
+        data = {_key(v) for v, ci in zip(values, src.colorinterp, strict=True) if ci != alpha}
+        if len(data) <= 1:  # one value (an alpha band's own is no nodata of the data)
             return made
         common = _common_value(src, values)
     if common is None:
