@@ -164,6 +164,16 @@ def check_blob_store(
     ]
 
 
+def missing_container_message(container: str, variable: str = "") -> str:
+    """How to fix a blob container that does not exist (``health`` and ``ingest`` say it)."""
+    fix = f"fix {variable} if the name is wrong" if variable else ""
+    return (
+        f"the container {container!r} does not exist: create it (`geo-platform services up` "
+        f"does locally; on Azure, `az storage container create -n {container}`), or "
+        f"{fix or 'set the container names in the settings'}"
+    )
+
+
 def _probe(store: Any, container: str) -> str:
     path = f".geo-platform-health-{uuid.uuid4().hex}.probe"  # hidden: the sensor skips it
     payload = f"health probe {time.time()}".encode()
@@ -172,11 +182,7 @@ def _probe(store: Any, container: str) -> str:
         store.upload_bytes(container, path, payload, "text/plain")
     except Exception as exc:
         if "container does not exist" in str(exc).lower():
-            raise RuntimeError(
-                f"the container {container!r} does not exist: create it "
-                f"(`geo-platform services up` does locally; on Azure, `az storage container "
-                f"create -n {container}`), or set the container names in the settings"
-            ) from exc
+            raise RuntimeError(missing_container_message(container)) from exc
         raise
     try:
         with store.local_copy(container, path) as local:

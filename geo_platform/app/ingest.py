@@ -96,9 +96,22 @@ def collect_files(paths: Iterable[Path], prefix: str = "") -> list[tuple[Path, s
 def upload(
     store: BlobStore, container: str, files: list[tuple[Path, str]]
 ) -> Iterator[tuple[Path, BlobInfo]]:
-    store.ensure_container(container)
+    check_bronze_container(store, container)
     for local, blob in files:
         yield local, store.upload_file(container, blob, local)
+
+
+def check_bronze_container(store: BlobStore, container: str) -> None:
+    """On Azure the bronze container must exist: creating a misspelt one would hide the files
+    from the sensor watching the real one. The local store makes its folder (a fresh checkout)."""
+    exists = getattr(store, "container_exists", None)  # the Azure store's
+    if exists is None:
+        store.ensure_container(container)
+    elif not exists(container):
+        from geo_platform.app.health import missing_container_message
+        from geo_platform.lib.errors import ConfigError
+
+        raise ConfigError(missing_container_message(container, "GEO_PLATFORM_BRONZE_CONTAINER"))
 
 
 def plan_for(
@@ -152,6 +165,7 @@ def run_ingest(
 
 
 SIDECAR = "sidecar file: published with the file it belongs to"
+HIDDEN_HINT = "rename it (files whose names start with a dot are ignored as hidden)"
 
 
 def refuse_named(results: list[FileResult], named: list[Path]) -> None:
@@ -162,6 +176,8 @@ def refuse_named(results: list[FileResult], named: list[Path]) -> None:
     for r in results:
         if r.status == "skipped" and r.file in wanted and not (r.error or "").startswith(SIDECAR):
             r.status = "failed"
+            if Path(r.file).name.startswith("."):
+                r.error = f"{r.error}: {HIDDEN_HINT}"
 
 
 def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, FileResult]) -> None:

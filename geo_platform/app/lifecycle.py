@@ -8,6 +8,7 @@ options and prints the report.
 from __future__ import annotations
 
 import getpass
+import re
 from typing import Any
 
 from geo_platform.settings import load_settings
@@ -52,13 +53,65 @@ def run_job(name: str, run_config: dict[str, Any]) -> tuple[bool, dict[str, Any]
 
 
 def _failure_message(result: Any) -> str:
-    for event in result.get_step_failure_events():
+    return failure_message(result.get_step_failure_events())
+
+
+def failure_message(events: Any) -> str:
+    """What failed, from a run's step failure events: the ``Failure``'s description, else
+    "ErrorClass: message" of the error. A retry wrapper ("RetryRequestedFromPolicy: Exceeded
+    max_retries of 3") gives way to the error it retried, which names the problem (a database
+    that cannot be reached, with its URL)."""
+    from geo_platform.store.webhook import scrub_secrets
+
+    for event in events:
         data = event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
             return str(data.user_failure_data.description)
-        if data.error is not None:
-            return f"{data.error.cls_name}: {data.error.message.strip()}"
+        error = data.error
+        while error is not None and error.cause is not None and _is_retry(error.cls_name):
+            error = error.cause
+        if error is not None:
+            message = error.message.strip()
+            qualified = re.match(rf"^[\w.]*\b{re.escape(error.cls_name)}: ", message)
+            message = message[qualified.end() :] if qualified else message
+            return scrub_secrets(f"{error.cls_name}: {message}")
     return "the run failed (see the Dagster UI)"
+
+
+def _is_retry(cls_name: str) -> bool:
+    return cls_name in {"RetryRequestedFromPolicy", "RetryRequested"}
+
+
+def run_failure_message(run_id: str) -> str | None:
+    """``failure_message`` of a finished run on the platform's instance (None: no step
+    failed, or the run is not there)."""
+    import dagster as dg
+
+    from geo_platform.app.instance import dagster_instance
+
+    instance = dagster_instance(load_settings())
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    events = [r.dagster_event for r in records if r.dagster_event is not None]
+    return failure_message(events) if events else None
+
+
+def catalog_message(exc: BaseException) -> str:
+    """What ``unpublish``, ``janitor`` and ``promote`` say when the catalog cannot be read."""
+    from geo_platform.store.webhook import scrub_secrets
+
+    return f"cannot read the catalog: {scrub_secrets(str(exc))}"
+
+
+def catalog_problem() -> str | None:
+    """``catalog_message`` when the platform database cannot be reached, else None: asked
+    before a run, which would retry for half a minute and then say only "Exceeded max_retries"."""
+    from geo_platform.store import db
+
+    try:
+        db.connect(load_settings().database_url).close()
+    except Exception as exc:
+        return catalog_message(exc)
+    return None
 
 
 def item_kind(collection: str, item_id: str) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geo_platform.cli.common import load_definitions_frozen, progress_bar
+from geo_platform.cli.common import json_errors, load_definitions_frozen, progress_bar
 
 if TYPE_CHECKING:
     from geo_platform.app.ingest import FileResult
@@ -34,7 +34,8 @@ def ingest(paths: tuple[Path, ...], prefix: str, wait: bool, as_json: bool) -> N
 
     if wait:
         load_definitions_frozen()
-    results = run_ingest(list(paths), prefix, wait, track=None if as_json else progress_bar)
+    with json_errors(as_json):  # a wrong key, a missing container: one line (or JSON)
+        results = run_ingest(list(paths), prefix, wait, track=None if as_json else progress_bar)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
     elif not results:  # empty folders: say so rather than print an empty table

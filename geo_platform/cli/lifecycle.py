@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from geo_platform.app.lifecycle import item_kind, run_job
+from geo_platform.app.lifecycle import catalog_message, item_kind, run_job
+from geo_platform.cli.common import fail, require_catalog
 
 
 @click.command()
@@ -48,10 +49,9 @@ def unpublish(
         try:
             kind = item_kind(collection, item_ids[0])
         except Exception as exc:  # the database is down or misconfigured: say so plainly
-            from geo_platform.store.webhook import scrub_secrets
-
-            msg = f"cannot read the catalog: {scrub_secrets(str(exc))}"
-            raise click.ClickException(msg) from exc
+            fail(catalog_message(exc), as_json)
+    else:
+        require_catalog(as_json)
     config = unpublish_run_config(
         kind,
         item_ids=list(item_ids),
@@ -79,6 +79,7 @@ def janitor(apply: bool, older_than_hours: float, as_json: bool) -> None:
     """Find orphans (and remove them with --apply): intermediate files must never accumulate."""
     from geo_platform.defs.lifecycle.jobs import janitor_run_config
 
+    require_catalog(as_json)
     config = janitor_run_config(dry_run=not apply, older_than_hours=older_than_hours)
     ok, report, error = run_job("janitor", config)
     _finish(ok, report, error, as_json, janitor_lines)

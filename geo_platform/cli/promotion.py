@@ -15,7 +15,9 @@ import sys
 
 import click
 
+from geo_platform.app.lifecycle import run_failure_message
 from geo_platform.app.promotion import run_job
+from geo_platform.cli.common import require_catalog
 
 
 def _items(values: tuple[str, ...]) -> list[str]:
@@ -23,6 +25,8 @@ def _items(values: tuple[str, ...]) -> list[str]:
 
 
 def _emit(report: dict, as_json: bool) -> None:
+    if "error" in report and report.get("run_id"):  # the error retried, not "Exceeded max_..."
+        report["error"] = run_failure_message(report["run_id"]) or report["error"]
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     elif "error" in report:
@@ -46,6 +50,7 @@ def _emit(report: dict, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def promote(collection: str, items: tuple[str, ...], apply: bool, as_json: bool) -> None:
     """Copy dataset COLLECTION from staging to production (dry run unless --apply)."""
+    require_catalog(as_json)
     _emit(run_job("promote_job", "promote_dataset", collection, _items(items), apply), as_json)
 
 

@@ -15,12 +15,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.core.exceptions import (
+    ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
@@ -68,9 +69,26 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
+_REFUSED_STATUS = {401, 403}
+
+
+def refused_message(account: str, exc: HttpResponseError) -> str:
+    """What to check when the account refuses the credentials (a wrong key in the connection
+    string, an expired SAS, an identity without a data role): one line, never the key."""
+    code = getattr(exc, "error_code", None) or exc.reason or ""
+    code = getattr(code, "value", code)  # StorageErrorCode.X -> its service name
+    status = f"HTTP {exc.status_code} {code}".strip()
+    return (
+        f"authentication failed on the Azure storage account {account!r} ({status}): check "
+        "AZURE_STORAGE_CONNECTION_STRING (the account key or SAS), or with "
+        "AZURE_STORAGE_ACCOUNT_URL the identity's 'Storage Blob Data Contributor' role"
+    )
+
+
 @contextmanager
-def _azure_errors(container: str, path: str | None = None) -> Iterator[None]:
-    """Translate SDK exceptions into the platform's hierarchy (transient vs. not found)."""
+def _azure_errors(container: str, path: str | None = None, account: str = "") -> Iterator[None]:
+    """Translate SDK exceptions into the platform's hierarchy (transient vs. not found vs.
+    credentials refused: a ``ConfigError`` naming the account and what to check)."""
     where = f"{container}/{path}" if path else container
     try:
         yield
@@ -79,6 +97,8 @@ def _azure_errors(container: str, path: str | None = None) -> Iterator[None]:
     except (ServiceRequestError, ServiceResponseError) as exc:
         raise StorageUnavailableError(f"Azure storage unreachable: {exc}", path=where) from exc
     except HttpResponseError as exc:
+        if isinstance(exc, ClientAuthenticationError) or exc.status_code in _REFUSED_STATUS:
+            raise ConfigError(refused_message(account or "?", exc), path=where) from exc
         if exc.status_code in _TRANSIENT_STATUS:
             raise StorageUnavailableError(
                 f"Azure storage busy or failing (HTTP {exc.status_code})", path=where
@@ -152,6 +172,16 @@ class AzureBlobStore(BlobStore):
         clean = clean_path(path)
         return clean, self._container(container).get_blob_client(clean)
 
+    def _errors(self, container: str, path: str | None = None) -> AbstractContextManager[None]:
+        """``_azure_errors`` naming this store's account."""
+        return _azure_errors(container, path, self._client().account_name or "")
+
+    def container_exists(self, container: str) -> bool:
+        """Whether ``container`` exists (never creates it; credentials refused: ConfigError)."""
+        client = self._container(container)
+        with self._errors(container):
+            return bool(client.exists())
+
     def _account_url(self) -> str:
         """The account endpoint without any query string (a SAS would be a secret)."""
         parts = urlsplit(self._client().url)
@@ -161,7 +191,7 @@ class AzureBlobStore(BlobStore):
     def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         prefix = clean_prefix(prefix)
         client = self._container(container)
-        with _azure_errors(container, prefix):
+        with self._errors(container, prefix):
             pages = client.list_blobs(
                 name_starts_with=prefix or None, results_per_page=self.page_size
             ).by_page()
@@ -172,7 +202,7 @@ class AzureBlobStore(BlobStore):
     def stat(self, container: str, path: str) -> BlobInfo | None:
         clean, blob = self._blob(container, path)
         try:
-            with _azure_errors(container, clean):
+            with self._errors(container, clean):
                 props = blob.get_blob_properties()
         except NotFoundError:
             return None
@@ -184,7 +214,7 @@ class AzureBlobStore(BlobStore):
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".partial")
         try:
-            with _azure_errors(container, clean), partial.open("wb") as fh:
+            with self._errors(container, clean), partial.open("wb") as fh:
                 blob.download_blob(max_concurrency=self.max_concurrency).readinto(fh)
             os.replace(partial, dest)
         finally:
@@ -193,7 +223,7 @@ class AzureBlobStore(BlobStore):
 
     def read_range(self, container: str, path: str, offset: int, length: int) -> bytes:
         clean, blob = self._blob(container, path)
-        with _azure_errors(container, clean):
+        with self._errors(container, clean):
             return bytes(blob.download_blob(offset=offset, length=length).readall())
 
     @contextmanager
@@ -211,7 +241,7 @@ class AzureBlobStore(BlobStore):
     ) -> BlobInfo:
         clean, blob = self._blob(container, path)
         ctype = ctype or mimetypes.guess_type(clean)[0] or "application/octet-stream"
-        with _azure_errors(container, clean):
+        with self._errors(container, clean):
             # Block blobs become visible only when the block list commits: atomic for readers.
             result = blob.upload_blob(
                 data,
@@ -236,7 +266,7 @@ class AzureBlobStore(BlobStore):
     def delete(self, container: str, path: str) -> bool:
         clean, blob = self._blob(container, path)
         try:
-            with _azure_errors(container, clean):
+            with self._errors(container, clean):
                 blob.delete_blob(delete_snapshots="include")
         except NotFoundError:
             return False
@@ -255,7 +285,7 @@ class AzureBlobStore(BlobStore):
             if info is None:
                 raise NotFoundError(f"blob not found in container {container!r}", path=src_clean)
             return info
-        with _azure_errors(container, src_clean):
+        with self._errors(container, src_clean):
             source.get_blob_properties()  # NotFoundError before touching the destination
             target.start_copy_from_url(source.url)
             props = target.get_blob_properties()
@@ -273,7 +303,7 @@ class AzureBlobStore(BlobStore):
     def ensure_container(self, container: str) -> None:
         client = self._container(container)
         try:
-            with _azure_errors(container):
+            with self._errors(container):
                 client.create_container()
         except ResourceExistsError:
             pass
