@@ -5,8 +5,10 @@ off-the-shelf servers read one target's database directly, so there is no home-m
 
 - ``stac``: stac-fastapi-pgstac, the STAC API over pgstac (search by bbox, datetime, CQL2),
   behind ``app.stac_api`` (a 3-D bbox is searched as 2-D instead of failing);
-- ``tiles``: titiler-pgstac, COG tiles of one item and mosaic tiles of a pgstac search;
-- ``features``: tipg, OGC API Features (and vector tiles) over the ``geo`` schema of PostGIS;
+- ``tiles``: titiler-pgstac, COG tiles of one item and mosaic tiles of a pgstac search, with a
+  database pool that fails fast (``app.serve_apps.tiler_app``);
+- ``features``: tipg, OGC API Features (and vector tiles) over the ``geo`` schema of PostGIS,
+  which finds a new table on its first request (``app.serve_apps.features_app``);
 - ``files`` (local blob backend only): the target's silver container over HTTP with Range
   requests (``app.files_server``), which is where asset hrefs point
   (``<public base>/<container>/<path>``, see ``lib.links``).
@@ -160,11 +162,14 @@ def server_specs(settings: Settings, target: str = "staging") -> dict[str, Serve
         **_GDAL_DEFAULTS,
         **_tiler_storage_env(settings),
         "TITILER_PGSTAC_API_DEBUG": "false",
+        # No retry: each try waits up to GEO_PLATFORM_TILER_DB_TIMEOUT (database down: 4 x 30 s).
+        "TITILER_PGSTAC_API_RETRY": "0",
     }
     features_env = {
         **db,
         "TIPG_DB_SCHEMAS": json.dumps([settings.geo_schema]),
-        # New tables appear within a minute without a restart (tipg re-reads its catalog).
+        # A new table answers its first request (serve_apps.CatalogOnMiss); dropped or changed
+        # ones are seen within a minute (tipg re-reads its whole catalog).
         "TIPG_CATALOG_TTL": "60",
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
     }
@@ -174,10 +179,12 @@ def server_specs(settings: Settings, target: str = "staging") -> dict[str, Serve
             "/_mgmt/health", stac_env,
         ),
         "tiles": ServerSpec(
-            "tiles", "titiler.pgstac.main:app", False, settings.tiler_port, "/healthz", tiles_env,
+            "tiles", "geo_platform.app.serve_apps:tiler_app", False, settings.tiler_port,
+            "/healthz", tiles_env,
         ),
         "features": ServerSpec(
-            "features", "tipg.main:app", False, settings.features_port, "/healthz", features_env,
+            "features", "geo_platform.app.serve_apps:features_app", False, settings.features_port,
+            "/healthz", features_env,
         ),
     }  # fmt: skip
     if settings.blob_backend == "local":
@@ -245,13 +252,16 @@ def _command(spec: ServerSpec) -> list[str]:
     return [*cmd, "--factory"] if spec.factory else cmd
 
 
+_KNOBS = ("GDAL_", "VSI_", "TIPG_CATALOG", "TIPG_MAX", "STAC_FASTAPI_", "TITILER_PGSTAC_API_")
+
+
 def _launch(settings: Settings, spec: ServerSpec) -> None:
     """Start one server in its own session; ``sh`` writes the real PID then ``exec``s uvicorn."""
     folder = serve_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ}
     for key, value in spec.env.items():
-        if key.startswith(("GDAL_", "VSI_", "TIPG_CATALOG", "TIPG_MAX", "STAC_FASTAPI_")):
+        if key.startswith(_KNOBS):
             env.setdefault(key, value)  # tuning knobs: the caller may override
         else:
             env[key] = value

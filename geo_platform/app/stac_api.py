@@ -128,8 +128,17 @@ def _database_check() -> str:
 
 
 def _peer_check(url: str) -> str:
+    """HTTP 200, and not a body saying its database is offline (titiler-pgstac answers 200
+    with ``"database_online": false``)."""
     with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT) as resp:
-        return f"HTTP {resp.status}"
+        status, body = resp.status, resp.read(100_000)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("database_online") is False:
+        raise ConnectionError(f"HTTP {status} but its database is offline (database_online: false)")
+    return f"HTTP {status}"
 
 
 async def stack_health(peers: dict[str, str]) -> tuple[bool, dict[str, dict[str, Any]]]:

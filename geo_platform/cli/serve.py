@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from geo_platform.lib.errors import GeoPlatformError
-from geo_platform.settings import load_settings
+from geo_platform.settings import Settings, load_settings, redact_url
 
 _DESCRIPTIONS = {
     "stac": "STAC API (stac-fastapi-pgstac)",
@@ -73,11 +73,31 @@ def serve(
     if do_status:
         _print(srv.status(settings), as_json)
         return
+    if set(names or srv.SERVERS) - {"files"}:
+        _check_database(settings, target)
     try:
         state = srv.start(settings, names, timeout=timeout, target=target)
     except GeoPlatformError as exc:
         raise click.ClickException(str(exc)) from exc
     _print(state, as_json)
+
+
+def _check_database(settings: Settings, target: str) -> None:
+    """Connect as the reader role first: a database that is down is one line naming it (without
+    its password), not a server's traceback."""
+    import psycopg
+
+    url = settings.role_url("reader", target)
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        variable = "PRODUCTION_DATABASE_URL" if target == "production" else "DATABASE_URL"
+        raise click.ClickException(
+            f"cannot connect to the {target} database {redact_url(url)} as "
+            f"{settings.reader_role}: {reason}; start it (`geo-platform services up` locally) or "
+            f"point GEO_PLATFORM_{variable} at a running server"
+        ) from None
 
 
 def _print(state: dict[str, Any], as_json: bool) -> None:
