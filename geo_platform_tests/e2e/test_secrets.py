@@ -76,6 +76,13 @@ def secret_env(
     }
     for key in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"):
         env.pop(key, None)  # derived from GEO_PLATFORM_DATABASE_URL (password included)
+    from azure.storage.blob import BlobServiceClient
+
+    # Provisioned beforehand, as `services up` or the infrastructure does: ingest on Azure
+    # refuses a missing bronze container (a typo would otherwise make one nobody watches).
+    BlobServiceClient.from_connection_string(azurite_connection_string).create_container(
+        env["GEO_PLATFORM_BRONZE_CONTAINER"]
+    )
     prefix = f"sec{run}"
     blob = f"{prefix}/kinked.geojson"
     yield {

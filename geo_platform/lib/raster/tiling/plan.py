@@ -58,7 +58,8 @@ class TilingOptions:
     def __post_init__(self) -> None:
         if self.tile_size < self.blocksize or self.tile_size % self.blocksize:
             raise ConfigError(
-                f"tile_size ({self.tile_size}) must be a multiple of blocksize ({self.blocksize})"
+                f"tile_size ({self.tile_size}) must be a multiple of blocksize ({self.blocksize}): "
+                "set GEO_PLATFORM_TILING_TILE_SIZE to one"
             )
         if self.blocksize % 16 or self.blocksize < 64:
             raise ConfigError(f"blocksize must be a multiple of 16 and >= 64: {self.blocksize}")
