@@ -31,6 +31,20 @@ def network_links(path: Path) -> list[str]:
     return _elements(path, "NetworkLink")
 
 
+def unread_kml_members(path: Path) -> list[str]:
+    """The ``.kml`` members of a KMZ that GDAL does not read: its LIBKML driver reads the
+    first one in the zip (``doc.kml`` by convention) and no other, unless linked from it,
+    which the platform does not follow either (``network_links``). [] for anything else."""
+    if path.suffix.lower() != ".kmz":
+        return []
+    try:
+        with zipfile.ZipFile(path) as kmz:
+            kmls = [i.filename for i in kmz.infolist() if i.filename.lower().endswith(".kml")]
+    except (OSError, zipfile.BadZipFile):
+        return []
+    return kmls[1:]
+
+
 # What GDAL's KML drivers make features or layers of (a prefix such as ``kml:`` allowed).
 _FEATURES = re.compile(
     rb"<(?:[\w.-]+:)?(?:Placemark|Folder|NetworkLink|GroundOverlay|ScreenOverlay|PhotoOverlay)"

@@ -12,7 +12,11 @@ from pathlib import Path
 
 from geo_platform.lib.content import SQLITE_MAGIC, sniff_head
 from geo_platform.lib.vector.archive import raster_members
-from geo_platform.lib.vector.kml_overlays import ground_overlays, network_links
+from geo_platform.lib.vector.kml_overlays import (
+    ground_overlays,
+    network_links,
+    unread_kml_members,
+)
 from geo_platform.lib.vector.sniff import gpkg_attribute_tables, gpkg_raster_tables
 from geo_platform.lib.vector.zip_tables import tables_without_coordinates
 
@@ -34,6 +38,11 @@ NETWORK_LINK = (
     "UnsupportedFormatError: a KML NetworkLink is not followed (the platform publishes what a "
     "file holds and fetches no URL); download what it links to and upload that"
 )
+KMZ_MEMBER = (
+    "UnsupportedFormatError: a KMZ publishes its first KML document only (doc.kml by "
+    "convention), as Google Earth and GDAL read it; this one is not read: merge it into that "
+    "document, or upload it as a .kml of its own"
+)
 CSV_TABLE = (
     "NoGeometryError: a CSV without coordinate or WKT columns beside the zip's vector files is "
     "not published (an attribute table?); give it lat/lon or WKT columns, or join it to a layer"
@@ -51,6 +60,7 @@ def left_out(path: Path, chosen_layer: str | None = None) -> dict[str, str]:
     if chosen_layer is None:
         out.update({f"GroundOverlay {o}": OVERLAY_IMAGE for o in ground_overlays(path)})
         out.update({f"NetworkLink {link}": NETWORK_LINK for link in network_links(path)})
+        out.update(dict.fromkeys(unread_kml_members(path), KMZ_MEMBER))
         out.update(dict.fromkeys(gpkg_attribute_tables(path), ATTRIBUTE_TABLE))
         out.update(dict.fromkeys(sqlite_attribute_tables(path), ATTRIBUTE_TABLE))
     out.update(dict.fromkeys(raster_members(path), ZIPPED_RASTER))

@@ -195,3 +195,24 @@ def test_kml_of_styles_only_says_it_holds_no_placemarks(pg_conn, pg_schema, tmp_
     assert [layer["name"] for layer in inventory_file(folder, "v/folder.kml", "vector").layers] == [
         "f"
     ]
+
+
+def _kml(name: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2">'
+        f"<Document><name>{name}</name><Placemark><name>p-{name}</name>"
+        "<Point><coordinates>1,2</coordinates></Point></Placemark></Document></kml>"
+    )
+
+
+def test_a_kmz_names_the_kml_documents_it_does_not_read(world, tmp_path):
+    """GDAL (as Google Earth) reads a KMZ's first KML only: a second one was ignored silently;
+    it is now named among the layers not published (the file is partial)."""
+    path = tmp_path / "trip.kmz"
+    with zipfile.ZipFile(path, "w") as kmz:
+        kmz.writestr("doc.kml", _kml("doc"))
+        kmz.writestr("files/extra.kml", _kml("extra"))
+    result = world.publish(world.upload("trip.kmz", path))
+    assert [t.rows_loaded for t in result.tables] == [1]
+    assert list(result.failed_layers) == ["files/extra.kml"]
+    assert "first KML document only" in result.failed_layers["files/extra.kml"]
