@@ -9,11 +9,8 @@ the test closes (the shared PostgreSQL is never stopped).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +28,7 @@ from geo_platform.app import serve
 from geo_platform.cli.serve import serve as serve_command
 from geo_platform.settings import Settings
 from geo_platform_tests.e2e.processes import free_port
+from geo_platform_tests.fixtures.lifecycle import TcpForwarder
 
 EPSG3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -111,55 +109,6 @@ def test_features_answer_a_new_table_on_its_first_request(
         assert serve.stop(s, ["features"]) == {"features": True}
 
 
-class _Proxy:
-    """A TCP proxy on loopback to the database: ``stop`` is the database going down (listener
-    and every open connection closed), ``start`` again is it coming back on the same port."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target, self.port = target, free_port()
-        self.conns: list[socket.socket] = []
-        self.running = False
-
-    def start(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        self.listener.settimeout(0.1)
-        self.running = True
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def stop(self) -> None:
-        self.running = False
-        self.listener.close()
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-        self.conns = []
-
-    def _accept(self) -> None:
-        while self.running:
-            try:
-                client, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
-
-
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-
-
 def _timed(url: str) -> tuple[int, float]:
     t0 = time.monotonic()
     status, _ = _get(url, timeout=40)
@@ -176,7 +125,7 @@ def test_tiler_fails_fast_while_the_database_is_down_and_recovers(
     pg_dsn: str, settings: Settings, tmp_path: Path
 ) -> None:
     parts = urlsplit(settings.database_url)
-    proxy = _Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxy = TcpForwarder(parts.port or 5432)  # stop(connections=True): the database goes down
     netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
     s = _private(settings, tmp_path, database_url=urlunsplit(parts._replace(netloc=netloc)))
     proxy.start()
@@ -187,7 +136,7 @@ def test_tiler_fails_fast_while_the_database_is_down_and_recovers(
         assert _get(info)[0] == 404  # the database answers: no such item
         checks = _health(specs["stac"].url)
         assert checks["tiles"]["ok"] and checks["database"]["ok"], checks
-        proxy.stop()
+        proxy.stop(connections=True)
         status, took = _timed(info)
         assert status >= 500 and took < 10, (status, took)  # was: 120 s, then 500
         checks = _health(specs["stac"].url)
@@ -199,7 +148,7 @@ def test_tiler_fails_fast_while_the_database_is_down_and_recovers(
         assert _health(specs["stac"].url)["tiles"]["ok"]
     finally:
         serve.stop(s, ["stac", "tiles"])
-        proxy.stop()
+        proxy.stop(connections=True)
 
 
 def test_serve_with_the_database_down_says_so_in_one_line(

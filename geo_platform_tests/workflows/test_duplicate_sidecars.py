@@ -38,6 +38,16 @@ def _upload(world: World, name: str, parts: dict[str, Path]) -> str:
     return world.upload(f"{name}.shp", parts[".shp"])
 
 
+def _column(world: World, table: str, expression: str) -> list:
+    """``expression`` over the rows of ``table``, in feature order."""
+    query = sql.SQL("SELECT " + expression + " FROM {}.{} ORDER BY fid")
+    with world.connect() as conn:
+        rows = conn.execute(
+            query.format(sql.Identifier(world.schema), sql.Identifier(table))
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def _catalog(world: World, blob: str) -> None:
     with world.connect() as conn:
         publish_items(conn, {blob: read_silver_items(world.store, "silver", blob)}, "vector")
@@ -59,12 +69,7 @@ def test_same_shp_with_another_prj_is_published_not_linked(world, original, tmp_
     blob = _upload(world, "second", other)
     result = world.publish(blob, settings=world.settings(duplicates="link"))
     assert result.duplicate is None and result.duplicate_of is None and len(result.tables) == 1
-    with world.connect() as conn:
-        lon = conn.execute(
-            sql.SQL("SELECT ST_X(ST_GeometryN(geom, 1)) FROM {}.{} ORDER BY fid LIMIT 1").format(
-                sql.Identifier(world.schema), sql.Identifier(result.tables[0].table)
-            )
-        ).fetchone()[0]
+    (lon, _) = _column(world, result.tables[0].table, "ST_X(ST_GeometryN(geom, 1))")
     assert lon == pytest.approx(9.0, abs=0.01)  # zone 32N's central meridian, not 32631's 3
     (item,) = result.items
     props = item["properties"]
@@ -77,13 +82,7 @@ def test_same_shp_with_another_dbf_is_published_not_linked(world, original, tmp_
     blob = _upload(world, "second", other)
     result = world.publish(blob, settings=world.settings(duplicates="link"))
     assert result.duplicate is None and result.duplicate_of is None and len(result.tables) == 1
-    with world.connect() as conn:
-        owners = conn.execute(
-            sql.SQL("SELECT DISTINCT owner FROM {}.{}").format(
-                sql.Identifier(world.schema), sql.Identifier(result.tables[0].table)
-            )
-        ).fetchall()
-    assert owners == [("bob",)]
+    assert _column(world, result.tables[0].table, "owner") == ["bob", "bob"]
 
 
 def test_same_shapefile_with_the_same_sidecars_is_still_linked(world, original) -> None:
