@@ -166,6 +166,7 @@ def _build(
         options,
         name=blob,
         on_tile=lambda t: log.debug(f"visual tile {t.spec.tile_id} done"),
+        palette_source=info.gdal_path,
     )
     if visual.skipped_reason:
         log.info(f"visualization tier skipped: {visual.skipped_reason}")

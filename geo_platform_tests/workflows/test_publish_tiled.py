@@ -8,9 +8,11 @@ import json
 import uuid
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 import rasterio
+from affine import Affine
 from PIL import Image
 from rasterio.warp import transform as warp_transform
 from rio_cogeo.cogeo import cog_validate
@@ -20,6 +22,7 @@ from geo_platform.lib.raster.inspect import inspect_raster
 from geo_platform.lib.raster.mosaic import tiles_for_point, validate_mosaic
 from geo_platform.lib.raster.options import RasterOptions
 from geo_platform.lib.raster.tiling import TilingOptions
+from geo_platform.lib.raster.tiling.visual import VISUAL_FOLDER
 from geo_platform.lib.raster.validate import validate_cog
 from geo_platform.lib.stac.raster_mosaic import RASTER_ONLY, mosaic_search
 from geo_platform.lib.stac.validate import validate_stac
@@ -160,3 +163,25 @@ def test_tiles_mosaic_and_items_publish_in_pgstac(tmp_path: Path, pg_dsn: str) -
     finally:
         with psycopg.connect(pg_dsn) as conn:
             conn.execute("SELECT pgstac.delete_collection(%s)", (out.collection_id,))
+
+
+def test_tiled_visual_tiles_mask_a_transparent_palette_entry(tmp_path: Path) -> None:
+    """The tiles are GeoTIFFs, whose colour tables lose a palette's alpha: the visual tiles
+    read it from the source (as the single-COG path does) and mask class 0 instead of drawing
+    it opaque black."""
+    src = tmp_path / "landcover.img"
+    classes = ((np.arange(1024)[None, :] // 64) % 4).repeat(1024, axis=0).astype("uint8")
+    grid = {"crs": "EPSG:32633", "transform": Affine(30, 0, 400_000, 0, -30, 5_500_000)}
+    profile = {"driver": "HFA", "width": 1024, "height": 1024, "count": 1, "dtype": "uint8",
+               **grid}  # fmt: skip
+    with rasterio.open(src, "w", **profile) as dst:
+        dst.write(classes, 1)
+        dst.write_colormap(1, {0: (0, 0, 0, 0), 1: (255, 0, 0, 255), 2: (0, 255, 0, 255),
+                               3: (0, 0, 255, 255)})  # fmt: skip
+    out, silver, _ = publish(tmp_path, src, None)
+    visual = sorted((silver / VISUAL_FOLDER).glob("*.tif"))
+    assert len(visual) == 4 and out.metadata["tiles"] == 4
+    with rasterio.open(visual[0]) as tile:  # the top-left tile: columns 0..511
+        mask = tile.dataset_mask()
+        window = classes[: tile.height, : tile.width]
+    assert (mask[window == 0] == 0).all() and (mask[window != 0] == 255).all()

@@ -97,8 +97,11 @@ def build_visual_tier(
     *,
     name: str = "",
     on_tile: Callable[[TileOutput], None] | None = None,
+    palette_source: str | None = None,
 ) -> VisualResult:
     """Build the visual tiles and the thumbnail of ``result`` next to its lossless tiles.
+    ``palette_source``: the raster the tiles were cut from, whose palette's transparent
+    entries the tiles (GeoTIFFs, whose colour tables have no alpha) lost (``render.Layout``).
 
     ``raster`` supplies ``tiers`` (visualization only when listed), ``stretch_percentiles``,
     ``visual_bands``, ``jpeg_quality`` and ``thumbnail_size``; ``tiling`` the pool size, block
@@ -114,7 +117,7 @@ def build_visual_tier(
         mosaic_vrt = write_mosaic_vrt(result, work / "mosaic.vrt")
         sample = sample_raster(str(mosaic_vrt), raster.stretch_percentiles)
         with rasterio.open(result.tiles[0].path) as ds:
-            layout = Layout.of(ds)
+            layout = Layout.of(ds, palette_source=palette_source)
         plan = plan_render(layout, sample, raster.visual_bands)
         timings["visual_plan"] = round(time.perf_counter() - start, 3)
         if "visualization" not in raster.tiers:
