@@ -196,9 +196,14 @@ def attach_mosaics(
     """A tiled large raster's MosaicJSONs (lossless tiles, and visualization tiles when it has
     them) become collection assets, with a pgstac mosaic search; commits. Returns their paths."""
     attached = []
+    keys: dict[str, set[str]] = {}  # per collection: its asset keys, read once per batch
     for blob in blobs:
         if not store.exists(silver_container, f"{naming.silver_prefix(blob)}/{MOSAICS[0][0]}"):
-            detach_mosaics(conn, naming.collection_id(blob), naming.item_id(blob))  # untiled
+            cid = naming.collection_id(blob)
+            if cid not in keys:
+                keys[cid] = set((pgstac.get_collection(conn, cid) or {}).get("assets") or {})
+            if f"mosaic-{naming.item_id(blob)}" in keys[cid]:  # tiled before: not any more
+                detach_mosaics(conn, cid, naming.item_id(blob))
             continue
         for name, visual in MOSAICS:
             path = f"{naming.silver_prefix(blob)}/{name}"

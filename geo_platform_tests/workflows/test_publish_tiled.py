@@ -33,6 +33,7 @@ from geo_platform.store.bronze import bronze_local_copy
 from geo_platform.store.catalog import publish_sources
 from geo_platform.store.mosaic_search import attach_mosaic, detach_mosaics
 from geo_platform.store.silver import source_provenance, stac_items
+from geo_platform.workflows.catalog import attach_mosaics
 from geo_platform.workflows.publish_tiled import TiledPublished, publish_tiled
 from geo_platform_tests.lib.raster.synth import gradient, write_tif
 from geo_platform_tests.lib.raster.test_tiling import write_source
@@ -153,8 +154,10 @@ def test_tiles_mosaic_and_items_publish_in_pgstac(tmp_path: Path, pg_dsn: str) -
             assert len(pgstac.item_ids(conn, out.collection_id)) == 16
             # Republished without tiles (a smaller file, another threshold): the tiles' mosaic
             # asset and search leave the collection, where they stayed and found nothing.
-            assert detach_mosaics(conn, out.collection_id, parent)
-            conn.commit()
+            for name in ("mosaic.json", "mosaic-visual.json"):
+                (silver / name).unlink(missing_ok=True)
+            store = LocalBlobStore(root=str(tmp_path / "blobs"))
+            assert attach_mosaics(conn, store, "silver", [out.blob]) == []
             coll = pgstac.get_collection(conn, out.collection_id)
             assert f"mosaic-{parent}" not in (coll.get("assets") or {})
             assert f"mosaic-{parent}" not in (coll.get(MOSAIC_SEARCHES) or {})
