@@ -39,17 +39,19 @@ def sidecar_blobs(store: BlobStore, container: str, blob: str) -> list[str]:
     return sidecar_names(blob, siblings)
 
 
-def sidecars_sha256(store: BlobStore, container: str, blob: str, local: Path) -> str | None:
+def sidecars_sha256(blob: str, local: Path) -> str | None:
     """One SHA-256 over the sidecars of ``blob`` beside its local copy ``local`` (where
-    ``bronze_local_copy`` put them), each by its suffix after the stem (``.dbf``,
-    ``.tif.aux.xml``) and its content; None without sidecars. Two uploads of a Shapefile with
-    the same ``.shp`` and another ``.prj`` or ``.dbf`` are then other content."""
-    stem = sidecar_stem(blob).lower()
+    ``bronze_local_copy`` put them: found there, no second listing of the store), each by its
+    suffix after the stem (``.dbf``, ``.tif.aux.xml``) and its content; None without sidecars.
+    Two uploads of a Shapefile with the same ``.shp`` and another ``.prj`` or ``.dbf`` are
+    then other content."""
+    folder, stem = posixpath.dirname(blob), sidecar_stem(blob).lower()
+    beside = [posixpath.join(folder, p.name) for p in local.parent.iterdir() if p != local]
     parts = []
-    for path in sidecar_blobs(store, container, blob):
+    for path in sidecar_names(blob, beside):
         name = posixpath.basename(path)
         copy = local.parent / name
-        if not copy.is_file():  # removed since the copy was made: the next run sees it
+        if not copy.is_file():  # a folder of that name, or removed meanwhile
             continue
         suffix = name.lower().removeprefix(stem)
         parts.append(f"{suffix}\0{file_sha256(copy)}\n")

@@ -169,7 +169,7 @@ def source_provenance(
         source_blob=blob,
         source_etag=info.etag,
         source_sha256=file_sha256(local),
-        sidecars_sha256=sidecars_sha256(store, bronze_container, blob, local),
+        sidecars_sha256=sidecars_sha256(blob, local),
         source_href=store.href(bronze_container, blob),
         run_id=run_id,
         code_version=code_version,
