@@ -85,17 +85,23 @@ class PgSTACResource(ConfigurableResource):
     @contextmanager
     def lookups(self) -> Iterator[psycopg.Connection]:
         """A connection for read-only lookups. Inside ``lookup_session()`` it is the session's
-        connection, otherwise one of its own. Each use ends in a rollback, so no transaction
-        stays open between files; after an error the shared connection is dropped."""
+        connection, otherwise one of its own. Each use ends its transaction, so none stays open
+        between files; after an error the shared connection is dropped.
+
+        The connection is read-only (the server refuses writes), so a use ends in a commit: a
+        rollback would also discard psycopg's prepared statements, and every file's duplicate
+        lookup would be planned again over all of pgstac's item partitions (35 ms with 300
+        collections, against 5 ms for the prepared plan)."""
         conn = self._lookup_conn
         if conn is None or conn.closed or conn.broken:
             conn = db.connect(self.database_url)
             pgstac.prepare(conn)
+            conn.execute("SET default_transaction_read_only = on")
             conn.commit()
             self._lookup_conn = conn if self._in_session else None
         try:
             yield conn
-            conn.rollback()
+            conn.commit()
         except BaseException:
             self._lookup_conn = None
             conn.close()

@@ -48,3 +48,20 @@ def test_a_failed_lookup_drops_the_shared_connection(pg_dsn: str) -> None:
         assert a.closed
         with res.lookups() as b:  # a fresh one, usable
             assert b is not a and b.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_session_keeps_its_prepared_lookups_and_refuses_writes(pg_dsn: str) -> None:
+    """Each file's duplicate lookup runs the same query: prepared once per session (a rollback
+    between files would discard it, and the server would plan it again over every item
+    partition), and the connection cannot write."""
+    res = PgSTACResource(database_url=pg_dsn)
+    query = "SELECT count(*) FROM pgstac.collections WHERE id = %s"
+    with res.lookup_session():
+        for i in range(8):  # psycopg prepares a query on its 6th run (prepare_threshold=5)
+            with res.lookups() as conn:
+                conn.execute(query, (f"c{i}",)).fetchone()
+        with res.lookups() as conn:
+            names = conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+            assert [s for (s,) in names if "pgstac.collections" in s], names
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), res.lookups() as conn:
+            conn.execute("CREATE TEMPORARY TABLE lookups_write_probe (x int)")
