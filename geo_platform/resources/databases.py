@@ -97,6 +97,9 @@ class PgSTACResource(ConfigurableResource):
             conn = db.connect(self.database_url)
             pgstac.prepare(conn)
             conn.execute("SET default_transaction_read_only = on")
+            # One plan per lookup for the session: a custom plan of the duplicate lookup is
+            # made over every item partition again on each execution.
+            conn.execute("SET plan_cache_mode = force_generic_plan")
             conn.commit()
             self._lookup_conn = conn if self._in_session else None
         try:

@@ -102,6 +102,7 @@ def find_duplicate(conn: psycopg.Connection[Any], key: str, blob: str) -> Origin
         query,
         {"src": SOURCE_PROPERTY, "value": sha256, "dup": DUPLICATE_PROPERTY,
          "side": SIDECARS_SHA256},
+        prepare=True,  # the same query for every file of a run
     ).fetchall()  # fmt: skip
     first: dict[str, str] = {}
     items: dict[str, list[tuple[str, str]]] = {}
