@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +47,13 @@ def sidecars_sha256(blob: str, local: Path) -> str | None:
     Two uploads of a Shapefile with the same ``.shp`` and another ``.prj`` or ``.dbf`` are
     then other content."""
     folder, stem = posixpath.dirname(blob), sidecar_stem(blob).lower()
-    beside = [posixpath.join(folder, p.name) for p in local.parent.iterdir() if p != local]
+    # Only names that can be sidecars (its stem's, a MapInfo .tab) go to ``sidecar_names``: with
+    # the local store the copy is the file in place, among every other file of its folder.
+    beside = [
+        posixpath.join(folder, name)
+        for name in os.listdir(local.parent)
+        if name != local.name and (name.lower().startswith(stem) or name.lower().endswith(".tab"))
+    ]
     parts = []
     for path in sidecar_names(blob, beside):
         name = posixpath.basename(path)

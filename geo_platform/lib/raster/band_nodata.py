@@ -39,6 +39,8 @@ def one_nodata(info: RasterInfo, made: Rectified | None, out: Path) -> Rectified
     """The source with one nodata value for all its bands (module docstring) as the VRT
     ``out``, or ``made`` itself when its bands agree (or it has one band). ``made`` is the copy
     an earlier step made of the raster ``info`` describes, None for the raster itself."""
+    if made is None and info.count < 2:  # one band: one value (no need to open it again)
+        return None
     path = str(made.path) if made is not None else info.gdal_path
     with rasterio.open(path) as src:
         values = list(band_nodatavals(src))  # a UInt64 2**64-1 too

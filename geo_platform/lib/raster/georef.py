@@ -5,6 +5,7 @@ validated by PROJ, and its footprint in EPSG:4326, refusing georeferencing that 
 from __future__ import annotations
 
 import math
+import os
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -125,7 +126,7 @@ def prj_sidecar(gdal_path: str) -> str | None:
     path = Path(gdal_path)
     wanted = path.stem.lower() + ".prj"
     try:
-        siblings = [p for p in path.parent.iterdir() if p.name.lower() == wanted]
+        siblings = [path.parent / n for n in os.listdir(path.parent) if n.lower() == wanted]
     except OSError:
         return None
     for prj in sorted(siblings):
