@@ -207,7 +207,10 @@ def publish_now(settings: Settings, blobs: list[BlobInfo], results: dict[str, Fi
     keys_by_kind = {
         kind: [partition_key_for_blob(b.path) for b in plan.new[kind]] for kind in PARTITIONS
     }
-    execute_pipeline(defs, instance, PIPELINE_STAGES, keys_by_kind, results)
+    # Batched as the sensor batches them: up to sensor_batch_size files and BATCH_MAX_BYTES a run
+    sizes = {partition_key_for_blob(b.path): b.size or 0 for k in plan.new for b in plan.new[k]}
+    batching = Batching(settings.sensor_batch_size, sizes)
+    execute_pipeline(defs, instance, PIPELINE_STAGES, keys_by_kind, results, batching)
 
 
 def _sidecars(
@@ -240,6 +243,15 @@ def _sidecars(
         results[blob.path].error = SIDECAR + again
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How many files a run takes (``contiguous_ranges``): at most ``size``, and with
+    ``sizes`` (partition key -> bytes) at most the sensor's ``BATCH_MAX_BYTES`` of them."""
+
+    size: int = 25
+    sizes: Mapping[str, int] | None = None
+
+
 @dataclass
 class _Progress:
     """Which stage assets each partition has completed, and the first error it hit."""
@@ -254,6 +266,7 @@ def execute_pipeline(
     stages: dict[DataKind, tuple[str, list[tuple[str, str]]]],
     keys_by_kind: dict[DataKind, list[str]],
     results: dict[str, FileResult],
+    batching: Batching | None = None,
 ) -> None:
     """Run each kind's pipeline job over its keys (one run per contiguous batch), then carry
     any file that passed a stage but was held back by a failing neighbour through the
@@ -263,7 +276,7 @@ def execute_pipeline(
         if not keys:
             continue
         progress = _Progress(done={k: set() for k in keys})
-        _run_over(defs, instance, pipeline_job, kind, keys, progress)
+        _run_over(defs, instance, pipeline_job, kind, keys, progress, batching or Batching())
         for i, (asset, job) in enumerate(stage_jobs):
             before = [a for a, _ in stage_jobs[:i]]
             pending = [
@@ -273,7 +286,7 @@ def execute_pipeline(
                 and all(a in progress.done[k] for a in before)
             ]  # fmt: skip
             if pending:
-                _run_over(defs, instance, job, kind, pending, progress)
+                _run_over(defs, instance, job, kind, pending, progress, batching or Batching())
         last = stage_jobs[-1][0]
         for key in keys:
             res = results[blob_for_partition_key(key)]
@@ -292,9 +305,10 @@ def _run_over(
     kind: DataKind,
     keys: list[str],
     progress: _Progress,
+    batching: Batching,
 ) -> None:
     job = defs.resolve_job_def(job_name)
-    for group in _ranges(instance, kind, keys):
+    for group in _ranges(instance, kind, keys, batching):
         tags = {ASSET_PARTITION_RANGE_START_TAG: group[0], ASSET_PARTITION_RANGE_END_TAG: group[-1]}
         run = job.execute_in_process(
             instance=instance,
@@ -306,12 +320,16 @@ def _run_over(
         _record_run(run, group, progress)
 
 
-def _ranges(instance: dg.DagsterInstance, kind: DataKind, keys: list[str]) -> list[list[str]]:
+def _ranges(
+    instance: dg.DagsterInstance, kind: DataKind, keys: list[str], batching: Batching
+) -> list[list[str]]:
     from geo_platform.defs.bronze.partitions import PARTITIONS
-    from geo_platform.defs.bronze.sensors import contiguous_ranges
+    from geo_platform.defs.bronze.sensors import BATCH_MAX_BYTES, contiguous_ranges
 
     order = {k: i for i, k in enumerate(instance.get_dynamic_partitions(PARTITIONS[kind].name))}
-    return contiguous_ranges(order, keys, 25)
+    sizes = dict(batching.sizes) if batching.sizes is not None else None
+    cap = BATCH_MAX_BYTES if sizes is not None else None
+    return contiguous_ranges(order, keys, batching.size, sizes, cap)
 
 
 def _record_run(run: dg.ExecuteInProcessResult, group: list[str], progress: _Progress) -> None:
