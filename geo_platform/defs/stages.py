@@ -39,6 +39,7 @@ from geo_platform.defs.common import (
 )
 from geo_platform.lib.errors import is_retryable
 from geo_platform.lib.naming import blob_for_partition_key
+from geo_platform.store.bronze import kept_bronze_copies
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,20 @@ def run_stages(
     every file that failed (the good ones are materialized by then)."""
     keys = partition_keys(context)
     earlier = _earlier_attempts(context) if context.retry_number else _Earlier()
+    ctx = StageContext(context, config)
+    with kept_bronze_copies():  # a bronze file downloaded and hashed once for all its stages
+        yield from _stages(context, stages, ctx, keys, earlier)
+
+
+def _stages(
+    context: dg.AssetExecutionContext,
+    stages: Sequence[Stage],
+    ctx: StageContext,
+    keys: list[str],
+    earlier: _Earlier,
+) -> Iterator[StageEvent]:
     failed = dict(earlier.failed)
     alive = [k for k in keys if k not in failed]
-    ctx = StageContext(context, config)
     for stage in stages:
         if stage.key not in context.selected_asset_keys:
             continue

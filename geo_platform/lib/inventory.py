@@ -127,7 +127,7 @@ def file_sha256(path: Path) -> str:
     return _sha256(str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)  # more than a run's files: a batch hashed in order twice is all misses
 def _sha256(path: str, inode: int, size: int, mtime_ns: int) -> str:
     return sha256_file(Path(path))
 
