@@ -271,12 +271,13 @@ def execute_pipeline(
     """Run each kind's pipeline job over its keys (one run per contiguous batch), then carry
     any file that passed a stage but was held back by a failing neighbour through the
     remaining stages alone. Records per file: published, or failed with the first error."""
+    batching = batching or Batching()
     for kind, (pipeline_job, stage_jobs) in stages.items():
         keys = list(keys_by_kind.get(kind, []))
         if not keys:
             continue
         progress = _Progress(done={k: set() for k in keys})
-        _run_over(defs, instance, pipeline_job, kind, keys, progress, batching or Batching())
+        _run_over(defs, instance, pipeline_job, kind, keys, progress, batching)
         for i, (asset, job) in enumerate(stage_jobs):
             before = [a for a, _ in stage_jobs[:i]]
             pending = [
@@ -286,7 +287,7 @@ def execute_pipeline(
                 and all(a in progress.done[k] for a in before)
             ]  # fmt: skip
             if pending:
-                _run_over(defs, instance, job, kind, pending, progress, batching or Batching())
+                _run_over(defs, instance, job, kind, pending, progress, batching)
         last = stage_jobs[-1][0]
         for key in keys:
             res = results[blob_for_partition_key(key)]

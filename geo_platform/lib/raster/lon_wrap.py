@@ -45,7 +45,7 @@ def lon_wrapped(info: RasterInfo, made: Rectified | None, out: Path) -> Rectifie
     ``out``, or ``made`` itself when nothing needs moving. ``made`` is the copy an earlier step
     made of the raster ``info`` describes (turned north-up, say), None for the raster itself;
     its lineage step is kept before this one."""
-    if made is None and info.bounds[2] <= 180.0:  # east of nothing: no need to open it again
+    if made is None and info.bounds[2] <= 180.0:  # nothing east of 180: not opened again
         return None
     path = str(made.path) if made is not None else info.gdal_path
     with rasterio.open(path) as src:
