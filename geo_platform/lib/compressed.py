@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_platform.lib.errors import TooLargeError, UnreadableFileError
-from geo_platform.lib.gdal_paths import LinkDir
+from geo_platform.lib.gdal_paths import LinkDir, names_beside
 
 try:  # Python 3.14's compression.zstd, or its backport
     from compression import zstd  # type: ignore[import-not-found,unused-ignore]
@@ -167,10 +167,10 @@ def _link_sidecars(path: Path, copy: Path) -> None:
     stem = posixpath.splitext(copy.name)[0].lower()  # dem.asc -> dem
     if not stem:
         return
-    for sibling in path.parent.iterdir():
-        low = sibling.name.lower()
-        if sibling == path or not low.startswith(stem + ".") or low.endswith(COMPRESSED_EXTENSIONS):
+    for name in names_beside(path, stem + "."):
+        if name.lower().endswith(COMPRESSED_EXTENSIONS):
             continue
+        sibling = path.parent / name
         target = copy.parent / sibling.name
         if not target.exists():
             with contextlib.suppress(OSError):

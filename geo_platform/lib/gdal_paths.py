@@ -14,6 +14,7 @@ rasterio takes an absolute local path literally, so raster files need only ``vsi
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -32,6 +33,18 @@ class LinkDir:
     def __init__(self) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="geo_platform_"))
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, True)
+
+
+def names_beside(path: Path, prefix: str) -> list[str]:
+    """The names of the other entries of ``path``'s folder that start with ``prefix``, case
+    aside: a file's sidecars. One listing of plain names: a bronze folder of the local store
+    holds every file of the folder, and this runs once per file."""
+    low = prefix.lower()
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    return [n for n in names if n != path.name and n.lower().startswith(low)]
 
 
 def pyogrio_reads_literally(path: str) -> bool:

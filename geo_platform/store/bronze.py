@@ -74,13 +74,9 @@ def bronze_local_copy(
     yield hit[1]
 
 
-def sidecar_blobs(store: BlobStore, container: str, blob: str) -> list[str]:
+def _sidecar_infos(store: BlobStore, container: str, blob: str) -> list[BlobInfo]:
     """The bronze blobs that travel with ``blob`` (``lib.bronze.sidecar_names``): one listing
     of the names that start with its stem."""
-    return [s.path for s in _sidecar_infos(store, container, blob)]
-
-
-def _sidecar_infos(store: BlobStore, container: str, blob: str) -> list[BlobInfo]:
     folder = posixpath.dirname(blob)
     stem = sidecar_stem(blob)
     prefix = f"{folder}/{stem}" if folder else stem

@@ -5,7 +5,6 @@ validated by PROJ, and its footprint in EPSG:4326, refusing georeferencing that 
 from __future__ import annotations
 
 import math
-import os
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -21,6 +20,7 @@ from geo_platform.lib.errors import (
     MissingCRSError,
     NotGeoreferencedError,
 )
+from geo_platform.lib.gdal_paths import names_beside
 from geo_platform.lib.raster.footprint import Footprint, footprint_4326, raster_outline
 from geo_platform.lib.raster.opening import GDAL_ERRORS, readable_tags
 from geo_platform.lib.raster.tags import gps_hint
@@ -125,10 +125,7 @@ def prj_sidecar(gdal_path: str) -> str | None:
         return None
     path = Path(gdal_path)
     wanted = path.stem.lower() + ".prj"
-    try:
-        siblings = [path.parent / n for n in os.listdir(path.parent) if n.lower() == wanted]
-    except OSError:
-        return None
+    siblings = [path.parent / n for n in names_beside(path, wanted) if n.lower() == wanted]
     for prj in sorted(siblings):
         if prj.is_file():
             return prj.read_text(errors="replace")

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 from geo_platform.lib.errors import UnreadableFileError
-from geo_platform.lib.gdal_paths import LinkDir
+from geo_platform.lib.gdal_paths import LinkDir, names_beside
 
 _HEADER = 100
 _FILE_CODE = 9994
@@ -50,7 +50,8 @@ def indexed(path: Path, display: str) -> tuple[Path, LinkDir | None]:
     """A ``.shp`` GDAL can open: ``path`` itself when its ``.shx`` lies beside it, else a link
     in a private folder, with links to its other parts and the ``.shx`` rebuilt."""
     stem = path.stem.lower()
-    parts = [p for p in path.parent.iterdir() if p.stem.lower() == stem and p != path]
+    beside = (path.parent / n for n in names_beside(path, stem + "."))
+    parts = [p for p in beside if p.stem.lower() == stem]
     if any(p.suffix.lower() == ".shx" for p in parts):
         return path, None
     holder = LinkDir()
